@@ -1,0 +1,103 @@
+/* model.h — public API of the objectives (models/): convex and neural models that compute
+ * real losses and gradients on minibatches, found by name in a registry.
+ *
+ * Parameters are one flat float32 vector theta[nparams]; its tensor boundaries (name, shape,
+ * offset) are exposed so the exchange can quantize per tensor. loss_grad writes the
+ * minibatch-mean loss and gradient into caller buffers and never allocates: every workspace
+ * is sized in model_alloc for the largest batch the caller announces. A model object is
+ * used by one thread at a time (BLAS may use several threads inside one call); there is no
+ * global mutable state. The same model object may be used with several datasets of the
+ * same shape (train, test, shards).
+ */
+#ifndef QSGDSIM_MODEL_H
+#define QSGDSIM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum model_status { MODEL_OK = 0, MODEL_EINVAL = 1, MODEL_ENOMEM = 2, MODEL_EIO = 3 };
+
+typedef struct model_err {
+    int code;
+    char msg[256];
+} model_err;
+
+#define MODEL_MAX_DIMS 4
+/* One parameter tensor: theta[offset .. offset + numel), row-major with the given shape.
+ * For a weight matrix of a layer mapping in -> out the shape is {out, in}. */
+typedef struct model_tensor {
+    char name[32];
+    int ndim;
+    size_t shape[MODEL_MAX_DIMS];
+    size_t offset, numel;
+} model_tensor;
+
+/* Options of a model, parsed from "name[:key=value,...]" (model_spec_parse); unused fields
+ * are ignored by models that have no such option. */
+typedef struct model_params {
+    size_t hidden[8];   /* mlp: hidden layer sizes, e.g. hidden=256x128 */
+    int nhidden;
+    size_t channels[4]; /* cnn: conv channels per conv block, e.g. channels=16x32 */
+    int nconv;
+    size_t fc;          /* cnn: width of the fully connected hidden layer (0 = none) */
+    double l2;          /* logreg/softmax/leastsq: L2 regularization lambda (in the loss) */
+} model_params;
+
+typedef struct model_spec {
+    char name[32];
+    model_params params;
+} model_spec;
+
+typedef struct model model;
+
+typedef struct model_type {
+    const char *name;
+    const char *summary; /* one line */
+    const char *options; /* one line listing accepted options */
+    /* Check the dataset shape fits the model (e.g. labels binary for logreg, image shape for
+     * cnn), fill m->tensors/ntensors/nparams, allocate m->impl workspaces for max_batch. */
+    int (*init)(model *m, const data_shape *shape, size_t max_batch, model_err *err);
+    void (*fini)(model *m);
+    /* Deterministic initialization from seed (e.g. He/Glorot from a seeded GSL rng). */
+    void (*init_params)(const model *m, float *theta, uint64_t seed);
+    /* Mean loss over rows idx[0..batch) of d (regularizer included) and its gradient
+     * grad[nparams]. batch <= max_batch. */
+    int (*loss_grad)(model *m, const float *theta, const dataset *d, const size_t *idx,
+                     size_t batch, double *loss, float *grad, model_err *err);
+    /* Mean loss and accuracy (fraction correct; for leastsq accuracy is NaN) over all rows. */
+    int (*evaluate)(model *m, const float *theta, const dataset *d, double *loss,
+                    double *accuracy, model_err *err);
+    /* Forward + backward FLOPs for one sample (for the compute-time model). */
+    double (*flops_per_sample)(const model *m);
+} model_type;
+
+struct model {
+    const model_type *type;
+    model_params params;
+    data_shape shape;      /* of the data the model was built for */
+    size_t max_batch;
+    size_t nparams;
+    model_tensor *tensors; /* [ntensors], owned */
+    size_t ntensors;
+    void *impl;
+};
+
+const model_type *const *model_types(void); /* NULL-terminated */
+const model_type *model_type_find(const char *name);
+int model_spec_parse(const char *spec, model_spec *out, model_err *err);
+model *model_alloc(const char *name, const model_params *p, const data_shape *shape,
+                   size_t max_batch, model_err *err);
+model *model_alloc_spec(const char *spec, const data_shape *shape, size_t max_batch,
+                        model_err *err);
+void model_free(model *m); /* NULL is fine */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

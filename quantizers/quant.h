@@ -1,0 +1,160 @@
+/* quant.h — public API of the gradient quantizer library (quantizers/).
+ *
+ * A quantizer maps one float32 tensor (a flat gradient, or one tensor of it) to a bit
+ * message and back. Quantizers are type tables found by name in a registry (quant_types()):
+ *   fp32    uncompressed baseline, 32 bits per coordinate
+ *   qsgd    QSGD stochastic quantizer (Alistarh et al., NIPS 2017) with s levels, buckets,
+ *           l2 or max norm, and two wire formats: "elias" (the paper's sparse code) and
+ *           "dense" (one float scale per bucket + fixed-width sign|level per coordinate)
+ *   onebit  1-bit SGD with error feedback (Seide et al. 2014)
+ *
+ * Level convention (QSGD). A quantizer has s >= 1 uniformly spaced levels in [0, 1]; a
+ * coordinate is sent as a sign and an integer level 0..s. "bits = b" is shorthand for
+ * s = 2^(b-1) - 1, the largest s whose sign+level fits in b bits, so a dense b-bit code is
+ * exactly b bits per coordinate (b = 8 -> s = 127, b = 4 -> s = 7, b = 2 -> s = 1, ternary).
+ * The paper's "b bits" examples use s = 2^b instead; give s explicitly to reproduce them.
+ *
+ * Threading and state: a quant object is used by one thread at a time. It owns its
+ * workspace (allocated once in quant_alloc; encode/decode never allocate) and, for stateful
+ * quantizers (onebit), the error-feedback residual. There is no global mutable state.
+ *
+ * Randomness: every random draw is a pure function of (ctx.seed, ctx.worker, ctx.step,
+ * ctx.tensor, coordinate index) through a counter-based generator (Philox4x32-10, see
+ * qrng.h), so the same inputs and context give identical bits on every run and platform.
+ *
+ * Messages: bits are written MSB-first into bytes; nbits is the exact number of meaningful
+ * bits (the last byte is zero-padded). A message carries no header: both ends construct
+ * the quantizer with the same name, parameters and shape.
+ */
+#ifndef QSGDSIM_QUANT_H
+#define QSGDSIM_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes returned by every fallible function. */
+enum quant_status {
+    QUANT_OK = 0,
+    QUANT_EINVAL = 1,   /* bad parameter, unknown name or option */
+    QUANT_ENOSPC = 2,   /* caller's output buffer too small */
+    QUANT_ECORRUPT = 3, /* message truncated, corrupt or oversized */
+    QUANT_ENOMEM = 4,   /* allocation failed */
+};
+
+/* An error: code, human-readable message and, for QUANT_ECORRUPT, the bit offset in the
+ * message where decoding failed. */
+typedef struct quant_err {
+    int code;
+    uint64_t bit;  /* bit offset of the failure (decode errors), else 0 */
+    char msg[256];
+} quant_err;
+
+typedef enum quant_norm { QUANT_NORM_L2 = 0, QUANT_NORM_MAX = 1 } quant_norm;
+typedef enum quant_format { QUANT_FMT_DENSE = 0, QUANT_FMT_ELIAS = 1 } quant_format;
+
+/* Options of a quantizer. Zero-initialise, then set what you need (or parse a spec).
+ * Unused fields are ignored by quantizers that have no such option. */
+typedef struct quant_params {
+    unsigned s;          /* qsgd: number of levels (>= 1); 0 = derive from bits */
+    unsigned bits;       /* qsgd: shorthand, s = 2^(bits-1) - 1 (2..16); ignored if s > 0 */
+    size_t bucket;       /* qsgd, onebit (vectors): bucket size d; 0 = whole tensor */
+    quant_norm norm;     /* qsgd: l2 (default) or max (QSGDinf) */
+    quant_format format; /* qsgd: dense (default) or elias */
+    int no_feedback;     /* onebit: 1 = plain sign quantization, residual dropped */
+} quant_params;
+
+/* A parsed quantizer spec "name[:key=value,...]", e.g. "qsgd:bits=4,bucket=512,norm=max,
+ * format=elias". Keys: s, bits, bucket (alias d), norm (l2|max), format (dense|elias),
+ * feedback (1|0). */
+typedef struct quant_spec {
+    char name[32];
+    quant_params params;
+} quant_spec;
+
+/* Randomness context of one encode: generator key material. */
+typedef struct quant_ctx {
+    uint64_t seed;   /* experiment seed */
+    uint32_t worker; /* rank */
+    uint32_t step;   /* iteration */
+    uint32_t tensor; /* tensor index within the model */
+} quant_ctx;
+
+typedef struct quant quant; /* an instance: type + parameters + shape + workspace + state */
+
+/* Type table of one quantizer. Implementations live in quant_<name>.c; adding one is one
+ * file plus one line in quant_registry.c. All function pointers are required. */
+typedef struct quant_type {
+    const char *name;
+    const char *summary; /* one line */
+    const char *options; /* one line listing the accepted options */
+    int stateful;        /* 1 if encode carries state across steps (error feedback) */
+    /* Validate q->params for q's shape, fill derived fields, allocate q->impl. */
+    int (*init)(quant *q, quant_err *err);
+    void (*fini)(quant *q);
+    /* Upper bound on the bits any encode of this instance writes. */
+    uint64_t (*max_bits)(const quant *q);
+    /* Q(v) written as floats, without encoding (reference semantics; updates state like
+     * encode does). out may not alias v. */
+    int (*quantize)(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err);
+    int (*encode)(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
+                  uint64_t *nbits, quant_err *err);
+    int (*decode)(const quant *q, const uint8_t *buf, uint64_t nbits, float *out,
+                  quant_err *err);
+} quant_type;
+
+/* The instance. Public so that implementations in other files can reach it; callers use
+ * the functions below and treat it as read-only. */
+struct quant {
+    const quant_type *type;
+    quant_params params; /* as resolved by init (s filled in for qsgd, bucket clamped) */
+    size_t rows, cols;   /* shape: rows x cols, row-major; a vector has rows = 1 */
+    size_t n;            /* rows * cols */
+    void *impl;          /* implementation-private workspace and state */
+};
+
+/* --- registry ------------------------------------------------------------------------ */
+const quant_type *const *quant_types(void); /* NULL-terminated list */
+const quant_type *quant_type_find(const char *name);
+
+/* Parse "name[:key=value,...]". Unknown names and keys are errors naming the valid ones. */
+int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err);
+/* Canonical spec string of an instance, e.g. "qsgd:s=7,bucket=512,norm=l2,format=dense". */
+int quant_describe(const quant *q, char *buf, size_t len);
+
+/* --- instances ----------------------------------------------------------------------- */
+/* Create a quantizer for a rows x cols tensor. Returns NULL and fills err on failure. */
+quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t cols,
+                   quant_err *err);
+quant *quant_alloc_spec(const char *spec, size_t rows, size_t cols, quant_err *err);
+void quant_free(quant *q); /* NULL is fine */
+/* Reset state (error-feedback residual) to zero. */
+void quant_reset(quant *q);
+
+uint64_t quant_max_bits(const quant *q);
+size_t quant_max_bytes(const quant *q); /* (max_bits + 7) / 8, plus 8 bytes of slack */
+
+int quant_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err);
+int quant_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
+                 uint64_t *nbits, quant_err *err);
+int quant_decode(const quant *q, const uint8_t *buf, uint64_t nbits, float *out,
+                 quant_err *err);
+
+/* onebit only: the current residual (length n), NULL for stateless quantizers. */
+const float *quant_residual(const quant *q);
+
+/* --- helpers for implementations ------------------------------------------------------ */
+/* Fill err (printf-style) and return code. err may be NULL. */
+int quant_fail(quant_err *err, int code, uint64_t bit, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QSGDSIM_QUANT_H */
