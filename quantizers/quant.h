@@ -86,7 +86,8 @@ typedef struct quant_ctx {
 typedef struct quant quant; /* an instance: type + parameters + shape + workspace + state */
 
 /* Type table of one quantizer. Implementations live in quant_<name>.c; adding one is one
- * file plus one line in quant_registry.c. All function pointers are required. */
+ * file plus one line in the registry (quant_core.c). Function pointers are required unless
+ * marked optional. */
 typedef struct quant_type {
     const char *name;
     const char *summary; /* one line */
@@ -102,8 +103,12 @@ typedef struct quant_type {
     int (*quantize)(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err);
     int (*encode)(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
                   uint64_t *nbits, quant_err *err);
-    int (*decode)(const quant *q, const uint8_t *buf, uint64_t nbits, float *out,
+    /* buf holds len bytes; nbits <= 8 * len is checked by quant_decode before the call. */
+    int (*decode)(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
                   quant_err *err);
+    /* Optional (stateful types): zero the state; the residual vector (length n). */
+    void (*reset)(quant *q);
+    const float *(*residual)(const quant *q);
 } quant_type;
 
 /* The instance. Public so that implementations in other files can reach it; callers use
@@ -140,7 +145,11 @@ size_t quant_max_bytes(const quant *q); /* (max_bits + 7) / 8, plus 8 bytes of s
 int quant_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err);
 int quant_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
                  uint64_t *nbits, quant_err *err);
-int quant_decode(const quant *q, const uint8_t *buf, uint64_t nbits, float *out,
+/* Decode a message of nbits bits held in buf[0 .. len). A message that is truncated,
+ * corrupt, or longer than the quantizer can produce (trailing bits), or nbits > 8 * len,
+ * returns QUANT_ECORRUPT with err->bit at the offending bit offset; out is then unspecified
+ * but nothing outside buf[0..len) and out[0..n) is touched. */
+int quant_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
                  quant_err *err);
 
 /* onebit only: the current residual (length n), NULL for stateless quantizers. */

@@ -1,0 +1,70 @@
+/* elias.h — Elias' recursive (omega) code, the integer code of the QSGD sparse format.
+ * omega(1) = "0"; for k > 1 the code is binary(k) preceded by omega-style codes of
+ * (bit length - 1) down to 1, terminated by a 0 bit: 2 -> 10 0, 3 -> 11 0, 4 -> 10 100 0,
+ * 16 -> 10 100 10000 0. |omega(k)| <= log2 k + 2 log2 log2 k + O(1). */
+#ifndef QSGDSIM_ELIAS_H
+#define QSGDSIM_ELIAS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitstream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ELIAS_MAX ((uint64_t)0xFFFFFFFFu) /* largest value this module encodes */
+
+/* Code of k (1 <= k <= ELIAS_MAX) right-aligned in the result, its length (<= 43) in *len. */
+static inline uint64_t elias_omega_code(uint64_t k, unsigned *len) {
+    uint64_t code = 0; /* the terminating 0 */
+    unsigned n = 1;
+    while (k > 1) {
+        unsigned nb = 64u - (unsigned)__builtin_clzll(k);
+        code |= k << n;
+        n += nb;
+        k = nb - 1;
+    }
+    *len = n;
+    return code;
+}
+
+static inline void elias_omega_put(bitw *w, uint64_t k) {
+    unsigned len;
+    uint64_t code = elias_omega_code(k, &len);
+    bitw_put64(w, code, len);
+}
+
+enum { ELIAS_OK = 0, ELIAS_TRUNCATED = -1, ELIAS_TOO_LARGE = -2 };
+
+/* Read one code; fails with ELIAS_TOO_LARGE as soon as the value must exceed max
+ * (max <= ELIAS_MAX), with ELIAS_TRUNCATED if the message ends inside the code. */
+static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
+    uint64_t n = 1;
+    for (;;) {
+        uint32_t b;
+        if (bitr_get(r, 1, &b) != 0)
+            return ELIAS_TRUNCATED;
+        if (b == 0) {
+            *k = n;
+            return ELIAS_OK;
+        }
+        /* the next group is the leading 1 just read plus n more bits: a value >= 2^n */
+        if (n >= 32 || ((uint64_t)1 << n) > max)
+            return ELIAS_TOO_LARGE;
+        uint32_t rest;
+        if (bitr_get(r, (unsigned)n, &rest) != 0)
+            return ELIAS_TRUNCATED;
+        n = ((uint64_t)1 << n) | rest;
+    }
+}
+
+/* The code of k as a string of '0'/'1' (buf needs 44 bytes); returns its length. For tests
+ * and documentation. */
+unsigned elias_omega_string(uint64_t k, char *buf);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,203 @@
+/* qsgd_kernels.c — norms, stochastic levels (scalar reference + AVX2) and fixed-width
+ * bit packing for the QSGD quantizer. See qsgd_kernels.h for the exact arithmetic. */
+#include "qsgd_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "qrng.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QSGD_X86 1
+#endif
+
+float qsgd_norm_l2(const float *v, size_t len, int *finite) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += (double)v[i + l] * (double)v[i + l];
+    double tail = 0;
+    for (; i < len; i++)
+        tail += (double)v[i] * (double)v[i];
+    double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    s += tail;
+    *finite = isfinite(s) ? 1 : 0;
+    return (float)sqrt(s);
+}
+
+float qsgd_norm_max(const float *v, size_t len, int *finite) {
+    float m[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int bad = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float a = fabsf(v[i + l]);
+            bad |= !(a <= 3.40282347e38f);
+            m[l] = a > m[l] ? a : m[l];
+        }
+    float r = 0;
+    for (int l = 0; l < 8; l++)
+        r = m[l] > r ? m[l] : r;
+    for (; i < len; i++) {
+        float a = fabsf(v[i]);
+        bad |= !(a <= 3.40282347e38f);
+        r = a > r ? a : r;
+    }
+    *finite = !bad;
+    return r;
+}
+
+void qsgd_levels_ref(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s,
+                     unsigned w, uint16_t *codes) {
+    const uint32_t signbit = 1u << (w - 1);
+    for (size_t i = 0; i < len; i++) {
+        float x = fabsf(v[i]) * scale;
+        float fl = floorf(x);
+        float p = x - fl;
+        float u = qrng_uniform(r[i]);
+        uint32_t level = (uint32_t)fl + (u < p ? 1u : 0u);
+        if (level > s)
+            level = s;
+        uint32_t neg = (signbit * (uint32_t)(v[i] < 0.0f)) & (level ? ~0u : 0u);
+        codes[i] = (uint16_t)(level | neg);
+    }
+}
+
+#ifdef QSGD_X86
+__attribute__((target("avx2"))) static void levels_avx2(const float *v, const uint32_t *r,
+                                                        size_t len, float scale, uint32_t s,
+                                                        unsigned w, uint16_t *codes) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const __m256 inv24 = _mm256_set1_ps(1.0f / 16777216.0f);
+    const __m256i vs = _mm256_set1_epi32((int)s);
+    const __m256i zero = _mm256_setzero_si256();
+    const __m128i shift = _mm_cvtsi32_si128((int)(w - 1));
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        __m256i c[2];
+        for (int h = 0; h < 2; h++) {
+            __m256 x0 = _mm256_loadu_ps(v + i + 8 * h);
+            __m256 x = _mm256_mul_ps(_mm256_and_ps(x0, absmask), vscale);
+            __m256 fl = _mm256_floor_ps(x);
+            __m256 p = _mm256_sub_ps(x, fl);
+            __m256i rr = _mm256_loadu_si256((const __m256i *)(r + i + 8 * h));
+            __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(rr, 8)), inv24);
+            __m256i up = _mm256_castps_si256(_mm256_cmp_ps(u, p, _CMP_LT_OQ)); /* -1 where u<p */
+            __m256i level = _mm256_sub_epi32(_mm256_cvttps_epi32(fl), up);
+            level = _mm256_min_epu32(level, vs);
+            __m256i neg = _mm256_srli_epi32(_mm256_castps_si256(x0), 31); /* sign bit */
+            __m256i nz = _mm256_cmpgt_epi32(level, zero);
+            neg = _mm256_sll_epi32(_mm256_and_si256(neg, nz), shift);
+            c[h] = _mm256_or_si256(level, neg);
+        }
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(c[0], c[1]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(codes + i), packed);
+    }
+    if (i < len)
+        qsgd_levels_ref(v + i, r + i, len - i, scale, s, w, codes + i);
+}
+#endif
+
+void qsgd_levels(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s,
+                 unsigned w, uint16_t *codes, int simd) {
+#ifdef QSGD_X86
+    if (simd) {
+        levels_avx2(v, r, len, scale, s, w, codes);
+        return;
+    }
+#endif
+    qsgd_levels_ref(v, r, len, scale, s, w, codes);
+}
+
+void qsgd_pack(const uint16_t *codes, size_t len, unsigned w, uint8_t *dst) {
+    size_t nbytes = (len * w + 7) / 8;
+    switch (w) {
+    case 8:
+        for (size_t i = 0; i < len; i++)
+            dst[i] = (uint8_t)codes[i];
+        return;
+    case 4: {
+        size_t j = 0;
+        for (; 2 * j + 1 < len; j++)
+            dst[j] = (uint8_t)((codes[2 * j] << 4) | codes[2 * j + 1]);
+        if (2 * j < len)
+            dst[j] = (uint8_t)(codes[2 * j] << 4);
+        return;
+    }
+    case 2: {
+        size_t j = 0;
+        for (; 4 * j + 3 < len; j++)
+            dst[j] = (uint8_t)((codes[4 * j] << 6) | (codes[4 * j + 1] << 4) |
+                               (codes[4 * j + 2] << 2) | codes[4 * j + 3]);
+        if (4 * j < len) {
+            uint8_t b = 0;
+            for (size_t k = 4 * j; k < len; k++)
+                b |= (uint8_t)(codes[k] << (6 - 2 * (k - 4 * j)));
+            dst[j] = b;
+        }
+        return;
+    }
+    case 16:
+        for (size_t i = 0; i < len; i++) {
+            dst[2 * i] = (uint8_t)(codes[i] >> 8);
+            dst[2 * i + 1] = (uint8_t)codes[i];
+        }
+        return;
+    default: {
+        uint64_t acc = 0;
+        unsigned nacc = 0;
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            acc = (acc << w) | codes[i];
+            nacc += w;
+            while (nacc >= 8) {
+                nacc -= 8;
+                dst[o++] = (uint8_t)(acc >> nacc);
+            }
+        }
+        if (nacc)
+            dst[o++] = (uint8_t)(acc << (8 - nacc));
+        (void)nbytes;
+        return;
+    }
+    }
+}
+
+void qsgd_unpack(const uint8_t *src, size_t srclen, uint64_t bit0, size_t len, unsigned w,
+                 uint16_t *codes) {
+    if ((bit0 & 7) == 0) {
+        const uint8_t *p = src + (bit0 >> 3);
+        switch (w) {
+        case 8:
+            for (size_t i = 0; i < len; i++)
+                codes[i] = p[i];
+            return;
+        case 4:
+            for (size_t i = 0; i < len; i++)
+                codes[i] = (uint16_t)((p[i >> 1] >> ((i & 1) ? 0 : 4)) & 15);
+            return;
+        case 2:
+            for (size_t i = 0; i < len; i++)
+                codes[i] = (uint16_t)((p[i >> 2] >> (6 - 2 * (i & 3))) & 3);
+            return;
+        case 16:
+            for (size_t i = 0; i < len; i++)
+                codes[i] = (uint16_t)((p[2 * i] << 8) | p[2 * i + 1]);
+            return;
+        default:
+            break;
+        }
+    }
+    const uint32_t mask = (1u << w) - 1;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t bit = bit0 + (uint64_t)i * w;
+        size_t b = (size_t)(bit >> 3);
+        uint32_t v = 0; /* 3 bytes cover any w <= 16 at any bit offset */
+        for (int k = 0; k < 3; k++)
+            v = (v << 8) | (b + (size_t)k < srclen ? src[b + (size_t)k] : 0);
+        codes[i] = (uint16_t)((v >> (24 - (bit & 7) - w)) & mask);
+    }
+}

@@ -1,0 +1,264 @@
+/* quant_onebit.c — 1-bit SGD with error feedback (Seide, Fu, Droppo, Li, Yu, Interspeech
+ * 2014; CNTK's ColumnQuantizer).
+ *
+ *   g' = g + residual;  bit_i = (g'_i >= 0)
+ *   per group: m0 = mean of the negative g'_i, m1 = mean of the non-negative g'_i (0 if none)
+ *   decoded_i = bit_i ? m1 : m0;  residual = g' - decoded   (no_feedback: residual stays 0)
+ *
+ * Groups: for a matrix tensor (rows > 1) the columns (elements j, j + cols, j + 2 cols, ...
+ * of the row-major tensor), as CNTK quantizes each column of a weight matrix; for a vector,
+ * buckets of d consecutive values (bucket = 0: the whole vector).
+ * Wire format: [m0, m1 of group 0 .. G-1: 32-bit floats][n bits, row-major, 1 = non-negative].
+ * Exactly 64 G + n bits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitstream.h"
+#include "quant.h"
+
+typedef struct onebit_impl {
+    size_t ngroups;
+    int columns;    /* 1: groups are columns of a matrix; 0: buckets of a vector */
+    float *residual; /* [n] */
+    float *g;        /* [n] g + residual of the current step */
+    float *m0, *m1;  /* [ngroups] reconstruction values */
+    double *sum0, *sum1; /* [ngroups] */
+    size_t *cnt0, *cnt1; /* [ngroups] */
+} onebit_impl;
+
+static void impl_free(onebit_impl *im) {
+    if (!im)
+        return;
+    free(im->residual);
+    free(im->g);
+    free(im->m0);
+    free(im->m1);
+    free(im->sum0);
+    free(im->sum1);
+    free(im->cnt0);
+    free(im->cnt1);
+    free(im);
+}
+
+static int onebit_init(quant *q, quant_err *err) {
+    quant_params *p = &q->params;
+    onebit_impl *im = calloc(1, sizeof *im);
+    if (!im)
+        return quant_fail(err, QUANT_ENOMEM, 0, "onebit: out of memory");
+    if (q->rows > 1) {
+        im->columns = 1;
+        im->ngroups = q->cols;
+        p->bucket = 0;
+    } else {
+        if (p->bucket == 0 || p->bucket > q->n)
+            p->bucket = q->n;
+        im->ngroups = (q->n + p->bucket - 1) / p->bucket;
+    }
+    size_t G = im->ngroups;
+    im->residual = calloc(q->n, sizeof(float));
+    im->g = malloc(q->n * sizeof(float));
+    im->m0 = malloc(G * sizeof(float));
+    im->m1 = malloc(G * sizeof(float));
+    im->sum0 = malloc(G * sizeof(double));
+    im->sum1 = malloc(G * sizeof(double));
+    im->cnt0 = malloc(G * sizeof(size_t));
+    im->cnt1 = malloc(G * sizeof(size_t));
+    if (!im->residual || !im->g || !im->m0 || !im->m1 || !im->sum0 || !im->sum1 || !im->cnt0 ||
+        !im->cnt1) {
+        impl_free(im);
+        return quant_fail(err, QUANT_ENOMEM, 0, "onebit: out of memory for %zu values", q->n);
+    }
+    q->impl = im;
+    return QUANT_OK;
+}
+
+static void onebit_fini(quant *q) {
+    impl_free(q->impl);
+}
+
+static uint64_t onebit_max_bits(const quant *q) {
+    const onebit_impl *im = q->impl;
+    return 64ull * im->ngroups + q->n;
+}
+
+static void onebit_reset(quant *q) {
+    onebit_impl *im = q->impl;
+    memset(im->residual, 0, q->n * sizeof(float));
+}
+
+static const float *onebit_residual(const quant *q) {
+    const onebit_impl *im = q->impl;
+    return im->residual;
+}
+
+static inline size_t group_of(const quant *q, const onebit_impl *im, size_t i) {
+    return im->columns ? i % q->cols : i / q->params.bucket;
+}
+
+/* g = v + residual; per-group means; returns EINVAL on non-finite input. */
+static int onebit_stats(quant *q, const float *v, quant_err *err) {
+    onebit_impl *im = q->impl;
+    const size_t n = q->n, G = im->ngroups;
+    memset(im->sum0, 0, G * sizeof(double));
+    memset(im->sum1, 0, G * sizeof(double));
+    memset(im->cnt0, 0, G * sizeof(size_t));
+    memset(im->cnt1, 0, G * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        float g = v[i] + im->residual[i];
+        if (!isfinite(g))
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "onebit: input value %g at index %zu is not finite", (double)v[i], i);
+        im->g[i] = g;
+    }
+    if (im->columns) {
+        const size_t C = q->cols;
+        for (size_t r = 0; r < q->rows; r++) {
+            const float *row = im->g + r * C;
+            for (size_t j = 0; j < C; j++) {
+                if (row[j] >= 0.0f) {
+                    im->sum1[j] += row[j];
+                    im->cnt1[j]++;
+                } else {
+                    im->sum0[j] += row[j];
+                    im->cnt0[j]++;
+                }
+            }
+        }
+    } else {
+        const size_t d = q->params.bucket;
+        for (size_t b = 0; b < G; b++) {
+            size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+            double s0 = 0, s1 = 0;
+            size_t c1 = 0;
+            for (size_t i = b0; i < bend; i++) {
+                float g = im->g[i];
+                if (g >= 0.0f) {
+                    s1 += g;
+                    c1++;
+                } else {
+                    s0 += g;
+                }
+            }
+            im->sum0[b] = s0;
+            im->sum1[b] = s1;
+            im->cnt1[b] = c1;
+            im->cnt0[b] = (bend - b0) - c1;
+        }
+    }
+    for (size_t b = 0; b < G; b++) {
+        im->m0[b] = im->cnt0[b] ? (float)(im->sum0[b] / (double)im->cnt0[b]) : 0.0f;
+        im->m1[b] = im->cnt1[b] ? (float)(im->sum1[b] / (double)im->cnt1[b]) : 0.0f;
+    }
+    return QUANT_OK;
+}
+
+/* decoded values into out (may be NULL) and the residual update. */
+static void onebit_finish(quant *q, float *out) {
+    onebit_impl *im = q->impl;
+    const int fb = !q->params.no_feedback;
+    for (size_t i = 0; i < q->n; i++) {
+        size_t b = group_of(q, im, i);
+        float g = im->g[i];
+        float dec = g >= 0.0f ? im->m1[b] : im->m0[b];
+        if (out)
+            out[i] = dec;
+        im->residual[i] = fb ? g - dec : 0.0f;
+    }
+}
+
+static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
+                           quant_err *err) {
+    int rc = onebit_stats(q, v, err);
+    if (rc)
+        return rc;
+    onebit_finish(q, out);
+    return QUANT_OK;
+}
+
+static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
+                         size_t cap, uint64_t *nbits, quant_err *err) {
+    onebit_impl *im = q->impl;
+    uint64_t total = onebit_max_bits(q);
+    if ((total + 7) / 8 > cap)
+        return quant_fail(err, QUANT_ENOSPC, 0, "onebit: buffer of %zu bytes, need %llu", cap,
+                          (unsigned long long)((total + 7) / 8));
+    int rc = onebit_stats(q, v, err);
+    if (rc)
+        return rc;
+    bitw w;
+    bitw_init(&w, buf, cap);
+    for (size_t b = 0; b < im->ngroups; b++) {
+        uint32_t u0, u1;
+        memcpy(&u0, &im->m0[b], 4);
+        memcpy(&u1, &im->m1[b], 4);
+        bitw_put(&w, u0, 32);
+        bitw_put(&w, u1, 32);
+    }
+    size_t i = 0;
+    for (; i + 32 <= q->n; i += 32) {
+        uint32_t word = 0;
+        for (int k = 0; k < 32; k++)
+            word = (word << 1) | (uint32_t)(im->g[i + k] >= 0.0f);
+        bitw_put(&w, word, 32);
+    }
+    for (; i < q->n; i++)
+        bitw_put(&w, im->g[i] >= 0.0f, 1);
+    *nbits = bitw_finish(&w);
+    onebit_finish(q, NULL);
+    return QUANT_OK;
+}
+
+static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                         float *out, quant_err *err) {
+    const onebit_impl *im = q->impl;
+    const size_t G = im->ngroups;
+    uint64_t want = 64ull * G + q->n;
+    if (nbits != want)
+        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
+                          "onebit: message of %llu bits, expected exactly %llu (%s)",
+                          (unsigned long long)nbits, (unsigned long long)want,
+                          nbits < want ? "truncated" : "trailing bits");
+    bitr r;
+    bitr_init(&r, buf, len, nbits);
+    /* validate every reconstruction value first, then expand bits (no allocation) */
+    for (size_t b = 0; b < G; b++) {
+        uint32_t u0 = 0, u1 = 0; /* nbits == want: both reads succeed */
+        uint64_t at = r.pos;
+        bitr_get(&r, 32, &u0);
+        bitr_get(&r, 32, &u1);
+        float m0, m1;
+        memcpy(&m0, &u0, 4);
+        memcpy(&m1, &u1, 4);
+        if (!isfinite(m0) || !isfinite(m1) || m0 > 0.0f || m1 < 0.0f)
+            return quant_fail(err, QUANT_ECORRUPT, at,
+                              "onebit: group %zu has invalid reconstruction values (%g, %g) at bit %llu",
+                              b, (double)m0, (double)m1, (unsigned long long)at);
+    }
+    const uint64_t bits0 = 64ull * G;
+    for (size_t i = 0; i < q->n; i++) {
+        uint64_t bit = bits0 + i;
+        int one = (buf[bit >> 3] >> (7 - (bit & 7))) & 1;
+        size_t b = group_of(q, im, i);
+        uint64_t mb = 64ull * b + (one ? 32 : 0);
+        const uint8_t *p = buf + (mb >> 3);
+        uint32_t u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        memcpy(&out[i], &u, 4);
+    }
+    return QUANT_OK;
+}
+
+const quant_type quant_type_onebit = {
+    .name = "onebit",
+    .summary = "1-bit SGD with error feedback: sign bit per value, two means per column/bucket",
+    .options = "bucket=D (vectors; matrices use columns), feedback=1|0",
+    .stateful = 1,
+    .init = onebit_init,
+    .fini = onebit_fini,
+    .max_bits = onebit_max_bits,
+    .quantize = onebit_quantize,
+    .encode = onebit_encode,
+    .decode = onebit_decode,
+    .reset = onebit_reset,
+    .residual = onebit_residual,
+};

@@ -1,0 +1,412 @@
+/* quant_qsgd.c — the QSGD stochastic quantizer (Alistarh et al., NIPS 2017, §3.1 and §4)
+ * with buckets, l2 or max norm, and two wire formats:
+ *
+ *   dense: [scale_0 .. scale_{B-1}: 32-bit floats][code_0 .. code_{n-1}: w bits each]
+ *          code = sign << (w-1) | level, w = 1 + bitlen(s); scale = bucket norm.
+ *   elias: per bucket, the paper's sparse code: [norm: 32-bit float]
+ *          Elias(p_1) then, per nonzero j, [sign: 1 bit][Elias(level_j)][Elias(p_{j+1} - p_j)]
+ *          where p_j are 1-based positions of the nonzeros in the bucket and the last gap
+ *          points at position d+1 (the end of the bucket), so an all-zero bucket is
+ *          [norm][Elias(d+1)].
+ * Floats are IEEE-754 bits, MSB first. Decoded value: sign * level * (norm / s).
+ *
+ * All levels come from one chunked driver (qsgd_run), so quantize, dense and elias produce
+ * identical values for the same context. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitstream.h"
+#include "elias.h"
+#include "qrng.h"
+#include "qsgd_kernels.h"
+#include "quant.h"
+
+#define CHUNK 1024 /* coordinates per inner pass; a multiple of QRNG_GROUP */
+#define QSGD_MAX_S 32767u
+
+typedef struct qsgd_impl {
+    size_t nbuckets;
+    unsigned w;      /* dense code width: 1 + bitlen(s) */
+    int simd;
+    float *norms;    /* [nbuckets] */
+    uint32_t *rnd;   /* [CHUNK] */
+    uint16_t *codes; /* [CHUNK] */
+} qsgd_impl;
+
+static unsigned bitlen(uint32_t x) {
+    return x ? 32u - (unsigned)__builtin_clz(x) : 0u;
+}
+
+static int qsgd_init(quant *q, quant_err *err) {
+    quant_params *p = &q->params;
+    if (p->s == 0) {
+        if (p->bits == 0)
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "qsgd: give the number of levels s (1..%u) or bits (2..16)",
+                              QSGD_MAX_S);
+        if (p->bits < 2 || p->bits > 16)
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "qsgd: bits=%u out of range 2..16 (bits=b means s = 2^(b-1)-1)",
+                              p->bits);
+        p->s = (1u << (p->bits - 1)) - 1;
+    }
+    if (p->s < 1 || p->s > QSGD_MAX_S)
+        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: s=%u out of range 1..%u", p->s,
+                          QSGD_MAX_S);
+    if (p->norm != QUANT_NORM_L2 && p->norm != QUANT_NORM_MAX)
+        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: bad norm %d", (int)p->norm);
+    if (p->format != QUANT_FMT_DENSE && p->format != QUANT_FMT_ELIAS)
+        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: bad format %d", (int)p->format);
+    if (p->bucket == 0 || p->bucket > q->n)
+        p->bucket = q->n;
+    p->bits = 1 + bitlen(p->s);
+
+    qsgd_impl *im = calloc(1, sizeof *im);
+    if (!im)
+        return quant_fail(err, QUANT_ENOMEM, 0, "qsgd: out of memory");
+    im->nbuckets = (q->n + p->bucket - 1) / p->bucket;
+    im->w = p->bits;
+    im->simd = qrng_simd_available();
+    im->norms = malloc(im->nbuckets * sizeof *im->norms);
+    im->rnd = malloc(CHUNK * sizeof *im->rnd);
+    im->codes = malloc(CHUNK * sizeof *im->codes);
+    if (!im->norms || !im->rnd || !im->codes) {
+        free(im->norms);
+        free(im->rnd);
+        free(im->codes);
+        free(im);
+        return quant_fail(err, QUANT_ENOMEM, 0, "qsgd: out of memory (%zu buckets)",
+                          (size_t)((q->n + p->bucket - 1) / p->bucket));
+    }
+    q->impl = im;
+    return QUANT_OK;
+}
+
+static void qsgd_fini(quant *q) {
+    qsgd_impl *im = q->impl;
+    if (!im)
+        return;
+    free(im->norms);
+    free(im->rnd);
+    free(im->codes);
+    free(im);
+}
+
+static uint64_t qsgd_max_bits(const quant *q) {
+    const qsgd_impl *im = q->impl;
+    if (q->params.format == QUANT_FMT_DENSE)
+        return 32ull * im->nbuckets + (uint64_t)q->n * im->w;
+    /* Elias: the all-nonzero bucket is the longest (a gap of g >= 2 codes in fewer bits than
+     * the g-1 extra nonzeros it replaces): 32 + (d+1) one-bit gaps + d (1 + |Elias(s)|). */
+    unsigned ls;
+    (void)elias_omega_code(q->params.s, &ls);
+    uint64_t d = q->params.bucket;
+    return (uint64_t)im->nbuckets * (32 + (d + 1) + d * (1 + ls));
+}
+
+static void put_float(bitw *w, float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    bitw_put(w, u, 32);
+}
+
+static float get_float_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+enum qsgd_mode { MODE_VALUES, MODE_DENSE, MODE_ELIAS };
+
+/* The one driver: norms, then chunk by chunk random words -> levels -> output. */
+static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mode mode,
+                    float *out, uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
+    qsgd_impl *im = q->impl;
+    const quant_params *p = &q->params;
+    const size_t n = q->n, d = p->bucket, nb = im->nbuckets;
+    const uint32_t s = p->s;
+    const unsigned w = im->w;
+    const uint32_t lmask = (1u << (w - 1)) - 1;
+
+    for (size_t b = 0; b < nb; b++) {
+        size_t b0 = b * d, len = (b0 + d <= n) ? d : n - b0;
+        int finite;
+        im->norms[b] = p->norm == QUANT_NORM_MAX ? qsgd_norm_max(v + b0, len, &finite)
+                                                 : qsgd_norm_l2(v + b0, len, &finite);
+        if (!finite || !isfinite(im->norms[b])) {
+            size_t i = b0;
+            while (i < b0 + len && isfinite(v[i]))
+                i++;
+            if (i < b0 + len)
+                return quant_fail(err, QUANT_EINVAL, 0, "qsgd: input value %g at index %zu is not finite",
+                                  (double)v[i], i);
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "qsgd: the norm of bucket %zu overflows float (values too large)", b);
+        }
+    }
+
+    bitw bw = {0};
+    if (mode == MODE_DENSE) {
+        uint64_t total = 32ull * nb + (uint64_t)n * w;
+        if ((total + 7) / 8 > cap)
+            return quant_fail(err, QUANT_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
+                              (unsigned long long)((total + 7) / 8));
+        for (size_t b = 0; b < nb; b++) {
+            uint32_t u;
+            memcpy(&u, &im->norms[b], 4);
+            buf[4 * b + 0] = (uint8_t)(u >> 24);
+            buf[4 * b + 1] = (uint8_t)(u >> 16);
+            buf[4 * b + 2] = (uint8_t)(u >> 8);
+            buf[4 * b + 3] = (uint8_t)u;
+        }
+        *nbits = total;
+    } else if (mode == MODE_ELIAS) {
+        bitw_init(&bw, buf, cap);
+    }
+
+    qrng_stream st = qrng_make(ctx->seed, ctx->worker, ctx->step, ctx->tensor);
+    size_t prev = 0; /* elias: 1-based position of the last nonzero in the current bucket */
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+        size_t clen = n - c0 < CHUNK ? n - c0 : CHUNK;
+        qrng_fill_groups(&st, c0 / QRNG_GROUP, (clen + QRNG_GROUP - 1) / QRNG_GROUP, im->rnd,
+                         im->simd);
+        /* levels, one bucket segment at a time */
+        for (size_t i = c0; i < c0 + clen;) {
+            size_t b = i / d, bend = (b + 1) * d < n ? (b + 1) * d : n;
+            size_t end = bend < c0 + clen ? bend : c0 + clen;
+            float norm = im->norms[b];
+            if (norm > 0.0f) {
+                float scale = (float)s / norm;
+                if (isfinite(scale)) {
+                    qsgd_levels(v + i, im->rnd + (i - c0), end - i, scale, s, w,
+                                im->codes + (i - c0), im->simd);
+                } else { /* norm is subnormal: s/norm overflows; scale in double */
+                    for (size_t k = i; k < end; k++) {
+                        double x = fabs((double)v[k]) * s / norm;
+                        double fl = floor(x);
+                        uint32_t level = (uint32_t)fl + (qrng_uniform(im->rnd[k - c0]) < x - fl);
+                        if (level > s)
+                            level = s;
+                        im->codes[k - c0] =
+                            (uint16_t)(level | ((v[k] < 0 && level) ? 1u << (w - 1) : 0u));
+                    }
+                }
+            } else {
+                memset(im->codes + (i - c0), 0, (end - i) * sizeof *im->codes);
+            }
+            i = end;
+        }
+        /* output */
+        if (mode == MODE_DENSE) {
+            qsgd_pack(im->codes, clen, w, buf + 4 * nb + c0 * w / 8);
+        } else if (mode == MODE_VALUES) {
+            for (size_t i = c0; i < c0 + clen;) {
+                size_t b = i / d, bend = (b + 1) * d < n ? (b + 1) * d : n;
+                size_t end = bend < c0 + clen ? bend : c0 + clen;
+                float unit = im->norms[b] / (float)s;
+                for (size_t k = i; k < end; k++) {
+                    uint16_t c = im->codes[k - c0];
+                    float val = (float)(c & lmask) * unit;
+                    out[k] = (c >> (w - 1)) ? -val : val;
+                }
+                i = end;
+            }
+        } else { /* MODE_ELIAS */
+            const uint16_t *codes = im->codes;
+            for (size_t i = c0; i < c0 + clen;) {
+                size_t b = i / d, b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+                size_t end = bend < c0 + clen ? bend : c0 + clen;
+                if (i == b0) {
+                    put_float(&bw, im->norms[b]);
+                    prev = 0;
+                }
+                size_t k = i;
+                while (k < end) {
+                    while (k + 4 <= end) { /* skip runs of zero codes 4 at a time */
+                        uint64_t w4;
+                        memcpy(&w4, codes + (k - c0), 8);
+                        if (w4)
+                            break;
+                        k += 4;
+                    }
+                    if (k >= end)
+                        break;
+                    uint16_t c = codes[k - c0];
+                    if (c == 0) {
+                        k++;
+                        continue;
+                    }
+                    size_t pos = k - b0 + 1;
+                    elias_omega_put(&bw, pos - prev);
+                    unsigned ll;
+                    uint64_t lc = elias_omega_code(c & lmask, &ll);
+                    bitw_put64(&bw, ((uint64_t)(c >> (w - 1)) << ll) | lc, ll + 1);
+                    prev = pos;
+                    k++;
+                }
+                if (end == bend)
+                    elias_omega_put(&bw, bend - b0 + 1 - prev);
+                i = end;
+            }
+            if (bw.overflow)
+                break;
+        }
+    }
+    if (mode == MODE_ELIAS) {
+        uint64_t total = bitw_finish(&bw);
+        if (bw.overflow)
+            return quant_fail(err, QUANT_ENOSPC, 0,
+                              "qsgd: buffer of %zu bytes too small for the elias message (max %llu bits)",
+                              cap, (unsigned long long)qsgd_max_bits(q));
+        *nbits = total;
+    }
+    return QUANT_OK;
+}
+
+static int qsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
+                         quant_err *err) {
+    return qsgd_run(q, v, ctx, MODE_VALUES, out, NULL, 0, NULL, err);
+}
+
+static int qsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
+                       uint64_t *nbits, quant_err *err) {
+    return qsgd_run(q, v, ctx, q->params.format == QUANT_FMT_ELIAS ? MODE_ELIAS : MODE_DENSE,
+                    NULL, buf, cap, nbits, err);
+}
+
+static int check_norm(float norm, size_t b, uint64_t bit, quant_err *err) {
+    if (!(norm >= 0.0f) || !isfinite(norm))
+        return quant_fail(err, QUANT_ECORRUPT, bit,
+                          "qsgd: bucket %zu has invalid norm %g at bit %llu", b, (double)norm,
+                          (unsigned long long)bit);
+    return QUANT_OK;
+}
+
+static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                        float *out, quant_err *err) {
+    const qsgd_impl *im = q->impl;
+    const size_t n = q->n, d = q->params.bucket, nb = im->nbuckets;
+    const uint32_t s = q->params.s;
+    const unsigned w = im->w;
+    const uint32_t lmask = (1u << (w - 1)) - 1;
+    uint64_t want = 32ull * nb + (uint64_t)n * w;
+    if (nbits != want)
+        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
+                          "qsgd dense: message of %llu bits, expected exactly %llu (%s)",
+                          (unsigned long long)nbits, (unsigned long long)want,
+                          nbits < want ? "truncated" : "trailing bits");
+    uint16_t codes[CHUNK];
+    for (size_t b = 0; b < nb; b++) {
+        size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+        uint32_t u = (uint32_t)buf[4 * b] << 24 | (uint32_t)buf[4 * b + 1] << 16 |
+                     (uint32_t)buf[4 * b + 2] << 8 | buf[4 * b + 3];
+        float norm = get_float_bits(u);
+        int rc = check_norm(norm, b, 32ull * b, err);
+        if (rc)
+            return rc;
+        float unit = norm / (float)s;
+        for (size_t i = b0; i < bend; i += CHUNK) {
+            size_t clen = bend - i < CHUNK ? bend - i : CHUNK;
+            uint64_t bit0 = 32ull * nb + (uint64_t)i * w;
+            qsgd_unpack(buf, len, bit0, clen, w, codes);
+            uint32_t bad = 0;
+            for (size_t k = 0; k < clen; k++) {
+                uint32_t c = codes[k], level = c & lmask, neg = c >> (w - 1);
+                bad |= (level > s) | (neg & (level == 0));
+                float val = (float)level * unit;
+                out[i + k] = neg ? -val : val;
+            }
+            if (bad) {
+                for (size_t k = 0; k < clen; k++) {
+                    uint32_t c = codes[k], level = c & lmask;
+                    if (level > s || ((c >> (w - 1)) && level == 0))
+                        return quant_fail(err, QUANT_ECORRUPT, bit0 + k * w,
+                                          "qsgd dense: coordinate %zu has invalid code %u (s=%u) at bit %llu",
+                                          i + k, c, s, (unsigned long long)(bit0 + k * w));
+                }
+            }
+        }
+    }
+    return QUANT_OK;
+}
+
+static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                        float *out, quant_err *err) {
+    const qsgd_impl *im = q->impl;
+    const size_t n = q->n, d = q->params.bucket, nb = im->nbuckets;
+    const uint32_t s = q->params.s;
+    bitr r;
+    bitr_init(&r, buf, len, nbits);
+    memset(out, 0, n * sizeof *out);
+    for (size_t b = 0; b < nb; b++) {
+        size_t b0 = b * d, blen = b0 + d < n ? d : n - b0;
+        uint32_t u;
+        uint64_t at = r.pos;
+        if (bitr_get(&r, 32, &u))
+            return quant_fail(err, QUANT_ECORRUPT, at,
+                              "qsgd elias: truncated in the norm of bucket %zu at bit %llu", b,
+                              (unsigned long long)at);
+        float norm = get_float_bits(u);
+        int rc = check_norm(norm, b, at, err);
+        if (rc)
+            return rc;
+        float unit = norm / (float)s;
+        size_t pos = 0;
+        for (;;) {
+            uint64_t gap, level;
+            at = r.pos;
+            int e = elias_omega_get(&r, blen + 1 - pos, &gap);
+            if (e == ELIAS_TRUNCATED)
+                return quant_fail(err, QUANT_ECORRUPT, at,
+                                  "qsgd elias: truncated in a position gap of bucket %zu at bit %llu",
+                                  b, (unsigned long long)at);
+            if (e == ELIAS_TOO_LARGE)
+                return quant_fail(err, QUANT_ECORRUPT, at,
+                                  "qsgd elias: position gap past the end of bucket %zu (size %zu) at bit %llu",
+                                  b, blen, (unsigned long long)at);
+            pos += gap;
+            if (pos == blen + 1)
+                break;
+            uint32_t neg;
+            at = r.pos;
+            if (bitr_get(&r, 1, &neg))
+                return quant_fail(err, QUANT_ECORRUPT, at,
+                                  "qsgd elias: truncated in a sign of bucket %zu at bit %llu", b,
+                                  (unsigned long long)at);
+            at = r.pos;
+            e = elias_omega_get(&r, s, &level);
+            if (e != ELIAS_OK)
+                return quant_fail(err, QUANT_ECORRUPT, at,
+                                  "qsgd elias: %s level in bucket %zu at bit %llu (s=%u)",
+                                  e == ELIAS_TRUNCATED ? "truncated" : "out-of-range", b,
+                                  (unsigned long long)at, s);
+            float val = (float)level * unit;
+            out[b0 + pos - 1] = neg ? -val : val;
+        }
+    }
+    if (r.pos != nbits)
+        return quant_fail(err, QUANT_ECORRUPT, r.pos,
+                          "qsgd elias: %llu trailing bits after the last bucket at bit %llu",
+                          (unsigned long long)(nbits - r.pos), (unsigned long long)r.pos);
+    return QUANT_OK;
+}
+
+static int qsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                       float *out, quant_err *err) {
+    return q->params.format == QUANT_FMT_ELIAS ? decode_elias(q, buf, len, nbits, out, err)
+                                               : decode_dense(q, buf, len, nbits, out, err);
+}
+
+const quant_type quant_type_qsgd = {
+    .name = "qsgd",
+    .summary = "QSGD stochastic quantization: s levels per bucket, l2/max norm, dense or Elias wire format",
+    .options = "s=LEVELS | bits=B (s = 2^(B-1)-1), bucket=D (0 = whole tensor), norm=l2|max, format=dense|elias",
+    .stateful = 0,
+    .init = qsgd_init,
+    .fini = qsgd_fini,
+    .max_bits = qsgd_max_bits,
+    .quantize = qsgd_quantize,
+    .encode = qsgd_encode,
+    .decode = qsgd_decode,
+};
