@@ -42,6 +42,28 @@ enum { ELIAS_OK = 0, ELIAS_TRUNCATED = -1, ELIAS_TOO_LARGE = -2 };
  * (max <= ELIAS_MAX), with ELIAS_TRUNCATED if the message ends inside the code. */
 static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
     uint64_t n = 1;
+    if (r->nbits - r->pos >= 64) {
+        /* fast path: a code of a value <= 2^32 - 1 is at most 43 bits, all within the 57
+         * valid bits of one 64-bit load */
+        uint64_t u = bitr_load64(r, (size_t)(r->pos >> 3)) << (r->pos & 7);
+        unsigned used = 0;
+        for (;;) {
+            unsigned b = (unsigned)(u >> 63);
+            u <<= 1;
+            used++;
+            if (b == 0) {
+                r->pos += used;
+                *k = n;
+                return ELIAS_OK;
+            }
+            if (n >= 32 || ((uint64_t)1 << n) > max)
+                return ELIAS_TOO_LARGE;
+            uint64_t rest = u >> (64 - n);
+            u <<= n;
+            used += (unsigned)n;
+            n = ((uint64_t)1 << n) | rest;
+        }
+    }
     for (;;) {
         uint32_t b;
         if (bitr_get(r, 1, &b) != 0)

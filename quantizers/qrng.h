@@ -59,8 +59,9 @@ static inline void qrng_philox4x32_10(const uint32_t ctr_in[4], const uint32_t k
 /* r_i of coordinate i (reference, one at a time). */
 uint32_t qrng_word(const qrng_stream *st, uint64_t i);
 
-/* Fill out[0 .. 32*ngroups) with r_i for i = 32*g0 ... (whole groups). With simd != 0
- * (only if qrng_simd_available()) the AVX2 kernel runs; the words are identical either way. */
+/* Fill out[0 .. 32*ngroups) with r_i for i = 32*g0 ... (whole groups). simd selects the
+ * kernel (0 scalar, 1 AVX2, 2 AVX-512; at most qrng_simd_available()); the words are
+ * identical whichever runs. */
 void qrng_fill_groups(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out,
                       int simd);
 /* The portable scalar version of qrng_fill_groups (reference for tests). */
@@ -71,8 +72,8 @@ static inline float qrng_uniform(uint32_t r) {
     return (float)(r >> 8) * (1.0f / 16777216.0f);
 }
 
-/* 1 if the CPU has AVX2 and the environment variable QSGDSIM_NO_SIMD is unset or "0".
- * Quantizers read this once, in quant_alloc. */
+/* The best kernel this CPU runs: 2 (AVX-512F), 1 (AVX2) or 0; 0 when the environment
+ * variable QSGDSIM_NO_SIMD is set (not "0"). Quantizers read this once, in quant_alloc. */
 int qrng_simd_available(void);
 
 #ifdef __cplusplus

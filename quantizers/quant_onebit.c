@@ -92,10 +92,6 @@ static const float *onebit_residual(const quant *q) {
     return im->residual;
 }
 
-static inline size_t group_of(const quant *q, const onebit_impl *im, size_t i) {
-    return im->columns ? i % q->cols : i / q->params.bucket;
-}
-
 /* g = v + residual; per-group means; returns EINVAL on non-finite input. */
 static int onebit_stats(quant *q, const float *v, quant_err *err) {
     onebit_impl *im = q->impl;
@@ -104,27 +100,34 @@ static int onebit_stats(quant *q, const float *v, quant_err *err) {
     memset(im->sum1, 0, G * sizeof(double));
     memset(im->cnt0, 0, G * sizeof(size_t));
     memset(im->cnt1, 0, G * sizeof(size_t));
+    int bad = 0;
     for (size_t i = 0; i < n; i++) {
         float g = v[i] + im->residual[i];
-        if (!isfinite(g))
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "onebit: input value %g at index %zu is not finite", (double)v[i], i);
+        bad |= !(fabsf(g) <= 3.40282347e38f);
         im->g[i] = g;
     }
+    if (bad) {
+        size_t i = 0;
+        while (i < n && isfinite(im->g[i]))
+            i++;
+        return quant_fail(err, QUANT_EINVAL, 0,
+                          "onebit: input value %g (+ residual) at index %zu is not finite",
+                          (double)v[i], i);
+    }
+    /* branch-free sums: the signs are random, so branches would mispredict half the time */
     if (im->columns) {
         const size_t C = q->cols;
         for (size_t r = 0; r < q->rows; r++) {
             const float *row = im->g + r * C;
             for (size_t j = 0; j < C; j++) {
-                if (row[j] >= 0.0f) {
-                    im->sum1[j] += row[j];
-                    im->cnt1[j]++;
-                } else {
-                    im->sum0[j] += row[j];
-                    im->cnt0[j]++;
-                }
+                float g = row[j], gp = fmaxf(g, 0.0f);
+                im->sum1[j] += (double)gp;
+                im->sum0[j] += (double)(g - gp);
+                im->cnt1[j] += (size_t)(g >= 0.0f);
             }
         }
+        for (size_t j = 0; j < C; j++)
+            im->cnt0[j] = q->rows - im->cnt1[j];
     } else {
         const size_t d = q->params.bucket;
         for (size_t b = 0; b < G; b++) {
@@ -132,13 +135,10 @@ static int onebit_stats(quant *q, const float *v, quant_err *err) {
             double s0 = 0, s1 = 0;
             size_t c1 = 0;
             for (size_t i = b0; i < bend; i++) {
-                float g = im->g[i];
-                if (g >= 0.0f) {
-                    s1 += g;
-                    c1++;
-                } else {
-                    s0 += g;
-                }
+                float g = im->g[i], gp = fmaxf(g, 0.0f);
+                s1 += (double)gp;
+                s0 += (double)(g - gp); /* = min(g, 0) exactly */
+                c1 += (size_t)(g >= 0.0f);
             }
             im->sum0[b] = s0;
             im->sum1[b] = s1;
@@ -153,17 +153,35 @@ static int onebit_stats(quant *q, const float *v, quant_err *err) {
     return QUANT_OK;
 }
 
+/* c ? a : b without a branch (signs are random: a branch mispredicts half the time). */
+static inline float select_f(int c, float a, float b) {
+    uint32_t ua, ub, m = (uint32_t)0 - (uint32_t)(c != 0);
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    uint32_t u = (ua & m) | (ub & ~m);
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
 /* decoded values into out (may be NULL) and the residual update. */
 static void onebit_finish(quant *q, float *out) {
     onebit_impl *im = q->impl;
     const int fb = !q->params.no_feedback;
-    for (size_t i = 0; i < q->n; i++) {
-        size_t b = group_of(q, im, i);
-        float g = im->g[i];
-        float dec = g >= 0.0f ? im->m1[b] : im->m0[b];
-        if (out)
-            out[i] = dec;
-        im->residual[i] = fb ? g - dec : 0.0f;
+    const size_t n = q->n;
+    size_t glen = im->columns ? q->cols : q->params.bucket;
+    for (size_t i0 = 0; i0 < n; i0 += glen) { /* a row (columns) or a bucket (vectors) */
+        size_t len = n - i0 < glen ? n - i0 : glen;
+        const float *m0 = im->columns ? im->m0 : im->m0 + i0 / glen;
+        const float *m1 = im->columns ? im->m1 : im->m1 + i0 / glen;
+        size_t step = im->columns ? 1 : 0;
+        for (size_t k = 0; k < len; k++) {
+            float g = im->g[i0 + k];
+            float dec = select_f(g >= 0.0f, m1[k * step], m0[k * step]);
+            if (out)
+                out[i0 + k] = dec;
+            im->residual[i0 + k] = fb ? g - dec : 0.0f;
+        }
     }
 }
 
@@ -235,15 +253,18 @@ static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
                               "onebit: group %zu has invalid reconstruction values (%g, %g) at bit %llu",
                               b, (double)m0, (double)m1, (unsigned long long)at);
     }
-    const uint64_t bits0 = 64ull * G;
-    for (size_t i = 0; i < q->n; i++) {
-        uint64_t bit = bits0 + i;
-        int one = (buf[bit >> 3] >> (7 - (bit & 7))) & 1;
-        size_t b = group_of(q, im, i);
-        uint64_t mb = 64ull * b + (one ? 32 : 0);
-        const uint8_t *p = buf + (mb >> 3);
-        uint32_t u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        memcpy(&out[i], &u, 4);
+    const uint64_t bits0 = 64ull * G; /* a multiple of 8: the bits start on a byte */
+    const uint8_t *bits = buf + (bits0 >> 3);
+    const size_t n = q->n, glen = im->columns ? q->cols : q->params.bucket;
+    for (size_t i0 = 0; i0 < n; i0 += glen) {
+        size_t len = n - i0 < glen ? n - i0 : glen;
+        for (size_t k = 0; k < len; k++) {
+            size_t i = i0 + k, b = im->columns ? k : i0 / glen;
+            int one = (bits[i >> 3] >> (7 - (i & 7))) & 1;
+            const uint8_t *p = buf + 8 * b + (one ? 4 : 0);
+            uint32_t u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            memcpy(&out[i], &u, 4);
+        }
     }
     return QUANT_OK;
 }
