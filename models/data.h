@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <gsl/gsl_rng.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,6 +40,207 @@ typedef struct dataset {
     float *target;   /* [n] or NULL */
     char source[256]; /* where it came from, for provenance lines */
 } dataset;
+
+/* ===================================================================================== *
+ * Functions (data.c, data_fmnist.c, data_libsvm.c, data_synth.c).
+ *
+ * Every fallible function returns a data_status code and, on failure, fills *err (which
+ * may be NULL) with a message naming the file and what is wrong with it. Nothing here
+ * calls exit(). Loaders return a heap dataset through **out (NULL on failure) that the
+ * caller releases with dataset_free().
+ * ===================================================================================== */
+
+enum data_status {
+    DATA_OK = 0,
+    DATA_EINVAL = 1,  /* bad argument or spec */
+    DATA_ENOMEM = 2,  /* allocation failed */
+    DATA_EIO = 3,     /* file missing or unreadable */
+    DATA_EFORMAT = 4, /* file readable but malformed (bad magic, truncated, bad token, ...) */
+};
+
+typedef struct data_err {
+    int code;
+    char msg[512];
+} data_err;
+
+/* Fill err (printf-style) and return code. err may be NULL. */
+int data_fail(data_err *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* --- datasets (data.c) ----------------------------------------------------------------- */
+/* An empty dense dataset of n rows with the given shape, x zeroed; label[] (nclass > 0) or
+ * target[] (nclass == 0) allocated. */
+int dataset_alloc_dense(const data_shape *shape, size_t n, dataset **out, data_err *err);
+void dataset_free(dataset *d); /* NULL is fine */
+/* Rows idx[0..k) of d copied (same layout) into a new dataset. */
+int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out, data_err *err);
+/* Convert a CSR dataset to dense in place (no-op for dense). */
+int dataset_densify(dataset *d, data_err *err);
+/* Number of stored values (dense: n*dim, csr: nnz). */
+size_t dataset_nnz(const dataset *d);
+/* Per-class counts hist[nclass] (classification datasets only). */
+int dataset_label_histogram(const dataset *d, size_t *hist, int nclass, data_err *err);
+
+/* --- Fashion-MNIST and IDX files (data_fmnist.c) ---------------------------------------- */
+#define DATA_FMNIST_DIR "/usr/share/datasets/fashion-mnist" /* Debian dataset-fashion-mnist */
+#define DATA_FMNIST_MEAN 0.2860 /* of x/255 over the 60k training images */
+#define DATA_FMNIST_STD 0.3530
+
+typedef enum data_norm {
+    DATA_NORM_STANDARDIZE = 0, /* (x/255 - mean) / std (default; DATA_FMNIST_MEAN/STD) */
+    DATA_NORM_UNIT = 1,        /* x/255 in [0, 1] */
+    DATA_NORM_RAW = 2,         /* 0..255 as floats */
+} data_norm;
+
+typedef struct data_idx_opts {
+    data_norm norm;
+    double mean, std; /* used by DATA_NORM_STANDARDIZE; 0,0 = Fashion-MNIST's */
+    int nclass;       /* labels must lie in 0..nclass-1; 0 = 10 */
+    size_t limit;     /* keep only the first `limit` samples; 0 = all */
+} data_idx_opts;
+
+/* A pair of gzip'd (or plain) IDX files: images (magic 0x00000803, uint8 [n][h][w]) and
+ * labels (magic 0x00000801, uint8 [n]). Checks magic, dimensions, matching counts, the
+ * length of the payload (truncation and trailing bytes) and the label range. opts may be
+ * NULL (standardize, 10 classes, all samples). Images become dense 1 x h x w samples. */
+int data_idx_load(const char *images_path, const char *labels_path, const data_idx_opts *opts,
+                  dataset **out, data_err *err);
+/* Fashion-MNIST split "train" (60000) or "test" (10000) from dir (NULL = DATA_FMNIST_DIR).
+ * A missing file is DATA_EIO with a message saying how to install the Debian package. */
+int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *opts,
+                     dataset **out, data_err *err);
+
+/* --- LIBSVM text files (data_libsvm.c) --------------------------------------------------- */
+typedef enum data_task {
+    DATA_TASK_AUTO = 0,       /* classification if every label is an integer and there are
+                                 at most DATA_MAX_CLASSES distinct ones, else regression */
+    DATA_TASK_CLASSIFY = 1,   /* distinct label values, sorted ascending, -> 0..K-1; so
+                                 {-1,+1} and {0,1} -> {0,1}, {1..K} -> {0..K-1} */
+    DATA_TASK_REGRESSION = 2, /* label -> target */
+} data_task;
+
+#define DATA_MAX_CLASSES 1000
+
+typedef struct data_libsvm_opts {
+    data_task task;
+    size_t dim;         /* number of features; 0 = the largest index in the file */
+    int dense;          /* 1 = always densify, 0 = keep CSR, -1 = densify if dim <= dense_max */
+    size_t dense_max;   /* 0 = 4096 */
+    /* Fixed label mapping (e.g. a test file read with the training file's classes): value
+     * classes[k] -> label k; a label not in it is an error. NULL = derive from the file. */
+    const double *classes;
+    int nclasses;
+} data_libsvm_opts;
+
+/* What a LIBSVM load found: the class values (classes[k] was mapped to k) and max index. */
+typedef struct data_libsvm_info {
+    double classes[DATA_MAX_CLASSES];
+    int nclasses;      /* 0 for regression */
+    size_t max_index;  /* largest 1-based feature index seen */
+    size_t nnz;
+} data_libsvm_info;
+
+/* Parse "label idx:val idx:val ..." lines (1-based, strictly increasing idx; '#' starts a
+ * comment; blank lines skipped; "qid:N" tokens ignored). Errors name file:line and the
+ * token. opts and info may be NULL. */
+int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **out,
+                     data_libsvm_info *info, data_err *err);
+
+/* --- synthetic problems (data_synth.c) ---------------------------------------------------- */
+/* Least squares f(x) = 1/(2n) * ||A x - y||^2 with a chosen spectrum: A = U diag(sqrt(n*l_i))
+ * V^T with U (n x dim, orthonormal columns) and V (dim x dim, orthogonal) from QR of Gaussian
+ * matrices, so the Hessian A^T A / n has eigenvalues l_i from L = mu * kappa down to mu
+ * (log-spaced, or linearly with spread=linear). y = A x_planted + noise * N(0,1).
+ * After A and y are rounded to float the exact optimum of the stored data is recomputed in
+ * double (Cholesky of the normal equations), so x_opt / f_opt / L / mu describe the float
+ * data exactly (to double rounding). Needs n >= dim. */
+typedef struct data_synth_leastsq_opts {
+    size_t n, dim;     /* 0 -> 1000, 50 */
+    double kappa;      /* condition number L/mu, >= 1; 0 -> 10 */
+    double mu;         /* smallest Hessian eigenvalue; 0 -> 1/kappa (so L = 1) */
+    double noise;      /* std of additive noise on y (0 = y = A x exactly, f_opt = 0) */
+    int linear_spread; /* eigenvalues linearly (1) or log- (0) spaced in [mu, L] */
+    uint64_t seed;
+} data_synth_leastsq_opts;
+
+typedef struct data_synth_leastsq_info {
+    double *x_planted; /* [dim], owned: the x used to build y */
+    double *x_opt;     /* [dim], owned: argmin of f over the stored (float) data */
+    double f_opt;      /* f(x_opt) */
+    double L, mu;      /* largest / smallest eigenvalue of A^T A / n of the stored data */
+    size_t dim;
+} data_synth_leastsq_info;
+
+/* info may be NULL; otherwise free it with data_synth_leastsq_info_free. split selects an
+ * independent draw of U and noise with the same V, spectrum and x_planted (0 = train,
+ * 1 = test): the test split has the same Hessian spectrum and, without noise, the same
+ * optimum. */
+int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset **out,
+                       data_synth_leastsq_info *info, data_err *err);
+void data_synth_leastsq_info_free(data_synth_leastsq_info *info);
+
+/* Binary logistic data: x ~ N(0, I_dim), planted w ~ N(0, scale^2/dim I) (plus bias 0),
+ * label = 1 with probability sigmoid(w.x) (or [w.x > 0] with hard = 1). */
+typedef struct data_synth_logreg_opts {
+    size_t n, dim;  /* 0 -> 1000, 20 */
+    double scale;   /* ||w|| about scale; 0 -> 5 (a few percent Bayes error) */
+    int hard;       /* 1 = noiseless labels */
+    uint64_t seed;
+} data_synth_logreg_opts;
+
+/* w_planted (may be NULL) receives dim doubles. split as for leastsq (same w). */
+int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **out,
+                      double *w_planted, data_err *err);
+
+/* --- data specs (data.c) ------------------------------------------------------------------- */
+/* Load a train and a test set from a spec:
+ *   fmnist[:dir=PATH,n=N,ntest=N,norm=std|unit|raw]      (n / ntest: first N samples)
+ *   libsvm:PATH[,test=PATH,dense=0|1|auto,task=auto|class|reg]  (no test file: test = train)
+ *   synth-leastsq[:n=,dim=,kappa=,mu=,noise=,spread=log|linear,ntest=]
+ *   synth-logreg[:n=,dim=,scale=,hard=0|1,ntest=]
+ * seed seeds the synthetic generators. *test may come back equal to *train (the same
+ * object; free it once: dataset_free(test) only if test != train). */
+int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test,
+                   data_err *err);
+
+/* --- sharding and sampling (data.c) ---------------------------------------------------- */
+/* Worker w of K gets positions [floor(w*n/K), floor((w+1)*n/K)) of a permutation of 0..n-1
+ * drawn from seed: shards are disjoint, cover 0..n-1 and differ in size by at most 1. */
+size_t data_shard_size(size_t n, unsigned nworkers, unsigned worker);
+/* idx receives data_shard_size(n, nworkers, worker) row indices (sorted ascending). */
+int data_shard(size_t n, unsigned nworkers, unsigned worker, uint64_t seed, size_t *idx,
+               data_err *err);
+
+/* 32-bit gsl_rng seed derived from (seed, worker, stream) by a splitmix64 hash. */
+unsigned long data_rng_seed(uint64_t seed, uint32_t worker, uint32_t stream);
+
+/* Minibatch sampler of one worker: each epoch visits every index of its pool exactly once
+ * in an order drawn from a gsl_rng (mt19937) seeded from (seed, worker); same seed, worker
+ * and pool -> the same batches. With drop_last the short tail of an epoch is skipped (so
+ * every batch has exactly `batch` rows); otherwise the last batch of an epoch is short. */
+typedef struct data_sampler {
+    gsl_rng *rng;
+    size_t *order;      /* [n]: the current epoch's permutation of pool */
+    size_t n;           /* pool size */
+    size_t batch;
+    int drop_last;
+    size_t pos;         /* next position in order */
+    size_t epoch;       /* epochs started so far (1 after the first shuffle) */
+    size_t batches;     /* batches returned so far */
+} data_sampler;
+
+/* pool: the worker's rows (e.g. its shard), copied; NULL = 0..n-1. */
+data_sampler *data_sampler_alloc(const size_t *pool, size_t n, size_t batch, int drop_last,
+                                 uint64_t seed, uint32_t worker, data_err *err);
+void data_sampler_free(data_sampler *s); /* NULL is fine */
+/* Batches per epoch: floor(n/batch) with drop_last, else ceil(n/batch). */
+size_t data_sampler_batches_per_epoch(const data_sampler *s);
+/* Write the next batch's row indices into idx[batch]; returns their count (>= 1). A new
+ * epoch (fresh shuffle) starts when the current one is exhausted. */
+size_t data_sampler_next(data_sampler *s, size_t *idx);
 
 #ifdef __cplusplus
 }

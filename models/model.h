@@ -97,6 +97,20 @@ model *model_alloc_spec(const char *spec, const data_shape *shape, size_t max_ba
                         model_err *err);
 void model_free(model *m); /* NULL is fine */
 
+/* ---- additions (models engineer) ----------------------------------------------------
+ * Defaults of every option: hidden=256x128, channels=16x32, fc=128, l2=0. model_spec_parse
+ * starts from these. model_alloc takes p as given (p == NULL: the defaults), except that
+ * nhidden == 0 (mlp) and nconv == 0 (cnn) also mean the defaults; fc == 0 means no fc
+ * hidden layer. After model_alloc, m->params holds the options actually used. */
+void model_params_default(model_params *p);
+/* Canonical spec of a built model, e.g. "mlp:hidden=256x128", for provenance lines; returns
+ * the string length (truncated to len-1). */
+size_t model_describe(const model *m, char *buf, size_t len);
+/* Threads used by OpenBLAS inside loss_grad/evaluate (process-wide; the library never sets
+ * it by itself: the caller decides). */
+void model_set_threads(int n);
+int model_get_threads(void);
+
 #ifdef __cplusplus
 }
 #endif

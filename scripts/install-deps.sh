@@ -9,8 +9,7 @@ PACKAGES=(
   build-essential    # gcc, make
   cmake              # build system (>= 3.18)
   pkg-config         # finds SimGrid, CUnit, libconfig
-  libsimgrid-dev     # SMPI: the network simulator and virtual MPI ranks
-  simgrid            # smpicc / smpirun
+  libsimgrid-dev     # SimGrid/SMPI: network simulator, virtual MPI ranks, smpicc/smpirun
   libgsl-dev         # random distributions, statistics
   libopenblas-dev    # BLAS (CPU matrix products)
   libcunit1-dev      # unit tests
