@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct bitw {
     uint8_t *buf;
@@ -98,8 +99,10 @@ static inline uint64_t bitr_left(const bitr *r) {
 static inline uint64_t bitr_load64(const bitr *r, size_t b) {
     uint64_t v = 0;
     if (b + 8 <= r->len) {
-        for (int k = 0; k < 8; k++)
-            v = (v << 8) | r->buf[b + k];
+        memcpy(&v, r->buf + b, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap64(v);
+#endif
     } else {
         for (int k = 0; k < 8; k++)
             v = (v << 8) | (b + k < r->len ? r->buf[b + k] : 0);

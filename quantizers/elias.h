@@ -16,8 +16,20 @@ extern "C" {
 
 #define ELIAS_MAX ((uint64_t)0xFFFFFFFFu) /* largest value this module encodes */
 
+/* Codes of 1..255: length << 24 | code (entry 0 unused). Generated from the definition
+ * (elias_omega_code's loop) and checked against it by tests/test_quant_elias.c. */
+extern const uint32_t elias_omega_small[256];
+/* Decoding of codes of at most 8 bits (values 1..15) by their first 8 bits:
+ * length << 8 | value, or 0 when the code is longer. */
+extern const uint16_t elias_omega_dec8[256];
+
 /* Code of k (1 <= k <= ELIAS_MAX) right-aligned in the result, its length (<= 43) in *len. */
 static inline uint64_t elias_omega_code(uint64_t k, unsigned *len) {
+    if (k < 256) {
+        uint32_t e = elias_omega_small[k];
+        *len = e >> 24;
+        return e & 0xFFFFFFu;
+    }
     uint64_t code = 0; /* the terminating 0 */
     unsigned n = 1;
     while (k > 1) {
@@ -46,6 +58,14 @@ static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
         /* fast path: a code of a value <= 2^32 - 1 is at most 43 bits, all within the 57
          * valid bits of one 64-bit load */
         uint64_t u = bitr_load64(r, (size_t)(r->pos >> 3)) << (r->pos & 7);
+        uint32_t e = elias_omega_dec8[u >> 56];
+        if (e) {
+            if ((e & 0xFF) > max)
+                return ELIAS_TOO_LARGE;
+            r->pos += e >> 8;
+            *k = e & 0xFF;
+            return ELIAS_OK;
+        }
         unsigned used = 0;
         for (;;) {
             unsigned b = (unsigned)(u >> 63);
