@@ -1,0 +1,41 @@
+/* cmd.h — subcommands of the qsgdsim command line program and the helpers they share.
+ * A subcommand is one cmd_<name>.c exporting `int cmd_<name>(int argc, char **argv)` plus one
+ * line in the table of experiments/qsgdsim.c. argv[0] is the subcommand name; getopt_long
+ * state is reset before the call. Exit codes: CMD_OK, CMD_FAIL, CMD_USAGE. */
+#ifndef QSGDSIM_CMD_H
+#define QSGDSIM_CMD_H
+
+#include <stdio.h>
+
+enum {
+    CMD_OK = 0,    /* success */
+    CMD_FAIL = 1,  /* runtime failure or a violated check */
+    CMD_USAGE = 2, /* bad arguments; message and usage went to stderr */
+};
+
+/* One subcommand: name, one-line summary, entry point. */
+typedef struct exp_cmd {
+    const char *name;
+    const char *summary;
+    int (*fn)(int argc, char **argv);
+} exp_cmd;
+
+int cmd_bounds(int argc, char **argv);
+
+/* --- shared helpers (defined in qsgdsim.c) ------------------------------------------ */
+const char *exp_version(void);      /* e.g. "0.1.0" */
+const char *exp_git(void);          /* `git describe` at configure time, or "unknown" */
+const char *exp_command_line(void); /* the whole command line, shell-quoted */
+/* Find plots/<name> (a gnuplot script): $QSGDSIM_PLOTS_DIR, then next to the binary
+ * (<bindir>/plots, <bindir>/../share/qsgdsim/plots), then the source tree. Writes the path
+ * into buf and returns 0, or returns -1 (buf then names the places searched). */
+int exp_find_plot_script(const char *name, char *buf, size_t len);
+/* Run gnuplot ($QSGDSIM_GNUPLOT or `gnuplot` on PATH) as `gnuplot -e <setup> <script>`.
+ * Returns 0 on success, 127 if gnuplot could not be started, else its nonzero status. */
+int exp_run_gnuplot(const char *setup, const char *script);
+/* Append a gnuplot single-quoted string literal of s to dst (len bytes). */
+void exp_gp_quote(char *dst, size_t len, const char *s);
+/* mkdir -p. Returns 0 or -1 with errno set. */
+int exp_mkdir_p(const char *path);
+
+#endif

@@ -1,0 +1,222 @@
+/* cmd_train.c — `qsgdsim train`: single-worker SGD training of a model on a data set
+ * (Fashion-MNIST, LIBSVM files, synthetic convex problems), optionally with every gradient
+ * passed through a quantizer (encode -> decode -> step). Prints one line per epoch and writes
+ * a TSV with provenance lines. All the work is train_run() in models/train.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "train.h"
+
+#define PROG "qsgdsim train"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " [options]\n"
+            "Train one model on one worker; per-epoch progress on stdout, results in a TSV.\n"
+            "\n"
+            "  --model SPEC        leastsq | logreg | softmax | mlp[:hidden=256x128] |\n"
+            "                      cnn[:channels=16x32,fc=128]  (default mlp)\n"
+            "  --data SPEC         fmnist[:n=N,ntest=N,dir=PATH,norm=std|unit|raw] |\n"
+            "                      libsvm:PATH[,test=PATH,dense=0|1|auto,task=auto|class|reg] |\n"
+            "                      synth-leastsq[:n=,dim=,kappa=,noise=,spread=log|linear] |\n"
+            "                      synth-logreg[:n=,dim=,scale=,hard=0|1]  (default fmnist)\n"
+            "  --batch N           minibatch size (default 128)\n"
+            "  --epochs N          epochs (default 5)\n"
+            "  --max-steps N       stop after N steps (default: no limit)\n"
+            "  --lr X              base learning rate (default 0.05)\n"
+            "  --schedule S        constant | step | cosine | invsqrt | invt (default cosine)\n"
+            "  --lr-min X          cosine: final learning rate (default 0)\n"
+            "  --gamma X           step: decay factor (default 0.1)\n"
+            "  --decay-epochs X    step: epochs between decays (default 1)\n"
+            "  --t0 X              invsqrt / invt: time scale in steps (default 1)\n"
+            "  --warmup N          linear warmup steps (default 0)\n"
+            "  --momentum X        heavy-ball momentum (default 0.9)\n"
+            "  --nesterov          Nesterov momentum\n"
+            "  --wd X              L2 weight decay added to the gradient (default 0)\n"
+            "  --optim SPEC        all of the above as sgd:lr=..,schedule=..,momentum=..,wd=..\n"
+            "  --quant SPEC        quantizer for the gradients, e.g. qsgd:bits=8,bucket=512\n"
+            "                      (default none: plain fp32 gradients)\n"
+            "  --quant-min N       tensors with fewer elements are sent fp32 (default %d)\n"
+            "  --seed N            data order, initialization, quantizer randomness (default 1)\n"
+            "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
+            "  --out FILE          TSV output (default train.tsv; written atomically)\n"
+            "  --quiet             no per-epoch lines\n"
+            "  -h, --help          this help\n",
+            TRAIN_QUANT_MIN_NUMEL);
+}
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+    fprintf(stderr, PROG ": %s '%s': %s\n", opt, val, why);
+    fprintf(stderr, "Try '" PROG " --help'.\n");
+    return CMD_USAGE;
+}
+
+static int parse_count(const char *opt, const char *s, size_t *out)
+{
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || *end || !(x >= 0) || x != (double)(size_t)x)
+        return bad(opt, s, "expected a non-negative integer");
+    *out = (size_t)x;
+    return 0;
+}
+
+static int parse_real(const char *opt, const char *s, double *out)
+{
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || *end || x != x)
+        return bad(opt, s, "expected a number");
+    *out = x;
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    enum {
+        O_MODEL = 256, O_DATA, O_BATCH, O_EPOCHS, O_MAXSTEPS, O_LR, O_SCHED, O_LRMIN, O_GAMMA,
+        O_DECAY, O_T0, O_WARMUP, O_MOM, O_NESTEROV, O_WD, O_OPTIM, O_QUANT, O_QMIN, O_SEED,
+        O_THREADS, O_OUT, O_QUIET,
+    };
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, O_MODEL},
+        {"data", required_argument, NULL, O_DATA},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"epochs", required_argument, NULL, O_EPOCHS},
+        {"max-steps", required_argument, NULL, O_MAXSTEPS},
+        {"lr", required_argument, NULL, O_LR},
+        {"schedule", required_argument, NULL, O_SCHED},
+        {"lr-min", required_argument, NULL, O_LRMIN},
+        {"gamma", required_argument, NULL, O_GAMMA},
+        {"decay-epochs", required_argument, NULL, O_DECAY},
+        {"t0", required_argument, NULL, O_T0},
+        {"warmup", required_argument, NULL, O_WARMUP},
+        {"momentum", required_argument, NULL, O_MOM},
+        {"nesterov", no_argument, NULL, O_NESTEROV},
+        {"wd", required_argument, NULL, O_WD},
+        {"optim", required_argument, NULL, O_OPTIM},
+        {"quant", required_argument, NULL, O_QUANT},
+        {"quant-min", required_argument, NULL, O_QMIN},
+        {"seed", required_argument, NULL, O_SEED},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"out", required_argument, NULL, O_OUT},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    train_config c = {
+        .model = "mlp",
+        .data = "fmnist",
+        .batch = 128,
+        .epochs = 5,
+        .optim = {.lr = 0.05, .schedule = OPTIM_LR_COSINE, .momentum = 0.9},
+        .decay_epochs = 1,
+        .seed = 1,
+        .out_tsv = "train.tsv",
+        .log = stdout,
+    };
+    const char *optim_spec = NULL;
+    int rc = 0, ch;
+    size_t u;
+    double x;
+    optim_err oe = {0};
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_MODEL: c.model = optarg; break;
+        case O_DATA: c.data = optarg; break;
+        case O_BATCH:
+            if ((rc = parse_count("--batch", optarg, &c.batch)))
+                return rc;
+            if (c.batch == 0)
+                return bad("--batch", optarg, "must be >= 1");
+            break;
+        case O_EPOCHS: rc = parse_count("--epochs", optarg, &c.epochs); break;
+        case O_MAXSTEPS: rc = parse_count("--max-steps", optarg, &c.max_steps); break;
+        case O_LR: rc = parse_real("--lr", optarg, &c.optim.lr); break;
+        case O_SCHED: {
+            optim_params p = c.optim;
+            char spec[80];
+            snprintf(spec, sizeof spec, "schedule=%.60s", optarg);
+            if (optim_params_parse(spec, &p, &oe))
+                return bad("--schedule", optarg, "valid: constant, step, cosine, invsqrt, invt");
+            c.optim.schedule = p.schedule;
+            break;
+        }
+        case O_LRMIN: rc = parse_real("--lr-min", optarg, &c.optim.lr_min); break;
+        case O_GAMMA: rc = parse_real("--gamma", optarg, &c.optim.gamma); break;
+        case O_DECAY: rc = parse_real("--decay-epochs", optarg, &c.decay_epochs); break;
+        case O_T0: rc = parse_real("--t0", optarg, &c.optim.t0); break;
+        case O_WARMUP: rc = parse_count("--warmup", optarg, &c.optim.warmup); break;
+        case O_MOM: rc = parse_real("--momentum", optarg, &c.optim.momentum); break;
+        case O_NESTEROV: c.optim.nesterov = 1; break;
+        case O_WD: rc = parse_real("--wd", optarg, &c.optim.weight_decay); break;
+        case O_OPTIM: optim_spec = optarg; break;
+        case O_QUANT: c.quant = optarg; break;
+        case O_QMIN: rc = parse_count("--quant-min", optarg, &c.quant_min_numel); break;
+        case O_SEED:
+            rc = parse_count("--seed", optarg, &u);
+            c.seed = u;
+            break;
+        case O_THREADS:
+            rc = parse_count("--threads", optarg, &u);
+            if (!rc && (u < 1 || u > 1024))
+                return bad("--threads", optarg, "expected 1..1024");
+            c.threads = (int)u;
+            break;
+        case O_OUT: c.out_tsv = optarg; break;
+        case O_QUIET: c.log = NULL; break;
+        case 'h': usage(stdout); return CMD_OK;
+        default:
+            fprintf(stderr, "Try '" PROG " --help'.\n");
+            return CMD_USAGE;
+        }
+        if (rc)
+            return rc;
+    }
+    (void)x;
+    if (optind < argc)
+        return bad("argument", argv[optind], "unexpected (options only)");
+    if (optim_spec && optim_params_parse(optim_spec, &c.optim, &oe))
+        return bad("--optim", optim_spec, oe.msg);
+    if (optim_params_check(&c.optim, &oe) && !(c.optim.schedule == OPTIM_LR_COSINE &&
+                                                strstr(oe.msg, "total=")) &&
+        !(c.optim.schedule == OPTIM_LR_STEP && strstr(oe.msg, "step=")))
+        return bad("optimizer", optim_spec ? optim_spec : "options", oe.msg);
+
+    /* Parent directory of the output. */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", c.out_tsv);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (exp_mkdir_p(dir) != 0) {
+            fprintf(stderr, PROG ": cannot create directory %s\n", dir);
+            return CMD_FAIL;
+        }
+    }
+    char prov[4600];
+    snprintf(prov, sizeof prov, "qsgdsim %s (git %s)\ncommand: %s", exp_version(), exp_git(),
+             exp_command_line());
+    c.provenance = prov;
+
+    train_result r;
+    train_err err = {0};
+    int trc = train_run(&c, &r, &err);
+    if (trc) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        return trc == TRAIN_EINVAL ? CMD_USAGE : CMD_FAIL;
+    }
+    if (c.log) {
+        printf("done: %zu steps in %.1f s (training only), final test loss %.4f", r.steps,
+               r.seconds, r.last.test_loss);
+        if (r.last.test_acc == r.last.test_acc)
+            printf(", test accuracy %.2f%%", 100.0 * r.last.test_acc);
+        printf("; wrote %s\n", c.out_tsv);
+    }
+    return CMD_OK;
+}
