@@ -50,8 +50,9 @@ static inline void elias_omega_put(bitw *w, uint64_t k) {
 
 enum { ELIAS_OK = 0, ELIAS_TRUNCATED = -1, ELIAS_TOO_LARGE = -2 };
 
-/* Read one code; fails with ELIAS_TOO_LARGE as soon as the value must exceed max
- * (max <= ELIAS_MAX), with ELIAS_TRUNCATED if the message ends inside the code. */
+/* Read one code; fails with ELIAS_TOO_LARGE if the value exceeds max (as soon as it must,
+ * and always before returning; max <= ELIAS_MAX), with ELIAS_TRUNCATED if the message ends
+ * inside the code. */
 static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
     uint64_t n = 1;
     if (r->nbits - r->pos >= 64) {
@@ -72,6 +73,8 @@ static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
             u <<= 1;
             used++;
             if (b == 0) {
+                if (n > max)
+                    return ELIAS_TOO_LARGE;
                 r->pos += used;
                 *k = n;
                 return ELIAS_OK;
@@ -89,6 +92,8 @@ static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
         if (bitr_get(r, 1, &b) != 0)
             return ELIAS_TRUNCATED;
         if (b == 0) {
+            if (n > max)
+                return ELIAS_TOO_LARGE;
             *k = n;
             return ELIAS_OK;
         }
