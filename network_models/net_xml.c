@@ -1,0 +1,203 @@
+/* net_xml.c — writes a validated net_config as a SimGrid 3.32 platform (DTD 4.1) and an
+ * SMPI hostfile, each through a temporary file renamed into place.
+ *
+ * SimGrid 3.32 notes (measured here): <cluster> links are SPLITDUPLEX by default (a flow
+ * each way gets the full bandwidth; the attribute sharing_policy is accepted but left to
+ * its default); a cluster's router is named by router_id; zones that contain zones cannot
+ * hold a <router>, so the inter-node switch of multi-gpu-nodes is a leaf zone holding one
+ * router, joined to every node by zoneRoutes under Floyd routing (2 routes per node rather
+ * than N(N-1) under Full). */
+#include "net_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, net_err *err) {
+    int w;
+    if (c->topology == NET_TOPO_MULTI_GPU) {
+        if (c->gpus == 0 || rank >= c->nodes * c->gpus)
+            return net_fail(err, NET_EINVAL, "rank %u out of range", rank);
+        w = snprintf(buf, len, "node%u-gpu%u", rank / c->gpus, rank % c->gpus);
+    } else {
+        if (rank >= c->hosts)
+            return net_fail(err, NET_EINVAL, "rank %u out of range", rank);
+        w = snprintf(buf, len, "host%u", rank);
+    }
+    if (w < 0 || (size_t)w >= len)
+        return net_fail(err, NET_ENOSPC, "host name buffer too small");
+    return NET_OK;
+}
+
+#define HEADER                                                                                     \
+    "<?xml version='1.0'?>\n"                                                                      \
+    "<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"                             \
+    "<platform version=\"4.1\">\n"
+
+/* Attributes common to every <cluster>: speed, link bandwidth/latency (one hop), loopback. */
+static void cluster_attrs(FILE *f, const net_config *c, double bw, double hop_lat) {
+    char a[32], b[32];
+    fprintf(f, " speed=\"%sf\"", net_fmt_num(c->speed, a));
+    fprintf(f, " bw=\"%sBps\" lat=\"%ss\"", net_fmt_num(bw, a), net_fmt_num(hop_lat, b));
+    fprintf(f, " loopback_bw=\"%sBps\" loopback_lat=\"%ss\"", net_fmt_num(c->loopback_bw, a),
+            net_fmt_num(c->loopback_lat, b));
+}
+
+static void emit_star(FILE *f, const net_config *c) {
+    char a[32], b[32];
+    fprintf(f, "<zone id=\"world\" routing=\"Full\">\n");
+    fprintf(f, "  <cluster id=\"star\" prefix=\"host\" suffix=\"\" radical=\"0-%u\"", c->hosts - 1);
+    cluster_attrs(f, c, c->bw, c->lat / 2);
+    if (c->bb_bw > 0)
+        fprintf(f, " bb_bw=\"%sBps\" bb_lat=\"%ss\" bb_sharing_policy=\"%s\"",
+                net_fmt_num(c->bb_bw, a), net_fmt_num(c->bb_lat, b),
+                c->bb_fatpipe ? "FATPIPE" : "SHARED");
+    fprintf(f, "/>\n</zone>\n");
+}
+
+static void emit_fat_tree(FILE *f, const net_config *c) {
+    const unsigned *lists[3] = {c->ft_downs, c->ft_ups, c->ft_parallels};
+    fprintf(f, "<zone id=\"world\" routing=\"Full\">\n");
+    fprintf(f, "  <cluster id=\"fattree\" prefix=\"host\" suffix=\"\" radical=\"0-%u\"",
+            c->hosts - 1);
+    cluster_attrs(f, c, c->bw, c->lat / 2);
+    fprintf(f, " topology=\"FAT_TREE\" topo_parameters=\"%u", c->ft_levels);
+    for (int j = 0; j < 3; j++) {
+        fputc(';', f);
+        for (unsigned l = 0; l < c->ft_levels; l++)
+            fprintf(f, "%s%u", l ? "," : "", lists[j][l]);
+    }
+    fprintf(f, "\"/>\n</zone>\n");
+}
+
+static void emit_multi_gpu(FILE *f, const net_config *c) {
+    char a[32], b[32];
+    fprintf(f, "<zone id=\"world\" routing=\"%s\">\n", c->nodes > 1 ? "Floyd" : "Full");
+    for (unsigned n = 0; n < c->nodes; n++) {
+        fprintf(f,
+                "  <cluster id=\"node%u\" prefix=\"node%u-gpu\" suffix=\"\" radical=\"0-%u\" "
+                "router_id=\"node%u-router\"",
+                n, n, c->gpus - 1, n);
+        cluster_attrs(f, c, c->gpu_bw, c->gpu_lat / 2);
+        fprintf(f, "/>\n");
+    }
+    if (c->nodes > 1) {
+        fprintf(f,
+                "  <zone id=\"switch\" routing=\"Full\"><router id=\"switch-router\"/></zone>\n");
+        for (unsigned n = 0; n < c->nodes; n++)
+            fprintf(f,
+                    "  <link id=\"node%u-nic\" bandwidth=\"%sBps\" latency=\"%ss\" "
+                    "sharing_policy=\"SPLITDUPLEX\"/>\n",
+                    n, net_fmt_num(c->bw, a), net_fmt_num(c->lat / 2, b));
+        if (c->bb_bw > 0)
+            fprintf(f,
+                    "  <link id=\"core\" bandwidth=\"%sBps\" latency=\"%ss\" "
+                    "sharing_policy=\"%s\"/>\n",
+                    net_fmt_num(c->bb_bw, a), net_fmt_num(c->bb_lat, b),
+                    c->bb_fatpipe ? "FATPIPE" : "SHARED");
+        /* Up routes carry the core link, so that a node-to-node route crosses it once. */
+        for (unsigned n = 0; n < c->nodes; n++) {
+            fprintf(f,
+                    "  <zoneRoute src=\"node%u\" dst=\"switch\" gw_src=\"node%u-router\" "
+                    "gw_dst=\"switch-router\" symmetrical=\"NO\"><link_ctn id=\"node%u-nic\" "
+                    "direction=\"UP\"/>%s</zoneRoute>\n",
+                    n, n, n, c->bb_bw > 0 ? "<link_ctn id=\"core\"/>" : "");
+            fprintf(f,
+                    "  <zoneRoute src=\"switch\" dst=\"node%u\" gw_src=\"switch-router\" "
+                    "gw_dst=\"node%u-router\" symmetrical=\"NO\"><link_ctn id=\"node%u-nic\" "
+                    "direction=\"DOWN\"/></zoneRoute>\n",
+                    n, n, n);
+        }
+    }
+    fprintf(f, "</zone>\n");
+}
+
+static int emit_platform(FILE *f, const net_config *c, net_err *err) {
+    char desc[1024];
+    int rc = net_describe(c, desc, sizeof desc, err);
+    if (rc)
+        return rc;
+    fputs(HEADER, f);
+    /* "--" may not appear inside an XML comment; the description never contains it. */
+    fprintf(f, "<!-- qsgdsim network_models: %s -->\n", desc);
+    switch (c->topology) {
+    case NET_TOPO_STAR:
+        emit_star(f, c);
+        break;
+    case NET_TOPO_FAT_TREE:
+        emit_fat_tree(f, c);
+        break;
+    case NET_TOPO_MULTI_GPU:
+        emit_multi_gpu(f, c);
+        break;
+    }
+    fputs("</platform>\n", f);
+    return NET_OK;
+}
+
+static int emit_hostfile(FILE *f, const net_config *c, net_err *err) {
+    char name[64];
+    for (unsigned r = 0; r < c->hosts; r++) {
+        int rc = net_host_name(c, r, name, sizeof name, err);
+        if (rc)
+            return rc;
+        fprintf(f, "%s\n", name);
+    }
+    return NET_OK;
+}
+
+/* Write path through path.XXXXXX + rename, so readers never see a partial file. */
+static int write_atomic(const char *path, int (*emit)(FILE *, const net_config *, net_err *),
+                        const net_config *c, net_err *err) {
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp)
+        return net_fail(err, NET_ENOMEM, "out of memory");
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".XXXXXX", 8);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return net_fail(err, NET_EIO, "cannot create a temporary file next to %s: %s", path,
+                        strerror(e));
+    }
+    fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return net_fail(err, NET_EIO, "%s: %s", path, strerror(e));
+    }
+    int rc = emit(f, c, err);
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (rc == NET_OK && bad)
+        rc = net_fail(err, NET_EIO, "writing %s failed: %s", path, strerror(errno));
+    if (rc == NET_OK && rename(tmp, path) != 0)
+        rc = net_fail(err, NET_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc != NET_OK)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int net_write_platform(const net_config *cfg, const char *xml_path, const char *hostfile_path,
+                       net_err *err) {
+    net_config c = *cfg;
+    int rc = net_config_validate(&c, err);
+    if (rc)
+        return rc;
+    if (!xml_path)
+        return net_fail(err, NET_EINVAL, "net_write_platform: no XML path");
+    if ((rc = write_atomic(xml_path, emit_platform, &c, err)))
+        return rc;
+    if (hostfile_path)
+        rc = write_atomic(hostfile_path, emit_hostfile, &c, err);
+    return rc;
+}

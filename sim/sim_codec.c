@@ -1,0 +1,152 @@
+/* sim_codec.c — one worker's gradient message: every tensor encoded by its quantizer
+ * (the requested one, or fp32 below the size threshold), behind a small header. See
+ * sim.h for the layout. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void sim_codec_free(sim_codec *c) {
+    if (!c)
+        return;
+    for (size_t t = 0; c->q && t < c->ntensors; t++)
+        quant_free(c->q[t]);
+    free(c->q);
+    free(c->offset);
+    free(c->numel);
+    free(c->tmp);
+    free(c);
+}
+
+sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, quant_err *err) {
+    quant_spec qs;
+    if (quant_spec_parse(spec, &qs, err) != QUANT_OK)
+        return NULL;
+    sim_codec *c = calloc(1, sizeof *c);
+    if (!c) {
+        quant_fail(err, QUANT_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
+    c->ntensors = m->ntensors;
+    c->q = calloc(m->ntensors, sizeof *c->q);
+    c->offset = calloc(m->ntensors, sizeof *c->offset);
+    c->numel = calloc(m->ntensors, sizeof *c->numel);
+    size_t largest = 1;
+    for (size_t t = 0; t < m->ntensors; t++)
+        largest = m->tensors[t].numel > largest ? m->tensors[t].numel : largest;
+    c->tmp = malloc(largest * sizeof(float));
+    if (!c->q || !c->offset || !c->numel || !c->tmp) {
+        sim_codec_free(c);
+        quant_fail(err, QUANT_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
+    c->max_bytes = 8 + 4 * m->ntensors;
+    c->fixed_size = 1;
+    for (size_t t = 0; t < m->ntensors; t++) {
+        const model_tensor *mt = &m->tensors[t];
+        size_t rows = mt->ndim > 1 ? mt->shape[0] : 1;
+        size_t cols = mt->numel / rows;
+        int quantized = mt->numel >= min_numel && strcmp(qs.name, "fp32") != 0;
+        c->q[t] = quantized ? quant_alloc(qs.name, &qs.params, rows, cols, err)
+                            : quant_alloc("fp32", NULL, rows, cols, err);
+        if (!c->q[t]) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "tensor %s: %s", mt->name, err->msg);
+            snprintf(err->msg, sizeof err->msg, "%s", msg);
+            sim_codec_free(c);
+            return NULL;
+        }
+        c->offset[t] = mt->offset;
+        c->numel[t] = mt->numel;
+        c->max_bytes += quant_max_bytes(c->q[t]);
+        if (quantized) {
+            c->nquantized++;
+            c->quantized_numel += mt->numel;
+            if (qs.params.format == QUANT_FMT_ELIAS && strcmp(qs.name, "qsgd") == 0)
+                c->fixed_size = 0;
+        }
+    }
+    return c;
+}
+
+int sim_codec_describe(const sim_codec *c, char *buf, size_t len) {
+    size_t total = 0;
+    for (size_t t = 0; t < c->ntensors; t++)
+        total += c->numel[t];
+    char q[160] = "fp32";
+    for (size_t t = 0; t < c->ntensors; t++)
+        if (strcmp(c->q[t]->type->name, "fp32") != 0) {
+            quant_describe(c->q[t], q, sizeof q);
+            break;
+        }
+    int w = snprintf(buf, len, "%s on %zu of %zu tensors (%.2f%% of %zu parameters), others fp32",
+                     q, c->nquantized, c->ntensors,
+                     total ? 100.0 * (double)c->quantized_numel / (double)total : 0.0, total);
+    return w < 0 || (size_t)w >= len;
+}
+
+int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed,
+                     uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, size_t *len,
+                     uint64_t *bits, quant_err *err) {
+    size_t hdr = 8 + 4 * c->ntensors;
+    if (cap < hdr)
+        return quant_fail(err, QUANT_ENOSPC, 0, "message buffer too small");
+    memcpy(msg, &loss, 8);
+    size_t off = hdr;
+    uint64_t total = 8ull * hdr;
+    for (size_t t = 0; t < c->ntensors; t++) {
+        quant_ctx ctx = {seed, worker, step, (uint32_t)t};
+        uint64_t nb;
+        int rc = quant_encode(c->q[t], grad + c->offset[t], &ctx, msg + off, cap - off, &nb, err);
+        if (rc)
+            return rc;
+        if (nb > UINT32_MAX)
+            return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 bits", t);
+        put_u32(msg + 8 + 4 * t, (uint32_t)nb);
+        off += (size_t)((nb + 7) / 8);
+        total += nb;
+    }
+    *len = off;
+    *bits = total;
+    return QUANT_OK;
+}
+
+int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc,
+                         double *loss, quant_err *err) {
+    size_t hdr = 8 + 4 * c->ntensors;
+    if (len < hdr)
+        return quant_fail(err, QUANT_ECORRUPT, 8ull * len, "message of %zu bytes has no header",
+                          len);
+    memcpy(loss, msg, 8);
+    size_t off = hdr;
+    for (size_t t = 0; t < c->ntensors; t++) {
+        uint64_t nb = get_u32(msg + 8 + 4 * t);
+        size_t bytes = (size_t)((nb + 7) / 8);
+        if (bytes > len - off)
+            return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
+                              "tensor %zu: %llu bits announced, %zu bytes left", t,
+                              (unsigned long long)nb, len - off);
+        int rc = quant_decode(c->q[t], msg + off, bytes, nb, c->tmp, err);
+        if (rc)
+            return rc;
+        float *a = acc + c->offset[t];
+        for (size_t i = 0; i < c->numel[t]; i++)
+            a[i] += c->tmp[i];
+        off += bytes;
+    }
+    if (off != len)
+        return quant_fail(err, QUANT_ECORRUPT, 8ull * off, "%zu trailing bytes in message",
+                          len - off);
+    return QUANT_OK;
+}

@@ -1,0 +1,417 @@
+/* sim_core.c — run configuration of the trainer, device profiles, the compute and codec
+ * time models, the real clock and result tables (see sim.h). */
+#define _GNU_SOURCE
+#include "sim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Device profiles. peak: vendor fp32 peak (one GPU; the K80 board holds two). efficiency:
+ * the sustained fraction of peak a training step's GEMM/conv mix reaches (assumed 0.5 for
+ * all, a round figure from cuDNN/cuBLAS training benchmarks; change it with --device-eff).
+ * codec: encode/decode input bandwidth, assumed 25% of the GPU's memory bandwidth (a
+ * quantizer reads the gradient and writes ~1/8 of it; CGX-class kernels reach this). */
+static const sim_device devices[] = {
+    {"K80", "NVIDIA Tesla K80, one GK210 (4.37 TFLOP/s fp32 boost, 240 GB/s)", 4.37e12, 0.5,
+     60e9},
+    {"P100", "NVIDIA Tesla P100 SXM2 (10.6 TFLOP/s fp32, 732 GB/s)", 10.6e12, 0.5, 183e9},
+    {"V100", "NVIDIA Tesla V100 SXM2 (15.7 TFLOP/s fp32, 900 GB/s)", 15.7e12, 0.5, 225e9},
+    {"A100", "NVIDIA A100 SXM4 (19.5 TFLOP/s fp32 without TF32, 1555 GB/s)", 19.5e12, 0.5,
+     389e9},
+    {"H100", "NVIDIA H100 SXM5 (67 TFLOP/s fp32, 3350 GB/s)", 67e12, 0.5, 838e9},
+};
+static const sim_device *const device_list[] = {&devices[0], &devices[1], &devices[2],
+                                                &devices[3], &devices[4], NULL};
+
+const sim_device *const *sim_devices(void) {
+    return device_list;
+}
+
+const sim_device *sim_device_find(const char *name) {
+    for (size_t i = 0; device_list[i]; i++)
+        if (strcasecmp(device_list[i]->name, name) == 0)
+            return device_list[i];
+    return NULL;
+}
+
+static const sim_exchange_info exchanges[] = {
+    {"allgather", "QSGD's Algorithm 1: every worker's encoded message reaches every worker "
+                  "(MPI_Allgatherv), each decodes and averages all"},
+    {"allreduce", "dense fp32 sum (ring reduce-scatter + all-gather; --allreduce mpi uses "
+                  "the MPI library's MPI_Allreduce); fp32 only"},
+    {"ps", "parameter server on rank 0: workers send encoded gradients (MPI_Gatherv), the "
+           "server decodes, averages and broadcasts the fp32 update"},
+};
+
+const sim_exchange_info *sim_exchange_list(size_t *count) {
+    *count = sizeof exchanges / sizeof exchanges[0];
+    return exchanges;
+}
+
+void sim_config_default(sim_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "mlp:hidden=256x128");
+    snprintf(c->data, sizeof c->data, "fmnist");
+    snprintf(c->quant, sizeof c->quant, "fp32");
+    snprintf(c->optim, sizeof c->optim, "sgd:lr=0.05,momentum=0.9");
+    c->exchange = SIM_EX_ALLGATHER;
+    c->quant_min_numel = 10000;
+    c->batch = 64;
+    c->epochs = 1;
+    c->seed = 1;
+    c->compute = SIM_COMPUTE_MEASURED;
+    c->compute_factor = 1.0;
+    c->codec = SIM_CODEC_MEASURED;
+    c->codec_factor = 1.0;
+    c->threads = 1;
+}
+
+void sim_config_usage(FILE *f, const char *prog) {
+    fprintf(f,
+            "usage: %s [options]   (an MPI program: run it under smpirun or mpirun)\n"
+            "  --model SPEC         model spec (default mlp:hidden=256x128)\n"
+            "  --data SPEC          data spec: fmnist[:n=..], libsvm:PATH, synth-leastsq:.., synth-logreg:..\n"
+            "  --quant SPEC         quantizer spec (fp32, qsgd:bits=4,bucket=512, onebit, ...)\n"
+            "  --quant-min-numel N  tensors with fewer elements are sent fp32 (default 10000)\n"
+            "  --optim SPEC         optimizer, e.g. sgd:lr=0.05,momentum=0.9,schedule=cosine\n"
+            "  --exchange NAME      allgather | allreduce | ps (default allgather)\n"
+            "  --allreduce ALG      ring (qsgdsim's own, reproducible bits) | mpi (default ring)\n"
+            "  --batch B            minibatch per worker (default 64)\n"
+            "  --epochs E           global epochs, may be fractional (default 1)\n"
+            "  --max-steps N        stop after N iterations (default: no limit)\n"
+            "  --seed S             experiment seed (default 1)\n"
+            "  --compute MODEL      measured[:FACTOR] | flops:DEVICE | fixed:SECONDS (default measured)\n"
+            "  --codec MODEL        measured[:FACTOR] | device:DEVICE | none (default measured)\n"
+            "  --device-eff F       sustained fraction of the device's peak (default per profile)\n"
+            "  --eval-every N       evaluate every N iterations (default: once per epoch)\n"
+            "  --threads T          OpenBLAS threads per rank (default 1)\n"
+            "  --out DIR            write iterations.tsv, eval.tsv, config.txt, status there\n"
+            "  --quiet              no progress lines\n",
+            prog);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static int parse_size(const char *opt, const char *s, size_t *out, char *err, size_t errlen) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-' || s[0] == '\0')
+        return fail(err, errlen, "%s: '%s' is not a non-negative integer", opt, s);
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double *out, char *err,
+                        size_t errlen) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || s[0] == '\0' || !isfinite(v))
+        return fail(err, errlen, "%s: '%s' is not a number", opt, s);
+    *out = v;
+    return 0;
+}
+
+static int copy_str(const char *opt, char *dst, size_t cap, const char *s, char *err,
+                    size_t errlen) {
+    if (strlen(s) >= cap)
+        return fail(err, errlen, "%s: value too long (max %zu characters)", opt, cap - 1);
+    strcpy(dst, s);
+    return 0;
+}
+
+static void device_names(char *buf, size_t len) {
+    size_t off = 0;
+    buf[0] = 0;
+    for (size_t i = 0; device_list[i] && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", device_list[i]->name);
+}
+
+int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
+                     size_t errlen) {
+    enum { O_MODEL = 256, O_DATA, O_QUANT, O_QMIN, O_OPTIM, O_EXCH, O_ALLRED, O_BATCH, O_EPOCHS,
+           O_MAXSTEPS, O_SEED, O_COMPUTE, O_CODEC, O_DEVEFF, O_EVAL, O_THREADS, O_OUT, O_QUIET,
+           O_HELP };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},     {"data", required_argument, 0, O_DATA},
+        {"quant", required_argument, 0, O_QUANT},     {"quant-min-numel", required_argument, 0, O_QMIN},
+        {"optim", required_argument, 0, O_OPTIM},     {"exchange", required_argument, 0, O_EXCH},
+        {"allreduce", required_argument, 0, O_ALLRED}, {"batch", required_argument, 0, O_BATCH},
+        {"epochs", required_argument, 0, O_EPOCHS},   {"max-steps", required_argument, 0, O_MAXSTEPS},
+        {"seed", required_argument, 0, O_SEED},       {"compute", required_argument, 0, O_COMPUTE},
+        {"codec", required_argument, 0, O_CODEC},     {"device-eff", required_argument, 0, O_DEVEFF},
+        {"eval-every", required_argument, 0, O_EVAL}, {"threads", required_argument, 0, O_THREADS},
+        {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
+    *help = 0;
+    double device_eff = 0;
+    char devs[128];
+    device_names(devs, sizeof devs);
+    optind = 1;
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *a = optarg;
+        size_t z;
+        switch (o) {
+        case O_MODEL:
+            if (copy_str("--model", c->model, sizeof c->model, a, err, errlen))
+                return 1;
+            break;
+        case O_DATA:
+            if (copy_str("--data", c->data, sizeof c->data, a, err, errlen))
+                return 1;
+            break;
+        case O_QUANT:
+            if (copy_str("--quant", c->quant, sizeof c->quant, a, err, errlen))
+                return 1;
+            break;
+        case O_OPTIM:
+            if (copy_str("--optim", c->optim, sizeof c->optim, a, err, errlen))
+                return 1;
+            break;
+        case O_QMIN:
+            if (parse_size("--quant-min-numel", a, &c->quant_min_numel, err, errlen))
+                return 1;
+            break;
+        case O_EXCH:
+            if (strcmp(a, "allgather") == 0)
+                c->exchange = SIM_EX_ALLGATHER;
+            else if (strcmp(a, "allreduce") == 0)
+                c->exchange = SIM_EX_ALLREDUCE;
+            else if (strcmp(a, "ps") == 0)
+                c->exchange = SIM_EX_PS;
+            else
+                return fail(err, errlen, "--exchange: unknown '%s' (valid: allgather, allreduce, ps)", a);
+            break;
+        case O_ALLRED:
+            if (strcmp(a, "ring") == 0)
+                c->allreduce_mpi = 0;
+            else if (strcmp(a, "mpi") == 0)
+                c->allreduce_mpi = 1;
+            else
+                return fail(err, errlen, "--allreduce: unknown '%s' (valid: ring, mpi)", a);
+            break;
+        case O_BATCH:
+            if (parse_size("--batch", a, &c->batch, err, errlen))
+                return 1;
+            if (c->batch == 0)
+                return fail(err, errlen, "--batch must be >= 1");
+            break;
+        case O_EPOCHS:
+            if (parse_double("--epochs", a, &c->epochs, err, errlen))
+                return 1;
+            if (c->epochs <= 0)
+                return fail(err, errlen, "--epochs must be > 0");
+            break;
+        case O_MAXSTEPS:
+            if (parse_size("--max-steps", a, &c->max_steps, err, errlen))
+                return 1;
+            break;
+        case O_SEED:
+            if (parse_size("--seed", a, &z, err, errlen))
+                return 1;
+            c->seed = (uint64_t)z;
+            break;
+        case O_COMPUTE:
+            if (strncmp(a, "measured", 8) == 0 && (a[8] == 0 || a[8] == ':')) {
+                c->compute = SIM_COMPUTE_MEASURED;
+                c->compute_factor = 1.0;
+                if (a[8] == ':' && (parse_double("--compute measured:FACTOR", a + 9,
+                                                 &c->compute_factor, err, errlen) ||
+                                    c->compute_factor <= 0))
+                    return fail(err, errlen, "--compute measured:FACTOR needs a factor > 0");
+            } else if (strncmp(a, "flops:", 6) == 0) {
+                c->compute = SIM_COMPUTE_FLOPS;
+                c->device = sim_device_find(a + 6);
+                if (!c->device)
+                    return fail(err, errlen, "--compute flops: unknown device '%s' (valid: %s)", a + 6, devs);
+            } else if (strncmp(a, "fixed:", 6) == 0) {
+                c->compute = SIM_COMPUTE_FIXED;
+                if (parse_double("--compute fixed:SECONDS", a + 6, &c->compute_fixed, err, errlen))
+                    return 1;
+                if (c->compute_fixed < 0)
+                    return fail(err, errlen, "--compute fixed:SECONDS must be >= 0");
+            } else {
+                return fail(err, errlen,
+                            "--compute: '%s' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS)", a);
+            }
+            break;
+        case O_CODEC:
+            if (strncmp(a, "measured", 8) == 0 && (a[8] == 0 || a[8] == ':')) {
+                c->codec = SIM_CODEC_MEASURED;
+                c->codec_factor = 1.0;
+                if (a[8] == ':' && (parse_double("--codec measured:FACTOR", a + 9, &c->codec_factor,
+                                                 err, errlen) ||
+                                    c->codec_factor <= 0))
+                    return fail(err, errlen, "--codec measured:FACTOR needs a factor > 0");
+            } else if (strncmp(a, "device:", 7) == 0) {
+                c->codec = SIM_CODEC_DEVICE;
+                const sim_device *d = sim_device_find(a + 7);
+                if (!d)
+                    return fail(err, errlen, "--codec device: unknown device '%s' (valid: %s)", a + 7, devs);
+                if (c->device && c->device != d)
+                    return fail(err, errlen, "--codec device:%s differs from --compute flops:%s",
+                                d->name, c->device->name);
+                c->device = d;
+            } else if (strcmp(a, "none") == 0) {
+                c->codec = SIM_CODEC_NONE;
+            } else {
+                return fail(err, errlen, "--codec: '%s' (valid: measured[:FACTOR], device:DEVICE, none)", a);
+            }
+            break;
+        case O_DEVEFF:
+            if (parse_double("--device-eff", a, &device_eff, err, errlen))
+                return 1;
+            if (device_eff <= 0 || device_eff > 1)
+                return fail(err, errlen, "--device-eff must be in (0, 1]");
+            break;
+        case O_EVAL:
+            if (parse_size("--eval-every", a, &c->eval_every, err, errlen))
+                return 1;
+            break;
+        case O_THREADS:
+            if (parse_size("--threads", a, &z, err, errlen))
+                return 1;
+            if (z < 1 || z > 256)
+                return fail(err, errlen, "--threads must be in 1..256");
+            c->threads = (int)z;
+            break;
+        case O_OUT:
+            if (copy_str("--out", c->out_dir, sizeof c->out_dir, a, err, errlen))
+                return 1;
+            break;
+        case O_QUIET:
+            c->quiet = 1;
+            break;
+        case O_HELP:
+            *help = 1;
+            return 0;
+        default:
+            return fail(err, errlen, "unknown or incomplete option '%s' (see --help)",
+                        argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (device_eff > 0) {
+        if (!c->device)
+            return fail(err, errlen, "--device-eff needs --compute flops:DEVICE");
+        /* the profile table is const: the override lives in compute_factor for flops */
+        c->compute_factor = device_eff / c->device->efficiency;
+    } else if (c->compute == SIM_COMPUTE_FLOPS) {
+        c->compute_factor = 1.0;
+    }
+    if (c->exchange == SIM_EX_ALLREDUCE && strncmp(c->quant, "fp32", 4) != 0)
+        return fail(err, errlen,
+                    "--exchange allreduce sums dense fp32 gradients: use --quant fp32, or "
+                    "--exchange allgather/ps for '%s' (a sum of quantized messages is not a "
+                    "quantized message)", c->quant);
+    return 0;
+}
+
+void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
+    static const char *ex[] = {"allgather", "allreduce", "ps"};
+    fprintf(f, "%smodel = %s\n", prefix, c->model);
+    fprintf(f, "%sdata = %s\n", prefix, c->data);
+    fprintf(f, "%squant = %s\n", prefix, c->quant);
+    fprintf(f, "%squant_min_numel = %zu\n", prefix, c->quant_min_numel);
+    fprintf(f, "%soptim = %s\n", prefix, c->optim);
+    fprintf(f, "%sexchange = %s\n", prefix, ex[c->exchange]);
+    if (c->exchange == SIM_EX_ALLREDUCE)
+        fprintf(f, "%sallreduce = %s\n", prefix, c->allreduce_mpi ? "mpi" : "ring");
+    fprintf(f, "%sbatch = %zu\n", prefix, c->batch);
+    fprintf(f, "%sepochs = %g\n", prefix, c->epochs);
+    fprintf(f, "%smax_steps = %zu\n", prefix, c->max_steps);
+    fprintf(f, "%sseed = %llu\n", prefix, (unsigned long long)c->seed);
+    if (c->compute == SIM_COMPUTE_MEASURED)
+        fprintf(f, "%scompute = measured:%g\n", prefix, c->compute_factor);
+    else if (c->compute == SIM_COMPUTE_FLOPS)
+        fprintf(f, "%scompute = flops:%s (%.3g FLOP/s peak x %.3g sustained)\n", prefix,
+                c->device->name, c->device->peak_flops, c->device->efficiency * c->compute_factor);
+    else
+        fprintf(f, "%scompute = fixed:%g\n", prefix, c->compute_fixed);
+    if (c->codec == SIM_CODEC_MEASURED)
+        fprintf(f, "%scodec = measured:%g\n", prefix, c->codec_factor);
+    else if (c->codec == SIM_CODEC_DEVICE)
+        fprintf(f, "%scodec = device:%s (%.3g B/s)\n", prefix, c->device->name,
+                c->device->codec_bytes_per_s);
+    else
+        fprintf(f, "%scodec = none\n", prefix);
+    fprintf(f, "%seval_every = %zu\n", prefix, c->eval_every);
+    fprintf(f, "%sthreads = %d\n", prefix, c->threads);
+}
+
+double sim_compute_seconds(const sim_config *c, double measured_s, double flops) {
+    switch (c->compute) {
+    case SIM_COMPUTE_FLOPS:
+        return flops / (c->device->peak_flops * c->device->efficiency * c->compute_factor);
+    case SIM_COMPUTE_FIXED:
+        return c->compute_fixed;
+    case SIM_COMPUTE_MEASURED:
+    default:
+        return measured_s * c->compute_factor;
+    }
+}
+
+double sim_codec_seconds(const sim_config *c, double measured_s, double bytes) {
+    switch (c->codec) {
+    case SIM_CODEC_DEVICE:
+        return bytes / c->device->codec_bytes_per_s;
+    case SIM_CODEC_NONE:
+        return 0.0;
+    case SIM_CODEC_MEASURED:
+    default:
+        return measured_s * c->codec_factor;
+    }
+}
+
+double sim_wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+size_t sim_peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;
+}
+
+int sim_table_open(sim_table *t, const char *dir, const char *name, char *err, size_t errlen) {
+    memset(t, 0, sizeof *t);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return fail(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+    snprintf(t->path, sizeof t->path, "%s/%s", dir, name);
+    snprintf(t->partial, sizeof t->partial, "%s.partial", t->path);
+    t->f = fopen(t->partial, "w");
+    if (!t->f)
+        return fail(err, errlen, "cannot write %s: %s", t->partial, strerror(errno));
+    return 0;
+}
+
+int sim_table_close(sim_table *t, const char *status) {
+    if (!t->f)
+        return 0;
+    fprintf(t->f, "# status: %s\n", status);
+    int bad = ferror(t->f);
+    bad |= fclose(t->f) != 0;
+    t->f = NULL;
+    if (bad)
+        return 1;
+    return rename(t->partial, t->path) != 0;
+}

@@ -1,0 +1,626 @@
+/* trainer.c — data-parallel SGD with compressed gradients as one MPI program.
+ *
+ * K ranks, each with its shard: compute the real gradient, encode every tensor, exchange,
+ * decode, average, step. Built twice from this file: with smpicc it runs K virtual ranks
+ * inside SimGrid/SMPI (time is simulated: compute and codec times are injected from the
+ * compute model with smpi_execute, the network is the platform's), and with mpicc it runs
+ * for real under mpirun. The numerics live in the normally compiled libraries (models/,
+ * quantizers/, sim_core); the same seed gives the same bits in both builds.
+ */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "model.h"
+#include "optim.h"
+#include "qsgdsim_git.h"
+#include "quant.h"
+#include "sim.h"
+
+#ifdef SMPI_H /* built by smpicc: inject simulated durations */
+#include <simgrid/host.h>
+#include <simgrid/version.h>
+/* SimGrid 3.32's smpi_execute(seconds) rescales by smpi/host-speed (the benchmarking
+ * speed), not the host's: inject the duration as flops at this host's own speed instead. */
+#define SIM_EXECUTE(s)                                                                         \
+    do {                                                                                       \
+        if ((s) > 0)                                                                           \
+            smpi_execute_flops((s) * sg_host_get_speed(sg_host_self()));                       \
+    } while (0)
+#define SIM_BACKEND "smpi"
+#else /* real MPI: time passes by itself */
+#define SIM_EXECUTE(s) ((void)(s))
+#define SIM_BACKEND "mpi"
+#endif
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
+
+typedef struct run {
+    sim_config cfg;
+    int rank, size;
+    int nworkers, is_worker, worker; /* ps: rank 0 is the server, ranks 1.. are workers */
+    dataset *shard, *test;
+    model *m;
+    sim_codec *codec;
+    optim *opt;
+    data_sampler *sampler;
+    float *theta, *grad, *acc;
+    uint8_t *msg, *recv;
+    size_t recv_cap;
+    int *lens, *displs;
+    size_t *idx;
+    sim_table iters, evals;
+    int reporter; /* rank that writes iterations.tsv */
+} run;
+
+/* Print on rank 0 only. */
+#define SAY(r, ...)                                                                            \
+    do {                                                                                       \
+        if ((r)->rank == 0 && !(r)->cfg.quiet)                                                 \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+    } while (0)
+
+/* A failure every rank sees identically: rank 0 prints it, all return. */
+static int fail_all(run *r, int code, const char *what, const char *msg) {
+    if (r->rank == 0)
+        fprintf(stderr, "qsgdsim-trainer: %s: %s\n", what, msg);
+    return code;
+}
+
+/* A failure on some ranks: agree on it with one reduction (setup only). */
+static int agree(int bad) {
+    int any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
+}
+
+/* ---- data: rank 0 loads, sends each worker its shard ------------------------------------ */
+static int setup_data(run *r) {
+    data_err de = {0};
+    dataset *train = NULL, *test = NULL;
+    int bad = 0;
+    struct {
+        data_shape shape;
+        uint64_t n;
+        int layout;
+    } meta = {0};
+    if (r->rank == 0) {
+        bad = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de) != DATA_OK;
+        if (bad)
+            fprintf(stderr, "qsgdsim-trainer: data '%s': %s\n", r->cfg.data, de.msg);
+        else {
+            meta.shape = train->shape;
+            meta.n = train->n;
+            meta.layout = train->layout;
+        }
+    }
+    if (agree(bad))
+        return EXIT_FAIL;
+    MPI_Bcast(&meta, (int)sizeof meta, MPI_BYTE, 0, MPI_COMM_WORLD);
+    size_t n = (size_t)meta.n;
+    if (n / (size_t)r->nworkers < r->cfg.batch) {
+        char m[200];
+        snprintf(m, sizeof m, "%zu samples over %d workers is fewer than one batch of %zu each",
+                 n, r->nworkers, r->cfg.batch);
+        if (train != test)
+            dataset_free(test);
+        dataset_free(train);
+        return fail_all(r, EXIT_USAGE, "data", m);
+    }
+
+    if (meta.layout == DATA_CSR) {
+        /* sparse data: every worker loads the file and keeps its rows */
+        if (r->rank != 0 && r->is_worker)
+            bad = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de) != DATA_OK;
+        if (!bad && r->is_worker) {
+            size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
+            size_t *idx = malloc((k ? k : 1) * sizeof *idx);
+            bad = !idx ||
+                  data_shard(n, (unsigned)r->nworkers, (unsigned)r->worker, r->cfg.seed, idx, &de) ||
+                  dataset_subset(train, idx, k, &r->shard, &de);
+            free(idx);
+        }
+        if (r->rank != 0) {
+            if (test != train)
+                dataset_free(test);
+            dataset_free(train);
+            train = test = NULL;
+        }
+    } else {
+        size_t dim = meta.shape.dim;
+        int cls = meta.shape.nclass > 0;
+        if (r->rank == 0) {
+            size_t *idx = malloc((n / (size_t)r->nworkers + 1) * sizeof *idx);
+            bad = !idx;
+            for (int w = 0; w < r->nworkers && !bad; w++) {
+                size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)w);
+                dataset *sub = NULL;
+                if (data_shard(n, (unsigned)r->nworkers, (unsigned)w, r->cfg.seed, idx, &de) ||
+                    dataset_subset(train, idx, k, &sub, &de)) {
+                    bad = 1;
+                    break;
+                }
+                int dst = r->cfg.exchange == SIM_EX_PS ? w + 1 : w;
+                if (dst == 0) {
+                    r->shard = sub;
+                    continue;
+                }
+                MPI_Send(sub->x, (int)(k * dim), MPI_FLOAT, dst, 1, MPI_COMM_WORLD);
+                if (cls)
+                    MPI_Send(sub->label, (int)k, MPI_INT32_T, dst, 2, MPI_COMM_WORLD);
+                else
+                    MPI_Send(sub->target, (int)k, MPI_FLOAT, dst, 2, MPI_COMM_WORLD);
+                dataset_free(sub);
+            }
+            free(idx);
+            if (bad)
+                fprintf(stderr, "qsgdsim-trainer: sharding: %s\n", de.msg);
+        } else if (r->is_worker) {
+            size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
+            bad = dataset_alloc_dense(&meta.shape, k, &r->shard, &de) != DATA_OK;
+            if (!bad) {
+                MPI_Recv(r->shard->x, (int)(k * dim), MPI_FLOAT, 0, 1, MPI_COMM_WORLD,
+                         MPI_STATUS_IGNORE);
+                if (cls)
+                    MPI_Recv(r->shard->label, (int)k, MPI_INT32_T, 0, 2, MPI_COMM_WORLD,
+                             MPI_STATUS_IGNORE);
+                else
+                    MPI_Recv(r->shard->target, (int)k, MPI_FLOAT, 0, 2, MPI_COMM_WORLD,
+                             MPI_STATUS_IGNORE);
+            }
+        }
+    }
+    if (r->rank == 0) {
+        r->test = test ? test : train;
+        if (test && test != train)
+            dataset_free(train);
+        else if (!test)
+            train = NULL;
+    }
+    if (agree(bad)) {
+        if (r->rank != 0 || !r->cfg.quiet)
+            fprintf(stderr, "qsgdsim-trainer: rank %d: data: %s\n", r->rank, de.msg);
+        return EXIT_FAIL;
+    }
+    /* every rank needs the shape for the model: workers have a shard, rank 0 the test set */
+    if (!r->shard && !r->test) {
+        if (dataset_alloc_dense(&meta.shape, 0, &r->shard, &de) != DATA_OK)
+            return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* ---- model, codec, optimizer -------------------------------------------------------------- */
+static int setup_model(run *r) {
+    const data_shape *shape = r->shard ? &r->shard->shape : &r->test->shape;
+    model_err me = {0};
+    size_t max_batch = r->cfg.batch > 256 ? r->cfg.batch : 256; /* evaluation chunks too */
+    r->m = model_alloc_spec(r->cfg.model, shape, max_batch, &me);
+    if (!r->m)
+        return fail_all(r, EXIT_USAGE, "model", me.msg);
+    quant_err qe = {0};
+    r->codec = sim_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe);
+    if (!r->codec)
+        return fail_all(r, EXIT_USAGE, "quantizer", qe.msg);
+    optim_params op;
+    memset(&op, 0, sizeof op);
+    optim_err oe = {0};
+    if (optim_params_parse(r->cfg.optim, &op, &oe) != OPTIM_OK)
+        return fail_all(r, EXIT_USAGE, "optimizer", oe.msg);
+    r->opt = optim_alloc(r->m->nparams, &op, &oe);
+    if (!r->opt)
+        return fail_all(r, EXIT_USAGE, "optimizer", oe.msg);
+    size_t np = r->m->nparams;
+    r->theta = malloc(np * sizeof(float));
+    r->grad = malloc((np + 1) * sizeof(float));
+    r->acc = malloc((np + 1) * sizeof(float));
+    r->msg = malloc(r->codec->max_bytes);
+    r->recv_cap = r->codec->max_bytes * (size_t)r->size;
+    r->recv = malloc(r->recv_cap);
+    r->lens = calloc((size_t)r->size, sizeof(int));
+    r->displs = calloc((size_t)r->size, sizeof(int));
+    r->idx = malloc(r->cfg.batch * sizeof(size_t));
+    int bad = !r->theta || !r->grad || !r->acc || !r->msg || !r->recv || !r->lens ||
+              !r->displs || !r->idx || r->recv_cap > (size_t)2147483647;
+    if (agree(bad))
+        return fail_all(r, EXIT_FAIL, "memory",
+                        "cannot allocate the buffers (or the messages exceed 2 GiB in total)");
+    r->m->type->init_params(r->m, r->theta, r->cfg.seed);
+    if (r->is_worker) {
+        data_err de = {0};
+        r->sampler = data_sampler_alloc(NULL, r->shard->n, r->cfg.batch, 1, r->cfg.seed,
+                                        (uint32_t)r->worker, &de);
+        bad = !r->sampler;
+    }
+    if (agree(bad))
+        return fail_all(r, EXIT_FAIL, "sampler", "cannot allocate");
+    return EXIT_OK;
+}
+
+/* ---- exchanges ------------------------------------------------------------------------------ */
+typedef struct step_times {
+    double compute, encode, comm, decode; /* simulated seconds of this rank */
+    uint64_t bits;                         /* bits this rank sent */
+    double loss;                           /* mean minibatch loss over workers */
+} step_times;
+
+/* Decode messages of workers into r->acc and average into r->grad. */
+static int decode_all(run *r, const uint8_t *base, const int *lens, const int *displs, int first,
+                      int count, step_times *st) {
+    double w0 = sim_wall();
+    size_t np = r->m->nparams;
+    memset(r->acc, 0, np * sizeof(float));
+    double lsum = 0;
+    for (int w = 0; w < count; w++) {
+        double l;
+        quant_err qe = {0};
+        if (sim_codec_decode_add(r->codec, base + displs[first + w], (size_t)lens[first + w],
+                                 r->acc, &l, &qe) != QUANT_OK) {
+            fprintf(stderr, "qsgdsim-trainer: rank %d: message of worker %d: %s (bit %llu)\n",
+                    r->rank, w, qe.msg, (unsigned long long)qe.bit);
+            return EXIT_FAIL;
+        }
+        lsum += l;
+    }
+    float inv = 1.0f / (float)count;
+    for (size_t i = 0; i < np; i++)
+        r->grad[i] = r->acc[i] * inv;
+    st->loss = lsum / count;
+    double bytes = 4.0 * (double)np * count;
+    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, bytes);
+    SIM_EXECUTE(st->decode);
+    return EXIT_OK;
+}
+
+static int encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *st) {
+    double w0 = sim_wall();
+    quant_err qe = {0};
+    if (sim_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step, r->msg,
+                         r->codec->max_bytes, len, &st->bits, &qe) != QUANT_OK) {
+        fprintf(stderr, "qsgdsim-trainer: rank %d: encode at step %u: %s\n", r->rank, step, qe.msg);
+        return EXIT_FAIL;
+    }
+    st->encode = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)r->m->nparams);
+    SIM_EXECUTE(st->encode);
+    return EXIT_OK;
+}
+
+static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st) {
+    size_t len;
+    if (encode_mine(r, loss, step, &len, st))
+        return EXIT_FAIL;
+    double t0 = MPI_Wtime();
+    int mylen = (int)len;
+    if (r->codec->fixed_size) {
+        for (int w = 0; w < r->size; w++)
+            r->lens[w] = mylen;
+    } else {
+        MPI_Allgather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, MPI_COMM_WORLD);
+    }
+    for (int w = 0, off = 0; w < r->size; w++) {
+        r->displs[w] = off;
+        off += r->lens[w];
+    }
+    MPI_Allgatherv(r->msg, mylen, MPI_BYTE, r->recv, r->lens, r->displs, MPI_BYTE, MPI_COMM_WORLD);
+    st->comm = MPI_Wtime() - t0;
+    return decode_all(r, r->recv, r->lens, r->displs, 0, r->size, st);
+}
+
+/* Chunk c of K over n values: [lo, hi). */
+static void chunk(size_t n, int K, int c, size_t *lo, size_t *hi) {
+    *lo = n * (size_t)c / (size_t)K;
+    *hi = n * (size_t)(c + 1) / (size_t)K;
+}
+
+/* Ring all-reduce (sum) of v[n] in place: reduce-scatter then all-gather, K-1 steps each.
+ * The summation order is fixed by this code, so the bits do not depend on the MPI. */
+static void ring_allreduce(float *v, size_t n, float *tmp, int rank, int K) {
+    int right = (rank + 1) % K, left = (rank + K - 1) % K;
+    for (int s = 0; s < K - 1; s++) {
+        int cs = ((rank - s) % K + K) % K, cr = ((rank - s - 1) % K + K) % K;
+        size_t slo, shi, rlo, rhi;
+        chunk(n, K, cs, &slo, &shi);
+        chunk(n, K, cr, &rlo, &rhi);
+        MPI_Sendrecv(v + slo, (int)(shi - slo), MPI_FLOAT, right, 10, tmp, (int)(rhi - rlo),
+                     MPI_FLOAT, left, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        for (size_t i = 0; i < rhi - rlo; i++)
+            v[rlo + i] += tmp[i];
+    }
+    for (int s = 0; s < K - 1; s++) {
+        int cs = ((rank + 1 - s) % K + K) % K, cr = ((rank - s) % K + K) % K;
+        size_t slo, shi, rlo, rhi;
+        chunk(n, K, cs, &slo, &shi);
+        chunk(n, K, cr, &rlo, &rhi);
+        MPI_Sendrecv(v + slo, (int)(shi - slo), MPI_FLOAT, right, 11, v + rlo, (int)(rhi - rlo),
+                     MPI_FLOAT, left, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+}
+
+static int exchange_allreduce(run *r, double loss, uint32_t step, step_times *st) {
+    size_t np = r->m->nparams;
+    r->grad[np] = (float)loss; /* the loss rides along as one more value */
+    st->encode = 0;
+    st->bits = 32ull * (np + 1);
+    double t0 = MPI_Wtime();
+    if (r->cfg.allreduce_mpi) {
+        MPI_Allreduce(r->grad, r->acc, (int)(np + 1), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        memcpy(r->grad, r->acc, (np + 1) * sizeof(float));
+    } else if (r->size > 1) {
+        ring_allreduce(r->grad, np + 1, r->acc, r->rank, r->size);
+    }
+    st->comm = MPI_Wtime() - t0;
+    float inv = 1.0f / (float)r->size;
+    for (size_t i = 0; i < np; i++)
+        r->grad[i] *= inv;
+    st->loss = (double)r->grad[np] * inv;
+    st->decode = 0;
+    return EXIT_OK;
+}
+
+static int exchange_ps(run *r, double loss, uint32_t step, step_times *st) {
+    size_t np = r->m->nparams;
+    size_t len = 0;
+    if (r->is_worker && encode_mine(r, loss, step, &len, st))
+        return EXIT_FAIL;
+    double t0 = MPI_Wtime();
+    int mylen = (int)len;
+    if (r->codec->fixed_size) {
+        size_t ml;
+        uint64_t b;
+        quant_err qe;
+        /* every worker's message has the length of this one (the server encodes a zero
+         * gradient once to learn it) */
+        if (!r->is_worker) {
+            memset(r->grad, 0, np * sizeof(float));
+            sim_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &ml, &b, &qe);
+            mylen = 0;
+        } else {
+            ml = len;
+        }
+        for (int w = 0; w < r->size; w++)
+            r->lens[w] = w == 0 ? 0 : (int)ml;
+    } else {
+        MPI_Gather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    }
+    if (r->rank == 0)
+        for (int w = 0, off = 0; w < r->size; w++) {
+            r->displs[w] = off;
+            off += r->lens[w];
+        }
+    MPI_Gatherv(r->msg, mylen, MPI_BYTE, r->recv, r->lens, r->displs, MPI_BYTE, 0, MPI_COMM_WORLD);
+    double tc = MPI_Wtime() - t0;
+    if (r->rank == 0) {
+        if (decode_all(r, r->recv, r->lens, r->displs, 1, r->nworkers, st))
+            return EXIT_FAIL; /* a broken message is a bug: the run stops on MPI_Abort */
+        r->grad[np] = (float)st->loss;
+    }
+    t0 = MPI_Wtime();
+    MPI_Bcast(r->grad, (int)(np + 1), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    st->comm = tc + (MPI_Wtime() - t0);
+    st->loss = (double)r->grad[np];
+    if (r->rank == 0)
+        st->bits = 32ull * (np + 1);
+    return EXIT_OK;
+}
+
+/* ---- results ---------------------------------------------------------------------------------- */
+static void provenance(run *r, FILE *f) {
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    MPI_Get_library_version(lib, &len);
+    char *nl = strchr(lib, '\n');
+    if (nl)
+        *nl = 0;
+    fprintf(f, "# qsgdsim trainer, git %s\n", QSGDSIM_GIT);
+#ifdef SMPI_H
+    fprintf(f, "# backend: SMPI (%s); times are simulated\n", SIMGRID_VERSION_STRING);
+#else
+    fprintf(f, "# backend: real MPI (%s); times are measured\n", lib);
+#endif
+    fprintf(f, "# ranks: %d, workers: %d\n", r->size, r->nworkers);
+    char d[512];
+    model_describe(r->m, d, sizeof d);
+    fprintf(f, "# model: %s\n", d);
+    sim_codec_describe(r->codec, d, sizeof d);
+    fprintf(f, "# codec: %s\n", d);
+    sim_config_write(f, &r->cfg, "# config: ");
+}
+
+static int open_tables(run *r) {
+    char err[300] = "";
+    int bad = 0;
+    if (r->cfg.out_dir[0] && r->rank == r->reporter) {
+        bad = sim_table_open(&r->iters, r->cfg.out_dir, "iterations.tsv", err, sizeof err);
+        if (!bad) {
+            provenance(r, r->iters.f);
+            fprintf(r->iters.f, "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_sent\ttrain_loss\tlr\n");
+        }
+    }
+    if (!bad && r->cfg.out_dir[0] && r->rank == 0) {
+        bad = sim_table_open(&r->evals, r->cfg.out_dir, "eval.tsv", err, sizeof err);
+        if (!bad) {
+            provenance(r, r->evals.f);
+            fprintf(r->evals.f, "iteration\tepoch\tsim_time\ttest_loss\ttest_accuracy\n");
+        }
+    }
+    if (bad)
+        fprintf(stderr, "qsgdsim-trainer: rank %d: %s\n", r->rank, err);
+    return agree(bad) ? EXIT_FAIL : EXIT_OK;
+}
+
+static void evaluate(run *r, size_t it, double epoch, double t) {
+    if (r->rank != 0)
+        return;
+    double loss = NAN, acc = NAN;
+    model_err me = {0};
+    if (r->m->type->evaluate(r->m, r->theta, r->test, &loss, &acc, &me) != MODEL_OK) {
+        fprintf(stderr, "qsgdsim-trainer: evaluation: %s\n", me.msg);
+        return;
+    }
+    if (r->evals.f) {
+        fprintf(r->evals.f, "%zu\t%.4f\t%.9g\t%.9g\t%.6f\n", it, epoch, t, loss, acc);
+        fflush(r->evals.f);
+    }
+    SAY(r, "  iter %6zu  epoch %6.3f  sim %10.4f s  test loss %.4f  acc %.4f\n", it, epoch, t,
+        loss, acc);
+}
+
+/* ---- main ------------------------------------------------------------------------------------- */
+static int train(run *r) {
+    size_t per_worker = r->shard ? r->shard->n : 0;
+    size_t n_total = 0;
+    unsigned long long pw = per_worker;
+    unsigned long long minpw = 0;
+    if (r->cfg.exchange == SIM_EX_PS && r->rank == 0)
+        pw = ~0ull;
+    MPI_Allreduce(&pw, &minpw, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    size_t ipe = (size_t)minpw / r->cfg.batch; /* iterations per epoch */
+    size_t steps = (size_t)ceil(r->cfg.epochs * (double)ipe);
+    if (r->cfg.max_steps && steps > r->cfg.max_steps)
+        steps = r->cfg.max_steps;
+    (void)n_total;
+    char d[256];
+    sim_codec_describe(r->codec, d, sizeof d);
+    SAY(r, "qsgdsim-trainer (%s): %d ranks, %d workers, %zu parameters, %zu iterations (%zu per epoch)\n  %s\n",
+        SIM_BACKEND, r->size, r->nworkers, r->m->nparams, steps, ipe, d);
+
+    double flops = r->m->type->flops_per_sample(r->m) * (double)r->cfg.batch;
+    MPI_Barrier(MPI_COMM_WORLD);
+    double start = MPI_Wtime();
+    evaluate(r, 0, 0.0, 0.0);
+    size_t eval_every = r->cfg.eval_every ? r->cfg.eval_every : ipe;
+    int status = EXIT_OK;
+    char why[200] = "complete";
+    size_t it;
+    for (it = 0; it < steps; it++) {
+        step_times st = {0};
+        double loss = 0;
+        if (r->is_worker) {
+            size_t b = data_sampler_next(r->sampler, r->idx);
+            double w0 = sim_wall();
+            model_err me = {0};
+            if (r->m->type->loss_grad(r->m, r->theta, r->shard, r->idx, b, &loss, r->grad, &me) !=
+                MODEL_OK) {
+                fprintf(stderr, "qsgdsim-trainer: rank %d: gradient: %s\n", r->rank, me.msg);
+                MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
+            }
+            st.compute = sim_compute_seconds(&r->cfg, sim_wall() - w0, flops);
+            SIM_EXECUTE(st.compute);
+        }
+        int rc;
+        if (r->cfg.exchange == SIM_EX_ALLGATHER)
+            rc = exchange_allgather(r, loss, (uint32_t)it, &st);
+        else if (r->cfg.exchange == SIM_EX_ALLREDUCE)
+            rc = exchange_allreduce(r, loss, (uint32_t)it, &st);
+        else
+            rc = exchange_ps(r, loss, (uint32_t)it, &st);
+        if (rc)
+            MPI_Abort(MPI_COMM_WORLD, rc);
+        double lr = optim_step(r->opt, r->theta, r->grad, it);
+        double t = MPI_Wtime() - start;
+        double epoch = (double)(it + 1) / (double)ipe;
+        if (r->iters.f) {
+            fprintf(r->iters.f, "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n", it + 1,
+                    epoch, t, st.compute, st.encode, st.comm, st.decode,
+                    (unsigned long long)st.bits, st.loss, lr);
+            if ((it + 1) % 64 == 0)
+                fflush(r->iters.f);
+        }
+        if (!isfinite(st.loss)) { /* every rank sees the same mean loss: all stop here */
+            snprintf(why, sizeof why, "diverged at iteration %zu (train loss %g)", it + 1, st.loss);
+            SAY(r, "qsgdsim-trainer: %s; results so far are kept\n", why);
+            status = EXIT_DIVERGED;
+            it++;
+            break;
+        }
+        if ((it + 1) % eval_every == 0 || it + 1 == steps)
+            evaluate(r, it + 1, epoch, t);
+    }
+    double total = MPI_Wtime() - start;
+    SAY(r, "qsgdsim-trainer: %zu iterations in %.4f simulated s; peak RSS %.1f MiB\n", it, total,
+        (double)sim_peak_rss() / 1048576.0);
+    if (r->iters.f && sim_table_close(&r->iters, why))
+        status = EXIT_FAIL;
+    if (r->evals.f && sim_table_close(&r->evals, why))
+        status = EXIT_FAIL;
+    if (r->rank == 0 && r->cfg.out_dir[0]) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/status", r->cfg.out_dir);
+        FILE *f = fopen(p, "w");
+        if (f) {
+            fprintf(f, "%s\n", why);
+            fclose(f);
+        }
+    }
+    return status;
+}
+
+static void cleanup(run *r) {
+    data_sampler_free(r->sampler);
+    if (r->test && r->test != r->shard)
+        dataset_free(r->test);
+    dataset_free(r->shard);
+    sim_codec_free(r->codec);
+    optim_free(r->opt);
+    model_free(r->m);
+    free(r->theta);
+    free(r->grad);
+    free(r->acc);
+    free(r->msg);
+    free(r->recv);
+    free(r->lens);
+    free(r->displs);
+    free(r->idx);
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    run r;
+    memset(&r, 0, sizeof r);
+    MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &r.size);
+    sim_config_default(&r.cfg);
+    char err[400] = "";
+    int help = 0;
+    int rc = sim_config_parse(argc, argv, &r.cfg, &help, err, sizeof err);
+    if (rc || help) {
+        if (r.rank == 0) {
+            if (rc)
+                fprintf(stderr, "qsgdsim-trainer: %s\n", err);
+            sim_config_usage(rc ? stderr : stdout, "qsgdsim-trainer");
+        }
+        MPI_Finalize();
+        return rc ? EXIT_USAGE : EXIT_OK;
+    }
+    if (r.cfg.exchange == SIM_EX_PS) {
+        if (r.size < 2) {
+            if (r.rank == 0)
+                fprintf(stderr, "qsgdsim-trainer: --exchange ps needs at least 2 ranks (server + worker)\n");
+            MPI_Finalize();
+            return EXIT_USAGE;
+        }
+        r.nworkers = r.size - 1;
+        r.is_worker = r.rank > 0;
+        r.worker = r.rank - 1;
+        r.reporter = 1;
+    } else {
+        r.nworkers = r.size;
+        r.is_worker = 1;
+        r.worker = r.rank;
+        r.reporter = 0;
+    }
+    model_set_threads(r.cfg.threads);
+    rc = setup_data(&r);
+    if (!rc)
+        rc = setup_model(&r);
+    if (!rc)
+        rc = open_tables(&r);
+    if (!rc)
+        rc = train(&r);
+    cleanup(&r);
+    MPI_Finalize();
+    return rc;
+}
