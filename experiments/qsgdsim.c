@@ -27,6 +27,8 @@ extern char **environ;
 /* The subcommands, NULL-terminated. */
 static const exp_cmd commands[] = {
     {"bounds", "check Lemma 3.1 / Theorem 3.2 bounds of QSGD on random vectors", cmd_bounds},
+    {"train", "train one model on one worker (fp32 or quantized gradients), per-epoch TSV", cmd_train},
+    {"sim", "simulate distributed training on K SMPI ranks over a modelled network", cmd_sim},
     {NULL, NULL, NULL},
 };
 

@@ -19,6 +19,8 @@ PACKAGES=(
   clang              # libFuzzer fuzz targets
   libclang-rt-14-dev # sanitizer and libFuzzer runtimes for clang 14
   dataset-fashion-mnist # the Fashion-MNIST data set (/usr/share/datasets/fashion-mnist)
+  openmpi-bin        # mpirun: the trainer on real MPI
+  libopenmpi-dev     # mpicc / MPI headers for the real-MPI trainer
 )
 
 missing=()
