@@ -39,7 +39,8 @@ static void usage(FILE *f) {
             "                       trainer's iterations.tsv, eval.tsv, status\n"
             "Example:\n"
             "  qsgdsim sim --ranks 8 --network star:link=1GbE --out results/r1 -- \\\n"
-            "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n");
+            "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n"
+            "exit status: 0 ok, 1 failure, 2 bad options, 3 the training diverged (results kept)\n");
 }
 
 static int find_trainer(const char *given, char *buf, size_t len) {
@@ -232,5 +233,8 @@ int cmd_sim(int argc, char **argv) {
     fprintf(stderr, "qsgdsim sim: the simulation failed (%s %d); see %s\n",
             WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
             out);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 2 ? CMD_USAGE : CMD_FAIL;
+    /* the trainer's own codes pass through: 2 bad options, 3 diverged */
+    if (WIFEXITED(st) && (WEXITSTATUS(st) == 2 || WEXITSTATUS(st) == 3))
+        return WEXITSTATUS(st);
+    return CMD_FAIL;
 }

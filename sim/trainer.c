@@ -490,6 +490,8 @@ static int train(run *r) {
     double flops = r->m->type->flops_per_sample(r->m) * (double)r->cfg.batch;
     MPI_Barrier(MPI_COMM_WORLD);
     double start = MPI_Wtime();
+    double wall0 = sim_wall(), grad_wall = 0; /* real seconds: whole loop, gradients */
+    double last_loss = NAN;
     evaluate(r, 0, 0.0, 0.0);
     size_t eval_every = r->cfg.eval_every ? r->cfg.eval_every : ipe;
     int status = EXIT_OK;
@@ -507,7 +509,9 @@ static int train(run *r) {
                 fprintf(stderr, "qsgdsim-trainer: rank %d: gradient: %s\n", r->rank, me.msg);
                 MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
             }
-            st.compute = sim_compute_seconds(&r->cfg, sim_wall() - w0, flops);
+            double gw = sim_wall() - w0;
+            grad_wall += gw;
+            st.compute = sim_compute_seconds(&r->cfg, gw, flops);
             SIM_EXECUTE(st.compute);
         }
         int rc;
@@ -521,6 +525,7 @@ static int train(run *r) {
             MPI_Abort(MPI_COMM_WORLD, rc);
         double lr = optim_step(r->opt, r->theta, r->grad, it);
         double t = MPI_Wtime() - start;
+        last_loss = st.loss;
         double epoch = (double)(it + 1) / (double)ipe;
         if (r->iters.f) {
             fprintf(r->iters.f, "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n", it + 1,
@@ -531,7 +536,8 @@ static int train(run *r) {
         }
         if (!isfinite(st.loss)) { /* every rank sees the same mean loss: all stop here */
             snprintf(why, sizeof why, "diverged at iteration %zu (train loss %g)", it + 1, st.loss);
-            SAY(r, "qsgdsim-trainer: %s; results so far are kept\n", why);
+            if (r->rank == 0) /* an error: printed even with --quiet */
+                fprintf(stderr, "qsgdsim-trainer: %s; the results so far are kept\n", why);
             status = EXIT_DIVERGED;
             it++;
             break;
@@ -540,8 +546,37 @@ static int train(run *r) {
             evaluate(r, it + 1, epoch, t);
     }
     double total = MPI_Wtime() - start;
-    SAY(r, "qsgdsim-trainer: %zu iterations in %.4f simulated s; peak RSS %.1f MiB\n", it, total,
-        (double)sim_peak_rss() / 1048576.0);
+    /* Real time: the loop on this rank, and gradient computation summed over ranks (under
+     * SMPI all ranks share one process and the wall clock, so the simulator's own overhead
+     * is the loop's wall time not spent computing gradients). */
+    double wall = sim_wall() - wall0, grad_sum = 0, wall_max = 0;
+    MPI_Reduce(&grad_wall, &grad_sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&wall, &wall_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    size_t rss = sim_peak_rss();
+#ifdef SMPI_H
+    double overhead = wall_max > 0 ? 1.0 - grad_sum / wall_max : NAN;
+#else
+    double overhead = NAN; /* ranks run in parallel on real MPI: not meaningful */
+#endif
+    SAY(r, "qsgdsim-trainer: %zu iterations in %.4f simulated s; wall %.2f s, gradients %.2f s "
+           "(all ranks), overhead %.1f%%; peak RSS %.1f MiB\n",
+        it, total, wall_max, grad_sum, 100 * overhead, (double)rss / 1048576.0);
+    if (r->rank == 0 && r->cfg.out_dir[0]) {
+        char p[600], tmp[620];
+        snprintf(p, sizeof p, "%s/summary.txt", r->cfg.out_dir);
+        snprintf(tmp, sizeof tmp, "%s.partial", p);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
+                       "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
+                       "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
+                       "peak_rss_bytes = %zu\nstatus = %s\n",
+                    SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max, grad_sum,
+                    overhead, rss, why);
+            if (fclose(f) == 0)
+                rename(tmp, p);
+        }
+    }
     if (r->iters.f && sim_table_close(&r->iters, why))
         status = EXIT_FAIL;
     if (r->evals.f && sim_table_close(&r->evals, why))
