@@ -1,0 +1,85 @@
+/* fuzz_spec.c — libFuzzer target: the quantizer spec parser (quant_spec_parse,
+ * quant_alloc_spec) and quant_describe.
+ * Properties: parse returns QUANT_OK or QUANT_EINVAL with a NUL-terminated message; a
+ * parsed spec allocates through quant_alloc and quant_alloc_spec alike, to the same resolved
+ * parameters; its canonical description parses and allocates again and describes itself
+ * identically (describe is a fixed point); describe into a short buffer never writes past
+ * it and reports the truncation. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static int same_params(const quant_params *a, const quant_params *b) {
+    return a->s == b->s && a->bucket == b->bucket && a->norm == b->norm && a->format == b->format &&
+           a->no_feedback == b->no_feedback;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > 512)
+        return 0;
+    /* exactly size+1 bytes, so ASan sees any read past the terminator */
+    char *s = malloc(size + 1);
+    CHECK(s);
+    memcpy(s, data, size);
+    s[size] = 0;
+
+    quant_spec spec;
+    quant_err err;
+    memset(&err, 0, sizeof err);
+    int rc = quant_spec_parse(s, &spec, &err);
+    CHECK(rc == QUANT_OK || rc == QUANT_EINVAL);
+    CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
+    if (rc == QUANT_OK) {
+        CHECK(memchr(spec.name, 0, sizeof spec.name) != NULL);
+        static const size_t shapes[3][2] = {{1, 64}, {8, 8}, {1, 1}};
+        for (int k = 0; k < 3; k++) {
+            quant *q = quant_alloc(spec.name, &spec.params, shapes[k][0], shapes[k][1], &err);
+            quant *q2 = quant_alloc_spec(s, shapes[k][0], shapes[k][1], &err);
+            CHECK((q == NULL) == (q2 == NULL));
+            if (q) {
+                CHECK(same_params(&q->params, &q2->params));
+                char desc[256];
+                CHECK(quant_describe(q, desc, sizeof desc) == QUANT_OK);
+                quant *q3 = quant_alloc_spec(desc, shapes[k][0], shapes[k][1], &err);
+                if (!q3) {
+                    fprintf(stderr, "fuzz: describe of '%s' gives '%s', which fails: %s\n", s, desc,
+                            err.msg);
+                    __builtin_trap();
+                }
+                char desc3[256];
+                CHECK(quant_describe(q3, desc3, sizeof desc3) == QUANT_OK);
+                CHECK(strcmp(desc, desc3) == 0);
+                /* short buffers */
+                size_t dl = strlen(desc);
+                for (size_t len = 0; len <= dl + 1 && len < 8; len++) {
+                    char *small = malloc(len ? len : 1);
+                    CHECK(small);
+                    int drc = quant_describe(q, small, len);
+                    CHECK(drc == (len > dl ? QUANT_OK : QUANT_EINVAL));
+                    if (len)
+                        CHECK(memchr(small, 0, len) != NULL);
+                    free(small);
+                }
+                quant_free(q3);
+            }
+            quant_free(q2);
+            quant_free(q);
+        }
+    } else {
+        CHECK(err.code == QUANT_EINVAL);
+        CHECK(quant_alloc_spec(s, 1, 64, &err) == NULL);
+    }
+    free(s);
+    return 0;
+}
