@@ -79,6 +79,8 @@ typedef struct sim_config {
     double codec_factor;
     size_t eval_every;      /* evaluate every N iterations (0 = once per epoch) */
     int threads;            /* OpenBLAS threads per rank */
+    int shared_decode;      /* SMPI only: decode each step's messages once for all ranks
+                               (they all compute the same average); 0 = every rank decodes */
     char out_dir[512];      /* results directory ("" = no files) */
     int quiet;
 } sim_config;
@@ -100,6 +102,10 @@ double sim_codec_seconds(const sim_config *c, double measured_s, double bytes);
 double sim_wall(void);
 /* Peak resident set size of this process in bytes. */
 size_t sim_peak_rss(void);
+/* Current resident memory by kind, from /proc/self/status (bytes; 0 if unavailable):
+ * anonymous (private heap and stacks), file-backed and shared-memory pages. Shared pages
+ * mapped several times (SMPI shared buffers) count once per mapping in RSS. */
+void sim_rss_kinds(size_t *anon, size_t *file, size_t *shmem);
 
 /* ---- the gradient message of one worker ---------------------------------------------------- */
 /* Layout (bytes): [loss: float64][nbits of tensor 0..T-1: uint32 each][payload of each

@@ -71,6 +71,7 @@ void sim_config_default(sim_config *c) {
     c->codec = SIM_CODEC_MEASURED;
     c->codec_factor = 1.0;
     c->threads = 1;
+    c->shared_decode = 1;
 }
 
 void sim_config_usage(FILE *f, const char *prog) {
@@ -92,7 +93,9 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --device-eff F       sustained fraction of the device's peak (default per profile)\n"
             "  --eval-every N       evaluate every N iterations (default: once per epoch)\n"
             "  --threads T          OpenBLAS threads per rank (default 1)\n"
-            "  --out DIR            write iterations.tsv, eval.tsv, config.txt, status there\n"
+            "  --no-shared-decode   SMPI: every virtual rank decodes all messages itself (slower;\n"
+            "                       by default one decode per step serves all ranks: same bits)\n"
+            "  --out DIR            write iterations.tsv, eval.tsv, summary.txt, status there\n"
             "  --quiet              no progress lines\n",
             prog);
 }
@@ -145,7 +148,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                      size_t errlen) {
     enum { O_MODEL = 256, O_DATA, O_QUANT, O_QMIN, O_OPTIM, O_EXCH, O_ALLRED, O_BATCH, O_EPOCHS,
            O_MAXSTEPS, O_SEED, O_COMPUTE, O_CODEC, O_DEVEFF, O_EVAL, O_THREADS, O_OUT, O_QUIET,
-           O_HELP };
+           O_HELP, O_NOSHARED };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},     {"data", required_argument, 0, O_DATA},
         {"quant", required_argument, 0, O_QUANT},     {"quant-min-numel", required_argument, 0, O_QMIN},
@@ -156,7 +159,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         {"codec", required_argument, 0, O_CODEC},     {"device-eff", required_argument, 0, O_DEVEFF},
         {"eval-every", required_argument, 0, O_EVAL}, {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
+        {"help", no_argument, 0, O_HELP},             {"no-shared-decode", no_argument, 0, O_NOSHARED},
+        {0, 0, 0, 0}};
     *help = 0;
     double device_eff = 0;
     char devs[128];
@@ -298,6 +302,9 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         case O_QUIET:
             c->quiet = 1;
             break;
+        case O_NOSHARED:
+            c->shared_decode = 0;
+            break;
         case O_HELP:
             *help = 1;
             return 0;
@@ -354,6 +361,7 @@ void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
         fprintf(f, "%scodec = none\n", prefix);
     fprintf(f, "%seval_every = %zu\n", prefix, c->eval_every);
     fprintf(f, "%sthreads = %d\n", prefix, c->threads);
+    fprintf(f, "%sshared_decode = %d\n", prefix, c->shared_decode);
 }
 
 double sim_compute_seconds(const sim_config *c, double measured_s, double flops) {
@@ -390,6 +398,24 @@ size_t sim_peak_rss(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (size_t)ru.ru_maxrss * 1024;
+}
+
+void sim_rss_kinds(size_t *anon, size_t *file, size_t *shmem) {
+    *anon = *file = *shmem = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long kb;
+        if (sscanf(line, "RssAnon: %lu", &kb) == 1)
+            *anon = (size_t)kb * 1024;
+        else if (sscanf(line, "RssFile: %lu", &kb) == 1)
+            *file = (size_t)kb * 1024;
+        else if (sscanf(line, "RssShmem: %lu", &kb) == 1)
+            *shmem = (size_t)kb * 1024;
+    }
+    fclose(f);
 }
 
 int sim_table_open(sim_table *t, const char *dir, const char *name, char *err, size_t errlen) {

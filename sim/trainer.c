@@ -38,6 +38,15 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
 
+/* SMPI only: one decode per step for all ranks (see setup_shared_decode). */
+typedef struct shared_decode {
+    long long step;     /* step whose average is in avg (-1: none yet) */
+    double loss;        /* mean worker loss of that step */
+    double decode_wall; /* real seconds the one decode took */
+    float *avg;         /* [nparams] */
+    const uint8_t **msgs; /* [ranks] each rank's message buffer (real data) */
+} shared_decode;
+
 typedef struct run {
     sim_config cfg;
     int rank, size;
@@ -54,6 +63,8 @@ typedef struct run {
     size_t *idx;
     sim_table iters, evals;
     int reporter; /* rank that writes iterations.tsv */
+    shared_decode *sd; /* SMPI shared decode, NULL otherwise */
+    int recv_shared;   /* recv is SMPI_SHARED_MALLOC'd */
 } run;
 
 /* Print on rank 0 only. */
@@ -240,6 +251,54 @@ static int setup_model(run *r) {
     return EXIT_OK;
 }
 
+/* SMPI: all ranks live in one address space. Rank 0 allocates the shared decode state and
+ * broadcasts its address (setup, before the clock starts); each rank registers its message
+ * buffer, and the receive buffers of the all-gather become SMPI shared memory (the network
+ * still carries every byte in simulation; SMPI skips the payload copies). */
+static int setup_shared_decode(run *r) {
+#ifdef SMPI_H
+    if (!r->cfg.shared_decode || r->cfg.exchange != SIM_EX_ALLGATHER)
+        return EXIT_OK;
+    shared_decode *sd = NULL;
+    int bad = 0;
+    if (r->rank == 0) {
+        sd = calloc(1, sizeof *sd);
+        if (sd) {
+            sd->step = -1;
+            sd->avg = malloc(r->m->nparams * sizeof(float));
+            sd->msgs = calloc((size_t)r->size, sizeof *sd->msgs);
+        }
+        bad = !sd || !sd->avg || !sd->msgs;
+    }
+    if (agree(bad))
+        return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the shared decode state");
+    MPI_Bcast(&sd, (int)sizeof sd, MPI_BYTE, 0, MPI_COMM_WORLD);
+    r->sd = sd;
+    sd->msgs[r->rank] = r->msg;
+    free(r->recv);
+    r->recv = SMPI_SHARED_MALLOC(r->recv_cap);
+    r->recv_shared = 1;
+    MPI_Barrier(MPI_COMM_WORLD);
+#endif
+    return EXIT_OK;
+}
+
+static void free_shared_decode(run *r) {
+#ifdef SMPI_H
+    if (r->recv_shared) {
+        SMPI_SHARED_FREE(r->recv);
+        r->recv = NULL;
+    }
+    MPI_Barrier(MPI_COMM_WORLD); /* nobody reads sd after this */
+    if (r->rank == 0 && r->sd) {
+        free(r->sd->avg);
+        free(r->sd->msgs);
+        free(r->sd);
+    }
+    r->sd = NULL;
+#endif
+}
+
 /* ---- exchanges ------------------------------------------------------------------------------ */
 typedef struct step_times {
     double compute, encode, comm, decode; /* simulated seconds of this rank */
@@ -306,6 +365,44 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
     }
     MPI_Allgatherv(r->msg, mylen, MPI_BYTE, r->recv, r->lens, r->displs, MPI_BYTE, MPI_COMM_WORLD);
     st->comm = MPI_Wtime() - t0;
+#ifdef SMPI_H
+    if (r->sd) {
+        /* Every rank now holds the same K messages and would compute the same average. The
+         * first rank out of the collective decodes them (from the senders' own buffers,
+         * which hold this step's messages: nobody can encode the next step before some
+         * rank has left this collective, and SMPI switches ranks only inside MPI calls),
+         * the others copy its result; every rank is charged the measured decode time. */
+        shared_decode *sd = r->sd;
+        if (sd->step != (long long)step) {
+            double w0 = sim_wall();
+            size_t np = r->m->nparams;
+            memset(r->acc, 0, np * sizeof(float));
+            double lsum = 0;
+            for (int w = 0; w < r->size; w++) {
+                double l;
+                quant_err qe = {0};
+                if (sim_codec_decode_add(r->codec, sd->msgs[w], (size_t)r->lens[w], r->acc, &l,
+                                         &qe) != QUANT_OK) {
+                    fprintf(stderr, "qsgdsim-trainer: message of worker %d: %s (bit %llu)\n", w,
+                            qe.msg, (unsigned long long)qe.bit);
+                    return EXIT_FAIL;
+                }
+                lsum += l;
+            }
+            float inv = 1.0f / (float)r->size;
+            for (size_t i = 0; i < np; i++)
+                sd->avg[i] = r->acc[i] * inv;
+            sd->loss = lsum / r->size;
+            sd->decode_wall = sim_wall() - w0;
+            sd->step = (long long)step;
+        }
+        memcpy(r->grad, sd->avg, r->m->nparams * sizeof(float));
+        st->loss = sd->loss;
+        st->decode = sim_codec_seconds(&r->cfg, sd->decode_wall, 4.0 * (double)r->m->nparams * r->size);
+        SIM_EXECUTE(st->decode);
+        return EXIT_OK;
+    }
+#endif
     return decode_all(r, r->recv, r->lens, r->displs, 0, r->size, st);
 }
 
@@ -552,15 +649,18 @@ static int train(run *r) {
     double wall = sim_wall() - wall0, grad_sum = 0, wall_max = 0;
     MPI_Reduce(&grad_wall, &grad_sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(&wall, &wall_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    size_t rss = sim_peak_rss();
+    size_t rss = sim_peak_rss(), anon, file, shmem;
+    sim_rss_kinds(&anon, &file, &shmem);
 #ifdef SMPI_H
     double overhead = wall_max > 0 ? 1.0 - grad_sum / wall_max : NAN;
 #else
     double overhead = NAN; /* ranks run in parallel on real MPI: not meaningful */
 #endif
     SAY(r, "qsgdsim-trainer: %zu iterations in %.4f simulated s; wall %.2f s, gradients %.2f s "
-           "(all ranks), overhead %.1f%%; peak RSS %.1f MiB\n",
-        it, total, wall_max, grad_sum, 100 * overhead, (double)rss / 1048576.0);
+           "(all ranks), overhead %.1f%%; peak RSS %.1f MiB (now: anonymous %.1f, file %.1f, "
+           "shared %.1f MiB)\n",
+        it, total, wall_max, grad_sum, 100 * overhead, (double)rss / 1048576.0,
+        (double)anon / 1048576.0, (double)file / 1048576.0, (double)shmem / 1048576.0);
     if (r->rank == 0 && r->cfg.out_dir[0]) {
         char p[600], tmp[620];
         snprintf(p, sizeof p, "%s/summary.txt", r->cfg.out_dir);
@@ -570,9 +670,10 @@ static int train(run *r) {
             fprintf(f, "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
                        "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
                        "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
-                       "peak_rss_bytes = %zu\nstatus = %s\n",
+                       "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
+                       "rss_shmem_bytes = %zu\nstatus = %s\n",
                     SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max, grad_sum,
-                    overhead, rss, why);
+                    overhead, rss, anon, file, shmem, why);
             if (fclose(f) == 0)
                 rename(tmp, p);
         }
@@ -652,9 +753,12 @@ int main(int argc, char **argv) {
     if (!rc)
         rc = setup_model(&r);
     if (!rc)
+        rc = setup_shared_decode(&r);
+    if (!rc)
         rc = open_tables(&r);
     if (!rc)
         rc = train(&r);
+    free_shared_decode(&r);
     cleanup(&r);
     MPI_Finalize();
     return rc;
