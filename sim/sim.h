@@ -37,6 +37,7 @@ typedef enum sim_exchange {
     SIM_EX_ALLGATHER = 0, /* Algorithm 1: every encoded message reaches every worker */
     SIM_EX_ALLREDUCE = 1, /* dense fp32 sum */
     SIM_EX_PS = 2,        /* parameter server on rank 0 */
+    SIM_EX_STRIPES = 3,   /* CNTK 1-bit SGD: column stripes, quantized twice */
 } sim_exchange;
 
 typedef struct sim_exchange_info {
@@ -135,6 +136,37 @@ int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed
 /* acc[nparams] += decode(msg); *loss = the sender's loss. */
 int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc,
                          double *loss, quant_err *err);
+
+/* ---- stripes: 1-bit SGD's CNTK aggregation (the data side; MPI is the trainer's) ------- */
+/* Messages: [loss or mean loss: float64][nbits of each tensor: uint32][payloads]. */
+typedef struct sim_stripes {
+    int K, me;
+    size_t ntensors;
+    size_t *rows, *cols, *off; /* [ntensors] shape (rows x cols) and offset of each tensor */
+    size_t *c0;                /* [ntensors][K+1] column boundaries of the stripes */
+    quant **q1;  /* [ntensors][K] first stage: this rank's quantizer (and residual) of each
+                    stripe; also the decoder of any message about that stripe */
+    quant **q2;  /* [ntensors] second stage: re-quantizes the average of my stripe */
+    size_t max_msg;  /* bound on the K first-stage messages of one rank, together */
+    size_t max_msg2; /* bound on one second-stage message */
+    float *buf, *sum, *dec; /* [largest tensor] scratch */
+} sim_stripes;
+
+sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_numel, int K, int me,
+                               quant_err *err);
+void sim_stripes_free(sim_stripes *s);
+/* Stage 1: the K messages (message j = stripe j, for rank j) into out, laid out for
+ * MPI_Alltoallv (counts/displs in bytes); *bits: bits sent to the other ranks. */
+int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed,
+                       uint32_t step, uint8_t *out, size_t cap_each, int *counts, int *displs,
+                       uint64_t *bits, quant_err *err);
+/* Stage 2 (owner): average my stripe over the K received messages, re-quantize it. */
+int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
+                       uint64_t seed, uint32_t step, uint8_t *out, size_t cap, size_t *len,
+                       uint64_t *bits, quant_err *err);
+/* Everyone: decode the K owners' second-stage messages into avg[nparams]. */
+int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
+                         float *avg, double *loss, quant_err *err);
 
 /* ---- result files -------------------------------------------------------------------------- */
 /* A TSV written as PATH.partial and renamed to PATH by sim_table_close: a file without the

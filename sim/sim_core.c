@@ -48,6 +48,9 @@ static const sim_exchange_info exchanges[] = {
                   "the MPI library's MPI_Allreduce); fp32 only"},
     {"ps", "parameter server on rank 0: workers send encoded gradients (MPI_Gatherv), the "
            "server decodes, averages and broadcasts the fp32 update"},
+    {"stripes", "1-bit SGD's CNTK scheme: rank j owns column stripe j of every tensor, receives "
+                "it quantized from all (MPI_Alltoallv), sums, re-quantizes with a second "
+                "residual and all-gathers it"},
 };
 
 const sim_exchange_info *sim_exchange_list(size_t *count) {
@@ -82,7 +85,7 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --quant SPEC         quantizer spec (fp32, qsgd:bits=4,bucket=512, onebit, ...)\n"
             "  --quant-min-numel N  tensors with fewer elements are sent fp32 (default 10000)\n"
             "  --optim SPEC         optimizer, e.g. sgd:lr=0.05,momentum=0.9,schedule=cosine\n"
-            "  --exchange NAME      allgather | allreduce | ps (default allgather)\n"
+            "  --exchange NAME      allgather | allreduce | ps | stripes (default allgather)\n"
             "  --allreduce ALG      ring (qsgdsim's own, reproducible bits) | mpi (default ring)\n"
             "  --batch B            minibatch per worker (default 64)\n"
             "  --epochs E           global epochs, may be fractional (default 1)\n"
@@ -199,8 +202,10 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                 c->exchange = SIM_EX_ALLREDUCE;
             else if (strcmp(a, "ps") == 0)
                 c->exchange = SIM_EX_PS;
+            else if (strcmp(a, "stripes") == 0)
+                c->exchange = SIM_EX_STRIPES;
             else
-                return fail(err, errlen, "--exchange: unknown '%s' (valid: allgather, allreduce, ps)", a);
+                return fail(err, errlen, "--exchange: unknown '%s' (valid: allgather, allreduce, ps, stripes)", a);
             break;
         case O_ALLRED:
             if (strcmp(a, "ring") == 0)
@@ -332,7 +337,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
 }
 
 void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
-    static const char *ex[] = {"allgather", "allreduce", "ps"};
+    static const char *ex[] = {"allgather", "allreduce", "ps", "stripes"};
     fprintf(f, "%smodel = %s\n", prefix, c->model);
     fprintf(f, "%sdata = %s\n", prefix, c->data);
     fprintf(f, "%squant = %s\n", prefix, c->quant);

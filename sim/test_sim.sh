@@ -22,7 +22,8 @@ repro)
   export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   export OMPI_MCA_btl_vader_single_copy_mechanism=none
   for case in "allgather 3 qsgd:bits=4,bucket=512" "allgather 2 qsgd:s=7,format=elias,bucket=256" \
-              "allgather 4 onebit" "allreduce 3 fp32" "ps 3 qsgd:bits=8,bucket=512"; do
+              "allgather 4 onebit" "allreduce 3 fp32" "ps 3 qsgd:bits=8,bucket=512" \
+              "stripes 3 onebit" "stripes 2 qsgd:s=7,format=elias,bucket=128"; do
     set -- $case; ex=$1; np=$2; q=$3
     args=(--data "$data" --model mlp:hidden=32 --quant "$q" --exchange "$ex" --batch 32 --epochs 2 --max-steps 12 --eval-every 4 --seed 7 --quiet)
     "$qsgdsim" sim --ranks "$np" --out "$tmp/s-$ex-$np" -- "${args[@]}" > "$tmp/s.log" 2>&1 \

@@ -64,6 +64,9 @@ typedef struct run {
     sim_table iters, evals;
     int reporter; /* rank that writes iterations.tsv */
     shared_decode *sd; /* SMPI shared decode, NULL otherwise */
+    sim_stripes *stripes; /* --exchange stripes */
+    uint8_t *smsg, *srecv, *smsg2, *srecv2;
+    int *rlens, *rdispls;
     int recv_shared;   /* recv is SMPI_SHARED_MALLOC'd */
 } run;
 
@@ -239,6 +242,22 @@ static int setup_model(run *r) {
     if (agree(bad))
         return fail_all(r, EXIT_FAIL, "memory",
                         "cannot allocate the buffers (or the messages exceed 2 GiB in total)");
+    if (r->cfg.exchange == SIM_EX_STRIPES) {
+        r->stripes = sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size, r->rank, &qe);
+        if (!r->stripes)
+            return fail_all(r, EXIT_USAGE, "quantizer (stripes)", qe.msg);
+        size_t m2 = r->stripes->max_msg2;
+        r->smsg = malloc(r->stripes->max_msg);
+        r->srecv = malloc(m2 * (size_t)r->size);
+        r->smsg2 = malloc(m2);
+        r->srecv2 = malloc(m2 * (size_t)r->size);
+        r->rlens = calloc((size_t)r->size, sizeof(int));
+        r->rdispls = calloc((size_t)r->size, sizeof(int));
+        bad = !r->smsg || !r->srecv || !r->smsg2 || !r->srecv2 || !r->rlens || !r->rdispls ||
+              m2 * (size_t)r->size > (size_t)2147483647 || r->stripes->max_msg > (size_t)2147483647;
+        if (agree(bad))
+            return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the stripes buffers");
+    }
     r->m->type->init_params(r->m, r->theta, r->cfg.seed);
     if (r->is_worker) {
         data_err de = {0};
@@ -503,6 +522,57 @@ static int exchange_ps(run *r, double loss, uint32_t step, step_times *st) {
     return EXIT_OK;
 }
 
+/* CNTK's 1-bit SGD aggregation: stage 1 all-to-all of stripes, owners average and
+ * re-quantize, stage 2 all-gather of the owners' stripes. */
+static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) {
+    sim_stripes *s = r->stripes;
+    quant_err qe = {0};
+    uint64_t b1, b2;
+    size_t len2;
+    double w0 = sim_wall();
+    if (sim_stripes_encode(s, r->grad, loss, r->cfg.seed, step, r->smsg, s->max_msg, r->lens,
+                           r->displs, &b1, &qe) != QUANT_OK)
+        goto fail;
+    double enc = sim_wall() - w0;
+    double t0 = MPI_Wtime();
+    MPI_Alltoall(r->lens, 1, MPI_INT, r->rlens, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int w = 0, off = 0; w < r->size; w++) {
+        r->rdispls[w] = off;
+        off += r->rlens[w];
+    }
+    MPI_Alltoallv(r->smsg, r->lens, r->displs, MPI_BYTE, r->srecv, r->rlens, r->rdispls, MPI_BYTE,
+                  MPI_COMM_WORLD);
+    double comm = MPI_Wtime() - t0;
+    w0 = sim_wall();
+    if (sim_stripes_reduce(s, r->srecv, r->rlens, r->rdispls, r->cfg.seed, step, r->smsg2,
+                           s->max_msg2, &len2, &b2, &qe) != QUANT_OK)
+        goto fail;
+    double red = sim_wall() - w0;
+    double bytes = 4.0 * (double)r->m->nparams;
+    st->encode = sim_codec_seconds(&r->cfg, enc, bytes) + sim_codec_seconds(&r->cfg, red, 2 * bytes / r->size);
+    SIM_EXECUTE(st->encode);
+    t0 = MPI_Wtime();
+    int mylen = (int)len2;
+    MPI_Allgather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int w = 0, off = 0; w < r->size; w++) {
+        r->displs[w] = off;
+        off += r->lens[w];
+    }
+    MPI_Allgatherv(r->smsg2, mylen, MPI_BYTE, r->srecv2, r->lens, r->displs, MPI_BYTE, MPI_COMM_WORLD);
+    st->comm = comm + (MPI_Wtime() - t0);
+    w0 = sim_wall();
+    if (sim_stripes_assemble(s, r->srecv2, r->lens, r->displs, r->grad, &st->loss, &qe) != QUANT_OK)
+        goto fail;
+    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, bytes);
+    SIM_EXECUTE(st->decode);
+    st->bits = b1 + b2 * (uint64_t)(r->size - 1);
+    return EXIT_OK;
+fail:
+    fprintf(stderr, "qsgdsim-trainer: rank %d: stripes at step %u: %s (bit %llu)\n", r->rank, step,
+            qe.msg, (unsigned long long)qe.bit);
+    return EXIT_FAIL;
+}
+
 /* ---- results ---------------------------------------------------------------------------------- */
 static void provenance(run *r, FILE *f) {
     char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
@@ -616,6 +686,8 @@ static int train(run *r) {
             rc = exchange_allgather(r, loss, (uint32_t)it, &st);
         else if (r->cfg.exchange == SIM_EX_ALLREDUCE)
             rc = exchange_allreduce(r, loss, (uint32_t)it, &st);
+        else if (r->cfg.exchange == SIM_EX_STRIPES)
+            rc = exchange_stripes(r, loss, (uint32_t)it, &st);
         else
             rc = exchange_ps(r, loss, (uint32_t)it, &st);
         if (rc)
@@ -695,6 +767,13 @@ static int train(run *r) {
 }
 
 static void cleanup(run *r) {
+    sim_stripes_free(r->stripes);
+    free(r->smsg);
+    free(r->srecv);
+    free(r->smsg2);
+    free(r->srecv2);
+    free(r->rlens);
+    free(r->rdispls);
     data_sampler_free(r->sampler);
     if (r->test && r->test != r->shard)
         dataset_free(r->test);
