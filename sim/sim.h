@@ -80,6 +80,8 @@ typedef struct sim_config {
     double codec_factor;
     size_t eval_every;      /* evaluate every N iterations (0 = once per epoch) */
     int threads;            /* OpenBLAS threads per rank */
+    int overlap;            /* allgather, fixed-size formats: per-tensor all-gathers posted
+                               during backprop (the paper's double buffering) */
     int shared_decode;      /* SMPI only: decode each step's messages once for all ranks
                                (they all compute the same average); 0 = every rank decodes */
     char out_dir[512];      /* results directory ("" = no files) */

@@ -62,8 +62,9 @@ sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, q
                             : quant_alloc("fp32", NULL, rows, cols, err);
         if (!c->q[t]) {
             char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "tensor %s: %s", mt->name, err->msg);
-            snprintf(err->msg, sizeof err->msg, "%s", msg);
+            memcpy(msg, err->msg, sizeof msg);
+            msg[sizeof msg - 1] = '\0';
+            snprintf(err->msg, sizeof err->msg, "tensor %.31s: %.200s", mt->name, msg);
             sim_codec_free(c);
             return NULL;
         }

@@ -96,6 +96,11 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --device-eff F       sustained fraction of the device's peak (default per profile)\n"
             "  --eval-every N       evaluate every N iterations (default: once per epoch)\n"
             "  --threads T          OpenBLAS threads per rank (default 1)\n"
+            "  --overlap            overlap communication with backprop: the backward pass is\n"
+            "                       charged tensor by tensor (last layer first, in proportion to\n"
+            "                       tensor size) and each tensor's all-gather starts as soon as\n"
+            "                       its gradient is encoded; 'comm' is then the exposed wait\n"
+            "                       (allgather with fixed-size formats: fp32, qsgd dense, onebit)\n"
             "  --no-shared-decode   SMPI: every virtual rank decodes all messages itself (slower;\n"
             "                       by default one decode per step serves all ranks: same bits)\n"
             "  --out DIR            write iterations.tsv, eval.tsv, summary.txt, status there\n"
@@ -151,7 +156,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                      size_t errlen) {
     enum { O_MODEL = 256, O_DATA, O_QUANT, O_QMIN, O_OPTIM, O_EXCH, O_ALLRED, O_BATCH, O_EPOCHS,
            O_MAXSTEPS, O_SEED, O_COMPUTE, O_CODEC, O_DEVEFF, O_EVAL, O_THREADS, O_OUT, O_QUIET,
-           O_HELP, O_NOSHARED };
+           O_HELP, O_NOSHARED, O_OVERLAP };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},     {"data", required_argument, 0, O_DATA},
         {"quant", required_argument, 0, O_QUANT},     {"quant-min-numel", required_argument, 0, O_QMIN},
@@ -163,6 +168,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         {"eval-every", required_argument, 0, O_EVAL}, {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"no-shared-decode", no_argument, 0, O_NOSHARED},
+        {"overlap", no_argument, 0, O_OVERLAP},
         {0, 0, 0, 0}};
     *help = 0;
     double device_eff = 0;
@@ -173,7 +179,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         const char *a = optarg;
-        size_t z;
+        size_t z = 0;
         switch (o) {
         case O_MODEL:
             if (copy_str("--model", c->model, sizeof c->model, a, err, errlen))
@@ -310,6 +316,9 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         case O_NOSHARED:
             c->shared_decode = 0;
             break;
+        case O_OVERLAP:
+            c->overlap = 1;
+            break;
         case O_HELP:
             *help = 1;
             return 0;
@@ -328,6 +337,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
     } else if (c->compute == SIM_COMPUTE_FLOPS) {
         c->compute_factor = 1.0;
     }
+    if (c->overlap && c->exchange != SIM_EX_ALLGATHER)
+        return fail(err, errlen, "--overlap is implemented for --exchange allgather only");
     if (c->exchange == SIM_EX_ALLREDUCE && strncmp(c->quant, "fp32", 4) != 0)
         return fail(err, errlen,
                     "--exchange allreduce sums dense fp32 gradients: use --quant fp32, or "
@@ -366,6 +377,7 @@ void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
         fprintf(f, "%scodec = none\n", prefix);
     fprintf(f, "%seval_every = %zu\n", prefix, c->eval_every);
     fprintf(f, "%sthreads = %d\n", prefix, c->threads);
+    fprintf(f, "%soverlap = %d\n", prefix, c->overlap);
     fprintf(f, "%sshared_decode = %d\n", prefix, c->shared_decode);
 }
 

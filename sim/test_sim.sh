@@ -23,9 +23,10 @@ repro)
   export OMPI_MCA_btl_vader_single_copy_mechanism=none
   for case in "allgather 3 qsgd:bits=4,bucket=512" "allgather 2 qsgd:s=7,format=elias,bucket=256" \
               "allgather 4 onebit" "allreduce 3 fp32" "ps 3 qsgd:bits=8,bucket=512" \
-              "stripes 3 onebit" "stripes 2 qsgd:s=7,format=elias,bucket=128"; do
-    set -- $case; ex=$1; np=$2; q=$3
-    args=(--data "$data" --model mlp:hidden=32 --quant "$q" --exchange "$ex" --batch 32 --epochs 2 --max-steps 12 --eval-every 4 --seed 7 --quiet)
+              "stripes 3 onebit" "stripes 2 qsgd:s=7,format=elias,bucket=128" \
+              "allgather 3 qsgd:bits=2,bucket=128 --overlap"; do
+    set -- $case; ex=$1; np=$2; q=$3; shift 3
+    args=(--data "$data" --model mlp:hidden=32 --quant "$q" --exchange "$ex" --batch 32 --epochs 2 --max-steps 12 --eval-every 4 --seed 7 --quiet "$@")
     "$qsgdsim" sim --ranks "$np" --out "$tmp/s-$ex-$np" -- "${args[@]}" > "$tmp/s.log" 2>&1 \
       || { bad "$ex/$q: SMPI run failed"; cat "$tmp/s.log"; continue; }
     mpirun --allow-run-as-root --oversubscribe -np "$np" "$mpi" --out "$tmp/m-$ex-$np" "${args[@]}" > "$tmp/m.log" 2>&1 \
@@ -33,7 +34,7 @@ repro)
     a=$(grep -v '^#' "$tmp/s-$ex-$np/iterations.tsv" | cut -f1,8,9,10); b=$(grep -v '^#' "$tmp/m-$ex-$np/iterations.tsv" | cut -f1,8,9,10)
     c=$(grep -v '^#' "$tmp/s-$ex-$np/eval.tsv" | cut -f1,4,5); d=$(grep -v '^#' "$tmp/m-$ex-$np/eval.tsv" | cut -f1,4,5)
     rows=$(echo "$a" | wc -l)
-    if [ "$a" = "$b" ] && [ "$c" = "$d" ] && [ "$rows" -eq 13 ]; then ok "$ex on $np ranks, $q: SMPI == OpenMPI (12 iterations, loss, bits, eval)"
+    if [ "$a" = "$b" ] && [ "$c" = "$d" ] && [ "$rows" -eq 13 ]; then ok "$ex on $np ranks, $q $*: SMPI == OpenMPI (12 iterations, loss, bits, eval)"
     else bad "$ex on $np ranks, $q: trajectories differ"; diff <(echo "$a") <(echo "$b") | head -5; fi
     # simulated time = sum of its parts (compute + encode + comm + decode), per iteration
     awk -F'\t' '!/^#/ && $1 != "iteration" { s += $4 + $5 + $6 + $7; t = $3 } END { d = s - t; if (d < 0) d = -d; exit !(d <= 1e-6 * (t > 1 ? t : 1)) }' "$tmp/s-$ex-$np/iterations.tsv" \

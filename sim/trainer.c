@@ -234,8 +234,10 @@ static int setup_model(run *r) {
     r->msg = malloc(r->codec->max_bytes);
     r->recv_cap = r->codec->max_bytes * (size_t)r->size;
     r->recv = malloc(r->recv_cap);
-    r->lens = calloc((size_t)r->size, sizeof(int));
-    r->displs = calloc((size_t)r->size, sizeof(int));
+    /* lengths/offsets per rank, or per tensor with --overlap */
+    size_t nl = (size_t)r->size > r->m->ntensors ? (size_t)r->size : r->m->ntensors;
+    r->lens = calloc(nl, sizeof(int));
+    r->displs = calloc(nl, sizeof(int));
     r->idx = malloc(r->cfg.batch * sizeof(size_t));
     int bad = !r->theta || !r->grad || !r->acc || !r->msg || !r->recv || !r->lens ||
               !r->displs || !r->idx || r->recv_cap > (size_t)2147483647;
@@ -275,8 +277,14 @@ static int setup_model(run *r) {
  * buffer, and the receive buffers of the all-gather become SMPI shared memory (the network
  * still carries every byte in simulation; SMPI skips the payload copies). */
 static int setup_shared_decode(run *r) {
+    if (r->cfg.overlap && !r->codec->fixed_size)
+        return fail_all(r, EXIT_USAGE, "--overlap",
+                        "needs a fixed-size format (fp32, qsgd format=dense, onebit): Elias "
+                        "messages vary in length");
+    if (r->cfg.overlap && (size_t)r->size > r->m->nparams)
+        return fail_all(r, EXIT_USAGE, "--overlap", "more ranks than parameters");
 #ifdef SMPI_H
-    if (!r->cfg.shared_decode || r->cfg.exchange != SIM_EX_ALLGATHER)
+    if (!r->cfg.shared_decode || r->cfg.exchange != SIM_EX_ALLGATHER || r->cfg.overlap)
         return EXIT_OK;
     shared_decode *sd = NULL;
     int bad = 0;
@@ -423,6 +431,79 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
     }
 #endif
     return decode_all(r, r->recv, r->lens, r->displs, 0, r->size, st);
+}
+
+/* Overlap (the paper's double buffering): the measured gradient time is charged as one
+ * third forward, then the backward pass tensor by tensor, last tensor first, each share in
+ * proportion to its size; as soon as a tensor's gradient is charged it is encoded and its
+ * all-gather posted (MPI_Iallgather: fixed-size formats, so no lengths to exchange), and
+ * the next tensor's backward runs while it is in flight. comm is the exposed wait. */
+static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double compute,
+                                      step_times *st) {
+    sim_codec *c = r->codec;
+    size_t T = c->ntensors, np = r->m->nparams;
+    MPI_Request req[T + 1];
+    /* the losses travel in their own 8-byte all-gather, posted first */
+    double losses[r->size];
+    MPI_Iallgather(&loss, 1, MPI_DOUBLE, losses, 1, MPI_DOUBLE, MPI_COMM_WORLD, &req[T]);
+    SIM_EXECUTE(compute / 3);
+    st->encode = 0;
+    st->bits = 64;
+    size_t soff = 0, roff = 0;
+    for (size_t k = 0; k < T; k++) {
+        size_t t = T - 1 - k;
+        SIM_EXECUTE(compute * 2.0 / 3.0 * (double)c->numel[t] / (double)np);
+        double w0 = sim_wall();
+        quant_ctx ctx = {r->cfg.seed, (uint32_t)r->worker, step, (uint32_t)t};
+        uint64_t nb;
+        quant_err qe = {0};
+        size_t cap = quant_max_bytes(c->q[t]);
+        if (quant_encode(c->q[t], r->grad + c->offset[t], &ctx, r->msg + soff, cap, &nb, &qe)) {
+            fprintf(stderr, "qsgdsim-trainer: rank %d: encode: %s\n", r->rank, qe.msg);
+            return EXIT_FAIL;
+        }
+        double e = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)c->numel[t]);
+        st->encode += e;
+        SIM_EXECUTE(e);
+        int len = (int)((nb + 7) / 8);
+        st->bits += nb;
+        MPI_Iallgather(r->msg + soff, len, MPI_BYTE, r->recv + roff, len, MPI_BYTE, MPI_COMM_WORLD,
+                       &req[t]);
+        r->lens[t] = len; /* per-tensor length (the same on every rank) */
+        r->displs[t] = (int)roff;
+        soff += (size_t)len;
+        roff += (size_t)len * (size_t)r->size;
+    }
+    double t0 = MPI_Wtime();
+    MPI_Waitall((int)T + 1, req, MPI_STATUSES_IGNORE);
+    st->comm = MPI_Wtime() - t0;
+    /* decode: rank order within each tensor, as the blocking path does */
+    double w0 = sim_wall();
+    memset(r->acc, 0, np * sizeof(float));
+    for (int w = 0; w < r->size; w++) {
+        for (size_t t = 0; t < T; t++) {
+            quant_err qe = {0};
+            const uint8_t *m = r->recv + r->displs[t] + (size_t)w * (size_t)r->lens[t];
+            uint64_t nb = quant_max_bits(c->q[t]);
+            if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
+                fprintf(stderr, "qsgdsim-trainer: rank %d: decode: %s\n", r->rank, qe.msg);
+                return EXIT_FAIL;
+            }
+            float *a = r->acc + c->offset[t];
+            for (size_t i = 0; i < c->numel[t]; i++)
+                a[i] += c->tmp[i];
+        }
+    }
+    double lsum = 0;
+    for (int w = 0; w < r->size; w++)
+        lsum += losses[w];
+    float inv = 1.0f / (float)r->size;
+    for (size_t i = 0; i < np; i++)
+        r->grad[i] = r->acc[i] * inv;
+    st->loss = lsum / r->size;
+    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)np * r->size);
+    SIM_EXECUTE(st->decode);
+    return EXIT_OK;
 }
 
 /* Chunk c of K over n values: [lo, hi). */
@@ -679,10 +760,13 @@ static int train(run *r) {
             double gw = sim_wall() - w0;
             grad_wall += gw;
             st.compute = sim_compute_seconds(&r->cfg, gw, flops);
-            SIM_EXECUTE(st.compute);
+            if (!r->cfg.overlap)
+                SIM_EXECUTE(st.compute);
         }
         int rc;
-        if (r->cfg.exchange == SIM_EX_ALLGATHER)
+        if (r->cfg.overlap)
+            rc = exchange_allgather_overlap(r, loss, (uint32_t)it, st.compute, &st);
+        else if (r->cfg.exchange == SIM_EX_ALLGATHER)
             rc = exchange_allgather(r, loss, (uint32_t)it, &st);
         else if (r->cfg.exchange == SIM_EX_ALLREDUCE)
             rc = exchange_allreduce(r, loss, (uint32_t)it, &st);
