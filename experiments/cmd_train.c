@@ -12,8 +12,7 @@
 
 #define PROG "qsgdsim train"
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f,
             "usage: " PROG " [options]\n"
             "Train one model on one worker; per-epoch progress on stdout, results in a TSV.\n"
@@ -49,15 +48,13 @@ static void usage(FILE *f)
             TRAIN_QUANT_MIN_NUMEL);
 }
 
-static int bad(const char *opt, const char *val, const char *why)
-{
+static int bad(const char *opt, const char *val, const char *why) {
     fprintf(stderr, PROG ": %s '%s': %s\n", opt, val, why);
     fprintf(stderr, "Try '" PROG " --help'.\n");
     return CMD_USAGE;
 }
 
-static int parse_count(const char *opt, const char *s, size_t *out)
-{
+static int parse_count(const char *opt, const char *s, size_t *out) {
     char *end;
     double x = strtod(s, &end);
     if (end == s || *end || !(x >= 0) || x != (double)(size_t)x)
@@ -66,8 +63,7 @@ static int parse_count(const char *opt, const char *s, size_t *out)
     return 0;
 }
 
-static int parse_real(const char *opt, const char *s, double *out)
-{
+static int parse_real(const char *opt, const char *s, double *out) {
     char *end;
     double x = strtod(s, &end);
     if (end == s || *end || x != x)
@@ -76,12 +72,30 @@ static int parse_real(const char *opt, const char *s, double *out)
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
-{
+int cmd_train(int argc, char **argv) {
     enum {
-        O_MODEL = 256, O_DATA, O_BATCH, O_EPOCHS, O_MAXSTEPS, O_LR, O_SCHED, O_LRMIN, O_GAMMA,
-        O_DECAY, O_T0, O_WARMUP, O_MOM, O_NESTEROV, O_WD, O_OPTIM, O_QUANT, O_QMIN, O_SEED,
-        O_THREADS, O_OUT, O_QUIET,
+        O_MODEL = 256,
+        O_DATA,
+        O_BATCH,
+        O_EPOCHS,
+        O_MAXSTEPS,
+        O_LR,
+        O_SCHED,
+        O_LRMIN,
+        O_GAMMA,
+        O_DECAY,
+        O_T0,
+        O_WARMUP,
+        O_MOM,
+        O_NESTEROV,
+        O_WD,
+        O_OPTIM,
+        O_QUANT,
+        O_QMIN,
+        O_SEED,
+        O_THREADS,
+        O_OUT,
+        O_QUIET,
     };
     static const struct option opts[] = {
         {"model", required_argument, NULL, O_MODEL},
@@ -123,21 +137,30 @@ int cmd_train(int argc, char **argv)
     const char *optim_spec = NULL;
     int rc = 0, ch;
     size_t u;
-    double x;
     optim_err oe = {0};
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case O_MODEL: c.model = optarg; break;
-        case O_DATA: c.data = optarg; break;
+        case O_MODEL:
+            c.model = optarg;
+            break;
+        case O_DATA:
+            c.data = optarg;
+            break;
         case O_BATCH:
             if ((rc = parse_count("--batch", optarg, &c.batch)))
                 return rc;
             if (c.batch == 0)
                 return bad("--batch", optarg, "must be >= 1");
             break;
-        case O_EPOCHS: rc = parse_count("--epochs", optarg, &c.epochs); break;
-        case O_MAXSTEPS: rc = parse_count("--max-steps", optarg, &c.max_steps); break;
-        case O_LR: rc = parse_real("--lr", optarg, &c.optim.lr); break;
+        case O_EPOCHS:
+            rc = parse_count("--epochs", optarg, &c.epochs);
+            break;
+        case O_MAXSTEPS:
+            rc = parse_count("--max-steps", optarg, &c.max_steps);
+            break;
+        case O_LR:
+            rc = parse_real("--lr", optarg, &c.optim.lr);
+            break;
         case O_SCHED: {
             optim_params p = c.optim;
             char spec[80];
@@ -147,17 +170,39 @@ int cmd_train(int argc, char **argv)
             c.optim.schedule = p.schedule;
             break;
         }
-        case O_LRMIN: rc = parse_real("--lr-min", optarg, &c.optim.lr_min); break;
-        case O_GAMMA: rc = parse_real("--gamma", optarg, &c.optim.gamma); break;
-        case O_DECAY: rc = parse_real("--decay-epochs", optarg, &c.decay_epochs); break;
-        case O_T0: rc = parse_real("--t0", optarg, &c.optim.t0); break;
-        case O_WARMUP: rc = parse_count("--warmup", optarg, &c.optim.warmup); break;
-        case O_MOM: rc = parse_real("--momentum", optarg, &c.optim.momentum); break;
-        case O_NESTEROV: c.optim.nesterov = 1; break;
-        case O_WD: rc = parse_real("--wd", optarg, &c.optim.weight_decay); break;
-        case O_OPTIM: optim_spec = optarg; break;
-        case O_QUANT: c.quant = optarg; break;
-        case O_QMIN: rc = parse_count("--quant-min", optarg, &c.quant_min_numel); break;
+        case O_LRMIN:
+            rc = parse_real("--lr-min", optarg, &c.optim.lr_min);
+            break;
+        case O_GAMMA:
+            rc = parse_real("--gamma", optarg, &c.optim.gamma);
+            break;
+        case O_DECAY:
+            rc = parse_real("--decay-epochs", optarg, &c.decay_epochs);
+            break;
+        case O_T0:
+            rc = parse_real("--t0", optarg, &c.optim.t0);
+            break;
+        case O_WARMUP:
+            rc = parse_count("--warmup", optarg, &c.optim.warmup);
+            break;
+        case O_MOM:
+            rc = parse_real("--momentum", optarg, &c.optim.momentum);
+            break;
+        case O_NESTEROV:
+            c.optim.nesterov = 1;
+            break;
+        case O_WD:
+            rc = parse_real("--wd", optarg, &c.optim.weight_decay);
+            break;
+        case O_OPTIM:
+            optim_spec = optarg;
+            break;
+        case O_QUANT:
+            c.quant = optarg;
+            break;
+        case O_QMIN:
+            rc = parse_count("--quant-min", optarg, &c.quant_min_numel);
+            break;
         case O_SEED:
             rc = parse_count("--seed", optarg, &u);
             c.seed = u;
@@ -168,9 +213,15 @@ int cmd_train(int argc, char **argv)
                 return bad("--threads", optarg, "expected 1..1024");
             c.threads = (int)u;
             break;
-        case O_OUT: c.out_tsv = optarg; break;
-        case O_QUIET: c.log = NULL; break;
-        case 'h': usage(stdout); return CMD_OK;
+        case O_OUT:
+            c.out_tsv = optarg;
+            break;
+        case O_QUIET:
+            c.log = NULL;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
         default:
             fprintf(stderr, "Try '" PROG " --help'.\n");
             return CMD_USAGE;
@@ -178,14 +229,16 @@ int cmd_train(int argc, char **argv)
         if (rc)
             return rc;
     }
-    (void)x;
     if (optind < argc)
         return bad("argument", argv[optind], "unexpected (options only)");
     if (optim_spec && optim_params_parse(optim_spec, &c.optim, &oe))
         return bad("--optim", optim_spec, oe.msg);
-    if (optim_params_check(&c.optim, &oe) && !(c.optim.schedule == OPTIM_LR_COSINE &&
-                                                strstr(oe.msg, "total=")) &&
-        !(c.optim.schedule == OPTIM_LR_STEP && strstr(oe.msg, "step=")))
+    optim_params chk = c.optim; /* train_run fills cosine's total and step's step_size */
+    if (chk.total_steps == 0)
+        chk.total_steps = chk.warmup + 1;
+    if (chk.step_size == 0)
+        chk.step_size = 1;
+    if (optim_params_check(&chk, &oe))
         return bad("optimizer", optim_spec ? optim_spec : "options", oe.msg);
 
     /* Parent directory of the output. */

@@ -110,8 +110,8 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
                   dataset **out, data_err *err);
 /* Fashion-MNIST split "train" (60000) or "test" (10000) from dir (NULL = DATA_FMNIST_DIR).
  * A missing file is DATA_EIO with a message saying how to install the Debian package. */
-int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *opts,
-                     dataset **out, data_err *err);
+int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *opts, dataset **out,
+                     data_err *err);
 
 /* --- LIBSVM text files (data_libsvm.c) --------------------------------------------------- */
 typedef enum data_task {
@@ -126,9 +126,9 @@ typedef enum data_task {
 
 typedef struct data_libsvm_opts {
     data_task task;
-    size_t dim;         /* number of features; 0 = the largest index in the file */
-    int dense;          /* 1 = always densify, 0 = keep CSR, -1 = densify if dim <= dense_max */
-    size_t dense_max;   /* 0 = 4096 */
+    size_t dim;       /* number of features; 0 = the largest index in the file */
+    int dense;        /* 1 = always densify, 0 = keep CSR, -1 = densify if dim <= dense_max */
+    size_t dense_max; /* 0 = 4096 */
     /* Fixed label mapping (e.g. a test file read with the training file's classes): value
      * classes[k] -> label k; a label not in it is an error. NULL = derive from the file. */
     const double *classes;
@@ -138,8 +138,8 @@ typedef struct data_libsvm_opts {
 /* What a LIBSVM load found: the class values (classes[k] was mapped to k) and max index. */
 typedef struct data_libsvm_info {
     double classes[DATA_MAX_CLASSES];
-    int nclasses;      /* 0 for regression */
-    size_t max_index;  /* largest 1-based feature index seen */
+    int nclasses;     /* 0 for regression */
+    size_t max_index; /* largest 1-based feature index seen */
     size_t nnz;
 } data_libsvm_info;
 
@@ -185,9 +185,9 @@ void data_synth_leastsq_info_free(data_synth_leastsq_info *info);
 /* Binary logistic data: x ~ N(0, I_dim), planted w ~ N(0, scale^2/dim I) (plus bias 0),
  * label = 1 with probability sigmoid(w.x) (or [w.x > 0] with hard = 1). */
 typedef struct data_synth_logreg_opts {
-    size_t n, dim;  /* 0 -> 1000, 20 */
-    double scale;   /* ||w|| about scale; 0 -> 5 (a few percent Bayes error) */
-    int hard;       /* 1 = noiseless labels */
+    size_t n, dim; /* 0 -> 1000, 20 */
+    double scale;  /* ||w|| about scale; 0 -> 5 (a few percent Bayes error) */
+    int hard;      /* 1 = noiseless labels */
     uint64_t seed;
 } data_synth_logreg_opts;
 
@@ -203,8 +203,7 @@ int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **o
  *   synth-logreg[:n=,dim=,scale=,hard=0|1,ntest=]
  * seed seeds the synthetic generators. *test may come back equal to *train (the same
  * object; free it once: dataset_free(test) only if test != train). */
-int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test,
-                   data_err *err);
+int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test, data_err *err);
 
 /* --- sharding and sampling (data.c) ---------------------------------------------------- */
 /* Worker w of K gets positions [floor(w*n/K), floor((w+1)*n/K)) of a permutation of 0..n-1
@@ -223,13 +222,13 @@ unsigned long data_rng_seed(uint64_t seed, uint32_t worker, uint32_t stream);
  * every batch has exactly `batch` rows); otherwise the last batch of an epoch is short. */
 typedef struct data_sampler {
     gsl_rng *rng;
-    size_t *order;      /* [n]: the current epoch's permutation of pool */
-    size_t n;           /* pool size */
+    size_t *order; /* [n]: the current epoch's permutation of pool */
+    size_t n;      /* pool size */
     size_t batch;
     int drop_last;
-    size_t pos;         /* next position in order */
-    size_t epoch;       /* epochs started so far (1 after the first shuffle) */
-    size_t batches;     /* batches returned so far */
+    size_t pos;     /* next position in order */
+    size_t epoch;   /* epochs started so far (1 after the first shuffle) */
+    size_t batches; /* batches returned so far */
 } data_sampler;
 
 /* pool: the worker's rows (e.g. its shard), copied; NULL = 0..n-1. */

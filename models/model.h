@@ -8,6 +8,24 @@
  * used by one thread at a time (BLAS may use several threads inside one call); there is no
  * global mutable state. The same model object may be used with several datasets of the
  * same shape (train, test, shards).
+ *
+ * The registered models (spec "name[:key=value,...]"; tensors in theta order):
+ *   leastsq  1/(2m) sum (a_i.x - y_i)^2 + l2/2 |x|^2; targets (nclass 0); dense or CSR.
+ *            "w" {dim}. Zero init.                                       options: l2
+ *   logreg   mean log(1+e^z) - y z + l2/2 |w|^2, z = a.w + b; labels {0,1} (nclass 2);
+ *            dense or CSR. "w" {dim}, "b" {1}. Zero init.                options: l2
+ *   softmax  mean softmax cross-entropy of W a + b, + l2/2 |W|^2; dense or CSR.
+ *            "W" {nclass,dim}, "b" {nclass}. Zero init.                  options: l2
+ *   mlp      ReLU MLP, softmax cross-entropy; dense. "fc1.w" {h1,dim}, "fc1.b" {h1}, ...,
+ *            "fc<n+1>.w" {nclass,h_n}, "fc<n+1>.b". He init.             options: hidden
+ *   cnn      [conv3x3 pad 1 -> ReLU -> maxpool 2x2]* -> fc -> ReLU -> linear; CHW images,
+ *            dense. "conv<i>.w" {out,in,3,3}, "conv<i>.b", "fc1.w" {fc,feat}, "fc1.b",
+ *            "out.w" {nclass,fc}, "out.b"; feat columns in HWC order. He init.
+ *                                                               options: channels, fc
+ * Regularizers (l2) are part of the loss returned by loss_grad and evaluate; biases are not
+ * regularized. CSR column indices must be < dim (the data readers guarantee it).
+ * The gradients are checked against a double-precision reference in
+ * tests/test_model_grad.c; tests/test_model_api.c covers the rest of this API.
  */
 #ifndef QSGDSIM_MODEL_H
 #define QSGDSIM_MODEL_H

@@ -1,0 +1,247 @@
+/* data_fmnist.c — IDX image/label files (gzip'd or plain, read through zlib's gzread) and
+ * Fashion-MNIST as packaged by Debian (dataset-fashion-mnist). Every defect of a file
+ * (missing, bad magic, bad dimensions, count mismatch, truncation, trailing bytes, label out
+ * of range) is reported with the file name; nothing here aborts or exits.
+ */
+#include "data.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
+
+#define IDX_MAGIC_U8_1D 0x00000801u /* labels: uint8, 1 dimension */
+#define IDX_MAGIC_U8_3D 0x00000803u /* images: uint8, 3 dimensions */
+#define IDX_MAX_SAMPLES 100000000u
+#define IDX_MAX_SIDE 4096u
+#define IDX_MAX_BYTES (1ull << 34) /* 16 GiB of pixels */
+
+static const char *install_hint =
+    "Fashion-MNIST is provided by the Debian package dataset-fashion-mnist "
+    "(install it with: apt-get install dataset-fashion-mnist), which puts the files "
+    "in " DATA_FMNIST_DIR;
+
+/* An opened IDX file: gz handle and its name, for messages. */
+typedef struct idx_file {
+    gzFile gz;
+    const char *path;
+} idx_file;
+
+static int idx_open(idx_file *f, const char *path, data_err *err) {
+    f->path = path;
+    f->gz = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return data_fail(err, DATA_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return data_fail(err, DATA_EIO, "%s: is a directory, expected an IDX file", path);
+    f->gz = gzopen(path, "rb");
+    if (!f->gz)
+        return data_fail(err, DATA_EIO, "%s: cannot open: %s", path,
+                         errno ? strerror(errno) : "zlib gzopen failed");
+    gzbuffer(f->gz, 1 << 17);
+    return DATA_OK;
+}
+
+static void idx_close(idx_file *f) {
+    if (f->gz)
+        gzclose(f->gz);
+    f->gz = NULL;
+}
+
+/* Read exactly len bytes; what names the part being read, for the message. */
+static int idx_read(idx_file *f, void *buf, size_t len, const char *what, data_err *err) {
+    size_t got = 0;
+    unsigned char *p = buf;
+    while (got < len) {
+        size_t want = len - got;
+        if (want > (1u << 30))
+            want = 1u << 30;
+        int r = gzread(f->gz, p + got, (unsigned)want);
+        if (r < 0) {
+            int zerr;
+            const char *m = gzerror(f->gz, &zerr);
+            return data_fail(err, DATA_EFORMAT, "%s: corrupt gzip data while reading %s: %s",
+                             f->path, what, m ? m : "unknown zlib error");
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < len) {
+        int zerr = Z_OK;
+        const char *m = gzerror(f->gz, &zerr);
+        return data_fail(err, DATA_EFORMAT,
+                         "%s: truncated: expected %zu bytes of %s, got only %zu%s%s", f->path, len,
+                         what, got, zerr != Z_OK && m && *m ? " (zlib: " : "",
+                         zerr != Z_OK && m && *m ? m : "");
+    }
+    return DATA_OK;
+}
+
+static uint32_t be32(const unsigned char *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Header: magic, then ndim big-endian uint32 sizes. */
+static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim, data_err *err) {
+    unsigned char b[16] = {0};
+    int rc = idx_read(f, b, 4, "the IDX magic number", err);
+    if (rc)
+        return rc;
+    uint32_t magic = be32(b);
+    if (magic != want_magic) {
+        const char *kind = want_magic == IDX_MAGIC_U8_3D ? "images" : "labels";
+        return data_fail(err, DATA_EFORMAT,
+                         "%s: bad IDX magic 0x%08x, expected 0x%08x (uint8 %s, %d dimension%s)%s",
+                         f->path, magic, want_magic, kind, ndim, ndim > 1 ? "s" : "",
+                         magic == 0x00000801u || magic == 0x00000803u
+                             ? ": images and labels files swapped?"
+                             : "");
+    }
+    if ((rc = idx_read(f, b + 4, 4 * (size_t)ndim, "the IDX header", err)))
+        return rc;
+    for (int i = 0; i < ndim; i++)
+        dims[i] = be32(b + 4 + 4 * i);
+    return DATA_OK;
+}
+
+/* Nothing may follow the payload. */
+static int idx_expect_eof(idx_file *f, data_err *err) {
+    unsigned char c;
+    int r = gzread(f->gz, &c, 1);
+    if (r > 0)
+        return data_fail(err, DATA_EFORMAT,
+                         "%s: unexpected trailing data after the last sample "
+                         "(count in the header too small?)",
+                         f->path);
+    if (r < 0) {
+        int zerr;
+        const char *m = gzerror(f->gz, &zerr);
+        return data_fail(err, DATA_EFORMAT, "%s: corrupt gzip data at the end: %s", f->path,
+                         m ? m : "unknown zlib error");
+    }
+    return DATA_OK;
+}
+
+int data_idx_load(const char *images_path, const char *labels_path, const data_idx_opts *opts,
+                  dataset **out, data_err *err) {
+    *out = NULL;
+    data_idx_opts o = {0};
+    if (opts)
+        o = *opts;
+    if (o.nclass <= 0)
+        o.nclass = 10;
+    if (o.norm == DATA_NORM_STANDARDIZE && o.mean == 0 && o.std == 0) {
+        o.mean = DATA_FMNIST_MEAN;
+        o.std = DATA_FMNIST_STD;
+    }
+    if (o.norm == DATA_NORM_STANDARDIZE && !(o.std > 0))
+        return data_fail(err, DATA_EINVAL, "IDX load: standardization std %g must be > 0", o.std);
+
+    idx_file fi = {0}, fl = {0};
+    dataset *d = NULL;
+    unsigned char *pix = NULL, *lab = NULL;
+    uint32_t idim[3] = {0}, ldim[1] = {0};
+    int rc;
+    if ((rc = idx_open(&fi, images_path, err)) || (rc = idx_open(&fl, labels_path, err)))
+        goto done;
+    if ((rc = idx_header(&fi, IDX_MAGIC_U8_3D, idim, 3, err)) ||
+        (rc = idx_header(&fl, IDX_MAGIC_U8_1D, ldim, 1, err)))
+        goto done;
+    if (idim[0] == 0 || idim[0] > IDX_MAX_SAMPLES || idim[1] == 0 || idim[1] > IDX_MAX_SIDE ||
+        idim[2] == 0 || idim[2] > IDX_MAX_SIDE) {
+        rc = data_fail(err, DATA_EFORMAT,
+                       "%s: implausible image dimensions %u x %u x %u in the "
+                       "IDX header",
+                       images_path, idim[0], idim[1], idim[2]);
+        goto done;
+    }
+    if (ldim[0] != idim[0]) {
+        rc = data_fail(err, DATA_EFORMAT, "%s: %u labels, but %s holds %u images", labels_path,
+                       ldim[0], images_path, idim[0]);
+        goto done;
+    }
+    size_t n = idim[0], h = idim[1], w = idim[2], dim = h * w;
+    if ((uint64_t)n * dim > IDX_MAX_BYTES) {
+        rc = data_fail(err, DATA_EFORMAT,
+                       "%s: IDX header claims %u x %u x %u = %llu bytes of "
+                       "pixels, more than the %llu accepted",
+                       images_path, idim[0], idim[1], idim[2], (unsigned long long)n * dim,
+                       (unsigned long long)IDX_MAX_BYTES);
+        goto done;
+    }
+    size_t keep = (o.limit && o.limit < n) ? o.limit : n;
+    pix = malloc(n * dim);
+    lab = malloc(n);
+    if (!pix || !lab) {
+        rc = data_fail(err, DATA_ENOMEM, "%s: out of memory for %zu images", images_path, n);
+        goto done;
+    }
+    /* Read everything (so that truncation is detected even when a subset is kept). */
+    if ((rc = idx_read(&fi, pix, n * dim, "pixel data", err)) || (rc = idx_expect_eof(&fi, err)) ||
+        (rc = idx_read(&fl, lab, n, "label data", err)) || (rc = idx_expect_eof(&fl, err)))
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] >= o.nclass) {
+            rc = data_fail(err, DATA_EFORMAT, "%s: label %u of sample %zu is outside 0..%d",
+                           labels_path, lab[i], i, o.nclass - 1);
+            goto done;
+        }
+    data_shape shape = {.dim = dim, .channels = 1, .height = h, .width = w, .nclass = o.nclass};
+    if ((rc = dataset_alloc_dense(&shape, keep, &d, err)))
+        goto done;
+    float a = 1.0f, b = 0.0f; /* x -> a*x + b */
+    if (o.norm == DATA_NORM_UNIT) {
+        a = 1.0f / 255.0f;
+    } else if (o.norm == DATA_NORM_STANDARDIZE) {
+        a = (float)(1.0 / (255.0 * o.std));
+        b = (float)(-o.mean / o.std);
+    }
+    for (size_t i = 0; i < keep * dim; i++)
+        d->x[i] = a * (float)pix[i] + b;
+    for (size_t i = 0; i < keep; i++)
+        d->label[i] = lab[i];
+    snprintf(d->source, sizeof d->source, "%.240s", images_path);
+    *out = d;
+    d = NULL;
+    rc = DATA_OK;
+done:
+    idx_close(&fi);
+    idx_close(&fl);
+    free(pix);
+    free(lab);
+    dataset_free(d);
+    return rc;
+}
+
+int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *opts, dataset **out,
+                     data_err *err) {
+    *out = NULL;
+    if (!dir)
+        dir = DATA_FMNIST_DIR;
+    const char *prefix;
+    if (split && !strcmp(split, "train"))
+        prefix = "train";
+    else if (split && (!strcmp(split, "test") || !strcmp(split, "t10k")))
+        prefix = "t10k";
+    else
+        return data_fail(err, DATA_EINVAL, "fmnist: split '%s' (valid: train, test)",
+                         split ? split : "(null)");
+    char ip[600], lp[600];
+    snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    struct stat st;
+    const char *missing = stat(ip, &st) != 0 ? ip : stat(lp, &st) != 0 ? lp : NULL;
+    if (missing)
+        return data_fail(err, DATA_EIO, "%s: not found (%s). %s", missing, strerror(errno),
+                         install_hint);
+    int rc = data_idx_load(ip, lp, opts, out, err);
+    if (rc == DATA_OK) {
+        snprintf((*out)->source, sizeof(*out)->source, "fmnist:%s (%.200s)", split, dir);
+    }
+    return rc;
+}

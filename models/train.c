@@ -1,0 +1,444 @@
+/* train.c — single-worker training loop: data spec -> model -> (per-tensor quantizer
+ * round trip) -> SGD, with per-epoch evaluation, progress lines and a TSV written to a
+ * temporary file and renamed into place. Also the per-tensor gradient codec (train_codec).
+ */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* OpenBLAS extension; declared here so that no particular cblas.h is needed. */
+void openblas_set_num_threads(int num_threads);
+
+static int train_fail(train_err *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int train_fail(train_err *err, int code, const char *fmt, ...) {
+    if (err) {
+        err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- codec -------------------------------------------------------------------------------- */
+
+static int no_quant(const char *spec) {
+    return !spec || !*spec || !strcmp(spec, "none");
+}
+
+void train_codec_free(train_codec *c) {
+    if (!c)
+        return;
+    if (c->q)
+        for (size_t i = 0; i < c->ntensors; i++)
+            quant_free(c->q[i]);
+    free(c->q);
+    free(c->offset);
+    free(c->numel);
+    free(c->buf);
+    free(c);
+}
+
+train_codec *train_codec_alloc(const model *m, const char *spec, size_t min_numel, train_err *err) {
+    if (min_numel == 0)
+        min_numel = TRAIN_QUANT_MIN_NUMEL;
+    train_codec *c = calloc(1, sizeof *c);
+    if (!c) {
+        train_fail(err, TRAIN_ENOMEM, "codec: out of memory");
+        return NULL;
+    }
+    size_t nt = m->ntensors;
+    c->ntensors = nt;
+    c->q = calloc(nt ? nt : 1, sizeof *c->q);
+    c->offset = calloc(nt ? nt : 1, sizeof *c->offset);
+    c->numel = calloc(nt ? nt : 1, sizeof *c->numel);
+    if (!c->q || !c->offset || !c->numel) {
+        train_codec_free(c);
+        train_fail(err, TRAIN_ENOMEM, "codec: out of memory");
+        return NULL;
+    }
+    size_t cap = 0;
+    for (size_t i = 0; i < nt; i++) {
+        const model_tensor *t = &m->tensors[i];
+        c->offset[i] = t->offset;
+        c->numel[i] = t->numel;
+        if (no_quant(spec) || t->numel < min_numel)
+            continue;
+        size_t rows = t->ndim > 1 ? t->shape[0] : 1;
+        size_t cols = rows ? t->numel / rows : t->numel;
+        quant_err qe = {0};
+        c->q[i] = quant_alloc_spec(spec, rows, cols, &qe);
+        if (!c->q[i]) {
+            train_fail(err, TRAIN_EINVAL, "quantizer '%s' for tensor %s (%zu x %zu): %s", spec,
+                       t->name, rows, cols, qe.msg);
+            train_codec_free(c);
+            return NULL;
+        }
+        size_t b = quant_max_bytes(c->q[i]);
+        cap = b > cap ? b : cap;
+        c->nquantized++;
+        c->quantized_numel += t->numel;
+    }
+    if (cap) {
+        c->buf = malloc(cap);
+        if (!c->buf) {
+            train_codec_free(c);
+            train_fail(err, TRAIN_ENOMEM, "codec: out of memory for a %zu-byte buffer", cap);
+            return NULL;
+        }
+        c->cap = cap;
+    }
+    return c;
+}
+
+int train_codec_roundtrip(train_codec *c, const float *grad, float *out, uint64_t seed,
+                          uint32_t worker, uint32_t step, uint64_t *bits, train_err *err) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < c->ntensors; i++) {
+        const float *g = grad + c->offset[i];
+        float *o = out + c->offset[i];
+        if (!c->q[i]) {
+            memcpy(o, g, c->numel[i] * sizeof *o);
+            total += 32u * (uint64_t)c->numel[i];
+            continue;
+        }
+        quant_ctx ctx = {.seed = seed, .worker = worker, .step = step, .tensor = (uint32_t)i};
+        quant_err qe = {0};
+        uint64_t nbits = 0;
+        if (quant_encode(c->q[i], g, &ctx, c->buf, c->cap, &nbits, &qe) ||
+            quant_decode(c->q[i], c->buf, c->cap, nbits, o, &qe))
+            return train_fail(err, TRAIN_EINVAL, "quantizer on tensor %zu at step %u: %s", i, step,
+                              qe.msg);
+        total += nbits;
+    }
+    if (bits)
+        *bits = total;
+    return TRAIN_OK;
+}
+
+int train_codec_describe(const train_codec *c, char *buf, size_t len) {
+    size_t total = 0;
+    for (size_t i = 0; i < c->ntensors; i++)
+        total += c->numel[i];
+    const quant *any = NULL;
+    for (size_t i = 0; i < c->ntensors && !any; i++)
+        any = c->q[i];
+    if (!any)
+        return snprintf(buf, len, "none (fp32 gradients)") < (int)len ? 0 : -1;
+    char d[256];
+    if (quant_describe(any, d, sizeof d))
+        snprintf(d, sizeof d, "%s", any->type->name);
+    int k = snprintf(buf, len, "%s on %zu of %zu tensors (%.2f%% of %zu params; smaller ones fp32)",
+                     d, c->nquantized, c->ntensors,
+                     total ? 100.0 * (double)c->quantized_numel / (double)total : 0.0, total);
+    return k < 0 || (size_t)k >= len ? -1 : 0;
+}
+
+/* ---- TSV output ------------------------------------------------------------------------------ */
+
+typedef struct tsv {
+    FILE *f;
+    char path[1024], tmp[1100];
+} tsv;
+
+static int tsv_open(tsv *t, const char *path, train_err *err) {
+    memset(t, 0, sizeof *t);
+    if (!path)
+        return TRAIN_OK;
+    if (strlen(path) >= sizeof t->path)
+        return train_fail(err, TRAIN_EINVAL, "output path too long: %s", path);
+    strcpy(t->path, path);
+    snprintf(t->tmp, sizeof t->tmp, "%s.tmp.%ld", path, (long)getpid());
+    t->f = fopen(t->tmp, "w");
+    if (!t->f)
+        return train_fail(err, TRAIN_EIO, "%s: cannot create: %s", t->tmp, strerror(errno));
+    return TRAIN_OK;
+}
+
+static int tsv_commit(tsv *t, train_err *err) {
+    if (!t->f)
+        return TRAIN_OK;
+    int bad = ferror(t->f);
+    if (fclose(t->f) != 0)
+        bad = 1;
+    t->f = NULL;
+    if (bad) {
+        remove(t->tmp);
+        return train_fail(err, TRAIN_EIO, "%s: write failed: %s", t->tmp, strerror(errno));
+    }
+    if (rename(t->tmp, t->path) != 0) {
+        int e = errno;
+        remove(t->tmp);
+        return train_fail(err, TRAIN_EIO, "cannot rename %s to %s: %s", t->tmp, t->path,
+                          strerror(e));
+    }
+    return TRAIN_OK;
+}
+
+static void tsv_abort(tsv *t) {
+    if (t->f) {
+        fclose(t->f);
+        remove(t->tmp);
+        t->f = NULL;
+    }
+}
+
+static void fmt_num(char *buf, size_t len, const char *fmt, double v) {
+    if (isnan(v))
+        snprintf(buf, len, "nan");
+    else
+        snprintf(buf, len, fmt, v);
+}
+
+static void emit(const train_config *cfg, tsv *t, const train_epoch *e) {
+    char trl[32], tel[32], acc[32], acc_pct[32];
+    fmt_num(trl, sizeof trl, "%.6f", e->train_loss);
+    fmt_num(tel, sizeof tel, "%.6f", e->test_loss);
+    fmt_num(acc, sizeof acc, "%.6f", e->test_acc);
+    fmt_num(acc_pct, sizeof acc_pct, "%6.2f%%", 100.0 * e->test_acc);
+    if (cfg->log) {
+        fprintf(cfg->log,
+                "epoch %3zu  step %7zu  lr %.4g  train_loss %s  test_loss %s  "
+                "test_acc %s  time %.1fs (eval %.1fs)  bits/step %.4g\n",
+                e->epoch, e->step, e->lr, trl, tel, acc_pct, e->seconds, e->eval_seconds,
+                e->bits_per_step);
+        fflush(cfg->log);
+    }
+    if (t->f) {
+        fprintf(t->f, "%zu\t%zu\t%.6g\t%s\t%s\t%s\t%.3f\t%.3f\t%.0f\n", e->epoch, e->step, e->lr,
+                trl, tel, acc, e->seconds, e->eval_seconds, e->bits_per_step);
+        fflush(t->f);
+    }
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+int train_run(const train_config *cfg, train_result *res, train_err *err) {
+    if (res)
+        memset(res, 0, sizeof *res);
+    size_t batch = cfg->batch ? cfg->batch : 128;
+    size_t epochs = cfg->epochs ? cfg->epochs : 1;
+    if (!cfg->model || !cfg->data)
+        return train_fail(err, TRAIN_EINVAL, "train: model and data specs are required");
+    if (cfg->threads > 0)
+        openblas_set_num_threads(cfg->threads);
+
+    dataset *train = NULL, *test = NULL;
+    model *m = NULL;
+    train_codec *codec = NULL;
+    optim *opt = NULL;
+    data_sampler *smp = NULL;
+    float *theta = NULL, *grad = NULL, *gq = NULL;
+    size_t *idx = NULL;
+    tsv out = {0};
+    int rc;
+
+    data_err de = {0};
+    if ((rc = data_load_spec(cfg->data, cfg->seed, &train, &test, &de))) {
+        rc = train_fail(err,
+                        rc == DATA_EIO || rc == DATA_EFORMAT ? TRAIN_EIO
+                        : rc == DATA_ENOMEM                  ? TRAIN_ENOMEM
+                                                             : TRAIN_EINVAL,
+                        "%s", de.msg);
+        goto done;
+    }
+    if (test->shape.dim != train->shape.dim || test->shape.nclass != train->shape.nclass) {
+        rc = train_fail(err, TRAIN_EINVAL,
+                        "test set %s (dim %zu, %d classes) does not match the "
+                        "training set %s (dim %zu, %d classes)",
+                        test->source, test->shape.dim, test->shape.nclass, train->source,
+                        train->shape.dim, train->shape.nclass);
+        goto done;
+    }
+    if (batch > train->n)
+        batch = train->n;
+    model_err me = {0};
+    m = model_alloc_spec(cfg->model, &train->shape, batch, &me);
+    if (!m) {
+        rc = train_fail(err, me.code == MODEL_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
+                        "model '%s' on %s: %s", cfg->model, train->source, me.msg);
+        goto done;
+    }
+    size_t n = m->nparams;
+    theta = malloc(n * sizeof *theta);
+    grad = malloc(n * sizeof *grad);
+    gq = malloc(n * sizeof *gq);
+    idx = malloc(batch * sizeof *idx);
+    if (!theta || !grad || !gq || !idx) {
+        rc = train_fail(err, TRAIN_ENOMEM, "out of memory for %zu parameters", n);
+        goto done;
+    }
+    m->type->init_params(m, theta, cfg->seed);
+    codec = train_codec_alloc(m, cfg->quant, cfg->quant_min_numel, err);
+    if (!codec) {
+        rc = err ? err->code : TRAIN_EINVAL;
+        goto done;
+    }
+    smp = data_sampler_alloc(NULL, train->n, batch, 0, cfg->seed, 0, &de);
+    if (!smp) {
+        rc = train_fail(err, TRAIN_EINVAL, "%s", de.msg);
+        goto done;
+    }
+    size_t spe = data_sampler_batches_per_epoch(smp);
+    size_t total = epochs * spe;
+    if (cfg->max_steps && cfg->max_steps < total)
+        total = cfg->max_steps;
+    optim_params op = cfg->optim;
+    if (op.schedule == OPTIM_LR_COSINE && op.total_steps == 0)
+        op.total_steps = total;
+    if (op.schedule == OPTIM_LR_STEP && op.step_size == 0) {
+        double de_ = cfg->decay_epochs > 0 ? cfg->decay_epochs : 1.0;
+        op.step_size = (size_t)fmax(1.0, floor(de_ * (double)spe + 0.5));
+    }
+    optim_err oe = {0};
+    opt = optim_alloc(n, &op, &oe);
+    if (!opt) {
+        rc = train_fail(err, TRAIN_EINVAL, "%s", oe.msg);
+        goto done;
+    }
+
+    /* Provenance and header. */
+    if ((rc = tsv_open(&out, cfg->out_tsv, err)))
+        goto done;
+    char qdesc[400], odesc[256];
+    train_codec_describe(codec, qdesc, sizeof qdesc);
+    optim_describe(&op, odesc, sizeof odesc);
+    time_t wall = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", localtime(&wall));
+    char host[128] = "?";
+    gethostname(host, sizeof host - 1);
+    FILE *sinks[2] = {out.f, cfg->log};
+    for (int s = 0; s < 2; s++) {
+        FILE *f = sinks[s];
+        if (!f)
+            continue;
+        fprintf(f, "# qsgdsim train: single-worker SGD%s\n",
+                codec->nquantized ? " with quantized gradients (encode -> decode -> step)" : "");
+        if (cfg->provenance && *cfg->provenance) {
+            const char *p = cfg->provenance;
+            while (*p) {
+                const char *nl = strchr(p, '\n');
+                int l = nl ? (int)(nl - p) : (int)strlen(p);
+                fprintf(f, "# %.*s\n", l, p);
+                p += l + (nl ? 1 : 0);
+            }
+        }
+        fprintf(f, "# model: %s (%zu params in %zu tensors, %s)\n", cfg->model, n, m->ntensors,
+                m->type->name);
+        fprintf(f, "# data: %s (%zu rows, dim %zu, %d classes); test: %s (%zu rows)\n",
+                train->source, train->n, train->shape.dim, train->shape.nclass,
+                test == train ? "= training set" : test->source, test->n);
+        fprintf(f, "# quant: %s\n", qdesc);
+        fprintf(f, "# optim: %s\n", odesc);
+        fprintf(f, "# batch %zu, epochs %zu, steps/epoch %zu, steps %zu, seed %llu, threads %d\n",
+                batch, epochs, spe, total, (unsigned long long)cfg->seed, cfg->threads);
+        fprintf(f, "# date %s, host %s\n", date, host);
+    }
+    if (out.f)
+        fprintf(out.f, "epoch\tstep\tlr\ttrain_loss\ttest_loss\ttest_acc\tseconds\teval_seconds"
+                       "\tbits_per_step\n");
+
+    /* Epoch 0: the initial model. */
+    train_epoch e = {.train_loss = NAN};
+    double t0 = now_s();
+    if ((rc = m->type->evaluate(m, theta, test, &e.test_loss, &e.test_acc, &me))) {
+        rc = train_fail(err, TRAIN_EINVAL, "evaluate: %s", me.msg);
+        goto done;
+    }
+    e.eval_seconds = now_s() - t0;
+    e.lr = optim_lr(&op, 0);
+    emit(cfg, &out, &e);
+    if (res)
+        res->first = e;
+
+    size_t step = 0;
+    double train_seconds = 0;
+    for (size_t ep = 1; ep <= epochs && step < total; ep++) {
+        double ts = now_s(), loss_sum = 0, bits_sum = 0;
+        size_t nb = 0;
+        double lr = 0;
+        for (size_t b = 0; b < spe && step < total; b++) {
+            size_t k = data_sampler_next(smp, idx);
+            double loss = 0;
+            if ((rc = m->type->loss_grad(m, theta, train, idx, k, &loss, grad, &me))) {
+                rc = train_fail(err, TRAIN_EINVAL, "loss_grad at step %zu: %s", step, me.msg);
+                goto done;
+            }
+            if (!isfinite(loss)) {
+                rc = train_fail(err, TRAIN_EDIVERGED,
+                                "training diverged at step %zu (epoch %zu): "
+                                "loss %g; lower the learning rate (%s)",
+                                step, ep, loss, odesc);
+                goto done;
+            }
+            uint64_t bits = 32u * (uint64_t)n;
+            const float *g = grad;
+            if (codec->nquantized) {
+                if ((rc = train_codec_roundtrip(codec, grad, gq, cfg->seed, 0, (uint32_t)step,
+                                                &bits, err)))
+                    goto done;
+                g = gq;
+            }
+            lr = optim_step(opt, theta, g, step);
+            loss_sum += loss;
+            bits_sum += (double)bits;
+            nb++;
+            step++;
+        }
+        train_seconds += now_s() - ts;
+        e.epoch = ep;
+        e.step = step;
+        e.lr = lr;
+        e.train_loss = loss_sum / (double)nb;
+        e.bits_per_step = bits_sum / (double)nb;
+        e.seconds = train_seconds;
+        t0 = now_s();
+        if ((rc = m->type->evaluate(m, theta, test, &e.test_loss, &e.test_acc, &me))) {
+            rc = train_fail(err, TRAIN_EINVAL, "evaluate: %s", me.msg);
+            goto done;
+        }
+        e.eval_seconds = now_s() - t0;
+        emit(cfg, &out, &e);
+    }
+    if (res) {
+        res->last = e;
+        res->nparams = n;
+        res->steps = step;
+        res->seconds = train_seconds;
+    }
+    rc = tsv_commit(&out, err);
+done:
+    tsv_abort(&out);
+    data_sampler_free(smp);
+    optim_free(opt);
+    train_codec_free(codec);
+    model_free(m);
+    if (test != train)
+        dataset_free(test);
+    dataset_free(train);
+    free(theta);
+    free(grad);
+    free(gq);
+    free(idx);
+    return rc;
+}
