@@ -79,6 +79,7 @@ typedef struct sim_config {
     sim_codec_kind codec;
     double codec_factor;
     size_t eval_every;      /* evaluate every N iterations (0 = once per epoch) */
+    double target_accuracy; /* > 0: stop once the test accuracy reaches it */
     int threads;            /* OpenBLAS threads per rank */
     int overlap;            /* allgather, fixed-size formats: per-tensor all-gathers posted
                                during backprop (the paper's double buffering) */

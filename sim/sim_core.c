@@ -95,6 +95,7 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --codec MODEL        measured[:FACTOR] | device:DEVICE | none (default measured)\n"
             "  --device-eff F       sustained fraction of the device's peak (default per profile)\n"
             "  --eval-every N       evaluate every N iterations (default: once per epoch)\n"
+            "  --target-accuracy A  stop at the first evaluation with test accuracy >= A (0..1)\n"
             "  --threads T          OpenBLAS threads per rank (default 1)\n"
             "  --overlap            overlap communication with backprop: the backward pass is\n"
             "                       charged tensor by tensor (last layer first, in proportion to\n"
@@ -156,7 +157,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                      size_t errlen) {
     enum { O_MODEL = 256, O_DATA, O_QUANT, O_QMIN, O_OPTIM, O_EXCH, O_ALLRED, O_BATCH, O_EPOCHS,
            O_MAXSTEPS, O_SEED, O_COMPUTE, O_CODEC, O_DEVEFF, O_EVAL, O_THREADS, O_OUT, O_QUIET,
-           O_HELP, O_NOSHARED, O_OVERLAP };
+           O_HELP, O_NOSHARED, O_OVERLAP, O_TARGET };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},     {"data", required_argument, 0, O_DATA},
         {"quant", required_argument, 0, O_QUANT},     {"quant-min-numel", required_argument, 0, O_QMIN},
@@ -168,7 +169,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         {"eval-every", required_argument, 0, O_EVAL}, {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"no-shared-decode", no_argument, 0, O_NOSHARED},
-        {"overlap", no_argument, 0, O_OVERLAP},
+        {"overlap", no_argument, 0, O_OVERLAP},       {"target-accuracy", required_argument, 0, O_TARGET},
         {0, 0, 0, 0}};
     *help = 0;
     double device_eff = 0;
@@ -319,6 +320,12 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         case O_OVERLAP:
             c->overlap = 1;
             break;
+        case O_TARGET:
+            if (parse_double("--target-accuracy", a, &c->target_accuracy, err, errlen))
+                return 1;
+            if (c->target_accuracy < 0 || c->target_accuracy > 1)
+                return fail(err, errlen, "--target-accuracy must be in [0, 1] (a fraction)");
+            break;
         case O_HELP:
             *help = 1;
             return 0;
@@ -376,6 +383,7 @@ void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
     else
         fprintf(f, "%scodec = none\n", prefix);
     fprintf(f, "%seval_every = %zu\n", prefix, c->eval_every);
+    fprintf(f, "%starget_accuracy = %g\n", prefix, c->target_accuracy);
     fprintf(f, "%sthreads = %d\n", prefix, c->threads);
     fprintf(f, "%soverlap = %d\n", prefix, c->overlap);
     fprintf(f, "%sshared_decode = %d\n", prefix, c->shared_decode);

@@ -68,6 +68,8 @@ typedef struct run {
     uint8_t *smsg, *srecv, *smsg2, *srecv2;
     int *rlens, *rdispls;
     int recv_shared;   /* recv is SMPI_SHARED_MALLOC'd */
+    size_t target_iter; /* rank 0: iteration at which the target accuracy was reached */
+    double target_time; /* its simulated time (NAN if never) */
 } run;
 
 /* Print on rank 0 only. */
@@ -699,14 +701,25 @@ static int open_tables(run *r) {
     return agree(bad) ? EXIT_FAIL : EXIT_OK;
 }
 
-static void evaluate(run *r, size_t it, double epoch, double t) {
-    if (r->rank != 0)
-        return;
+static int evaluate_rank0(run *r, size_t it, double epoch, double t);
+
+/* Rank 0 evaluates; returns 1 (on every rank) when the target accuracy is reached. The
+ * decision is broadcast only when a target is set (one small message per evaluation). */
+static int evaluate(run *r, size_t it, double epoch, double t) {
+    int stop = 0;
+    if (r->rank == 0)
+        stop = evaluate_rank0(r, it, epoch, t);
+    if (r->cfg.target_accuracy > 0)
+        MPI_Bcast(&stop, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return stop;
+}
+
+static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
     double loss = NAN, acc = NAN;
     model_err me = {0};
     if (r->m->type->evaluate(r->m, r->theta, r->test, &loss, &acc, &me) != MODEL_OK) {
         fprintf(stderr, "qsgdsim-trainer: evaluation: %s\n", me.msg);
-        return;
+        return 0;
     }
     if (r->evals.f) {
         fprintf(r->evals.f, "%zu\t%.4f\t%.9g\t%.9g\t%.6f\n", it, epoch, t, loss, acc);
@@ -714,6 +727,12 @@ static void evaluate(run *r, size_t it, double epoch, double t) {
     }
     SAY(r, "  iter %6zu  epoch %6.3f  sim %10.4f s  test loss %.4f  acc %.4f\n", it, epoch, t,
         loss, acc);
+    if (r->cfg.target_accuracy > 0 && acc >= r->cfg.target_accuracy) {
+        r->target_iter = it;
+        r->target_time = t;
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- main ------------------------------------------------------------------------------------- */
@@ -740,6 +759,7 @@ static int train(run *r) {
     double start = MPI_Wtime();
     double wall0 = sim_wall(), grad_wall = 0; /* real seconds: whole loop, gradients */
     double last_loss = NAN;
+    r->target_time = NAN;
     evaluate(r, 0, 0.0, 0.0);
     size_t eval_every = r->cfg.eval_every ? r->cfg.eval_every : ipe;
     int status = EXIT_OK;
@@ -795,8 +815,14 @@ static int train(run *r) {
             it++;
             break;
         }
-        if ((it + 1) % eval_every == 0 || it + 1 == steps)
-            evaluate(r, it + 1, epoch, t);
+        if ((it + 1) % eval_every == 0 || it + 1 == steps) {
+            if (evaluate(r, it + 1, epoch, t)) {
+                snprintf(why, sizeof why, "complete: target accuracy %g reached at iteration %zu",
+                         r->cfg.target_accuracy, it + 1);
+                it++;
+                break;
+            }
+        }
     }
     double total = MPI_Wtime() - start;
     /* Real time: the loop on this rank, and gradient computation summed over ranks (under
@@ -827,9 +853,10 @@ static int train(run *r) {
                        "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
                        "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
                        "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
-                       "rss_shmem_bytes = %zu\nstatus = %s\n",
+                       "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
+                       "status = %s\n",
                     SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max, grad_sum,
-                    overhead, rss, anon, file, shmem, why);
+                    overhead, rss, anon, file, shmem, r->cfg.target_accuracy, r->target_time, why);
             if (fclose(f) == 0)
                 rename(tmp, p);
         }
