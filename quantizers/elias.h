@@ -22,6 +22,8 @@ extern const uint32_t elias_omega_small[256];
 /* Decoding of codes of at most 8 bits (values 1..15) by their first 8 bits:
  * length << 8 | value, or 0 when the code is longer. */
 extern const uint16_t elias_omega_dec8[256];
+/* The same by the first 12 bits, for codes of at most 12 bits (values 1..63). */
+extern const uint16_t elias_omega_dec12[4096];
 
 /* Code of k (1 <= k <= ELIAS_MAX) right-aligned in the result, its length (<= 43) in *len. */
 static inline uint64_t elias_omega_code(uint64_t k, unsigned *len) {
@@ -59,7 +61,7 @@ static inline int elias_omega_get(bitr *r, uint64_t max, uint64_t *k) {
         /* fast path: a code of a value <= 2^32 - 1 is at most 43 bits, all within the 57
          * valid bits of one 64-bit load */
         uint64_t u = bitr_load64(r, (size_t)(r->pos >> 3)) << (r->pos & 7);
-        uint32_t e = elias_omega_dec8[u >> 56];
+        uint32_t e = elias_omega_dec12[u >> 52];
         if (e) {
             if ((e & 0xFF) > max)
                 return ELIAS_TOO_LARGE;

@@ -238,10 +238,16 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
                         continue;
                     }
                     size_t pos = k - b0 + 1;
-                    elias_omega_put(&bw, pos - prev);
-                    unsigned ll;
+                    unsigned lg, ll;
+                    uint64_t gc = elias_omega_code(pos - prev, &lg);
                     uint64_t lc = elias_omega_code(c & lmask, &ll);
-                    bitw_put64(&bw, ((uint64_t)(c >> (w - 1)) << ll) | lc, ll + 1);
+                    uint64_t sl = ((uint64_t)(c >> (w - 1)) << ll) | lc; /* sign, level */
+                    if (lg + ll + 1 <= 32) { /* both short (gap, level < 256): one write */
+                        bitw_put(&bw, (uint32_t)((gc << (ll + 1)) | sl), lg + ll + 1);
+                    } else {
+                        bitw_put64(&bw, gc, lg);
+                        bitw_put64(&bw, sl, ll + 1);
+                    }
                     prev = pos;
                     k++;
                 }
@@ -355,6 +361,40 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
         size_t pos = 0;
         for (;;) {
             uint64_t gap, level;
+            if (r.nbits - r.pos >= 64) {
+                /* fast path: nonzeros whose gap and level codes are at most 12 bits each are
+                 * decoded from one 64-bit window (57 valid bits, up to 25 bits a nonzero);
+                 * the first code it cannot take goes to the general path below, which
+                 * re-reads from r.pos (the window only consumes what it decoded) */
+                uint64_t w = bitr_load64(&r, (size_t)(r.pos >> 3)) << (r.pos & 7);
+                unsigned used = 0;
+                int end = 0;
+                while (used <= 57 - 25) {
+                    uint64_t x = w << used;
+                    uint32_t e1 = elias_omega_dec12[x >> 52];
+                    if (!e1 || (e1 & 0xFF) > blen + 1 - pos)
+                        break;
+                    unsigned l1 = e1 >> 8;
+                    if (pos + (e1 & 0xFF) == blen + 1) {
+                        used += l1;
+                        end = 1;
+                        break;
+                    }
+                    uint32_t e2 = elias_omega_dec12[(x << (l1 + 1)) >> 52];
+                    if (!e2 || (e2 & 0xFF) > s)
+                        break;
+                    unsigned neg = (unsigned)(x >> (63 - l1)) & 1u;
+                    pos += e1 & 0xFF;
+                    used += l1 + 1 + (e2 >> 8);
+                    float val = (float)(e2 & 0xFF) * unit;
+                    out[b0 + pos - 1] = neg ? -val : val;
+                }
+                r.pos += used;
+                if (end)
+                    break;
+                if (used)
+                    continue;
+            }
             at = r.pos;
             int e = elias_omega_get(&r, blen + 1 - pos, &gap);
             if (e == ELIAS_TRUNCATED)
