@@ -171,6 +171,18 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
 int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                          float *avg, double *loss, quant_err *err);
 
+/* Little-endian uint32 in message headers. */
+static inline void sim_put_u32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t sim_get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* ---- result files -------------------------------------------------------------------------- */
 /* A TSV written as PATH.partial and renamed to PATH by sim_table_close: a file without the
  * .partial suffix is always complete. */

@@ -6,17 +6,6 @@
 
 #include "sim.h"
 
-static void put_u32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void sim_codec_free(sim_codec *c) {
     if (!c)
         return;
@@ -114,7 +103,7 @@ int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed
             return rc;
         if (nb > UINT32_MAX)
             return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 bits", t);
-        put_u32(msg + 8 + 4 * t, (uint32_t)nb);
+        sim_put_u32(msg + 8 + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
         total += nb;
     }
@@ -132,7 +121,7 @@ int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *ac
     memcpy(loss, msg, 8);
     size_t off = hdr;
     for (size_t t = 0; t < c->ntensors; t++) {
-        uint64_t nb = get_u32(msg + 8 + 4 * t);
+        uint64_t nb = sim_get_u32(msg + 8 + 4 * t);
         size_t bytes = (size_t)((nb + 7) / 8);
         if (bytes > len - off)
             return quant_fail(err, QUANT_ECORRUPT, 8ull * off,

@@ -10,17 +10,6 @@
 
 #include "sim.h"
 
-static void put_u32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void sim_stripes_free(sim_stripes *s) {
     if (!s)
         return;
@@ -157,7 +146,7 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
             if (rc)
                 return rc;
         }
-        put_u32(out + 4 * t, (uint32_t)nb);
+        sim_put_u32(out + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
         total += nb;
     }
@@ -214,8 +203,8 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                 const uint8_t *msg = in + displs[w] + 8;
                 size_t mlen = (size_t)counts[w] - 8, off = 4 * T;
                 for (size_t u = 0; u < t; u++)
-                    off += (get_u32(msg + 4 * u) + 7) / 8;
-                uint64_t mb = get_u32(msg + 4 * t);
+                    off += (sim_get_u32(msg + 4 * u) + 7) / 8;
+                uint64_t mb = sim_get_u32(msg + 4 * t);
                 if (off + (mb + 7) / 8 > mlen)
                     return quant_fail(err, QUANT_ECORRUPT, 8ull * off, "stripes: rank %d tensor %zu truncated", w, t);
                 int rc = quant_decode(q, msg + off, (size_t)((mb + 7) / 8), mb, s->dec, err);
@@ -232,7 +221,7 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
             if (rc)
                 return rc;
         }
-        put_u32(out + 4 * t, (uint32_t)nb);
+        sim_put_u32(out + 4 * t, (uint32_t)nb);
         pos += (size_t)((nb + 7) / 8);
         total += nb;
     }
@@ -253,7 +242,7 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
         size_t mlen = (size_t)counts[j] - 8, off = 4 * T;
         for (size_t t = 0; t < T; t++) {
             quant *q = s->q1[t * (size_t)s->K + (size_t)j];
-            uint64_t nb = get_u32(msg + 4 * t);
+            uint64_t nb = sim_get_u32(msg + 4 * t);
             size_t bytes = (size_t)((nb + 7) / 8);
             if (!q)
                 continue;
