@@ -23,6 +23,9 @@ typedef struct exp_cmd {
 int cmd_bounds(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* --- shared helpers (defined in qsgdsim.c) ------------------------------------------ */
 const char *exp_version(void);      /* e.g. "0.1.0" */

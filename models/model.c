@@ -20,11 +20,13 @@ extern const model_type model_type_logreg;
 extern const model_type model_type_softmax;
 extern const model_type model_type_mlp;
 extern const model_type model_type_cnn;
+extern const model_type model_type_profile;
+int model_profile_check_name(const char *name, char *valid, size_t len); /* model_profile.c */
 
 /* The registry: adding a model is one file plus one line here. */
 static const model_type *const registry[] = {
     &model_type_leastsq, &model_type_logreg, &model_type_softmax,
-    &model_type_mlp,     &model_type_cnn,    NULL,
+    &model_type_mlp,     &model_type_cnn,    &model_type_profile, NULL,
 };
 
 const model_type *const *model_types(void) {
@@ -184,6 +186,12 @@ int model_spec_parse(const char *spec, model_spec *out, model_err *err) {
                                   "model %s: option l2='%s' is not a finite number >= 0", t->name,
                                   val);
             p->l2 = v;
+        } else if (strcmp(key, "name") == 0) {
+            char valid[200];
+            if (model_profile_check_name(val, valid, sizeof valid) || strlen(val) >= sizeof p->profile)
+                return model_fail(err, MODEL_EINVAL, "model %s: unknown name '%s' (valid: %s)",
+                                  t->name, val, valid);
+            snprintf(p->profile, sizeof p->profile, "%s", val);
         } else {
             /* listed in t->options but unknown to the parser: a bug in the type table */
             return model_fail(err, MODEL_EINVAL, "model %s: option '%s' is not parsed here",
@@ -284,6 +292,8 @@ size_t model_describe(const model *m, char *buf, size_t len) {
         off = append_sizes(buf, len, append(buf, len, off, ":"), "channels", p->channels, p->nconv);
         off = append(buf, len, off, ",fc=%zu", p->fc);
     }
+    if (option_accepted(m->type, "name", 4))
+        off = append(buf, len, off, ":name=%s", p->profile);
     if (option_accepted(m->type, "l2", 2))
         off = append(buf, len, off, ":l2=%.17g", p->l2);
     return off < len ? off : len - 1;

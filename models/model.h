@@ -22,6 +22,9 @@
  *            dense. "conv<i>.w" {out,in,3,3}, "conv<i>.b", "fc1.w" {fc,feat}, "fc1.b",
  *            "out.w" {nclass,fc}, "out.b"; feat columns in HWC order. He init.
  *                                                               options: channels, fc
+ *   profile  timing stand-in: the per-layer tensors and FLOPs of a published network
+ *            (alexnet, alexnet-owt, resnet50, resnet152, vgg19, lstm-an4), pseudo-random
+ *            gradients, synthetic loss, NaN accuracy; any data.           options: name
  * Regularizers (l2) are part of the loss returned by loss_grad and evaluate; biases are not
  * regularized. CSR column indices must be < dim (the data readers guarantee it).
  * The gradients are checked against a double-precision reference in
@@ -65,6 +68,8 @@ typedef struct model_params {
     int nconv;
     size_t fc;          /* cnn: width of the fully connected hidden layer (0 = none) */
     double l2;          /* logreg/softmax/leastsq: L2 regularization lambda (in the loss) */
+    char profile[32];   /* profile: network whose layer shapes are simulated, name=resnet50
+                           ("" = resnet50; models/model_profile.c lists them) */
 } model_params;
 
 typedef struct model_spec {

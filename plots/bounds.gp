@@ -17,8 +17,18 @@ set encoding utf8
 set datafile separator "\t"
 nb = words(buckets); nm = words(norms); nn = words(ns); nd = words(dists)
 nrows = nb * nm
-set terminal pngcairo size 1700, 80 + 560 * nrows font "DejaVu Sans,11" noenhanced
-set output outfile
+# fmt (optional, from `qsgdsim plot`): png (default) | svg | pdf | dumb (text; outfile '' = stdout)
+if (!exists("fmt")) fmt = 'png'
+if (fmt eq 'svg') {
+    set terminal svg size 1700, 80 + 560 * nrows dynamic font "DejaVu Sans,11" noenhanced background rgb 'white'
+} else { if (fmt eq 'pdf') {
+    set terminal pdfcairo size 15.5in, (0.7 + 5.1 * nrows) * 1in font "DejaVu Sans,9" noenhanced
+} else { if (fmt eq 'dumb') {
+    set terminal dumb size 200, 10 + 40 * nrows noenhanced
+} else {
+    set terminal pngcairo size 1700, 80 + 560 * nrows font "DejaVu Sans,11" noenhanced
+} } }
+if (outfile ne '') { set output outfile } else { set output }
 
 colors = '#1f77b4 #d62728 #2ca02c #9467bd #ff7f0e #8c564b #e377c2 #17becf #7f7f7f #bcbd22'
 col(i) = word(colors, (i - 1) % words(colors) + 1)

@@ -16,7 +16,7 @@ static int msg_has(const model_err *e, const char *s) {
 }
 
 static void test_registry(void) {
-    const char *names[] = {"leastsq", "logreg", "softmax", "mlp", "cnn"};
+    const char *names[] = {"leastsq", "logreg", "softmax", "mlp", "cnn", "profile"};
     const model_type *const *t = model_types();
     size_t n = 0;
     for (; t[n]; n++) {
@@ -25,7 +25,7 @@ static void test_registry(void) {
         CU_ASSERT(t[n]->summary && t[n]->options && t[n]->init && t[n]->fini && t[n]->init_params &&
                   t[n]->loss_grad && t[n]->evaluate && t[n]->flops_per_sample);
     }
-    CU_ASSERT_EQUAL(n, 5);
+    CU_ASSERT_EQUAL(n, 6); /* profile: tests/test_model_profile.c */
     CU_ASSERT_PTR_NULL(model_type_find("resnet"));
     CU_ASSERT_PTR_NULL(model_type_find(NULL));
     model_set_threads(1);
@@ -441,7 +441,7 @@ static void test_training(void) {
 int main(void) {
     model_set_threads(1);
     static const mt_test tests[] = {
-        {"registry: five models in order, found by name", test_registry},
+        {"registry: six models in order, found by name", test_registry},
         {"spec parsing: options, defaults, errors listing choices", test_spec_parse},
         {"model_alloc: shape and option errors, defaults", test_alloc_errors},
         {"tensor tables: names, shapes, contiguous offsets, describe", test_tensors},

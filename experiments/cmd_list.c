@@ -1,0 +1,138 @@
+/* cmd_list.c — `qsgdsim list [CATEGORY]`: what the registries hold — quantizers, models,
+ * network presets and topologies, device profiles, exchange strategies and the settings of
+ * an experiment file — one line each, read from the registries themselves. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "exp_config.h"
+#include "model.h"
+#include "net.h"
+#include "quant.h"
+#include "sim.h"
+
+#define PROG "qsgdsim list"
+
+static void list_quantizers(void) {
+    printf("quantizers (spec NAME[:key=value,...]):\n");
+    for (const quant_type *const *t = quant_types(); *t; t++)
+        printf("  %-10s %s\n  %-10s options: %s\n", (*t)->name, (*t)->summary, "",
+               (*t)->options && *(*t)->options ? (*t)->options : "none");
+}
+
+static void list_models(void) {
+    printf("models (spec NAME[:key=value,...]):\n");
+    for (const model_type *const *t = model_types(); *t; t++)
+        printf("  %-10s %s\n  %-10s options: %s\n", (*t)->name, (*t)->summary, "",
+               (*t)->options && *(*t)->options ? (*t)->options : "none");
+}
+
+static void list_networks(void) {
+    printf("network presets (link=NAME, gpu_link=NAME):\n");
+    for (const net_preset *const *p = net_presets(); *p; p++)
+        printf("  %-10s %6.5g Gb/s, %4.3g us  %s\n", (*p)->name, (*p)->bw * 8 / 1e9, (*p)->lat * 1e6,
+               (*p)->summary);
+}
+
+static void list_topologies(void) {
+    static const char *const what[] = {
+        "one switch; each host on a private split-duplex link; optional backbone "
+        "(keys: hosts, link, bw, lat, bb_bw, bb_lat, bb_sharing)",
+        "SimGrid fat tree, full bisection from a radix or explicit levels "
+        "(keys: hosts, link, bw, lat, radix, levels, downs, ups, parallels)",
+        "N nodes x G GPUs on GPU links to a node router, NICs to one switch "
+        "(keys: nodes, gpus, gpu_link, gpu_bw, gpu_lat, link, bw, lat, bb_bw, bb_lat)",
+    };
+    printf("network topologies (spec TOPOLOGY:key=value,...):\n");
+    for (int t = 0; t < 3; t++)
+        printf("  %-16s %s\n", net_topology_name((net_topology)t), what[t]);
+}
+
+static void list_devices(void) {
+    printf("device profiles (compute flops:NAME, codec device:NAME):\n");
+    for (const sim_device *const *d = sim_devices(); *d; d++)
+        printf("  %-6s %6.3g TFLOP/s peak x %.2f sustained, codec %.3g GB/s  %s\n", (*d)->name,
+               (*d)->peak_flops / 1e12, (*d)->efficiency, (*d)->codec_bytes_per_s / 1e9, (*d)->summary);
+}
+
+static void list_exchanges(void) {
+    size_t n;
+    const sim_exchange_info *x = sim_exchange_list(&n);
+    printf("exchange strategies (exchange = NAME):\n");
+    for (size_t i = 0; i < n; i++)
+        printf("  %-10s %s\n", x[i].name, x[i].summary);
+}
+
+static void list_settings(void) {
+    static const char *const type[] = {"string", "integer", "number", "bool"};
+    printf("experiment settings (docs/experiments.md; a list of values is a sweep axis):\n");
+    printf("  %-16s %-8s %s\n", "name", "string", "output directory results/<name> (default: file stem)");
+    printf("  %-16s %-8s %s\n", "description", "string", "one line, copied to the result files");
+    for (int k = 0; k < EXP_NKEYS; k++) {
+        const exp_keyinfo *ki = exp_key_info((exp_key)k);
+        printf("  %-16s %-8s %s (default %s)\n", ki->name, type[ki->type], ki->help,
+               *ki->deflt ? ki->deflt : "none");
+    }
+    printf("  %-16s %-8s %s\n", "reference", "groups",
+           "paper numbers: ( { <settings>; speedup = X; accuracy = A; source = \"...\"; }, ... )");
+}
+
+static const struct category {
+    const char *name, *alias, *summary;
+    void (*fn)(void);
+} categories[] = {
+    {"quantizers", "quantizer", "gradient quantizers", list_quantizers},
+    {"models", "model", "models (objectives)", list_models},
+    {"networks", "presets", "network link presets", list_networks},
+    {"topologies", "topology", "network topologies", list_topologies},
+    {"devices", "device", "device profiles of the compute and codec time models", list_devices},
+    {"exchanges", "exchange", "gradient exchange strategies", list_exchanges},
+    {"settings", "keys", "settings of an experiment file (qsgdsim run)", list_settings},
+};
+#define NCAT (sizeof categories / sizeof categories[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: qsgdsim list [CATEGORY]\nList what qsgdsim knows, one line each. Categories:\n");
+    for (size_t i = 0; i < NCAT; i++)
+        fprintf(f, "  %-11s %s\n", categories[i].name, categories[i].summary);
+    fprintf(f, "Without a category: all of them.\n");
+}
+
+int cmd_list(int argc, char **argv) {
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return CMD_OK;
+        }
+        fprintf(stderr, PROG ": unknown option '%s'\n\n", argv[optind - 1]);
+        usage(stderr);
+        return CMD_USAGE;
+    }
+    if (optind == argc) {
+        for (size_t i = 0; i < NCAT; i++) {
+            if (i)
+                printf("\n");
+            categories[i].fn();
+        }
+        return CMD_OK;
+    }
+    for (int a = optind; a < argc; a++) {
+        size_t i = 0;
+        while (i < NCAT && strcmp(argv[a], categories[i].name) && strcmp(argv[a], categories[i].alias))
+            i++;
+        if (i == NCAT) {
+            fprintf(stderr, PROG ": unknown category '%s'; valid:", argv[a]);
+            for (size_t j = 0; j < NCAT; j++)
+                fprintf(stderr, " %s", categories[j].name);
+            fprintf(stderr, "\n");
+            return CMD_USAGE;
+        }
+        if (a > optind)
+            printf("\n");
+        categories[i].fn();
+    }
+    return CMD_OK;
+}

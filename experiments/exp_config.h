@@ -1,0 +1,142 @@
+/* exp_config.h — experiment files (docs/experiments.md): a libconfig file parsed into a
+ * validated experiment — every setting with its values, the sweep axes (settings given as
+ * lists), the points (their cartesian product) and paper reference values — plus the
+ * `qsgdsim sim` command line of each point. The runner is exp_runner.h.
+ *
+ * Validation is complete before anything runs: unknown keys, wrong types, bad spec strings
+ * (checked by the parsers the trainer uses: quant_spec_parse + quant_alloc, model_spec_parse,
+ * optim_params_parse + check, net_config_parse, sim_config_parse) and impossible combinations
+ * are all collected, each as "FILE:LINE: message" naming what is valid. Nothing here prints
+ * or exits. */
+#ifndef QSGDSIM_EXP_CONFIG_H
+#define QSGDSIM_EXP_CONFIG_H
+
+#include <stddef.h>
+
+/* The settings of an experiment, in the order of docs/experiments.md. */
+typedef enum exp_key {
+    EXP_MODEL = 0,
+    EXP_DATA,
+    EXP_OPTIMIZER,
+    EXP_QUANTIZER,
+    EXP_QUANT_MIN_NUMEL,
+    EXP_EXCHANGE,
+    EXP_ALLREDUCE_IMPL,
+    EXP_WORKERS,
+    EXP_NETWORK,
+    EXP_SMPI_MODEL,
+    EXP_SMPI_ALLGATHERV,
+    EXP_SMPI_ALLGATHER,
+    EXP_SMPI_ALLREDUCE,
+    EXP_OVERLAP,
+    EXP_SHARED_DECODE,
+    EXP_COMPUTE,
+    EXP_CODEC,
+    EXP_DEVICE_EFF,
+    EXP_BATCH,
+    EXP_EPOCHS,
+    EXP_MAX_STEPS,
+    EXP_TARGET_ACCURACY,
+    EXP_EVAL_EVERY,
+    EXP_SEEDS,
+    EXP_THREADS,
+    EXP_NKEYS
+} exp_key;
+
+typedef enum exp_type { EXP_T_STRING, EXP_T_INT, EXP_T_FLOAT, EXP_T_BOOL } exp_type;
+
+/* Static description of a setting. */
+typedef struct exp_keyinfo {
+    const char *name;    /* key in the file, column name in points.tsv / summary.tsv */
+    const char *abbrev;  /* short name in point directory names */
+    exp_type type;
+    const char *deflt;   /* default value as text ("" = not passed on unless given) */
+    const char *help;    /* one line */
+} exp_keyinfo;
+
+const exp_keyinfo *exp_key_info(exp_key k);
+/* The key named `name`, or -1. */
+int exp_key_find(const char *name);
+
+/* One value of a setting. */
+typedef struct exp_value {
+    char *text; /* canonical text: a spec string, "%lld", "%.15g", "true"/"false" */
+    double num; /* numbers and booleans (0/1); NaN for strings */
+    int line;   /* line in the file (0 = a default) */
+} exp_value;
+
+typedef struct exp_setting {
+    int given;        /* set in the file */
+    int swept;        /* given as a list (libconfig list or array, or a quantizer group
+                         with list members): a sweep axis, even with one value */
+    int line;         /* line of the setting (0 = default) */
+    size_t n;         /* number of values (>= 1) */
+    exp_value *v;     /* [n] */
+} exp_setting;
+
+/* One point: the value index of every setting (0 for settings that are not swept). */
+typedef struct exp_point {
+    size_t vi[EXP_NKEYS];
+    char dir[200]; /* subdirectory name from the swept values, e.g. q=fp32_K=4 */
+} exp_point;
+
+/* A paper number to print beside matching points: every given setting must equal the
+ * point's value (quantizer and model specs compared as parsed, numbers as numbers). */
+typedef struct exp_reference {
+    int has[EXP_NKEYS];
+    exp_value v[EXP_NKEYS]; /* v[k] valid when has[k] */
+    double speedup;         /* NaN if not given */
+    double accuracy;        /* NaN if not given */
+    char *source;           /* "" if not given */
+    int line;
+    size_t matches;         /* points it matches */
+} exp_reference;
+
+typedef struct exp_experiment {
+    char path[1024];        /* the file as given */
+    char name[128];         /* `name`, default the file's stem */
+    char *description;      /* "" if not given */
+    exp_setting set[EXP_NKEYS];
+    exp_key axes[EXP_NKEYS]; /* the swept settings, in file order */
+    size_t naxes;
+    exp_point *points;      /* [npoints], the last axis varying fastest */
+    size_t npoints;
+    exp_reference *refs;    /* [nrefs] */
+    size_t nrefs;
+} exp_experiment;
+
+/* Diagnostics: error and warning lines "FILE:LINE: message". */
+typedef struct exp_diag {
+    char **line;
+    size_t n, cap;
+    size_t nerrors, nwarnings;
+} exp_diag;
+
+void exp_diag_free(exp_diag *d);
+
+#define EXP_MAX_POINTS 100000
+
+/* Read and validate an experiment file. Returns the experiment, or NULL when the file has
+ * errors (then d->nerrors > 0; warnings may be present either way). */
+exp_experiment *exp_config_load(const char *path, exp_diag *d);
+void exp_experiment_free(exp_experiment *e); /* NULL is fine */
+
+/* Value of setting k at point p. */
+const exp_value *exp_point_value(const exp_experiment *e, const exp_point *p, exp_key k);
+
+/* The argv of `qsgdsim sim` for point p writing into outdir (argv[0] = "qsgdsim"),
+ * NULL-terminated, in one heap block: free((void *)argv) releases it. NULL on ENOMEM. */
+char **exp_point_argv(const exp_experiment *e, const exp_point *p, const char *outdir);
+
+/* The first reference matching point p, or NULL. */
+const exp_reference *exp_point_reference(const exp_experiment *e, const exp_point *p);
+
+/* Index of the baseline of point p: the point with an fp32 quantizer and the same values of
+ * every other axis (p itself when p is fp32); -1 if there is none. */
+long exp_point_baseline(const exp_experiment *e, size_t p);
+
+/* Sanitize s into a directory-name fragment (letters, digits, '-', '_', '='; "a=b" inside
+ * a value becomes "ab", other characters '-', '.' between digits 'p'). */
+void exp_sanitize(const char *s, char *out, size_t len);
+
+#endif

@@ -1,0 +1,409 @@
+/* model_profile.c — "profile" models for timing studies: the real per-layer parameter
+ * tensors and forward+backward FLOPs of a published network (AlexNet, ResNet-50/152, VGG19,
+ * the paper's AN4 LSTM), with a cheap deterministic pseudo-random gradient instead of real
+ * backpropagation. Only the sizes matter: what is sent, and how long a step computes.
+ *
+ * Spec: profile:name=NET (default resnet50). The data spec is ignored (any shape works,
+ * e.g. synth-logreg:n=4096,dim=8); one "sample" is one image (CNNs) or one 20-frame
+ * segment (LSTM; see profile_nets).
+ *
+ * FLOPs: every multiply-accumulate of a conv/fc/LSTM matrix product is 2 FLOPs and the
+ * backward pass costs twice the forward (gradients w.r.t. inputs and weights), so
+ * flops_per_sample = 3 x 2 x forward MACs; BN, ReLU, pooling and LSTM gate nonlinearities
+ * are not counted (<2% of the total). The MACs are computed from the layer table below
+ * (output size x kernel volume); the published counts they reproduce are in the table of
+ * networks (profile_nets).
+ *
+ * Gradient: tensor values are N(0, 0.01^2) (the scale of real late-training gradients)
+ * read from a pool of 2^16 draws of a GSL mt19937 seeded with the experiment seed, at an
+ * offset that depends on (seed, call number, first sample index), and a sign, per tensor:
+ * deterministic for the same seed and call sequence, and memcpy-fast (the pool stays in
+ * cache: tens of ms for 60M parameters). The loss is a
+ * synthetic, slowly decreasing 2.3 / sqrt(1 + calls / 100); evaluate returns the last such
+ * loss and NaN accuracy (there is nothing to classify). */
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_ops.h"
+
+#define PROF_POOL_BITS 16
+#define PROF_POOL (1u << PROF_POOL_BITS)
+#define PROF_GRAD_STD 0.01
+
+/* ---- layer table builder --------------------------------------------------------------- */
+typedef struct prof_build {
+    model *m;     /* NULL: only count (sizes pass) */
+    size_t ntensors, nparams;
+    double macs;  /* forward multiply-accumulates per sample */
+} prof_build;
+
+static void add_tensor(prof_build *b, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
+                       size_t d3) {
+    size_t dims[4] = {d0, d1, d2, d3}, n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= dims[i];
+    if (b->m)
+        nn_tensor_add(b->m, name, ndim, d0, d1, d2, d3);
+    b->ntensors++;
+    b->nparams += n;
+}
+
+/* k x k convolution in -> out channels producing an hw x hw map; weight {out,in,k,k}. */
+static void conv(prof_build *b, const char *name, size_t out, size_t in, size_t k, size_t hw,
+                 int bias) {
+    char t[40];
+    snprintf(t, sizeof t, "%.24s.w", name);
+    add_tensor(b, t, 4, out, in, k, k);
+    if (bias) {
+        snprintf(t, sizeof t, "%.24s.b", name);
+        add_tensor(b, t, 1, out, 0, 0, 0);
+    }
+    b->macs += (double)hw * hw * out * in * k * k;
+}
+
+/* batch normalization: learnable scale and shift (running statistics are not parameters). */
+static void bnorm(prof_build *b, const char *name, size_t c) {
+    char t[40];
+    snprintf(t, sizeof t, "%.24s.gamma", name);
+    add_tensor(b, t, 1, c, 0, 0, 0);
+    snprintf(t, sizeof t, "%.24s.beta", name);
+    add_tensor(b, t, 1, c, 0, 0, 0);
+}
+
+/* fully connected in -> out with bias; weight {out,in}. */
+static void fc(prof_build *b, const char *name, size_t out, size_t in) {
+    char t[40];
+    snprintf(t, sizeof t, "%.24s.w", name);
+    add_tensor(b, t, 2, out, in, 0, 0);
+    snprintf(t, sizeof t, "%.24s.b", name);
+    add_tensor(b, t, 1, out, 0, 0, 0);
+    b->macs += (double)out * in;
+}
+
+/* LSTM layer with peepholes and a recurrent projection (LSTMP, Sak et al. 2014, the CNTK
+ * speech recipes' cell): W_x {4c,in}, W_h {4c,p}, b {4c}, peepholes {3,c}, proj {p,c}. */
+static void lstmp(prof_build *b, const char *name, size_t in, size_t c, size_t p) {
+    char t[40];
+    snprintf(t, sizeof t, "%.24s.wx", name);
+    add_tensor(b, t, 2, 4 * c, in, 0, 0);
+    snprintf(t, sizeof t, "%.24s.wh", name);
+    add_tensor(b, t, 2, 4 * c, p, 0, 0);
+    snprintf(t, sizeof t, "%.24s.b", name);
+    add_tensor(b, t, 1, 4 * c, 0, 0, 0);
+    snprintf(t, sizeof t, "%.24s.peep", name);
+    add_tensor(b, t, 2, 3, c, 0, 0);
+    snprintf(t, sizeof t, "%.24s.proj", name);
+    add_tensor(b, t, 2, p, c, 0, 0);
+    b->macs += 4.0 * c * (in + p) + (double)p * c; /* per frame */
+}
+
+/* AlexNet, Krizhevsky et al. 2012 channel widths 96-256-384-384-256 without the two-GPU
+ * grouping (one GPU), 227x227 input: 62.38M parameters, the paper's "62M". */
+static void net_alexnet(prof_build *b) {
+    conv(b, "conv1", 96, 3, 11, 55, 1);
+    conv(b, "conv2", 256, 96, 5, 27, 1);
+    conv(b, "conv3", 384, 256, 3, 13, 1);
+    conv(b, "conv4", 384, 384, 3, 13, 1);
+    conv(b, "conv5", 256, 384, 3, 13, 1);
+    fc(b, "fc6", 4096, 256 * 6 * 6);
+    fc(b, "fc7", 4096, 4096);
+    fc(b, "fc8", 1000, 4096);
+}
+
+/* AlexNet, the one-GPU "one weird trick" variant (Krizhevsky 2014, arXiv:1404.5997) as in
+ * torchvision and CNTK's AlexNet example: 64-192-384-256-256, 61.10M parameters. */
+static void net_alexnet_owt(prof_build *b) {
+    conv(b, "conv1", 64, 3, 11, 55, 1);
+    conv(b, "conv2", 192, 64, 5, 27, 1);
+    conv(b, "conv3", 384, 192, 3, 13, 1);
+    conv(b, "conv4", 256, 384, 3, 13, 1);
+    conv(b, "conv5", 256, 256, 3, 13, 1);
+    fc(b, "fc6", 4096, 256 * 6 * 6);
+    fc(b, "fc7", 4096, 4096);
+    fc(b, "fc8", 1000, 4096);
+}
+
+/* ResNet with bottleneck blocks (He et al. 2016) as in torchvision ("v1.5": the stride of a
+ * stage's first block is on its 3x3 conv), 224x224 input, convs without bias + BN. */
+static void net_resnet(prof_build *b, const int blocks[4]) {
+    conv(b, "conv1", 64, 3, 7, 112, 0);
+    bnorm(b, "bn1", 64);
+    size_t in = 64, in_hw = 56; /* after the 3x3/2 max pool */
+    static const size_t planes[4] = {64, 128, 256, 512}, hws[4] = {56, 28, 14, 7};
+    char n[40];
+    for (int s = 0; s < 4; s++) {
+        size_t p = planes[s], hw = hws[s];
+        for (int k = 0; k < blocks[s]; k++) {
+            snprintf(n, sizeof n, "l%d.%d.conv1", s + 1, k);
+            conv(b, n, p, in, 1, k == 0 ? in_hw : hw, 0);
+            snprintf(n, sizeof n, "l%d.%d.bn1", s + 1, k);
+            bnorm(b, n, p);
+            snprintf(n, sizeof n, "l%d.%d.conv2", s + 1, k);
+            conv(b, n, p, p, 3, hw, 0);
+            snprintf(n, sizeof n, "l%d.%d.bn2", s + 1, k);
+            bnorm(b, n, p);
+            snprintf(n, sizeof n, "l%d.%d.conv3", s + 1, k);
+            conv(b, n, 4 * p, p, 1, hw, 0);
+            snprintf(n, sizeof n, "l%d.%d.bn3", s + 1, k);
+            bnorm(b, n, 4 * p);
+            if (k == 0) {
+                snprintf(n, sizeof n, "l%d.%d.down", s + 1, k);
+                conv(b, n, 4 * p, in, 1, hw, 0);
+                snprintf(n, sizeof n, "l%d.%d.down.bn", s + 1, k);
+                bnorm(b, n, 4 * p);
+            }
+            in = 4 * p;
+        }
+        in_hw = hw;
+    }
+    fc(b, "fc", 1000, 2048);
+}
+
+static void net_resnet50(prof_build *b) {
+    static const int blocks[4] = {3, 4, 6, 3};
+    net_resnet(b, blocks);
+}
+
+static void net_resnet152(prof_build *b) {
+    static const int blocks[4] = {3, 8, 36, 3};
+    net_resnet(b, blocks);
+}
+
+/* VGG19 (Simonyan & Zisserman 2015, configuration E), 224x224 input, no BN. */
+static void net_vgg19(prof_build *b) {
+    static const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0,
+                              512, 512, 512, 512, 0, 512, 512, 512, 512, 0};
+    size_t in = 3, hw = 224;
+    int k = 1;
+    char n[40];
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        if (cfg[i] == 0) { /* 2x2 max pool */
+            hw /= 2;
+            continue;
+        }
+        snprintf(n, sizeof n, "conv%d", k++);
+        conv(b, n, (size_t)cfg[i], in, 3, hw, 1);
+        in = (size_t)cfg[i];
+    }
+    fc(b, "fc6", 4096, 512 * 7 * 7);
+    fc(b, "fc7", 4096, 4096);
+    fc(b, "fc8", 1000, 4096);
+}
+
+/* The paper's LSTM on AN4 (CNTK, "13M parameters"). Assumed layout, CNTK's speech LSTM
+ * recipe: 3 LSTMP layers with 1024 cells and 512-dim projections, 363-dim input (33
+ * features x 11 context frames, as CNTK's AN4 example feeds its networks), 132 output
+ * classes: 13.63M parameters (the paper rounds to 13M; its exact layout is not given). */
+static void net_lstm_an4(prof_build *b) {
+    lstmp(b, "lstm1", 363, 1024, 512);
+    lstmp(b, "lstm2", 512, 1024, 512);
+    lstmp(b, "lstm3", 512, 1024, 512);
+    fc(b, "out", 132, 512);
+}
+
+/* The networks. params and gmacs are the published totals this table reproduces (checked
+ * in tests/test_model_profile.c within 1%):
+ *   alexnet     62,378,344 params, 1.14 GMACs: computed from Krizhevsky et al. 2012's layer
+ *               sizes without grouping (the grouped original has 60.97M, 0.72 GMACs).
+ *   alexnet-owt 61,100,840 params, 0.714 GMACs: torchvision alexnet (docs' model table:
+ *               61.1M params, 0.71 "GFLOPS" = GMACs).
+ *   resnet50    25,557,032 params, 4.09 GMACs (torchvision resnet50; He et al.: 3.8 GFLOPs
+ *               for v1, stride on the 1x1 conv).
+ *   resnet152   60,192,808 params, 11.51 GMACs (torchvision resnet152).
+ *   vgg19       143,667,240 params, 19.63 GMACs (torchvision vgg19).
+ *   lstm-an4    13,634,692 params, 13.63 MMACs per frame, 0.2727 GMACs per 20-frame
+ *               sample (the layout above; paper: 13M). */
+/* One sample is one image for the CNNs. For the LSTM it is a 20-frame truncated-BPTT
+ * segment of one utterance (CNTK's speech LSTM recipes run 32 utterances in parallel in
+ * segments of 20 frames; assumed), so its FLOPs per sample are 20 x the per-frame count
+ * and batch = 32 means 640 frames. */
+typedef struct profile_net {
+    const char *name;
+    const char *what;
+    void (*build)(prof_build *b);
+    double steps; /* forward passes through the layer table per sample (frames) */
+} profile_net;
+
+static const profile_net profile_nets[] = {
+    {"alexnet", "AlexNet (Krizhevsky 2012 widths, one GPU, 62.4M)", net_alexnet, 1},
+    {"alexnet-owt", "AlexNet one-GPU variant (torchvision/CNTK, 61.1M)", net_alexnet_owt, 1},
+    {"resnet50", "ResNet-50 (torchvision, 25.6M)", net_resnet50, 1},
+    {"resnet152", "ResNet-152 (torchvision, 60.2M)", net_resnet152, 1},
+    {"vgg19", "VGG19 (configuration E, 143.7M)", net_vgg19, 1},
+    {"lstm-an4", "3-layer LSTMP 1024/512 on AN4 features (13.6M)", net_lstm_an4, 20},
+    {NULL, NULL, NULL, 0},
+};
+
+#define PROF_DEFAULT "resnet50"
+
+static const profile_net *find_net(const char *name) {
+    if (!name || !*name)
+        name = PROF_DEFAULT;
+    for (const profile_net *n = profile_nets; n->name; n++)
+        if (strcmp(n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+static void valid_nets(char *buf, size_t len) {
+    size_t off = 0;
+    buf[0] = '\0';
+    for (const profile_net *n = profile_nets; n->name && off < len; n++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", n == profile_nets ? "" : ", ",
+                                n->name);
+}
+
+/* Used by model_spec_parse (model.c) to reject an unknown name= early: 0 if known, else -1
+ * with the valid names in valid[len]. */
+int model_profile_check_name(const char *name, char *valid, size_t len) {
+    if (find_net(name))
+        return 0;
+    if (valid && len)
+        valid_nets(valid, len);
+    return -1;
+}
+
+/* ---- the model ------------------------------------------------------------------------- */
+typedef struct profile {
+    const profile_net *net;
+    double macs;         /* forward MACs per sample */
+    float *pool;         /* [2 * PROF_POOL] N(0, 0.01^2) draws, then the same negated */
+    uint64_t seed;
+    uint64_t calls;      /* loss_grad calls so far */
+    double last_loss;
+} profile;
+
+static void fill_pool(profile *s, uint64_t seed) {
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!r) /* keep the last pool; seeds differ only in offsets then */
+        return;
+    gsl_rng_set(r, (unsigned long)(seed * 0x9E3779B97F4A7C15ull + 0x5DEECE66Dull));
+    for (size_t i = 0; i < PROF_POOL; i++) {
+        s->pool[i] = (float)gsl_ran_gaussian_ziggurat(r, PROF_GRAD_STD);
+        s->pool[PROF_POOL + i] = -s->pool[i];
+    }
+    gsl_rng_free(r);
+    s->seed = seed;
+}
+
+static int profile_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+    (void)shape;
+    (void)max_batch;
+    const profile_net *net = find_net(m->params.profile);
+    if (!net) {
+        char names[200];
+        valid_nets(names, sizeof names);
+        return model_fail(err, MODEL_EINVAL, "model profile: unknown name '%s' (valid: %s)",
+                          m->params.profile, names);
+    }
+    if (!m->params.profile[0])
+        snprintf(m->params.profile, sizeof m->params.profile, "%s", PROF_DEFAULT);
+    profile *s = calloc(1, sizeof *s);
+    if (!s)
+        return model_fail(err, MODEL_ENOMEM, "model profile: out of memory");
+    m->impl = s;
+    s->net = net;
+    s->pool = nn_falloc(2 * PROF_POOL);
+    if (!s->pool)
+        return model_fail(err, MODEL_ENOMEM, "model profile: out of memory");
+    prof_build count = {0};
+    net->build(&count);
+    int rc = nn_tensors_begin(m, count.ntensors, err);
+    if (rc)
+        return rc;
+    prof_build b = {.m = m};
+    net->build(&b);
+    s->macs = b.macs * net->steps;
+    fill_pool(s, 0);
+    s->last_loss = NAN;
+    return MODEL_OK;
+}
+
+static void profile_fini(model *m) {
+    profile *s = m->impl;
+    if (s)
+        free(s->pool);
+    free(s);
+    m->impl = NULL;
+}
+
+static void profile_init_params(const model *m, float *theta, uint64_t seed) {
+    profile *s = m->impl;
+    memset(theta, 0, m->nparams * sizeof(float));
+    fill_pool(s, seed);
+    s->calls = 0;
+}
+
+static uint64_t mix64(uint64_t x) { /* splitmix64 finalizer */
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static int profile_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
+                             size_t batch, double *loss, float *grad, model_err *err) {
+    (void)theta;
+    (void)d;
+    profile *s = m->impl;
+    if (batch == 0)
+        return model_fail(err, MODEL_EINVAL, "model profile: batch 0");
+    uint64_t h = mix64(s->seed ^ mix64(s->calls ^ mix64((uint64_t)idx[0])));
+    /* per tensor: a rotated run of the pool, sign flipped per tensor, so tensors differ */
+    for (size_t t = 0; t < m->ntensors; t++) {
+        const model_tensor *tt = &m->tensors[t];
+        h = mix64(h + t);
+        size_t off = (size_t)(h & (PROF_POOL - 1));
+        const float *src = s->pool + ((h >> 63) ? PROF_POOL : 0); /* sign per tensor */
+        float *g = grad + tt->offset;
+        size_t done = 0;
+        while (done < tt->numel) { /* memcpy runs of the (cache-resident) pool */
+            size_t run = PROF_POOL - off;
+            if (run > tt->numel - done)
+                run = tt->numel - done;
+            memcpy(g + done, src + off, run * sizeof(float));
+            done += run;
+            off = 0;
+        }
+    }
+    s->calls++;
+    s->last_loss = 2.3 / sqrt(1.0 + (double)s->calls / 100.0);
+    *loss = s->last_loss;
+    return MODEL_OK;
+}
+
+static int profile_evaluate(model *m, const float *theta, const dataset *d, double *loss,
+                            double *accuracy, model_err *err) {
+    (void)theta;
+    (void)d;
+    (void)err;
+    profile *s = m->impl;
+    *loss = s->calls ? s->last_loss : 2.3;
+    if (accuracy)
+        *accuracy = NAN;
+    return MODEL_OK;
+}
+
+static double profile_flops(const model *m) {
+    const profile *s = m->impl;
+    return 3.0 * 2.0 * s->macs;
+}
+
+const model_type model_type_profile = {
+    .name = "profile",
+    .summary = "timing stand-in: real layer shapes and FLOPs of a published network, "
+               "pseudo-random gradients (alexnet, alexnet-owt, resnet50, resnet152, vgg19, "
+               "lstm-an4)",
+    .options = "name=NET (alexnet, alexnet-owt, resnet50, resnet152, vgg19, lstm-an4; "
+               "default resnet50)",
+    .init = profile_init,
+    .fini = profile_fini,
+    .init_params = profile_init_params,
+    .loss_grad = profile_loss_grad,
+    .evaluate = profile_evaluate,
+    .flops_per_sample = profile_flops,
+};
