@@ -837,7 +837,7 @@ static double v_bits(const plot *c, const point *p, int k) {
 /* Returns the number of bars written, or 0. */
 static size_t write_bars(plot *c, FILE *f, FILE *fl, const groups *pg, unsigned pmask,
                          int cluster_axis, int bar_axis, int ncols, bar_value val,
-                         double *ymax_out) {
+                         double *ymax_out, size_t *maxbars) {
     size_t nc = cluster_axis >= 0 ? c->ax[cluster_axis].n : 1;
     size_t nb = bar_axis >= 0 ? c->ax[bar_axis].n : 1;
     size_t bars = 0;
@@ -909,6 +909,8 @@ static size_t write_bars(plot *c, FILE *f, FILE *fl, const groups *pg, unsigned 
         fprintf(f, "\n\n");
         fprintf(fl, "\n\n");
         bars += wrote;
+        if (wrote > *maxbars)
+            *maxbars = wrote;
     }
     return bars;
 }
@@ -963,7 +965,9 @@ static void fig_breakdown(plot *c) {
                "# x\tbar\tbar_index\tcompute\tcompute+encode\t+comm\t+decode\n");
     fprintf(fl, "# x\ty\tcluster label\n");
     double ymax = 0;
-    size_t bars = write_bars(c, f, fl, &pg, pmask, cluster_axis, bar_axis, 4, v_breakdown, &ymax);
+    size_t maxbars = 0;
+    size_t bars = write_bars(c, f, fl, &pg, pmask, cluster_axis, bar_axis, 4, v_breakdown, &ymax,
+                             &maxbars);
     fclose(f);
     fclose(fl);
     if (!bars) {
@@ -986,6 +990,7 @@ static void fig_breakdown(plot *c) {
     if (ep < 0.999)
         snprintf(sub, sizeof sub, " (extrapolated from %zu iterations = %.3g epochs)", steps, ep);
     gp_str(&g, "subtitle", sub);
+    gp_add(&g, "maxbars=%zu; ", maxbars);
     run_figure(c, "breakdown.gp", "breakdown", &g);
     free(g.s);
     groups_free(&pg);
@@ -1017,7 +1022,8 @@ static void fig_bits(plot *c) {
                "# x\tquantizer\tindex\tbits\tratio\n");
     fprintf(fl, "# x\ty\tcluster label\n");
     double ymax = 0;
-    size_t bars = write_bars(c, f, fl, &pg, 0, cluster_axis, c->aq, 2, v_bits, &ymax);
+    size_t maxbars = 0;
+    size_t bars = write_bars(c, f, fl, &pg, 0, cluster_axis, c->aq, 2, v_bits, &ymax, &maxbars);
     fclose(f);
     fclose(fl);
     if (!bars) {
@@ -1029,6 +1035,7 @@ static void fig_bits(plot *c) {
     gp_str(&g, "datafile", path);
     gp_str(&g, "labelfile", lpath);
     bar_setup(c, &g, &pg, 0, c->aq);
+    gp_add(&g, "maxbars=%zu; ", maxbars);
     run_figure(c, "bits.gp", "bits", &g);
     free(g.s);
     groups_free(&pg);

@@ -2,8 +2,11 @@
 # (clustered by model when the model is swept), log scale, labelled with the compression
 # against fp32 (fp32 bits / these bits).
 # Data (experiments/cmd_plot.c): datafile block 0: x, quantizer label, quantizer index,
-# bits, ratio; labelfile: x, y, cluster label. Variables: nbars, bcolor1..; fmt/outfile/common.
-W = 1000
+# bits, ratio; labelfile: x, y, cluster label. Variables: nbars, bcolor1.., maxbars;
+# fmt/outfile/common.
+if (!exists("maxbars")) maxbars = 5
+W = 200 + 95 * maxbars     # room for a "503.2 Mbit (4.0×)" label per bar
+W = W < 1000 ? 1000 : W
 H = 620
 load common
 
@@ -20,5 +23,5 @@ stats datafile index 0 using 4 nooutput
 set yrange [STATS_min / 5 : STATS_max * 4]
 unset key
 plot for [b = 1:nbars] datafile index 0 using ($3 == b ? $1 : NaN):4 with boxes lc rgb v('bcolor', b) notitle, \
-     datafile index 0 using 1:4:(gprintf('%.1s %cbit', $4) . ($5 > 1.0001 ? sprintf(' (%.1f×)', $5) : '')):xtic(2) with labels offset 0, 0.7 font ',10' notitle, \
+     datafile index 0 using 1:4:(gprintf('%.1s %cbit', $4) . ($5 > 1.0001 ? sprintf(' (%.1f×)', $5) : '')):xtic(2) with labels offset 0, 0.7 font ',9' notitle, \
      labelfile index 0 using 1:2:3 with labels offset 0, 2.0 font ',11' notitle

@@ -38,9 +38,19 @@ if (is_workers) {
          for [o = 1:(nother > 1 ? nother : 0)] NaN with linespoints lw 2 dt o pt ptype(o) lc rgb '#000000' title v('otitle', o)
 }
 if (any_speedup) {
-    unset logscale y
-    set yrange [0:*]
-    set ylabel 'speedup over fp32 (fp32 time / time)'
+    # speedups up to ~8x on a linear axis from 0, larger ranges on a log axis
+    stats datafile using 4 nooutput
+    if (STATS_max > 8) {
+        set logscale y
+        set yrange [*:*]
+        set ytics (0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100)
+        set ylabel 'speedup over fp32 (fp32 time / time, log)'
+    } else {
+        unset logscale y
+        set yrange [0:*]
+        set ytics autofreq
+        set ylabel 'speedup over fp32 (fp32 time / time)'
+    }
     set title 'speedup over fp32 (dotted: 1 = no gain)'
     if (is_workers) {
         plot for [q = 1:nq] for [o = 1:nother] datafile index blk(q, o) using 1:4 with linespoints lw 2 dt o pt ptype(o) ps 1.1 lc rgb v('qcolor', q) notitle, \
