@@ -463,6 +463,33 @@ static int compare_decoded(const float *ref, const float *got, size_t n, size_t 
     return 0;
 }
 
+/* Encode v with q (one of the config's two formats) into buf and return its bits; for the
+ * first VERIFY_TRIALS trials also decode it and compare with quantize's qv, reporting a
+ * mismatch as CONSISTENCY VIOLATED (counted in *consistency_bad). CMD_OK or CMD_FAIL. */
+static int encode_checked(quant *q, const char *fmt, const config *c, size_t n, int dist,
+                          unsigned long t, const float *v, const float *qv, const quant_ctx *ctx,
+                          uint8_t *buf, size_t cap, float *dec, uint64_t *bits,
+                          int *consistency_bad) {
+    quant_err err = {0};
+    char what[64];
+    snprintf(what, sizeof what, "quant_encode(format=%s)", fmt);
+    if (quant_encode(q, v, ctx, buf, cap, bits, &err) != QUANT_OK)
+        return fail_quant(what, c, n, &err);
+    if (t >= VERIFY_TRIALS)
+        return CMD_OK;
+    snprintf(what, sizeof what, "quant_decode(format=%s)", fmt);
+    if (quant_decode(q, buf, (size_t)((*bits + 7) / 8), *bits, dec, &err) != QUANT_OK)
+        return fail_quant(what, c, n, &err);
+    size_t bad;
+    if (compare_decoded(qv, dec, n, &bad) != 0 && ++*consistency_bad <= MAX_REPORTS)
+        fprintf(stderr,
+                PROG ": CONSISTENCY VIOLATED: n=%zu s=%u bucket=%zu norm=%s dist=%s trial %lu: "
+                     "decode(encode(v), %s)[%zu] = %.9g but quantize(v)[%zu] = %.9g (v = %.9g)\n",
+                n, c->s, c->bucket, norm_names[c->norm], dist_names[dist], t, fmt, bad,
+                (double)dec[bad], bad, (double)qv[bad], (double)v[bad]);
+    return CMD_OK;
+}
+
 /* Measure all configurations of one n; fills rows[dist slot * n_conf + config index]. */
 static int measure_n(const bounds_opts *o, size_t n, row *rows, int *consistency_bad) {
     size_t n_conf = o->s.len * o->bucket.len * (size_t)o->n_norms;
@@ -563,50 +590,11 @@ static int measure_n(const bounds_opts *o, size_t n, row *rows, int *consistency
                     nnz += qv[i] != 0.0f;
                 }
                 uint64_t be, bd;
-                if (quant_encode(c->qe, v, &ctx, buf, cap, &be, &err) != QUANT_OK) {
-                    rc = fail_quant("quant_encode(format=elias)", c, n, &err);
+                if ((rc = encode_checked(c->qe, "elias", c, n, dist, t, v, qv, &ctx, buf, cap, dec,
+                                         &be, consistency_bad)) != CMD_OK ||
+                    (rc = encode_checked(c->qd, "dense", c, n, dist, t, v, qv, &ctx, buf, cap, dec,
+                                         &bd, consistency_bad)) != CMD_OK)
                     goto out;
-                }
-                if (t < VERIFY_TRIALS) {
-                    size_t bad;
-                    if (quant_decode(c->qe, buf, (size_t)((be + 7) / 8), be, dec, &err) !=
-                        QUANT_OK) {
-                        rc = fail_quant("quant_decode(format=elias)", c, n, &err);
-                        goto out;
-                    }
-                    if (compare_decoded(qv, dec, n, &bad) != 0 &&
-                        ++*consistency_bad <= MAX_REPORTS) {
-                        fprintf(stderr,
-                                PROG
-                                ": CONSISTENCY VIOLATED: n=%zu s=%u bucket=%zu norm=%s dist=%s "
-                                "trial %lu: decode(encode(v), elias)[%zu] = %.9g but "
-                                "quantize(v)[%zu] = %.9g (v = %.9g)\n",
-                                n, c->s, c->bucket, norm_names[c->norm], dist_names[dist], t, bad,
-                                dec[bad], bad, qv[bad], v[bad]);
-                    }
-                }
-                if (quant_encode(c->qd, v, &ctx, buf, cap, &bd, &err) != QUANT_OK) {
-                    rc = fail_quant("quant_encode(format=dense)", c, n, &err);
-                    goto out;
-                }
-                if (t < VERIFY_TRIALS) {
-                    size_t bad;
-                    if (quant_decode(c->qd, buf, (size_t)((bd + 7) / 8), bd, dec, &err) !=
-                        QUANT_OK) {
-                        rc = fail_quant("quant_decode(format=dense)", c, n, &err);
-                        goto out;
-                    }
-                    if (compare_decoded(qv, dec, n, &bad) != 0 &&
-                        ++*consistency_bad <= MAX_REPORTS) {
-                        fprintf(stderr,
-                                PROG
-                                ": CONSISTENCY VIOLATED: n=%zu s=%u bucket=%zu norm=%s dist=%s "
-                                "trial %lu: decode(encode(v), dense)[%zu] = %.9g but "
-                                "quantize(v)[%zu] = %.9g (v = %.9g)\n",
-                                n, c->s, c->bucket, norm_names[c->norm], dist_names[dist], t, bad,
-                                dec[bad], bad, qv[bad], v[bad]);
-                    }
-                }
                 sm[0 * o->trials + t] = ee / vv;
                 sm[1 * o->trials + t] = (double)nnz;
                 sm[2 * o->trials + t] = (double)be;

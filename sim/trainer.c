@@ -70,6 +70,7 @@ typedef struct run {
     int recv_shared;   /* recv is SMPI_SHARED_MALLOC'd */
     size_t target_iter; /* rank 0: iteration at which the target accuracy was reached */
     double target_time; /* its simulated time (NAN if never) */
+    size_t ps_len;      /* ps server: the fixed message length (0 until known) */
 } run;
 
 /* Print on rank 0 only. */
@@ -567,18 +568,18 @@ static int exchange_ps(run *r, double loss, uint32_t step, step_times *st) {
     double t0 = MPI_Wtime();
     int mylen = (int)len;
     if (r->codec->fixed_size) {
-        size_t ml;
-        uint64_t b;
-        quant_err qe;
-        /* every worker's message has the length of this one (the server encodes a zero
-         * gradient once to learn it) */
-        if (!r->is_worker) {
+        /* every worker's message has one length; the server learns it once by encoding a
+         * zero gradient (not charged: it is a constant of the format) */
+        if (!r->is_worker && r->ps_len == 0) {
+            uint64_t b;
+            quant_err qe;
             memset(r->grad, 0, np * sizeof(float));
-            sim_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &ml, &b, &qe);
-            mylen = 0;
-        } else {
-            ml = len;
+            sim_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &r->ps_len,
+                             &b, &qe);
         }
+        size_t ml = r->is_worker ? len : r->ps_len;
+        if (!r->is_worker)
+            mylen = 0;
         for (int w = 0; w < r->size; w++)
             r->lens[w] = w == 0 ? 0 : (int)ml;
     } else {
