@@ -40,6 +40,28 @@ repro)
     awk -F'\t' '!/^#/ && $1 != "iteration" { s += $4 + $5 + $6 + $7; t = $3 } END { d = s - t; if (d < 0) d = -d; exit !(d <= 1e-6 * (t > 1 ? t : 1)) }' "$tmp/s-$ex-$np/iterations.tsv" \
       && ok "$ex: simulated time is the sum of compute, encode, comm, decode" || bad "$ex: time breakdown does not add up"
   done
+  # Collectives sliced into pieces (what runs beyond MPI's 2 GiB int counts, forced here with
+  # tiny pieces): the same numbers as one piece, under SMPI and OpenMPI.
+  for case in "allgather 3 qsgd:s=7,format=elias,bucket=256" "allgather 2 fp32" \
+              "ps 3 qsgd:s=3,format=elias,bucket=128" "ps 3 onebit"; do
+    set -- $case; ex=$1; np=$2; q=$3
+    args=(--data "$data" --model mlp:hidden=32 --quant "$q" --exchange "$ex" --batch 32 --epochs 2 --max-steps 6 --eval-every 3 --seed 7 --quiet)
+    "$qsgdsim" sim --ranks "$np" --out "$tmp/p1-$ex-$np" -- "${args[@]}" > "$tmp/s.log" 2>&1 \
+      || { bad "$ex/$q: SMPI run failed"; cat "$tmp/s.log"; continue; }
+    QSGDSIM_GATHER_PIECE=3000 "$qsgdsim" sim --ranks "$np" --out "$tmp/pn-$ex-$np" -- "${args[@]}" > "$tmp/s.log" 2>&1 \
+      || { bad "$ex/$q: sliced SMPI run failed"; cat "$tmp/s.log"; continue; }
+    mpirun --allow-run-as-root --oversubscribe -x QSGDSIM_GATHER_PIECE=3000 -np "$np" "$mpi" --out "$tmp/pm-$ex-$np" "${args[@]}" > "$tmp/m.log" 2>&1 \
+      || { bad "$ex/$q: sliced mpirun failed"; cat "$tmp/m.log"; continue; }
+    t() { grep -v '^#' "$1/iterations.tsv" | cut -f1,8,9,10; grep -v '^#' "$1/eval.tsv" | cut -f1,4,5; }
+    if [ "$(t "$tmp/p1-$ex-$np")" = "$(t "$tmp/pn-$ex-$np")" ] && [ "$(t "$tmp/pn-$ex-$np")" = "$(t "$tmp/pm-$ex-$np")" ]; then
+      ok "$ex on $np ranks, $q: 3000-byte pieces == one piece, SMPI == OpenMPI"
+    else bad "$ex on $np ranks, $q: sliced collectives change the numbers"; diff <(t "$tmp/p1-$ex-$np") <(t "$tmp/pn-$ex-$np") | head -5; fi
+    # the pieces really happened: each one costs the network another latency
+    st() { grep -v '^#' "$1/iterations.tsv" | tail -1 | cut -f3; }
+    awk -v a="$(st "$tmp/p1-$ex-$np")" -v b="$(st "$tmp/pn-$ex-$np")" 'BEGIN { exit !(b > a) }' \
+      && ok "$ex/$q: sliced run pays extra latencies ($(st "$tmp/pn-$ex-$np") > $(st "$tmp/p1-$ex-$np") s)" \
+      || bad "$ex/$q: sliced run is not slower: were there pieces?"
+  done
   ;;
 errors)
   "$qsgdsim" sim --ranks 2 --out "$tmp/div" -- --data "$data" --model mlp:hidden=16 --optim sgd:lr=1e30 --max-steps 20 --quiet > "$tmp/div.log" 2>&1

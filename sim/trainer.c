@@ -7,6 +7,7 @@
  * for real under mpirun. The numerics live in the normally compiled libraries (models/,
  * quantizers/, sim_core); the same seed gives the same bits in both builds.
  */
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -60,6 +61,10 @@ typedef struct run {
     uint8_t *msg, *recv;
     size_t recv_cap;
     int *lens, *displs;
+    size_t piece;      /* largest (all)gather, bytes (GATHER_PIECE; tests lower it) */
+    int npieces;       /* pieces of the last (all)gather: > 1 beyond MPI's int counts */
+    int *plens, *pdispls; /* [size] counts and displacements of one piece */
+    uint8_t *scratch;  /* one whole message, reassembled from pieces (npieces > 1) */
     size_t *idx;
     sim_table iters, evals;
     int reporter; /* rank that writes iterations.tsv */
@@ -210,6 +215,18 @@ static int setup_data(run *r) {
     return EXIT_OK;
 }
 
+/* Largest (all)gather in one MPI call (see gather_big). */
+#define GATHER_PIECE ((size_t)1 << 30)
+
+/* The environment variable QSGDSIM_GATHER_PIECE (bytes) lowers the piece size so that tests
+ * exercise the sliced path with small models; same on every rank (same environment). */
+static size_t gather_piece(void) {
+    const char *e = getenv("QSGDSIM_GATHER_PIECE");
+    char *end;
+    unsigned long long v = e ? strtoull(e, &end, 10) : 0;
+    return e && *e && !*end && v > 0 && v <= GATHER_PIECE ? (size_t)v : GATHER_PIECE;
+}
+
 /* ---- model, codec, optimizer -------------------------------------------------------------- */
 static int setup_model(run *r) {
     const data_shape *shape = r->shard ? &r->shard->shape : &r->test->shape;
@@ -231,22 +248,32 @@ static int setup_model(run *r) {
     if (!r->opt)
         return fail_all(r, EXIT_USAGE, "optimizer", oe.msg);
     size_t np = r->m->nparams;
+    /* one message must fit MPI's int byte counts; K of them need not (gather_big) */
+    if (r->codec->max_bytes > (size_t)INT_MAX)
+        return fail_all(r, EXIT_USAGE, "model",
+                        "one encoded gradient exceeds 2 GiB (MPI int byte counts): use a "
+                        "quantizer or a smaller model");
+    r->recv_cap = r->codec->max_bytes * (size_t)r->size;
+    r->piece = gather_piece();
+    if (r->cfg.overlap && r->recv_cap > (size_t)INT_MAX)
+        return fail_all(r, EXIT_USAGE, "--overlap",
+                        "the per-tensor all-gathers exceed 2 GiB in total (MPI int byte "
+                        "counts); run without --overlap");
     r->theta = malloc(np * sizeof(float));
     r->grad = malloc((np + 1) * sizeof(float));
-    r->acc = malloc((np + 1) * sizeof(float));
     r->msg = malloc(r->codec->max_bytes);
-    r->recv_cap = r->codec->max_bytes * (size_t)r->size;
     r->recv = malloc(r->recv_cap);
     /* lengths/offsets per rank, or per tensor with --overlap */
     size_t nl = (size_t)r->size > r->m->ntensors ? (size_t)r->size : r->m->ntensors;
     r->lens = calloc(nl, sizeof(int));
     r->displs = calloc(nl, sizeof(int));
+    r->plens = calloc((size_t)r->size, sizeof(int));
+    r->pdispls = calloc((size_t)r->size, sizeof(int));
     r->idx = malloc(r->cfg.batch * sizeof(size_t));
-    int bad = !r->theta || !r->grad || !r->acc || !r->msg || !r->recv || !r->lens ||
-              !r->displs || !r->idx || r->recv_cap > (size_t)2147483647;
+    int bad = !r->theta || !r->grad || !r->msg || !r->recv || !r->lens || !r->displs ||
+              !r->plens || !r->pdispls || !r->idx;
     if (agree(bad))
-        return fail_all(r, EXIT_FAIL, "memory",
-                        "cannot allocate the buffers (or the messages exceed 2 GiB in total)");
+        return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the buffers");
     if (r->cfg.exchange == SIM_EX_STRIPES) {
         r->stripes = sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size, r->rank, &qe);
         if (!r->stripes)
@@ -313,6 +340,20 @@ static int setup_shared_decode(run *r) {
     return EXIT_OK;
 }
 
+/* The accumulator of decoded messages (and the all-reduce's scratch): every path needs one
+ * per rank except SMPI's shared decode, which accumulates into the shared average — one
+ * gradient-sized buffer less per virtual rank (575 MB for fp32 VGG19). */
+static int setup_accumulator(run *r) {
+    int bad = 0;
+    if (!r->sd) {
+        r->acc = malloc((r->m->nparams + 1) * sizeof(float));
+        bad = !r->acc;
+    }
+    if (agree(bad))
+        return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the decode accumulator");
+    return EXIT_OK;
+}
+
 static void free_shared_decode(run *r) {
 #ifdef SMPI_H
     if (r->recv_shared) {
@@ -336,9 +377,84 @@ typedef struct step_times {
     double loss;                           /* mean minibatch loss over workers */
 } step_times;
 
-/* Decode messages of workers into r->acc and average into r->grad. */
-static int decode_all(run *r, const uint8_t *base, const int *lens, const int *displs, int first,
-                      int count, step_times *st) {
+/* ---- (all)gather beyond MPI's int counts -------------------------------------------------
+ * MPI counts and displacements are ints, so one MPI_(All)gatherv moves at most 2 GiB in all
+ * (8 fp32 VGG19 gradients are 4.6 GB). gather_big splits every rank's message into P equal
+ * slices (P = total / 1 GiB, rounded up; P = 1 in all but huge runs) and runs P collectives,
+ * slice p of every rank in the p-th: the network sees the same bytes plus P - 1 extra
+ * latencies. The receive buffer is laid out slice-major (all ranks' slice 0, then slice 1,
+ * ...), which for P = 1 is the usual rank-major layout; message_of reassembles one rank's
+ * message when P > 1. root < 0: MPI_Allgatherv, else MPI_Gatherv to root. Needs r->lens
+ * (at a gather's non-roots only their own entry is used). */
+static void piece_bounds(int len, int npieces, int p, size_t *lo, size_t *hi) {
+    *lo = (size_t)len * (size_t)p / (size_t)npieces;
+    *hi = (size_t)len * (size_t)(p + 1) / (size_t)npieces;
+}
+
+static void gather_big(run *r, int root) {
+    /* every rank must pick the same P: an all-gather's ranks all know every length; a
+     * gather's non-roots know only their own, so P comes from the capacity there */
+    size_t total = 0;
+    for (int w = 0; w < r->size; w++)
+        total += (size_t)r->lens[w];
+    if (root >= 0)
+        total = r->recv_cap;
+    int P = (int)((total + r->piece - 1) / r->piece);
+    if (P < 1)
+        P = 1;
+    r->npieces = P;
+    size_t region = 0; /* start of slice p's region in recv */
+    for (int p = 0; p < P; p++) {
+        size_t off = 0, slo = 0, shi = 0;
+        for (int w = 0; w < r->size; w++) {
+            size_t lo, hi;
+            piece_bounds(r->lens[w], P, p, &lo, &hi);
+            r->plens[w] = (int)(hi - lo);
+            r->pdispls[w] = (int)off;
+            off += hi - lo;
+            if (w == r->rank) {
+                slo = lo;
+                shi = hi;
+            }
+        }
+        if (root < 0)
+            MPI_Allgatherv(r->msg + slo, (int)(shi - slo), MPI_BYTE, r->recv + region, r->plens,
+                           r->pdispls, MPI_BYTE, MPI_COMM_WORLD);
+        else
+            MPI_Gatherv(r->msg + slo, (int)(shi - slo), MPI_BYTE, r->recv + region, r->plens,
+                        r->pdispls, MPI_BYTE, root, MPI_COMM_WORLD);
+        region += off;
+    }
+}
+
+/* Rank w's whole message after gather_big: in place for one piece, else copied into
+ * r->scratch from its P slices. NULL if the scratch cannot be allocated. */
+static const uint8_t *message_of(run *r, int w) {
+    int P = r->npieces;
+    if (P <= 1)
+        return r->recv + r->displs[w];
+    if (!r->scratch && !(r->scratch = malloc(r->codec->max_bytes)))
+        return NULL;
+    size_t region = 0, done = 0;
+    for (int p = 0; p < P; p++) {
+        size_t off = 0;
+        for (int v = 0; v < r->size; v++) {
+            size_t lo, hi;
+            piece_bounds(r->lens[v], P, p, &lo, &hi);
+            if (v == w) {
+                memcpy(r->scratch + done, r->recv + region + off, hi - lo);
+                done += hi - lo;
+            }
+            off += hi - lo;
+        }
+        region += off;
+    }
+    return r->scratch;
+}
+
+/* Decode the gathered messages of workers first .. first+count-1 into r->acc and average
+ * into r->grad. */
+static int decode_all(run *r, int first, int count, step_times *st) {
     double w0 = sim_wall();
     size_t np = r->m->nparams;
     memset(r->acc, 0, np * sizeof(float));
@@ -346,8 +462,14 @@ static int decode_all(run *r, const uint8_t *base, const int *lens, const int *d
     for (int w = 0; w < count; w++) {
         double l;
         quant_err qe = {0};
-        if (sim_codec_decode_add(r->codec, base + displs[first + w], (size_t)lens[first + w],
-                                 r->acc, &l, &qe) != QUANT_OK) {
+        const uint8_t *m = message_of(r, first + w);
+        if (!m) {
+            fprintf(stderr, "qsgdsim-trainer: rank %d: out of memory reassembling a message\n",
+                    r->rank);
+            return EXIT_FAIL;
+        }
+        if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[first + w], r->acc, &l,
+                                 &qe) != QUANT_OK) {
             fprintf(stderr, "qsgdsim-trainer: rank %d: message of worker %d: %s (bit %llu)\n",
                     r->rank, w, qe.msg, (unsigned long long)qe.bit);
             return EXIT_FAIL;
@@ -389,11 +511,12 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
     } else {
         MPI_Allgather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, MPI_COMM_WORLD);
     }
-    for (int w = 0, off = 0; w < r->size; w++) {
-        r->displs[w] = off;
-        off += r->lens[w];
-    }
-    MPI_Allgatherv(r->msg, mylen, MPI_BYTE, r->recv, r->lens, r->displs, MPI_BYTE, MPI_COMM_WORLD);
+    gather_big(r, -1);
+    if (r->npieces == 1)
+        for (int w = 0, off = 0; w < r->size; w++) {
+            r->displs[w] = off;
+            off += r->lens[w];
+        }
     st->comm = MPI_Wtime() - t0;
 #ifdef SMPI_H
     if (r->sd) {
@@ -406,12 +529,12 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
         if (sd->step != (long long)step) {
             double w0 = sim_wall();
             size_t np = r->m->nparams;
-            memset(r->acc, 0, np * sizeof(float));
+            memset(sd->avg, 0, np * sizeof(float));
             double lsum = 0;
             for (int w = 0; w < r->size; w++) {
                 double l;
                 quant_err qe = {0};
-                if (sim_codec_decode_add(r->codec, sd->msgs[w], (size_t)r->lens[w], r->acc, &l,
+                if (sim_codec_decode_add(r->codec, sd->msgs[w], (size_t)r->lens[w], sd->avg, &l,
                                          &qe) != QUANT_OK) {
                     fprintf(stderr, "qsgdsim-trainer: message of worker %d: %s (bit %llu)\n", w,
                             qe.msg, (unsigned long long)qe.bit);
@@ -421,7 +544,7 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
             }
             float inv = 1.0f / (float)r->size;
             for (size_t i = 0; i < np; i++)
-                sd->avg[i] = r->acc[i] * inv;
+                sd->avg[i] *= inv;
             sd->loss = lsum / r->size;
             sd->decode_wall = sim_wall() - w0;
             sd->step = (long long)step;
@@ -433,7 +556,7 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
         return EXIT_OK;
     }
 #endif
-    return decode_all(r, r->recv, r->lens, r->displs, 0, r->size, st);
+    return decode_all(r, 0, r->size, st);
 }
 
 /* Overlap (the paper's double buffering): the measured gradient time is charged as one
@@ -585,15 +708,18 @@ static int exchange_ps(run *r, double loss, uint32_t step, step_times *st) {
     } else {
         MPI_Gather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
     }
-    if (r->rank == 0)
+    if (!r->codec->fixed_size && r->rank != 0) /* only the root learnt the lengths */
+        for (int w = 0; w < r->size; w++)
+            r->lens[w] = w == r->rank ? mylen : 0;
+    gather_big(r, 0);
+    if (r->rank == 0 && r->npieces == 1)
         for (int w = 0, off = 0; w < r->size; w++) {
             r->displs[w] = off;
             off += r->lens[w];
         }
-    MPI_Gatherv(r->msg, mylen, MPI_BYTE, r->recv, r->lens, r->displs, MPI_BYTE, 0, MPI_COMM_WORLD);
     double tc = MPI_Wtime() - t0;
     if (r->rank == 0) {
-        if (decode_all(r, r->recv, r->lens, r->displs, 1, r->nworkers, st))
+        if (decode_all(r, 1, r->nworkers, st))
             return EXIT_FAIL; /* a broken message is a bug: the run stops on MPI_Abort */
         r->grad[np] = (float)st->loss;
     }
@@ -900,6 +1026,9 @@ static void cleanup(run *r) {
     free(r->recv);
     free(r->lens);
     free(r->displs);
+    free(r->plens);
+    free(r->pdispls);
+    free(r->scratch);
     free(r->idx);
 }
 
@@ -945,6 +1074,8 @@ int main(int argc, char **argv) {
         rc = setup_model(&r);
     if (!rc)
         rc = setup_shared_decode(&r);
+    if (!rc)
+        rc = setup_accumulator(&r);
     if (!rc)
         rc = open_tables(&r);
     if (!rc)
