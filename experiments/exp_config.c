@@ -4,6 +4,7 @@
  * docs/experiments.md). */
 #define _GNU_SOURCE
 #include "exp_config.h"
+#include "gpu_device.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,6 +71,8 @@ static const exp_keyinfo keys[EXP_NKEYS] = {
                         "evaluate every N iterations (0 = once per epoch)"},
     [EXP_SEEDS] = {"seeds", "seed", EXP_T_INT, "1", "experiment seed(s): one point per seed"},
     [EXP_THREADS] = {"threads", "threads", EXP_T_INT, "1", "OpenBLAS threads per rank"},
+    [EXP_DEVICE] = {"device", "dev", EXP_T_STRING, "auto",
+                    "where gradients are computed: auto (CUDA GPU if present) | cpu | cuda"},
 };
 
 /* Keys that are not settings. */
@@ -479,6 +482,16 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
         return 0;
     case EXP_COMPUTE:
         return trainer_check("--compute", t, msg, len);
+    case EXP_DEVICE: {
+        if (trainer_check("--device", t, msg, len))
+            return -1;
+        char why[200];
+        if (!strcmp(t, "cuda") && gpu_device_count(why, sizeof why) == 0) {
+            snprintf(msg, len, "cuda: no usable GPU here (%s); use auto or cpu", why);
+            return -1;
+        }
+        return 0;
+    }
     case EXP_CODEC:
         return trainer_check("--codec", t, msg, len);
     case EXP_DEVICE_EFF:
@@ -896,6 +909,8 @@ static int build_args(const exp_experiment *e, const exp_point *p, const char *o
     A(pv(e, p, EXP_TARGET_ACCURACY));
     A("--threads");
     A(pv(e, p, EXP_THREADS));
+    A("--device");
+    A(pv(e, p, EXP_DEVICE));
     if (exp_point_value(e, p, EXP_OVERLAP)->num != 0)
         A("--overlap");
     if (exp_point_value(e, p, EXP_SHARED_DECODE)->num == 0)
@@ -949,6 +964,7 @@ static exp_key key_of_option(const char *msg) {
         {"--exchange", EXP_EXCHANGE}, {"--allreduce", EXP_ALLREDUCE_IMPL}, {"--batch", EXP_BATCH},
         {"--epochs", EXP_EPOCHS}, {"--max-steps", EXP_MAX_STEPS}, {"--seed", EXP_SEEDS},
         {"--compute", EXP_COMPUTE}, {"--codec", EXP_CODEC}, {"--device-eff", EXP_DEVICE_EFF},
+        {"--device", EXP_DEVICE},
         {"--eval-every", EXP_EVAL_EVERY}, {"--target-accuracy", EXP_TARGET_ACCURACY},
         {"--threads", EXP_THREADS}, {"--overlap", EXP_OVERLAP},
     };

@@ -40,6 +40,7 @@ typedef enum exp_key {
     EXP_EVAL_EVERY,
     EXP_SEEDS,
     EXP_THREADS,
+    EXP_DEVICE,
     EXP_NKEYS
 } exp_key;
 

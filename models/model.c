@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_cuda.h"
 #include "nn_ops.h"
 
 /* OpenBLAS extension; declared here so any cblas.h (or none) will do. */
@@ -213,6 +214,13 @@ model *model_alloc(const char *name, const model_params *p, const data_shape *sh
                    names);
         return NULL;
     }
+    return model_alloc_type(t, p, shape, max_batch, err);
+}
+
+/* model_alloc for a given type table: the CPU types of the registry, or their CUDA twins
+ * (model_device.c). Declared in model_cuda.h. */
+model *model_alloc_type(const model_type *t, const model_params *p, const data_shape *shape,
+                        size_t max_batch, model_err *err) {
     if (!shape || shape->dim == 0) {
         model_fail(err, MODEL_EINVAL, "model %s: data shape missing or dim == 0", t->name);
         return NULL;
@@ -239,6 +247,8 @@ model *model_alloc(const char *name, const model_params *p, const data_shape *sh
         model_params_default(&m->params);
     m->shape = *shape;
     m->max_batch = max_batch;
+    m->on_gpu = 0;
+    snprintf(m->device_desc, sizeof m->device_desc, "cpu"); /* a CUDA init overwrites both */
     if (t->init(m, shape, max_batch, err) != MODEL_OK) {
         model_free(m);
         return NULL;
@@ -297,4 +307,31 @@ size_t model_describe(const model *m, char *buf, size_t len) {
     if (option_accepted(m->type, "l2", 2))
         off = append(buf, len, off, ":l2=%.17g", p->l2);
     return off < len ? off : len - 1;
+}
+
+/* ---- devices (model_alloc_spec_on / _for live in model_device.c, so that programs that
+ * never ask for a device, such as the SMPI trainer linked by hand from the static
+ * libraries, do not pull in the CUDA backend and its libraries) ----------------------- */
+
+static const char *const device_names[] = {"auto", "cpu", "cuda"};
+
+int model_device_parse(const char *s, model_device *out, model_err *err) {
+    for (int i = 0; i < 3; i++)
+        if (s && strcmp(s, device_names[i]) == 0) {
+            if (out)
+                *out = (model_device)i;
+            return MODEL_OK;
+        }
+    return model_fail(err, MODEL_EINVAL, "unknown device '%s' (valid: auto, cpu, cuda)",
+                      s ? s : "(null)");
+}
+
+const char *model_device_name(model_device dev) {
+    return (int)dev >= 0 && (int)dev < 3 ? device_names[dev] : "?";
+}
+
+const char *model_device_desc(const model *m) {
+    if (!m)
+        return "none";
+    return m->device_desc[0] ? m->device_desc : "cpu";
 }

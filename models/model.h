@@ -29,6 +29,41 @@
  * regularized. CSR column indices must be < dim (the data readers guarantee it).
  * The gradients are checked against a double-precision reference in
  * tests/test_model_grad.c; tests/test_model_api.c covers the rest of this API.
+ *
+ * Devices (CPU or CUDA GPU), chosen at run time:
+ *   model_alloc / model_alloc_spec always build the CPU model (OpenBLAS), as they always did.
+ *   model_alloc_spec_on(spec, shape, max_batch, dev) and model_alloc_spec_for(spec, dataset,
+ *   max_batch, dev) choose the device:
+ *     MODEL_DEVICE_CPU   the CPU model.
+ *     MODEL_DEVICE_CUDA  the CUDA model, or NULL with an error saying why not: built without
+ *                        CUDA, no usable GPU, or no CUDA implementation for this model
+ *                        (profile) or data layout (CSR: the CUDA models take dense rows only;
+ *                        model_alloc_spec_for sees the layout, model_alloc_spec_on cannot, so
+ *                        there a CSR dataset is refused by loss_grad/evaluate instead).
+ *     MODEL_DEVICE_AUTO  the CUDA model when a GPU is present and the model (and, with
+ *                        model_alloc_spec_for, the data layout) is supported, else the CPU
+ *                        model, silently; also the CPU model if building the CUDA one fails
+ *                        (e.g. out of GPU memory). m->device_desc says which one you got.
+ *   A CUDA model is the same model_type interface with the same name, tensors, theta layout,
+ *   init_params (the CPU code: theta is bit-identical), loss (l2 included) and minibatch-mean
+ *   gradient; theta, grad, idx and datasets stay host memory. Each loss_grad uploads theta
+ *   and the row indices on the model's own CUDA stream, gathers the rows on the GPU from a
+ *   device copy of the dataset (uploaded the first time that dataset is seen; up to 4
+ *   datasets cached per model, keyed by the dataset and x pointers, n and a sampled
+ *   fingerprint of the values: do not modify rows in place while a model uses them),
+ *   runs forward/backward with cuBLAS and deterministic kernels (no float atomics: the same
+ *   call gives bit-identical results run to run on the same GPU and toolkit), downloads
+ *   grad and the loss and synchronizes. evaluate works in chunks of max_batch rows. Every
+ *   model object owns its stream, cuBLAS handle and workspaces (allocated once in
+ *   model_alloc), so many models (e.g. virtual workers in one process) share a GPU without
+ *   global state; each entry point selects its device first. The GPU is device 0 (pick
+ *   another with CUDA_VISIBLE_DEVICES).
+ *   Precision: cuBLAS runs in CUBLAS_PEDANTIC_MATH (true fp32: no TF32 or bf16x9
+ *   emulation, whatever the environment says) and the kernels are compiled without FMA
+ *   contraction, so the CUDA gradients match the fp32 CPU ones to rounding (relative
+ *   differences ~1e-6; tests/test_cuda_models.c). QSGDSIM_CUDA_MATH=default|tf32 in the
+ *   environment selects cuBLAS's default math or TF32 tensor cores instead (faster,
+ *   less exact; for experiments only).
  */
 #ifndef QSGDSIM_MODEL_H
 #define QSGDSIM_MODEL_H
@@ -109,6 +144,8 @@ struct model {
     model_tensor *tensors; /* [ntensors], owned */
     size_t ntensors;
     void *impl;
+    int on_gpu;            /* 1: a CUDA model (type is the CUDA twin of the CPU type) */
+    char device_desc[96];  /* "cpu" or e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" */
 };
 
 const model_type *const *model_types(void); /* NULL-terminated */
@@ -133,6 +170,26 @@ size_t model_describe(const model *m, char *buf, size_t len);
  * it by itself: the caller decides). */
 void model_set_threads(int n);
 int model_get_threads(void);
+
+/* ---- devices (see the header comment) ---------------------------------------------- */
+typedef enum model_device {
+    MODEL_DEVICE_AUTO = 0, /* the GPU when present and supported, else the CPU */
+    MODEL_DEVICE_CPU = 1,
+    MODEL_DEVICE_CUDA = 2, /* the GPU or an error */
+} model_device;
+/* "auto" | "cpu" | "cuda" -> *out; MODEL_EINVAL listing the choices otherwise. */
+int model_device_parse(const char *s, model_device *out, model_err *err);
+/* "auto", "cpu", "cuda" ("?" for other values). */
+const char *model_device_name(model_device dev);
+/* Build spec's model on dev (model_alloc_spec semantics otherwise). */
+model *model_alloc_spec_on(const char *spec, const data_shape *shape, size_t max_batch,
+                           model_device dev, model_err *err);
+/* The same for the dataset d the model will be used with (its shape and its layout: CSR data
+ * has no CUDA implementation, so cuda fails and auto picks the CPU). */
+model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch,
+                            model_device dev, model_err *err);
+/* m->device_desc: "cpu" or "cuda:0 <GPU name> (sm_XY, N GiB)". */
+const char *model_device_desc(const model *m);
 
 #ifdef __cplusplus
 }

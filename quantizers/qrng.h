@@ -20,20 +20,30 @@ extern "C" {
 
 #define QRNG_GROUP 32 /* coordinates per group of 8 Philox blocks */
 
+/* QRNG_HD marks the inline functions below that GPU code (quantizers/qcuda.cu) calls too:
+ * __host__ __device__ under nvcc, nothing for a C compiler. The arithmetic is integer
+ * (Philox) or one exact conversion and one multiplication by 2^-24 (qrng_uniform), so the
+ * host and the device compute identical bits. */
+#if defined(__CUDACC__)
+#define QRNG_HD __host__ __device__
+#else
+#define QRNG_HD
+#endif
+
 typedef struct qrng_stream {
     uint32_t key[2];  /* seed */
     uint32_t ctr1, ctr2, ctr3; /* tensor, step, worker */
 } qrng_stream;
 
-static inline qrng_stream qrng_make(uint64_t seed, uint32_t worker, uint32_t step,
-                                    uint32_t tensor) {
+static inline QRNG_HD qrng_stream qrng_make(uint64_t seed, uint32_t worker, uint32_t step,
+                                            uint32_t tensor) {
     qrng_stream st = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, tensor, step, worker};
     return st;
 }
 
 /* One Philox4x32-10 block (reference implementation). */
-static inline void qrng_philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2],
-                                      uint32_t out[4]) {
+static inline QRNG_HD void qrng_philox4x32_10(const uint32_t ctr_in[4],
+                                              const uint32_t key_in[2], uint32_t out[4]) {
     uint32_t c0 = ctr_in[0], c1 = ctr_in[1], c2 = ctr_in[2], c3 = ctr_in[3];
     uint32_t k0 = key_in[0], k1 = key_in[1];
     for (int r = 0; r < 10; r++) {
@@ -68,7 +78,7 @@ void qrng_fill_groups(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32
 void qrng_fill_groups_ref(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out);
 
 /* Uniform in [0, 1) from a word: 24 high bits. */
-static inline float qrng_uniform(uint32_t r) {
+static inline QRNG_HD float qrng_uniform(uint32_t r) {
     return (float)(r >> 8) * (1.0f / 16777216.0f);
 }
 

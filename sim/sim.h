@@ -81,6 +81,7 @@ typedef struct sim_config {
     size_t eval_every;      /* evaluate every N iterations (0 = once per epoch) */
     double target_accuracy; /* > 0: stop once the test accuracy reaches it */
     int threads;            /* OpenBLAS threads per rank */
+    model_device backend;   /* where gradients are computed: auto (GPU if present), cpu, cuda */
     int overlap;            /* allgather, fixed-size formats: per-tensor all-gathers posted
                                during backprop (the paper's double buffering) */
     int shared_decode;      /* SMPI only: decode each step's messages once for all ranks

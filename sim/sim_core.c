@@ -74,6 +74,7 @@ void sim_config_default(sim_config *c) {
     c->codec = SIM_CODEC_MEASURED;
     c->codec_factor = 1.0;
     c->threads = 1;
+    c->backend = MODEL_DEVICE_AUTO;
     c->shared_decode = 1;
 }
 
@@ -97,6 +98,9 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --eval-every N       evaluate every N iterations (default: once per epoch)\n"
             "  --target-accuracy A  stop at the first evaluation with test accuracy >= A (0..1)\n"
             "  --threads T          OpenBLAS threads per rank (default 1)\n"
+            "  --device D           where gradients are computed: auto (a CUDA GPU when present\n"
+            "                       and the model has a CUDA version, else the CPU), cpu, cuda\n"
+            "                       (default auto; the results name the device used)\n"
             "  --overlap            overlap communication with backprop: the backward pass is\n"
             "                       charged tensor by tensor (last layer first, in proportion to\n"
             "                       tensor size) and each tensor's all-gather starts as soon as\n"
@@ -157,7 +161,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                      size_t errlen) {
     enum { O_MODEL = 256, O_DATA, O_QUANT, O_QMIN, O_OPTIM, O_EXCH, O_ALLRED, O_BATCH, O_EPOCHS,
            O_MAXSTEPS, O_SEED, O_COMPUTE, O_CODEC, O_DEVEFF, O_EVAL, O_THREADS, O_OUT, O_QUIET,
-           O_HELP, O_NOSHARED, O_OVERLAP, O_TARGET };
+           O_HELP, O_NOSHARED, O_OVERLAP, O_TARGET, O_BACKEND };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},     {"data", required_argument, 0, O_DATA},
         {"quant", required_argument, 0, O_QUANT},     {"quant-min-numel", required_argument, 0, O_QMIN},
@@ -170,6 +174,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"no-shared-decode", no_argument, 0, O_NOSHARED},
         {"overlap", no_argument, 0, O_OVERLAP},       {"target-accuracy", required_argument, 0, O_TARGET},
+        {"device", required_argument, 0, O_BACKEND},
         {0, 0, 0, 0}};
     *help = 0;
     double device_eff = 0;
@@ -307,6 +312,12 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                 return fail(err, errlen, "--threads must be in 1..256");
             c->threads = (int)z;
             break;
+        case O_BACKEND: {
+            model_err me = {0};
+            if (model_device_parse(a, &c->backend, &me) != MODEL_OK)
+                return fail(err, errlen, "--device: %s", me.msg);
+            break;
+        }
         case O_OUT:
             if (copy_str("--out", c->out_dir, sizeof c->out_dir, a, err, errlen))
                 return 1;
@@ -385,6 +396,8 @@ void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
     fprintf(f, "%seval_every = %zu\n", prefix, c->eval_every);
     fprintf(f, "%starget_accuracy = %g\n", prefix, c->target_accuracy);
     fprintf(f, "%sthreads = %d\n", prefix, c->threads);
+    fprintf(f, "%sdevice = %s\n", prefix,
+            c->backend == MODEL_DEVICE_CPU ? "cpu" : c->backend == MODEL_DEVICE_CUDA ? "cuda" : "auto");
     fprintf(f, "%soverlap = %d\n", prefix, c->overlap);
     fprintf(f, "%sshared_decode = %d\n", prefix, c->shared_decode);
 }

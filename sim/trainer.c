@@ -232,7 +232,7 @@ static int setup_model(run *r) {
     const data_shape *shape = r->shard ? &r->shard->shape : &r->test->shape;
     model_err me = {0};
     size_t max_batch = r->cfg.batch > 256 ? r->cfg.batch : 256; /* evaluation chunks too */
-    r->m = model_alloc_spec(r->cfg.model, shape, max_batch, &me);
+    r->m = model_alloc_spec_on(r->cfg.model, shape, max_batch, r->cfg.backend, &me);
     if (!r->m)
         return fail_all(r, EXIT_USAGE, "model", me.msg);
     quant_err qe = {0};
@@ -801,6 +801,7 @@ static void provenance(run *r, FILE *f) {
     char d[512];
     model_describe(r->m, d, sizeof d);
     fprintf(f, "# model: %s\n", d);
+    fprintf(f, "# gradients computed on: %s\n", model_device_desc(r->m));
     sim_codec_describe(r->codec, d, sizeof d);
     fprintf(f, "# codec: %s\n", d);
     sim_config_write(f, &r->cfg, "# config: ");
@@ -976,6 +977,7 @@ static int train(run *r) {
         snprintf(tmp, sizeof tmp, "%s.partial", p);
         FILE *f = fopen(tmp, "w");
         if (f) {
+            fprintf(f, "device = %s\n", model_device_desc(r->m));
             fprintf(f, "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
                        "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
                        "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"

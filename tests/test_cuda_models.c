@@ -1,0 +1,498 @@
+/* test_cuda_models.c — the CUDA models (model.h, "Devices") against the CPU models: same
+ * tensors and init, loss and gradient within rounding for leastsq, logreg (l2), softmax (l2),
+ * mlp (hidden=64x32) and cnn (channels=4x8, fc=16, on 1x28x28 and 3x8x8 images) at batch
+ * sizes 1, 3, 17 and max_batch, with random and consecutive rows; evaluate; bit-identical
+ * results when a call is repeated and across model objects sharing the GPU; the dataset
+ * cache; device selection and its errors. Skipped (exit 77) without a usable GPU.
+ *
+ * Tolerances. The two sides compute the same formulas in fp32 but sum in different orders
+ * (cuBLAS's tiling vs OpenBLAS's; the CPU cnn works in chunks of 16 images, the GPU in
+ * chunks of 256; bias gradients are summed in 128-row blocks) and expf may differ by an ulp.
+ * A sum of K terms reordered moves by about sqrt(K) * 2^-24 * sum|terms|; the gradients here
+ * are means of at most ~50k terms (cnn conv1: batch*28*28) with sum|terms| of the order of
+ * the coordinate's own scale, so the expected relative deviation is ~1e-6..1e-5 and
+ * coordinates near 0 (cancellation) deviate by ~1e-8 absolute. Per gradient coordinate we
+ * require |gpu - cpu| <= 1e-5 + 1e-4 |cpu|: ten times above those estimates, far below any
+ * real bug (a wrong index or a missed term moves coordinates by O(their size)). Losses are
+ * sums of positive terms computed in double from fp32 scores: relative 1e-5.
+ * Kinks: a ReLU or max-pool decision taken differently because of a 1-ulp difference would
+ * move some gradient coordinates by O(1) and make such a comparison flaky, so for the mlp and
+ * the cnn the inputs and weights are drawn on dyadic grids (x in {-2, -1.75, ..., 2}, weights
+ * k * 2^-e with |k| <= 3 and 2^e ~ 2 sqrt(fan-in), biases k/16) on which every pre-activation
+ * up to the logits is an exact fp32 sum in any order: both sides then take identical
+ * decisions (ties included, which exercises the first-maximum rule of the pooling), and the
+ * comparison measures the smooth arithmetic only. The convex models (no kinks) use plain
+ * Gaussian data and parameters; the mlp and cnn also get one Gaussian case where only the
+ * loss and evaluate (continuous across kinks) are compared.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_device.h"
+#include "model_test_util.h"
+
+static gsl_rng *R;
+
+#define ATOL 1e-5
+#define RTOL 1e-4
+#define LOSS_RTOL 1e-5
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static void poison(float *g, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        g[i] = NAN;
+}
+
+static model *make(const char *spec, const dataset *d, size_t mb, model_device dev) {
+    model_err err = {0};
+    model *m = model_alloc_spec_on(spec, &d->shape, mb, dev, &err);
+    if (!m)
+        fprintf(stderr, "\n  model_alloc_spec_on(%s, %s): %s\n", spec, model_device_name(dev),
+                err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->on_gpu, dev == MODEL_DEVICE_CUDA);
+    return m;
+}
+
+/* x on the grid {-2, -1.75, ..., 2} (mlp/cnn inputs). */
+static void grid_data(dataset *d) {
+    for (size_t i = 0; i < d->n * d->shape.dim; i++) {
+        float v = roundf(d->x[i] * 4.0f) / 4.0f;
+        d->x[i] = v > 2.0f ? 2.0f : v < -2.0f ? -2.0f : v;
+    }
+}
+
+/* Weights k * 2^-e, |k| <= 3, 2^e ~ 2 sqrt(fan-in) (fan-in = numel / rows); biases k/16,
+ * |k| <= 2. */
+static void grid_theta(const model *m, float *theta) {
+    for (size_t t = 0; t < m->ntensors; t++) {
+        const model_tensor *T = &m->tensors[t];
+        float *w = theta + T->offset;
+        if (T->ndim == 1) {
+            for (size_t i = 0; i < T->numel; i++)
+                w[i] = (float)((int)gsl_rng_uniform_int(R, 5) - 2) / 16.0f;
+            continue;
+        }
+        double fan = (double)T->numel / (double)T->shape[0];
+        int e = (int)ceil(log2(sqrt(fan))) + 1;
+        for (size_t i = 0; i < T->numel; i++)
+            w[i] = ldexpf((float)((int)gsl_rng_uniform_int(R, 7) - 3), -e);
+    }
+}
+
+static void gauss_theta(const model *m, float *theta, double sd) {
+    for (size_t i = 0; i < m->nparams; i++)
+        theta[i] = (float)gsl_ran_gaussian(R, sd);
+}
+
+/* Same tensor table, options and flops; init_params bit-identical. */
+static void check_same_model(const model *c, const model *g) {
+    CU_ASSERT_STRING_EQUAL(c->type->name, g->type->name);
+    CU_ASSERT_EQUAL(c->nparams, g->nparams);
+    CU_ASSERT_EQUAL_FATAL(c->ntensors, g->ntensors);
+    for (size_t t = 0; t < c->ntensors; t++) {
+        CU_ASSERT_STRING_EQUAL(c->tensors[t].name, g->tensors[t].name);
+        CU_ASSERT_EQUAL(c->tensors[t].offset, g->tensors[t].offset);
+        CU_ASSERT_EQUAL(c->tensors[t].numel, g->tensors[t].numel);
+        CU_ASSERT_EQUAL(c->tensors[t].ndim, g->tensors[t].ndim);
+        CU_ASSERT(memcmp(c->tensors[t].shape, g->tensors[t].shape, sizeof c->tensors[t].shape) == 0);
+    }
+    char a[256], b[256];
+    model_describe(c, a, sizeof a);
+    model_describe(g, b, sizeof b);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT_EQUAL(c->type->flops_per_sample(c), g->type->flops_per_sample(g));
+    CU_ASSERT_STRING_EQUAL(model_device_desc(c), "cpu");
+    CU_ASSERT(strncmp(model_device_desc(g), "cuda:0 ", 7) == 0);
+    float *t1 = malloc(c->nparams * sizeof(float)), *t2 = malloc(c->nparams * sizeof(float));
+    poison(t1, c->nparams);
+    poison(t2, c->nparams);
+    c->type->init_params(c, t1, 77);
+    g->type->init_params(g, t2, 77);
+    CU_ASSERT(memcmp(t1, t2, c->nparams * sizeof(float)) == 0);
+    free(t1);
+    free(t2);
+}
+
+/* |g - c| <= ATOL + RTOL |c| everywhere (NaN fails); prints the worst coordinate. */
+static int grad_close(const model *m, const float *c, const float *g, const char *what) {
+    size_t worst = 0, bad = 0;
+    double wr = -1;
+    for (size_t i = 0; i < m->nparams; i++) {
+        double d = fabs((double)g[i] - c[i]), lim = ATOL + RTOL * fabs((double)c[i]);
+        int ok = d <= lim; /* false for NaN */
+        bad += !ok;
+        double r = ok ? d / lim : INFINITY;
+        if (r > wr) {
+            wr = r;
+            worst = i;
+        }
+    }
+    if (bad) {
+        const char *tn = "?";
+        for (size_t t = 0; t < m->ntensors; t++)
+            if (worst >= m->tensors[t].offset && worst < m->tensors[t].offset + m->tensors[t].numel)
+                tn = m->tensors[t].name;
+        fprintf(stderr, "\n  %s %s: %zu of %zu coordinates off; worst %s[%zu]: cpu %.9g gpu %.9g\n",
+                m->type->name, what, bad, m->nparams, tn, worst, (double)c[worst], (double)g[worst]);
+    }
+    return bad == 0;
+}
+
+static int loss_close(double c, double g) {
+    return fabs(g - c) <= LOSS_RTOL * fabs(c) + 1e-12;
+}
+
+static int lg(model *m, const float *theta, const dataset *d, const size_t *idx, size_t B,
+              double *loss, float *grad) {
+    model_err err = {0};
+    *loss = NAN;
+    poison(grad, m->nparams);
+    int rc = m->type->loss_grad(m, theta, d, idx, B, loss, grad, &err);
+    if (rc)
+        fprintf(stderr, "\n  %s loss_grad (%s): %s\n", m->type->name, model_device_desc(m), err.msg);
+    return rc;
+}
+
+static int ev(model *m, const float *theta, const dataset *d, double *loss, double *acc) {
+    model_err err = {0};
+    *loss = *acc = -1;
+    int rc = m->type->evaluate(m, theta, d, loss, acc, &err);
+    if (rc)
+        fprintf(stderr, "\n  %s evaluate (%s): %s\n", m->type->name, model_device_desc(m), err.msg);
+    return rc;
+}
+
+/* The parity checks of one model on dataset d (and test set t): batches 1, 3, 17, mb with
+ * random rows (with repeats) and consecutive rows; grads compared only when !loss_only. */
+static void parity(const char *spec, dataset *d, dataset *t, size_t mb, int grid, double sd,
+                   int loss_only) {
+    model *c = make(spec, d, mb, MODEL_DEVICE_CPU);
+    model *g = make(spec, d, mb, MODEL_DEVICE_CUDA);
+    check_same_model(c, g);
+    size_t n = c->nparams;
+    float *theta = malloc(n * sizeof(float));
+    float *gc = malloc(n * sizeof(float)), *gg = malloc(n * sizeof(float));
+    float *g2 = malloc(n * sizeof(float));
+    size_t *idx = malloc(mb * sizeof(size_t));
+    if (grid)
+        grid_theta(c, theta);
+    else
+        gauss_theta(c, theta, sd);
+    size_t batches[4] = {1, 3, 17, mb};
+    for (int bi = 0; bi < 4; bi++) {
+        size_t B = batches[bi];
+        if (B > mb)
+            continue;
+        for (int consecutive = 0; consecutive < 2; consecutive++) {
+            size_t s0 = gsl_rng_uniform_int(R, (unsigned long)(d->n - B + 1));
+            for (size_t i = 0; i < B; i++)
+                idx[i] = consecutive ? s0 + i : gsl_rng_uniform_int(R, (unsigned long)d->n);
+            double lc, lgp, l2;
+            CU_ASSERT_EQUAL_FATAL(lg(c, theta, d, idx, B, &lc, gc), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(g, theta, d, idx, B, &lgp, gg), MODEL_OK);
+            char what[64];
+            snprintf(what, sizeof what, "batch %zu%s", B, consecutive ? " (consecutive rows)" : "");
+            if (!loss_close(lc, lgp))
+                fprintf(stderr, "\n  %s %s: loss cpu %.12g gpu %.12g\n", spec, what, lc, lgp);
+            CU_ASSERT(loss_close(lc, lgp));
+            if (!loss_only)
+                CU_ASSERT(grad_close(c, gc, gg, what));
+            /* the same call again: bit-identical */
+            CU_ASSERT_EQUAL_FATAL(lg(g, theta, d, idx, B, &l2, g2), MODEL_OK);
+            CU_ASSERT(memcmp(&l2, &lgp, sizeof l2) == 0);
+            CU_ASSERT(memcmp(gg, g2, n * sizeof(float)) == 0);
+        }
+    }
+    /* evaluate on both datasets (the cache holds both), then the first again */
+    dataset *sets[3] = {t, d, t};
+    for (int k = 0; k < 3; k++) {
+        double lc, ac, lgv, agv, l2, a2;
+        CU_ASSERT_EQUAL_FATAL(ev(c, theta, sets[k], &lc, &ac), MODEL_OK);
+        CU_ASSERT_EQUAL_FATAL(ev(g, theta, sets[k], &lgv, &agv), MODEL_OK);
+        if (!loss_close(lc, lgv))
+            fprintf(stderr, "\n  %s evaluate: loss cpu %.12g gpu %.12g\n", spec, lc, lgv);
+        CU_ASSERT(loss_close(lc, lgv));
+        if (isnan(ac)) {
+            CU_ASSERT(isnan(agv));
+        } else { /* one row may flip on a near-tie of the logits (not on the grids) */
+            CU_ASSERT(fabs(ac - agv) <= 1.0 / (double)sets[k]->n + 1e-12);
+        }
+        CU_ASSERT_EQUAL_FATAL(ev(g, theta, sets[k], &l2, &a2), MODEL_OK);
+        CU_ASSERT(memcmp(&l2, &lgv, sizeof l2) == 0);
+        CU_ASSERT(isnan(agv) ? isnan(a2) : a2 == agv);
+    }
+    free(theta);
+    free(gc);
+    free(gg);
+    free(g2);
+    free(idx);
+    model_free(c);
+    model_free(g);
+}
+
+/* ---- the models -------------------------------------------------------------------------- */
+
+static void test_leastsq(void) {
+    dataset *d = mt_dense(R, 500, 300, 0, 0.0), *t = mt_dense(R, 123, 300, 0, 0.0);
+    parity("leastsq", d, t, 45, 0, 0.1, 0);
+    parity("leastsq:l2=0.05", d, t, 45, 0, 0.1, 0);
+    mt_free(d);
+    mt_free(t);
+}
+
+static void test_logreg(void) {
+    dataset *d = mt_dense(R, 500, 300, 2, 0.0), *t = mt_dense(R, 123, 300, 2, 0.0);
+    parity("logreg:l2=0.01", d, t, 45, 0, 0.1, 0);
+    mt_free(d);
+    mt_free(t);
+}
+
+static void test_softmax(void) {
+    dataset *d = mt_dense(R, 500, 300, 10, 0.0), *t = mt_dense(R, 123, 300, 10, 0.0);
+    parity("softmax:l2=0.01", d, t, 45, 0, 0.1, 0);
+    mt_free(d);
+    mt_free(t);
+}
+
+static void test_mlp(void) {
+    dataset *d = mt_images(R, 200, 1, 28, 28, 10), *t = mt_images(R, 77, 1, 28, 28, 10);
+    parity("mlp:hidden=64x32", d, t, 45, 0, 0.05, 1); /* Gaussian: loss/evaluate only */
+    grid_data(d);
+    grid_data(t);
+    parity("mlp:hidden=64x32", d, t, 45, 1, 0, 0);
+    parity("mlp:hidden=20", d, t, 17, 1, 0, 0);
+    mt_free(d);
+    mt_free(t);
+}
+
+static void test_cnn_28(void) {
+    dataset *d = mt_images(R, 200, 1, 28, 28, 10), *t = mt_images(R, 77, 1, 28, 28, 10);
+    parity("cnn:channels=4x8,fc=16", d, t, 45, 0, 0.1, 1); /* Gaussian: loss/evaluate only */
+    grid_data(d);
+    grid_data(t);
+    parity("cnn:channels=4x8,fc=16", d, t, 45, 1, 0, 0);
+    mt_free(d);
+    mt_free(t);
+}
+
+static void test_cnn_small(void) {
+    /* 3x8x8 with max_batch 300: the GPU works in two chunks (256 + 44) */
+    dataset *d = mt_images(R, 700, 3, 8, 8, 10), *t = mt_images(R, 301, 3, 8, 8, 10);
+    grid_data(d);
+    grid_data(t);
+    parity("cnn:channels=4x8,fc=16", d, t, 300, 1, 0, 0);
+    parity("cnn:channels=4x8,fc=0", d, t, 45, 1, 0, 0);
+    mt_free(d);
+    mt_free(t);
+    /* odd sizes: 7x9 images, pooling drops the last row/column */
+    d = mt_images(R, 60, 2, 7, 9, 3);
+    t = mt_images(R, 31, 2, 7, 9, 3);
+    grid_data(d);
+    grid_data(t);
+    parity("cnn:channels=3,fc=5", d, t, 17, 1, 0, 0);
+    mt_free(d);
+    mt_free(t);
+}
+
+/* ---- shared GPU, cache, errors, device selection ------------------------------------------- */
+
+/* K model objects used in turn (virtual workers) give exactly what one object gives. */
+static void test_virtual_workers(void) {
+    enum { K = 4, B = 32, STEPS = 3 };
+    dataset *d = mt_images(R, 256, 1, 28, 28, 10);
+    grid_data(d);
+    model *w[K], *one = make("mlp:hidden=64x32", d, B, MODEL_DEVICE_CUDA);
+    for (int k = 0; k < K; k++)
+        w[k] = make("mlp:hidden=64x32", d, B, MODEL_DEVICE_CUDA);
+    size_t n = one->nparams, idx[B];
+    float *th = malloc(n * sizeof(float)), *ga = malloc(n * sizeof(float)),
+          *gb = malloc(n * sizeof(float));
+    one->type->init_params(one, th, 5);
+    for (int s = 0; s < STEPS; s++)
+        for (int k = 0; k < K; k++) {
+            for (size_t i = 0; i < B; i++)
+                idx[i] = gsl_rng_uniform_int(R, (unsigned long)d->n);
+            double la, lb;
+            CU_ASSERT_EQUAL_FATAL(lg(w[k], th, d, idx, B, &la, ga), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(one, th, d, idx, B, &lb, gb), MODEL_OK);
+            CU_ASSERT(memcmp(&la, &lb, sizeof la) == 0);
+            CU_ASSERT(memcmp(ga, gb, n * sizeof(float)) == 0);
+        }
+    for (int k = 0; k < K; k++)
+        model_free(w[k]);
+    model_free(one);
+    free(th);
+    free(ga);
+    free(gb);
+    mt_free(d);
+}
+
+/* A dataset modified in place (at a sampled position) or replaced is seen afresh; more
+ * datasets than the cache holds still work. */
+static void test_cache(void) {
+    dataset *ds[6];
+    for (int k = 0; k < 6; k++)
+        ds[k] = mt_dense(R, 50 + (size_t)k, 40, 10, 0.0);
+    model *c = make("softmax", ds[0], 8, MODEL_DEVICE_CPU);
+    model *g = make("softmax", ds[0], 8, MODEL_DEVICE_CUDA);
+    float *th = malloc(c->nparams * sizeof(float)), *gc = malloc(c->nparams * sizeof(float)),
+          *gg = malloc(c->nparams * sizeof(float));
+    gauss_theta(c, th, 0.1);
+    size_t idx[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 6; k++) {
+            if (round == 2) { /* in place: row 0, the first sampled value */
+                ds[k]->x[0] += 1.0f;
+                ds[k]->label[0] = (ds[k]->label[0] + 1) % 10;
+            }
+            double lc, lgp;
+            CU_ASSERT_EQUAL_FATAL(lg(c, th, ds[k], idx, 8, &lc, gc), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(g, th, ds[k], idx, 8, &lgp, gg), MODEL_OK);
+            CU_ASSERT(loss_close(lc, lgp));
+            CU_ASSERT(grad_close(c, gc, gg, "cache"));
+        }
+    for (int k = 0; k < 6; k++)
+        mt_free(ds[k]);
+    free(th);
+    free(gc);
+    free(gg);
+    model_free(c);
+    model_free(g);
+}
+
+static void test_errors(void) {
+    dataset *d = mt_dense(R, 20, 30, 10, 0.0);
+    model *g = make("softmax", d, 8, MODEL_DEVICE_CUDA);
+    float *th = calloc(g->nparams, sizeof(float)), *gr = malloc(g->nparams * sizeof(float));
+    size_t idx[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    double L;
+    model_err err = {0};
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 0, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 9, &L, gr, &err), MODEL_EINVAL);
+    idx[2] = 20; /* row out of range */
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "row index"));
+    idx[2] = 2;
+    d->label[1] = 10; /* bad label: the CPU's message */
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "has label 10"));
+    double acc;
+    CU_ASSERT_EQUAL(g->type->evaluate(g, th, d, &L, &acc, &err), MODEL_EINVAL);
+    d->label[1] = 1;
+    dataset *other = mt_dense(R, 20, 31, 10, 0.0); /* wrong dim */
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, other, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    /* CSR data: refused with a clear message by a CUDA model... */
+    dataset *csr = mt_to_csr(d);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, csr, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "CSR"));
+    CU_ASSERT_EQUAL(g->type->evaluate(g, th, csr, &L, &acc, &err), MODEL_EINVAL);
+    /* ...and by model_alloc_spec_for at allocation; auto picks the CPU for it */
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_PTR_NULL(model_alloc_spec_for("softmax", csr, 8, MODEL_DEVICE_CUDA, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "CSR"));
+    printf("\n  cuda + CSR: %s", err.msg);
+    model *a = model_alloc_spec_for("softmax", csr, 8, MODEL_DEVICE_AUTO, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->on_gpu, 0);
+    CU_ASSERT_EQUAL(a->type->loss_grad(a, th, csr, idx, 3, &L, gr, &err), MODEL_OK);
+    model_free(a);
+    a = model_alloc_spec_for("softmax", d, 8, MODEL_DEVICE_AUTO, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->on_gpu, 1);
+    model_free(a);
+    /* empty dataset: evaluate gives loss 0 (+ reg) and NaN accuracy, like the CPU */
+    dataset *empty = mt_dense(R, 0, 30, 10, 0.0);
+    CU_ASSERT_EQUAL(g->type->evaluate(g, th, empty, &L, &acc, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(L, 0.0);
+    CU_ASSERT(isnan(acc));
+    mt_free(empty);
+    mt_free(csr);
+    mt_free(other);
+    mt_free(d);
+    free(th);
+    free(gr);
+    model_free(g);
+}
+
+static void test_devices(void) {
+    model_device dev = MODEL_DEVICE_CUDA;
+    model_err err = {0};
+    CU_ASSERT_EQUAL(model_device_parse("auto", &dev, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(dev, MODEL_DEVICE_AUTO);
+    CU_ASSERT_EQUAL(model_device_parse("cpu", &dev, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(dev, MODEL_DEVICE_CPU);
+    CU_ASSERT_EQUAL(model_device_parse("cuda", &dev, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(dev, MODEL_DEVICE_CUDA);
+    const char *bad[] = {"gpu", "", "CUDA", "cuda:0", NULL};
+    for (int i = 0; i < 5; i++) {
+        memset(&err, 0, sizeof err);
+        CU_ASSERT_EQUAL(model_device_parse(bad[i], &dev, &err), MODEL_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "auto, cpu, cuda"));
+    }
+    CU_ASSERT_STRING_EQUAL(model_device_name(MODEL_DEVICE_CUDA), "cuda");
+    CU_ASSERT_STRING_EQUAL(model_device_name(MODEL_DEVICE_CPU), "cpu");
+    CU_ASSERT_STRING_EQUAL(model_device_name(MODEL_DEVICE_AUTO), "auto");
+
+    dataset *d = mt_images(R, 10, 1, 28, 28, 10);
+    /* the profile model has no CUDA implementation */
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_PTR_NULL(model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_CUDA, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no CUDA implementation"));
+    printf("\n  cuda + profile: %s", err.msg);
+    model *m = model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_AUTO, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->on_gpu, 0);
+    CU_ASSERT_STRING_EQUAL(model_device_desc(m), "cpu");
+    model_free(m);
+    /* auto picks the GPU; cpu and the old model_alloc_spec the CPU */
+    m = model_alloc_spec_on("cnn", &d->shape, 8, MODEL_DEVICE_AUTO, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->on_gpu, 1);
+    printf("\n  auto: %s", model_device_desc(m));
+    model_free(m);
+    m = model_alloc_spec_on("cnn", &d->shape, 8, MODEL_DEVICE_CPU, &err);
+    CU_ASSERT_EQUAL(m->on_gpu, 0);
+    model_free(m);
+    m = model_alloc_spec("cnn", &d->shape, 8, &err);
+    CU_ASSERT_EQUAL(m->on_gpu, 0);
+    CU_ASSERT_STRING_EQUAL(model_device_desc(m), "cpu");
+    model_free(m);
+    /* a bad spec or shape fails alike on the GPU */
+    CU_ASSERT_PTR_NULL(model_alloc_spec_on("cnn:bogus=1", &d->shape, 8, MODEL_DEVICE_CUDA, &err));
+    data_shape flat = {.dim = 30, .nclass = 10};
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_PTR_NULL(model_alloc_spec_on("cnn", &flat, 8, MODEL_DEVICE_CUDA, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "image"));
+    CU_ASSERT_PTR_NULL(model_alloc_spec_on("mlp", &d->shape, 8, (model_device)7, &err));
+    mt_free(d);
+}
+
+int main(void) {
+    char why[256] = "";
+    if (gpu_device_count(why, sizeof why) <= 0) {
+        printf("SKIP: no usable CUDA GPU: %s\n", why);
+        return 77;
+    }
+    R = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(R, 20240611);
+    static const mt_test tests[] = {
+        {"device parsing and selection", test_devices},
+        {"leastsq: gpu == cpu", test_leastsq},
+        {"logreg l2: gpu == cpu", test_logreg},
+        {"softmax l2: gpu == cpu", test_softmax},
+        {"mlp: gpu == cpu", test_mlp},
+        {"cnn 1x28x28: gpu == cpu", test_cnn_28},
+        {"cnn 3x8x8, 2x7x9: gpu == cpu", test_cnn_small},
+        {"K models share the GPU, bit-identical", test_virtual_workers},
+        {"dataset cache", test_cache},
+        {"errors, CSR, empty data", test_errors},
+        {NULL, NULL},
+    };
+    int rc = mt_run("cuda_models", tests);
+    gsl_rng_free(R);
+    return rc;
+}
