@@ -5,7 +5,11 @@
  * torch), measured alternately in the same run so that both see the same machine load.
  *
  * usage: bench_models [--secs S] [--rounds R] [--models a,b,..] [--batches 64,256]
- *                     [--threads 1,2] [--no-peer]
+ *                     [--threads 1,2] [--no-peer] [--device cpu|cuda]
+ * --device cuda: the CUDA models (model.h "Devices"; theta and the SGD step stay on the host,
+ * so every step uploads theta and downloads the gradient, as in the trainer) against
+ * PyTorch on the same GPU (QSGDSIM_TORCH_DEVICE=cuda for the peer); without a GPU it says so
+ * and exits 0.
  * env:   QSGDSIM_PYTHON (default: python3, then /usr/bin/python3), QSGDSIM_TORCH_PEER
  *        (path of torch_peer.py), OMP_WAIT_POLICY for the peer (default here: PASSIVE)
  * Each cell is the median over R rounds of S seconds each; rounds alternate which side runs
@@ -21,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gpu_device.h"
 #include "model.h"
 
 #define NSAMPLES 4096 /* synthetic training set; torch_peer.py uses the same */
@@ -115,13 +120,15 @@ static dataset synth_view(const synth *s, const char *model) {
 }
 
 /* samples/s of loss_grad + SGD over `secs` seconds (after 3 warm-up steps); -1 on error. */
+static model_device g_device = MODEL_DEVICE_CPU;
+
 static double run_c(const synth *sy, const char *name, size_t batch, int threads, double secs,
                     long *rss_kib, double *flops) {
     model_set_threads(threads);
     reset_peak_rss();
     dataset d = synth_view(sy, name);
     model_err err = {0};
-    model *m = model_alloc_spec(name, &d.shape, batch, &err);
+    model *m = model_alloc_spec_on(name, &d.shape, batch, g_device, &err);
     if (!m) {
         fprintf(stderr, "bench_models: %s\n", err.msg);
         return -1;
@@ -330,10 +337,17 @@ int main(int argc, char **argv) {
             snprintf(threads_s, sizeof threads_s, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--no-peer"))
             use_peer = 0;
-        else {
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            model_err me = {0};
+            if (model_device_parse(argv[++i], &g_device, &me) != MODEL_OK ||
+                g_device == MODEL_DEVICE_AUTO) {
+                fprintf(stderr, "bench_models: --device: expected cpu or cuda\n");
+                return 2;
+            }
+        } else {
             fprintf(stderr,
                     "usage: %s [--secs S] [--rounds R] [--models a,b] [--batches 64,256] "
-                    "[--threads 1,2] [--no-peer]\n",
+                    "[--threads 1,2] [--no-peer] [--device cpu|cuda]\n",
                     argv[0]);
             return 2;
         }
@@ -347,6 +361,18 @@ int main(int argc, char **argv) {
         nt = split(threads_s, ts, MAXV);
     signal(SIGPIPE, SIG_IGN);
 
+    char devdesc[160] = "cpu (OpenBLAS)";
+    if (g_device == MODEL_DEVICE_CUDA) {
+        char why[160] = "";
+        if (gpu_device_count(why, sizeof why) <= 0) {
+            printf("# bench_models --device cuda: no usable CUDA GPU (%s): nothing to measure\n", why);
+            return 0;
+        }
+        char gd[128] = "";
+        gpu_device_describe(0, gd, sizeof gd);
+        snprintf(devdesc, sizeof devdesc, "cuda:0 %s (cuBLAS)", gd);
+        setenv("QSGDSIM_TORCH_DEVICE", "cuda", 1);
+    }
     synth sy;
     synth_make(&sy);
     peer p;
@@ -359,6 +385,7 @@ int main(int argc, char **argv) {
     printf("# %d rounds x %.2g s per cell, median; sides alternate first/second per round; "
            "cpus online %ld; loadavg at start %s\n",
            rounds, secs, sysconf(_SC_NPROCESSORS_ONLN), la);
+    printf("# qsgdsim models on %s\n", devdesc);
     printf("# peer: %s, OMP_WAIT_POLICY=%s\n", have_peer ? p.version : "none",
            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)");
     printf("# RSS = peak resident set of the process during the cell (VmHWM, reset per cell); "

@@ -11,6 +11,8 @@ Two ways to run it:
                                  -> "ok <samples_per_s> <peak_rss_kib> <steps>"
                                  <- "quit"
   torch_peer.py MODEL BATCH THREADS [SECONDS]   one measurement, printed.
+QSGDSIM_TORCH_DEVICE=cuda runs the models on the GPU (bench_models --device cuda sets it);
+the loss is read back every step (loss.item()), which synchronizes, as the C side does.
 """
 import os
 import resource
@@ -63,18 +65,19 @@ def measure(torch, name, batch, threads, seconds):
     torch.manual_seed(1)
     reset_peak_rss()
     F = torch.nn.functional
-    model = build(torch, name)
+    dev = torch.device(os.environ.get("QSGDSIM_TORCH_DEVICE", "cpu"))
+    model = build(torch, name).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    x = torch.rand(N_SAMPLES, 1, 28, 28)
+    x = torch.rand(N_SAMPLES, 1, 28, 28).to(dev)
     if name == "logreg":
-        y = torch.randint(0, 2, (N_SAMPLES,)).float()
+        y = torch.randint(0, 2, (N_SAMPLES,)).float().to(dev)
     elif name == "leastsq":
-        y = torch.randn(N_SAMPLES)
+        y = torch.randn(N_SAMPLES).to(dev)
     else:
-        y = torch.randint(0, 10, (N_SAMPLES,))
+        y = torch.randint(0, 10, (N_SAMPLES,)).to(dev)
 
     def step():
-        idx = torch.randint(0, N_SAMPLES, (batch,))
+        idx = torch.randint(0, N_SAMPLES, (batch,), device=dev)
         xb, yb = x[idx], y[idx]
         opt.zero_grad(set_to_none=True)
         out = model(xb)
@@ -111,7 +114,12 @@ def main():
         print("cannot import torch: %s" % e, file=sys.stderr)
         return 1
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        print("ready torch=%s" % torch.__version__, flush=True)
+        dev = os.environ.get("QSGDSIM_TORCH_DEVICE", "cpu")
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            print("unavailable torch %s has no CUDA device" % torch.__version__, flush=True)
+            return 0
+        where = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "cpu"
+        print("ready torch=%s on %s" % (torch.__version__, where), flush=True)
         for line in sys.stdin:
             f = line.split()
             if not f:

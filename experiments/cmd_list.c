@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "exp_config.h"
+#include "gpu_device.h"
 #include "model.h"
 #include "net.h"
 #include "quant.h"
@@ -78,6 +79,20 @@ static void list_settings(void) {
            "paper numbers: ( { <settings>; speedup = X; accuracy = A; source = \"...\"; }, ... )");
 }
 
+static void list_backends(void) {
+    printf("compute backends (train/trainer --device, experiment key device; auto = cuda when\n"
+           "available and the model has a CUDA version, else cpu):\n");
+    printf("  %-10s %s\n", "cpu", "available: OpenBLAS (every model)");
+    char why[200] = "", desc[160] = "";
+    int n = gpu_device_count(why, sizeof why);
+    if (n > 0 && gpu_device_describe(0, desc, sizeof desc) == 0)
+        printf("  %-10s available: cuda:0 %s (%d device%s; models leastsq, logreg, softmax, mlp, "
+               "cnn on dense data; GPU codec for fp32, qsgd dense, onebit)\n",
+               "cuda", desc, n, n == 1 ? "" : "s");
+    else
+        printf("  %-10s not available: %s\n", "cuda", why);
+}
+
 static const struct category {
     const char *name, *alias, *summary;
     void (*fn)(void);
@@ -87,6 +102,8 @@ static const struct category {
     {"networks", "presets", "network link presets", list_networks},
     {"topologies", "topology", "network topologies", list_topologies},
     {"devices", "device", "device profiles of the compute and codec time models", list_devices},
+    {"backends", "backend", "where gradients are computed (cpu, cuda) and whether a GPU is here",
+     list_backends},
     {"exchanges", "exchange", "gradient exchange strategies", list_exchanges},
     {"settings", "keys", "settings of an experiment file (qsgdsim run)", list_settings},
 };

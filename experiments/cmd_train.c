@@ -42,6 +42,8 @@ static void usage(FILE *f) {
             "  --quant-min N       tensors with fewer elements are sent fp32 (default %d)\n"
             "  --seed N            data order, initialization, quantizer randomness (default 1)\n"
             "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
+            "  --device D          auto | cpu | cuda: where gradients are computed (default auto:\n"
+            "                      a CUDA GPU when present and the model has a CUDA version)\n"
             "  --out FILE          TSV output (default train.tsv; written atomically)\n"
             "  --quiet             no per-epoch lines\n"
             "  -h, --help          this help\n",
@@ -94,6 +96,7 @@ int cmd_train(int argc, char **argv) {
         O_QMIN,
         O_SEED,
         O_THREADS,
+        O_DEVICE,
         O_OUT,
         O_QUIET,
     };
@@ -118,6 +121,7 @@ int cmd_train(int argc, char **argv) {
         {"quant-min", required_argument, NULL, O_QMIN},
         {"seed", required_argument, NULL, O_SEED},
         {"threads", required_argument, NULL, O_THREADS},
+        {"device", required_argument, NULL, O_DEVICE},
         {"out", required_argument, NULL, O_OUT},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
@@ -213,6 +217,12 @@ int cmd_train(int argc, char **argv) {
                 return bad("--threads", optarg, "expected 1..1024");
             c.threads = (int)u;
             break;
+        case O_DEVICE: {
+            model_err me = {0};
+            if (model_device_parse(optarg, &c.device, &me) != MODEL_OK)
+                return bad("--device", optarg, "expected auto, cpu or cuda");
+            break;
+        }
         case O_OUT:
             c.out_tsv = optarg;
             break;

@@ -272,12 +272,14 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     if (batch > train->n)
         batch = train->n;
     model_err me = {0};
-    m = model_alloc_spec(cfg->model, &train->shape, batch, &me);
+    m = model_alloc_spec_for(cfg->model, train, batch, cfg->device, &me);
     if (!m) {
         rc = train_fail(err, me.code == MODEL_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
                         "model '%s' on %s: %s", cfg->model, train->source, me.msg);
         goto done;
     }
+    if (cfg->log)
+        fprintf(cfg->log, "%s: gradients computed on %s\n", cfg->model, model_device_desc(m));
     size_t n = m->nparams;
     theta = malloc(n * sizeof *theta);
     grad = malloc(n * sizeof *grad);
@@ -345,6 +347,8 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         }
         fprintf(f, "# model: %s (%zu params in %zu tensors, %s)\n", cfg->model, n, m->ntensors,
                 m->type->name);
+        fprintf(f, "# gradients computed on: %s (device %s)\n", model_device_desc(m),
+                model_device_name(cfg->device));
         fprintf(f, "# data: %s (%zu rows, dim %zu, %d classes); test: %s (%zu rows)\n",
                 train->source, train->n, train->shape.dim, train->shape.nclass,
                 test == train ? "= training set" : test->source, test->n);

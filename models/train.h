@@ -77,6 +77,8 @@ typedef struct train_config {
     double decay_epochs;    /* step schedule: epochs between decays (used if step_size 0) */
     uint64_t seed;          /* data order, init, synthetic data, quantizer randomness */
     int threads;            /* OpenBLAS threads (0 = leave as is) */
+    model_device device;    /* where gradients are computed: auto (0: the GPU when present and
+                               the model/data have a CUDA version), cpu, cuda */
     const char *out_tsv;    /* per-epoch TSV (temp file renamed at the end); NULL = none */
     const char *provenance; /* extra provenance lines (without '#'), '\n'-separated */
     FILE *log;              /* per-epoch progress lines; NULL = silent */

@@ -33,3 +33,29 @@ extern "C" int gpu_device_describe(int dev, char *buf, size_t len) {
 }
 
 extern "C" int gpu_built_with_cuda(void) { return 1; }
+
+extern "C" void *gpu_alloc(size_t bytes) {
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return p;
+}
+
+extern "C" void gpu_free(void *p) {
+    if (p)
+        cudaFree(p);
+}
+
+extern "C" int gpu_copy_to_device(void *d, const void *h, size_t bytes) {
+    return cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
+}
+
+extern "C" int gpu_copy_to_host(void *h, const void *d, size_t bytes) {
+    return cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess ? 0 : -1;
+}
+
+extern "C" int gpu_copy_device(void *dst, const void *src, size_t bytes) {
+    return cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice) == cudaSuccess ? 0 : -1;
+}

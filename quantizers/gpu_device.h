@@ -22,6 +22,14 @@ int gpu_device_describe(int dev, char *buf, size_t len);
 /* 1 if this build contains the CUDA backend. */
 int gpu_built_with_cuda(void);
 
+/* Plain device memory on the current device, for tests and benchmarks: NULL / -1 on failure
+ * (and always without CUDA). Copies are synchronous. */
+void *gpu_alloc(size_t bytes);
+void gpu_free(void *p); /* NULL is fine */
+int gpu_copy_to_device(void *d, const void *h, size_t bytes);
+int gpu_copy_to_host(void *h, const void *d, size_t bytes);
+int gpu_copy_device(void *dst, const void *src, size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,3 +16,22 @@ int gpu_device_describe(int dev, char *buf, size_t len) {
 }
 
 int gpu_built_with_cuda(void) { return 0; }
+
+void *gpu_alloc(size_t bytes) {
+    return NULL;
+}
+
+void gpu_free(void *p) {
+}
+
+int gpu_copy_to_device(void *d, const void *h, size_t bytes) {
+    return -1;
+}
+
+int gpu_copy_to_host(void *h, const void *d, size_t bytes) {
+    return -1;
+}
+
+int gpu_copy_device(void *dst, const void *src, size_t bytes) {
+    return -1;
+}

@@ -13,22 +13,22 @@
  *     the same order with explicit round-to-nearest intrinsics (no FMA contraction; the
  *     file is also compiled with -fmad=false);
  *   - l2 norms (and onebit's means): the CPU sums in double in a fixed sequential order
- *     (qsgd_norm_l2: 8 lanes, each sequential, then a fixed tree; onebit: sequential per
- *     column or bucket). The GPU reproduces those sums exactly. Short sums run as written,
- *     one thread per lane. Long ones (whole-tensor buckets, tall columns) use an exact
- *     parallel method: all terms are >= 0, so the running sum only grows; while it stays
- *     in one binade [2^e, 2^(e+1)) its grid is fixed (ulp u = 2^(e-52)) and adding a term
- *     rounds to that grid, with ties depending only on the parity of the running sum in
- *     units of u. So every block of 64 terms is summarised, for a guessed e, by what it
- *     adds for each of the two parities and the parity it leaves (computed in parallel;
- *     summaries compose, giving a tree with fan-out 32). One thread per sum then walks the
- *     tree with the true running sum, applying a summary only after checking, exactly,
- *     that the sum is in binade e and stays below 2^(e+1) - 4u (which proves that the
- *     sequential sum never left the binade); otherwise it descends, down to adding terms
- *     one by one. Guesses (from an approximate prefix sum) only affect speed, never bits.
+ *     (qsgd_norm_l2: 8 strided lanes, each sequential, then a fixed tree, then the tail;
+ *     onebit: sequential per column or bucket). The GPU runs the same sums, one thread per
+ *     lane (9 per bucket) or per column/bucket, so they are the same sums in the same order.
+ *     The price: a whole-tensor bucket (bucket=0) has only 9 threads for its l2 norm, and a
+ *     onebit vector bucket or matrix column one thread for its means, so those phases are
+ *     slow for large buckets; with QSGD's usual buckets (d <= a few thousand) and onebit on
+ *     matrices they are a small part of the work (bench_qcuda prints the throughput).
+ *   - everything else (levels, packing, validation, decoded values) is per coordinate or per
+ *     group of 32 coordinates, one GPU thread each, with the arithmetic of the CPU code.
+ * The kernel bodies live in qcuda_kernels.h and are shared with qcuda_alloc_emulated, which
+ * runs them as host loops: the tests check the algorithms against the CPU quantizers on
+ * machines without a GPU, and the CUDA build against both where there is one.
  *
  * Calls are synchronous with respect to the host: each one queues its kernels on the
- * codec's stream, then waits for them (errors are reported by return value).
+ * codec's stream, then waits for them (one 8-byte device-to-host copy of the error word per
+ * call; errors are reported by return value).
  *
  * Errors: the codes and messages of the CPU quantizers (QUANT_EINVAL for non-finite
  * input, QUANT_ENOSPC, QUANT_ECORRUPT with err->bit for bad messages); a failing CUDA call
@@ -91,13 +91,8 @@ int qcuda_decode(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbit
 int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits,
                      float *d_out, quant_err *err);
 
-/* Which exact-summation method the codec uses for its long double sums: "none" (fp32, or
- * QSGD max norm), "fused" (QSGD: norms and codes in one kernel, one thread per lane),
- * "direct" (one thread per sum) or "tree" (the parallel method above). For tests and
- * benchmarks. The environment variable QSGDSIM_QCUDA_SUM=direct|tree (read by qcuda_alloc)
- * forces a method for QSGD l2 / onebit sums (with "direct" or "tree", QSGD does not use the
- * fused kernel); the results are identical whichever runs. */
-const char *qcuda_sum_method(const qcuda *g);
+/* "cuda" or "emulated". */
+const char *qcuda_backend(const qcuda *g);
 
 #ifdef __cplusplus
 }
