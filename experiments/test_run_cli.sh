@@ -68,6 +68,7 @@ errors)
   expect_error bad_specs.cfg 5 "2GbE" "valid:" "10GbE"
   expect_error bad_specs.cfg 6 "K81" "valid:" "K80"
   expect_error bad_reference.cfg 5 "unknown field 'speed'" "speedup" "source"
+  expect_error bad_device.cfg 3 "gpu" "auto, cpu, cuda"
   # a missing file and bad options are usage errors too
   rc=0; "$bin" run "$tmp/none.cfg" >/dev/null 2>"$tmp/err" || rc=$?
   [ "$rc" -eq 2 ] && grep -q "none.cfg: cannot open" "$tmp/err" || fail "missing file: exit $rc"
