@@ -183,8 +183,10 @@ static int clear_bad(qcuda *g, quant_err *err) {
     return g->ops->copy(g, g->bad, &none, sizeof none, QC_H2D, err);
 }
 
-static int read_bad(qcuda *g, unsigned long long *bad, quant_err *err) {
-    return g->ops->copy(g, bad, g->bad, sizeof *bad, QC_D2H, err);
+/* After the kernels (rc: how queuing them went): wait for them and read the error word. */
+static int wait_bad(qcuda *g, int rc, unsigned long long *bad, quant_err *err) {
+    *bad = QK_NONE;
+    return rc ? rc : g->ops->copy(g, bad, g->bad, sizeof *bad, QC_D2H, err);
 }
 
 static int run(qcuda *g, int k, uint64_t items, const qk_args *a, quant_err *err) {
@@ -241,10 +243,8 @@ static int encode_qsgd(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t
         rc = run(g, QK_QSGD_NORMS, a.nb, &a, err);
     if (!rc && fits)
         rc = run(g, QK_QSGD_ENCODE, (a.n + 31) / 32, &a, err);
-    unsigned long long bad = QK_NONE;
-    if (!rc)
-        rc = read_bad(g, &bad, err);
-    if (rc)
+    unsigned long long bad;
+    if ((rc = wait_bad(g, rc, &bad, err)))
         return rc;
     if (bad != QK_NONE) {
         uint64_t b = bad, b0 = b * a.d, b1 = b0 + a.d < a.n ? b0 + a.d : a.n, at = 0;
@@ -283,10 +283,8 @@ static int encode_onebit(qcuda *g, const float *d_v, uint8_t *d_buf, size_t cap,
         rc = run(g, QK_OB_BITS, (a.n + 7) / 8, &a, err);
     if (!rc) /* updates the residual only if QK_OB_G found nothing wrong */
         rc = run(g, QK_OB_FINISH, a.n, &a, err);
-    unsigned long long bad = QK_NONE;
-    if (!rc)
-        rc = read_bad(g, &bad, err);
-    if (rc)
+    unsigned long long bad;
+    if ((rc = wait_bad(g, rc, &bad, err)))
         return rc;
     if (bad != QK_NONE) {
         float val = 0;
@@ -319,11 +317,10 @@ int qcuda_encode(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_bu
     a.buf = d_buf;
     int rc = run(g, QK_FP32_ENCODE, a.n, &a, err);
     unsigned long long bad;
-    if (!rc)
-        rc = read_bad(g, &bad, err); /* waits for the kernel */
-    if (!rc)
-        *nbits = g->msg_bits;
-    return rc;
+    if ((rc = wait_bad(g, rc, &bad, err)))
+        return rc;
+    *nbits = g->msg_bits;
+    return QUANT_OK;
 }
 
 /* ---- decode ------------------------------------------------------------------------------ */
@@ -368,10 +365,8 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
     } else if (!rc) {
         rc = run(g, QK_FP32_DECODE, a.n, &a, err);
     }
-    unsigned long long bad = QK_NONE;
-    if (!rc)
-        rc = read_bad(g, &bad, err);
-    if (rc || bad == QK_NONE)
+    unsigned long long bad;
+    if ((rc = wait_bad(g, rc, &bad, err)) || bad == QK_NONE)
         return rc;
     if (g->type == QC_ONEBIT) {
         uint8_t m[8];

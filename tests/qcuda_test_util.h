@@ -93,6 +93,20 @@ static int qc_same_error(const char *what, int rc_cpu, const quant_err *ec, int 
     return ok;
 }
 
+/* A CPU instance of spec, its GPU codec and device buffers for it; 0 (and nothing held) if
+ * any of them fails (failures are recorded). */
+static int qc_open(const char *spec, size_t rows, size_t cols, quant **A, qcuda **G, qc_dev *d) {
+    *A = qt_alloc(spec, rows, cols);
+    *G = *A ? qc_make(*A) : NULL;
+    memset(d, 0, sizeof *d);
+    if (*G && QT_CHECK(qc_dev_alloc(d, (*A)->n, quant_max_bytes(*A)), "%s: device buffers", spec))
+        return 1;
+    qc_dev_free(d);
+    qcuda_free(*G);
+    quant_free(*A);
+    return 0;
+}
+
 /* One spec x shape x input, STEPS steps. */
 static int qc_case(const char *spec, size_t rows, size_t cols, int kind) {
     enum { STEPS = 3 };
@@ -119,7 +133,7 @@ static int qc_case(const char *spec, size_t rows, size_t cols, int kind) {
         int rc = quant_encode(A, v, &ctx, buf, cap, &nb_c, &ec);
         int rg = qcuda_encode(G, d.v, &ctx, d.buf, cap, &nb_g, &eg);
         char what[200];
-        snprintf(what, sizeof what, "%s %zux%zu %s step %u", spec, rows, cols, qt_input_names[kind], t);
+        snprintf(what, sizeof what, "%.96s %zux%zu %s step %u", spec, rows, cols, qt_input_names[kind], t);
         if (!qc_same_error(what, rc, &ec, rg, &eg)) {
             ok = 0;
             break;
@@ -208,15 +222,12 @@ static void qc_test_encode_errors(void) {
     for (size_t s = 0; s < 6; s++)
         for (int shape = 0; shape < 2; shape++) {
             size_t rows = shape ? R : 1, cols = shape ? C : R * C, n = R * C;
-            quant *A = qt_alloc(specs[s], rows, cols);
-            qcuda *G = A ? qc_make(A) : NULL;
-            if (!G) {
-                quant_free(A);
+            quant *A;
+            qcuda *G;
+            qc_dev d;
+            if (!qc_open(specs[s], rows, cols, &A, &G, &d))
                 continue;
-            }
-            size_t cap = quant_max_bytes(A);
-            qc_dev d = {0};
-            CU_ASSERT_FATAL(qc_dev_alloc(&d, n, cap));
+            size_t cap = d.cap;
             float v[R * C], r1[R * C], r2[R * C];
             uint8_t buf[R * C * 4 + 64];
             quant_ctx ctx = qt_ctx(9, 1, 2, 3);
@@ -279,15 +290,12 @@ static void qc_test_decode_errors(void) {
     for (size_t s = 0; s < 7; s++)
         for (int shape = 0; shape < 2; shape++) {
             size_t rows = shape ? 6 : 1, cols = shape ? 9 : 54, n = 54;
-            quant *A = qt_alloc(specs[s], rows, cols);
-            qcuda *G = A ? qc_make(A) : NULL;
-            if (!G) {
-                quant_free(A);
+            quant *A;
+            qcuda *G;
+            qc_dev d;
+            if (!qc_open(specs[s], rows, cols, &A, &G, &d))
                 continue;
-            }
-            size_t cap = quant_max_bytes(A);
-            qc_dev d = {0};
-            CU_ASSERT_FATAL(qc_dev_alloc(&d, n, cap));
+            size_t cap = d.cap;
             float v[54], o1[54], o2[54], base[54];
             uint8_t *msg = malloc(cap), *bad = malloc(cap);
             qt_fill(v, n, QT_IN_GAUSS, QR);
