@@ -569,8 +569,9 @@ static uint64_t mix(uint64_t h, uint64_t v) {
     return (h ^ v) * 0x100000001b3ull;
 }
 
-/* A cheap fingerprint of d: its sizes and 16 values of x plus 8 labels/targets spread over it. */
-static uint64_t ds_fingerprint(const dataset *d) {
+/* A cheap fingerprint of d: its sizes and 16 values of x plus 8 labels (labels != 0) or
+ * targets spread over it: those the model reads, as ds_get uploads. */
+static uint64_t ds_fingerprint(const dataset *d, int labels) {
     uint64_t h = mix(mix(0xcbf29ce484222325ull, d->n), d->shape.dim);
     size_t N = d->n * d->shape.dim;
     for (size_t k = 0; k < 16 && N; k++) {
@@ -582,9 +583,9 @@ static uint64_t ds_fingerprint(const dataset *d) {
     for (size_t k = 0; k < 8 && d->n; k++) {
         size_t pos = k == 7 ? d->n - 1 : (d->n - 1) / 7 * k;
         uint32_t bits = 0;
-        if (d->label)
+        if (labels && d->label)
             memcpy(&bits, d->label + pos, 4);
-        else if (d->target)
+        else if (!labels && d->target)
             memcpy(&bits, d->target + pos, 4);
         h = mix(h, bits);
     }
@@ -608,7 +609,11 @@ static void ds_release(gctx *g, gds *s) {
 
 /* The device copy of d (dense, n > 0, checked by the caller), uploaded if not cached. */
 static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, model_err *err) {
-    uint64_t fp = ds_fingerprint(d);
+    /* labels for the classifiers, targets for leastsq: what the kernels read (nn_check_data
+     * made sure it is there), not whichever array happens to be non-NULL, so that a dataset
+     * carrying both cannot leave tgt_d NULL and fault the context for every model. */
+    const int labels = m->shape.nclass > 0;
+    uint64_t fp = ds_fingerprint(d, labels);
     const size_t dim = d->shape.dim;
     gds *hit = NULL, *same = NULL, *empty = NULL, *lru = NULL;
     for (int i = 0; i < GDS_SLOTS; i++) {
@@ -637,9 +642,9 @@ static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, model_er
                           m->type->name, d->source);
     size_t nx = d->n * dim;
     int rc = DALLOC(s->x_d, nx);
-    if (rc == MODEL_OK && d->label)
+    if (rc == MODEL_OK && labels)
         rc = DALLOC(s->lab_d, d->n);
-    else if (rc == MODEL_OK && d->target)
+    else if (rc == MODEL_OK)
         rc = DALLOC(s->tgt_d, d->n);
     if (rc != MODEL_OK) {
         char why[256] = "";
