@@ -45,7 +45,10 @@ repro)
   for case in "allgather 3 qsgd:s=7,format=elias,bucket=256" "allgather 2 fp32" \
               "ps 3 qsgd:s=3,format=elias,bucket=128" "ps 3 onebit"; do
     set -- $case; ex=$1; np=$2; q=$3
-    args=(--data "$data" --model mlp:hidden=32 --quant "$q" --exchange "$ex" --batch 32 --epochs 2 --max-steps 6 --eval-every 3 --seed 7 --quiet)
+    # fixed compute and no codec time: simulated times are exact, so the extra latencies of the
+    # pieces show however loaded the machine is
+    args=(--data "$data" --model mlp:hidden=32 --quant "$q" --exchange "$ex" --batch 32 --epochs 2 --max-steps 6 --eval-every 3 --seed 7 --quiet
+          --compute fixed:0.001 --codec none)
     "$qsgdsim" sim --ranks "$np" --out "$tmp/p1-$ex-$np" -- "${args[@]}" > "$tmp/s.log" 2>&1 \
       || { bad "$ex/$q: SMPI run failed"; cat "$tmp/s.log"; continue; }
     QSGDSIM_GATHER_PIECE=3000 "$qsgdsim" sim --ranks "$np" --out "$tmp/pn-$ex-$np" -- "${args[@]}" > "$tmp/s.log" 2>&1 \
