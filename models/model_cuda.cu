@@ -62,6 +62,17 @@ extern "C" {
 }
 #include "model_cuda.h"
 
+/* Every kernel launch: QSGD_KLAUNCH(kernel, grid, block, stream, args...) is
+ * kernel<<<grid, block, 0, stream>>>(args...) under nvcc. Compiled as C++ without nvcc, the
+ * file runs against the host emulator of tests/cuda_emu (CTest cuda_models_emul), whose
+ * cuda_runtime.h defines the macro. */
+#ifdef __CUDACC__
+#define QSGD_KLAUNCH(kern, grid, block, stream, ...)                                               \
+    kern<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__)
+#elif !defined(QSGD_KLAUNCH)
+#error "model_cuda.cu: compile it with nvcc, or as C++ against tests/cuda_emu (QSGD_KLAUNCH)"
+#endif
+
 extern "C" const model_type model_type_leastsq;
 extern "C" const model_type model_type_logreg;
 extern "C" const model_type model_type_softmax;
@@ -79,12 +90,6 @@ extern "C" const model_type model_type_cnn;
 #define G_CNN_CHUNK 256           /* cnn: images per im2col/GEMM chunk */
 #define G_BLAS_WS (8u << 20)      /* cuBLAS workspace per model (bytes) */
 #define G_MAX_ALLOCS 64
-
-/* Kernel launch; a test harness may substitute its own. */
-#ifndef QSGD_KLAUNCH
-#define QSGD_KLAUNCH(kern, grid, block, stream, ...) \
-    kern<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__)
-#endif
 
 #define GRID_LOOP(i, n)                                                                  \
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)(n);     \
