@@ -17,106 +17,7 @@
 
 #include "cuda_emu.h"
 #include "gpu_device.h"
-#include "model_test_util.h"
-
-static gsl_rng *R;
-
-/* x on the grid {-2, -1.75, ..., 2}. */
-static void grid_data(dataset *d) {
-    for (size_t i = 0; i < d->n * d->shape.dim; i++) {
-        float v = roundf(d->x[i] * 4.0f) / 4.0f;
-        d->x[i] = v > 2.0f ? 2.0f : v < -2.0f ? -2.0f : v;
-    }
-}
-
-/* Weights k * 2^-e, |k| <= 3, 2^e ~ 2 sqrt(fan-in); biases k/16, |k| <= 2. */
-static void grid_theta(const model *m, float *theta) {
-    for (size_t t = 0; t < m->ntensors; t++) {
-        const model_tensor *T = &m->tensors[t];
-        float *w = theta + T->offset;
-        int e = 4;
-        if (T->ndim > 1)
-            e = (int)ceil(log2(sqrt((double)T->numel / (double)T->shape[0]))) + 1;
-        int k = T->ndim > 1 ? 3 : 2;
-        for (size_t i = 0; i < T->numel; i++)
-            w[i] = ldexpf((float)((int)gsl_rng_uniform_int(R, (unsigned long)(2 * k + 1)) - k), -e);
-    }
-}
-
-static model *make(const char *spec, const dataset *d, size_t mb, model_device dev) {
-    model_err err = {0};
-    model *m = model_alloc_spec_on(spec, &d->shape, mb, dev, &err);
-    if (!m)
-        fprintf(stderr, "\n  %s on %s: %s\n", spec, model_device_name(dev), err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    CU_ASSERT_EQUAL(m->on_gpu, dev == MODEL_DEVICE_CUDA);
-    return m;
-}
-
-static int close_to(double c, double g, double atol, double rtol) {
-    return fabs(g - c) <= atol + rtol * fabs(c); /* false for NaN */
-}
-
-/* Loss and gradient at batches 1, 17 and mb (random rows, then consecutive rows), evaluate on
- * d and t, against the CPU model. */
-static void parity(const char *spec, dataset *d, dataset *t, size_t mb, int grid) {
-    model *c = make(spec, d, mb, MODEL_DEVICE_CPU), *g = make(spec, d, mb, MODEL_DEVICE_CUDA);
-    const size_t n = c->nparams;
-    float *theta = malloc(n * sizeof(float)), *gc = malloc(n * sizeof(float)),
-          *gg = malloc(n * sizeof(float));
-    size_t *idx = malloc(mb * sizeof(size_t));
-    if (grid)
-        grid_theta(c, theta);
-    else
-        for (size_t i = 0; i < n; i++)
-            theta[i] = (float)gsl_ran_gaussian(R, 0.5);
-    const size_t batches[3] = {1, 17, mb};
-    for (int bi = 0; bi < 3; bi++) {
-        const size_t B = batches[bi];
-        if (B > mb)
-            continue;
-        for (int consecutive = 0; consecutive < 2; consecutive++) {
-            size_t s0 = gsl_rng_uniform_int(R, (unsigned long)(d->n - B + 1));
-            for (size_t i = 0; i < B; i++)
-                idx[i] = consecutive ? s0 + i : gsl_rng_uniform_int(R, (unsigned long)d->n);
-            model_err err = {0};
-            double lc = NAN, lg = NAN;
-            CU_ASSERT_EQUAL_FATAL(c->type->loss_grad(c, theta, d, idx, B, &lc, gc, &err), MODEL_OK);
-            CU_ASSERT_EQUAL_FATAL(g->type->loss_grad(g, theta, d, idx, B, &lg, gg, &err), MODEL_OK);
-            size_t bad = 0, worst = 0;
-            for (size_t i = 0; i < n; i++)
-                if (!close_to(gc[i], gg[i], 1e-5, 1e-4) && bad++ == 0)
-                    worst = i;
-            if (bad || !close_to(lc, lg, 1e-12, 1e-5))
-                fprintf(stderr,
-                        "\n  %s batch %zu%s: loss cpu %.10g gpu %.10g; %zu of %zu coordinates "
-                        "off, first [%zu]: cpu %.9g gpu %.9g\n",
-                        spec, B, consecutive ? " (consecutive)" : "", lc, lg, bad, n, worst,
-                        (double)gc[worst], (double)gg[worst]);
-            CU_ASSERT(close_to(lc, lg, 1e-12, 1e-5));
-            CU_ASSERT_EQUAL(bad, 0);
-        }
-    }
-    dataset *sets[2] = {t, d};
-    for (int k = 0; k < 2; k++) {
-        model_err err = {0};
-        double lc, ac, lg, ag;
-        CU_ASSERT_EQUAL_FATAL(c->type->evaluate(c, theta, sets[k], &lc, &ac, &err), MODEL_OK);
-        CU_ASSERT_EQUAL_FATAL(g->type->evaluate(g, theta, sets[k], &lg, &ag, &err), MODEL_OK);
-        CU_ASSERT(close_to(lc, lg, 1e-12, 1e-5));
-        if (isnan(ac)) { /* leastsq */
-            CU_ASSERT(isnan(ag));
-        } else { /* one row may flip on a near-tie of Gaussian scores (not on the grids) */
-            CU_ASSERT(fabs(ac - ag) <= (grid ? 0.0 : 1.0 / (double)sets[k]->n) + 1e-12);
-        }
-    }
-    free(theta);
-    free(gc);
-    free(gg);
-    free(idx);
-    model_free(c);
-    model_free(g);
-}
+#include "cuda_parity_util.h"
 
 /* ---- shapes -------------------------------------------------------------------------------- */
 
@@ -125,9 +26,9 @@ static void test_cnn_shapes(void) {
     dataset *d = mt_images(R, 600, 2, 13, 11, 4), *t = mt_images(R, 333, 2, 13, 11, 4);
     grid_data(d);
     grid_data(t);
-    parity("cnn:channels=3x2x5,fc=1", d, t, 290, 1);
-    parity("cnn:channels=1x1x1,fc=0", d, t, 7, 1);
-    parity("cnn:channels=5,fc=3", d, t, 300, 1);
+    parity("cnn:channels=3x2x5,fc=1", d, t, 290, 1, 0.5, 0);
+    parity("cnn:channels=1x1x1,fc=0", d, t, 7, 1, 0.5, 0);
+    parity("cnn:channels=5,fc=3", d, t, 300, 1, 0.5, 0);
     mt_free(d);
     mt_free(t);
     /* four conv blocks (the most), one input channel: 17x16 -> 8x8 -> 4x4 -> 2x2 -> 1x1 */
@@ -135,7 +36,7 @@ static void test_cnn_shapes(void) {
     t = mt_images(R, 100, 1, 17, 16, 2);
     grid_data(d);
     grid_data(t);
-    parity("cnn:channels=2x3x2x2,fc=4", d, t, 260, 1);
+    parity("cnn:channels=2x3x2x2,fc=4", d, t, 260, 1, 0.5, 0);
     mt_free(d);
     mt_free(t);
 }
@@ -145,9 +46,9 @@ static void test_mlp_shapes(void) {
     dataset *d = mt_images(R, 200, 1, 5, 7, 2), *t = mt_images(R, 61, 1, 5, 7, 2);
     grid_data(d);
     grid_data(t);
-    parity("mlp:hidden=1", d, t, 19, 1);
-    parity("mlp:hidden=3x1x4x2x5x6x2x3", d, t, 33, 1);
-    parity("mlp:hidden=40", d, t, 200, 1); /* bias sums over two 128-row blocks */
+    parity("mlp:hidden=1", d, t, 19, 1, 0.5, 0);
+    parity("mlp:hidden=3x1x4x2x5x6x2x3", d, t, 33, 1, 0.5, 0);
+    parity("mlp:hidden=40", d, t, 200, 1, 0.5, 0); /* bias sums over two 128-row blocks */
     mt_free(d);
     mt_free(t);
 }
@@ -155,13 +56,13 @@ static void test_mlp_shapes(void) {
 static void test_glm_shapes(void) {
     /* dim 1; batches of 300 rows: column sums over three 128-row blocks; evaluate chunks */
     dataset *d = mt_dense(R, 700, 1, 0, 0.0), *t = mt_dense(R, 301, 1, 0, 0.0);
-    parity("leastsq:l2=0.3", d, t, 300, 0);
+    parity("leastsq:l2=0.3", d, t, 300, 0, 0.5, 0);
     mt_free(d);
     mt_free(t);
     d = mt_dense(R, 700, 3, 2, 0.0);
     t = mt_dense(R, 301, 3, 2, 0.0);
-    parity("logreg:l2=0.3", d, t, 300, 0);
-    parity("softmax:l2=0.2", d, t, 300, 0);
+    parity("logreg:l2=0.3", d, t, 300, 0, 0.5, 0);
+    parity("softmax:l2=0.2", d, t, 300, 0, 0.5, 0);
     mt_free(d);
     mt_free(t);
 }
