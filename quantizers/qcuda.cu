@@ -37,7 +37,9 @@ cudaStream_t stream_of(const qcuda *g) {
     return (cudaStream_t)g->stream;
 }
 
-template <int K> __global__ void k_run(qk_args a, uint64_t n) {
+/* __grid_constant__: the bodies take the parameter's address, which would otherwise copy
+ * the ~200-byte struct to local memory in every thread (sm_70+, CUDA 11.7+). */
+template <int K> __global__ void k_run(const __grid_constant__ qk_args a, uint64_t n) {
     uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
     for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
         qk_run_item(K, &a, i);
@@ -66,7 +68,7 @@ int cuda_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quan
                        : kind == QC_D2H ? cudaMemcpyDeviceToHost
                                         : cudaMemcpyDeviceToDevice;
     cudaError_t e = cudaMemcpyAsync(dst, src, bytes, k, stream_of(g));
-    if (e == cudaSuccess && kind != QC_D2D) /* host memory must be ready (or free) on return */
+    if (e == cudaSuccess) /* every qcuda call is synchronous with respect to the host */
         e = cudaStreamSynchronize(stream_of(g));
     return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "copy");
 }

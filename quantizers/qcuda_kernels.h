@@ -37,7 +37,9 @@
 #define QK_DADD(a, b) __dadd_rn((a), (b))
 #define QK_DDIV(a, b) __ddiv_rn((a), (b))
 #define QK_MIN_U64(p, v) atomicMin((unsigned long long *)(p), (unsigned long long)(v))
+#define QK_UNROLL _Pragma("unroll")
 #else
+#define QK_UNROLL
 #define QK_FMUL(a, b) ((float)(a) * (float)(b))
 #define QK_FADD(a, b) ((float)(a) + (float)(b))
 #define QK_FSUB(a, b) ((float)(a) - (float)(b))
@@ -224,7 +226,8 @@ QK_HD uint32_t qk_qsgd_code(const qk_args *a, uint64_t i, uint32_t r) {
  * block with counter {8G + k%8, tensor, step, worker} (qrng.h). Its codes fill the 4w bytes
  * at 4 nb + 4 w G; bytes past the code region are not written. */
 QK_HD void qk_qsgd_encode(const qk_args *a, uint64_t G) {
-    uint32_t blk[8][4];
+    uint32_t blk[8][4]; /* fully unrolled loops below: constant indices, kept in registers */
+    QK_UNROLL
     for (uint32_t l = 0; l < 8; l++) {
         uint32_t ctr[4] = {(uint32_t)(8 * G + l), a->st.ctr1, a->st.ctr2, a->st.ctr3};
         qrng_philox4x32_10(ctr, a->st.key, blk[l]);
@@ -240,6 +243,7 @@ QK_HD void qk_qsgd_encode(const qk_args *a, uint64_t G) {
     const int words = a->word_store && nbytes == 4 * (uint64_t)w;
     uint32_t wacc = 0;
 #endif
+    QK_UNROLL
     for (unsigned k = 0; k < 32; k++) {
         uint64_t i = i0 + k;
         uint32_t c = i < a->n ? qk_qsgd_code(a, i, blk[k % 8][k / 8]) : 0u;
