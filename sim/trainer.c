@@ -255,10 +255,6 @@ static int setup_model(run *r) {
                         "quantizer or a smaller model");
     r->recv_cap = r->codec->max_bytes * (size_t)r->size;
     r->piece = gather_piece();
-    if (r->cfg.overlap && r->recv_cap > (size_t)INT_MAX)
-        return fail_all(r, EXIT_USAGE, "--overlap",
-                        "the per-tensor all-gathers exceed 2 GiB in total (MPI int byte "
-                        "counts); run without --overlap");
     r->theta = malloc(np * sizeof(float));
     r->grad = malloc((np + 1) * sizeof(float));
     r->msg = malloc(r->codec->max_bytes);
@@ -314,7 +310,7 @@ static int setup_shared_decode(run *r) {
     if (r->cfg.overlap && (size_t)r->size > r->m->nparams)
         return fail_all(r, EXIT_USAGE, "--overlap", "more ranks than parameters");
 #ifdef SMPI_H
-    if (!r->cfg.shared_decode || r->cfg.exchange != SIM_EX_ALLGATHER || r->cfg.overlap)
+    if (!r->cfg.shared_decode || r->cfg.exchange != SIM_EX_ALLGATHER)
         return EXIT_OK;
     shared_decode *sd = NULL;
     int bad = 0;
@@ -563,12 +559,16 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
  * third forward, then the backward pass tensor by tensor, last tensor first, each share in
  * proportion to its size; as soon as a tensor's gradient is charged it is encoded and its
  * all-gather posted (MPI_Iallgather: fixed-size formats, so no lengths to exchange), and
- * the next tensor's backward runs while it is in flight. comm is the exposed wait. */
+ * the next tensor's backward runs while it is in flight. comm is the exposed wait. Each
+ * tensor's message is at the same offset of every rank's send buffer (soffs) and its K
+ * copies at roffs of the receive buffer (size_t: the whole may exceed 2 GiB; one tensor's
+ * message may not). */
 static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double compute,
                                       step_times *st) {
     sim_codec *c = r->codec;
     size_t T = c->ntensors, np = r->m->nparams;
     MPI_Request req[T + 1];
+    size_t soffs[T], roffs[T];
     /* the losses travel in their own 8-byte all-gather, posted first */
     double losses[r->size];
     MPI_Iallgather(&loss, 1, MPI_DOUBLE, losses, 1, MPI_DOUBLE, MPI_COMM_WORLD, &req[T]);
@@ -596,38 +596,71 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
         MPI_Iallgather(r->msg + soff, len, MPI_BYTE, r->recv + roff, len, MPI_BYTE, MPI_COMM_WORLD,
                        &req[t]);
         r->lens[t] = len; /* per-tensor length (the same on every rank) */
-        r->displs[t] = (int)roff;
+        soffs[t] = soff;
+        roffs[t] = roff;
         soff += (size_t)len;
         roff += (size_t)len * (size_t)r->size;
     }
     double t0 = MPI_Wtime();
     MPI_Waitall((int)T + 1, req, MPI_STATUSES_IGNORE);
     st->comm = MPI_Wtime() - t0;
-    /* decode: rank order within each tensor, as the blocking path does */
+    double lsum = 0;
+    for (int w = 0; w < r->size; w++)
+        lsum += losses[w];
+    st->loss = lsum / r->size;
+    /* decode: rank order within each tensor, as the blocking path does. Under SMPI's shared
+     * decode the first rank out of the wait decodes from the senders' own buffers (the same
+     * bytes every rank received, see exchange_allgather) and the others copy its average. */
+    float *acc = r->acc;
+    const uint8_t *const *src = NULL;
+    double wall = 0;
+#ifdef SMPI_H
+    shared_decode *sd = r->sd;
+    if (sd) {
+        acc = sd->avg;
+        src = sd->msgs;
+        if (sd->step == (long long)step) {
+            memcpy(r->grad, sd->avg, np * sizeof(float));
+            wall = sd->decode_wall;
+            goto charged;
+        }
+    }
+#endif
     double w0 = sim_wall();
-    memset(r->acc, 0, np * sizeof(float));
+    memset(acc, 0, np * sizeof(float));
     for (int w = 0; w < r->size; w++) {
         for (size_t t = 0; t < T; t++) {
             quant_err qe = {0};
-            const uint8_t *m = r->recv + r->displs[t] + (size_t)w * (size_t)r->lens[t];
+            const uint8_t *m = src ? src[w] + soffs[t]
+                                   : r->recv + roffs[t] + (size_t)w * (size_t)r->lens[t];
             uint64_t nb = quant_max_bits(c->q[t]);
             if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
                 fprintf(stderr, "qsgdsim-trainer: rank %d: decode: %s\n", r->rank, qe.msg);
                 return EXIT_FAIL;
             }
-            float *a = r->acc + c->offset[t];
+            float *a = acc + c->offset[t];
             for (size_t i = 0; i < c->numel[t]; i++)
                 a[i] += c->tmp[i];
         }
     }
-    double lsum = 0;
-    for (int w = 0; w < r->size; w++)
-        lsum += losses[w];
     float inv = 1.0f / (float)r->size;
-    for (size_t i = 0; i < np; i++)
-        r->grad[i] = r->acc[i] * inv;
-    st->loss = lsum / r->size;
-    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)np * r->size);
+    if (src) { /* the shared average, then this rank's copy */
+        for (size_t i = 0; i < np; i++)
+            acc[i] *= inv;
+        memcpy(r->grad, acc, np * sizeof(float));
+    } else {
+        for (size_t i = 0; i < np; i++)
+            r->grad[i] = acc[i] * inv;
+    }
+    wall = sim_wall() - w0;
+#ifdef SMPI_H
+    if (sd) {
+        sd->decode_wall = wall;
+        sd->step = (long long)step;
+    }
+charged:
+#endif
+    st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)np * r->size);
     SIM_EXECUTE(st->decode);
     return EXIT_OK;
 }
