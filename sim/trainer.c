@@ -255,6 +255,19 @@ static int setup_model(run *r) {
                         "quantizer or a smaller model");
     r->recv_cap = r->codec->max_bytes * (size_t)r->size;
     r->piece = gather_piece();
+    /* --overlap posts one all-gather per tensor, unsliced: its K copies must fit MPI's int
+     * counts (SMPI and MPI implementations compute the receive offsets in int) */
+    for (size_t t = 0; r->cfg.overlap && t < r->codec->ntensors; t++) {
+        size_t all = quant_max_bytes(r->codec->q[t]) * (size_t)r->size;
+        if (all > (size_t)INT_MAX) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "tensor %s: its all-gather on %d ranks is %.2f GiB, past MPI's int byte "
+                     "counts (2 GiB); run without --overlap (its all-gathers are sliced)",
+                     r->m->tensors[t].name, r->size, (double)all / 1073741824.0);
+            return fail_all(r, EXIT_USAGE, "--overlap", why);
+        }
+    }
     r->theta = malloc(np * sizeof(float));
     r->grad = malloc((np + 1) * sizeof(float));
     r->msg = malloc(r->codec->max_bytes);
