@@ -85,12 +85,19 @@ static void list_backends(void) {
     printf("  %-10s %s\n", "cpu", "available: OpenBLAS (every model)");
     char why[200] = "", desc[160] = "";
     int n = gpu_device_count(why, sizeof why);
+    char models[200] = "";
+    size_t off = 0;
+    for (const model_type *const *t = model_types(); *t; t++)
+        if (model_has_cuda((*t)->name) && off < sizeof models)
+            off += (size_t)snprintf(models + off, sizeof models - off, "%s%s", off ? ", " : "",
+                                    (*t)->name);
     if (n > 0 && gpu_device_describe(0, desc, sizeof desc) == 0)
-        printf("  %-10s available: cuda:0 %s (%d device%s; models leastsq, logreg, softmax, mlp, "
-               "cnn on dense data; GPU codec for fp32, qsgd dense, onebit)\n",
-               "cuda", desc, n, n == 1 ? "" : "s");
+        printf("  %-10s available: cuda:0 %s (%d device%s)\n", "cuda", desc, n, n == 1 ? "" : "s");
     else
         printf("  %-10s not available: %s\n", "cuda", why);
+    if (gpu_built_with_cuda())
+        printf("  %-10s CUDA models (dense data): %s; GPU codec: fp32, qsgd dense, onebit\n", "",
+               models);
 }
 
 static const struct category {

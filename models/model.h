@@ -188,6 +188,9 @@ model *model_alloc_spec_on(const char *spec, const data_shape *shape, size_t max
  * has no CUDA implementation, so cuda fails and auto picks the CPU). */
 model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch,
                             model_device dev, model_err *err);
+/* 1 if this build has a CUDA version of the model type called name (whether or not a GPU
+ * is present: gpu_device_count). */
+int model_has_cuda(const char *name);
 /* m->device_desc: "cpu" or "cuda:0 <GPU name> (sm_XY, N GiB)". */
 const char *model_device_desc(const model *m);
 

@@ -72,3 +72,8 @@ model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch
     }
     return alloc_on(spec, &d->shape, (int)d->layout, max_batch, dev, err);
 }
+
+int model_has_cuda(const char *name) {
+    char why[200];
+    return model_cuda_type(name, why, sizeof why) != NULL;
+}

@@ -73,6 +73,14 @@ int cuda_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quan
     return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "copy");
 }
 
+int cuda_zero(qcuda *g, void *dst, size_t bytes, quant_err *err) {
+    device_scope ds(g->device);
+    cudaError_t e = cudaMemsetAsync(dst, 0, bytes, stream_of(g));
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(stream_of(g));
+    return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "memset");
+}
+
 int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, quant_err *err) {
     device_scope ds(g->device);
     uint64_t blocks = (n + QC_TPB - 1) / QC_TPB;
@@ -107,7 +115,8 @@ int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, quant_err *err)
 void cuda_destroy(qcuda *g) {
 }
 
-const qc_ops cuda_ops = {"cuda", cuda_alloc, cuda_release, cuda_copy, cuda_run, cuda_destroy};
+const qc_ops cuda_ops = {"cuda",    cuda_alloc, cuda_release, cuda_copy,
+                         cuda_zero, cuda_run,   cuda_destroy};
 
 } // namespace
 

@@ -24,6 +24,11 @@ static int emu_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind
     return QUANT_OK;
 }
 
+static int emu_zero(qcuda *g, void *dst, size_t bytes, quant_err *err) {
+    memset(dst, 0, bytes);
+    return QUANT_OK;
+}
+
 static int emu_run(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, quant_err *err) {
     for (uint64_t i = 0; i < nitems; i++)
         qk_run_item(kernel, a, i);
@@ -33,7 +38,8 @@ static int emu_run(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, quan
 static void emu_destroy(qcuda *g) {
 }
 
-static const qc_ops emu_ops = {"emulated", emu_alloc, emu_release, emu_copy, emu_run, emu_destroy};
+static const qc_ops emu_ops = {"emulated", emu_alloc,  emu_release, emu_copy,
+                                emu_zero,   emu_run,    emu_destroy};
 
 /* ---- objects ------------------------------------------------------------------------------- */
 
@@ -166,18 +172,6 @@ size_t qcuda_message_bytes(const qcuda *g) {
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static int zero(qcuda *g, void *d, size_t bytes, quant_err *err) {
-    /* from a host block of zeros, in pieces (no memset in the backend interface) */
-    static const uint8_t zeros[4096];
-    for (size_t off = 0; off < bytes; off += sizeof zeros) {
-        size_t k = bytes - off < sizeof zeros ? bytes - off : sizeof zeros;
-        int rc = g->ops->copy(g, (uint8_t *)d + off, zeros, k, QC_H2D, err);
-        if (rc)
-            return rc;
-    }
-    return QUANT_OK;
-}
-
 static int clear_bad(qcuda *g, quant_err *err) {
     unsigned long long none = QK_NONE;
     return g->ops->copy(g, g->bad, &none, sizeof none, QC_H2D, err);
@@ -196,7 +190,7 @@ static int run(qcuda *g, int k, uint64_t items, const qk_args *a, quant_err *err
 int qcuda_reset(qcuda *g, quant_err *err) {
     if (g->type != QC_ONEBIT)
         return QUANT_OK;
-    return zero(g, g->residual, g->base.n * sizeof(float), err);
+    return g->ops->zero(g, g->residual, g->base.n * sizeof(float), err);
 }
 
 int qcuda_residual(const qcuda *g, float *d_out, quant_err *err) {

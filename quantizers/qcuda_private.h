@@ -20,6 +20,7 @@ typedef struct qc_ops {
     void (*release)(qcuda *g, void *p);
     /* queued on the codec's stream (the CUDA backend's D2H copies wait for it) */
     int (*copy)(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quant_err *err);
+    int (*zero)(qcuda *g, void *dst, size_t bytes, quant_err *err); /* synchronous */
     int (*run)(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, quant_err *err);
     void (*destroy)(qcuda *g); /* backend state (stream, device) */
 } qc_ops;

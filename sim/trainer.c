@@ -624,55 +624,39 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
     /* decode: rank order within each tensor, as the blocking path does. Under SMPI's shared
      * decode the first rank out of the wait decodes from the senders' own buffers (the same
      * bytes every rank received, see exchange_allgather) and the others copy its average. */
-    float *acc = r->acc;
-    const uint8_t *const *src = NULL;
-    double wall = 0;
-#ifdef SMPI_H
-    shared_decode *sd = r->sd;
-    if (sd) {
-        acc = sd->avg;
-        src = sd->msgs;
-        if (sd->step == (long long)step) {
-            memcpy(r->grad, sd->avg, np * sizeof(float));
-            wall = sd->decode_wall;
-            goto charged;
-        }
-    }
-#endif
-    double w0 = sim_wall();
-    memset(acc, 0, np * sizeof(float));
-    for (int w = 0; w < r->size; w++) {
-        for (size_t t = 0; t < T; t++) {
-            quant_err qe = {0};
-            const uint8_t *m = src ? src[w] + soffs[t]
-                                   : r->recv + roffs[t] + (size_t)w * (size_t)r->lens[t];
-            uint64_t nb = quant_max_bits(c->q[t]);
-            if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
-                fprintf(stderr, "qsgdsim-trainer: rank %d: decode: %s\n", r->rank, qe.msg);
-                return EXIT_FAIL;
+    shared_decode *sd = r->sd; /* NULL outside SMPI */
+    float *acc = sd ? sd->avg : r->acc;
+    double wall;
+    if (sd && sd->step == (long long)step) {
+        wall = sd->decode_wall; /* another rank decoded this step already */
+    } else {
+        double w0 = sim_wall();
+        memset(acc, 0, np * sizeof(float));
+        for (int w = 0; w < r->size; w++) {
+            for (size_t t = 0; t < T; t++) {
+                quant_err qe = {0};
+                const uint8_t *m = sd ? sd->msgs[w] + soffs[t]
+                                      : r->recv + roffs[t] + (size_t)w * (size_t)r->lens[t];
+                uint64_t nb = quant_max_bits(c->q[t]);
+                if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
+                    fprintf(stderr, "qsgdsim-trainer: rank %d: decode: %s\n", r->rank, qe.msg);
+                    return EXIT_FAIL;
+                }
+                float *a = acc + c->offset[t];
+                for (size_t i = 0; i < c->numel[t]; i++)
+                    a[i] += c->tmp[i];
             }
-            float *a = acc + c->offset[t];
-            for (size_t i = 0; i < c->numel[t]; i++)
-                a[i] += c->tmp[i];
         }
-    }
-    float inv = 1.0f / (float)r->size;
-    if (src) { /* the shared average, then this rank's copy */
+        float inv = 1.0f / (float)r->size;
         for (size_t i = 0; i < np; i++)
             acc[i] *= inv;
-        memcpy(r->grad, acc, np * sizeof(float));
-    } else {
-        for (size_t i = 0; i < np; i++)
-            r->grad[i] = acc[i] * inv;
+        wall = sim_wall() - w0;
+        if (sd) {
+            sd->decode_wall = wall;
+            sd->step = (long long)step;
+        }
     }
-    wall = sim_wall() - w0;
-#ifdef SMPI_H
-    if (sd) {
-        sd->decode_wall = wall;
-        sd->step = (long long)step;
-    }
-charged:
-#endif
+    memcpy(r->grad, acc, np * sizeof(float));
     st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)np * r->size);
     SIM_EXECUTE(st->decode);
     return EXIT_OK;
