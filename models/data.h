@@ -133,7 +133,15 @@ typedef struct data_libsvm_opts {
      * classes[k] -> label k; a label not in it is an error. NULL = derive from the file. */
     const double *classes;
     int nclasses;
+    /* Bounds of the reader (0 = the defaults below): a line longer than max_line bytes or a
+     * file of more than max_bytes bytes is refused (DATA_EFORMAT, naming file:line) before it
+     * is held in memory. */
+    size_t max_line;
+    uint64_t max_bytes;
 } data_libsvm_opts;
+
+#define DATA_LIBSVM_MAX_LINE ((size_t)16 << 20)    /* 16 MiB: ~1.5 M features on one line */
+#define DATA_LIBSVM_MAX_BYTES ((uint64_t)64 << 30) /* 64 GiB of text */
 
 /* What a LIBSVM load found: the class values (classes[k] was mapped to k) and max index. */
 typedef struct data_libsvm_info {
@@ -145,7 +153,10 @@ typedef struct data_libsvm_info {
 
 /* Parse "label idx:val idx:val ..." lines (1-based, strictly increasing idx; '#' starts a
  * comment; blank lines skipped; "qid:N" tokens ignored). Errors name file:line and the
- * token. opts and info may be NULL. */
+ * token. A NUL byte (binary data, /dev/zero), an overlong line or file is DATA_EFORMAT;
+ * running out of memory (an allocation failing, or the parsed rows needing more than the
+ * machine's physical memory) is DATA_ENOMEM ("out of memory reading PATH after N rows").
+ * Regression targets must be finite as floats. opts and info may be NULL. */
 int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **out,
                      data_libsvm_info *info, data_err *err);
 

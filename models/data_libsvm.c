@@ -1,37 +1,131 @@
 /* data_libsvm.c — LIBSVM / SVMlight text files ("label idx:val idx:val ...", 1-based
  * strictly increasing indices) into CSR, optionally densified. Labels become class ids
  * 0..K-1 (distinct values sorted ascending: {-1,+1} and {0,1} -> {0,1}) or regression
- * targets. Every malformed token is reported as file:line with the token.
+ * targets. Every malformed token is reported as file:line with the token; the line length,
+ * the file size and the memory the rows take are bounded (data.h), so no input can make the
+ * reader grow without limit.
  */
 #include "data.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-/* Growable arrays of the parse. */
+/* Growable arrays of the parse; bytes = their allocated total, limit = what they may take. */
 typedef struct csr_build {
     double *y;
     size_t *rowptr;
     uint32_t *col;
     float *val;
     size_t n, cap_rows, cap_rp, nnz, cap_nnz, cap_val;
+    size_t bytes, limit;
 } csr_build;
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+/* Grow *p to hold need elements (doubling). Returns 0, -1 when the allocation fails, or -2
+ * when the arrays would take more than b->limit bytes. */
+static int grow(csr_build *b, void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap)
         return 0;
     size_t c = *cap ? *cap : 1024;
-    while (c < need)
+    while (c < need) {
+        if (c > SIZE_MAX / 4 / elem)
+            return -2;
         c *= 2;
+    }
+    size_t more = (c - *cap) * elem;
+    if (b->bytes + more > b->limit)
+        return -2;
     void *q = realloc(*p, c * elem);
     if (!q)
         return -1;
     *p = q;
     *cap = c;
+    b->bytes += more;
     return 0;
+}
+
+/* Physical memory of this machine in bytes (SIZE_MAX if unknown): no dataset the reader
+ * builds may need more. */
+static size_t phys_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || (unsigned long)pages > SIZE_MAX / (unsigned long)page)
+        return SIZE_MAX;
+    return (size_t)pages * (size_t)page;
+}
+
+/* The failure of grow() (rc -1 or -2) as DATA_ENOMEM. */
+static int fail_nomem(data_err *err, const char *path, const csr_build *b, int rc) {
+    if (rc == -2)
+        return data_fail(err, DATA_ENOMEM,
+                         "out of memory reading %s after %zu rows: they need more than this "
+                         "machine's %zu MiB of memory",
+                         path, b->n, b->limit >> 20);
+    return data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows (%zu MiB held)",
+                     path, b->n, b->bytes >> 20);
+}
+
+/* One line at a time, each at most max_line bytes, at most max_bytes in all. */
+typedef struct line_reader {
+    FILE *f;
+    const char *path;
+    char *buf; /* [cap]: the current line, NUL-terminated, without its newline */
+    size_t cap, max_line;
+    uint64_t total, max_bytes;
+    size_t lineno;
+} line_reader;
+
+/* Read the next line into r->buf. Returns DATA_OK with a line, -1 at the end of the file,
+ * or a data_status (NUL byte, line or file too long, read error, out of memory). */
+static int read_line(line_reader *r, data_err *err) {
+    size_t len = 0;
+    int c = EOF;
+    r->lineno++;
+    while ((c = getc_unlocked(r->f)) != EOF) {
+        if (++r->total > r->max_bytes)
+            return data_fail(err, DATA_EFORMAT,
+                             "%s:%zu: file longer than %llu bytes (the LIBSVM reader's limit)",
+                             r->path, r->lineno, (unsigned long long)r->max_bytes);
+        if (c == '\n')
+            break;
+        if (c == '\0')
+            return data_fail(err, DATA_EFORMAT, "%s:%zu: NUL byte in line (binary file?)", r->path,
+                             r->lineno);
+        if (len + 1 >= r->cap) {
+            if (len >= r->max_line)
+                return data_fail(err, DATA_EFORMAT, "%s:%zu: line longer than %zu bytes", r->path,
+                                 r->lineno, r->max_line);
+            size_t c2 = r->cap ? 2 * r->cap : 256;
+            if (c2 > r->max_line + 1)
+                c2 = r->max_line + 1;
+            char *q = realloc(r->buf, c2);
+            if (!q)
+                return data_fail(err, DATA_ENOMEM, "out of memory reading %s at line %zu", r->path,
+                                 r->lineno);
+            r->buf = q;
+            r->cap = c2;
+        }
+        r->buf[len++] = (char)c;
+    }
+    if (c == EOF) {
+        if (ferror(r->f))
+            return data_fail(err, DATA_EIO, "%s:%zu: read error: %s", r->path, r->lineno,
+                             strerror(errno));
+        if (len == 0)
+            return -1;
+    }
+    if (!r->buf) { /* an empty first line */
+        if (!(r->buf = malloc(1)))
+            return data_fail(err, DATA_ENOMEM, "out of memory reading %s at line %zu", r->path,
+                             r->lineno);
+        r->cap = 1;
+    }
+    r->buf[len] = '\0';
+    return DATA_OK;
 }
 
 static void csr_build_free(csr_build *b) {
@@ -84,22 +178,27 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                              path);
         o.task = DATA_TASK_CLASSIFY;
     }
-    FILE *f = fopen(path, "r");
-    if (!f)
+    line_reader r = {.path = path,
+                     .max_line = o.max_line ? o.max_line : DATA_LIBSVM_MAX_LINE,
+                     .max_bytes = o.max_bytes ? o.max_bytes : DATA_LIBSVM_MAX_BYTES};
+    r.f = fopen(path, "r");
+    if (!r.f)
         return data_fail(err, DATA_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(r.f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size > r.max_bytes) {
+        fclose(r.f);
+        return data_fail(err, DATA_EFORMAT,
+                         "%s: file of %llu bytes, more than the %llu the LIBSVM reader accepts",
+                         path, (unsigned long long)st.st_size, (unsigned long long)r.max_bytes);
+    }
 
-    csr_build b = {0};
-    char *line = NULL;
-    size_t linecap = 0, lineno = 0, max_index = 0;
-    int rc = DATA_OK;
-    ssize_t len;
-    while ((len = getline(&line, &linecap, f)) >= 0) {
-        lineno++;
-        if ((size_t)len != strlen(line)) {
-            rc = data_fail(err, DATA_EFORMAT, "%s:%zu: NUL byte in line (binary file?)", path,
-                           lineno);
-            goto done;
-        }
+    csr_build b = {.limit = phys_memory()};
+    size_t lineno = 0, max_index = 0;
+    int rc = DATA_OK, g;
+    while ((rc = read_line(&r, err)) == DATA_OK) {
+        lineno = r.lineno;
+        char *line = r.buf;
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
@@ -122,9 +221,9 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                            path, lineno, y, o.nclasses);
             goto done;
         }
-        if (grow((void **)&b.y, &b.cap_rows, b.n + 1, sizeof *b.y) ||
-            grow((void **)&b.rowptr, &b.cap_rp, b.n + 2, sizeof *b.rowptr)) {
-            rc = data_fail(err, DATA_ENOMEM, "%s:%zu: out of memory", path, lineno);
+        if ((g = grow(&b, (void **)&b.y, &b.cap_rows, b.n + 1, sizeof *b.y)) ||
+            (g = grow(&b, (void **)&b.rowptr, &b.cap_rp, b.n + 2, sizeof *b.rowptr))) {
+            rc = fail_nomem(err, path, &b, g);
             goto done;
         }
         b.rowptr[b.n] = b.nnz;
@@ -179,9 +278,9 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                 goto done;
             }
             prev = (size_t)idx;
-            if (grow((void **)&b.col, &b.cap_nnz, b.nnz + 1, sizeof *b.col) ||
-                grow((void **)&b.val, &b.cap_val, b.nnz + 1, sizeof *b.val)) {
-                rc = data_fail(err, DATA_ENOMEM, "%s:%zu: out of memory", path, lineno);
+            if ((g = grow(&b, (void **)&b.col, &b.cap_nnz, b.nnz + 1, sizeof *b.col)) ||
+                (g = grow(&b, (void **)&b.val, &b.cap_val, b.nnz + 1, sizeof *b.val))) {
+                rc = fail_nomem(err, path, &b, g);
                 goto done;
             }
             b.col[b.nnz] = (uint32_t)(idx - 1);
@@ -192,10 +291,9 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
             max_index = prev;
         b.n++;
     }
-    if (ferror(f)) {
-        rc = data_fail(err, DATA_EIO, "%s:%zu: read error: %s", path, lineno, strerror(errno));
+    if (rc > 0) /* read_line failed */
         goto done;
-    }
+    rc = DATA_OK;
     if (b.n == 0) {
         rc = data_fail(err, DATA_EFORMAT, "%s: no samples (empty file or only comments)", path);
         goto done;
@@ -216,13 +314,13 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         if (classes) {
             memcpy(classes, b.y, b.n * sizeof *classes);
             qsort(classes, b.n, sizeof *classes, cmp_double);
-            for (size_t i = 0; i < b.n; i++)
+            for (size_t i = 0; i < b.n && k <= DATA_MAX_CLASSES; i++)
                 if (i == 0 || classes[i] != classes[k - 1])
                     classes[k++] = classes[i];
         }
     }
     if (task != DATA_TASK_REGRESSION && !classes) {
-        rc = data_fail(err, DATA_ENOMEM, "%s: out of memory", path);
+        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
         goto done;
     }
     if (task == DATA_TASK_AUTO) {
@@ -234,18 +332,27 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     if (task == DATA_TASK_CLASSIFY && k > DATA_MAX_CLASSES) {
         free(classes);
         rc = data_fail(err, DATA_EFORMAT,
-                       "%s: %d distinct labels, more than the %d classes "
+                       "%s: more than %d distinct labels, the most classes "
                        "allowed (use task=reg for regression)",
-                       path, k, DATA_MAX_CLASSES);
+                       path, DATA_MAX_CLASSES);
         goto done;
     }
+    if (task == DATA_TASK_REGRESSION)
+        for (size_t i = 0; i < b.n; i++)
+            if (fabs(b.y[i]) > FLT_MAX) {
+                free(classes);
+                rc = data_fail(err, DATA_EFORMAT,
+                               "%s: regression target %g of row %zu is out of the float range",
+                               path, b.y[i], i + 1);
+                goto done;
+            }
     size_t dim = o.dim ? o.dim : max_index;
     if (dim == 0)
         dim = 1; /* every row empty: one all-zero feature */
     dataset *d = calloc(1, sizeof *d);
     if (!d) {
         free(classes);
-        rc = data_fail(err, DATA_ENOMEM, "%s: out of memory", path);
+        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
         goto done;
     }
     d->shape.dim = dim;
@@ -273,7 +380,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     if (!d->col || !d->val || (!d->label && !d->target)) {
         free(classes);
         dataset_free(d);
-        rc = data_fail(err, DATA_ENOMEM, "%s: out of memory", path);
+        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
         goto done;
     }
     if (info) {
@@ -292,8 +399,8 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     }
     *out = d;
 done:
-    free(line);
-    fclose(f);
+    free(r.buf);
+    fclose(r.f);
     csr_build_free(&b);
     return rc;
 }

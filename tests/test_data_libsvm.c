@@ -1,12 +1,19 @@
 /* test_data_libsvm.c — LIBSVM text parsing into CSR / dense, the label mappings (binary,
- * multiclass, regression, fixed classes from a training file), the data spec parser, and
- * errors naming file:line for bad tokens, non-increasing indices and bad numbers.
+ * multiclass, regression, fixed classes from a training file), the data spec parser,
+ * errors naming file:line for bad tokens, non-increasing indices and bad numbers, and the
+ * reader's bounds: /dev/zero, an overlong line, an overlong file or stream, and running out of
+ * memory (each in a child process with a capped address space, so a regression fails here
+ * instead of eating the machine).
  */
 #include <CUnit/Basic.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "data.h"
 
@@ -161,6 +168,150 @@ static void test_errors(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, nope));
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+/* This process's virtual memory size in bytes (0 if unknown). */
+static size_t vm_size(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+/* Load path in a child process whose address space may grow by at most `extra` bytes (not
+ * under ASan, whose shadow memory needs terabytes; there only the 30 s alarm bounds it) and
+ * expect code and a message containing want1 and want2. */
+static void expect_fail_limited(const char *path, const data_libsvm_opts *o, size_t extra, int code,
+                                const char *want1, const char *want2) {
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        size_t vm = vm_size();
+        if (!UNDER_ASAN && vm) {
+            struct rlimit rl = {vm + extra, vm + extra};
+            if (setrlimit(RLIMIT_AS, &rl) != 0)
+                _exit(90);
+        }
+        dataset *d = (dataset *)0x1;
+        data_err err = {0};
+        int rc = data_libsvm_load(path, o, &d, NULL, &err);
+        int ok = rc == code && err.code == code && d == NULL && strstr(err.msg, want1) &&
+                 (!want2 || strstr(err.msg, want2));
+        if (!ok)
+            fprintf(stderr, "\n  %s: got %d '%s', want %d with '%s' / '%s'\n", path, rc, err.msg,
+                    code, want1, want2 ? want2 : "");
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "\n  %s: reader killed by signal %d\n", path, WTERMSIG(status));
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Failure 7 of issue 10: libsvm:/dev/zero grew one line to 23 GB. Every input is bounded. */
+static void test_bounds(void) {
+    /* /dev/zero fails at its first byte (with 64 MiB to spare, not 23 GB). */
+    expect_fail_limited("/dev/zero", NULL, 64u << 20, DATA_EFORMAT, "/dev/zero:1", "NUL byte");
+
+    /* A line past the default 16 MiB: refused at line 2, as such. */
+    char path[320];
+    snprintf(path, sizeof path, "%s/longline.svm", tmpdir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("1 1:1\n1 ", f);
+    static char spaces[1 << 16];
+    memset(spaces, ' ', sizeof spaces);
+    for (size_t k = 0; k <= DATA_LIBSVM_MAX_LINE / sizeof spaces; k++)
+        fwrite(spaces, 1, sizeof spaces, f);
+    fputs("2:1\n", f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    char want[64];
+    snprintf(want, sizeof want, "line longer than %zu bytes", DATA_LIBSVM_MAX_LINE);
+    expect_fail_limited(path, NULL, 64u << 20, DATA_EFORMAT, "longline.svm:2", want);
+
+    /* A chosen limit: a line of exactly max_line bytes passes, one byte more does not. */
+    data_libsvm_opts o = {.max_line = 12};
+    const char *p = write_text("line12.svm", "1 1:1 2:2 3:3\n0 1:1\n"); /* 13 bytes */
+    expect_fail_limited(p, &o, 64u << 20, DATA_EFORMAT, "line12.svm:1", "longer than 12 bytes");
+    p = write_text("line12b.svm", "1 1:1 2:2 33\n0 1:1"); /* 12 bytes, then no newline */
+    o = (data_libsvm_opts){.max_line = 12, .task = DATA_TASK_REGRESSION};
+    dataset *d = NULL;
+    data_err err = {0};
+    CU_ASSERT_EQUAL(data_libsvm_load(p, &o, &d, NULL, &err), DATA_EFORMAT); /* "33": no colon */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'33'"));
+    p = write_text("line12c.svm", "1 1:1 2:2 3:\n");
+    CU_ASSERT_EQUAL(data_libsvm_load(p, &o, &d, NULL, &err), DATA_EFORMAT); /* read whole */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'3:'"));
+
+    /* The file size: a regular file is refused before reading, a stream when it passes. */
+    o = (data_libsvm_opts){.max_bytes = 30};
+    p = write_text("big.svm", "1 1:1\n1 1:1\n1 1:1\n1 1:1\n1 1:1\n1 1:1\n");
+    expect_fail_limited(p, &o, 64u << 20, DATA_EFORMAT, "big.svm", "file of 36 bytes");
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    for (int i = 0; i < 40; i++)
+        CU_ASSERT_FATAL(write(fds[1], "\n", 1) == 1); /* blank lines only: never allocates */
+    close(fds[1]);
+    char fdpath[64];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fds[0]);
+    expect_fail_limited(fdpath, &o, 64u << 20, DATA_EFORMAT, ":31: file longer than 30 bytes",
+                        NULL);
+    close(fds[0]);
+
+    /* Out of memory is said as such (never "no samples" or a corrupt file): 4 M rows of "1"
+     * need 64 MiB of arrays, the child may take 32 MiB more than it holds. */
+    if (!UNDER_ASAN) {
+        snprintf(path, sizeof path, "%s/manyrows.svm", tmpdir);
+        f = fopen(path, "w");
+        CU_ASSERT_FATAL(f != NULL);
+        static char rows[1 << 16];
+        for (size_t i = 0; i < sizeof rows; i += 2)
+            memcpy(rows + i, "1\n", 2);
+        for (int k = 0; k < 128; k++)
+            fwrite(rows, 1, sizeof rows, f);
+        CU_ASSERT_FATAL(fclose(f) == 0);
+        char want2[400];
+        snprintf(want2, sizeof want2, "out of memory reading %s after ", path);
+        expect_fail_limited(path, NULL, 32u << 20, DATA_ENOMEM, want2, " rows");
+    }
+
+    /* A regression target beyond float range is refused, not turned into inf. */
+    o = (data_libsvm_opts){.task = DATA_TASK_REGRESSION};
+    expect_fail("reg-big.svm", "0.5 1:1\n1e300 1:1\n", &o, DATA_EFORMAT, "reg-big.svm",
+                "out of the float range");
+    /* More than DATA_MAX_CLASSES labels: classification refused, auto -> regression. */
+    size_t cap = 16 * (DATA_MAX_CLASSES + 2);
+    char *many = malloc(cap), *q = many;
+    CU_ASSERT_FATAL(many != NULL);
+    for (int i = 0; i <= DATA_MAX_CLASSES; i++)
+        q += snprintf(q, cap - (size_t)(q - many), "%d 1:1\n", i);
+    o = (data_libsvm_opts){.task = DATA_TASK_CLASSIFY};
+    expect_fail("many.svm", many, &o, DATA_EFORMAT, "many.svm", "more than 1000 distinct labels");
+    p = write_text("many2.svm", many);
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, NULL, &err), DATA_OK);
+    CU_ASSERT_EQUAL(d->shape.nclass, 0);
+    CU_ASSERT_EQUAL(d->target[DATA_MAX_CLASSES], (float)DATA_MAX_CLASSES);
+    dataset_free(d);
+    free(many);
+}
+
 static void test_spec(void) {
     const char *tr = write_text("spec.svm", "+1 1:1 2:2\n-1 3:1\n+1 2:1\n");
     const char *te = write_text("spec.t", "-1 1:1\n+1 2:5\n");
@@ -219,6 +370,7 @@ int main(void) {
     CU_add_test(s, "multiclass mapping, fixed classes, regression", test_multiclass_regression);
     CU_add_test(s, "errors name file:line", test_errors);
     CU_add_test(s, "data specs", test_spec);
+    CU_add_test(s, "bounds: /dev/zero, long lines and files, out of memory", test_bounds);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
