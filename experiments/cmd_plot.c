@@ -16,128 +16,19 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "exp_tsv.h"
 
 #define PROG "qsgdsim plot"
 #define MAX_BINS 400    /* train-loss points per line in the convergence figure */
 #define ROWS_PER_PAGE 4 /* panel rows per convergence figure file */
 
-/* ---- TSV tables: '#' lines skipped, the first other line is the header ---------------- */
-typedef struct tsv {
-    size_t ncol, nrow;
-    char **head;  /* [ncol] */
-    char ***cell; /* [nrow][ncol] ("" where a row is short) */
-    char model[160]; /* "# model: ..." provenance line of trainer tables, "" if none */
-} tsv;
-
-static void tsv_free(tsv *t) {
-    for (size_t i = 0; i < t->nrow; i++) {
-        for (size_t j = 0; j < t->ncol; j++)
-            free(t->cell[i][j]);
-        free(t->cell[i]);
-    }
-    for (size_t j = 0; j < t->ncol; j++)
-        free(t->head[j]);
-    free(t->cell);
-    free(t->head);
-    memset(t, 0, sizeof *t);
-}
-
-/* Split line (modified in place) at tabs into at most cap fields. */
-static size_t split_tabs(char *line, char **f, size_t cap) {
-    size_t n = 0;
-    line[strcspn(line, "\r\n")] = '\0';
-    for (char *p = line; n < cap;) {
-        f[n++] = p;
-        char *t = strchr(p, '\t');
-        if (!t)
-            break;
-        *t = '\0';
-        p = t + 1;
-    }
-    return n;
-}
-
-/* Returns 0, or -1 (errno set; ENOENT when the file is missing, EINVAL when it has no
- * header line). */
-static int tsv_read(const char *path, tsv *t) {
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *line = NULL, *fields[256];
-    size_t cap = 0, rcap = 0;
-    ssize_t len;
-    int rc = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        if (line[0] == '#') {
-            if (strncmp(line, "# model: ", 9) == 0 && !t->model[0]) {
-                snprintf(t->model, sizeof t->model, "%s", line + 9);
-                t->model[strcspn(t->model, "\r\n")] = '\0';
-            }
-            continue;
-        }
-        if (len <= 1 && (line[0] == '\n' || line[0] == '\0'))
-            continue;
-        size_t n = split_tabs(line, fields, 256);
-        if (!t->head) {
-            t->head = calloc(n, sizeof *t->head);
-            if (!t->head)
-                goto nomem;
-            t->ncol = n;
-            for (size_t j = 0; j < n; j++)
-                if (!(t->head[j] = strdup(fields[j])))
-                    goto nomem;
-            continue;
-        }
-        if (t->nrow == rcap) {
-            rcap = rcap ? 2 * rcap : 64;
-            char ***c = realloc(t->cell, rcap * sizeof *c);
-            if (!c)
-                goto nomem;
-            t->cell = c;
-        }
-        char **row = calloc(t->ncol, sizeof *row);
-        if (!row)
-            goto nomem;
-        t->cell[t->nrow++] = row;
-        for (size_t j = 0; j < t->ncol; j++)
-            if (!(row[j] = strdup(j < n ? fields[j] : "")))
-                goto nomem;
-    }
-    if (!t->head) {
-        errno = EINVAL;
-        rc = -1;
-    }
-    free(line);
-    fclose(f);
-    if (rc)
-        tsv_free(t);
-    return rc;
-nomem:
-    free(line);
-    fclose(f);
-    tsv_free(t);
-    errno = ENOMEM;
-    return -1;
-}
-
-static int tsv_col(const tsv *t, const char *name) {
-    for (size_t j = 0; j < t->ncol; j++)
-        if (strcmp(t->head[j], name) == 0)
-            return (int)j;
-    return -1;
-}
-
+/* ---- TSV tables: exp_tsv.h ('#' lines skipped, the first other line is the header) --- */
 static double num(const char *s) {
     if (!s || !*s)
         return NAN;
     char *end;
     double v = strtod(s, &end);
     return end == s ? NAN : v;
-}
-
-static double cell_num(const tsv *t, size_t row, int col) {
-    return col < 0 ? NAN : num(t->cell[row][col]);
 }
 
 /* ---- the experiment ------------------------------------------------------------------- */
@@ -190,6 +81,19 @@ static void note(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* Read a table (exp_tsv.h): a missing one is silent (a point not run yet), any other
+ * failure is a note naming the file and line. Returns 0 or -1 (errno set). */
+static int tsv_read(const char *path, exp_tsv *t) {
+    char err[PATH_MAX + 200];
+    if (exp_tsv_read(path, t, err, sizeof err) == 0)
+        return 0;
+    int e = errno;
+    if (e != ENOENT)
+        note("%s", err);
+    errno = e;
+    return -1;
 }
 
 /* option value of key in a spec "name:k=v,k=v" (into out), 1 if present */
@@ -307,34 +211,34 @@ static int label_axis(axis *a) {
 static void load_point_iters(plot *c, point *p) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s/iterations.tsv", c->dir, p->dir);
-    tsv t;
+    exp_tsv t;
     if (tsv_read(path, &t) != 0)
         return;
     snprintf(p->model, sizeof p->model, "%s", t.model);
     static const char *names[NCOMP] = {"compute", "encode", "comm", "decode"};
-    int col[NCOMP], ci = tsv_col(&t, "iteration"), ce = tsv_col(&t, "epoch"),
-        cb = tsv_col(&t, "bits_sent");
+    int col[NCOMP], ci = exp_tsv_col(&t, "iteration"), ce = exp_tsv_col(&t, "epoch"),
+        cb = exp_tsv_col(&t, "bits_sent");
     for (int k = 0; k < NCOMP; k++)
-        col[k] = tsv_col(&t, names[k]);
+        col[k] = exp_tsv_col(&t, names[k]);
     if (t.nrow > 0 && ci >= 0 && ce >= 0) {
         double sum[NCOMP] = {0}, bits = 0;
         for (size_t r = 0; r < t.nrow; r++) {
             for (int k = 0; k < NCOMP; k++) {
-                double v = cell_num(&t, r, col[k]);
+                double v = exp_tsv_num(&t, r, col[k]);
                 sum[k] += isfinite(v) ? v : 0;
             }
-            double b = cell_num(&t, r, cb);
+            double b = exp_tsv_num(&t, r, cb);
             bits += isfinite(b) ? b : 0;
         }
         p->iters = t.nrow;
         for (int k = 0; k < NCOMP; k++)
             p->comp[k] = sum[k] / (double)t.nrow;
         p->mean_bits = bits / (double)t.nrow;
-        double it = cell_num(&t, t.nrow - 1, ci), ep = cell_num(&t, t.nrow - 1, ce);
+        double it = exp_tsv_num(&t, t.nrow - 1, ci), ep = exp_tsv_num(&t, t.nrow - 1, ce);
         p->ipe = ep > 0 ? it / ep : NAN;
         p->have_iters = 1;
     }
-    tsv_free(&t);
+    exp_tsv_free(&t);
 }
 
 static void plot_free(plot *c) {
@@ -362,7 +266,7 @@ static void plot_free(plot *c) {
  * CMD_USAGE (not an experiment directory) or CMD_FAIL. */
 static int load_experiment(plot *c) {
     char path[PATH_MAX];
-    tsv t;
+    exp_tsv t;
     snprintf(path, sizeof path, "%s/summary.tsv", c->dir);
     int from_summary = 1;
     if (tsv_read(path, &t) != 0) {
@@ -374,10 +278,10 @@ static int load_experiment(plot *c) {
             return CMD_USAGE;
         }
     }
-    int cdir = tsv_col(&t, "dir"), cstatus = tsv_col(&t, "status");
-    if (cdir != 1 || tsv_col(&t, "point") != 0) {
+    int cdir = exp_tsv_col(&t, "dir"), cstatus = exp_tsv_col(&t, "status");
+    if (cdir != 1 || exp_tsv_col(&t, "point") != 0) {
         note("%s: expected the columns 'point' and 'dir' first", path);
-        tsv_free(&t);
+        exp_tsv_free(&t);
         return CMD_USAGE;
     }
     size_t last_axis = from_summary && cstatus > 1 ? (size_t)cstatus : t.ncol;
@@ -406,9 +310,9 @@ static int load_experiment(plot *c) {
         else if (strcmp(x->name, "model") == 0)
             c->amodel = (int)a;
     }
-    int cacc = tsv_col(&t, "accuracy"), ctpe = tsv_col(&t, "time_per_epoch"),
-        cbits = tsv_col(&t, "bits_per_iter"), csp = tsv_col(&t, "speedup"),
-        cref = tsv_col(&t, "ref_speedup"), csrc = tsv_col(&t, "ref_source");
+    int cacc = exp_tsv_col(&t, "accuracy"), ctpe = exp_tsv_col(&t, "time_per_epoch"),
+        cbits = exp_tsv_col(&t, "bits_per_iter"), csp = exp_tsv_col(&t, "speedup"),
+        cref = exp_tsv_col(&t, "ref_speedup"), csrc = exp_tsv_col(&t, "ref_source");
     c->npt = t.nrow;
     for (size_t i = 0; i < t.nrow; i++) {
         point *p = &c->pt[i];
@@ -425,11 +329,11 @@ static int load_experiment(plot *c) {
             p->vi[a] = k;
         }
         snprintf(p->status, sizeof p->status, "%s", cstatus >= 0 ? t.cell[i][cstatus] : "?");
-        p->acc = cell_num(&t, i, cacc);
-        p->tpe = cell_num(&t, i, ctpe);
-        p->bits = cell_num(&t, i, cbits);
-        p->speedup = cell_num(&t, i, csp);
-        p->ref_speedup = cell_num(&t, i, cref);
+        p->acc = exp_tsv_num(&t, i, cacc);
+        p->tpe = exp_tsv_num(&t, i, ctpe);
+        p->bits = exp_tsv_num(&t, i, cbits);
+        p->speedup = exp_tsv_num(&t, i, csp);
+        p->ref_speedup = exp_tsv_num(&t, i, cref);
         snprintf(p->ref_source, sizeof p->ref_source, "%s", csrc >= 0 ? t.cell[i][csrc] : "");
         load_point_iters(c, p);
         if (!isfinite(p->bits))
@@ -459,10 +363,10 @@ static int load_experiment(plot *c) {
             prof += strncmp(c->pt[i].model, "profile", 7) == 0;
         }
     c->any_profile_only = with > 0 && prof == with;
-    tsv_free(&t);
+    exp_tsv_free(&t);
     return CMD_OK;
 nomem:
-    tsv_free(&t);
+    exp_tsv_free(&t);
     note("out of memory");
     return CMD_FAIL;
 }
@@ -709,11 +613,11 @@ static void fig_convergence(plot *c) {
                 if (pg.of[i] != pnl || (line_axis >= 0 && p->vi[line_axis] != ln))
                     continue;
                 char path[PATH_MAX];
-                tsv t;
+                exp_tsv t;
                 snprintf(path, sizeof path, "%s/%s/iterations.tsv", c->dir, p->dir);
                 if (tsv_read(path, &t) == 0) {
-                    int ce = tsv_col(&t, "epoch"), cs = tsv_col(&t, "sim_time"),
-                        cl = tsv_col(&t, "train_loss");
+                    int ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time"),
+                        cl = exp_tsv_col(&t, "train_loss");
                     /* bins: at most MAX_BINS, and at least 1/64 of the run (smooths the
                      * minibatch noise) */
                     size_t bin = (t.nrow + MAX_BINS - 1) / MAX_BINS;
@@ -725,11 +629,11 @@ static void fig_convergence(plot *c) {
                         double se = 0, ss = 0, sl = 0;
                         size_t n = 0;
                         for (size_t r = r0; r < r0 + bin && r < t.nrow; r++) {
-                            double l = cell_num(&t, r, cl);
+                            double l = exp_tsv_num(&t, r, cl);
                             if (!isfinite(l))
                                 continue;
-                            se += cell_num(&t, r, ce);
-                            ss += cell_num(&t, r, cs);
+                            se += exp_tsv_num(&t, r, ce);
+                            ss += exp_tsv_num(&t, r, cs);
                             sl += l;
                             n++;
                         }
@@ -738,22 +642,22 @@ static void fig_convergence(plot *c) {
                             wrote_t = any_data = 1;
                         }
                     }
-                    tsv_free(&t);
+                    exp_tsv_free(&t);
                 }
                 snprintf(path, sizeof path, "%s/%s/eval.tsv", c->dir, p->dir);
                 if (tsv_read(path, &t) == 0) {
-                    int ce = tsv_col(&t, "epoch"), cs = tsv_col(&t, "sim_time"),
-                        cl = tsv_col(&t, "test_loss"), ca = tsv_col(&t, "test_accuracy");
+                    int ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time"),
+                        cl = exp_tsv_col(&t, "test_loss"), ca = exp_tsv_col(&t, "test_accuracy");
                     if (wrote_e && t.nrow)
                         fputc('\n', fe);
                     for (size_t r = 0; r < t.nrow; r++) {
-                        double a = cell_num(&t, r, ca);
+                        double a = exp_tsv_num(&t, r, ca);
                         any_acc |= isfinite(a);
-                        fprintf(fe, "%.6g\t%.9g\t%.9g\t%.9g\n", cell_num(&t, r, ce),
-                                cell_num(&t, r, cs), cell_num(&t, r, cl), a);
+                        fprintf(fe, "%.6g\t%.9g\t%.9g\t%.9g\n", exp_tsv_num(&t, r, ce),
+                                exp_tsv_num(&t, r, cs), exp_tsv_num(&t, r, cl), a);
                         wrote_e = any_data = 1;
                     }
-                    tsv_free(&t);
+                    exp_tsv_free(&t);
                 }
             }
             if (!wrote_t)
@@ -1185,8 +1089,8 @@ static void fig_reference(plot *c) {
 }
 
 /* ---- bounds (DIR/bounds.tsv from `qsgdsim bounds`) ------------------------------------- */
-static void uniq_words(const tsv *t, const char *col, char *out, size_t len) {
-    int k = tsv_col(t, col);
+static void uniq_words(const exp_tsv *t, const char *col, char *out, size_t len) {
+    int k = exp_tsv_col(t, col);
     out[0] = '\0';
     if (k < 0)
         return;
@@ -1204,7 +1108,7 @@ static void uniq_words(const tsv *t, const char *col, char *out, size_t len) {
 static void fig_bounds(plot *c) {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/bounds.tsv", c->dir);
-    tsv t;
+    exp_tsv t;
     if (tsv_read(path, &t) != 0)
         return;
     char ns[512], buckets[256], norms[64], dists[128], trials[64];
@@ -1213,7 +1117,7 @@ static void fig_bounds(plot *c) {
     uniq_words(&t, "norm", norms, sizeof norms);
     uniq_words(&t, "dist", dists, sizeof dists);
     uniq_words(&t, "trials", trials, sizeof trials);
-    tsv_free(&t);
+    exp_tsv_free(&t);
     gpsetup g = {0};
     gp_str(&g, "datafile", path);
     gp_str(&g, "ns", ns);
