@@ -1,7 +1,9 @@
 /* data_fmnist.c — IDX image/label files (gzip'd or plain, read through zlib's gzread) and
  * Fashion-MNIST as packaged by Debian (dataset-fashion-mnist). Every defect of a file
  * (missing, bad magic, bad dimensions, count mismatch, truncation, trailing bytes, label out
- * of range) is reported with the file name; nothing here aborts or exits.
+ * of range) is reported with the file name; nothing here aborts or exits. Memory grows with
+ * the data actually read, never with what a header claims, and never past the machine's
+ * physical memory (so a header claiming 2^32 images, or a gzip bomb, fails with a message).
  */
 #include "data.h"
 
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -17,7 +20,8 @@
 #define IDX_MAGIC_U8_3D 0x00000803u /* images: uint8, 3 dimensions */
 #define IDX_MAX_SAMPLES 100000000u
 #define IDX_MAX_SIDE 4096u
-#define IDX_MAX_BYTES (1ull << 34) /* 16 GiB of pixels */
+#define IDX_MAX_BYTES (1ull << 34)  /* 16 GiB of pixels */
+#define IDX_CHUNK ((size_t)1 << 24) /* read (and grow buffers) 16 MiB at a time */
 
 static const char *install_hint =
     "Fashion-MNIST is provided by the Debian package dataset-fashion-mnist "
@@ -52,8 +56,9 @@ static void idx_close(idx_file *f) {
     f->gz = NULL;
 }
 
-/* Read exactly len bytes; what names the part being read, for the message. */
-static int idx_read(idx_file *f, void *buf, size_t len, const char *what, data_err *err) {
+/* Read exactly len bytes of `what` (bytes before..before+len of its total), for the message. */
+static int idx_read_part(idx_file *f, void *buf, size_t len, const char *what, uint64_t before,
+                         uint64_t total, data_err *err) {
     size_t got = 0;
     unsigned char *p = buf;
     while (got < len) {
@@ -74,11 +79,87 @@ static int idx_read(idx_file *f, void *buf, size_t len, const char *what, data_e
     if (got < len) {
         int zerr = Z_OK;
         const char *m = gzerror(f->gz, &zerr);
-        return data_fail(err, DATA_EFORMAT,
-                         "%s: truncated: expected %zu bytes of %s, got only %zu%s%s", f->path, len,
-                         what, got, zerr != Z_OK && m && *m ? " (zlib: " : "",
-                         zerr != Z_OK && m && *m ? m : "");
+        return data_fail(
+            err, DATA_EFORMAT, "%s: truncated: expected %llu bytes of %s, got only %llu%s%s",
+            f->path, (unsigned long long)total, what, (unsigned long long)(before + got),
+            zerr != Z_OK && m && *m ? " (zlib: " : "", zerr != Z_OK && m && *m ? m : "");
     }
+    return DATA_OK;
+}
+
+static int idx_read(idx_file *f, void *buf, size_t len, const char *what, data_err *err) {
+    return idx_read_part(f, buf, len, what, 0, len, err);
+}
+
+/* Physical memory of this machine in bytes (UINT64_MAX if unknown). */
+static uint64_t phys_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return UINT64_MAX;
+    return (uint64_t)pages * (uint64_t)page;
+}
+
+/* Read `total` bytes of `what` (records of `unit` bytes, called `noun`), keeping the first
+ * `keep` in *out: a buffer allocated here and grown as the data arrives, so that a header
+ * claiming more than the file holds fails as truncated having held only what is there; the
+ * rest passes through a scratch buffer. `factor` bytes per kept byte (the caller's copies,
+ * e.g. floats) must fit in physical memory, else DATA_ENOMEM. */
+static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned factor, size_t unit,
+                         const char *what, const char *noun, unsigned char **out, data_err *err) {
+    *out = NULL;
+    unsigned char *buf = NULL, *scratch = NULL;
+    uint64_t cap = 0, got = 0, limit = phys_memory() / factor;
+    int rc = DATA_OK;
+    while (got < total) {
+        uint64_t want = total - got < IDX_CHUNK ? total - got : IDX_CHUNK;
+        unsigned char *dst;
+        if (got < keep) {
+            if (want > keep - got)
+                want = keep - got;
+            if (got + want > cap) {
+                uint64_t c = cap ? 2 * cap : IDX_CHUNK;
+                if (c > keep)
+                    c = keep;
+                if (c > limit || c > SIZE_MAX) {
+                    rc = data_fail(err, DATA_ENOMEM,
+                                   "out of memory reading %s after %llu %s: %llu %s need more "
+                                   "than this machine's %llu MiB of memory",
+                                   f->path, (unsigned long long)(got / unit), noun,
+                                   (unsigned long long)(keep / unit), noun,
+                                   (unsigned long long)(phys_memory() >> 20));
+                    goto done;
+                }
+                unsigned char *q = realloc(buf, (size_t)c);
+                if (!q) {
+                    rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %llu %s",
+                                   f->path, (unsigned long long)(got / unit), noun);
+                    goto done;
+                }
+                buf = q;
+                cap = c;
+            }
+            dst = buf + got;
+        } else {
+            if (!scratch && !(scratch = malloc(IDX_CHUNK))) {
+                rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %llu %s", f->path,
+                               (unsigned long long)(got / unit), noun);
+                goto done;
+            }
+            dst = scratch;
+        }
+        if ((rc = idx_read_part(f, dst, (size_t)want, what, got, total, err)))
+            goto done;
+        got += want;
+    }
+    if (!buf && !(buf = malloc(1))) /* keep == 0 */
+        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s", f->path);
+done:
+    free(scratch);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
     return DATA_OK;
 }
 
@@ -175,15 +256,13 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
         goto done;
     }
     size_t keep = (o.limit && o.limit < n) ? o.limit : n;
-    pix = malloc(n * dim);
-    lab = malloc(n);
-    if (!pix || !lab) {
-        rc = data_fail(err, DATA_ENOMEM, "%s: out of memory for %zu images", images_path, n);
-        goto done;
-    }
-    /* Read everything (so that truncation is detected even when a subset is kept). */
-    if ((rc = idx_read(&fi, pix, n * dim, "pixel data", err)) || (rc = idx_expect_eof(&fi, err)) ||
-        (rc = idx_read(&fl, lab, n, "label data", err)) || (rc = idx_expect_eof(&fl, err)))
+    /* Read everything (so that truncation is detected even when a subset is kept); keep the
+     * pixels of the first `keep` images (1 byte each here, 4 more as floats) and all labels. */
+    if ((rc = idx_read_keep(&fi, (uint64_t)n * dim, (uint64_t)keep * dim, 5, dim, "pixel data",
+                            "images", &pix, err)) ||
+        (rc = idx_expect_eof(&fi, err)) ||
+        (rc = idx_read_keep(&fl, n, n, 1, 1, "label data", "labels", &lab, err)) ||
+        (rc = idx_expect_eof(&fl, err)))
         goto done;
     for (size_t i = 0; i < n; i++)
         if (lab[i] >= o.nclass) {
@@ -192,8 +271,12 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
             goto done;
         }
     data_shape shape = {.dim = dim, .channels = 1, .height = h, .width = w, .nclass = o.nclass};
-    if ((rc = dataset_alloc_dense(&shape, keep, &d, err)))
+    if ((rc = dataset_alloc_dense(&shape, keep, &d, err))) {
+        if (rc == DATA_ENOMEM)
+            data_fail(err, rc, "out of memory reading %s after %zu images (%zu MiB as floats)",
+                      images_path, n, keep * dim * sizeof(float) >> 20);
         goto done;
+    }
     float a = 1.0f, b = 0.0f; /* x -> a*x + b */
     if (o.norm == DATA_NORM_UNIT) {
         a = 1.0f / 255.0f;

@@ -1,13 +1,18 @@
 /* test_data_idx.c — the IDX (Fashion-MNIST format) reader on small gzip files written at test
  * time into a temporary directory: valid files and normalization, and every defect (missing,
  * wrong magic, truncated payload, truncated gzip stream, trailing bytes, count mismatch,
- * label out of range) reported as an error whose message names the file.
+ * label out of range) reported as an error whose message names the file; and the bounds:
+ * a header claiming far more images than the file holds, and running out of memory (in a
+ * child process with a capped address space, so a regression fails here instead of eating
+ * the machine).
  */
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -285,6 +290,108 @@ static void test_subset_histogram(void) {
     dataset_free(d);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+/* This process's virtual memory size in bytes (0 if unknown). */
+static size_t vm_size(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+/* expect_fail in a child process whose address space may grow by at most `extra` bytes (not
+ * under ASan, whose shadow memory needs terabytes; there only the 30 s alarm bounds it). */
+static void expect_fail_limited(const char *img, const char *lab, const data_idx_opts *o,
+                                size_t extra, int code, const char *file, const char *what) {
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        size_t vm = vm_size();
+        if (!UNDER_ASAN && vm) {
+            struct rlimit rl = {vm + extra, vm + extra};
+            if (setrlimit(RLIMIT_AS, &rl) != 0)
+                _exit(90);
+        }
+        dataset *d = (dataset *)0x1;
+        data_err err = {0};
+        int rc = data_idx_load(img, lab, o, &d, &err);
+        int ok = rc == code && err.code == code && d == NULL && strstr(err.msg, file) &&
+                 strstr(err.msg, what);
+        if (!ok)
+            fprintf(stderr, "\n  got %d '%s', want %d with '%s' and '%s'\n", rc, err.msg, code,
+                    file, what);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "\n  reader killed by signal %d\n", WTERMSIG(status));
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A header claiming 2^26 images of 16 x 16 (16 GiB, the most accepted) over a file of a few
+ * bytes is truncated, found with the memory of what is there (here at most 64 MiB), not
+ * "out of memory"; a file that really holds more than memory allows is out of memory. */
+static void test_bounds(void) {
+    char img[300], lab[300], hl[300];
+    path_of(img, sizeof img, "claims-images.gz");
+    path_of(lab, sizeof lab, "claims-labels.gz");
+    uint32_t ih[4] = {0x803, 1u << 26, 16, 16}, lh[2] = {0x801, 1u << 26};
+    write_file(img, ih, 4, pixels, sizeof pixels, 1);
+    write_file(lab, lh, 2, labels, N, 1);
+    expect_fail_limited(img, lab, NULL, 64u << 20, DATA_EFORMAT, img,
+                        "truncated: expected 17179869184 bytes of pixel data, got only 60");
+    /* the same with plain files, and for the labels (images complete) */
+    path_of(img, sizeof img, "claims-images");
+    write_file(img, ih, 4, pixels, sizeof pixels, 0);
+    expect_fail_limited(img, lab, NULL, 64u << 20, DATA_EFORMAT, img, "got only 60");
+    uint32_t ih2[4] = {0x803, N, H, W}, lh2[2] = {0x801, N};
+    path_of(img, sizeof img, "ok-images.gz");
+    write_file(img, ih2, 4, pixels, sizeof pixels, 1);
+    path_of(hl, sizeof hl, "short-labels.gz");
+    write_file(hl, lh2, 2, labels, N - 2, 1);
+    expect_fail_limited(img, hl, NULL, 64u << 20, DATA_EFORMAT, hl,
+                        "expected 5 bytes of label data, got only 3");
+
+    /* 32 MiB of (highly compressible) pixels need 160 MiB with their floats; 96 MiB allowed. */
+    if (!UNDER_ASAN) {
+        enum { BN = 1 << 17, BS = 16 };
+        unsigned char *zero = calloc((size_t)BN * BS * BS, 1);
+        CU_ASSERT_FATAL(zero != NULL);
+        uint32_t bh[4] = {0x803, BN, BS, BS}, blh[2] = {0x801, BN};
+        path_of(img, sizeof img, "zeros-images.gz");
+        path_of(lab, sizeof lab, "zeros-labels.gz");
+        write_file(img, bh, 4, zero, (size_t)BN * BS * BS, 1);
+        write_file(lab, blh, 2, zero, BN, 1);
+        free(zero);
+        expect_fail_limited(img, lab, NULL, 96u << 20, DATA_ENOMEM, img, "out of memory reading");
+        /* with limit = 1000 only 1000 images are kept: it loads in the same memory */
+        data_idx_opts o = {.limit = 1000};
+        dataset *d = NULL;
+        data_err err = {0};
+        CU_ASSERT_EQUAL(data_idx_load(img, lab, &o, &d, &err), DATA_OK);
+        CU_ASSERT_EQUAL(d ? d->n : 0, 1000);
+        dataset_free(d);
+    }
+}
+
 static void cleanup(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
@@ -313,6 +420,7 @@ int main(void) {
     CU_add_test(s, "label out of range", test_label_range);
     CU_add_test(s, "fmnist: missing dir says how to install", test_fmnist_missing_dir);
     CU_add_test(s, "subset and label histogram", test_subset_histogram);
+    CU_add_test(s, "bounds: a header claiming 2^26 images, out of memory", test_bounds);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
