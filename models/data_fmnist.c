@@ -21,7 +21,8 @@
 #define IDX_MAX_SAMPLES 100000000u
 #define IDX_MAX_SIDE 4096u
 #define IDX_MAX_BYTES (1ull << 34)  /* 16 GiB of pixels */
-#define IDX_CHUNK ((size_t)1 << 24) /* read (and grow buffers) 16 MiB at a time */
+#define IDX_CHUNK ((size_t)1 << 24) /* read at most 16 MiB at a time */
+#define IDX_FIRST ((size_t)1 << 16) /* first buffer size, doubled as data arrives */
 
 static const char *install_hint =
     "Fashion-MNIST is provided by the Debian package dataset-fashion-mnist "
@@ -100,10 +101,10 @@ static uint64_t phys_memory(void) {
 }
 
 /* Read `total` bytes of `what` (records of `unit` bytes, called `noun`), keeping the first
- * `keep` in *out: a buffer allocated here and grown as the data arrives, so that a header
- * claiming more than the file holds fails as truncated having held only what is there; the
- * rest passes through a scratch buffer. `factor` bytes per kept byte (the caller's copies,
- * e.g. floats) must fit in physical memory, else DATA_ENOMEM. */
+ * `keep` in *out: a buffer allocated here and doubled as the data arrives (from 64 KiB), so a
+ * header claiming more than the file holds fails as truncated having held at most twice what
+ * is there; the rest passes through a scratch buffer. `factor` bytes per kept byte (with the
+ * caller's copies, e.g. floats) must fit in physical memory, else DATA_ENOMEM. */
 static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned factor, size_t unit,
                          const char *what, const char *noun, unsigned char **out, data_err *err) {
     *out = NULL;
@@ -116,8 +117,8 @@ static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned fa
         if (got < keep) {
             if (want > keep - got)
                 want = keep - got;
-            if (got + want > cap) {
-                uint64_t c = cap ? 2 * cap : IDX_CHUNK;
+            if (got == cap) {
+                uint64_t c = cap ? 2 * cap : IDX_FIRST;
                 if (c > keep)
                     c = keep;
                 if (c > limit || c > SIZE_MAX) {
@@ -138,9 +139,13 @@ static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned fa
                 buf = q;
                 cap = c;
             }
+            if (want > cap - got)
+                want = cap - got;
             dst = buf + got;
         } else {
-            if (!scratch && !(scratch = malloc(IDX_CHUNK))) {
+            if (want > IDX_FIRST)
+                want = IDX_FIRST;
+            if (!scratch && !(scratch = malloc(IDX_FIRST))) {
                 rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %llu %s", f->path,
                                (unsigned long long)(got / unit), noun);
                 goto done;
