@@ -1,10 +1,13 @@
 /* make_corpus.c — writes the deterministic seed corpora of the fuzz targets at build time:
- *   make_corpus OUTDIR   ->  OUTDIR/{fp32,qsgd_dense,qsgd_elias,onebit,spec}/seed-NNN
+ *   make_corpus OUTDIR   ->  OUTDIR/{fp32,qsgd_dense,qsgd_elias,onebit,spec,idx}/seed-NNN
  * Decoder seeds are headers (layout in fuzz_common.c) followed by a valid message encoded
  * from a fixed pseudo-random vector with those parameters, plus round-trip seeds; spec seeds
- * are valid and invalid spec strings. No randomness beyond a fixed LCG. */
+ * are valid and invalid spec strings; IDX seeds (layout in fuzz_idx.c) are valid and broken
+ * image/label pairs, plain, gzip'd here and gzip'd by the target. No randomness beyond a
+ * fixed LCG. The text targets' seeds (libsvm, tsv, expcfg) are files in fuzz/corpus/. */
 #include <errno.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "fuzz_common.c"
 
@@ -150,6 +153,84 @@ static void spec_corpus(const char *out) {
         write_file(dir, &count, (const uint8_t *)specs[i], strlen(specs[i]));
 }
 
+/* ---- IDX pairs for fuzz_idx: [flags][split: u16 LE][images][labels] ---------------------- */
+static size_t put_be32(uint8_t *b, uint32_t v) {
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
+    return 4;
+}
+
+/* gzip b[0..len) into out (capacity cap); returns the compressed length. */
+static size_t gz(const uint8_t *b, size_t len, uint8_t *out, size_t cap) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        exit(1);
+    z.next_in = (Bytef *)b;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+        exit(1);
+    deflateEnd(&z);
+    return cap - z.avail_out;
+}
+
+/* One seed: an images file of n x h x w (claiming cn images; pixel bytes cut to plen) and a
+ * labels file of n labels (label k = k % lmod), each gzip'd here if zi / zl. */
+static void idx_seed(const char *dir, int *count, uint8_t flags, uint32_t n, uint32_t h, uint32_t w,
+                     uint32_t cn, size_t plen, int lmod, int zi, int zl) {
+    static uint8_t img[16384], lab[4096], zimg[20000], zlab[8192], seed[32768];
+    size_t il = 0, ll = 0;
+    il += put_be32(img + il, 0x803);
+    il += put_be32(img + il, cn);
+    il += put_be32(img + il, h);
+    il += put_be32(img + il, w);
+    for (size_t i = 0; i < (size_t)n * h * w && i < plen && il < sizeof img; i++)
+        img[il++] = (uint8_t)(lcg_uniform() * 256);
+    ll += put_be32(lab + ll, 0x801);
+    ll += put_be32(lab + ll, cn);
+    for (uint32_t i = 0; i < n && ll < sizeof lab; i++)
+        lab[ll++] = (uint8_t)(i % (uint32_t)lmod);
+    const uint8_t *pi = img, *pl = lab;
+    if (zi) {
+        il = gz(img, il, zimg, sizeof zimg);
+        pi = zimg;
+    }
+    if (zl) {
+        ll = gz(lab, ll, zlab, sizeof zlab);
+        pl = zlab;
+    }
+    seed[0] = flags;
+    seed[1] = (uint8_t)(il & 0xff);
+    seed[2] = (uint8_t)(il >> 8);
+    memcpy(seed + 3, pi, il);
+    memcpy(seed + 3 + il, pl, ll);
+    write_file(dir, count, seed, 3 + il + ll);
+}
+
+static void idx_corpus(const char *out) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/idx", out);
+    mkdir_p(dir);
+    int count = 0;
+    size_t all = SIZE_MAX;
+    /* flags: bit 0/1 gzip images/labels in the target, bits 2-3 norm, 4-5 nclass, 6-7 limit */
+    idx_seed(dir, &count, 0x08, 3, 4, 3, 3, all, 10, 0, 0);        /* plain, raw norm */
+    idx_seed(dir, &count, 0x03, 3, 4, 3, 3, all, 10, 0, 0);        /* gzip'd by the target */
+    idx_seed(dir, &count, 0x08, 5, 7, 7, 5, all, 10, 1, 1);        /* gzip'd here */
+    idx_seed(dir, &count, 0x48, 4, 2, 2, 4, all, 3, 1, 0);         /* limit 1, 3 classes */
+    idx_seed(dir, &count, 0x94, 10, 5, 5, 10, all, 10, 0, 1);      /* unit norm, limit 3 */
+    idx_seed(dir, &count, 0x0b, 5, 28, 28, 5, all, 10, 0, 0);      /* Fashion-MNIST sized */
+    idx_seed(dir, &count, 0x08, 3, 4, 3, 3, 20, 10, 0, 0);         /* truncated pixels */
+    idx_seed(dir, &count, 0x08, 3, 4, 3, 3, 20, 10, 1, 0);         /* truncated, gzip'd */
+    idx_seed(dir, &count, 0x08, 3, 4, 3, 1u << 26, all, 10, 0, 0); /* claims 2^26 images */
+    idx_seed(dir, &count, 0x18, 6, 2, 3, 6, all, 7, 0, 0);         /* labels >= 3 */
+    idx_seed(dir, &count, 0x08, 1, 1, 1, 1, all, 1, 1, 1);         /* 1 x 1 x 1 */
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_corpus OUTDIR\n");
@@ -162,5 +243,6 @@ int main(int argc, char **argv) {
     decoder_corpus(out, "qsgd_elias", &fuzz_qsgd_elias);
     decoder_corpus(out, "onebit", &fuzz_onebit);
     spec_corpus(out);
+    idx_corpus(out);
     return 0;
 }

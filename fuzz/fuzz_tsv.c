@@ -1,0 +1,105 @@
+/* fuzz_tsv.c — libFuzzer target: the TSV reader of the runner and the plotter
+ * (experiments/exp_tsv.c) on any text, parsed from memory and read from a memfd named
+ * /proc/self/fd/N (fuzz_memfd.h).
+ * Properties: exp_tsv_parse returns 0, or -1 with errno EINVAL (ENOMEM cannot happen for a
+ * small input) and a NUL-terminated message "line N: ..." / "no header line", leaving t
+ * empty; a parsed table has ncol >= 1 header names and nrow rows of exactly ncol non-NULL
+ * cells, none holding a tab or a newline; exp_tsv_col finds every header name at its first
+ * occurrence; exp_tsv_num is NaN outside the table; exp_tsv_read of the same bytes gives the
+ * same table (or fails alike, its message naming the file). */
+#define _GNU_SOURCE /* memfd_create */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp_tsv.h"
+#include "fuzz_memfd.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void check_cell(const char *c) {
+    CHECK(c != NULL);
+    CHECK(strchr(c, '\t') == NULL && strchr(c, '\n') == NULL);
+}
+
+static int empty(const exp_tsv *t) {
+    return t->ncol == 0 && t->nrow == 0 && !t->head && !t->cell;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static fuzz_file file;
+    /* exactly size bytes, not NUL-terminated: ASan sees any read past the end */
+    char *text = malloc(size ? size : 1);
+    CHECK(text);
+    if (size)
+        memcpy(text, data, size);
+
+    exp_tsv t;
+    char err[256];
+    memset(&t, 0x5A, sizeof t);
+    memset(err, 0x5A, sizeof err);
+    errno = 0;
+    int rc = exp_tsv_parse(text, size, &t, err, sizeof err);
+    int perr = errno;
+    CHECK(rc == 0 || rc == -1);
+    if (rc) {
+        CHECK(perr == EINVAL);
+        CHECK(memchr(err, 0, sizeof err) != NULL);
+        CHECK(!strncmp(err, "line ", 5) || !strcmp(err, "no header line"));
+        CHECK(empty(&t));
+    } else {
+        CHECK(t.ncol >= 1 && t.ncol <= EXP_TSV_MAX_COLS && t.head);
+        CHECK(t.nrow == 0 || t.cell);
+        CHECK(memchr(t.model, 0, sizeof t.model) && memchr(t.status, 0, sizeof t.status));
+        for (size_t j = 0; j < t.ncol; j++) {
+            check_cell(t.head[j]);
+            int c = exp_tsv_col(&t, t.head[j]);
+            CHECK(c >= 0 && (size_t)c <= j && strcmp(t.head[c], t.head[j]) == 0);
+        }
+        for (size_t i = 0; i < t.nrow; i++) {
+            CHECK(t.cell[i] != NULL);
+            for (size_t j = 0; j < t.ncol; j++) {
+                check_cell(t.cell[i][j]);
+                (void)exp_tsv_num(&t, i, (int)j);
+            }
+            CHECK(isnan(exp_tsv_num(&t, i, -1)) && isnan(exp_tsv_num(&t, i, (int)t.ncol)));
+        }
+        CHECK(isnan(exp_tsv_num(&t, t.nrow, 0)));
+    }
+
+    /* the same bytes from a file */
+    fuzz_file_set(&file, "tsv", data, size);
+    exp_tsv u;
+    char err2[512];
+    memset(&u, 0x5A, sizeof u);
+    int rc2 = exp_tsv_read(file.path, &u, err2, sizeof err2);
+    CHECK(rc2 == rc);
+    if (rc2) {
+        CHECK(errno == perr);
+        CHECK(strncmp(err2, file.path, strlen(file.path)) == 0);
+        CHECK(empty(&u));
+    } else {
+        CHECK(u.ncol == t.ncol && u.nrow == t.nrow);
+        CHECK(strcmp(u.model, t.model) == 0 && strcmp(u.status, t.status) == 0);
+        for (size_t j = 0; j < t.ncol; j++)
+            CHECK(strcmp(u.head[j], t.head[j]) == 0);
+        for (size_t i = 0; i < t.nrow; i++)
+            for (size_t j = 0; j < t.ncol; j++)
+                CHECK(strcmp(u.cell[i][j], t.cell[i][j]) == 0);
+    }
+    exp_tsv_free(&u);
+    exp_tsv_free(&t);
+    CHECK(empty(&t));
+    exp_tsv_free(&t); /* twice is fine */
+    free(text);
+    return 0;
+}
