@@ -7,6 +7,8 @@
 #include "gpu_device.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <float.h>
 #include <getopt.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "net.h"
@@ -122,18 +126,50 @@ static void diag_push(exp_diag *d, char *s) {
     d->line[d->n++] = s;
 }
 
+/* An integer literal of a file's text, as written (libconfig 1.5 keeps a plain integer in
+ * an int, so 4294967296 reads as 0 and 99999999999 as 1215752191: the text is the only
+ * place the user's number survives). */
+typedef struct int_lit {
+    int line;
+    int fits;      /* the number is a long long (no overflow) */
+    int plain;     /* no L suffix: a 32-bit int in libconfig 1.5 */
+    int used;      /* matched to a setting */
+    long long val; /* the number, when fits */
+    char text[40]; /* as written, cut with "..." */
+} int_lit;
+
+/* One file libconfig reads: the experiment file (src[0]) or an @include'd one. */
+typedef struct src_text {
+    char *path;     /* as libconfig names it in config_setting_source_file */
+    int_lit *lit;   /* [nlit], in file order */
+    size_t nlit, cap;
+    size_t cur;     /* literals before it are behind the settings matched so far */
+} src_text;
+
+#define MAX_SOURCES 16
+
 typedef struct ctx {
     exp_experiment *e;
     exp_diag *d;
     const char *file; /* path for messages */
     size_t dropped;   /* errors beyond MAX_ERRORS */
+    src_text src[MAX_SOURCES];
+    size_t nsrc;
+    const config_setting_t **wrapped; /* [nwrapped] integers reported "too large", sorted */
+    size_t nwrapped, capwrapped;
 } ctx;
+
+static int wrapped(const ctx *c, const config_setting_t *s);
+static void setting_path(const config_setting_t *s, char *buf, size_t len);
 
 static void vreport(ctx *c, int warning, const char *file, int line, const char *fmt, va_list ap) {
     char msg[1400];
     vsnprintf(msg, sizeof msg, fmt, ap);
     char *s = NULL;
-    if (asprintf(&s, "%s:%d: %s%s", file ? file : c->file, line, warning ? "warning: " : "", msg) < 0)
+    char at[24] = ""; /* no line: the message is about the file as a whole */
+    if (line > 0)
+        snprintf(at, sizeof at, ":%d", line);
+    if (asprintf(&s, "%s%s: %s%s", file ? file : c->file, at, warning ? "warning: " : "", msg) < 0)
         return;
     for (size_t i = 0; i < c->d->n; i++)
         if (strcmp(c->d->line[i], s) == 0) { /* the same message from another point */
@@ -194,6 +230,29 @@ static void warn_at(ctx *c, int line, const char *fmt, ...) {
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */
+/* A value quoted into a message: "s", or its first ECHO_MAX characters then "..." and its
+ * length, so that a long value never pushes the reason out of the message. Messages put
+ * the reason first and echoes after it. */
+#define ECHO_MAX 60
+typedef struct echo_buf {
+    char s[ECHO_MAX + 48];
+} echo_buf;
+
+static const char *echo_q(const char *v, size_t l, char q, echo_buf *b) {
+    if (l <= ECHO_MAX)
+        snprintf(b->s, sizeof b->s, "%c%.*s%c", q, (int)l, v, q);
+    else
+        snprintf(b->s, sizeof b->s, "%c%.*s...%c (%zu characters)", q, ECHO_MAX, v, q, l);
+    return b->s;
+}
+static const char *echo(const char *v, echo_buf *b) {
+    return echo_q(v, strlen(v), '"', b);
+}
+/* The same in single quotes, for a part of a value inside a reason. */
+static const char *echo1(const char *v, size_t l, echo_buf *b) {
+    return echo_q(v, l, '\'', b);
+}
+
 static size_t levenshtein(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 40 || lb > 40)
@@ -271,6 +330,8 @@ static int read_scalar(ctx *c, const char *what, exp_type t, const config_settin
     char buf[64];
     v->line = config_setting_source_line(s);
     v->num = NAN;
+    if ((ty == CONFIG_TYPE_INT || ty == CONFIG_TYPE_INT64) && wrapped(c, s))
+        return -1; /* reported "too large" at its line */
     switch (t) {
     case EXP_T_STRING:
         if (ty != CONFIG_TYPE_STRING)
@@ -292,6 +353,10 @@ static int read_scalar(ctx *c, const char *what, exp_type t, const config_settin
             v->num = config_setting_get_float(s);
         else
             break;
+        if (!isfinite(v->num)) { /* libconfig reads 1e400 as inf */
+            err_s(c, s, "%s: too large: beyond the largest number, %g", what, DBL_MAX);
+            return -1;
+        }
         snprintf(buf, sizeof buf, "%.15g", v->num);
         v->text = strdup(buf);
         return v->text ? 0 : -1;
@@ -310,7 +375,8 @@ static int read_scalar(ctx *c, const char *what, exp_type t, const config_settin
 
 static void value_free(exp_value *v) {
     free(v->text);
-    v->text = NULL;
+    free(v->canon);
+    v->text = v->canon = NULL;
 }
 
 static int push_value(exp_setting *st, exp_value *v) {
@@ -341,12 +407,13 @@ static int data_check(const char *spec, char *msg, size_t len) {
     for (int i = 0; i < 4; i++)
         if (strlen(src[i].name) == nlen && strncmp(spec, src[i].name, nlen) == 0)
             which = i;
+    echo_buf b;
     if (which < 0) {
         snprintf(msg, len,
-                 "unknown data source '%.*s' (valid: fmnist[:n=,ntest=,norm=,dir=], "
+                 "unknown data source %s (valid: fmnist[:n=,ntest=,norm=,dir=], "
                  "libsvm:PATH[,test=,dense=,dim=,task=], synth-leastsq[:n=,dim=,kappa=,mu=,noise=,"
                  "spread=,ntest=], synth-logreg[:n=,dim=,scale=,hard=,ntest=])",
-                 (int)nlen, spec);
+                 echo1(spec, nlen, &b));
         return -1;
     }
     char opts[1024];
@@ -362,8 +429,8 @@ static int data_check(const char *spec, char *msg, size_t len) {
             continue; /* the path */
         char *eq = strchr(kv, '=');
         if (!eq || eq == kv) {
-            snprintf(msg, len, "%s: option '%s' is not key=value (options: %s)", src[which].name, kv,
-                     src[which].opts);
+            snprintf(msg, len, "%s: option %s is not key=value (options: %s)", src[which].name,
+                     echo1(kv, strlen(kv), &b), src[which].opts);
             return -1;
         }
         *eq = '\0';
@@ -374,8 +441,8 @@ static int data_check(const char *spec, char *msg, size_t len) {
         for (char *t = strtok_r(o, " ", &s2); t && !ok; t = strtok_r(NULL, " ", &s2))
             ok = strcmp(t, kv) == 0;
         if (!ok) {
-            snprintf(msg, len, "%s: unknown option '%s' (valid: %s)", src[which].name, kv,
-                     src[which].opts);
+            snprintf(msg, len, "%s: unknown option %s (valid: %s)", src[which].name,
+                     echo1(kv, strlen(kv), &b), src[which].opts);
             return -1;
         }
     }
@@ -393,9 +460,28 @@ static int trainer_check(const char *opt, const char *value, char *msg, size_t l
     return rc ? -1 : 0;
 }
 
+/* The longest value of string setting k that reaches the trainer or `qsgdsim sim` whole:
+ * the trainer's spec buffers (sim_config), sim's platform spec and SMPI options. */
+static size_t max_length(exp_key k) {
+    switch (k) {
+    case EXP_MODEL: return sizeof ((sim_config *)0)->model - 1;
+    case EXP_DATA: return sizeof ((sim_config *)0)->data - 1;
+    case EXP_QUANTIZER: return sizeof ((sim_config *)0)->quant - 1;
+    case EXP_OPTIMIZER: return sizeof ((sim_config *)0)->optim - 1;
+    case EXP_SMPI_ALLGATHERV:
+    case EXP_SMPI_ALLGATHER:
+    case EXP_SMPI_ALLREDUCE: return 100;
+    default: return 500;
+    }
+}
+
 /* Validate one value of setting k. msg gets the reason. */
 static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
     const char *t = v->text;
+    if (keys[k].type == EXP_T_STRING && strlen(t) > max_length(k)) {
+        snprintf(msg, len, "too long: %zu characters, at most %zu", strlen(t), max_length(k));
+        return -1;
+    }
     switch (k) {
     case EXP_MODEL: {
         model_spec ms;
@@ -443,12 +529,15 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
                 return 0;
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", x[i].name);
         }
-        snprintf(msg, len, "unknown exchange '%s' (valid: %s)", t, names);
+        echo_buf b;
+        snprintf(msg, len, "unknown exchange %s (valid: %s)", echo1(t, strlen(t), &b), names);
         return -1;
     }
     case EXP_ALLREDUCE_IMPL:
         if (strcmp(t, "ring") && strcmp(t, "mpi")) {
-            snprintf(msg, len, "unknown all-reduce implementation '%s' (valid: ring, mpi)", t);
+            echo_buf b;
+            snprintf(msg, len, "unknown all-reduce implementation %s (valid: ring, mpi)",
+                     echo1(t, strlen(t), &b));
             return -1;
         }
         return 0;
@@ -475,8 +564,10 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
     case EXP_SMPI_ALLREDUCE:
         if (!*t || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+") !=
                        strlen(t)) {
-            snprintf(msg, len, "'%s' is not an SMPI algorithm name (letters, digits, '_', '-', "
-                     "e.g. ring, lr, rdb, NTSLR; see SimGrid's smpi/ collectives)", t);
+            echo_buf b;
+            snprintf(msg, len, "not an SMPI algorithm name (letters, digits, '_', '-', "
+                     "e.g. ring, lr, rdb, NTSLR; see SimGrid's smpi/ collectives): %s",
+                     echo1(t, strlen(t), &b));
             return -1;
         }
         return 0;
@@ -570,6 +661,21 @@ static int format_member(const config_setting_t *m, char *buf, size_t len) {
     }
 }
 
+/* A number libconfig could not hold: an integer already reported "too large" (its value
+ * is wrapped), or a float beyond the largest double (reported here). */
+static int member_overflows(ctx *c, const config_setting_t *m) {
+    int ty = config_setting_type(m);
+    if (ty == CONFIG_TYPE_INT || ty == CONFIG_TYPE_INT64)
+        return wrapped(c, m);
+    if (ty == CONFIG_TYPE_FLOAT && !isfinite(config_setting_get_float(m))) {
+        char what[200];
+        setting_path(m, what, sizeof what);
+        err_s(c, m, "%s: too large: beyond the largest number, %g", what, DBL_MAX);
+        return 1;
+    }
+    return 0;
+}
+
 /* A quantizer group {name = "qsgd"; bits = [2, 4]; bucket = 512; ...}: one spec per
  * combination of its list members (member order, the last varying fastest). */
 static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st, int *swept) {
@@ -607,12 +713,16 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
             }
             *swept = 1;
             for (int j = 0; j < n; j++)
-                if (format_member(config_setting_get_elem(m, (unsigned)j), tmp, sizeof tmp)) {
+                if (member_overflows(c, config_setting_get_elem(m, (unsigned)j)))
+                    bad = 1;
+                else if (format_member(config_setting_get_elem(m, (unsigned)j), tmp, sizeof tmp)) {
                     err_s(c, config_setting_get_elem(m, (unsigned)j),
                           "quantizer %s: expected a number or a string, got %s",
                           config_setting_name(m), type_phrase(config_setting_type(config_setting_get_elem(m, (unsigned)j))));
                     bad = 1;
                 }
+        } else if (member_overflows(c, m)) {
+            bad = 1;
         } else if (format_member(m, tmp, sizeof tmp)) {
             err_s(c, m, "quantizer %s: expected a number, a string or a list of them, got %s",
                   config_setting_name(m), type_phrase(config_setting_type(m)));
@@ -627,7 +737,9 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
             quant_spec qs;
             quant_err qe = {0};
             if (quant_spec_parse(one, &qs, &qe) != QUANT_OK) {
-                err_s(c, m, "quantizer \"%s\": %s", one, qe.msg);
+                echo_buf b;
+                err_s(c, m, "quantizer %s: %s; the option is %s", config_setting_name(m), qe.msg,
+                      echo(one, &b));
                 bad = 1;
             }
         }
@@ -636,6 +748,14 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
     }
     if (bad)
         return -1;
+    double combos = 1;
+    for (int i = 0; i < nm2; i++)
+        combos *= cnt[i];
+    if (combos > EXP_MAX_POINTS) {
+        err_s(c, g, "quantizer group: expands to %.0f quantizers, more than the %d points an "
+              "experiment may have; split it", combos, EXP_MAX_POINTS);
+        return -1;
+    }
     int idx[32] = {0};
     for (;;) {
         char spec[512];
@@ -647,12 +767,13 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
             off += (size_t)snprintf(spec + off, sizeof spec - off, "%c%s=%s", i ? ',' : ':',
                                     config_setting_name(mem[i]), val);
         }
-        exp_value v = {strdup(spec), NAN, config_setting_source_line(g)};
+        exp_value v = {strdup(spec), NAN, config_setting_source_line(g), NULL};
         if (!v.text)
             return -1;
         char msg[600];
         if (check_value(EXP_QUANTIZER, &v, msg, sizeof msg)) {
-            err_s(c, g, "quantizer \"%s\": %s", spec, msg);
+            echo_buf b;
+            err_s(c, g, "quantizer: %s; the group gives %s", msg, echo(spec, &b));
             value_free(&v);
             bad = 1;
         } else if (push_value(st, &v)) {
@@ -675,14 +796,23 @@ static int read_and_check(ctx *c, exp_key k, const config_setting_t *s, exp_sett
         return -1;
     char msg[700];
     if (check_value(k, &v, msg, sizeof msg)) {
-        if (keys[k].type == EXP_T_STRING)
-            err_s(c, s, "%s \"%s\": %s", keys[k].name, v.text, msg);
+        echo_buf b;
+        if (keys[k].type == EXP_T_STRING) /* the reason first: a long value cannot cut it off */
+            err_s(c, s, "%s: %s; the value is %s", keys[k].name, msg, echo(v.text, &b));
         else
             err_s(c, s, "%s = %s: %s", keys[k].name, v.text, msg);
         value_free(&v);
         return -1;
     }
     return push_value(st, &v);
+}
+
+/* Order of value indices: by text, then by position. */
+static int cmp_value_text(const void *a, const void *b, void *arg) {
+    const exp_value *v = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int r = strcmp(v[i].text, v[j].text);
+    return r ? r : (i > j) - (i < j);
 }
 
 /* The values of setting k from s (a scalar, a list/array, or a quantizer group). */
@@ -720,14 +850,28 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
     }
     if (bad)
         return -1;
-    /* duplicates would give two points with the same directory */
+    /* duplicates would give two points with the same directory (sorted: a list may have
+     * 100,000 values) */
+    size_t *ord = malloc(st->n * sizeof *ord);
+    if (!ord) {
+        err_s(c, s, "%s: out of memory", keys[k].name);
+        return -1;
+    }
     for (size_t i = 0; i < st->n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(st->v[i].text, st->v[j].text) == 0) {
-                err_at(c, st->v[i].line, "%s: value %s is listed twice (also line %d)",
-                       keys[k].name, st->v[i].text, st->v[j].line);
-                bad = 1;
-            }
+        ord[i] = i;
+    qsort_r(ord, st->n, sizeof *ord, cmp_value_text, st->v);
+    for (size_t i = 1, first = 0; i < st->n; i++) {
+        const exp_value *dup = &st->v[ord[i]];
+        if (strcmp(st->v[ord[first]].text, dup->text) != 0) {
+            first = i; /* the first of a run of equal values */
+            continue;
+        }
+        echo_buf b;
+        err_at(c, dup->line, "%s: a value is listed twice (also line %d): %s", keys[k].name,
+               st->v[ord[first]].line, echo(dup->text, &b));
+        bad = 1;
+    }
+    free(ord);
     st->swept = swept;
     return bad ? -1 : 0;
 }
@@ -953,8 +1097,11 @@ static int quant_is_elias(const char *spec) {
            qs.params.format == QUANT_FMT_ELIAS;
 }
 
-/* The trainer's option that a message of sim_config_parse names, as a setting. */
-static exp_key key_of_option(const char *msg) {
+/* The line of the setting that a message of the trainer's parser (sim_config_parse) is
+ * about: of the options it names, the first one the file gives (a message may name a
+ * default beside the setting that conflicts with it); if it names only defaults, the first
+ * setting of the file. */
+static int option_line(const exp_experiment *e, const exp_point *p, const char *msg) {
     static const struct {
         const char *opt;
         exp_key k;
@@ -967,68 +1114,107 @@ static exp_key key_of_option(const char *msg) {
         {"--device", EXP_DEVICE},
         {"--eval-every", EXP_EVAL_EVERY}, {"--target-accuracy", EXP_TARGET_ACCURACY},
         {"--threads", EXP_THREADS}, {"--overlap", EXP_OVERLAP},
+        {"--no-shared-decode", EXP_SHARED_DECODE},
     };
     const char *best = NULL;
-    exp_key bk = EXP_QUANTIZER;
+    int line = 0;
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        const char *f = strstr(msg, map[i].opt);
-        if (f && (!best || f < best)) {
-            best = f;
-            bk = map[i].k;
+        int l = pline(e, p, map[i].k);
+        if (l <= 0)
+            continue;
+        for (const char *f = strstr(msg, map[i].opt); f; f = strstr(f + 1, map[i].opt)) {
+            char next = f[strlen(map[i].opt)]; /* --quant is not --quant-min-numel */
+            if (next == '-' || (next >= 'a' && next <= 'z'))
+                continue;
+            if (!best || f < best) {
+                best = f;
+                line = l;
+            }
+            break;
         }
     }
-    return bk;
+    for (int k = 0; k < EXP_NKEYS && line <= 0; k++)
+        if (e->set[k].given && e->set[k].line > 0)
+            line = line <= 0 || e->set[k].line < line ? e->set[k].line : line;
+    return line;
 }
 
-/* Combinations that cannot run, each reported once at the line of the setting to change. */
+/* The line to report a conflict of setting k with setting other at: k's own when the file
+ * gives k, else other's (k is then a default, and the message says so with dflt()). */
+static int conflict_line(const exp_experiment *e, const exp_point *p, exp_key k, exp_key other) {
+    int l = pline(e, p, k);
+    return l > 0 ? l : pline(e, p, other);
+}
+static const char *dflt(const exp_experiment *e, const exp_point *p, exp_key k) {
+    return pline(e, p, k) > 0 ? "" : " (the default)";
+}
+
+/* The trainer's iteration counter is 32 bits (quant_ctx.step): at most this many iterations. */
+#define MAX_ITERATIONS 4294967295.0
+
+/* Combinations that cannot run, each reported once at the line of the setting to change
+ * (or, when that one is a default, of the setting it conflicts with). Reasons come before
+ * echoed values, which are cut to ECHO_MAX characters. */
 static void check_point(ctx *c, const exp_point *p) {
     const exp_experiment *e = c->e;
     const char *ex = pv(e, p, EXP_EXCHANGE), *q = pv(e, p, EXP_QUANTIZER);
     long K = (long)exp_point_value(e, p, EXP_WORKERS)->num;
     int overlap = exp_point_value(e, p, EXP_OVERLAP)->num != 0;
+    echo_buf b1, b2;
     if (strcmp(ex, "allreduce") == 0 && !quant_is(q, "fp32"))
-        err_at(c, pline(e, p, EXP_EXCHANGE),
-               "exchange \"allreduce\" with quantizer \"%s\" (%s): an all-reduce sums dense "
-               "fp32 gradients; use quantizer \"fp32\" with it, or exchange allgather, ps or stripes",
-               q, where(pline(e, p, EXP_QUANTIZER)));
+        err_at(c, conflict_line(e, p, EXP_EXCHANGE, EXP_QUANTIZER),
+               "exchange \"allreduce\"%s: an all-reduce sums dense fp32 gradients, so it cannot "
+               "carry quantizer %s (%s); use quantizer \"fp32\" with it, or exchange allgather, "
+               "ps or stripes",
+               dflt(e, p, EXP_EXCHANGE), echo(q, &b1), where(pline(e, p, EXP_QUANTIZER)));
     if (overlap && strcmp(ex, "allgather") != 0)
-        err_at(c, pline(e, p, EXP_OVERLAP),
-               "overlap = true with exchange \"%s\" (%s): overlap is implemented for "
-               "exchange \"allgather\" only",
-               ex, where(pline(e, p, EXP_EXCHANGE)));
+        err_at(c, conflict_line(e, p, EXP_OVERLAP, EXP_EXCHANGE),
+               "overlap = true%s: overlap is implemented for exchange \"allgather\" only, not "
+               "exchange %s (%s)",
+               dflt(e, p, EXP_OVERLAP), echo(ex, &b1), where(pline(e, p, EXP_EXCHANGE)));
     if (overlap && quant_is_elias(q))
-        err_at(c, pline(e, p, EXP_OVERLAP),
-               "overlap = true with quantizer \"%s\" (%s): overlap needs a fixed-size format "
-               "(fp32, qsgd format=dense, onebit); Elias messages vary in length",
-               q, where(pline(e, p, EXP_QUANTIZER)));
+        err_at(c, conflict_line(e, p, EXP_OVERLAP, EXP_QUANTIZER),
+               "overlap = true%s: overlap needs a fixed-size format (fp32, qsgd format=dense, "
+               "onebit), and Elias messages vary in length: quantizer %s (%s)",
+               dflt(e, p, EXP_OVERLAP), echo(q, &b1), where(pline(e, p, EXP_QUANTIZER)));
     if (strcmp(ex, "ps") == 0 && K < 2)
-        err_at(c, pline(e, p, EXP_WORKERS),
-               "workers = %ld with exchange \"ps\" (%s): a parameter server needs at least 2 "
-               "ranks (rank 0 is the server)",
-               K, where(pline(e, p, EXP_EXCHANGE)));
+        err_at(c, conflict_line(e, p, EXP_WORKERS, EXP_EXCHANGE),
+               "workers = %ld%s: a parameter server needs at least 2 ranks (rank 0 is the "
+               "server): exchange \"ps\" (%s)",
+               K, dflt(e, p, EXP_WORKERS), where(pline(e, p, EXP_EXCHANGE)));
     /* the network must have a host per rank */
     char spec[700];
     network_spec(pv(e, p, EXP_NETWORK), pv(e, p, EXP_WORKERS), spec, sizeof spec);
     net_config nc;
     net_err ne = {0};
     if (net_config_parse(spec, &nc, &ne) != NET_OK)
-        err_at(c, pline(e, p, EXP_NETWORK), "network \"%s\" with workers = %ld (%s): %s",
-               pv(e, p, EXP_NETWORK), K, where(pline(e, p, EXP_WORKERS)), ne.msg);
+        err_at(c, conflict_line(e, p, EXP_NETWORK, EXP_WORKERS),
+               "network with workers = %ld (%s): %s; the network is %s%s", K,
+               where(pline(e, p, EXP_WORKERS)), ne.msg, echo(pv(e, p, EXP_NETWORK), &b1),
+               dflt(e, p, EXP_NETWORK));
     else if ((long)nc.hosts < K)
-        err_at(c, pline(e, p, EXP_NETWORK),
-               "network \"%s\" has %u hosts, fewer than workers = %ld (%s)", pv(e, p, EXP_NETWORK),
-               nc.hosts, K, where(pline(e, p, EXP_WORKERS)));
+        err_at(c, conflict_line(e, p, EXP_NETWORK, EXP_WORKERS),
+               "network: %u hosts, fewer than workers = %ld (%s); the network is %s%s", nc.hosts,
+               K, where(pline(e, p, EXP_WORKERS)), echo(pv(e, p, EXP_NETWORK), &b1),
+               dflt(e, p, EXP_NETWORK));
     /* device_eff only with a flops compute model */
     const char *comp = pv(e, p, EXP_COMPUTE), *codec = pv(e, p, EXP_CODEC);
     if (*pv(e, p, EXP_DEVICE_EFF) && strncmp(comp, "flops:", 6) != 0)
-        err_at(c, pline(e, p, EXP_DEVICE_EFF),
-               "device_eff needs compute = \"flops:DEVICE\" (compute is \"%s\", %s)", comp,
+        err_at(c, conflict_line(e, p, EXP_DEVICE_EFF, EXP_COMPUTE),
+               "device_eff needs compute = \"flops:DEVICE\"; compute is %s (%s)", echo(comp, &b1),
                where(pline(e, p, EXP_COMPUTE)));
     if (strncmp(comp, "flops:", 6) == 0 && strncmp(codec, "device:", 7) == 0 &&
         strcasecmp(comp + 6, codec + 7) != 0)
-        err_at(c, pline(e, p, EXP_CODEC),
-               "codec \"%s\" names another device than compute \"%s\" (%s)", codec, comp,
-               where(pline(e, p, EXP_COMPUTE)));
+        err_at(c, conflict_line(e, p, EXP_CODEC, EXP_COMPUTE),
+               "codec %s names another device than compute %s (%s)", echo(codec, &b1),
+               echo(comp, &b2), where(pline(e, p, EXP_COMPUTE)));
+    /* iterations: at least one per epoch, counted in 32 bits, unless max_steps stops earlier */
+    double epochs = exp_point_value(e, p, EXP_EPOCHS)->num;
+    if (exp_point_value(e, p, EXP_MAX_STEPS)->num == 0 && epochs > MAX_ITERATIONS)
+        err_at(c, conflict_line(e, p, EXP_EPOCHS, EXP_MAX_STEPS),
+               "epochs = %s: too large: an epoch is at least one iteration, and the trainer "
+               "counts at most %.0f iterations; give fewer epochs, or max_steps to stop earlier",
+               pv(e, p, EXP_EPOCHS), MAX_ITERATIONS);
     if (c->d->nerrors)
         return; /* the trainer's own check below would repeat the errors above */
     /* last, the trainer's parser on the whole command line */
@@ -1040,10 +1226,8 @@ static void check_point(ctx *c, const exp_point *p) {
     int help = 0;
     int rc = sim_config_parse(n, (char **)av, &sc, &help, msg, sizeof msg);
     optind = 0;
-    if (rc) {
-        exp_key k = key_of_option(msg);
-        err_at(c, pline(e, p, k), "point %s: the trainer rejects its options: %s", p->dir, msg);
-    }
+    if (rc)
+        err_at(c, option_line(e, p, msg), "%s (the trainer's check of point %s)", msg, p->dir);
 }
 
 static void make_points(ctx *c) {
@@ -1105,11 +1289,52 @@ long exp_point_baseline(const exp_experiment *e, size_t i) {
 }
 
 /* ---- references ------------------------------------------------------------------------------ */
+/* The canonical form of a quantizer or model spec (exp_value.canon), or NULL. */
+static char *canon_of(exp_key k, const char *text) {
+    if (k == EXP_QUANTIZER) {
+        quant_err qe = {0};
+        quant *q = quant_alloc_spec(text, 1, 1 << 20, &qe);
+        char d[256];
+        int ok = q && quant_describe(q, d, sizeof d) == 0;
+        quant_free(q);
+        return ok ? strdup(d) : NULL;
+    }
+    if (k == EXP_MODEL) {
+        model_spec m;
+        model_err me = {0};
+        memset(&m, 0, sizeof m);
+        if (model_spec_parse(text, &m, &me) != MODEL_OK)
+            return NULL;
+        char *hex = malloc(2 * sizeof m + 1); /* the parsed struct, byte for byte */
+        if (hex)
+            for (size_t i = 0; i < sizeof m; i++)
+                snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)&m)[i]);
+        return hex;
+    }
+    return NULL;
+}
+
+/* Fill exp_value.canon of every quantizer and model value (once, before any comparison). */
+static void canon_values(exp_experiment *e) {
+    static const exp_key ks[] = {EXP_QUANTIZER, EXP_MODEL};
+    for (size_t i = 0; i < 2; i++) {
+        exp_key k = ks[i];
+        for (size_t j = 0; j < e->set[k].n; j++)
+            if (!e->set[k].v[j].canon)
+                e->set[k].v[j].canon = canon_of(k, e->set[k].v[j].text);
+        for (size_t r = 0; r < e->nrefs; r++)
+            if (e->refs[r].has[k] && !e->refs[r].v[k].canon)
+                e->refs[r].v[k].canon = canon_of(k, e->refs[r].v[k].text);
+    }
+}
+
 static int same_value(exp_key k, const exp_value *a, const exp_value *b) {
     if (strcmp(a->text, b->text) == 0)
         return 1;
     if (keys[k].type != EXP_T_STRING)
         return a->num == b->num;
+    if (a->canon && b->canon)
+        return strcmp(a->canon, b->canon) == 0;
     if (k == EXP_QUANTIZER) { /* canonical descriptions of built instances */
         quant_err qe = {0};
         quant *qa = quant_alloc_spec(a->text, 1, 1 << 20, &qe);
@@ -1155,7 +1380,7 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
               type_phrase(config_setting_type(g)));
         return;
     }
-    int n = config_setting_length(g);
+    int n = config_setting_length(g), numbers = 0;
     for (int i = 0; i < n; i++) {
         const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         const char *name = config_setting_name(m);
@@ -1167,11 +1392,14 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
                 continue;
             }
             exp_value v = {0};
-            if (read_scalar(c, name, keys[k].type, m, &v))
+            char what[64];
+            snprintf(what, sizeof what, "reference %s", name);
+            if (read_scalar(c, what, keys[k].type, m, &v))
                 continue;
             char msg[700];
             if (check_value((exp_key)k, &v, msg, sizeof msg)) {
-                err_s(c, m, "reference %s \"%s\": %s", name, v.text, msg);
+                echo_buf b;
+                err_s(c, m, "reference %s: %s; the value is %s", name, msg, echo(v.text, &b));
                 value_free(&v);
                 continue;
             }
@@ -1179,12 +1407,17 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
             r->v[k] = v;
         } else if (!strcmp(name, "speedup") || !strcmp(name, "accuracy")) {
             exp_value v = {0};
-            if (read_scalar(c, name, EXP_T_FLOAT, m, &v))
+            char what[64];
+            snprintf(what, sizeof what, "reference %s", name);
+            if (read_scalar(c, what, EXP_T_FLOAT, m, &v)) {
+                numbers++; /* given, but wrong: reported */
                 continue;
+            }
+            numbers++;
             value_free(&v);
             if (!strcmp(name, "speedup")) {
                 if (!(v.num > 0))
-                    err_s(c, m, "reference speedup must be > 0");
+                    err_s(c, m, "reference speedup must be > 0 (got %g)", v.num);
                 r->speedup = v.num;
             } else {
                 if (!(v.num >= 0 && v.num <= 1))
@@ -1205,18 +1438,428 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
             for (int j = 0; j < EXP_NKEYS && off < sizeof valid; j++)
                 off += (size_t)snprintf(valid + off, sizeof valid - off, "%s%s", keys[j].name,
                                         j + 1 < EXP_NKEYS ? ", " : "");
-            err_s(c, m, "reference: unknown field '%s' (valid: %s)", name, valid);
+            echo_buf b;
+            err_s(c, m, "reference: unknown field %s (valid: %s)", echo1(name, strlen(name), &b),
+                  valid);
         }
     }
-    if (isnan(r->speedup) && isnan(r->accuracy))
+    if (!numbers)
         err_s(c, g, "reference: give speedup = X and/or accuracy = A (the paper's numbers)");
     if (!r->source && !(r->source = strdup("")))
         err_s(c, g, "out of memory");
 }
 
+/* ---- the file's text: size, NUL bytes, integer literals --------------------------------------
+ * The experiment file is read here (at most EXP_MAX_FILE_BYTES) and given to libconfig as a
+ * string; its @include'd files are read the same way first, so that no file libconfig reads
+ * is over the limit. The text is scanned for integer literals, because libconfig 1.5 keeps a
+ * plain integer in an int and silently wraps a larger one (4294967296 reads as 0): every
+ * integer setting is matched to its literal and a number libconfig does not hold is
+ * reported "too large" at its line instead of being used wrapped. */
+
+/* Read path into a NUL-terminated heap buffer. 0, or -1 with msg set. */
+static int read_text(const char *path, char **text, size_t *len, char *msg, size_t msglen) {
+    *text = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(msg, msglen, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > EXP_MAX_FILE_BYTES) {
+        snprintf(msg, msglen, "%lld bytes; experiment files are limited to %d bytes",
+                 (long long)st.st_size, EXP_MAX_FILE_BYTES);
+        close(fd);
+        return -1;
+    }
+    char *buf = malloc((size_t)EXP_MAX_FILE_BYTES + 2);
+    if (!buf) {
+        snprintf(msg, msglen, "out of memory reading the file");
+        close(fd);
+        return -1;
+    }
+    size_t n = 0;
+    for (;;) { /* a pipe or a device has no size: read one byte past the limit */
+        ssize_t r = read(fd, buf + n, (size_t)EXP_MAX_FILE_BYTES + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(msg, msglen, "cannot read: %s", strerror(errno));
+            break;
+        }
+        if (r == 0) {
+            close(fd);
+            buf[n] = '\0';
+            *text = buf;
+            *len = n;
+            return 0;
+        }
+        n += (size_t)r;
+        if (n > EXP_MAX_FILE_BYTES) {
+            snprintf(msg, msglen, "more than %d bytes; experiment files are limited to %d bytes",
+                     EXP_MAX_FILE_BYTES, EXP_MAX_FILE_BYTES);
+            break;
+        }
+    }
+    free(buf);
+    close(fd);
+    return -1;
+}
+
+static void err_in(ctx *c, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void err_in(ctx *c, const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, 0, file, line, fmt, ap);
+    va_end(ap);
+}
+
+/* Record the integer literal tok[0..n) (digits with an optional sign, or 0x hex digits,
+ * then an optional L or LL) of line `line`. */
+static void add_literal(src_text *t, int line, const char *tok, size_t n) {
+    if (t->nlit == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        int_lit *l = realloc(t->lit, cap * sizeof *l);
+        if (!l)
+            return; /* unmatched integers are then taken as libconfig read them */
+        t->lit = l;
+        t->cap = cap;
+    }
+    int_lit *l = &t->lit[t->nlit++];
+    memset(l, 0, sizeof *l);
+    l->line = line;
+    if (n < sizeof l->text)
+        snprintf(l->text, sizeof l->text, "%.*s", (int)n, tok);
+    else
+        snprintf(l->text, sizeof l->text, "%.*s...", (int)sizeof l->text - 4, tok);
+    size_t k = n;
+    l->plain = tok[k - 1] != 'L';
+    while (k > 0 && tok[k - 1] == 'L')
+        k--;
+    int hex = k > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X');
+    const char *d = tok + (hex ? 2 : 0);
+    size_t dl = k - (hex ? 2 : 0);
+    char num[32];
+    size_t o = 0;
+    if (!hex && (*d == '-' || *d == '+')) {
+        num[o++] = *d++;
+        dl--;
+    }
+    while (dl > 1 && *d == '0') { /* leading zeros do not make a number larger */
+        d++;
+        dl--;
+    }
+    if (dl + o >= sizeof num) /* more digits than any 64-bit number has */
+        return;
+    memcpy(num + o, d, dl);
+    num[o + dl] = '\0';
+    errno = 0;
+    if (hex) {
+        unsigned long long u = strtoull(num, NULL, 16);
+        l->fits = errno == 0 && u <= (unsigned long long)LLONG_MAX;
+        l->val = l->fits ? (long long)u : 0;
+    } else {
+        long long v = strtoll(num, NULL, 10);
+        l->fits = errno == 0;
+        l->val = v;
+    }
+}
+
+static int name_start(int ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '*';
+}
+static int name_char(int ch) {
+    return name_start(ch) || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+}
+static int is_digit(int ch) {
+    return ch >= '0' && ch <= '9';
+}
+
+/* The integer literal starting at s[0] (a digit, or a sign before a digit), or 0 if the
+ * number token there is something else (a float); *end gets the token's end. */
+static size_t number_token(const char *s, size_t len, size_t *end) {
+    size_t j = 0;
+    if (s[0] == '-' || s[0] == '+')
+        j = 1;
+    int hex = j == 0 && len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    size_t k = j;
+    while (k < len && (name_char((unsigned char)s[k]) || s[k] == '.' ||
+                       ((s[k] == '+' || s[k] == '-') && !hex && k > j &&
+                        (s[k - 1] == 'e' || s[k - 1] == 'E'))))
+        k++;
+    *end = k;
+    size_t m = hex ? 2 : j;
+    if (hex) {
+        while (m < k && ((s[m] >= '0' && s[m] <= '9') || ((s[m] | 32) >= 'a' && (s[m] | 32) <= 'f')))
+            m++;
+        if (m == 2)
+            return 0;
+    } else {
+        while (m < k && is_digit((unsigned char)s[m]))
+            m++;
+    }
+    size_t nl = 0;
+    while (m + nl < k && s[m + nl] == 'L' && nl < 2)
+        nl++;
+    return m + nl == k ? k : 0;
+}
+
+static int scan_source(ctx *c, const char *name, const char *text, size_t len, const char *dir,
+                       int depth);
+
+/* An @include "name" at line `line` of file `from`: check its size and scan it. */
+static int scan_include(ctx *c, const char *from, int line, const char *name, const char *dir,
+                        int depth) {
+    if (depth >= 10 || c->nsrc == MAX_SOURCES)
+        return 0; /* libconfig reports the nesting itself; unscanned integers are taken as read */
+    char full[2048];
+    if (dir)
+        snprintf(full, sizeof full, "%s/%s", dir, name); /* as libconfig 1.5 joins them */
+    else
+        snprintf(full, sizeof full, "%s", name);
+    char *text;
+    size_t len;
+    char msg[300];
+    if (read_text(full, &text, &len, msg, sizeof msg)) {
+        if (strncmp(msg, "cannot open", 11) == 0)
+            return 0; /* libconfig says "cannot open include file" at this line */
+        echo_buf b;
+        err_in(c, from, line, "@include %s: %s", echo(name, &b), msg);
+        return -1;
+    }
+    int rc = scan_source(c, name, text, len, dir, depth + 1);
+    free(text);
+    return rc;
+}
+
+/* Scan one file's text: a NUL byte is an error; integer literals are recorded in a new
+ * source; @include'd files are scanned in turn. 0, or -1 after an error. */
+static int scan_source(ctx *c, const char *name, const char *text, size_t len, const char *dir,
+                       int depth) {
+    if (c->nsrc == MAX_SOURCES)
+        return 0;
+    const char *file = name ? name : c->file;
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *p = text; p < nul; p++)
+            line += *p == '\n';
+        err_in(c, file, line, "a NUL byte at offset %zu: an experiment file is text",
+               (size_t)(nul - text));
+        return -1;
+    }
+    src_text *t = &c->src[c->nsrc++];
+    t->path = name ? strdup(name) : NULL;
+    int line = 1, bol = 1, rc = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n') {
+            line++;
+            bol = 1;
+            i++;
+            continue;
+        }
+        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f') {
+            i++;
+            continue;
+        }
+        int at_bol = bol;
+        bol = 0;
+        if (ch == '#' || (ch == '/' && i + 1 < len && text[i + 1] == '/')) {
+            while (i < len && text[i] != '\n')
+                i++;
+        } else if (ch == '/' && i + 1 < len && text[i + 1] == '*') {
+            for (i += 2; i < len && !(text[i] == '*' && i + 1 < len && text[i + 1] == '/'); i++)
+                line += text[i] == '\n';
+            i += 2;
+        } else if (ch == '"') {
+            for (i++; i < len && text[i] != '"'; i++) {
+                if (text[i] == '\\' && i + 1 < len)
+                    i++;
+                line += text[i] == '\n';
+            }
+            i++;
+        } else if (ch == '@' && at_bol && strncmp(text + i, "@include", 8) == 0) {
+            size_t j = i + 8;
+            while (j < len && (text[j] == ' ' || text[j] == '\t'))
+                j++;
+            char inc[1024];
+            size_t o = 0;
+            if (j < len && text[j] == '"') {
+                for (j++; j < len && text[j] != '"' && text[j] != '\n'; j++) {
+                    if (text[j] == '\\' && j + 1 < len && (text[j + 1] == '\\' || text[j + 1] == '"'))
+                        j++;
+                    if (o + 1 < sizeof inc)
+                        inc[o++] = text[j];
+                }
+                inc[o] = '\0';
+                if (scan_include(c, file, line, inc, dir, depth))
+                    rc = -1;
+            }
+            i = j + 1;
+        } else if (name_start(ch)) {
+            while (i < len && name_char((unsigned char)text[i]))
+                i++;
+        } else if (is_digit(ch) || ((ch == '-' || ch == '+' || ch == '.') && i + 1 < len &&
+                                    is_digit((unsigned char)text[i + 1]))) {
+            size_t end;
+            size_t n = number_token(text + i, len - i, &end);
+            if (n)
+                add_literal(t, line, text + i, n);
+            i += end ? end : 1;
+        } else {
+            i++;
+        }
+    }
+    return rc;
+}
+
+/* The source a setting was read from (libconfig names an @include'd file as written, and
+ * the experiment file, read from a string, not at all). */
+static src_text *source_of(ctx *c, const config_setting_t *s) {
+    const char *f = config_setting_source_file(s);
+    if (!f || strcmp(f, c->file) == 0)
+        return c->nsrc ? &c->src[0] : NULL;
+    for (size_t i = 1; i < c->nsrc; i++)
+        if (c->src[i].path && strcmp(c->src[i].path, f) == 0)
+            return &c->src[i];
+    return NULL;
+}
+
+/* A literal libconfig does not hold as written: beyond 64 bits, or a plain integer beyond
+ * 32 bits (libconfig 1.5 wraps it; newer versions read it as a 64-bit one, which the value
+ * match finds first). */
+static int lit_wraps(const int_lit *l) {
+    return !l->fits || (l->plain && (l->val < INT_MIN || l->val > INT_MAX));
+}
+
+static void report_wrapped(ctx *c, const char *file, int line, const char *what, const int_lit *l) {
+    if (!l->fits)
+        err_in(c, file, line,
+               "%s = %s: too large: an integer is at most 64 bits (%lld..%lld)", what, l->text,
+               LLONG_MIN, LLONG_MAX);
+    else
+        err_in(c, file, line,
+               "%s = %s: too large for a plain integer, which libconfig 1.5 holds in 32 bits "
+               "(%d..%d); write %sL for a 64-bit integer",
+               what, l->text, INT_MIN, INT_MAX, l->text);
+}
+
+/* "quantizer bits", "seeds": the names from the top-level setting down to s. */
+static void setting_path(const config_setting_t *s, char *buf, size_t len) {
+    const char *names[8];
+    int n = 0;
+    for (const config_setting_t *t = s; t && !config_setting_is_root(t); t = config_setting_parent(t))
+        if (config_setting_name(t)) {
+            if (n == 8)
+                n--; /* keep the top-level name */
+            names[n++] = config_setting_name(t);
+        }
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = n - 1; i >= 0 && off < len; i--)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", i == n - 1 ? "" : " ", names[i]);
+    if (n == 0)
+        snprintf(buf, len, "an integer");
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t) * (const void *const *)a, y = (uintptr_t) * (const void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Match integer setting s to its literal: the next unmatched one of its line. */
+static void match_integer(ctx *c, const config_setting_t *s) {
+    src_text *t = source_of(c, s);
+    if (!t)
+        return;
+    int line = config_setting_source_line(s);
+    long long v = config_setting_get_int64(s);
+    while (t->cur < t->nlit && (t->lit[t->cur].line < line || t->lit[t->cur].used))
+        t->cur++;
+    int_lit *wrap = NULL;
+    for (size_t i = t->cur; i < t->nlit && t->lit[i].line == line && i < t->cur + 64; i++) {
+        int_lit *l = &t->lit[i];
+        if (l->used)
+            continue;
+        if (l->fits && l->val == v) {
+            l->used = 1;
+            return;
+        }
+        if (!wrap && lit_wraps(l))
+            wrap = l;
+    }
+    if (!wrap)
+        return; /* no literal found (an odd layout): taken as libconfig read it */
+    wrap->used = 1;
+    char what[200];
+    setting_path(s, what, sizeof what);
+    report_wrapped(c, config_setting_source_file(s), line, what, wrap);
+    if (c->nwrapped == c->capwrapped) {
+        size_t cap = c->capwrapped ? 2 * c->capwrapped : 16;
+        const config_setting_t **w = realloc(c->wrapped, cap * sizeof *w);
+        if (!w)
+            return;
+        c->wrapped = w;
+        c->capwrapped = cap;
+    }
+    c->wrapped[c->nwrapped++] = s;
+}
+
+static void match_integers(ctx *c, const config_setting_t *s) {
+    int ty = config_setting_type(s);
+    if (ty == CONFIG_TYPE_INT || ty == CONFIG_TYPE_INT64) {
+        match_integer(c, s);
+    } else if (ty == CONFIG_TYPE_GROUP || ty == CONFIG_TYPE_LIST || ty == CONFIG_TYPE_ARRAY) {
+        int n = config_setting_length(s);
+        for (int i = 0; i < n; i++)
+            match_integers(c, config_setting_get_elem(s, (unsigned)i));
+    }
+}
+
+/* Every integer setting of the file checked against its literal; literals that would wrap
+ * but matched no setting are reported too (never a wrapped number used silently). */
+static void check_integers(ctx *c, const config_setting_t *root) {
+    match_integers(c, root);
+    for (size_t i = 0; i < c->nsrc; i++)
+        for (size_t j = 0; j < c->src[i].nlit; j++) {
+            int_lit *l = &c->src[i].lit[j];
+            if (!l->used && lit_wraps(l))
+                report_wrapped(c, c->src[i].path, l->line, "an integer", l);
+        }
+    if (c->nwrapped)
+        qsort(c->wrapped, c->nwrapped, sizeof *c->wrapped, cmp_ptr);
+}
+
+/* Whether s is an integer already reported "too large" (its value is a wrapped one). */
+static int wrapped(const ctx *c, const config_setting_t *s) {
+    return c->nwrapped && bsearch(&s, c->wrapped, c->nwrapped, sizeof *c->wrapped, cmp_ptr);
+}
+
+/* An integer literal of the experiment file's line `line` beyond 64 bits: newer libconfig
+ * versions reject it as a syntax error, which is then reported as what it is. */
+static const int_lit *overflow_at(const ctx *c, int line) {
+    if (!c->nsrc)
+        return NULL;
+    for (size_t j = 0; j < c->src[0].nlit; j++)
+        if (c->src[0].lit[j].line == line && !c->src[0].lit[j].fits)
+            return &c->src[0].lit[j];
+    return NULL;
+}
+
+static void ctx_free(ctx *c) {
+    for (size_t i = 0; i < c->nsrc; i++) {
+        free(c->src[i].path);
+        free(c->src[i].lit);
+    }
+    free(c->wrapped);
+}
+
 /* ---- the file ------------------------------------------------------------------------------ */
 static void set_default(exp_setting *st, exp_key k) {
-    exp_value v = {strdup(keys[k].deflt), NAN, 0};
+    exp_value v = {strdup(keys[k].deflt), NAN, 0, NULL};
     if (keys[k].type == EXP_T_BOOL)
         v.num = strcmp(keys[k].deflt, "true") == 0;
     else if (keys[k].type != EXP_T_STRING && *keys[k].deflt)
@@ -1246,51 +1889,64 @@ static void stem(const char *path, char *out, size_t len) {
 
 exp_experiment *exp_config_load(const char *path, exp_diag *d) {
     exp_experiment *e = calloc(1, sizeof *e);
-    ctx c = {e, d, path, 0};
+    ctx c = {.e = e, .d = d, .file = path};
     if (!e) {
         err_at(&c, 0, "out of memory");
         return NULL;
     }
     snprintf(e->path, sizeof e->path, "%s", path);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        char *s = NULL;
-        if (asprintf(&s, "%s: cannot open: %s", path, strerror(errno)) >= 0) {
-            diag_push(d, s);
-            d->nerrors++;
-        }
+    /* the text first: size limit, NUL bytes, @include'd files, integer literals */
+    char *text;
+    size_t len;
+    char msg[300];
+    if (read_text(path, &text, &len, msg, sizeof msg)) {
+        err_at(&c, 0, "%s", msg);
         free(e);
         return NULL;
     }
-    fclose(f);
-    config_t cfg;
-    config_init(&cfg);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) {
+    if (slash)
         *slash = '\0';
-        config_set_include_dir(&cfg, dir); /* @include "x.cfg" next to the file */
+    if (scan_source(&c, NULL, text, len, slash ? dir : NULL, 0)) {
+        free(text);
+        ctx_free(&c);
+        free(e);
+        return NULL;
     }
-    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+    config_t cfg;
+    config_init(&cfg);
+    if (slash)
+        config_set_include_dir(&cfg, dir); /* @include "x.cfg" next to the file */
+    int read_ok = config_read_string(&cfg, text) == CONFIG_TRUE;
+    free(text);
+    if (!read_ok) {
         char *s = NULL;
         const char *ef = config_error_file(&cfg);
         const char *et = config_error_text(&cfg) ? config_error_text(&cfg) : "cannot read";
         const char *hint = "";
-        if (strstr(et, "mismatched element type"))
+        const int_lit *big = ef || !strstr(et, "syntax error")
+                                 ? NULL
+                                 : overflow_at(&c, config_error_line(&cfg));
+        if (big)
+            report_wrapped(&c, NULL, config_error_line(&cfg), "an integer", big);
+        else if (strstr(et, "mismatched element type"))
             hint = " (an array [ ... ] holds one type: write 1.0 for a float, or use a list ( ... ))";
         else if (config_error_type(&cfg) == CONFIG_ERR_PARSE)
             hint = " (libconfig: `key = value;`, strings in double quotes, lists [a, b] or (a, b), "
                    "groups { key = value; })";
-        if (asprintf(&s, "%s:%d: %s%s", ef ? ef : path, config_error_line(&cfg), et, hint) >= 0) {
+        if (!big && asprintf(&s, "%s:%d: %s%s", ef ? ef : path, config_error_line(&cfg), et, hint) >= 0) {
             diag_push(d, s);
             d->nerrors++;
         }
         config_destroy(&cfg);
+        ctx_free(&c);
         free(e);
         return NULL;
     }
     const config_setting_t *root = config_root_setting(&cfg);
+    check_integers(&c, root);
     stem(path, e->name, sizeof e->name);
     e->description = strdup("");
     int n = config_setting_length(root);
@@ -1308,10 +1964,12 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
             }
             const char *v = config_setting_get_string(s);
             size_t l = strlen(v);
+            echo_buf eb;
             if (l == 0 || l >= sizeof e->name || v[0] == '.' ||
                 strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-=") != l)
-                err_s(&c, s, "name \"%s\": must be 1..%zu letters, digits, '.', '_', '-' (a directory "
-                      "name under results/), not starting with '.'", v, sizeof e->name - 1);
+                err_s(&c, s, "name: must be 1..%zu letters, digits, '.', '_', '-', '=' (a directory "
+                      "name under results/), not starting with '.'; the value is %s",
+                      sizeof e->name - 1, echo(v, &eb));
             else
                 snprintf(e->name, sizeof e->name, "%s", v);
         } else if (strcmp(name, "description") == 0) {
@@ -1330,6 +1988,12 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
                 continue;
             }
             int nr = single ? 1 : config_setting_length(s);
+            if (e->nrefs + (size_t)nr > EXP_MAX_REFERENCES) {
+                err_s(&c, s, "reference: %zu groups, more than %d (every point is compared with "
+                      "every reference); keep the paper's numbers only",
+                      e->nrefs + (size_t)nr, EXP_MAX_REFERENCES);
+                continue;
+            }
             exp_reference *r = realloc(e->refs, (e->nrefs + (size_t)nr) * sizeof *r);
             if (!r)
                 continue;
@@ -1342,9 +2006,17 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
         } else {
             char valid[1024];
             valid_top_keys(name, valid, sizeof valid);
-            err_s(&c, s, "unknown setting '%s' (%s)", name, valid);
+            echo_buf eb;
+            err_s(&c, s, "unknown setting %s (%s)", echo1(name, strlen(name), &eb), valid);
         }
     }
+    int given = 0;
+    for (int k = 0; k < EXP_NKEYS; k++)
+        given |= e->set[k].given;
+    if (!given && d->nerrors == 0)
+        err_at(&c, 0, "no experiment keys: the file sets none of the settings (model, data, "
+                      "quantizer, workers, ...: `qsgdsim list settings`), and an experiment of "
+                      "defaults alone is refused; give at least one");
     for (int k = 0; k < EXP_NKEYS; k++)
         if (!e->set[k].given)
             set_default(&e->set[k], (exp_key)k);
@@ -1353,6 +2025,8 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
     for (size_t i = 0; i < e->npoints; i++)
         check_point(&c, &e->points[i]);
     /* references that match nothing are probably typos */
+    if (d->nerrors == 0 && e->nrefs)
+        canon_values(e);
     if (d->nerrors == 0)
         for (size_t i = 0; i < e->npoints; i++) {
             const exp_reference *r = exp_point_reference(e, &e->points[i]);
@@ -1368,6 +2042,7 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
             diag_push(d, s);
     }
     config_destroy(&cfg);
+    ctx_free(&c);
     if (d->nerrors) {
         exp_experiment_free(e);
         return NULL;
