@@ -1,16 +1,22 @@
 /* cmd.h — subcommands of the qsgdsim command line program and the helpers they share.
  * A subcommand is one cmd_<name>.c exporting `int cmd_<name>(int argc, char **argv)` plus one
  * line in the table of experiments/qsgdsim.c. argv[0] is the subcommand name; getopt_long
- * state is reset before the call. Exit codes: CMD_OK, CMD_FAIL, CMD_USAGE. */
+ * state is reset before the call. A subcommand returns an exit status of sim/sim_exit.h:
+ * CMD_OK, CMD_FAIL and CMD_USAGE below are three of them; the other classes (diverged, data,
+ * io, resources, interrupted) are returned as QSGD_EXIT_*. main() reports any other value
+ * as an internal error. */
 #ifndef QSGDSIM_CMD_H
 #define QSGDSIM_CMD_H
 
 #include <stdio.h>
 
+#include "sim_exit.h"
+
 enum {
-    CMD_OK = 0,    /* success */
-    CMD_FAIL = 1,  /* runtime failure or a violated check */
-    CMD_USAGE = 2, /* bad arguments; message and usage went to stderr */
+    CMD_OK = QSGD_EXIT_OK,         /* success */
+    CMD_FAIL = QSGD_EXIT_INTERNAL, /* a failure of no other class, or a violated check */
+    CMD_USAGE = QSGD_EXIT_CONFIG,  /* bad arguments, options, specs or experiment files;
+                                      message (and usage) went to stderr */
 };
 
 /* One subcommand: name, one-line summary, entry point. */

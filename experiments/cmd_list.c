@@ -1,4 +1,4 @@
-/* cmd_list.c — `qsgdsim list [CATEGORY]`: what the registries hold — quantizers, models,
+/* cmd_list.c — `qsgdsim list [CATEGORY...]`: what the registries hold — quantizers, models,
  * network presets and topologies, device profiles, exchange strategies and the settings of
  * an experiment file — one line each, read from the registries themselves. */
 #include <getopt.h>
@@ -117,10 +117,20 @@ static const struct category {
 #define NCAT (sizeof categories / sizeof categories[0])
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: qsgdsim list [CATEGORY]\nList what qsgdsim knows, one line each. Categories:\n");
+    fprintf(f, "usage: qsgdsim list [CATEGORY...]\nList what qsgdsim knows, one line each. Categories:\n");
     for (size_t i = 0; i < NCAT; i++)
         fprintf(f, "  %-11s %s\n", categories[i].name, categories[i].summary);
-    fprintf(f, "Without a category: all of them.\n");
+    fprintf(f, "Without a category: all of them; with several, each in the order given.\n"
+               "An unknown category is an error (exit %d) and nothing is listed.\n",
+            CMD_USAGE);
+}
+
+/* The category named name (or its alias), or NCAT. */
+static size_t find_category(const char *name) {
+    size_t i = 0;
+    while (i < NCAT && strcmp(name, categories[i].name) && strcmp(name, categories[i].alias))
+        i++;
+    return i;
 }
 
 int cmd_list(int argc, char **argv) {
@@ -143,19 +153,26 @@ int cmd_list(int argc, char **argv) {
         }
         return CMD_OK;
     }
-    for (int a = optind; a < argc; a++) {
-        size_t i = 0;
-        while (i < NCAT && strcmp(argv[a], categories[i].name) && strcmp(argv[a], categories[i].alias))
-            i++;
-        if (i == NCAT) {
+    /* every word first: an unknown one lists nothing (no partial output before the error) */
+    int bad = 0;
+    for (int a = optind; a < argc; a++)
+        if (find_category(argv[a]) == NCAT) {
             fprintf(stderr, PROG ": unknown category '%s'; valid:", argv[a]);
             for (size_t j = 0; j < NCAT; j++)
                 fprintf(stderr, " %s", categories[j].name);
             fprintf(stderr, "\n");
-            return CMD_USAGE;
+            bad = 1;
         }
-        if (a > optind)
+    if (bad)
+        return CMD_USAGE;
+    int shown[NCAT] = {0}, first = 1;
+    for (int a = optind; a < argc; a++) {
+        size_t i = find_category(argv[a]);
+        if (shown[i]++)
+            continue; /* each named section once */
+        if (!first)
             printf("\n");
+        first = 0;
         categories[i].fn();
     }
     return CMD_OK;

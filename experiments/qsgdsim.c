@@ -185,8 +185,12 @@ static void usage(FILE *f) {
             "  %-10s %s\n"
             "\n"
             "`qsgdsim <command> --help` describes a command's options.\n"
-            "exit status: 0 ok, 1 failure or violated check, 2 usage error.\n",
-            "help", "this text, or `help <command>` for a command's options");
+            "exit status (every command; README \"Failure modes\"): %d complete, %d internal\n"
+            "error or violated check, %d bad option, spec or experiment file, %d diverged, %d data,\n"
+            "%d I/O (results not written), %d resources (memory, maps, ranks), %d interrupted.\n",
+            "help", "this text, or `help <command>` for a command's options", QSGD_EXIT_OK,
+            QSGD_EXIT_INTERNAL, QSGD_EXIT_CONFIG, QSGD_EXIT_DIVERGED, QSGD_EXIT_DATA, QSGD_EXIT_IO,
+            QSGD_EXIT_RESOURCES, QSGD_EXIT_INTERRUPTED);
 }
 
 static const exp_cmd *find_command(const char *name) {
@@ -205,12 +209,34 @@ static int unknown_command(const char *name) {
     return CMD_USAGE;
 }
 
+/* Whether rc is one of sim_exit.h's statuses. */
+static int known_status(int rc) {
+    return rc == QSGD_EXIT_INTERNAL || strcmp(qsgd_exit_name(rc), "internal") != 0;
+}
+
+/* The exit status of the program after a command returned rc: what was printed on stdout
+ * must reach it (a full disk or a closed pipe is an I/O failure, never a silent 0), and a
+ * status outside sim_exit.h is an internal error. */
+static int finish(const char *name, int rc) {
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "qsgdsim%s%s: cannot write standard output: %s\n", name ? " " : "",
+                name ? name : "", errno ? strerror(errno) : "write error");
+        if (rc == QSGD_EXIT_OK)
+            rc = QSGD_EXIT_IO;
+    }
+    if (!known_status(rc)) {
+        fprintf(stderr, "qsgdsim%s%s: internal error: exit status %d is not one of sim_exit.h's\n",
+                name ? " " : "", name ? name : "", rc);
+        rc = QSGD_EXIT_INTERNAL;
+    }
+    return rc;
+}
+
 static int run_command(const exp_cmd *c, int argc, char **argv) {
     optind = 0; /* glibc: full re-initialisation of getopt for the subcommand */
     opterr = 1;
-    int rc = c->fn(argc, argv);
-    fflush(stdout);
-    return rc;
+    return finish(c->name, c->fn(argc, argv));
 }
 
 int main(int argc, char **argv) {
@@ -226,10 +252,10 @@ int main(int argc, char **argv) {
         switch (c) {
         case 'h':
             usage(stdout);
-            return CMD_OK;
+            return finish(NULL, CMD_OK);
         case 'V':
             printf("qsgdsim %s (git %s)\n", exp_version(), exp_git());
-            return CMD_OK;
+            return finish(NULL, CMD_OK);
         default:
             fputc('\n', stderr);
             usage(stderr);
@@ -245,7 +271,7 @@ int main(int argc, char **argv) {
     if (strcmp(name, "help") == 0) {
         if (optind + 1 >= argc) {
             usage(stdout);
-            return CMD_OK;
+            return finish(NULL, CMD_OK);
         }
         const exp_cmd *cmd = find_command(argv[optind + 1]);
         if (!cmd)
