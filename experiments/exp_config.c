@@ -661,10 +661,20 @@ static int format_member(const config_setting_t *m, char *buf, size_t len) {
     }
 }
 
-/* A number libconfig could not hold: an integer already reported "too large" (its value
- * is wrapped), or a float beyond the largest double (reported here). */
+/* A quantizer group member that cannot be used: an integer already reported "too large"
+ * (its value is wrapped), a float beyond the largest double or a string longer than a
+ * spec may be (both reported here). */
 static int member_overflows(ctx *c, const config_setting_t *m) {
     int ty = config_setting_type(m);
+    if (ty == CONFIG_TYPE_STRING && strlen(config_setting_get_string(m)) > max_length(EXP_QUANTIZER)) {
+        char what[200];
+        echo_buf b;
+        setting_path(m, what, sizeof what);
+        err_s(c, m, "%s: too long: %zu characters, at most %zu; the value is %s", what,
+              strlen(config_setting_get_string(m)), max_length(EXP_QUANTIZER),
+              echo(config_setting_get_string(m), &b));
+        return 1;
+    }
     if (ty == CONFIG_TYPE_INT || ty == CONFIG_TYPE_INT64)
         return wrapped(c, m);
     if (ty == CONFIG_TYPE_FLOAT && !isfinite(config_setting_get_float(m))) {

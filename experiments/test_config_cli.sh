@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# test_config_cli.sh — CTest driver: experiment files and command lines that cannot run are
+# refused, with a message that says where and why, and the exit status of their class
+# (sim/sim_exit.h); issue 10, failures 2, 12, 13 (experiments/CMakeLists.txt, cli_config_*).
+# Usage: test_config_cli.sh values|empty|messages|size|list|exit QSGDSIM_BINARY
+#   values    numbers that cannot run: epochs 1e308 (valid with max_steps), 1e400, integers
+#             beyond 64 bits, plain integers libconfig 1.5 wraps; "too large" at FILE:LINE,
+#             never a wrapped value
+#   empty     an empty file, /dev/null, comments and a name only: "FILE: no experiment keys"
+#   messages  a default that conflicts with a setting is reported at the setting's line; a
+#             reason comes before an echoed value, which is cut with "..."; no FILE:0
+#   size      a file over 1 MiB, /dev/zero, a NUL byte, 300,000 repeated values (not quadratic)
+#   list      `qsgdsim list A B` lists both; an unknown word lists nothing and exits 2
+#   exit      the qsgdsim command: unknown command / option 2 with the list; a failed write
+#             of standard output 5; --help names the classes
+set -euo pipefail
+mode=${1:?mode: values|empty|messages|size|list|exit}
+bin=${2:?path of the qsgdsim binary}
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+here=$(cd "$(dirname "$0")" && pwd)
+tests=$here/tests
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qsgdsim-config-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# check FILE: `qsgdsim run FILE --check` into $tmp/out, $tmp/err; sets rc.
+check() {
+  rc=0
+  (cd "$tmp" && timeout 120 "$bin" run "$1" --check) >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+
+# expect_error FILE LINE WORD...: exit 2 and a line "FILE:LINE: ..." (or "FILE: ..." when
+# LINE is -) containing every WORD; nothing of the experiment written.
+expect_error() {
+  local f=$1 line=$2
+  shift 2
+  check "$f"
+  [ "$rc" -eq 2 ] || fail "$f: exit status $rc, expected 2; stderr: $(cat "$tmp/err")"
+  local at="$f:$line: "
+  [ "$line" = - ] && at="$f: "
+  local msg
+  msg=$(grep -F -- "$at" "$tmp/err" || true)
+  if [ -z "$msg" ]; then
+    fail "$f: no message at '$at'; stderr was:"
+    sed 's/^/    /' "$tmp/err" >&2
+    return 0
+  fi
+  local w
+  for w in "$@"; do
+    grep -qF -- "$w" <<<"$msg" || fail "$at message lacks '$w': $msg"
+  done
+  [ ! -e "$tmp/results" ] || fail "$f: an invalid file wrote $tmp/results"
+  return 0
+}
+
+# never: no message of the last check says WORD
+never() {
+  ! grep -qF -- "$1" "$tmp/err" || fail "a message says '$1': $(grep -F -- "$1" "$tmp/err")"
+}
+
+case $mode in
+values)
+  # failure 2: 1e308 epochs would be 0 iterations and "complete"
+  expect_error "$tests/too_large_epochs.cfg" 4 "epochs = 1e+308" "too large" "4294967295" "max_steps"
+  check "$tests/too_large_epochs_steps.cfg"
+  [ "$rc" -eq 0 ] || fail "epochs 1e308 with max_steps = 5: exit $rc: $(cat "$tmp/err")"
+  expect_error "$tests/too_large_inf.cfg" 3 "epochs" "too large"
+  expect_error "$tests/too_large_inf.cfg" 4 "bucket" "too large"
+  expect_error "$tests/too_large_int.cfg" 3 "seeds = 99999999999999999999" "too large"
+  expect_error "$tests/too_large_int.cfg" 4 "max_steps = -99999999999999999999" "too large"
+  never "negative numbers" # the wrapped value of line 4 was -1
+  # plain integers beyond 32 bits: "too large" (libconfig 1.5) or read whole (newer), and
+  # never a wrapped value (99999999999 -> 1215752191, 4294967296 -> 0, 4294967300 -> 4)
+  expect_error "$tests/too_large_plain.cfg" 6 "quantizer" "4294967300"
+  never "1215752191"
+  never "listed twice"
+  for l in 4 5; do
+    msg=$(grep -F "too_large_plain.cfg:$l: " "$tmp/err" || true)
+    [ -z "$msg" ] || grep -q "too large" <<<"$msg" || fail "line $l: $msg"
+  done
+  if grep -qF "too_large_plain.cfg:4: " "$tmp/err"; then
+    expect_error "$tests/too_large_plain.cfg" 4 "batch = 99999999999" "too large" "99999999999L"
+    expect_error "$tests/too_large_plain.cfg" 5 "seeds = 4294967296" "too large"
+  fi
+  # with the L suffix the same numbers are 64-bit integers: valid, passed on whole
+  printf 'model = "leastsq";\nbatch = 99999999999L;\nseeds = (1, 4294967296L);\n' >"$tmp/l.cfg"
+  (cd "$tmp" && "$bin" run "$tmp/l.cfg" --dry-run) >"$tmp/dry" 2>"$tmp/err" || fail "L integers: $(cat "$tmp/err")"
+  grep -q -- "--batch 99999999999 " "$tmp/dry" || fail "--batch 99999999999 not passed on"
+  grep -q -- "--seed 4294967296 " "$tmp/dry" || fail "--seed 4294967296 not passed on"
+  # hexadecimal: 0x80000000 is a plain integer beyond 32 bits too
+  printf 'model = "leastsq";\nseeds = [1, 0x80000000];\n' >"$tmp/h.cfg"
+  expect_error "$tmp/h.cfg" 2 "seeds = 0x80000000" "too large"
+  ;;
+
+empty)
+  # failure 12: nothing in the file ran the whole default experiment
+  : >"$tmp/empty.cfg"
+  expect_error "$tmp/empty.cfg" - "no experiment keys"
+  expect_error /dev/null - "no experiment keys"
+  printf '# only a comment\n\n// and another\n' >"$tmp/comments.cfg"
+  expect_error "$tmp/comments.cfg" - "no experiment keys"
+  expect_error "$tests/empty_keys.cfg" - "no experiment keys" "qsgdsim list settings"
+  # one setting is enough
+  printf 'model = "leastsq";\n' >"$tmp/one.cfg"
+  check "$tmp/one.cfg"
+  [ "$rc" -eq 0 ] || fail "a file with one setting: exit $rc: $(cat "$tmp/err")"
+  ;;
+
+messages)
+  # failure 13: a default that conflicts with a setting: the setting's line, the default named
+  expect_error "$tests/conflict_default.cfg" 4 "workers = 100000" "star:link=10GbE" "the default" "65536"
+  never "conflict_default.cfg:0:"
+  # the reason first, the echoed value after it, cut with "..."
+  long=$(printf 'x%.0s' $(seq 3000))
+  printf 'model = "leastsq";\nquantizer = "qsgd:bits=4,bucket=512,%s";\n' "$long" >"$tmp/long.cfg"
+  expect_error "$tmp/long.cfg" 2 "quantizer: too long: 3023 characters, at most" '..." (3023 characters)'
+  msg=$(grep -F "long.cfg:2: " "$tmp/err")
+  [ "${#msg}" -lt 400 ] || fail "a 3000-character value is echoed whole (${#msg} characters)"
+  # every message reports the value after the reason, also from a quantizer group and for
+  # an unknown key (its name echoed cut)
+  printf 'model = "leastsq";\nquantizer = { name = "qsgd"; bits = 4; format = "%s"; };\n%s = 1;\n' \
+    "$long" "y$long" >"$tmp/long2.cfg"
+  expect_error "$tmp/long2.cfg" 2 "quantizer" "too long" '...'
+  expect_error "$tmp/long2.cfg" 3 "unknown setting 'yxxx" "(3001 characters)" "valid:" "workers"
+  while IFS= read -r l; do
+    [ "${#l}" -lt 1000 ] || fail "a message of ${#l} characters: ${l:0:200}..."
+  done <"$tmp/err"
+  # a file-wide message has no line number at all (never FILE:0)
+  : >"$tmp/e.cfg"
+  check "$tmp/e.cfg"
+  never "e.cfg:0:"
+  ;;
+
+size)
+  # failure 13: libconfig takes quadratic time on long strings: files are limited to 1 MiB
+  { printf 'model = "leastsq";\ndescription = "'; head -c 1100000 /dev/zero | tr '\0' a; printf '";\n'; } >"$tmp/big.cfg"
+  size=$(stat -c %s "$tmp/big.cfg")
+  expect_error "$tmp/big.cfg" - "$size bytes; experiment files are limited to 1048576 bytes"
+  expect_error /dev/zero - "more than 1048576 bytes"
+  # an @include'd file is held to the same limit, at the line of the @include
+  mkdir -p "$tmp/inc"
+  printf 'model = "leastsq";\n@include "big.cfg"\n' >"$tmp/inc/main.cfg"
+  cp "$tmp/big.cfg" "$tmp/inc/big.cfg"
+  expect_error "$tmp/inc/main.cfg" 2 '@include "big.cfg"' "limited to 1048576 bytes"
+  # and its integers are checked like the file's
+  printf '\nbatch = 99999999999999999999;\n' >"$tmp/inc/small.cfg"
+  printf 'model = "leastsq";\n@include "small.cfg"\n' >"$tmp/inc/main2.cfg"
+  check "$tmp/inc/main2.cfg"
+  [ "$rc" -eq 2 ] && grep -q "small.cfg:2: batch = 99999999999999999999: too large" "$tmp/err" ||
+    fail "@include'd integer: exit $rc: $(cat "$tmp/err")"
+  # a binary file
+  printf 'model = "leastsq";\nbatch = 4\0;\n' >"$tmp/nul.cfg"
+  expect_error "$tmp/nul.cfg" 2 "NUL byte"
+  # a large valid file is not quadratic: 300,000 values, 7 distinct (seconds, not minutes)
+  python3 -c "print('model = \"leastsq\";\nseeds = [' + ','.join(str(i % 7) for i in range(300000)) + '];')" \
+    >"$tmp/dup.cfg"
+  SECONDS=0
+  expect_error "$tmp/dup.cfg" 2 "seeds: a value is listed twice"
+  [ "$SECONDS" -lt 60 ] || fail "300,000 repeated values took $SECONDS s"
+  ;;
+
+list)
+  "$bin" list quantizers models >"$tmp/out" 2>"$tmp/err" || fail "list quantizers models: exit $?"
+  grep -q '^quantizers ' "$tmp/out" && grep -q '^models ' "$tmp/out" ||
+    fail "list quantizers models: $(grep -v '^ ' "$tmp/out")"
+  [ "$(grep -c '^[a-z]' "$tmp/out")" -eq 2 ] || fail "list quantizers models: not 2 sections"
+  "$bin" list model quantizer models >"$tmp/out" || fail "list with aliases: exit $?"
+  [ "$(grep -v '^ ' "$tmp/out" | grep -v '^$' | cut -d' ' -f1 | tr '\n' ' ')" = "models quantizers " ] ||
+    fail "list model quantizer models: $(grep -v '^ ' "$tmp/out")"
+  rc=0
+  "$bin" list quantizers bogus models >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "list quantizers bogus: exit $rc, expected 2"
+  [ ! -s "$tmp/out" ] || fail "list quantizers bogus: listed before the error: $(head -1 "$tmp/out")"
+  grep -q "unknown category 'bogus'; valid: quantizers models networks" "$tmp/err" ||
+    fail "list bogus: $(cat "$tmp/err")"
+  if [ -w /dev/full ]; then
+    rc=0
+    "$bin" list settings >/dev/full 2>"$tmp/err" || rc=$?
+    [ "$rc" -eq 5 ] && grep -q "cannot write standard output" "$tmp/err" ||
+      fail "list >/dev/full: exit $rc: $(cat "$tmp/err")"
+  fi
+  ;;
+
+exit)
+  rc=0; "$bin" bogus >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "unknown command: exit $rc, expected 2"
+  grep -q "unknown command 'bogus'; valid commands: .*run.*list" "$tmp/err" || fail "unknown command: $(cat "$tmp/err")"
+  rc=0; "$bin" help bogus >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "help bogus: exit $rc, expected 2"
+  rc=0; "$bin" --bogus >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "--bogus: exit $rc, expected 2"
+  rc=0; "$bin" >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "no command: exit $rc, expected 2"
+  "$bin" --help >"$tmp/out" || fail "--help: exit $?"
+  for w in "2 bad option" "3 diverged" "4 data" "5 I/O" "6 resources" "130 interrupted"; do
+    grep -q "$w" "$tmp/out" || fail "--help does not name '$w'"
+  done
+  if [ -w /dev/full ]; then
+    rc=0; "$bin" --version >/dev/full 2>"$tmp/err" || rc=$?
+    [ "$rc" -eq 5 ] || fail "--version >/dev/full: exit $rc, expected 5"
+  fi
+  # an invalid experiment file and a missing one are config errors
+  rc=0; "$bin" run "$tests/too_large_int.cfg" --check >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "run of an invalid file: exit $rc, expected 2"
+  rc=0; "$bin" run "$tmp/none.cfg" --check >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "run of a missing file: exit $rc, expected 2"
+  ;;
+
+*)
+  echo "unknown mode $mode" >&2
+  exit 2
+  ;;
+esac
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails failure(s)" >&2
+  exit 1
+fi
+echo "ok: $mode"
