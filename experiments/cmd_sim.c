@@ -1,21 +1,44 @@
-/* cmd_sim.c — `qsgdsim sim`: one simulated distributed training run. Writes the SimGrid
- * platform and hostfile for the requested network (network_models/), records the exact
- * smpirun command, and runs the SMPI trainer (sim/trainer.c) under smpirun. Everything
- * after "--" goes to the trainer unchanged (see qsgdsim-trainer-smpi --help). */
+/* cmd_sim.c — `qsgdsim sim`: one simulated distributed training run. Locks the output
+ * directory, checks that this machine can hold the ranks (memory maps, memory), writes the
+ * SimGrid platform and hostfile for the requested network (network_models/), records the
+ * exact smpirun command, and runs the SMPI trainer (sim/trainer.c) under smpirun in its own
+ * process group, which it stops when it is interrupted or its parent dies. Its exit status
+ * comes from the status file the trainer writes, not from smpirun (which exits 0 after an
+ * MPI_Abort). Everything after "--" goes to the trainer unchanged (see
+ * qsgdsim-trainer-smpi --help). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
+#include "exp_runner.h"
 #include "net.h"
+#include "sim_exit.h"
 
-#define MAX_ARGS 256
+#define PROG "qsgdsim sim"
+#define STOP_GRACE_S 3.0 /* SIGTERM -> SIGKILL of the simulation when interrupted */
+
+/* What one SMPI rank costs (dlopen privatization maps one copy of the trainer per rank),
+ * measured with SimGrid 3.32 on x86-64 Debian 12 from /proc/PID/maps and VmRSS of smpimain
+ * during logreg runs: 64 ranks 699 maps, 256 ranks 2232, 2048 ranks 16571 (8.0 per rank);
+ * peak RSS 0.46 MB per rank at 256 ranks, 0.8 at 1024, 1.2 at 2048. The issue's run died of
+ * vm.max_map_count = 65530 near 6,500 ranks (10 per rank): the constants below are rounded up
+ * to those. */
+#define MAPS_BASE 400                   /* maps of smpimain besides the ranks */
+#define MAPS_PER_RANK 10                /* maps per rank */
+#define MEM_BASE (256.0 * 1048576)      /* bytes besides the ranks */
+#define MEM_PER_RANK (1.5 * 1048576)    /* bytes per rank, without the model's own buffers */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -40,7 +63,12 @@ static void usage(FILE *f) {
             "Example:\n"
             "  qsgdsim sim --ranks 8 --network star:link=1GbE --out results/r1 -- \\\n"
             "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n"
-            "exit status: 0 ok, 1 failure, 2 bad options, 3 the training diverged (results kept)\n");
+            "The output directory is locked while the run lasts (DIR/.lock); a second run on it\n"
+            "is refused. Before starting, the memory maps (vm.max_map_count) and memory the\n"
+            "ranks need are estimated; a run this machine cannot hold is refused.\n"
+            "exit status (from the status file the trainer writes): 0 complete, 1 internal\n"
+            "failure (or no status written), 2 bad options or settings, 3 the training diverged\n"
+            "(results kept), 4 data, 5 I/O (or DIR in use), 6 resources, 130 interrupted\n");
 }
 
 static int find_trainer(const char *given, char *buf, size_t len) {
@@ -72,6 +100,325 @@ static int find_trainer(const char *given, char *buf, size_t len) {
     return -1;
 }
 
+/* Write OUT/status atomically (status.partial, then rename): "failed (CLASS): MESSAGE" for
+ * a failure of this command, which the runner shows as the point's reason. */
+static void write_status(const char *out, int code, const char *msg) {
+    char p[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/status", out);
+    snprintf(tmp, sizeof tmp, "%s/status.partial", out);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "failed (%s): %s\n", qsgd_exit_name(code), msg);
+    if (fclose(f) != 0 || rename(tmp, p) != 0)
+        unlink(tmp);
+}
+
+/* Report a failure: the message on stderr and, once OUT is ours, in OUT/status. */
+static int fail_with(const char *out, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_with(const char *out, int code, const char *fmt, ...) {
+    char msg[2 * PATH_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, PROG ": %s\n", msg);
+    if (out)
+        write_status(out, code, msg);
+    return code;
+}
+
+/* A limit of this machine: the environment variable (for tests) or the first number of a
+ * line starting with key in path ("" key: the file's first number). -1 if unknown. */
+static double machine_limit(const char *env, const char *path, const char *key, double scale) {
+    const char *v = getenv(env);
+    if (v && *v)
+        return strtod(v, NULL);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    double x = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0) {
+            x = strtod(line + kl, NULL) * scale;
+            break;
+        }
+    fclose(f);
+    return x;
+}
+
+/* Can this machine hold `ranks` SMPI ranks? SMPI privatization maps one copy of the trainer
+ * per rank: past vm.max_map_count SimGrid dies with a misleading message ("Did you compile
+ * the program with a SMPI-specific compiler?"). Returns 0, or fills msg and returns -1. The
+ * model's own buffers are not counted (the trainer reports its peak RSS in summary.txt). */
+static int check_resources(long ranks, char *msg, size_t len) {
+    double maps = MAPS_BASE + (double)MAPS_PER_RANK * (double)ranks;
+    double max_maps = machine_limit("QSGDSIM_MAX_MAP_COUNT", "/proc/sys/vm/max_map_count", "", 1);
+    if (max_maps > 0 && maps > max_maps) {
+        long fit = (long)((max_maps - MAPS_BASE) / MAPS_PER_RANK);
+        snprintf(msg, len,
+                 "--ranks %ld needs about %.0f memory maps (%d per rank under SMPI), more than "
+                 "this machine allows (vm.max_map_count = %.0f): use at most %ld ranks, or raise "
+                 "the limit as root: sysctl -w vm.max_map_count=%.0f",
+                 ranks, maps, MAPS_PER_RANK, max_maps, fit > 0 ? fit : 0,
+                 65536.0 * ceil(maps * 1.25 / 65536.0));
+        return -1;
+    }
+    double mem = MEM_BASE + MEM_PER_RANK * (double)ranks;
+    double avail = machine_limit("QSGDSIM_MEM_AVAILABLE", "/proc/meminfo", "MemAvailable:", 1024);
+    if (avail > 0 && mem > avail) {
+        long fit = (long)((avail - MEM_BASE) / MEM_PER_RANK);
+        snprintf(msg, len,
+                 "--ranks %ld needs at least %.1f GiB of memory (%.1f MiB per rank under SMPI, "
+                 "before the model's buffers), more than is available (MemAvailable = %.1f GiB): "
+                 "use at most %ld ranks, or a machine with more memory",
+                 ranks, mem / 1073741824.0, MEM_PER_RANK / 1048576.0, avail / 1073741824.0,
+                 fit > 0 ? fit : 0);
+        return -1;
+    }
+    return 0;
+}
+
+static volatile sig_atomic_t stop_sig; /* SIGINT/SIGTERM/SIGHUP received (or parent died) */
+
+static void on_stop(int sig) {
+    stop_sig = sig;
+}
+
+static void sleep_s(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait for pid (the leader of the simulation's process group). On SIGINT/SIGTERM/SIGHUP
+ * (also the parent's death: PR_SET_PDEATHSIG) stop the whole group: SIGTERM, then SIGKILL
+ * after STOP_GRACE_S. Every stray of the group is killed at the end. Returns the wait
+ * status; *stopped = 1 if it was stopped. */
+static int wait_simulation(pid_t pid, int *stopped) {
+    int st = 0;
+    double waited = -1;
+    *stopped = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, stop_sig ? WNOHANG : 0);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            break;
+        if (stop_sig) {
+            if (!*stopped) {
+                *stopped = 1;
+                kill(-pid, SIGTERM);
+                waited = 0;
+            } else if (waited >= STOP_GRACE_S) {
+                kill(-pid, SIGKILL);
+            }
+            sleep_s(0.05);
+            waited += 0.05;
+        }
+    }
+    kill(-pid, SIGKILL); /* anything left of the simulation (smpirun runs smpimain in the
+                            background) */
+    return st;
+}
+
+/* The first number after "iteration " in a status line, or "?" */
+static void divergence_iteration(const char *status, char *buf, size_t len) {
+    const char *p = strstr(status, "iteration ");
+    size_t n = p ? strspn(p + 10, "0123456789") : 0;
+    if (n)
+        snprintf(buf, len, "%.*s", (int)n, p + 10);
+    else
+        snprintf(buf, len, "?");
+}
+
+/* One simulation: what cmd_sim parsed. */
+typedef struct sim_run {
+    const net_config *nc;
+    net_smpi_model sm;
+    const char *agv, *ag, *ar; /* SMPI collective algorithms */
+    const char *trainer, *out;
+    long ranks;
+    char **targs; /* [ntargs] the trainer's own arguments (after "--") */
+    int ntargs;
+    int dry;
+} sim_run;
+
+/* Record the command in cmdf, run smpirun (unless a dry run) and turn what the trainer wrote
+ * into the exit status. */
+static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags, const char *cmdf) {
+    const char *out = r->out;
+    net_err ne = {0};
+    FILE *f = fopen(cmdf, "w");
+    if (!f)
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf, strerror(errno));
+    char desc[1024] = "";
+    net_describe(r->nc, desc, sizeof desc, &ne);
+    fprintf(f, "# qsgdsim %s (git %s)\n# invoked as: %s\n# network: %s\n# smpi model: %s (%s)\n",
+            exp_version(), exp_git(), exp_command_line(), desc, net_smpi_model_name(r->sm), flags);
+    for (size_t i = 0; i < ac; i++)
+        fprintf(f, "%s%s", av[i], i + 1 < ac ? " " : "\n");
+    if (fclose(f) != 0)
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf, strerror(errno));
+    if (r->dry) {
+        for (size_t i = 0; i < ac; i++)
+            printf("%s%s", av[i], i + 1 < ac ? " " : "\n");
+        return QSGD_EXIT_OK;
+    }
+    /* stop the simulation on SIGINT/SIGTERM/SIGHUP; no SA_RESTART: waitpid returns */
+    struct sigaction sa, old[3];
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    stop_sig = 0;
+    for (int k = 0; k < 3; k++)
+        sigaction(sigs[k], &sa, &old[k]);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t self = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        for (int k = 0; k < 3; k++)
+            sigaction(sigs[k], &old[k], NULL);
+        return fail_with(out, QSGD_EXIT_RESOURCES, "cannot start smpirun: fork: %s", strerror(e));
+    }
+    if (pid == 0) {
+        for (int k = 0; k < 3; k++)
+            signal(sigs[k], SIG_DFL);
+        setpgid(0, 0); /* its own group: stopped as a whole */
+        /* smpirun forwards SIGTERM to the simulation: it dies with this process */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != self)
+            _exit(QSGD_EXIT_INTERRUPTED);
+        execvp("smpirun", av);
+        fprintf(stderr, PROG ": cannot run smpirun: %s (install libsimgrid-dev)\n", strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, pid); /* also here: no race with a kill of the group */
+    int stopped, st = wait_simulation(pid, &stopped);
+    for (int k = 0; k < 3; k++)
+        sigaction(sigs[k], &old[k], NULL);
+    char how[80];
+    if (WIFSIGNALED(st))
+        snprintf(how, sizeof how, "smpirun killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (WEXITSTATUS(st) > 128)
+        snprintf(how, sizeof how, "smpirun exit status %d: the simulation was killed by signal %d",
+                 WEXITSTATUS(st), WEXITSTATUS(st) - 128);
+    else
+        snprintf(how, sizeof how, "smpirun exit status %d", WEXITSTATUS(st));
+    if (stopped) {
+        fprintf(stderr, PROG ": interrupted (signal %d): the simulation was stopped; %s has no "
+                        "status\n", (int)stop_sig, out);
+        return QSGD_EXIT_INTERRUPTED;
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        return fail_with(out, QSGD_EXIT_CONFIG, "cannot run smpirun (install libsimgrid-dev)");
+    /* the result is what the trainer wrote: OUT/status, written last */
+    char status[512] = "", st_path[PATH_MAX + 16];
+    snprintf(st_path, sizeof st_path, "%s/status", out);
+    f = fopen(st_path, "r");
+    if (f) {
+        if (!fgets(status, sizeof status, f))
+            status[0] = '\0';
+        fclose(f);
+        status[strcspn(status, "\r\n")] = '\0';
+    }
+    if (!f)
+        return fail_with(out, QSGD_EXIT_INTERNAL,
+                         "the trainer ended without writing its status (%s); see its output above", how);
+    if (strncmp(status, "complete", 8) == 0) {
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, PROG ": warning: %s after the trainer wrote status '%s'\n", how, status);
+        return QSGD_EXIT_OK;
+    }
+    if (strncmp(status, "diverged", 8) == 0) {
+        char it[32];
+        divergence_iteration(status, it, sizeof it);
+        fprintf(stderr, PROG ": the training diverged at iteration %s; results kept in %s\n", it, out);
+        return QSGD_EXIT_DIVERGED;
+    }
+    if (strncmp(status, "failed (", 8) == 0) {
+        char cls[32] = "";
+        size_t n = strcspn(status + 8, ")");
+        if (n < sizeof cls)
+            snprintf(cls, sizeof cls, "%.*s", (int)n, status + 8);
+        int code = qsgd_exit_from_name(cls);
+        if (code == QSGD_EXIT_OK || code == QSGD_EXIT_DIVERGED) /* not failure classes */
+            code = QSGD_EXIT_INTERNAL;
+        fprintf(stderr, PROG ": the simulation %s; see %s\n", status, out);
+        return code;
+    }
+    return fail_with(out, QSGD_EXIT_INTERNAL, "the trainer wrote an unknown status '%s' (%s)", status, how);
+}
+
+
+/* One simulation, its output directory locked. */
+static int run_simulation(const sim_run *r) {
+    const char *out = r->out;
+    net_err ne = {0};
+    char st_path[PATH_MAX + 16];
+    snprintf(st_path, sizeof st_path, "%s/status", out);
+    if (!r->dry && unlink(st_path) != 0 && errno != ENOENT) /* a stale status is no result */
+        return fail_with(NULL, QSGD_EXIT_IO, "cannot remove the old %s: %s", st_path, strerror(errno));
+    char xml[PATH_MAX + 16], hosts[PATH_MAX + 16], cmdf[PATH_MAX + 16];
+    snprintf(xml, sizeof xml, "%s/platform.xml", out);
+    snprintf(hosts, sizeof hosts, "%s/hostfile", out);
+    snprintf(cmdf, sizeof cmdf, "%s/command.txt", out);
+    if (net_write_platform(r->nc, xml, hosts, &ne) != NET_OK)
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "%s", ne.msg);
+    char flags[4096];
+    if (net_smpi_flags(r->nc, r->sm, flags, sizeof flags, &ne) != NET_OK)
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_CONFIG, "%s", ne.msg);
+
+    /* argv for smpirun, sized for every flag and trainer argument: nothing is dropped */
+    size_t nflags = 1;
+    for (const char *c = flags; *c; c++)
+        nflags += *c == ' ';
+    size_t cap = 16 + nflags + (size_t)r->ntargs + 1;
+    char **av = calloc(cap, sizeof *av);
+    char *np = NULL, *cagv = NULL, *cag = NULL, *car = NULL, *flagcopy = strdup(flags);
+    if (!av || !flagcopy || asprintf(&np, "%ld", r->ranks) < 0 ||
+        asprintf(&cagv, "--cfg=smpi/allgatherv:%s", r->agv) < 0 ||
+        asprintf(&cag, "--cfg=smpi/allgather:%s", r->ag) < 0 ||
+        asprintf(&car, "--cfg=smpi/allreduce:%s", r->ar) < 0) {
+        free(av);
+        free(flagcopy);
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_RESOURCES, "out of memory");
+    }
+    size_t ac = 0;
+    av[ac++] = "smpirun";
+    av[ac++] = "-np";
+    av[ac++] = np;
+    av[ac++] = "-platform";
+    av[ac++] = xml;
+    av[ac++] = "-hostfile";
+    av[ac++] = hosts;
+    char *save = NULL;
+    for (char *tok = strtok_r(flagcopy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+        av[ac++] = tok;
+    av[ac++] = "--cfg=smpi/simulate-computation:no";
+    av[ac++] = "--log=root.thres:warning";
+    av[ac++] = cagv;
+    av[ac++] = cag;
+    av[ac++] = car;
+    av[ac++] = (char *)r->trainer;
+    av[ac++] = "--out";
+    av[ac++] = (char *)out;
+    for (int i = 0; i < r->ntargs; i++)
+        av[ac++] = r->targs[i];
+    av[ac] = NULL;
+    int rc = run_smpirun(r, av, ac, flags, cmdf);
+    free(av);
+    free(flagcopy);
+    free(np);
+    free(cagv);
+    free(cag);
+    free(car);
+    return rc;
+}
+
 int cmd_sim(int argc, char **argv) {
     static const struct option opts[] = {
         {"ranks", required_argument, 0, 'k'},      {"network", required_argument, 0, 'n'},
@@ -91,8 +438,8 @@ int cmd_sim(int argc, char **argv) {
             errno = 0;
             ranks = strtol(optarg, &end, 10);
             if (errno || *end || ranks < 1 || ranks > 100000) {
-                fprintf(stderr, "qsgdsim sim: --ranks: '%s' is not an integer in 1..100000\n", optarg);
-                return CMD_USAGE;
+                fprintf(stderr, PROG ": --ranks: '%s' is not an integer in 1..100000\n", optarg);
+                return QSGD_EXIT_CONFIG;
             }
             break;
         case 'n': network = optarg; break;
@@ -105,136 +452,75 @@ int cmd_sim(int argc, char **argv) {
         case 'd': dry = 1; break;
         case 'h': usage(stdout); return CMD_OK;
         default:
-            fprintf(stderr, "qsgdsim sim: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, PROG ": unknown or incomplete option '%s'\n", argv[optind - 1]);
             usage(stderr);
-            return CMD_USAGE;
+            return QSGD_EXIT_CONFIG;
         }
     }
-    if (!ranks || !out) {
-        fprintf(stderr, "qsgdsim sim: --ranks and --out are required\n");
+    if (!ranks || !out || !*out) {
+        fprintf(stderr, PROG ": --ranks and --out are required\n");
         usage(stderr);
-        return CMD_USAGE;
+        return QSGD_EXIT_CONFIG;
     }
     /* network: hosts = ranks unless the spec sizes the platform itself */
-    char spec[600];
+    char *spec = NULL;
+    int sn;
     if (strstr(network, "hosts=") || strstr(network, "nodes="))
-        snprintf(spec, sizeof spec, "%s", network);
+        sn = asprintf(&spec, "%s", network);
     else
-        snprintf(spec, sizeof spec, "%s%shosts=%ld", network, strchr(network, ':') ? "," : ":", ranks);
+        sn = asprintf(&spec, "%s%shosts=%ld", network, strchr(network, ':') ? "," : ":", ranks);
+    if (sn < 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return QSGD_EXIT_RESOURCES;
+    }
     net_config nc;
     net_err ne = {0};
-    if (net_config_parse(spec, &nc, &ne) != NET_OK) {
-        fprintf(stderr, "qsgdsim sim: --network '%s': %s\n", network, ne.msg);
-        return CMD_USAGE;
+    int bad = net_config_parse(spec, &nc, &ne) != NET_OK;
+    free(spec);
+    if (bad) {
+        fprintf(stderr, PROG ": --network '%s': %s\n", network, ne.msg);
+        return QSGD_EXIT_CONFIG;
     }
     if ((long)nc.hosts < ranks) {
-        fprintf(stderr, "qsgdsim sim: --network '%s' has %u hosts, fewer than --ranks %ld\n",
-                network, nc.hosts, ranks);
-        return CMD_USAGE;
+        fprintf(stderr, PROG ": --network '%s' has %u hosts, fewer than --ranks %ld\n", network,
+                nc.hosts, ranks);
+        return QSGD_EXIT_CONFIG;
     }
     net_smpi_model sm;
     if (net_smpi_model_parse(model, &sm, &ne) != NET_OK) {
-        fprintf(stderr, "qsgdsim sim: --smpi-model: %s\n", ne.msg);
-        return CMD_USAGE;
+        fprintf(stderr, PROG ": --smpi-model: %s\n", ne.msg);
+        return QSGD_EXIT_CONFIG;
     }
     if (!ag)
         ag = nc.topology == NET_TOPO_MULTI_GPU ? "NTSLR" : "ring";
+    char res[1024];
+    if (check_resources(ranks, res, sizeof res) != 0) {
+        fprintf(stderr, PROG ": %s\n", res);
+        return QSGD_EXIT_RESOURCES;
+    }
     char trainer[PATH_MAX + 64];
     if (find_trainer(trainer_arg, trainer, sizeof trainer) != 0) {
-        fprintf(stderr, "qsgdsim sim: cannot run the SMPI trainer: %s\n", trainer);
-        return CMD_FAIL;
+        fprintf(stderr, PROG ": cannot run the SMPI trainer: %s\n", trainer);
+        return QSGD_EXIT_CONFIG;
     }
     if (exp_mkdir_p(out) != 0) {
-        fprintf(stderr, "qsgdsim sim: cannot create %s: %s\n", out, strerror(errno));
-        return CMD_FAIL;
+        fprintf(stderr, PROG ": cannot create %s: %s\n", out, strerror(errno));
+        return QSGD_EXIT_IO;
     }
-    char xml[PATH_MAX], hosts[PATH_MAX], cmdf[PATH_MAX];
-    snprintf(xml, sizeof xml, "%s/platform.xml", out);
-    snprintf(hosts, sizeof hosts, "%s/hostfile", out);
-    snprintf(cmdf, sizeof cmdf, "%s/command.txt", out);
-    if (net_write_platform(&nc, xml, hosts, &ne) != NET_OK) {
-        fprintf(stderr, "qsgdsim sim: %s\n", ne.msg);
-        return CMD_FAIL;
+    /* the point is ours while this process (or the simulation it starts) lives */
+    exp_lock lock;
+    char msg[PATH_MAX + 300];
+    int lk = exp_lock_take(&lock, out, "qsgdsim sim", msg, sizeof msg);
+    if (lk != 0) {
+        fprintf(stderr, PROG ": %s%s\n", msg, lk > 0 ? "; nothing was run" : "");
+        return QSGD_EXIT_IO;
     }
-    char flags[512];
-    if (net_smpi_flags(&nc, sm, flags, sizeof flags, &ne) != NET_OK) {
-        fprintf(stderr, "qsgdsim sim: %s\n", ne.msg);
-        return CMD_FAIL;
-    }
-
-    /* argv for smpirun */
-    char storage[32][160];
-    char *av[MAX_ARGS];
-    int ac = 0, ns = 0;
-    av[ac++] = "smpirun";
-    av[ac++] = "-np";
-    snprintf(storage[ns], sizeof storage[ns], "%ld", ranks);
-    av[ac++] = storage[ns++];
-    av[ac++] = "-platform";
-    av[ac++] = xml;
-    av[ac++] = "-hostfile";
-    av[ac++] = hosts;
-    char flagcopy[512];
-    snprintf(flagcopy, sizeof flagcopy, "%s", flags);
-    char *save = NULL;
-    for (char *tok = strtok_r(flagcopy, " ", &save); tok && ac < 40; tok = strtok_r(NULL, " ", &save))
-        av[ac++] = tok;
-    const char *fixed[] = {"--cfg=smpi/simulate-computation:no", "--log=root.thres:warning"};
-    for (size_t i = 0; i < 2; i++)
-        av[ac++] = (char *)fixed[i];
-    snprintf(storage[ns], sizeof storage[ns], "--cfg=smpi/allgatherv:%s", agv);
-    av[ac++] = storage[ns++];
-    snprintf(storage[ns], sizeof storage[ns], "--cfg=smpi/allgather:%s", ag);
-    av[ac++] = storage[ns++];
-    snprintf(storage[ns], sizeof storage[ns], "--cfg=smpi/allreduce:%s", ar);
-    av[ac++] = storage[ns++];
-    av[ac++] = trainer;
-    av[ac++] = "--out";
-    av[ac++] = (char *)out;
-    for (int i = optind; i < argc && ac < MAX_ARGS - 1; i++)
-        av[ac++] = argv[i];
-    av[ac] = NULL;
-
-    FILE *f = fopen(cmdf, "w");
-    if (!f) {
-        fprintf(stderr, "qsgdsim sim: cannot write %s: %s\n", cmdf, strerror(errno));
-        return CMD_FAIL;
-    }
-    char desc[1024] = "";
-    net_describe(&nc, desc, sizeof desc, &ne);
-    fprintf(f, "# qsgdsim %s (git %s)\n# invoked as: %s\n# network: %s\n# smpi model: %s (%s)\n",
-            exp_version(), exp_git(), exp_command_line(), desc, net_smpi_model_name(sm), flags);
-    for (int i = 0; i < ac; i++)
-        fprintf(f, "%s%s", av[i], i + 1 < ac ? " " : "\n");
-    fclose(f);
-    if (dry) {
-        for (int i = 0; i < ac; i++)
-            printf("%s%s", av[i], i + 1 < ac ? " " : "\n");
-        return CMD_OK;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "qsgdsim sim: fork: %s\n", strerror(errno));
-        return CMD_FAIL;
-    }
-    if (pid == 0) {
-        execvp("smpirun", av);
-        fprintf(stderr, "qsgdsim sim: cannot run smpirun: %s (install libsimgrid-dev)\n",
-                strerror(errno));
-        _exit(127);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return CMD_OK;
-    fprintf(stderr, "qsgdsim sim: the simulation failed (%s %d); see %s\n",
-            WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-            out);
-    /* the trainer's own codes pass through: 2 bad options, 3 diverged */
-    if (WIFEXITED(st) && (WEXITSTATUS(st) == 2 || WEXITSTATUS(st) == 3))
-        return WEXITSTATUS(st);
-    return CMD_FAIL;
+    if (*msg)
+        fprintf(stderr, PROG ": %s\n", msg);
+    sim_run r = {.nc = &nc, .sm = sm, .agv = agv, .ag = ag, .ar = ar, .trainer = trainer,
+                 .out = out, .ranks = ranks, .targs = argv + optind, .ntargs = argc - optind,
+                 .dry = dry};
+    int rc = run_simulation(&r);
+    exp_lock_release(&lock);
+    return rc;
 }

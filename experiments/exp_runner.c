@@ -1,6 +1,9 @@
 /* exp_runner.c — the runner of `qsgdsim run`: one `qsgdsim sim` child process (its own
- * process group) per point, up to -j at a time, resume from status files, a progress line on
- * a terminal, Ctrl-C handling, the summary table and the plot step (exp_runner.h). */
+ * process group, dying with the runner) per point, up to -j at a time, a lock on the output
+ * directory, resume from what the points wrote (a point is complete only when its status
+ * says so and its tables are complete), a progress line on a terminal, Ctrl-C handling, the
+ * summary table with the reason of every point that is not complete, and the plot step
+ * (exp_runner.h). */
 #define _GNU_SOURCE
 #include "exp_runner.h"
 
@@ -14,19 +17,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
+#include "exp_tsv.h"
 #include "quant.h"
 #include "sim.h"
+#include "sim_exit.h"
 
 #define PROG "qsgdsim run"
 #define LOG_TAIL_LINES 12 /* lines of a failed point's log shown */
-#define KILL_GRACE_S 3.0  /* SIGTERM -> SIGKILL */
+#define KILL_GRACE_S 5.0  /* SIGTERM -> SIGKILL; longer than `qsgdsim sim`'s own grace, so
+                             that a point stops its simulation before it is killed */
 
 enum pstate { P_PENDING, P_RUNNING, P_COMPLETE, P_DIVERGED, P_FAILED, P_STOPPED };
 static const char *const state_names[] = {"not-run", "running", "complete", "diverged", "failed",
@@ -39,6 +47,8 @@ typedef struct pt {
     double t0, wall; /* real seconds */
     int status;     /* waitpid status */
     char path[PATH_MAX];
+    char reason[PATH_MAX + 1024]; /* why the point is not complete ("" when it is): its status line or
+                         the runner's reason; summary.tsv's reason column */
 } pt;
 
 /* Metrics of a finished point, from its files (NaN = not available). */
@@ -137,7 +147,7 @@ static int read_tail(const char *path, char *buf, size_t len) {
 }
 
 /* The last data line (not '#', not the header starting with a letter) of text; its fields
- * split on tabs into f[max]. Returns the number of fields, 0 if none. */
+ * split on tabs into f[max]. Returns the number of fields, 0 if none. Progress only. */
 static int last_row(char *text, char **f, int max) {
     char *last = NULL;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
@@ -151,27 +161,6 @@ static int last_row(char *text, char **f, int max) {
     return n;
 }
 
-/* Split one line (its newline dropped) on tabs into f[max]; returns the field count. */
-static int split_tabs(char *line, char **f, int max) {
-    line[strcspn(line, "\n")] = '\0';
-    int n = 0;
-    for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && n < max; t = strtok_r(NULL, "\t", &save))
-        f[n++] = t;
-    return n;
-}
-
-/* A TSV file or, failing that, its .partial. */
-static FILE *open_table(const char *dir, const char *name) {
-    char p[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "r");
-    if (!f) {
-        snprintf(p, sizeof p, "%s/%s.partial", dir, name);
-        f = fopen(p, "r");
-    }
-    return f;
-}
-
 static double kv_number(const char *text, const char *key) {
     size_t kl = strlen(key);
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -180,40 +169,104 @@ static double kv_number(const char *text, const char *key) {
     return NAN;
 }
 
-static void read_metrics(const char *dir, metrics *m) {
+/* The first line of DIR/status (without its newline) into buf; -1 if there is none. */
+static int read_status(const char *dir, char *buf, size_t len) {
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s/status", dir);
+    if (read_file(p, buf, len) != 0)
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+/* A trainer table of a finished point, DIR/NAME, read only when it is complete: the file
+ * itself (not NAME.partial) and closed with a "# status: " line that starts like want
+ * ("complete" or "diverged"). Returns 0, or -1 with why (for the reason column). */
+static int read_table(const char *dir, const char *name, const char *want, exp_tsv *t, char *why,
+                      size_t len) {
+    char p[PATH_MAX + 64], err[PATH_MAX + 200];
+    snprintf(p, sizeof p, "%s/%s.partial", dir, name);
+    int partial = access(p, F_OK) == 0;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (exp_tsv_read(p, t, err, sizeof err) != 0) {
+        if (errno == ENOENT)
+            snprintf(why, len, "%s %s", name, partial ? "was not completed (only its .partial exists)" : "is missing");
+        else
+            snprintf(why, len, "%s", err);
+        return -1;
+    }
+    if (strncmp(t->status, want, strlen(want)) != 0) {
+        if (t->status[0])
+            snprintf(why, len, "%s ends with '# status: %s', not %s", name, t->status, want);
+        else
+            snprintf(why, len, "%s has no '# status:' line (it was cut short)", name);
+        exp_tsv_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* What a point directory holds, judged from its files alone: P_COMPLETE (status complete,
+ * tables complete), P_DIVERGED (status diverged, tables closed as diverged), P_FAILED
+ * (status failed, or a status that its tables contradict) or P_PENDING (no status: never
+ * run, or interrupted). reason says why the point is not complete. */
+static enum pstate judge_point(const char *dir, char *reason, size_t len) {
+    char status[256];
+    reason[0] = '\0';
+    if (read_status(dir, status, sizeof status) != 0) {
+        snprintf(reason, len, "no status file: the point was interrupted");
+        return P_PENDING;
+    }
+    const char *want = strncmp(status, "complete", 8) == 0   ? "complete"
+                       : strncmp(status, "diverged", 8) == 0 ? "diverged"
+                                                             : NULL;
+    if (!want) {
+        snprintf(reason, len, "%s", *status ? status : "empty status file");
+        return P_FAILED;
+    }
+    static const char *const tables[] = {"iterations.tsv", "eval.tsv"};
+    for (size_t k = 0; k < 2; k++) {
+        exp_tsv t;
+        char why[PATH_MAX + 300];
+        if (read_table(dir, tables[k], want, &t, why, sizeof why) != 0) {
+            snprintf(reason, len, "status says %s but %s", want, why);
+            return P_FAILED;
+        }
+        exp_tsv_free(&t);
+    }
+    if (want[0] == 'd') {
+        snprintf(reason, len, "%s", status);
+        return P_DIVERGED;
+    }
+    return P_COMPLETE;
+}
+
+/* Metrics of a complete or diverged point from its complete tables, by column name. */
+static void read_metrics(const char *dir, enum pstate state, metrics *m) {
     m->acc = m->sim_time = m->ttt = m->tpe = m->bits = m->speedup = NAN;
-    char buf[8192], p[PATH_MAX + 64];
-    /* eval.tsv: iteration epoch sim_time test_loss test_accuracy */
-    FILE *f = open_table(dir, "eval.tsv");
-    if (f) {
-        char line[1024], *fld[8];
-        while (fgets(line, sizeof line, f))
-            if (line[0] >= '0' && line[0] <= '9' && split_tabs(line, fld, 8) >= 5)
-                m->acc = strtod(fld[4], NULL);
-        fclose(f);
+    const char *want = state == P_COMPLETE ? "complete" : "diverged";
+    char why[PATH_MAX + 300];
+    exp_tsv t;
+    if (read_table(dir, "eval.tsv", want, &t, why, sizeof why) == 0) {
+        if (t.nrow)
+            m->acc = exp_tsv_num(&t, t.nrow - 1, exp_tsv_col(&t, "test_accuracy"));
+        exp_tsv_free(&t);
     }
-    /* iterations.tsv: iteration epoch sim_time compute encode comm decode bits_sent loss lr */
-    f = open_table(dir, "iterations.tsv");
-    if (f) {
-        char line[1024], *fld[12];
-        double bits = 0, epoch = NAN, t = NAN;
-        size_t rows = 0;
-        while (fgets(line, sizeof line, f)) {
-            if (line[0] < '0' || line[0] > '9' || split_tabs(line, fld, 12) < 8)
-                continue;
-            epoch = strtod(fld[1], NULL);
-            t = strtod(fld[2], NULL);
-            bits += strtod(fld[7], NULL);
-            rows++;
-        }
-        fclose(f);
-        if (rows) {
-            m->bits = bits / (double)rows;
+    if (read_table(dir, "iterations.tsv", want, &t, why, sizeof why) == 0) {
+        int ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time"),
+            cb = exp_tsv_col(&t, "bits_sent");
+        if (t.nrow && ce >= 0 && cs >= 0) {
+            double bits = 0, epoch = exp_tsv_num(&t, t.nrow - 1, ce);
+            for (size_t r = 0; r < t.nrow; r++)
+                bits += exp_tsv_num(&t, r, cb);
+            m->bits = bits / (double)t.nrow; /* NaN when a row or the column lacks it */
+            m->sim_time = exp_tsv_num(&t, t.nrow - 1, cs);
             if (epoch > 0)
-                m->tpe = t / epoch;
-            m->sim_time = t;
+                m->tpe = m->sim_time / epoch;
         }
+        exp_tsv_free(&t);
     }
+    char buf[8192], p[PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/summary.txt", dir);
     if (read_file(p, buf, sizeof buf) == 0) {
         double st = kv_number(buf, "sim_time");
@@ -233,7 +286,8 @@ static void clean_dir(const char *dir) {
     struct dirent *de;
     char p[PATH_MAX + 300];
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strcmp(de->d_name, ".lock") == 0) /* the point's lock: never removed */
             continue;
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
         struct stat st;
@@ -374,6 +428,7 @@ static int launch(const exp_experiment *e, size_t i, pt *s) {
     }
     fflush(stdout);
     fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         free(argv);
@@ -381,6 +436,10 @@ static int launch(const exp_experiment *e, size_t i, pt *s) {
     }
     if (pid == 0) {
         setpgid(0, 0);
+        /* the point dies with the runner (even a SIGKILLed one): `qsgdsim sim` takes SIGTERM
+         * as an interruption and stops its simulation */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            _exit(QSGD_EXIT_INTERRUPTED);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -426,36 +485,44 @@ static void show_log_tail(const char *dir) {
         say("    %s\n", l);
 }
 
-/* A child ended: classify by its exit status and the status file. */
+/* How a child ended, for a reason: "exit status N" or "killed by signal N (NAME)". */
+static void describe_wait(int st, char *buf, size_t len) {
+    if (WIFSIGNALED(st))
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (WIFEXITED(st) && WEXITSTATUS(st) > 128)
+        snprintf(buf, len, "exit status %d (killed by signal %d)", WEXITSTATUS(st), WEXITSTATUS(st) - 128);
+    else
+        snprintf(buf, len, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/* A child ended: classify it by what it wrote (judge_point) and its exit status. */
 static void finished(const exp_experiment *e, size_t i, pt *s, int st, size_t n) {
     size_t ndone = i + 1;
     s->status = st;
     s->wall = now() - s->t0;
-    char p[PATH_MAX + 16], status[256] = "";
-    snprintf(p, sizeof p, "%s/status", s->path);
-    read_file(p, status, sizeof status);
-    status[strcspn(status, "\n")] = '\0';
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (code == 0 && strncmp(status, "complete", 8) == 0)
-        s->state = P_COMPLETE;
-    else if (code == 3 || strncmp(status, "diverged", 8) == 0)
-        s->state = P_DIVERGED;
-    else
+    char how[64];
+    describe_wait(st, how, sizeof how);
+    s->state = judge_point(s->path, s->reason, sizeof s->reason);
+    if (s->state == P_PENDING) { /* it ended without a status */
         s->state = P_FAILED;
+        snprintf(s->reason, sizeof s->reason, "no status file (%s; see log.txt)", how);
+    } else if (s->state == P_COMPLETE && code != QSGD_EXIT_OK) {
+        s->state = P_FAILED;
+        snprintf(s->reason, sizeof s->reason, "status complete, but %s", how);
+    } else if (s->state == P_DIVERGED && code != QSGD_EXIT_DIVERGED) {
+        s->state = P_FAILED;
+        snprintf(s->reason, sizeof s->reason, "status diverged, but %s", how);
+    }
     char dur[32];
     fmt_duration(s->wall, dur, sizeof dur);
     const char *dir = e->points[i].dir;
     if (s->state == P_COMPLETE) {
         say("[%zu/%zu] %s: complete in %s\n", ndone, n, dir, dur);
     } else if (s->state == P_DIVERGED) {
-        say("[%zu/%zu] %s: DIVERGED (%s) after %s\n", ndone, n, dir,
-            *status ? status : "exit status 3", dur);
+        say("[%zu/%zu] %s: DIVERGED (%s) after %s\n", ndone, n, dir, s->reason, dur);
     } else {
-        if (WIFSIGNALED(st))
-            say("[%zu/%zu] %s: FAILED (killed by signal %d, %s) after %s\n", ndone, n, dir,
-                WTERMSIG(st), strsignal(WTERMSIG(st)), dur);
-        else
-            say("[%zu/%zu] %s: FAILED (exit status %d) after %s\n", ndone, n, dir, code, dur);
+        say("[%zu/%zu] %s: FAILED (%s) after %s: %s\n", ndone, n, dir, how, dur, s->reason);
         show_log_tail(s->path);
     }
 }
@@ -567,7 +634,9 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
     if (!f)
         return -1;
     provenance(f, e, "summary");
-    fprintf(f, "# columns: status complete|diverged|failed|interrupted|not-run; accuracy = last "
+    fprintf(f, "# columns: status complete|diverged|failed|interrupted|not-run; reason = why a "
+               "point is not complete (its status line, or what the runner saw), empty when it "
+               "is; accuracy = last "
                "test accuracy (eval.tsv); sim_time = final simulated s; time_to_target = simulated s "
                "to target_accuracy (NaN: not set or not reached); time_per_epoch = simulated s per "
                "epoch; bits_per_iter = mean bits sent per iteration by one worker; speedup = fp32 "
@@ -577,7 +646,7 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
     for (size_t a = 0; a < e->naxes; a++)
         fprintf(f, "\t%s", exp_key_info(e->axes[a])->name);
     fprintf(f, "\tstatus\taccuracy\tsim_time\ttime_to_target\ttime_per_epoch\tbits_per_iter\tspeedup"
-               "\tref_speedup\tref_accuracy\tref_source\n");
+               "\tref_speedup\tref_accuracy\tref_source\treason\n");
     for (size_t i = 0; i < e->npoints; i++) {
         const exp_point *q = &e->points[i];
         fprintf(f, "%zu\t%s", i + 1, q->dir);
@@ -594,13 +663,17 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
         char rs[64], ra[64];
         fmt_num(r ? r->speedup : NAN, "%.6g", rs, sizeof rs, "NaN");
         fmt_num(r ? r->accuracy : NAN, "%.6g", ra, sizeof ra, "NaN");
-        char src[256];
+        char src[256], why[sizeof s[i].reason];
         snprintf(src, sizeof src, "%s", r && *r->source ? r->source : "-");
+        snprintf(why, sizeof why, "%s", s[i].state == P_COMPLETE ? "" : s[i].reason);
         for (char *c = src; *c; c++)
-            if (*c == '\t' || *c == '\n')
+            if (*c == '\t' || *c == '\n' || *c == '\r')
                 *c = ' ';
-        fprintf(f, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state_names[s[i].state], b[0], b[1],
-                b[2], b[3], b[4], b[5], rs, ra, src);
+        for (char *c = why; *c; c++)
+            if (*c == '\t' || *c == '\n' || *c == '\r')
+                *c = ' ';
+        fprintf(f, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state_names[s[i].state], b[0],
+                b[1], b[2], b[3], b[4], b[5], rs, ra, src, why);
     }
     fclose(f);
     int rc = write_atomic(p, data, n);
@@ -752,48 +825,102 @@ static void print_dry(const exp_experiment *e, const char *dir) {
     }
 }
 
-int exp_run(const exp_experiment *e, const exp_run_opts *o) {
-    char dir[PATH_MAX];
-    if (o->out)
-        snprintf(dir, sizeof dir, "%s", o->out);
-    else
-        snprintf(dir, sizeof dir, "results/%s", e->name);
-    while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
-        dir[strlen(dir) - 1] = '\0';
-    if (o->dry_run) {
-        print_dry(e, dir);
-        return CMD_OK;
+/* ---- the output directory lock ---------------------------------------------------------- */
+int exp_lock_take(exp_lock *l, const char *dir, const char *who, char *msg, size_t len) {
+    l->fd = -1;
+    msg[0] = '\0';
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s/.lock", dir);
+    /* no O_CLOEXEC: children inherit the descriptor, so the lock lasts as long as they do */
+    int fd = open(p, O_RDWR | O_CREAT, 0666);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(msg, len, "cannot create %s: %s", p, strerror(e));
+        errno = e;
+        return -1;
     }
-    tty = isatty(2);
-    if (exp_mkdir_p(dir) != 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n", dir, strerror(errno));
-        return CMD_FAIL;
+    int locked = flock(fd, LOCK_EX | LOCK_NB) == 0, e = errno;
+    char old[256] = "";
+    ssize_t k = pread(fd, old, sizeof old - 1, 0);
+    old[k > 0 ? k : 0] = '\0';
+    old[strcspn(old, "\n")] = '\0';
+    long pid = 0;
+    char host[64] = "?", since[40] = "?", owner[64] = "";
+    if (*old)
+        sscanf(old, "%ld %63s %39s %63[^\n]", &pid, host, since, owner);
+    char me[64] = "";
+    gethostname(me, sizeof me - 1);
+    if (!locked) {
+        close(fd);
+        if (e != EWOULDBLOCK) {
+            snprintf(msg, len, "cannot lock %s: %s", p, strerror(e));
+            errno = e;
+            return -1;
+        }
+        if (!pid) {
+            snprintf(msg, len, "%s is in use by another process (%s is locked)", dir, p);
+        } else {
+            int gone = strcmp(host, me) == 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+            snprintf(msg, len, "%s is in use by %s (pid %ld on %s) since %s%s", dir,
+                     *owner ? owner : "another process", pid, host, since,
+                     gone ? "; that process has ended, but a process it started (a point) still "
+                            "holds the lock"
+                          : "");
+        }
+        return 1;
     }
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/experiment.cfg", dir); /* dir < PATH_MAX */
-    if (copy_file(e->path, p) != 0 || write_points(e, dir) != 0) {
-        fprintf(stderr, PROG ": cannot write %s/experiment.cfg or points.tsv: %s\n", dir, strerror(errno));
-        return CMD_FAIL;
+    if (pid)
+        snprintf(msg, len, "%s: taking over the lock of %s (pid %ld on %s, since %s), which ended "
+                 "without releasing it", p, *owner ? owner : "a process", pid, host, since);
+    time_t t = time(NULL);
+    char date[40];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", localtime(&t));
+    char line[256];
+    int n = snprintf(line, sizeof line, "%ld %s %s %s\n", (long)getpid(), *me ? me : "?", date, who);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+        e = errno;
+        close(fd);
+        snprintf(msg, len, "cannot write %s: %s", p, strerror(e));
+        errno = e;
+        return -1;
     }
-    size_t n = e->npoints;
-    pt *s = calloc(n, sizeof *s);
-    metrics *m = calloc(n, sizeof *m);
-    if (!s || !m) {
-        free(s);
-        free(m);
-        fprintf(stderr, PROG ": out of memory\n");
-        return CMD_FAIL;
+    l->fd = fd;
+    return 0;
+}
+
+void exp_lock_release(exp_lock *l) {
+    if (l->fd < 0)
+        return;
+    if (ftruncate(l->fd, 0) != 0) {
+        /* the next owner reports a takeover: harmless */
     }
-    /* resume: complete points whose command is unchanged are kept */
-    size_t nskip = 0, nchanged = 0;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(s[i].path, sizeof s[i].path, "%s/%s", dir, e->points[i].dir);
-        char status[64] = "", st_path[PATH_MAX + 16], cmd_path[PATH_MAX + 16];
-        snprintf(st_path, sizeof st_path, "%s/status", s[i].path);
+    close(l->fd);
+    l->fd = -1;
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+/* Resume: which points are kept from an earlier run. A complete point (judge_point) whose
+ * command is unchanged is skipped; so is a diverged one (the same settings diverge again).
+ * Everything else runs, and the runner says why when the point had been run before. */
+static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s, size_t *nkept_div) {
+    size_t nskip = 0;
+    *nkept_div = 0;
+    for (size_t i = 0; i < e->npoints; i++) {
+        char cmd_path[PATH_MAX + 16], st_path[PATH_MAX + 16];
         snprintf(cmd_path, sizeof cmd_path, "%s/point.txt", s[i].path);
-        if (o->force || read_file(st_path, status, sizeof status) != 0 ||
-            strncmp(status, "complete", 8) != 0)
+        snprintf(st_path, sizeof st_path, "%s/status", s[i].path);
+        if (o->force)
             continue;
+        enum pstate j = judge_point(s[i].path, s[i].reason, sizeof s[i].reason);
+        if (j == P_PENDING) {
+            if (access(cmd_path, F_OK) == 0) /* it was started: say why it runs again */
+                say("%s: not complete (%s); running it again\n", e->points[i].dir, s[i].reason);
+            continue;
+        }
+        if (j == P_FAILED) {
+            say("%s: not complete (%s); running it again\n", e->points[i].dir, s[i].reason);
+            continue;
+        }
         char **argv = exp_point_argv(e, &e->points[i], s[i].path);
         char want[8192], have[16384];
         if (!argv)
@@ -806,21 +933,45 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
                 *--last = '\0';
             char *nl = strrchr(have, '\n');
             if (strcmp(nl ? nl + 1 : have, want) == 0) {
-                s[i].state = P_COMPLETE;
+                s[i].state = j;
                 s[i].skipped = 1;
                 nskip++;
+                *nkept_div += j == P_DIVERGED;
                 continue;
             }
         }
-        nchanged++;
-        say("%s: complete, but its settings changed since it ran (%s); running it again\n",
-            e->points[i].dir, cmd_path);
+        say("%s: %s, but its settings changed since it ran (%s); running it again\n",
+            e->points[i].dir, state_names[j], cmd_path);
     }
+    return nskip;
+}
+
+/* Run the points of e in dir (locked). */
+static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char *dir) {
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/experiment.cfg", dir); /* dir < PATH_MAX */
+    if (copy_file(e->path, p) != 0 || write_points(e, dir) != 0) {
+        fprintf(stderr, PROG ": cannot write %s/experiment.cfg or points.tsv: %s\n", dir, strerror(errno));
+        return QSGD_EXIT_IO;
+    }
+    size_t n = e->npoints;
+    pt *s = calloc(n, sizeof *s);
+    metrics *m = calloc(n, sizeof *m);
+    if (!s || !m) {
+        free(s);
+        free(m);
+        fprintf(stderr, PROG ": out of memory\n");
+        return QSGD_EXIT_RESOURCES;
+    }
+    for (size_t i = 0; i < n; i++)
+        snprintf(s[i].path, sizeof s[i].path, "%s/%s", dir, e->points[i].dir);
+    size_t nkept_div;
+    size_t nskip = plan_resume(e, o, s, &nkept_div);
     printf("experiment '%s': %zu point%s, %zu to run, %d at a time; results in %s\n", e->name, n,
            n == 1 ? "" : "s", n - nskip, o->jobs, dir);
     if (nskip)
-        printf("resume: %zu point%s already complete, skipped (--force reruns them)\n", nskip,
-               nskip == 1 ? "" : "s");
+        printf("resume: %zu point%s already complete%s, skipped (--force reruns them)\n", nskip,
+               nskip == 1 ? "" : "s", nkept_div ? " or diverged" : "");
     fflush(stdout);
 
     struct sigaction sa, old_int, old_term;
@@ -833,26 +984,40 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
 
     size_t next = 0, nrun = 0, ndone = nskip, nran = 0;
     double wall_sum = 0, last_progress = 0;
-    int launch_failed = 0;
     while (!interrupted) {
         while (nrun < (size_t)o->jobs && next < n && !interrupted) {
             if (s[next].state != P_PENDING) {
                 next++;
                 continue;
             }
+            s[next].reason[0] = '\0';
             if (exp_mkdir_p(s[next].path) != 0) {
-                say(PROG ": cannot create %s: %s\n", s[next].path, strerror(errno));
+                snprintf(s[next].reason, sizeof s[next].reason, "cannot create %s: %s", s[next].path,
+                         strerror(errno));
+                say(PROG ": %s\n", s[next].reason);
                 s[next].state = P_FAILED;
                 ndone++;
                 next++;
                 continue;
             }
+            /* a point directory in use (a `qsgdsim sim` still writing it) is not touched */
+            exp_lock pl;
+            char msg[PATH_MAX + 300];
+            if (exp_lock_take(&pl, s[next].path, "qsgdsim run", msg, sizeof msg) != 0) {
+                snprintf(s[next].reason, sizeof s[next].reason, "%s", msg);
+                say(PROG ": %s: not run: %s\n", e->points[next].dir, msg);
+                s[next].state = P_FAILED;
+                ndone++;
+                next++;
+                continue;
+            }
+            exp_lock_release(&pl); /* the point's `qsgdsim sim` takes it again */
             clean_dir(s[next].path); /* an incomplete earlier attempt, or --force */
             if (launch(e, next, &s[next]) != 0) {
+                snprintf(s[next].reason, sizeof s[next].reason, "cannot start: %s", strerror(errno));
                 say(PROG ": cannot start %s: %s\n", e->points[next].dir, strerror(errno));
                 s[next].state = P_FAILED;
                 ndone++;
-                launch_failed = 1;
             } else {
                 nrun++;
                 if (!tty)
@@ -878,8 +1043,10 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
         }
         if (pid < 0 && errno == ECHILD && nrun) { /* cannot happen; do not spin */
             for (size_t i = 0; i < n; i++)
-                if (s[i].state == P_RUNNING)
+                if (s[i].state == P_RUNNING) {
                     s[i].state = P_FAILED;
+                    snprintf(s[i].reason, sizeof s[i].reason, "lost track of its process");
+                }
             nrun = 0;
         }
         if (tty && now() - last_progress > 0.5) {
@@ -899,16 +1066,18 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
 
-    /* the summary */
+    /* the summary: metrics only from complete tables of complete or diverged points */
     size_t counts[6] = {0};
     for (size_t i = 0; i < n; i++) {
         counts[s[i].state]++;
-        if (s[i].state == P_COMPLETE || s[i].state == P_DIVERGED || s[i].state == P_FAILED)
-            read_metrics(s[i].path, &m[i]);
+        if (s[i].state == P_COMPLETE || s[i].state == P_DIVERGED)
+            read_metrics(s[i].path, s[i].state, &m[i]);
         else
             m[i].acc = m[i].sim_time = m[i].ttt = m[i].tpe = m[i].bits = m[i].speedup = NAN;
-        if (s[i].state == P_FAILED) /* a failed run's partial numbers are not results */
-            m[i].acc = m[i].sim_time = m[i].ttt = m[i].tpe = m[i].bits = NAN;
+        if (s[i].state == P_STOPPED)
+            snprintf(s[i].reason, sizeof s[i].reason, "interrupted by the runner");
+        else if (s[i].state == P_PENDING)
+            snprintf(s[i].reason, sizeof s[i].reason, "not run: the runner was interrupted");
     }
     for (size_t i = 0; i < n; i++) {
         long b = exp_point_baseline(e, i);
@@ -925,32 +1094,64 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
     if (!wrote)
         fprintf(stderr, PROG ": cannot write %s/summary.tsv: %s\n", dir, strerror(errno));
     printf("\n%zu complete (%zu from an earlier run), %zu diverged, %zu failed", counts[P_COMPLETE],
-           nskip, counts[P_DIVERGED], counts[P_FAILED]);
+           nskip - nkept_div, counts[P_DIVERGED], counts[P_FAILED]);
     if (counts[P_STOPPED] || counts[P_PENDING])
         printf(", %zu interrupted, %zu not run", counts[P_STOPPED], counts[P_PENDING]);
     printf("; summary in %s/summary.tsv\n", dir);
-    if (counts[P_FAILED]) {
-        printf("failed:");
-        for (size_t i = 0; i < n; i++)
-            if (s[i].state == P_FAILED)
-                printf(" %s", e->points[i].dir);
-        printf("  (logs: DIR/log.txt; rerun the same command to retry them)\n");
-    }
+    for (size_t i = 0; i < n; i++) /* why each finished point is not complete */
+        if (s[i].state == P_FAILED || s[i].state == P_DIVERGED) {
+            const char *st = state_names[s[i].state];
+            int said = strncmp(s[i].reason, st, strlen(st)) == 0; /* "failed (io): ..." */
+            printf("  %s: %s%s%s\n", e->points[i].dir, said ? "" : st, said ? "" : ": ", s[i].reason);
+        }
+    if (counts[P_FAILED])
+        printf("(logs: DIR/POINT/log.txt; rerun the same command to retry the failed points)\n");
     fflush(stdout);
-    (void)nchanged;
-    (void)launch_failed;
     free(s);
     free(m);
     if (was_interrupted) {
         fprintf(stderr, PROG ": interrupted; complete points are kept: rerun the same command to "
                         "resume\n");
-        return EXP_RUN_INTERRUPTED;
+        return QSGD_EXIT_INTERRUPTED;
     }
     if (!o->no_plot && wrote)
         plot_step(dir);
-    if (counts[P_FAILED] || !wrote)
-        return CMD_FAIL;
+    if (!wrote)
+        return QSGD_EXIT_IO;
+    if (counts[P_FAILED])
+        return QSGD_EXIT_INTERNAL;
     if (counts[P_DIVERGED])
-        return EXP_RUN_DIVERGED;
-    return CMD_OK;
+        return QSGD_EXIT_DIVERGED;
+    return QSGD_EXIT_OK;
+}
+
+int exp_run(const exp_experiment *e, const exp_run_opts *o) {
+    char dir[PATH_MAX];
+    if (o->out)
+        snprintf(dir, sizeof dir, "%s", o->out);
+    else
+        snprintf(dir, sizeof dir, "results/%s", e->name);
+    while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
+        dir[strlen(dir) - 1] = '\0';
+    if (o->dry_run) {
+        print_dry(e, dir);
+        return QSGD_EXIT_OK;
+    }
+    tty = isatty(2);
+    if (exp_mkdir_p(dir) != 0) {
+        fprintf(stderr, PROG ": cannot create %s: %s\n", dir, strerror(errno));
+        return QSGD_EXIT_IO;
+    }
+    exp_lock lock;
+    char msg[PATH_MAX + 300];
+    int lk = exp_lock_take(&lock, dir, "qsgdsim run", msg, sizeof msg);
+    if (lk != 0) {
+        fprintf(stderr, PROG ": %s%s\n", msg, lk > 0 ? "; nothing was run" : "");
+        return QSGD_EXIT_IO;
+    }
+    if (*msg)
+        fprintf(stderr, PROG ": %s\n", msg);
+    int rc = run_locked(e, o, dir);
+    exp_lock_release(&lock);
+    return rc;
 }

@@ -5,6 +5,8 @@
 #ifndef QSGDSIM_EXP_RUNNER_H
 #define QSGDSIM_EXP_RUNNER_H
 
+#include <stddef.h>
+
 #include "exp_config.h"
 
 typedef struct exp_run_opts {
@@ -15,12 +17,28 @@ typedef struct exp_run_opts {
     int no_plot;     /* skip the plot step */
 } exp_run_opts;
 
-/* Exit statuses of exp_run besides CMD_OK / CMD_FAIL (cmd.h). */
-#define EXP_RUN_DIVERGED 3     /* every point finished, at least one diverged */
-#define EXP_RUN_INTERRUPTED 130 /* SIGINT/SIGTERM: running points killed, complete ones kept */
-
-/* Run e. Returns 0 (every point complete), 1 (a point failed, or the output could not be
- * written), EXP_RUN_DIVERGED or EXP_RUN_INTERRUPTED. */
+/* Run e. Returns a sim_exit.h status: QSGD_EXIT_OK (every point complete),
+ * QSGD_EXIT_DIVERGED (at least one diverged, none failed), QSGD_EXIT_INTERNAL (a point
+ * failed), QSGD_EXIT_IO (the output directory is in use by another runner, or cannot be
+ * written) or QSGD_EXIT_INTERRUPTED (SIGINT/SIGTERM: running points killed, complete ones
+ * kept). */
 int exp_run(const exp_experiment *e, const exp_run_opts *o);
+
+/* ---- output directory locks (DIR/.lock), shared with `qsgdsim sim` ------------------------
+ * An flock() on DIR/.lock, which holds "PID HOST DATE WHO" of the owner. The kernel drops
+ * the lock when the last process holding its descriptor ends, so a lock is never stale; the
+ * descriptor is inherited by children (points, smpirun), so a directory stays locked while
+ * anything started for it still runs. The file is emptied, never removed, on release. */
+typedef struct exp_lock {
+    int fd; /* -1: not held */
+} exp_lock;
+
+/* Lock dir for who ("qsgdsim run", "qsgdsim sim"). Returns 0 (taken; note, when not empty,
+ * says whose lock from a process no longer running was taken over), 1 (in use: msg says
+ * "DIR is in use by WHO (pid N on HOST) since DATE") or -1 (cannot create the lock file:
+ * msg says why, errno set). */
+int exp_lock_take(exp_lock *l, const char *dir, const char *who, char *msg, size_t len);
+/* Empty the lock file and close it (the lock goes when no child holds it any more). */
+void exp_lock_release(exp_lock *l);
 
 #endif
