@@ -327,7 +327,7 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
     }
     if (!f)
         return fail_with(out, QSGD_EXIT_INTERNAL,
-                         "the trainer ended without writing its status (%s); see its output above", how);
+                         "the trainer ended without writing its status (%s)", how);
     if (strncmp(status, "complete", 8) == 0) {
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fprintf(stderr, PROG ": warning: %s after the trainer wrote status '%s'\n", how, status);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_run_cli.sh — CTest driver for `qsgdsim run` and `qsgdsim list` (experiments/CMakeLists.txt).
-# Usage: test_run_cli.sh errors|sweep|fail|sigint|list QSGDSIM_BINARY
+# Usage: test_run_cli.sh errors|sweep|fail|sigint|sim|partial|lock|list QSGDSIM_BINARY
 #   errors  each experiments/tests/bad_*.cfg exits 2 with FILE:LINE and the expected words;
 #           a valid file passes --check and --dry-run without writing anything
 #   sweep   tests/sweep.cfg (2 quantizers x 2 worker counts): 4 complete points, points.tsv,
@@ -10,9 +10,20 @@
 #           the other completes, exit 1
 #   sigint  tests/sigint.cfg: SIGINT while point 2 runs: exit 130, point 1 kept, nothing left
 #           running, a rerun resumes with point 2 only
+#   sim     `qsgdsim sim` takes its exit status from the status file, with a fake trainer
+#           (tests/fake_trainer.c, built with smpicc): MPI_Abort or no status = 1 (smpirun
+#           exits 0), failed (io) = 5, diverged = 3 with "diverged at iteration N"; a stale
+#           status is removed first; 300 trainer arguments all reach smpirun; more ranks than
+#           vm.max_map_count or MemAvailable allow are refused (6), 4096 are not
+#   partial the runner judges a point from complete outputs only: status complete with
+#           .partial tables is failed (and rerun, never skipped), no metrics from a .partial;
+#           summary.tsv's reason column; diverged points kept on resume (exit 3)
+#   lock    a second runner on a busy directory and `qsgdsim sim` on a busy point exit 5;
+#           SIGKILL of the runner stops its running point within seconds; the next runner
+#           takes the lock over
 #   list    `qsgdsim list` and its categories
 set -euo pipefail
-mode=${1:?mode: errors|sweep|fail|sigint|list}
+mode=${1:?mode: errors|sweep|fail|sigint|sim|partial|lock|list}
 bin=${2:?path of the qsgdsim binary}
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,6 +60,43 @@ tsv_rows() { grep -v '^#' "$1" | sed 1d; }
 tsv_col() {
   grep -v '^#' "$1" | awk -F'\t' -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next }
                                             k { print $k }'
+}
+
+# the fake trainer (tests/fake_trainer.c), or skip (77) without smpicc
+build_fake() {
+  command -v smpicc >/dev/null 2>&1 || { echo "smpicc not found: skipped"; exit 77; }
+  smpicc -O1 -o "$tmp/fake" "$tests/fake_trainer.c" >"$tmp/cc.log" 2>&1 || {
+    cat "$tmp/cc.log" >&2
+    echo "FAIL: cannot build the fake trainer" >&2
+    exit 1
+  }
+}
+
+# run_fake MODE OUT [ARGS...]: `qsgdsim sim` of the fake trainer ending as MODE; sets rc
+run_fake() {
+  local m=$1 o=$2
+  shift 2
+  rc=0
+  FAKE_TRAINER_MODE=$m "$bin" sim --ranks 2 --trainer "$tmp/fake" --out "$o" "$@" >"$tmp/sim.out" 2>"$tmp/sim.err" || rc=$?
+}
+
+# run_exp MODE [ARGS...]: `qsgdsim run tests/fake.cfg` into $out with the fake trainer; sets rc
+run_exp() {
+  local m=$1
+  shift
+  rc=0
+  QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=$m "$bin" run "$tests/fake.cfg" --out "$out" --no-plot "$@" \
+    >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+}
+
+# no process whose command line names $1 within $2 seconds
+none_left() {
+  local k
+  for k in $(seq 1 $(($2 * 10))); do
+    pgrep -f -- "$1" >/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 case $mode in
@@ -197,6 +245,124 @@ sigint)
   wait "$pid" || rc=$?
   grep -q "1 to run" "$tmp/out2" || fail "resume after SIGINT: $(cat "$tmp/out2")"
   [ "$rc" -eq 130 ] || fail "exit status $rc after SIGTERM, expected 130"
+  ;;
+
+sim)
+  build_fake
+  o=$tmp/p
+  mkdir -p "$o"
+  echo complete >"$o/status" # stale: must not survive a run that writes none
+  run_fake abort "$o"
+  [ "$rc" -eq 1 ] || fail "MPI_Abort: exit status $rc, expected 1"
+  grep -q "the trainer ended without writing its status (smpirun exit status 0)" "$tmp/sim.err" ||
+    fail "MPI_Abort: message: $(cat "$tmp/sim.err")"
+  grep -q "^failed (internal): the trainer ended without writing its status" "$o/status" ||
+    fail "MPI_Abort: status '$(cat "$o/status" 2>/dev/null)'"
+  run_fake nostatus "$o"
+  [ "$rc" -eq 1 ] || fail "no status: exit status $rc, expected 1"
+  grep -q "^failed (internal)" "$o/status" || fail "no status: status '$(cat "$o/status")'"
+  run_fake failed-io "$o"
+  [ "$rc" -eq 5 ] || fail "failed (io): exit status $rc, expected 5"
+  [ "$(cat "$o/status")" = "failed (io): cannot write iterations.tsv.partial: File too large" ] ||
+    fail "failed (io): status '$(cat "$o/status")'"
+  run_fake diverged "$o"
+  [ "$rc" -eq 3 ] || fail "diverged: exit status $rc, expected 3"
+  grep -q "the training diverged at iteration 3; results kept in $o" "$tmp/sim.err" ||
+    fail "diverged: message: $(cat "$tmp/sim.err")"
+  ! grep -q "simulation failed" "$tmp/sim.err" || fail "diverged reported as a failure"
+  run_fake complete "$o"
+  [ "$rc" -eq 0 ] && [ "$(cat "$o/status")" = complete ] || fail "complete: exit status $rc"
+  # every trainer argument reaches smpirun (there was a silent cut at 256)
+  run_fake complete "$tmp/d" --dry-run -- $(seq -f 'arg%g' 1 300) LAST
+  [ "$rc" -eq 0 ] || fail "--dry-run with 300 arguments: exit $rc"
+  tr ' ' '\n' <"$tmp/sim.out" | grep -c '^arg[0-9]*$' | grep -qx 300 && grep -q ' LAST$' "$tmp/sim.out" ||
+    fail "not every trainer argument reached smpirun: $(tail -c 200 "$tmp/sim.out")"
+  # the ranks this machine can hold: memory maps (one trainer copy per rank), memory
+  export QSGDSIM_MAX_MAP_COUNT=65530 QSGDSIM_MEM_AVAILABLE=24e9
+  run_fake complete "$tmp/r" --ranks 7000 --dry-run
+  [ "$rc" -eq 6 ] || fail "--ranks 7000 with vm.max_map_count 65530: exit $rc, expected 6"
+  grep -q "vm.max_map_count = 65530" "$tmp/sim.err" && grep -q "sysctl -w vm.max_map_count=" "$tmp/sim.err" &&
+    grep -q "use at most [0-9]* ranks" "$tmp/sim.err" || fail "--ranks 7000: message: $(cat "$tmp/sim.err")"
+  run_fake complete "$tmp/r" --ranks 4096 --dry-run
+  [ "$rc" -eq 0 ] || fail "--ranks 4096 refused on a 24 GB machine: $(cat "$tmp/sim.err")"
+  QSGDSIM_MEM_AVAILABLE=1e9 run_fake complete "$tmp/r" --ranks 4096 --dry-run
+  [ "$rc" -eq 6 ] && grep -q "MemAvailable" "$tmp/sim.err" || fail "--ranks 4096 in 1 GB: exit $rc: $(cat "$tmp/sim.err")"
+  unset QSGDSIM_MAX_MAP_COUNT QSGDSIM_MEM_AVAILABLE
+  ;;
+
+partial)
+  build_fake
+  out=$tmp/partial
+  pdir=$out/run
+  # status complete, tables left .partial (a failed write): failed, no numbers from .partial
+  run_exp partial
+  [ "$rc" -eq 1 ] || fail "partial: exit status $rc, expected 1"
+  [ "$(tsv_col "$out/summary.tsv" status)" = failed ] || fail "partial: summary status $(tsv_col "$out/summary.tsv" status)"
+  [ "$(tsv_col "$out/summary.tsv" accuracy)" = NaN ] || fail "partial: accuracy taken from a .partial"
+  tsv_col "$out/summary.tsv" reason | grep -q "iterations.tsv was not completed" ||
+    fail "partial: reason '$(tsv_col "$out/summary.tsv" reason)'"
+  # rerun: it runs again (not skipped); complete now, with its numbers and an empty reason
+  run_exp complete
+  [ "$rc" -eq 0 ] || fail "complete: exit status $rc"
+  grep -q "1 to run" "$tmp/run.out" || fail "the partial point was skipped: $(cat "$tmp/run.out")"
+  [ "$(tsv_col "$out/summary.tsv" accuracy)" = 0.75 ] || fail "complete: accuracy $(tsv_col "$out/summary.tsv" accuracy)"
+  [ -z "$(tsv_col "$out/summary.tsv" reason)" ] || fail "complete: reason not empty"
+  # a complete status whose table is only .partial (left by an older trainer) is rerun, and said why
+  mv "$pdir/iterations.tsv" "$pdir/iterations.tsv.partial"
+  run_exp complete
+  grep -q "1 to run" "$tmp/run.out" || fail "status complete with a .partial table was skipped"
+  grep -q "run: not complete (status says complete but iterations.tsv was not completed" "$tmp/run.err" ||
+    fail "no reason given for the rerun: $(cat "$tmp/run.err")"
+  # a table cut short (no '# status:' line) is not complete either
+  grep -v '^# status' "$pdir/eval.tsv" >"$tmp/e" && cp "$tmp/e" "$pdir/eval.tsv"
+  run_exp complete
+  grep -q "eval.tsv has no '# status:' line" "$tmp/run.err" || fail "truncated eval.tsv: $(cat "$tmp/run.err")"
+  # failed (io): the status line is the reason
+  run_exp failed-io --force
+  [ "$rc" -eq 1 ] || fail "failed-io: exit status $rc, expected 1"
+  [ "$(tsv_col "$out/summary.tsv" reason)" = "failed (io): cannot write iterations.tsv.partial: File too large" ] ||
+    fail "failed-io: reason '$(tsv_col "$out/summary.tsv" reason)'"
+  # no status: the runner's reason
+  run_exp nostatus
+  [ "$rc" -eq 1 ] || fail "nostatus: exit status $rc, expected 1"
+  tsv_col "$out/summary.tsv" reason | grep -q "^failed (internal): the trainer ended without writing its status" ||
+    fail "nostatus: reason '$(tsv_col "$out/summary.tsv" reason)'"
+  # diverged: exit 3, its numbers from the closed tables; kept on resume
+  run_exp diverged
+  [ "$rc" -eq 3 ] || fail "diverged: exit status $rc, expected 3"
+  [ "$(tsv_col "$out/summary.tsv" status)" = diverged ] &&
+    [ "$(tsv_col "$out/summary.tsv" reason)" = "diverged at iteration 3 (train loss inf)" ] &&
+    [ "$(tsv_col "$out/summary.tsv" accuracy)" = 0.75 ] || fail "diverged: summary: $(grep -v '^#' "$out/summary.tsv")"
+  run_exp complete
+  [ "$rc" -eq 3 ] && grep -q "0 to run" "$tmp/run.out" || fail "diverged point not kept on resume: exit $rc"
+  ;;
+
+lock)
+  build_fake
+  out=$tmp/lock
+  QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=hang "$bin" run "$tests/fake.cfg" --out "$out" --no-plot \
+    >"$tmp/a.out" 2>"$tmp/a.err" &
+  pid=$!
+  for _ in $(seq 1 200); do
+    [ -e "$out/run/iterations.tsv.partial" ] && break
+    sleep 0.1
+  done
+  [ -e "$out/run/iterations.tsv.partial" ] || fail "the point never started"
+  run_exp complete
+  [ "$rc" -eq 5 ] || fail "second runner: exit status $rc, expected 5"
+  grep -q "$out is in use by qsgdsim run (pid $pid on .*) since " "$tmp/run.err" ||
+    fail "second runner: message: $(cat "$tmp/run.err")"
+  run_fake complete "$out/run"
+  [ "$rc" -eq 5 ] && grep -q "$out/run is in use by qsgdsim sim (pid" "$tmp/sim.err" ||
+    fail "sim on a running point: exit $rc: $(cat "$tmp/sim.err")"
+  [ ! -e "$out/run/status" ] || fail "a refused sim wrote a status"
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null || true
+  none_left "$out" 5 || fail "the point outlived its SIGKILLed runner: $(pgrep -af -- "$out")"
+  run_exp complete
+  [ "$rc" -eq 0 ] || fail "runner after the SIGKILLed one: exit $rc: $(cat "$tmp/run.err")"
+  grep -q "taking over the lock of qsgdsim run (pid $pid" "$tmp/run.err" || fail "no takeover message: $(cat "$tmp/run.err")"
+  [ ! -s "$out/.lock" ] || fail "the lock file was not emptied at the end"
   ;;
 
 list)
