@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "exp_config.h"
 #include "exp_runner.h"
+#include "sim_exit.h"
 
 #define PROG "qsgdsim run"
 
@@ -24,14 +25,18 @@ static void usage(FILE *f) {
             "  --out DIR      output directory (default results/<name>)\n"
             "  --dry-run      validate, print the points and their commands; run nothing\n"
             "  --check        validate only (exit 0 if the file is valid)\n"
-            "  --force        rerun points that are already complete\n"
+            "  --force        rerun points that are already complete (or diverged)\n"
             "  --no-plot      skip `qsgdsim plot DIR` at the end\n"
             "Outputs: DIR/experiment.cfg (the file), DIR/points.tsv, DIR/POINT/ (the trainer's\n"
-            "iterations.tsv, eval.tsv, summary.txt, status, log.txt, point.txt), DIR/summary.tsv.\n"
-            "A point whose status file says complete (and whose settings are unchanged) is skipped\n"
-            "when the command is run again; others are cleaned and rerun.\n"
+            "iterations.tsv, eval.tsv, summary.txt, status, log.txt, point.txt), DIR/summary.tsv\n"
+            "(with a reason column for every point that is not complete).\n"
+            "A point is complete when its status file says complete and its tables are complete\n"
+            "(not .partial, closed with '# status: complete'). Run again, complete and diverged\n"
+            "points whose settings are unchanged are skipped; the others are cleaned and rerun,\n"
+            "with the reason. DIR is locked (DIR/.lock) while a run lasts; points die with it.\n"
             "exit status: 0 every point complete, 1 a point failed, 2 the file is invalid (each error\n"
-            "as FILE:LINE: message), 3 a point diverged (and none failed), 130 interrupted\n");
+            "as FILE:LINE: message), 3 a point diverged (and none failed), 5 DIR is in use by another\n"
+            "run or cannot be written, 130 interrupted\n");
 }
 
 int cmd_run(int argc, char **argv) {
@@ -50,7 +55,7 @@ int cmd_run(int argc, char **argv) {
             long j = strtol(optarg, &end, 10);
             if (errno || *end || j < 1 || j > 1024) {
                 fprintf(stderr, PROG ": -j: '%s' is not an integer in 1..1024\n", optarg);
-                return CMD_USAGE;
+                return QSGD_EXIT_CONFIG;
             }
             o.jobs = (int)j;
             break;
@@ -64,18 +69,18 @@ int cmd_run(int argc, char **argv) {
         default:
             fprintf(stderr, PROG ": unknown or incomplete option '%s'\n\n", argv[optind - 1]);
             usage(stderr);
-            return CMD_USAGE;
+            return QSGD_EXIT_CONFIG;
         }
     }
     if (optind != argc - 1) {
         fprintf(stderr, PROG ": %s\n\n", optind >= argc ? "no experiment file given" : "more than one file given");
         usage(stderr);
-        return CMD_USAGE;
+        return QSGD_EXIT_CONFIG;
     }
     const char *file = argv[optind];
     if (o.out && !*o.out) {
         fprintf(stderr, PROG ": --out: empty directory name\n");
-        return CMD_USAGE;
+        return QSGD_EXIT_CONFIG;
     }
     exp_diag d = {0};
     exp_experiment *e = exp_config_load(file, &d);
@@ -85,7 +90,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, PROG ": %s: %zu error%s; nothing was run\n", file, d.nerrors,
                 d.nerrors == 1 ? "" : "s");
         exp_diag_free(&d);
-        return CMD_USAGE;
+        return QSGD_EXIT_CONFIG;
     }
     exp_diag_free(&d);
     int rc;
