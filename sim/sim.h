@@ -15,6 +15,7 @@
 
 #include "model.h"
 #include "quant.h"
+#include "sim_exit.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,10 +68,11 @@ typedef struct sim_config {
     sim_exchange exchange;
     int allreduce_mpi; /* allreduce: 0 = qsgdsim's own ring (fixed summation order, same bits
                           on every MPI), 1 = the MPI library's MPI_Allreduce */
-    size_t quant_min_numel; /* tensors smaller than this are sent fp32 (default 10000) */
+    size_t quant_min_numel; /* tensors smaller than this are sent fp32 (default 10000; 0 =
+                               every tensor quantized, as in `qsgdsim train --quant-min 0`) */
     size_t batch;      /* per worker */
     double epochs;     /* global epochs (every sample seen once per epoch across workers) */
-    size_t max_steps;  /* 0 = no limit */
+    size_t max_steps;  /* 0 = no limit (the run is bounded by SIM_MAX_ITERATIONS anyway) */
     uint64_t seed;
     sim_compute_kind compute;
     double compute_factor;  /* measured: multiply the real time */
@@ -90,9 +92,17 @@ typedef struct sim_config {
     int quiet;
 } sim_config;
 
+/* The most iterations one run may have: the quantizers' step counter (quant_ctx.step) is 32
+ * bits, and two steps with one counter would draw the same random numbers. A run whose
+ * min(ceil(epochs x iterations per epoch), max_steps) exceeds it is refused (config). */
+#define SIM_MAX_ITERATIONS 4294967295.0
+
 void sim_config_default(sim_config *c);
 /* Parse the trainer's command line (options after the program name). On error returns
- * nonzero with a message in err. *help set when --help was given. */
+ * nonzero with a message in err naming the option. *help set when --help was given. Counts
+ * are checked for overflow ("too large", never a wrapped value), --epochs is finite and > 0,
+ * and the --quant, --model and --optim specs are parsed here (a bad spec is an error before
+ * any work, even when no tensor would use the quantizer). */
 int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err, size_t errlen);
 void sim_config_usage(FILE *f, const char *prog);
 /* The resolved configuration as "key = value" lines, each prefixed by prefix. */
@@ -124,6 +134,7 @@ typedef struct sim_codec {
     size_t *numel;     /* [ntensors] */
     size_t max_bytes;  /* upper bound on one message */
     int fixed_size;    /* 1 if every message has the same length (no length exchange) */
+    size_t fixed_len;  /* that length in bytes (fixed_size only) */
     size_t nquantized; /* tensors with the requested quantizer (others fp32) */
     size_t quantized_numel;
     float *tmp;        /* [largest tensor] decode scratch */
@@ -132,12 +143,30 @@ typedef struct sim_codec {
 sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, quant_err *err);
 void sim_codec_free(sim_codec *c);
 int sim_codec_describe(const sim_codec *c, char *buf, size_t len);
+
+/* A gradient that overflowed: quant_encode rejected a tensor because its values (plus the
+ * error-feedback residual, for onebit) are not finite or their norm overflows float. That is
+ * a divergence, not an encoder error: the encoders below then return SIM_EOVERFLOW (err->msg
+ * names the tensor) and write an overflow marker in place of the message, which every
+ * receiver decodes as the loss -inf (real losses are >= 0, so -inf says "some worker's
+ * gradient overflowed"): all ranks learn it from the exchange they were doing anyway, and
+ * stop as diverged. Marker: [loss: -inf][nbits of tensor 0: 0xFFFFFFFF][zeros], the
+ * codec's fixed length for fixed-size codecs (every rank sends the same count), the header
+ * alone otherwise. No real message has a tensor of 0xFFFFFFFF bits (refused at encode). */
+#define SIM_EOVERFLOW 100
+/* 1 if quant_encode's refusal of v[q->n] (a failed encode) is an overflow of the values: one
+ * of them (+ residual) is not finite, or their l2 norm is beyond float. */
+int sim_encode_overflowed(const quant *q, const float *v);
+/* 1 if the (loss, first nbits) of a message header mark an overflow (see SIM_EOVERFLOW). */
+int sim_is_overflow_marker(const uint8_t *msg, size_t len);
+
 /* Encode grad[nparams] (+ loss) into msg[cap]; *len = bytes, *bits = exact bits of the
- * payloads + header. */
+ * payloads + header. SIM_EOVERFLOW: the gradient overflowed, msg holds the marker. */
 int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed,
                      uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, size_t *len,
                      uint64_t *bits, quant_err *err);
-/* acc[nparams] += decode(msg); *loss = the sender's loss. */
+/* acc[nparams] += decode(msg); *loss = the sender's loss (-inf and nothing added for an
+ * overflow marker). */
 int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc,
                          double *loss, quant_err *err);
 
@@ -160,15 +189,19 @@ sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_nume
                                quant_err *err);
 void sim_stripes_free(sim_stripes *s);
 /* Stage 1: the K messages (message j = stripe j, for rank j) into out, laid out for
- * MPI_Alltoallv (counts/displs in bytes); *bits: bits sent to the other ranks. */
+ * MPI_Alltoallv (counts/displs in bytes); *bits: bits sent to the other ranks.
+ * SIM_EOVERFLOW: the gradient overflowed, the K messages are overflow markers. */
 int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed,
                        uint32_t step, uint8_t *out, size_t cap_each, int *counts, int *displs,
                        uint64_t *bits, quant_err *err);
-/* Stage 2 (owner): average my stripe over the K received messages, re-quantize it. */
+/* Stage 2 (owner): average my stripe over the K received messages, re-quantize it. A
+ * received marker is passed on as a marker (QUANT_OK); SIM_EOVERFLOW: the average overflowed
+ * and out holds a marker. */
 int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                        uint64_t seed, uint32_t step, uint8_t *out, size_t cap, size_t *len,
                        uint64_t *bits, quant_err *err);
-/* Everyone: decode the K owners' second-stage messages into avg[nparams]. */
+/* Everyone: decode the K owners' second-stage messages into avg[nparams]; *loss = -inf if
+ * one of them is an overflow marker. */
 int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                          float *avg, double *loss, quant_err *err);
 
@@ -186,16 +219,43 @@ static inline uint32_t sim_get_u32(const uint8_t *p) {
 
 /* ---- result files -------------------------------------------------------------------------- */
 /* A TSV written as PATH.partial and renamed to PATH by sim_table_close: a file without the
- * .partial suffix is always complete. */
+ * .partial suffix is always complete. Every write is checked: a failure (full disk, EFBIG
+ * under `ulimit -f`) is kept in errnum and reported by sim_table_error as "cannot write
+ * PATH.partial: reason". */
 typedef struct sim_table {
     FILE *f;
     char path[600];
     char partial[620];
+    int errnum; /* errno of the first failed write (0: none) */
 } sim_table;
 
 int sim_table_open(sim_table *t, const char *dir, const char *name, char *err, size_t errlen);
-/* status: a last comment line, e.g. "complete" or "diverged at iteration 12". */
-int sim_table_close(sim_table *t, const char *status);
+/* printf into the table; 0, or -1 after a failed write (errnum set). */
+int sim_table_printf(sim_table *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* fflush, and any earlier error of the stream (ferror): 0 or -1 (errnum set). */
+int sim_table_flush(sim_table *t);
+/* The failure of a table as "cannot write PATH.partial: reason" (after -1 from the above). */
+void sim_table_error(const sim_table *t, char *err, size_t errlen);
+/* status: a last comment line, e.g. "complete" or "diverged at iteration 12"; then close and
+ * rename PATH.partial to PATH. Nonzero with the reason in err if any write, the close or the
+ * rename failed: the file then stays PATH.partial (never renamed to look complete). */
+int sim_table_close(sim_table *t, const char *status, char *err, size_t errlen);
+/* A failed run: append "# status: STATUS" if that can be written, close, keep PATH.partial. */
+void sim_table_abandon(sim_table *t, const char *status);
+
+/* ---- the status file: the completion marker of a run ------------------------------------ */
+/* DIR/status holds one line: "complete[: ...]", "diverged at iteration N (...)" or
+ * "failed (CLASS): MESSAGE" (CLASS = qsgd_exit_name of the exit status). It is written last,
+ * after every table is closed and renamed, through DIR/status.partial.TAG (TAG: the writer's
+ * rank, so that ranks never share a temporary) renamed into place; DIR is created if needed.
+ * 0, or nonzero with "cannot write ...: reason" in err. */
+int sim_status_write(const char *dir, int tag, const char *line, char *err, size_t errlen);
+/* Remove a stale DIR/status of an earlier run (none is fine); nonzero with the reason. */
+int sim_status_clear(const char *dir, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,40 @@
 /* sim_codec.c — one worker's gradient message: every tensor encoded by its quantizer
  * (the requested one, or fp32 below the size threshold), behind a small header. See
  * sim.h for the layout. */
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
+
+int sim_encode_overflowed(const quant *q, const float *v) {
+    const float *res = quant_residual(q);
+    double ss = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        float x = res ? v[i] + res[i] : v[i]; /* what onebit encodes, in the same precision */
+        if (!isfinite(x))
+            return 1;
+        ss += (double)x * (double)x;
+    }
+    return !(sqrt(ss) <= (double)FLT_MAX);
+}
+
+int sim_is_overflow_marker(const uint8_t *msg, size_t len) {
+    double loss;
+    if (len < 12)
+        return 0;
+    memcpy(&loss, msg, 8);
+    return loss == -INFINITY && sim_get_u32(msg + 8) == UINT32_MAX;
+}
+
+/* The marker in place of a message of `len` bytes (len >= the header). */
+static void write_marker(uint8_t *msg, size_t len) {
+    double ninf = -INFINITY;
+    memset(msg, 0, len);
+    memcpy(msg, &ninf, 8);
+    sim_put_u32(msg + 8, UINT32_MAX);
+}
 
 void sim_codec_free(sim_codec *c) {
     if (!c)
@@ -42,6 +72,7 @@ sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, q
     }
     c->max_bytes = 8 + 4 * m->ntensors;
     c->fixed_size = 1;
+    c->fixed_len = 8 + 4 * m->ntensors;
     for (size_t t = 0; t < m->ntensors; t++) {
         const model_tensor *mt = &m->tensors[t];
         size_t rows = mt->ndim > 1 ? mt->shape[0] : 1;
@@ -60,6 +91,7 @@ sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, q
         c->offset[t] = mt->offset;
         c->numel[t] = mt->numel;
         c->max_bytes += quant_max_bytes(c->q[t]);
+        c->fixed_len += (size_t)((quant_max_bits(c->q[t]) + 7) / 8); /* exact if fixed_size */
         if (quantized) {
             c->nquantized++;
             c->quantized_numel += mt->numel;
@@ -99,10 +131,21 @@ int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed
         quant_ctx ctx = {seed, worker, step, (uint32_t)t};
         uint64_t nb;
         int rc = quant_encode(c->q[t], grad + c->offset[t], &ctx, msg + off, cap - off, &nb, err);
+        if (rc && sim_encode_overflowed(c->q[t], grad + c->offset[t])) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu: %.200s", t, why);
+            *len = c->fixed_size ? c->fixed_len : hdr;
+            if (*len > cap)
+                return quant_fail(err, QUANT_ENOSPC, 0, "message buffer too small");
+            write_marker(msg, *len);
+            *bits = 8ull * *len;
+            return SIM_EOVERFLOW;
+        }
         if (rc)
             return rc;
-        if (nb > UINT32_MAX)
-            return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 bits", t);
+        if (nb >= UINT32_MAX) /* 0xFFFFFFFF marks an overflow (see SIM_EOVERFLOW) */
+            return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits", t);
         sim_put_u32(msg + 8 + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
         total += nb;
@@ -119,6 +162,10 @@ int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *ac
         return quant_fail(err, QUANT_ECORRUPT, 8ull * len, "message of %zu bytes has no header",
                           len);
     memcpy(loss, msg, 8);
+    if (sim_is_overflow_marker(msg, len)) {
+        *loss = -INFINITY;
+        return QUANT_OK;
+    }
     size_t off = hdr;
     for (size_t t = 0; t < c->ntensors; t++) {
         uint64_t nb = sim_get_u32(msg + 8 + 4 * t);

@@ -7,11 +7,15 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "optim.h"
 
 /* Device profiles. peak: vendor fp32 peak (one GPU; the K80 board holds two). efficiency:
  * the sustained fraction of peak a training step's GEMM/conv mix reaches (assumed 0.5 for
@@ -84,13 +88,15 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --model SPEC         model spec (default mlp:hidden=256x128)\n"
             "  --data SPEC          data spec: fmnist[:n=..], libsvm:PATH, synth-leastsq:.., synth-logreg:..\n"
             "  --quant SPEC         quantizer spec (fp32, qsgd:bits=4,bucket=512, onebit, ...)\n"
-            "  --quant-min-numel N  tensors with fewer elements are sent fp32 (default 10000)\n"
+            "  --quant-min-numel N  tensors with fewer elements are sent fp32 (default 10000;\n"
+            "                       0 = quantize every tensor)\n"
             "  --optim SPEC         optimizer, e.g. sgd:lr=0.05,momentum=0.9,schedule=cosine\n"
             "  --exchange NAME      allgather | allreduce | ps | stripes (default allgather)\n"
             "  --allreduce ALG      ring (qsgdsim's own, reproducible bits) | mpi (default ring)\n"
             "  --batch B            minibatch per worker (default 64)\n"
-            "  --epochs E           global epochs, may be fractional (default 1)\n"
-            "  --max-steps N        stop after N iterations (default: no limit)\n"
+            "  --epochs E           global epochs, may be fractional, > 0 (default 1)\n"
+            "  --max-steps N        stop after N iterations (default: no limit); a run has at\n"
+            "                       most 4294967295 iterations (the quantizers' step counter)\n"
             "  --seed S             experiment seed (default 1)\n"
             "  --compute MODEL      measured[:FACTOR] | flops:DEVICE | fixed:SECONDS (default measured)\n"
             "  --codec MODEL        measured[:FACTOR] | device:DEVICE | none (default measured)\n"
@@ -109,7 +115,11 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --no-shared-decode   SMPI: every virtual rank decodes all messages itself (slower;\n"
             "                       by default one decode per step serves all ranks: same bits)\n"
             "  --out DIR            write iterations.tsv, eval.tsv, summary.txt, status there\n"
-            "  --quiet              no progress lines\n",
+            "  --quiet              no progress lines\n"
+            "The status file, written last, is the completion marker: 'complete',\n"
+            "'diverged at iteration N (...)' or 'failed (CLASS): MESSAGE'. Exit status:\n"
+            "0 complete, 1 internal, 2 config, 3 diverged (tables kept), 4 data,\n"
+            "5 io (results could not be written), 6 resources (out of memory).\n",
             prog);
 }
 
@@ -121,12 +131,18 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
     return 1;
 }
 
+/* A count: decimal digits only (no sign, no blanks), at most SIZE_MAX ("too large" beyond,
+ * never a wrapped value). */
 static int parse_size(const char *opt, const char *s, size_t *out, char *err, size_t errlen) {
     char *end;
+    if (s[0] < '0' || s[0] > '9')
+        return fail(err, errlen, "%s: '%s' is not a non-negative integer", opt, s);
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || s[0] == '-' || s[0] == '\0')
+    if (*end)
         return fail(err, errlen, "%s: '%s' is not a non-negative integer", opt, s);
+    if (errno == ERANGE || v > SIZE_MAX)
+        return fail(err, errlen, "%s: '%s' is too large (at most %zu)", opt, s, (size_t)SIZE_MAX);
     *out = (size_t)v;
     return 0;
 }
@@ -134,10 +150,11 @@ static int parse_size(const char *opt, const char *s, size_t *out, char *err, si
 static int parse_double(const char *opt, const char *s, double *out, char *err,
                         size_t errlen) {
     char *end;
-    errno = 0;
     double v = strtod(s, &end);
-    if (errno || *end || s[0] == '\0' || !isfinite(v))
+    if (*end || s[0] == '\0' || v != v)
         return fail(err, errlen, "%s: '%s' is not a number", opt, s);
+    if (!isfinite(v))
+        return fail(err, errlen, "%s: '%s' is too large (not a finite double)", opt, s);
     *out = v;
     return 0;
 }
@@ -236,8 +253,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         case O_EPOCHS:
             if (parse_double("--epochs", a, &c->epochs, err, errlen))
                 return 1;
-            if (c->epochs <= 0)
-                return fail(err, errlen, "--epochs must be > 0");
+            if (!(c->epochs > 0))
+                return fail(err, errlen, "--epochs: '%s' must be > 0", a);
             break;
         case O_MAXSTEPS:
             if (parse_size("--max-steps", a, &c->max_steps, err, errlen))
@@ -355,6 +372,26 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
     } else if (c->compute == SIM_COMPUTE_FLOPS) {
         c->compute_factor = 1.0;
     }
+    /* every spec is parsed now, before any work: a bad one is a config error even when it
+     * would never be used (a quantizer on a model whose tensors are all below
+     * --quant-min-numel); the quantizer is built once on a 1 x 1 tensor, which checks the
+     * values of its options too (qsgd:bits=1 has no level) */
+    quant_err qe = {0};
+    quant_spec qs;
+    quant *q = NULL;
+    if (quant_spec_parse(c->quant, &qs, &qe) != QUANT_OK ||
+        !(q = quant_alloc(qs.name, &qs.params, 1, 1, &qe)))
+        return fail(err, errlen, "--quant: %s (spec '%s')", qe.msg, c->quant);
+    quant_free(q);
+    model_spec ms;
+    model_err me = {0};
+    if (model_spec_parse(c->model, &ms, &me) != MODEL_OK)
+        return fail(err, errlen, "--model: %s (spec '%s')", me.msg, c->model);
+    optim_params op;
+    memset(&op, 0, sizeof op);
+    optim_err oe = {0};
+    if (optim_params_parse(c->optim, &op, &oe) != OPTIM_OK)
+        return fail(err, errlen, "--optim: %s (spec '%s')", oe.msg, c->optim);
     if (c->overlap && c->exchange != SIM_EX_ALLGATHER)
         return fail(err, errlen, "--overlap is implemented for --exchange allgather only");
     if (c->exchange == SIM_EX_ALLREDUCE && strncmp(c->quant, "fp32", 4) != 0)
@@ -468,14 +505,97 @@ int sim_table_open(sim_table *t, const char *dir, const char *name, char *err, s
     return 0;
 }
 
-int sim_table_close(sim_table *t, const char *status) {
+int sim_table_printf(sim_table *t, const char *fmt, ...) {
     if (!t->f)
         return 0;
-    fprintf(t->f, "# status: %s\n", status);
-    int bad = ferror(t->f);
-    bad |= fclose(t->f) != 0;
+    va_list ap;
+    va_start(ap, fmt);
+    errno = 0;
+    int w = vfprintf(t->f, fmt, ap);
+    va_end(ap);
+    if (w < 0) {
+        if (!t->errnum)
+            t->errnum = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int sim_table_flush(sim_table *t) {
+    if (!t->f)
+        return 0;
+    errno = 0;
+    if (fflush(t->f) != 0 || ferror(t->f)) {
+        if (!t->errnum)
+            t->errnum = errno ? errno : EIO;
+        return -1;
+    }
+    return t->errnum ? -1 : 0;
+}
+
+void sim_table_error(const sim_table *t, char *err, size_t errlen) {
+    snprintf(err, errlen, "cannot write %s: %s", t->partial, strerror(t->errnum ? t->errnum : EIO));
+}
+
+int sim_table_close(sim_table *t, const char *status, char *err, size_t errlen) {
+    if (!t->f)
+        return 0;
+    sim_table_printf(t, "# status: %s\n", status);
+    sim_table_flush(t);
+    errno = 0;
+    if (fclose(t->f) != 0 && !t->errnum)
+        t->errnum = errno ? errno : EIO;
     t->f = NULL;
-    if (bad)
+    if (t->errnum) {
+        sim_table_error(t, err, errlen);
         return 1;
-    return rename(t->partial, t->path) != 0;
+    }
+    if (rename(t->partial, t->path) != 0)
+        return fail(err, errlen, "cannot rename %s to %s: %s", t->partial, t->path,
+                    strerror(errno));
+    return 0;
+}
+
+void sim_table_abandon(sim_table *t, const char *status) {
+    if (!t->f)
+        return;
+    fprintf(t->f, "# status: %s\n", status);
+    fclose(t->f);
+    t->f = NULL;
+}
+
+int sim_status_write(const char *dir, int tag, const char *line, char *err, size_t errlen) {
+    char path[600], tmp[640];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return fail(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/status", dir);
+    snprintf(tmp, sizeof tmp, "%s.partial.%d", path, tag);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    errno = 0;
+    int bad = fprintf(f, "%s\n", line) < 0 || fflush(f) != 0 || ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        remove(tmp);
+        return fail(err, errlen, "cannot write %s: %s", tmp, strerror(e ? e : EIO));
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        remove(tmp);
+        return fail(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(e));
+    }
+    return 0;
+}
+
+int sim_status_clear(const char *dir, char *err, size_t errlen) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/status", dir);
+    if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR)
+        return fail(err, errlen, "cannot remove the stale %s: %s", path, strerror(errno));
+    return 0;
 }

@@ -5,10 +5,21 @@
  * again with a second residual and sends that to everyone; all decode the K stripes into
  * the full averaged gradient. Each gradient is quantized twice (Seide et al. 2014).
  * The MPI calls (all-to-all-v, all-gather-v) are the trainer's; see sim.h for the API. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
+
+/* An overflow marker (see SIM_EOVERFLOW) of T tensors: the header alone (stripes messages
+ * have their lengths exchanged). Returns its length. */
+static size_t stripes_marker(uint8_t *out, size_t T) {
+    double ninf = -INFINITY;
+    memset(out, 0, 8 + 4 * T);
+    memcpy(out, &ninf, 8);
+    sim_put_u32(out + 8, UINT32_MAX);
+    return 8 + 4 * T;
+}
 
 void sim_stripes_free(sim_stripes *s) {
     if (!s)
@@ -143,8 +154,15 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
             gather(s, t, j, grad, s->buf);
             quant_ctx ctx = {seed, (uint32_t)s->me, step, (uint32_t)t << 16 | (uint32_t)j};
             int rc = quant_encode(q, s->buf, &ctx, out + off, cap - off, &nb, err);
+            if (rc && sim_encode_overflowed(q, s->buf)) {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg);
+                return quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s", t, j, why);
+            }
             if (rc)
                 return rc;
+            if (nb >= UINT32_MAX)
+                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits", t);
         }
         sim_put_u32(out + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
@@ -164,6 +182,16 @@ int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t 
         size_t len;
         uint64_t b;
         int rc = encode_for(s, j, grad, loss, seed, step, out + pos, cap_each, &len, &b, err);
+        if (rc == SIM_EOVERFLOW) { /* every destination gets a marker */
+            *bits = 0;
+            for (int k = 0; k < s->K; k++) {
+                counts[k] = (int)stripes_marker(out + (size_t)k * (8 + 4 * s->ntensors), s->ntensors);
+                displs[k] = k * counts[k];
+                if (k != s->me)
+                    *bits += 8ull * (uint64_t)counts[k];
+            }
+            return rc;
+        }
         if (rc)
             return rc;
         counts[j] = (int)len;
@@ -183,12 +211,19 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
     size_t pos = 4 * T;
     uint64_t total = 8ull * (8 + 4 * T);
     double lsum = 0;
+    int marker = 0;
     for (int w = 0; w < s->K; w++) {
         double l;
         if ((size_t)counts[w] < 8 + 4 * T)
             return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header", w);
         memcpy(&l, in + displs[w], 8);
         lsum += l;
+        marker |= sim_is_overflow_marker(in + displs[w], (size_t)counts[w]);
+    }
+    if (marker) { /* a worker's gradient overflowed: pass the marker on */
+        *len = stripes_marker(out, T);
+        *bits = 8ull * *len;
+        return QUANT_OK;
     }
     lsum /= s->K;
     memcpy(out, &lsum, 8);
@@ -218,8 +253,18 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                 s->sum[i] *= inv;
             quant_ctx ctx = {seed, (uint32_t)s->me, step, (uint32_t)(1u << 31 | (uint32_t)t << 16 | (uint32_t)s->me)};
             int rc = quant_encode(s->q2[t], s->sum, &ctx, out + pos, cap - pos, &nb, err);
+            if (rc && sim_encode_overflowed(s->q2[t], s->sum)) {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg);
+                *len = stripes_marker(out - 8, T);
+                *bits = 8ull * *len;
+                return quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu (average of stripe %d): %.200s",
+                                  t, s->me, why);
+            }
             if (rc)
                 return rc;
+            if (nb >= UINT32_MAX)
+                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits", t);
         }
         sim_put_u32(out + 4 * t, (uint32_t)nb);
         pos += (size_t)((nb + 7) / 8);
@@ -233,6 +278,11 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
 int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                          float *avg, double *loss, quant_err *err) {
     size_t T = s->ntensors;
+    for (int j = 0; j < s->K; j++)
+        if (sim_is_overflow_marker(in + displs[j], (size_t)counts[j])) {
+            *loss = -INFINITY;
+            return QUANT_OK;
+        }
     for (int j = 0; j < s->K; j++) {
         if ((size_t)counts[j] < 8 + 4 * T)
             return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header", j);

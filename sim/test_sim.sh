@@ -6,6 +6,15 @@
 #   test_sim.sh errors QSGDSIM
 #       Divergence stops the run with a message, exit 3, and keeps complete result files;
 #       bad trainer options exit 2 with a message.
+#   test_sim.sh failures QSGDSIM SMPI_TRAINER [MPI_TRAINER]
+#       Every failure is reported as one (issue 10): a table that cannot be written (a full
+#       disk: the table is a symlink to /dev/full; `ulimit -f` cannot be used, smpirun and
+#       mpirun write big files of their own) gives status "failed (io): cannot write PATH:
+#       reason", the .partial kept and nothing renamed, a stale status removed; counts that
+#       do not fit are refused (--epochs 1e300), --max-steps honoured; every spec parsed up
+#       front; a gradient that overflows under a quantizer is a divergence (exit 3, tables
+#       kept and marked) for every exchange; the SMPI trainer run directly says how to run
+#       it. With MPI_TRAINER, the same under mpirun with the exit statuses of sim_exit.h.
 set -u
 mode=$1; qsgdsim=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qsgdsim-simtest.XXXXXX")
@@ -79,6 +88,86 @@ errors)
   [ $rc -eq 2 ] && grep -q "allreduce sums dense fp32" "$tmp/bad2.log" && ok "allreduce + qsgd: exit 2 with the reason" || { bad "allreduce+qsgd rc=$rc"; cat "$tmp/bad2.log"; }
   "$qsgdsim" sim --ranks 2 --network star:link=5GbE --out "$tmp/bad3" > "$tmp/bad3.log" 2>&1; rc=$?
   [ $rc -eq 2 ] && grep -qi "5GbE" "$tmp/bad3.log" && ok "unknown network preset: exit 2" || { bad "bad network rc=$rc"; cat "$tmp/bad3.log"; }
+  ;;
+failures)
+  smpi=$3; mpi=${4:-}
+  sd="synth-logreg:n=1200,dim=50,ntest=300" # deterministic, no dataset needed
+  small=(--data "$sd" --model mlp:hidden=16 --batch 8 --eval-every 50 --compute fixed:0.001 --codec none --quiet)
+  sim() { local d=$1; shift; "$qsgdsim" sim --ranks 2 --out "$tmp/$d" -- "$@" > "$tmp/$d.log" 2>&1; }
+  st() { cat "$1/status" 2>/dev/null; }
+  # the SMPI trainer started without smpirun (it used to crash before main)
+  "$smpi" --help > "$tmp/help.log" 2>&1; rc=$?
+  [ $rc -eq 0 ] && grep -q -- "--epochs" "$tmp/help.log" && grep -q "qsgdsim sim" "$tmp/help.log" \
+    && ok "SMPI trainer run directly: --help prints the usage, exit 0" || { bad "SMPI trainer --help: rc=$rc"; cat "$tmp/help.log"; }
+  "$smpi" --epochs 1 > "$tmp/direct.log" 2>&1; rc=$?
+  [ $rc -eq 2 ] && grep -q "smpirun" "$tmp/direct.log" && grep -q "qsgdsim sim" "$tmp/direct.log" \
+    && ok "SMPI trainer run directly: says to run it through qsgdsim sim or smpirun, exit 2" || { bad "SMPI trainer run directly: rc=$rc"; cat "$tmp/direct.log"; }
+  # a full disk under each file the trainer writes; a stale "complete" must not survive
+  for f in iterations.tsv eval.tsv summary.txt; do
+    d="$tmp/full-$f"; mkdir -p "$d"; ln -s /dev/full "$d/$f.partial"; echo complete > "$d/status"
+    sim "full-$f" "${small[@]}" --epochs 2; rc=$?
+    want="failed (io): cannot write $d/$f.partial: No space left on device"
+    if [ $rc -ne 0 ] && [ "$(st "$d")" = "$want" ] && [ ! -e "$d/$f" ] && grep -q "cannot write $d/$f.partial" "$tmp/full-$f.log"; then
+      ok "full disk under $f: exit $rc, status '$want', nothing renamed"
+    else bad "full disk under $f: rc=$rc, status '$(st "$d")'"; ls "$d"; tail -5 "$tmp/full-$f.log"; fi
+  done
+  d="$tmp/full-status"; mkdir -p "$d"; ln -s /dev/full "$d/status.partial.0"; echo complete > "$d/status"
+  sim full-status "${small[@]}" --epochs 1; rc=$?
+  [ $rc -ne 0 ] && [ "$(st "$d")" != complete ] && grep -q "cannot write $d/status.partial.0" "$tmp/full-status.log" \
+    && ok "status file cannot be written: exit $rc, no 'complete'" || { bad "status write failure: rc=$rc, status '$(st "$d")'"; tail -5 "$tmp/full-status.log"; }
+  # counts: --epochs 1e300 overflowed to 0 iterations and "complete"
+  sim ep "${small[@]}" --epochs 1e300; rc=$?
+  [ $rc -eq 2 ] && st "$tmp/ep" | grep -q "^failed (config): --epochs: .*4294967295" \
+    && ok "--epochs 1e300: refused, exit 2, status names --epochs and the limit" || { bad "--epochs 1e300: rc=$rc, status '$(st "$tmp/ep")'"; tail -3 "$tmp/ep.log"; }
+  sim ep5 "${small[@]}" --epochs 1e300 --max-steps 5; rc=$?
+  rows=$(grep -v '^#' "$tmp/ep5/iterations.tsv" 2>/dev/null | tail -n +2 | wc -l)
+  [ $rc -eq 0 ] && [ "$(st "$tmp/ep5")" = complete ] && [ "$rows" -eq 5 ] \
+    && ok "--epochs 1e300 --max-steps 5: 5 iterations, complete" || { bad "--epochs 1e300 --max-steps 5: rc=$rc, $rows rows"; tail -3 "$tmp/ep5.log"; }
+  for a in "--epochs inf" "--epochs 0" "--batch 99999999999999999999" "--max-steps -1" "--eval-every 1e3"; do
+    sim cnt "${small[@]}" $a; rc=$?
+    [ $rc -eq 2 ] && st "$tmp/cnt" | grep -q "^failed (config): ${a%% *}" \
+      && ok "$a: exit 2, $(st "$tmp/cnt" | cut -c1-70)" || { bad "$a: rc=$rc, status '$(st "$tmp/cnt")'"; tail -3 "$tmp/cnt.log"; }
+  done
+  # every spec parsed up front, even one no tensor would use (all are below 10000 here)
+  sim q1 "${small[@]}" --quant qsgd:bits=1; rc=$?
+  [ $rc -eq 2 ] && st "$tmp/q1" | grep -q "^failed (config): --quant: .*bits" \
+    && ok "--quant qsgd:bits=1 on a model of small tensors: exit 2 with the reason" || { bad "qsgd:bits=1: rc=$rc, status '$(st "$tmp/q1")'"; tail -3 "$tmp/q1.log"; }
+  sim m1 "${small[@]}" --model mlp:hidden=0x; rc=$?
+  [ $rc -eq 2 ] && st "$tmp/m1" | grep -q "^failed (config): --model" \
+    && ok "bad --model spec: exit 2" || { bad "bad model: rc=$rc, status '$(st "$tmp/m1")'"; tail -3 "$tmp/m1.log"; }
+  sim data1 "${small[@]}" --data libsvm:/nonexistent/x.svm; rc=$?
+  [ $rc -ne 0 ] && st "$tmp/data1" | grep -q "^failed (data): data 'libsvm:/nonexistent/x.svm'" \
+    && ok "missing data file: status failed (data)" || { bad "missing data: rc=$rc, status '$(st "$tmp/data1")'"; tail -3 "$tmp/data1.log"; }
+  # a gradient that overflows under a quantizer (the encoder refuses -inf/NaN) is a divergence
+  for c in "allgather qsgd:bits=4,bucket=512" "allgather qsgd:s=7,format=elias" "allgather onebit" \
+           "allgather qsgd:bits=4 --no-shared-decode" "ps qsgd:bits=4" "ps qsgd:s=7,format=elias" \
+           "stripes onebit" "allgather qsgd:bits=4 --overlap" "allgather onebit --overlap --no-shared-decode"; do
+    set -- $c; ex=$1; q=$2; shift 2
+    rm -rf "$tmp/dv"
+    "$qsgdsim" sim --ranks 3 --out "$tmp/dv" -- --data "$sd" --model mlp:hidden=16 --quant "$q" --exchange "$ex" \
+      --quant-min-numel 1 --optim sgd:lr=1e10 --max-steps 20 --batch 32 --quiet "$@" > "$tmp/dv.log" 2>&1; rc=$?
+    if [ $rc -eq 3 ] && st "$tmp/dv" | grep -q "^diverged at iteration [0-9]* (a worker's gradient overflowed" \
+       && tail -1 "$tmp/dv/iterations.tsv" | grep -q "^# status: diverged" && [ -f "$tmp/dv/eval.tsv" ] \
+       && ! ls "$tmp/dv" | grep -q partial && grep -q "the gradient overflows" "$tmp/dv.log"; then
+      ok "$ex $q $*: overflowing gradient -> $(st "$tmp/dv" | cut -d' ' -f1-4), exit 3, tables kept"
+    else bad "$ex $q $*: rc=$rc, status '$(st "$tmp/dv")'"; ls "$tmp/dv"; tail -4 "$tmp/dv.log"; fi
+  done
+  if [ -n "$mpi" ]; then
+    export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+    mr() { local d=$1; shift; mpirun --allow-run-as-root --oversubscribe -np 2 "$mpi" --out "$tmp/$d" "$@" > "$tmp/$d.log" 2>&1; }
+    d="$tmp/mfull"; mkdir -p "$d"; ln -s /dev/full "$d/iterations.tsv.partial"
+    mr mfull "${small[@]}" --epochs 2; rc=$?
+    [ $rc -eq 5 ] && [ "$(st "$d")" = "failed (io): cannot write $d/iterations.tsv.partial: No space left on device" ] \
+      && ok "OpenMPI: full disk under iterations.tsv: MPI_Abort after the status file, exit 5" || { bad "OpenMPI full disk: rc=$rc, status '$(st "$d")'"; tail -5 "$tmp/mfull.log"; }
+    mr mep "${small[@]}" --epochs 1e300; rc=$?
+    [ $rc -eq 2 ] && st "$tmp/mep" | grep -q "^failed (config): --epochs" && ok "OpenMPI: --epochs 1e300: exit 2" || { bad "OpenMPI --epochs 1e300: rc=$rc"; tail -3 "$tmp/mep.log"; }
+    mr mdata "${small[@]}" --data libsvm:/nonexistent/x.svm; rc=$?
+    [ $rc -eq 4 ] && st "$tmp/mdata" | grep -q "^failed (data)" && ok "OpenMPI: missing data: exit 4" || { bad "OpenMPI missing data: rc=$rc"; tail -3 "$tmp/mdata.log"; }
+    mr mdv --data "$sd" --model mlp:hidden=16 --quant onebit --quant-min-numel 1 --optim sgd:lr=1e10 --max-steps 20 --batch 32 --quiet; rc=$?
+    [ $rc -eq 3 ] && st "$tmp/mdv" | grep -q "^diverged at iteration" && tail -1 "$tmp/mdv/iterations.tsv" | grep -q "^# status: diverged" \
+      && ok "OpenMPI: overflowing gradient under onebit: exit 3, tables kept" || { bad "OpenMPI overflow: rc=$rc, status '$(st "$tmp/mdv")'"; tail -3 "$tmp/mdv.log"; }
+  fi
   ;;
 esac
 echo "$pass passed, $fail failed"

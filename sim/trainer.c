@@ -6,13 +6,24 @@
  * compute model with smpi_execute, the network is the platform's), and with mpicc it runs
  * for real under mpirun. The numerics live in the normally compiled libraries (models/,
  * quantizers/, sim_core); the same seed gives the same bits in both builds.
+ *
+ * Failures are reported as such: every exit path returns a status of sim_exit.h and writes
+ * the status file (sim.h) accordingly. Failures on some ranks are agreed on with a reduction
+ * where all ranks can reach one; a failure inside the loop on one rank (an I/O error, a bug)
+ * writes the status file first and then calls MPI_Abort with its class's status (smpirun
+ * returns 0 after MPI_Abort: the status file is what tells). A gradient that overflows is a
+ * divergence, carried to every rank by the exchange itself (see SIM_EOVERFLOW).
  */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data.h"
 #include "model.h"
@@ -37,7 +48,63 @@
 #define SIM_BACKEND "mpi"
 #endif
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
+/* Exit statuses: QSGD_EXIT_* of sim_exit.h (via sim.h). */
+enum {
+    EXIT_OK = QSGD_EXIT_OK,
+    EXIT_FAIL = QSGD_EXIT_INTERNAL,
+    EXIT_USAGE = QSGD_EXIT_CONFIG,
+    EXIT_DIVERGED = QSGD_EXIT_DIVERGED,
+    EXIT_DATA = QSGD_EXIT_DATA,
+    EXIT_IO = QSGD_EXIT_IO,
+    EXIT_MEMORY = QSGD_EXIT_RESOURCES,
+};
+
+#ifdef SMPI_H
+#define PROG "qsgdsim-trainer-smpi"
+#else
+#define PROG "qsgdsim-trainer-mpi"
+#endif
+
+#if defined(SMPI_H) && defined(__x86_64__) && defined(__linux__)
+/* Run directly (not by smpirun). smpicc links the trainer as a shared object that smpirun's
+ * loader opens and whose main it calls once per virtual rank; started from a shell it had no
+ * entry point and crashed before main. An interpreter and an entry (_start: the default
+ * linker script's entry, so the link line needs nothing) make it a program that says how it
+ * is run: --help prints the usage (exit 0), anything else says to use `qsgdsim sim` or
+ * smpirun (exit 2). Nothing of SimGrid is initialized here: _exit, no MPI. */
+const char trainer_interp[] __attribute__((section(".interp"), used)) =
+    "/lib64/ld-linux-x86-64.so.2";
+
+__attribute__((used, noreturn)) void trainer_direct_main(long *sp) {
+    int argc = (int)sp[0];
+    char **argv = (char **)(sp + 1);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            sim_config_usage(stdout, PROG);
+            printf("Run it through `qsgdsim sim --ranks K [--network ...] -- [options]`, or\n"
+                   "`smpirun -np K -platform PLATFORM.xml -hostfile HOSTS " PROG " [options]`.\n");
+            fflush(stdout);
+            _exit(QSGD_EXIT_OK);
+        }
+    fprintf(stderr, PROG ": an SMPI program, started here without smpirun: run it through\n"
+                    "`qsgdsim sim --ranks K [--network ...] -- [options]` or\n"
+                    "`smpirun -np K -platform PLATFORM.xml -hostfile HOSTS " PROG " [options]`\n"
+                    "(`" PROG " --help` lists the options)\n");
+    fflush(stderr);
+    _exit(QSGD_EXIT_CONFIG);
+}
+
+__asm__(".text\n"
+        ".globl _start\n"
+        ".hidden _start\n"
+        ".type _start, @function\n"
+        "_start:\n"
+        "\txor %ebp, %ebp\n"
+        "\tmov %rsp, %rdi\n" /* -> argc, argv[] as the kernel laid them out */
+        "\tand $-16, %rsp\n"
+        "\tcall trainer_direct_main\n"
+        "\thlt\n");
+#endif
 
 /* SMPI only: one decode per step for all ranks (see setup_shared_decode). */
 typedef struct shared_decode {
@@ -46,6 +113,7 @@ typedef struct shared_decode {
     double decode_wall; /* real seconds the one decode took */
     float *avg;         /* [nparams] */
     const uint8_t **msgs; /* [ranks] each rank's message buffer (real data) */
+    int overflow;       /* --overlap: a message of that step was an overflow marker */
 } shared_decode;
 
 typedef struct run {
@@ -76,6 +144,10 @@ typedef struct run {
     size_t target_iter; /* rank 0: iteration at which the target accuracy was reached */
     double target_time; /* its simulated time (NAN if never) */
     size_t ps_len;      /* ps server: the fixed message length (0 until known) */
+    size_t ipe, steps;  /* iterations per epoch, iterations of the run (plan_steps) */
+    int code;           /* this rank's failure (QSGD_EXIT_*; 0: none) ... */
+    int code_shared;    /* ... seen identically by every rank (rank 0 reports it) */
+    char why[700];      /* ... and its message */
 } run;
 
 /* Print on rank 0 only. */
@@ -85,8 +157,37 @@ typedef struct run {
             fprintf(stderr, __VA_ARGS__);                                                      \
     } while (0)
 
-/* A failure every rank sees identically: rank 0 prints it, all return. */
+/* A failure of this rank: recorded (the first one counts) and printed, even with --quiet.
+ * Returns code. */
+static int fail_rank(run *r, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int fail_rank(run *r, int code, const char *fmt, ...) {
+    char m[sizeof r->why];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    if (!r->code) {
+        r->code = code;
+        snprintf(r->why, sizeof r->why, "%s", m);
+    }
+    if (r->rank == 0)
+        fprintf(stderr, "qsgdsim-trainer: %s\n", m);
+    else
+        fprintf(stderr, "qsgdsim-trainer: rank %d: %s\n", r->rank, m);
+    return code;
+}
+
+/* A failure every rank sees identically: recorded on all, printed and reported by rank 0. */
 static int fail_all(run *r, int code, const char *what, const char *msg) {
+    if (!r->code) {
+        r->code = code;
+        r->code_shared = 1;
+        snprintf(r->why, sizeof r->why, "%s: %s", what, msg);
+    }
     if (r->rank == 0)
         fprintf(stderr, "qsgdsim-trainer: %s: %s\n", what, msg);
     return code;
@@ -99,6 +200,64 @@ static int agree(int bad) {
     return any;
 }
 
+/* The same, keeping the class: the largest status of all ranks (0: none failed). */
+static int agree_code(int code) {
+    int any = 0;
+    MPI_Allreduce(&code, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
+}
+
+static int data_exit(int data_code) {
+    return data_code == DATA_EINVAL ? EXIT_USAGE : data_code == DATA_ENOMEM ? EXIT_MEMORY : EXIT_DATA;
+}
+
+static int model_exit(int model_code) {
+    return model_code == MODEL_ENOMEM ? EXIT_MEMORY : model_code == MODEL_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+}
+
+static int quant_exit(int quant_code) {
+    return quant_code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_FAIL;
+}
+
+/* "failed (CLASS): MESSAGE" */
+static void failure_line(int code, const char *msg, char *buf, size_t len) {
+    snprintf(buf, len, "failed (%s): %s", qsgd_exit_name(code), msg);
+}
+
+/* After a failure agreed on by every rank (code): one rank writes the status file, the one
+ * with the lowest rank among those that failed with that class (rank 0 for a failure every
+ * rank saw); open tables are closed as .partial with the same line. */
+static void report_failure(run *r, int code) {
+    char line[sizeof r->why + 40];
+    const char *msg = r->code == code ? r->why : "on another rank (see the log)";
+    failure_line(code, msg, line, sizeof line);
+    sim_table_abandon(&r->iters, line);
+    sim_table_abandon(&r->evals, line);
+    int me = r->code == code ? r->rank : INT_MAX, who = INT_MAX;
+    MPI_Allreduce(&me, &who, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (who == INT_MAX)
+        who = 0;
+    char err[800];
+    if (r->rank == who && r->cfg.out_dir[0] &&
+        sim_status_write(r->cfg.out_dir, r->rank, line, err, sizeof err))
+        fprintf(stderr, "qsgdsim-trainer: %s\n", err);
+}
+
+/* A failure inside the loop on this rank, already recorded (fail_rank): write the status file
+ * (smpirun hides MPI_Abort's status), keep the tables as .partial, stop every rank. */
+static void abort_run(run *r) {
+    int code = r->code ? r->code : EXIT_FAIL;
+    char line[sizeof r->why + 40], err[800];
+    failure_line(code, r->code ? r->why : "internal error", line, sizeof line);
+    sim_table_abandon(&r->iters, line);
+    sim_table_abandon(&r->evals, line);
+    if (r->cfg.out_dir[0] && sim_status_write(r->cfg.out_dir, r->rank, line, err, sizeof err))
+        fprintf(stderr, "qsgdsim-trainer: rank %d: %s\n", r->rank, err);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code); /* not reached */
+}
+
 /* ---- data: rank 0 loads, sends each worker its shard ------------------------------------ */
 static int setup_data(run *r) {
     data_err de = {0};
@@ -109,18 +268,19 @@ static int setup_data(run *r) {
         uint64_t n;
         int layout;
     } meta = {0};
+    int rc = 0;
     if (r->rank == 0) {
-        bad = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de) != DATA_OK;
-        if (bad)
-            fprintf(stderr, "qsgdsim-trainer: data '%s': %s\n", r->cfg.data, de.msg);
+        int drc = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de);
+        if (drc != DATA_OK)
+            rc = fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
         else {
             meta.shape = train->shape;
             meta.n = train->n;
             meta.layout = train->layout;
         }
     }
-    if (agree(bad))
-        return EXIT_FAIL;
+    if ((rc = agree_code(rc)))
+        return rc;
     MPI_Bcast(&meta, (int)sizeof meta, MPI_BYTE, 0, MPI_COMM_WORLD);
     size_t n = (size_t)meta.n;
     if (n / (size_t)r->nworkers < r->cfg.batch) {
@@ -135,14 +295,19 @@ static int setup_data(run *r) {
 
     if (meta.layout == DATA_CSR) {
         /* sparse data: every worker loads the file and keeps its rows */
-        if (r->rank != 0 && r->is_worker)
-            bad = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de) != DATA_OK;
-        if (!bad && r->is_worker) {
+        if (r->rank != 0 && r->is_worker) {
+            int drc = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de);
+            if (drc != DATA_OK)
+                rc = fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
+        }
+        if (!rc && r->is_worker) {
             size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
             size_t *idx = malloc((k ? k : 1) * sizeof *idx);
-            bad = !idx ||
-                  data_shard(n, (unsigned)r->nworkers, (unsigned)r->worker, r->cfg.seed, idx, &de) ||
-                  dataset_subset(train, idx, k, &r->shard, &de);
+            if (!idx)
+                rc = fail_rank(r, EXIT_MEMORY, "data: out of memory for the shard of %zu rows", k);
+            else if (data_shard(n, (unsigned)r->nworkers, (unsigned)r->worker, r->cfg.seed, idx, &de) ||
+                     dataset_subset(train, idx, k, &r->shard, &de))
+                rc = fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
             free(idx);
         }
         if (r->rank != 0) {
@@ -154,22 +319,40 @@ static int setup_data(run *r) {
     } else {
         size_t dim = meta.shape.dim;
         int cls = meta.shape.nclass > 0;
+        /* every worker can receive its shard (agreed), and rank 0 says before each shard
+         * whether it follows: a failure on either side stops all ranks, none waits forever */
+        if (r->rank != 0 && r->is_worker) {
+            size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
+            int drc = dataset_alloc_dense(&meta.shape, k, &r->shard, &de);
+            if (drc != DATA_OK)
+                rc = fail_rank(r, data_exit(drc), "data: the shard of %zu rows: %s", k, de.msg);
+        }
+        if ((rc = agree_code(rc))) {
+            if (train != test)
+                dataset_free(test);
+            dataset_free(train);
+            return rc;
+        }
         if (r->rank == 0) {
             size_t *idx = malloc((n / (size_t)r->nworkers + 1) * sizeof *idx);
             bad = !idx;
-            for (int w = 0; w < r->nworkers && !bad; w++) {
+            if (bad)
+                de = (data_err){.code = DATA_ENOMEM, .msg = "out of memory"};
+            for (int w = 0; w < r->nworkers; w++) {
                 size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)w);
                 dataset *sub = NULL;
-                if (data_shard(n, (unsigned)r->nworkers, (unsigned)w, r->cfg.seed, idx, &de) ||
-                    dataset_subset(train, idx, k, &sub, &de)) {
+                if (!bad && (data_shard(n, (unsigned)r->nworkers, (unsigned)w, r->cfg.seed, idx, &de) ||
+                             dataset_subset(train, idx, k, &sub, &de)))
                     bad = 1;
-                    break;
-                }
                 int dst = r->cfg.exchange == SIM_EX_PS ? w + 1 : w;
                 if (dst == 0) {
                     r->shard = sub;
                     continue;
                 }
+                int ok = !bad;
+                MPI_Send(&ok, 1, MPI_INT, dst, 3, MPI_COMM_WORLD);
+                if (!ok)
+                    continue;
                 MPI_Send(sub->x, (int)(k * dim), MPI_FLOAT, dst, 1, MPI_COMM_WORLD);
                 if (cls)
                     MPI_Send(sub->label, (int)k, MPI_INT32_T, dst, 2, MPI_COMM_WORLD);
@@ -179,11 +362,12 @@ static int setup_data(run *r) {
             }
             free(idx);
             if (bad)
-                fprintf(stderr, "qsgdsim-trainer: sharding: %s\n", de.msg);
+                rc = fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
         } else if (r->is_worker) {
             size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
-            bad = dataset_alloc_dense(&meta.shape, k, &r->shard, &de) != DATA_OK;
-            if (!bad) {
+            int ok = 0;
+            MPI_Recv(&ok, 1, MPI_INT, 0, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (ok) {
                 MPI_Recv(r->shard->x, (int)(k * dim), MPI_FLOAT, 0, 1, MPI_COMM_WORLD,
                          MPI_STATUS_IGNORE);
                 if (cls)
@@ -202,17 +386,13 @@ static int setup_data(run *r) {
         else if (!test)
             train = NULL;
     }
-    if (agree(bad)) {
-        if (r->rank != 0 || !r->cfg.quiet)
-            fprintf(stderr, "qsgdsim-trainer: rank %d: data: %s\n", r->rank, de.msg);
-        return EXIT_FAIL;
-    }
     /* every rank needs the shape for the model: workers have a shard, rank 0 the test set */
-    if (!r->shard && !r->test) {
-        if (dataset_alloc_dense(&meta.shape, 0, &r->shard, &de) != DATA_OK)
-            return EXIT_FAIL;
+    if (!rc && !r->shard && !r->test) {
+        int drc = dataset_alloc_dense(&meta.shape, 0, &r->shard, &de);
+        if (drc != DATA_OK)
+            rc = fail_rank(r, data_exit(drc), "data: %s", de.msg);
     }
-    return EXIT_OK;
+    return agree_code(rc);
 }
 
 /* Largest (all)gather in one MPI call (see gather_big). */
@@ -232,21 +412,26 @@ static int setup_model(run *r) {
     const data_shape *shape = r->shard ? &r->shard->shape : &r->test->shape;
     model_err me = {0};
     size_t max_batch = r->cfg.batch > 256 ? r->cfg.batch : 256; /* evaluation chunks too */
+    /* no collective until every rank has agreed on the model, codec and optimizer: a rank
+     * may fail alone (out of memory) */
+    int rc = 0;
+    quant_err qe = {0};
+    optim_err oe = {0};
     r->m = model_alloc_spec_on(r->cfg.model, shape, max_batch, r->cfg.backend, &me);
     if (!r->m)
-        return fail_all(r, EXIT_USAGE, "model", me.msg);
-    quant_err qe = {0};
-    r->codec = sim_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe);
-    if (!r->codec)
-        return fail_all(r, EXIT_USAGE, "quantizer", qe.msg);
+        rc = fail_rank(r, model_exit(me.code), "model '%s': %s", r->cfg.model, me.msg);
+    if (!rc && !(r->codec = sim_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe)))
+        rc = fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE, "quantizer '%s': %s",
+                       r->cfg.quant, qe.msg);
     optim_params op;
     memset(&op, 0, sizeof op);
-    optim_err oe = {0};
-    if (optim_params_parse(r->cfg.optim, &op, &oe) != OPTIM_OK)
-        return fail_all(r, EXIT_USAGE, "optimizer", oe.msg);
-    r->opt = optim_alloc(r->m->nparams, &op, &oe);
-    if (!r->opt)
-        return fail_all(r, EXIT_USAGE, "optimizer", oe.msg);
+    if (!rc && optim_params_parse(r->cfg.optim, &op, &oe) != OPTIM_OK)
+        rc = fail_rank(r, EXIT_USAGE, "optimizer '%s': %s", r->cfg.optim, oe.msg);
+    if (!rc && !(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
+        rc = fail_rank(r, oe.code == OPTIM_ENOMEM ? EXIT_MEMORY : EXIT_USAGE, "optimizer '%s': %s",
+                       r->cfg.optim, oe.msg);
+    if ((rc = agree_code(rc)))
+        return rc;
     size_t np = r->m->nparams;
     /* one message must fit MPI's int byte counts; K of them need not (gather_big) */
     if (r->codec->max_bytes > (size_t)INT_MAX)
@@ -282,11 +467,14 @@ static int setup_model(run *r) {
     int bad = !r->theta || !r->grad || !r->msg || !r->recv || !r->lens || !r->displs ||
               !r->plens || !r->pdispls || !r->idx;
     if (agree(bad))
-        return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the buffers");
+        return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
     if (r->cfg.exchange == SIM_EX_STRIPES) {
         r->stripes = sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size, r->rank, &qe);
         if (!r->stripes)
-            return fail_all(r, EXIT_USAGE, "quantizer (stripes)", qe.msg);
+            rc = fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+                           "quantizer (stripes) '%s': %s", r->cfg.quant, qe.msg);
+        if ((rc = agree_code(rc)))
+            return rc;
         size_t m2 = r->stripes->max_msg2;
         r->smsg = malloc(r->stripes->max_msg);
         r->srecv = malloc(m2 * (size_t)r->size);
@@ -294,10 +482,13 @@ static int setup_model(run *r) {
         r->srecv2 = malloc(m2 * (size_t)r->size);
         r->rlens = calloc((size_t)r->size, sizeof(int));
         r->rdispls = calloc((size_t)r->size, sizeof(int));
-        bad = !r->smsg || !r->srecv || !r->smsg2 || !r->srecv2 || !r->rlens || !r->rdispls ||
-              m2 * (size_t)r->size > (size_t)2147483647 || r->stripes->max_msg > (size_t)2147483647;
+        if (m2 * (size_t)r->size > (size_t)2147483647 || r->stripes->max_msg > (size_t)2147483647)
+            return fail_all(r, EXIT_USAGE, "--exchange stripes",
+                            "the messages exceed MPI's int byte counts (2 GiB): use fewer ranks, "
+                            "a smaller model or --exchange allgather");
+        bad = !r->smsg || !r->srecv || !r->smsg2 || !r->srecv2 || !r->rlens || !r->rdispls;
         if (agree(bad))
-            return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the stripes buffers");
+            return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the stripes buffers");
     }
     r->m->type->init_params(r->m, r->theta, r->cfg.seed);
     if (r->is_worker) {
@@ -307,7 +498,7 @@ static int setup_model(run *r) {
         bad = !r->sampler;
     }
     if (agree(bad))
-        return fail_all(r, EXIT_FAIL, "sampler", "cannot allocate");
+        return fail_all(r, EXIT_MEMORY, "sampler", "cannot allocate");
     return EXIT_OK;
 }
 
@@ -337,7 +528,7 @@ static int setup_shared_decode(run *r) {
         bad = !sd || !sd->avg || !sd->msgs;
     }
     if (agree(bad))
-        return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the shared decode state");
+        return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the shared decode state");
     MPI_Bcast(&sd, (int)sizeof sd, MPI_BYTE, 0, MPI_COMM_WORLD);
     r->sd = sd;
     sd->msgs[r->rank] = r->msg;
@@ -359,7 +550,7 @@ static int setup_accumulator(run *r) {
         bad = !r->acc;
     }
     if (agree(bad))
-        return fail_all(r, EXIT_FAIL, "memory", "cannot allocate the decode accumulator");
+        return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the decode accumulator");
     return EXIT_OK;
 }
 
@@ -472,17 +663,12 @@ static int decode_all(run *r, int first, int count, step_times *st) {
         double l;
         quant_err qe = {0};
         const uint8_t *m = message_of(r, first + w);
-        if (!m) {
-            fprintf(stderr, "qsgdsim-trainer: rank %d: out of memory reassembling a message\n",
-                    r->rank);
-            return EXIT_FAIL;
-        }
+        if (!m)
+            return fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
         if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[first + w], r->acc, &l,
-                                 &qe) != QUANT_OK) {
-            fprintf(stderr, "qsgdsim-trainer: rank %d: message of worker %d: %s (bit %llu)\n",
-                    r->rank, w, qe.msg, (unsigned long long)qe.bit);
-            return EXIT_FAIL;
-        }
+                                 &qe) != QUANT_OK)
+            return fail_rank(r, quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
+                             qe.msg, (unsigned long long)qe.bit);
         lsum += l;
     }
     float inv = 1.0f / (float)count;
@@ -495,14 +681,31 @@ static int decode_all(run *r, int first, int count, step_times *st) {
     return EXIT_OK;
 }
 
+/* This rank's gradient overflowed at step (0-based): say so; the run stops as diverged. */
+static void overflow_note(run *r, uint32_t step, const char *why) {
+    fprintf(stderr, "qsgdsim-trainer: rank %d: iteration %llu: the gradient overflows (%s): the "
+                    "training diverged\n", r->rank, (unsigned long long)step + 1, why);
+}
+
+/* --overlap: a tensor message of all ones bytes marks an overflow (no quantizer that can
+ * refuse a value writes one: its first scale would be a NaN). */
+static int all_ones(const uint8_t *m, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (m[i] != 0xFF)
+            return 0;
+    return len > 0;
+}
+
 static int encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *st) {
     double w0 = sim_wall();
     quant_err qe = {0};
-    if (sim_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step, r->msg,
-                         r->codec->max_bytes, len, &st->bits, &qe) != QUANT_OK) {
-        fprintf(stderr, "qsgdsim-trainer: rank %d: encode at step %u: %s\n", r->rank, step, qe.msg);
-        return EXIT_FAIL;
-    }
+    int rc = sim_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step,
+                              r->msg, r->codec->max_bytes, len, &st->bits, &qe);
+    if (rc == SIM_EOVERFLOW) /* the marker goes out instead: every rank stops as diverged */
+        overflow_note(r, step, qe.msg);
+    else if (rc)
+        return fail_rank(r, quant_exit(qe.code), "encode at iteration %llu: %s",
+                         (unsigned long long)step + 1, qe.msg);
     st->encode = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)r->m->nparams);
     SIM_EXECUTE(st->encode);
     return EXIT_OK;
@@ -544,11 +747,9 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
                 double l;
                 quant_err qe = {0};
                 if (sim_codec_decode_add(r->codec, sd->msgs[w], (size_t)r->lens[w], sd->avg, &l,
-                                         &qe) != QUANT_OK) {
-                    fprintf(stderr, "qsgdsim-trainer: message of worker %d: %s (bit %llu)\n", w,
-                            qe.msg, (unsigned long long)qe.bit);
-                    return EXIT_FAIL;
-                }
+                                         &qe) != QUANT_OK)
+                    return fail_rank(r, quant_exit(qe.code), "message of worker %d: %s (bit %llu)",
+                                     w, qe.msg, (unsigned long long)qe.bit);
                 lsum += l;
             }
             float inv = 1.0f / (float)r->size;
@@ -589,6 +790,7 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
     st->encode = 0;
     st->bits = 64;
     size_t soff = 0, roff = 0;
+    int noted = 0; /* an overflow of this rank was reported */
     for (size_t k = 0; k < T; k++) {
         size_t t = T - 1 - k;
         SIM_EXECUTE(compute * 2.0 / 3.0 * (double)c->numel[t] / (double)np);
@@ -598,8 +800,14 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
         quant_err qe = {0};
         size_t cap = quant_max_bytes(c->q[t]);
         if (quant_encode(c->q[t], r->grad + c->offset[t], &ctx, r->msg + soff, cap, &nb, &qe)) {
-            fprintf(stderr, "qsgdsim-trainer: rank %d: encode: %s\n", r->rank, qe.msg);
-            return EXIT_FAIL;
+            if (!sim_encode_overflowed(c->q[t], r->grad + c->offset[t]))
+                return fail_rank(r, quant_exit(qe.code), "encode at iteration %llu: tensor %zu: %s",
+                                 (unsigned long long)step + 1, t, qe.msg);
+            /* the tensor's message (fixed length) becomes the overflow marker */
+            if (!noted++)
+                overflow_note(r, step, qe.msg);
+            nb = quant_max_bits(c->q[t]);
+            memset(r->msg + soff, 0xFF, (size_t)((nb + 7) / 8));
         }
         double e = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)c->numel[t]);
         st->encode += e;
@@ -627,8 +835,10 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
     shared_decode *sd = r->sd; /* NULL outside SMPI */
     float *acc = sd ? sd->avg : r->acc;
     double wall;
+    int overflow = 0;
     if (sd && sd->step == (long long)step) {
         wall = sd->decode_wall; /* another rank decoded this step already */
+        overflow = sd->overflow;
     } else {
         double w0 = sim_wall();
         memset(acc, 0, np * sizeof(float));
@@ -639,8 +849,12 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
                                       : r->recv + roffs[t] + (size_t)w * (size_t)r->lens[t];
                 uint64_t nb = quant_max_bits(c->q[t]);
                 if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
-                    fprintf(stderr, "qsgdsim-trainer: rank %d: decode: %s\n", r->rank, qe.msg);
-                    return EXIT_FAIL;
+                    if (all_ones(m, (size_t)r->lens[t])) { /* worker w's gradient overflowed */
+                        overflow = 1;
+                        continue;
+                    }
+                    return fail_rank(r, quant_exit(qe.code), "message of worker %d, tensor %zu: %s",
+                                     w, t, qe.msg);
                 }
                 float *a = acc + c->offset[t];
                 for (size_t i = 0; i < c->numel[t]; i++)
@@ -653,9 +867,12 @@ static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double
         wall = sim_wall() - w0;
         if (sd) {
             sd->decode_wall = wall;
+            sd->overflow = overflow;
             sd->step = (long long)step;
         }
     }
+    if (overflow)
+        st->loss = -INFINITY; /* as the marker of the other exchanges (SIM_EOVERFLOW) */
     memcpy(r->grad, acc, np * sizeof(float));
     st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)np * r->size);
     SIM_EXECUTE(st->decode);
@@ -756,8 +973,9 @@ static int exchange_ps(run *r, double loss, uint32_t step, step_times *st) {
         }
     double tc = MPI_Wtime() - t0;
     if (r->rank == 0) {
-        if (decode_all(r, 1, r->nworkers, st))
-            return EXIT_FAIL; /* a broken message is a bug: the run stops on MPI_Abort */
+        int rc = decode_all(r, 1, r->nworkers, st);
+        if (rc)
+            return rc; /* a broken message is a bug: the run stops on MPI_Abort */
         r->grad[np] = (float)st->loss;
     }
     t0 = MPI_Wtime();
@@ -777,8 +995,11 @@ static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) 
     uint64_t b1, b2;
     size_t len2;
     double w0 = sim_wall();
-    if (sim_stripes_encode(s, r->grad, loss, r->cfg.seed, step, r->smsg, s->max_msg, r->lens,
-                           r->displs, &b1, &qe) != QUANT_OK)
+    int rc = sim_stripes_encode(s, r->grad, loss, r->cfg.seed, step, r->smsg, s->max_msg, r->lens,
+                                r->displs, &b1, &qe);
+    if (rc == SIM_EOVERFLOW) /* markers go out instead: every rank stops as diverged */
+        overflow_note(r, step, qe.msg);
+    else if (rc)
         goto fail;
     double enc = sim_wall() - w0;
     double t0 = MPI_Wtime();
@@ -791,8 +1012,11 @@ static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) 
                   MPI_COMM_WORLD);
     double comm = MPI_Wtime() - t0;
     w0 = sim_wall();
-    if (sim_stripes_reduce(s, r->srecv, r->rlens, r->rdispls, r->cfg.seed, step, r->smsg2,
-                           s->max_msg2, &len2, &b2, &qe) != QUANT_OK)
+    rc = sim_stripes_reduce(s, r->srecv, r->rlens, r->rdispls, r->cfg.seed, step, r->smsg2,
+                            s->max_msg2, &len2, &b2, &qe);
+    if (rc == SIM_EOVERFLOW)
+        overflow_note(r, step, qe.msg);
+    else if (rc)
         goto fail;
     double red = sim_wall() - w0;
     double bytes = 4.0 * (double)r->m->nparams;
@@ -815,9 +1039,8 @@ static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) 
     st->bits = b1 + b2 * (uint64_t)(r->size - 1);
     return EXIT_OK;
 fail:
-    fprintf(stderr, "qsgdsim-trainer: rank %d: stripes at step %u: %s (bit %llu)\n", r->rank, step,
-            qe.msg, (unsigned long long)qe.bit);
-    return EXIT_FAIL;
+    return fail_rank(r, quant_exit(qe.code), "stripes at iteration %llu: %s (bit %llu)",
+                     (unsigned long long)step + 1, qe.msg, (unsigned long long)qe.bit);
 }
 
 /* ---- results ---------------------------------------------------------------------------------- */
@@ -844,26 +1067,36 @@ static void provenance(run *r, FILE *f) {
     sim_config_write(f, &r->cfg, "# config: ");
 }
 
+/* The tables' headers go out with their first rows (a write failure is caught there). */
 static int open_tables(run *r) {
-    char err[300] = "";
-    int bad = 0;
+    char err[700] = "";
+    int rc = 0;
     if (r->cfg.out_dir[0] && r->rank == r->reporter) {
-        bad = sim_table_open(&r->iters, r->cfg.out_dir, "iterations.tsv", err, sizeof err);
-        if (!bad) {
+        if (sim_table_open(&r->iters, r->cfg.out_dir, "iterations.tsv", err, sizeof err))
+            rc = fail_rank(r, EXIT_IO, "%s", err);
+        else {
             provenance(r, r->iters.f);
-            fprintf(r->iters.f, "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_sent\ttrain_loss\tlr\n");
+            sim_table_printf(&r->iters, "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_sent\ttrain_loss\tlr\n");
         }
     }
-    if (!bad && r->cfg.out_dir[0] && r->rank == 0) {
-        bad = sim_table_open(&r->evals, r->cfg.out_dir, "eval.tsv", err, sizeof err);
-        if (!bad) {
+    if (!rc && r->cfg.out_dir[0] && r->rank == 0) {
+        if (sim_table_open(&r->evals, r->cfg.out_dir, "eval.tsv", err, sizeof err))
+            rc = fail_rank(r, EXIT_IO, "%s", err);
+        else {
             provenance(r, r->evals.f);
-            fprintf(r->evals.f, "iteration\tepoch\tsim_time\ttest_loss\ttest_accuracy\n");
+            sim_table_printf(&r->evals, "iteration\tepoch\tsim_time\ttest_loss\ttest_accuracy\n");
         }
     }
-    if (bad)
-        fprintf(stderr, "qsgdsim-trainer: rank %d: %s\n", r->rank, err);
-    return agree(bad) ? EXIT_FAIL : EXIT_OK;
+    return agree_code(rc);
+}
+
+/* A table could not be written (full disk, file size limit): stop the run, keep the .partial
+ * tables, say which file and why. */
+static void table_failed(run *r, sim_table *t) {
+    char err[700];
+    sim_table_error(t, err, sizeof err);
+    fail_rank(r, EXIT_IO, "%s", err);
+    abort_run(r);
 }
 
 static int evaluate_rank0(run *r, size_t it, double epoch, double t);
@@ -883,13 +1116,14 @@ static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
     double loss = NAN, acc = NAN;
     model_err me = {0};
     if (r->m->type->evaluate(r->m, r->theta, r->test, &loss, &acc, &me) != MODEL_OK) {
-        fprintf(stderr, "qsgdsim-trainer: evaluation: %s\n", me.msg);
-        return 0;
+        fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
+                  "evaluation at iteration %zu: %s", it, me.msg);
+        abort_run(r);
     }
-    if (r->evals.f) {
-        fprintf(r->evals.f, "%zu\t%.4f\t%.9g\t%.9g\t%.6f\n", it, epoch, t, loss, acc);
-        fflush(r->evals.f);
-    }
+    if (r->evals.f && (sim_table_printf(&r->evals, "%zu\t%.4f\t%.9g\t%.9g\t%.6f\n", it, epoch, t,
+                                        loss, acc) ||
+                       sim_table_flush(&r->evals)))
+        table_failed(r, &r->evals);
     SAY(r, "  iter %6zu  epoch %6.3f  sim %10.4f s  test loss %.4f  acc %.4f\n", it, epoch, t,
         loss, acc);
     if (r->cfg.target_accuracy > 0 && acc >= r->cfg.target_accuracy) {
@@ -900,20 +1134,77 @@ static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
     return 0;
 }
 
-/* ---- main ------------------------------------------------------------------------------------- */
-static int train(run *r) {
+/* The iterations of the run: min(ceil(epochs x iterations per epoch), max_steps), computed in
+ * double before any cast, and refused beyond SIM_MAX_ITERATIONS (the step counter of the
+ * quantizers is 32 bits). The same on every rank. */
+static int plan_steps(run *r) {
     size_t per_worker = r->shard ? r->shard->n : 0;
-    size_t n_total = 0;
     unsigned long long pw = per_worker;
     unsigned long long minpw = 0;
     if (r->cfg.exchange == SIM_EX_PS && r->rank == 0)
         pw = ~0ull;
     MPI_Allreduce(&pw, &minpw, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-    size_t ipe = (size_t)minpw / r->cfg.batch; /* iterations per epoch */
-    size_t steps = (size_t)ceil(r->cfg.epochs * (double)ipe);
-    if (r->cfg.max_steps && steps > r->cfg.max_steps)
-        steps = r->cfg.max_steps;
-    (void)n_total;
+    r->ipe = (size_t)minpw / r->cfg.batch; /* >= 1: setup_data checked one batch per worker */
+    double want = ceil(r->cfg.epochs * (double)r->ipe);
+    if (r->cfg.max_steps && (double)r->cfg.max_steps < want)
+        want = (double)r->cfg.max_steps;
+    if (!(want <= SIM_MAX_ITERATIONS)) {
+        char m[400];
+        snprintf(m, sizeof m,
+                 "%g epochs of %zu iterations are %.4g iterations, more than the %.0f a run may "
+                 "have (the quantizers' step counter is 32 bits): lower --epochs or set "
+                 "--max-steps",
+                 r->cfg.epochs, r->ipe, want, SIM_MAX_ITERATIONS);
+        return fail_all(r, EXIT_USAGE, "--epochs", m);
+    }
+    r->steps = (size_t)want;
+    return EXIT_OK;
+}
+
+/* summary.txt (rank 0), through summary.txt.partial; 0 or nonzero with the reason in err. */
+static int write_summary(run *r, size_t it, double total, double last_loss, double wall_max,
+                         double grad_sum, double overhead, const char *why, char *err, size_t errlen) {
+    size_t rss = sim_peak_rss(), anon, file, shmem;
+    sim_rss_kinds(&anon, &file, &shmem);
+    char p[600], tmp[620];
+    snprintf(p, sizeof p, "%s/summary.txt", r->cfg.out_dir);
+    snprintf(tmp, sizeof tmp, "%s.partial", p);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        return 1;
+    }
+    errno = 0;
+    int bad = fprintf(f, "device = %s\n", model_device_desc(r->m)) < 0;
+    bad |= fprintf(f, "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
+                      "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
+                      "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
+                      "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
+                      "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
+                      "status = %s\n",
+                   SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max, grad_sum,
+                   overhead, rss, anon, file, shmem, r->cfg.target_accuracy, r->target_time,
+                   why) < 0;
+    bad |= fflush(f) != 0 || ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e ? e : EIO));
+        return 1;
+    }
+    if (rename(tmp, p) != 0) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, p, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------------- */
+static int train(run *r) {
+    size_t ipe = r->ipe, steps = r->steps;
     char d[256];
     sim_codec_describe(r->codec, d, sizeof d);
     SAY(r, "qsgdsim-trainer (%s): %d ranks, %d workers, %zu parameters, %zu iterations (%zu per epoch)\n  %s\n",
@@ -939,8 +1230,9 @@ static int train(run *r) {
             model_err me = {0};
             if (r->m->type->loss_grad(r->m, r->theta, r->shard, r->idx, b, &loss, r->grad, &me) !=
                 MODEL_OK) {
-                fprintf(stderr, "qsgdsim-trainer: rank %d: gradient: %s\n", r->rank, me.msg);
-                MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
+                fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
+                          "gradient at iteration %zu: %s", it + 1, me.msg);
+                abort_run(r);
             }
             double gw = sim_wall() - w0;
             grad_wall += gw;
@@ -959,21 +1251,28 @@ static int train(run *r) {
             rc = exchange_stripes(r, loss, (uint32_t)it, &st);
         else
             rc = exchange_ps(r, loss, (uint32_t)it, &st);
-        if (rc)
-            MPI_Abort(MPI_COMM_WORLD, rc);
+        if (rc) /* a broken message or an encoder error on this rank: a bug, or out of memory */
+            abort_run(r);
         double lr = optim_step(r->opt, r->theta, r->grad, it);
         double t = MPI_Wtime() - start;
         last_loss = st.loss;
         double epoch = (double)(it + 1) / (double)ipe;
         if (r->iters.f) {
-            fprintf(r->iters.f, "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n", it + 1,
-                    epoch, t, st.compute, st.encode, st.comm, st.decode,
-                    (unsigned long long)st.bits, st.loss, lr);
-            if ((it + 1) % 64 == 0)
-                fflush(r->iters.f);
+            if (sim_table_printf(&r->iters, "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n",
+                                 it + 1, epoch, t, st.compute, st.encode, st.comm, st.decode,
+                                 (unsigned long long)st.bits, st.loss, lr) ||
+                ((it + 1) % 64 == 0 && sim_table_flush(&r->iters)))
+                table_failed(r, &r->iters);
         }
-        if (!isfinite(st.loss)) { /* every rank sees the same mean loss: all stop here */
-            snprintf(why, sizeof why, "diverged at iteration %zu (train loss %g)", it + 1, st.loss);
+        /* every rank sees the same mean loss: all stop here. -inf is no loss but the marker of
+         * a gradient that overflowed on some worker (SIM_EOVERFLOW) */
+        if (!isfinite(st.loss)) {
+            if (st.loss == -INFINITY)
+                snprintf(why, sizeof why,
+                         "diverged at iteration %zu (a worker's gradient overflowed: not finite, "
+                         "or its norm beyond float)", it + 1);
+            else
+                snprintf(why, sizeof why, "diverged at iteration %zu (train loss %g)", it + 1, st.loss);
             if (r->rank == 0) /* an error: printed even with --quiet */
                 fprintf(stderr, "qsgdsim-trainer: %s; the results so far are kept\n", why);
             status = EXIT_DIVERGED;
@@ -1008,37 +1307,26 @@ static int train(run *r) {
            "shared %.1f MiB)\n",
         it, total, wall_max, grad_sum, 100 * overhead, (double)rss / 1048576.0,
         (double)anon / 1048576.0, (double)file / 1048576.0, (double)shmem / 1048576.0);
-    if (r->rank == 0 && r->cfg.out_dir[0]) {
-        char p[600], tmp[620];
-        snprintf(p, sizeof p, "%s/summary.txt", r->cfg.out_dir);
-        snprintf(tmp, sizeof tmp, "%s.partial", p);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "device = %s\n", model_device_desc(r->m));
-            fprintf(f, "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
-                       "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
-                       "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
-                       "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
-                       "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
-                       "status = %s\n",
-                    SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max, grad_sum,
-                    overhead, rss, anon, file, shmem, r->cfg.target_accuracy, r->target_time, why);
-            if (fclose(f) == 0)
-                rename(tmp, p);
-        }
+    /* Results, then the completion marker: the tables are closed and renamed (each with its
+     * status line), then summary.txt, then, once every rank agrees nothing failed, the status
+     * file, last. A failure leaves the tables as .partial and a status "failed (io): ...". */
+    char err[1400];
+    if (r->iters.f && sim_table_close(&r->iters, why, err, sizeof err))
+        fail_rank(r, EXIT_IO, "%s", err);
+    if (r->evals.f && sim_table_close(&r->evals, why, err, sizeof err))
+        fail_rank(r, EXIT_IO, "%s", err);
+    if (r->rank == 0 && r->cfg.out_dir[0] && !r->code &&
+        write_summary(r, it, total, last_loss, wall_max, grad_sum, overhead, why, err, sizeof err))
+        fail_rank(r, EXIT_IO, "%s", err);
+    int rc = agree_code(r->code);
+    if (rc) {
+        report_failure(r, rc);
+        return rc;
     }
-    if (r->iters.f && sim_table_close(&r->iters, why))
-        status = EXIT_FAIL;
-    if (r->evals.f && sim_table_close(&r->evals, why))
-        status = EXIT_FAIL;
-    if (r->rank == 0 && r->cfg.out_dir[0]) {
-        char p[600];
-        snprintf(p, sizeof p, "%s/status", r->cfg.out_dir);
-        FILE *f = fopen(p, "w");
-        if (f) {
-            fprintf(f, "%s\n", why);
-            fclose(f);
-        }
+    if (r->rank == 0 && r->cfg.out_dir[0] &&
+        sim_status_write(r->cfg.out_dir, r->rank, why, err, sizeof err)) {
+        fprintf(stderr, "qsgdsim-trainer: %s\n", err);
+        return EXIT_IO;
     }
     return status;
 }
@@ -1071,32 +1359,57 @@ static void cleanup(run *r) {
     free(r->idx);
 }
 
+/* The --out directory of a command line that did not parse (the status file still says why),
+ * "" if none. */
+static void find_out_dir(int argc, char **argv, char *dir, size_t len) {
+    dir[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            v = argv[i + 1];
+        else if (strncmp(argv[i], "--out=", 6) == 0)
+            v = argv[i] + 6;
+        if (v && *v && strlen(v) < len)
+            snprintf(dir, len, "%s", v);
+    }
+}
+
 int main(int argc, char **argv) {
+    /* a file size limit (ulimit -f) must fail the write (EFBIG, reported), not kill the run */
+    signal(SIGXFSZ, SIG_IGN);
     MPI_Init(&argc, &argv);
     run r;
     memset(&r, 0, sizeof r);
     MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &r.size);
     sim_config_default(&r.cfg);
-    char err[400] = "";
+    char err[800] = "";
     int help = 0;
     int rc = sim_config_parse(argc, argv, &r.cfg, &help, err, sizeof err);
     if (rc || help) {
         if (r.rank == 0) {
-            if (rc)
+            if (rc) {
                 fprintf(stderr, "qsgdsim-trainer: %s\n", err);
-            sim_config_usage(rc ? stderr : stdout, "qsgdsim-trainer");
+                fprintf(stderr, "Try '" PROG " --help'.\n");
+                char dir[sizeof r.cfg.out_dir], line[sizeof err + 40], e2[800];
+                find_out_dir(argc, argv, dir, sizeof dir);
+                failure_line(EXIT_USAGE, err, line, sizeof line);
+                if (dir[0] && sim_status_write(dir, r.rank, line, e2, sizeof e2))
+                    fprintf(stderr, "qsgdsim-trainer: %s\n", e2);
+            } else {
+                sim_config_usage(stdout, PROG);
+            }
         }
         MPI_Finalize();
         return rc ? EXIT_USAGE : EXIT_OK;
     }
+    /* a status left by an earlier run in this directory must not survive this one */
+    if (r.rank == 0 && r.cfg.out_dir[0] && sim_status_clear(r.cfg.out_dir, err, sizeof err))
+        rc = fail_rank(&r, EXIT_IO, "%s", err);
+    rc = agree_code(rc);
+    if (!rc && r.cfg.exchange == SIM_EX_PS && r.size < 2)
+        rc = fail_all(&r, EXIT_USAGE, "--exchange ps", "needs at least 2 ranks (server + worker)");
     if (r.cfg.exchange == SIM_EX_PS) {
-        if (r.size < 2) {
-            if (r.rank == 0)
-                fprintf(stderr, "qsgdsim-trainer: --exchange ps needs at least 2 ranks (server + worker)\n");
-            MPI_Finalize();
-            return EXIT_USAGE;
-        }
         r.nworkers = r.size - 1;
         r.is_worker = r.rank > 0;
         r.worker = r.rank - 1;
@@ -1108,7 +1421,8 @@ int main(int argc, char **argv) {
         r.reporter = 0;
     }
     model_set_threads(r.cfg.threads);
-    rc = setup_data(&r);
+    if (!rc)
+        rc = setup_data(&r);
     if (!rc)
         rc = setup_model(&r);
     if (!rc)
@@ -1116,9 +1430,13 @@ int main(int argc, char **argv) {
     if (!rc)
         rc = setup_accumulator(&r);
     if (!rc)
+        rc = plan_steps(&r);
+    if (!rc)
         rc = open_tables(&r);
     if (!rc)
-        rc = train(&r);
+        rc = train(&r); /* writes the status file */
+    else
+        report_failure(&r, rc);
     free_shared_decode(&r);
     cleanup(&r);
     MPI_Finalize();
