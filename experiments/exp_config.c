@@ -380,12 +380,14 @@ static void value_free(exp_value *v) {
 }
 
 static int push_value(exp_setting *st, exp_value *v) {
-    exp_value *nv = realloc(st->v, (st->n + 1) * sizeof *nv);
-    if (!nv) {
-        value_free(v);
-        return -1;
+    if ((st->n & (st->n - 1)) == 0) { /* capacity: n rounded up to a power of two */
+        exp_value *nv = realloc(st->v, (st->n ? 2 * st->n : 1) * sizeof *nv);
+        if (!nv) {
+            value_free(v);
+            return -1;
+        }
+        st->v = nv;
     }
-    st->v = nv;
     st->v[st->n++] = *v;
     return 0;
 }
@@ -1341,6 +1343,8 @@ static void canon_values(exp_experiment *e) {
 static int same_value(exp_key k, const exp_value *a, const exp_value *b) {
     if (strcmp(a->text, b->text) == 0)
         return 1;
+    if (keys[k].type == EXP_T_INT || keys[k].type == EXP_T_BOOL)
+        return 0; /* canonical text ("%lld"): exact beyond 2^53, where doubles are not */
     if (keys[k].type != EXP_T_STRING)
         return a->num == b->num;
     if (a->canon && b->canon)
