@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || !errlen)
         return;
@@ -96,7 +97,8 @@ static size_t count_fields(const char *line, size_t ll) {
 /* Parse text; messages start "NAME:N: " (a file) or "line N: " (name NULL). Two passes:
  * the first checks every bound and counts the rows, so that nothing is allocated for a
  * table that is then refused. */
-static int parse(const char *name, const char *text, size_t len, exp_tsv *t, char *err, size_t errlen) {
+static int parse(const char *name, const char *text, size_t len, exp_tsv *t, char *err,
+                 size_t errlen) {
     memset(t, 0, sizeof *t);
     const char *pre = name ? name : "", *sep = name ? ": " : "";
     if (len > EXP_TSV_MAX_BYTES) {

@@ -21,8 +21,8 @@ static void test_basic(void) {
                        "\n"
                        "1\t0.5\t0.25\t2.3\n"
                        "2\t1.0\t0.5\tnan\r\n"
-                       "3\t1.5\n"                  /* short: the missing cells are "" */
-                       "4\t2\t1\t0.1\textra\n"    /* long: the extra cell is dropped */
+                       "3\t1.5\n"              /* short: the missing cells are "" */
+                       "4\t2\t1\t0.1\textra\n" /* long: the extra cell is dropped */
                        "5\tx\t 7 \t1.5abc\n"
                        "# status: complete\n";
     exp_tsv t;
@@ -35,18 +35,19 @@ static void test_basic(void) {
     CU_ASSERT_EQUAL(exp_tsv_col(&t, "iteration"), 0);
     CU_ASSERT_EQUAL(exp_tsv_col(&t, "loss"), 3);
     CU_ASSERT_EQUAL(exp_tsv_col(&t, "bits_sent"), -1);
-    int cl = exp_tsv_col(&t, "loss"), ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time");
+    int cl = exp_tsv_col(&t, "loss"), ce = exp_tsv_col(&t, "epoch"),
+        cs = exp_tsv_col(&t, "sim_time");
     CU_ASSERT_DOUBLE_EQUAL(exp_tsv_num(&t, 0, cl), 2.3, 0);
-    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 1, cl)));     /* "nan" without its \r */
+    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 1, cl))); /* "nan" without its \r */
     CU_ASSERT_STRING_EQUAL(t.cell[1][3], "nan");
-    CU_ASSERT_STRING_EQUAL(t.cell[2][2], "");          /* short row */
-    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 2, cs)));     /* empty */
-    CU_ASSERT_STRING_EQUAL(t.cell[3][3], "0.1");       /* long row cut */
-    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 4, ce)));     /* "x" */
+    CU_ASSERT_STRING_EQUAL(t.cell[2][2], "");             /* short row */
+    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 2, cs)));        /* empty */
+    CU_ASSERT_STRING_EQUAL(t.cell[3][3], "0.1");          /* long row cut */
+    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 4, ce)));        /* "x" */
     CU_ASSERT_DOUBLE_EQUAL(exp_tsv_num(&t, 4, cs), 7, 0); /* blanks around */
-    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 4, cl)));     /* trailing garbage */
-    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 5, 0)));      /* no such row */
-    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 0, -1)));     /* no such column */
+    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 4, cl)));        /* trailing garbage */
+    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 5, 0)));         /* no such row */
+    CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 0, -1)));        /* no such column */
     CU_ASSERT_TRUE(isnan(exp_tsv_num(&t, 0, 4)));
     exp_tsv_free(&t);
     exp_tsv_free(&t); /* twice: safe */
@@ -147,7 +148,8 @@ static void test_read(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "%s/qsgdsim-tsv-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(tmpdir, sizeof tmpdir, "%s/qsgdsim-tsv-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir))
         return 1;
     if (CU_initialize_registry() != CUE_SUCCESS)

@@ -33,12 +33,14 @@ static void put(const char *name, const char *text) {
     fclose(f);
 }
 
-#define ITERS "# model: logreg (65 parameters)\n" \
-              "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_sent\ttrain_loss\tlr\n" \
-              "1\t0.5\t0.25\t0\t0\t0\t0\t1000\t0.6\t0.1\n" \
-              "2\t1\t0.5\t0\t0\t0\t0\t1000\t0.5\t0.1\n"
-#define EVALS "iteration\tepoch\tsim_time\ttest_loss\ttest_accuracy\n" \
-              "2\t1\t0.5\t0.5\t0.75\n"
+#define ITERS                                                                                      \
+    "# model: logreg (65 parameters)\n"                                                            \
+    "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_sent\ttrain_loss\tlr\n"       \
+    "1\t0.5\t0.25\t0\t0\t0\t0\t1000\t0.6\t0.1\n"                                                   \
+    "2\t1\t0.5\t0\t0\t0\t0\t1000\t0.5\t0.1\n"
+#define EVALS                                                                                      \
+    "iteration\tepoch\tsim_time\ttest_loss\ttest_accuracy\n"                                       \
+    "2\t1\t0.5\t0.5\t0.75\n"
 
 int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++)
