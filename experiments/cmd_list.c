@@ -117,7 +117,8 @@ static const struct category {
 #define NCAT (sizeof categories / sizeof categories[0])
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: qsgdsim list [CATEGORY...]\nList what qsgdsim knows, one line each. Categories:\n");
+    fprintf(f, "usage: qsgdsim list [CATEGORY...]\n"
+               "List what qsgdsim knows, one line each. Categories:\n");
     for (size_t i = 0; i < NCAT; i++)
         fprintf(f, "  %-11s %s\n", categories[i].name, categories[i].summary);
     fprintf(f, "Without a category: all of them; with several, each in the order given.\n"

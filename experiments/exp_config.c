@@ -668,7 +668,8 @@ static int format_member(const config_setting_t *m, char *buf, size_t len) {
  * spec may be (both reported here). */
 static int member_overflows(ctx *c, const config_setting_t *m) {
     int ty = config_setting_type(m);
-    if (ty == CONFIG_TYPE_STRING && strlen(config_setting_get_string(m)) > max_length(EXP_QUANTIZER)) {
+    if (ty == CONFIG_TYPE_STRING &&
+        strlen(config_setting_get_string(m)) > max_length(EXP_QUANTIZER)) {
         char what[200];
         echo_buf b;
         setting_path(m, what, sizeof what);
@@ -1606,7 +1607,8 @@ static size_t number_token(const char *s, size_t len, size_t *end) {
     *end = k;
     size_t m = hex ? 2 : j;
     if (hex) {
-        while (m < k && ((s[m] >= '0' && s[m] <= '9') || ((s[m] | 32) >= 'a' && (s[m] | 32) <= 'f')))
+        while (m < k &&
+               ((s[m] >= '0' && s[m] <= '9') || ((s[m] | 32) >= 'a' && (s[m] | 32) <= 'f')))
             m++;
         if (m == 2)
             return 0;
@@ -1703,7 +1705,8 @@ static int scan_source(ctx *c, const char *name, const char *text, size_t len, c
             size_t o = 0;
             if (j < len && text[j] == '"') {
                 for (j++; j < len && text[j] != '"' && text[j] != '\n'; j++) {
-                    if (text[j] == '\\' && j + 1 < len && (text[j + 1] == '\\' || text[j + 1] == '"'))
+                    if (text[j] == '\\' && j + 1 < len &&
+                        (text[j + 1] == '\\' || text[j + 1] == '"'))
                         j++;
                     if (o + 1 < sizeof inc)
                         inc[o++] = text[j];
@@ -1765,7 +1768,8 @@ static void report_wrapped(ctx *c, const char *file, int line, const char *what,
 static void setting_path(const config_setting_t *s, char *buf, size_t len) {
     const char *names[8];
     int n = 0;
-    for (const config_setting_t *t = s; t && !config_setting_is_root(t); t = config_setting_parent(t))
+    for (const config_setting_t *t = s; t && !config_setting_is_root(t);
+         t = config_setting_parent(t))
         if (config_setting_name(t)) {
             if (n == 8)
                 n--; /* keep the top-level name */
@@ -1950,7 +1954,8 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
         else if (config_error_type(&cfg) == CONFIG_ERR_PARSE)
             hint = " (libconfig: `key = value;`, strings in double quotes, lists [a, b] or (a, b), "
                    "groups { key = value; })";
-        if (!big && asprintf(&s, "%s:%d: %s%s", ef ? ef : path, config_error_line(&cfg), et, hint) >= 0) {
+        if (!big &&
+            asprintf(&s, "%s:%d: %s%s", ef ? ef : path, config_error_line(&cfg), et, hint) >= 0) {
             diag_push(d, s);
             d->nerrors++;
         }
@@ -1981,7 +1986,8 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
             echo_buf eb;
             if (l == 0 || l >= sizeof e->name || v[0] == '.' ||
                 strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-=") != l)
-                err_s(&c, s, "name: must be 1..%zu letters, digits, '.', '_', '-', '=' (a directory "
+                err_s(&c, s,
+                      "name: must be 1..%zu letters, digits, '.', '_', '-', '=' (a directory "
                       "name under results/), not starting with '.'; the value is %s",
                       sizeof e->name - 1, echo(v, &eb));
             else

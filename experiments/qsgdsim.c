@@ -186,8 +186,9 @@ static void usage(FILE *f) {
             "\n"
             "`qsgdsim <command> --help` describes a command's options.\n"
             "exit status (every command; README \"Failure modes\"): %d complete, %d internal\n"
-            "error or violated check, %d bad option, spec or experiment file, %d diverged, %d data,\n"
-            "%d I/O (results not written), %d resources (memory, maps, ranks), %d interrupted.\n",
+            "error or violated check, %d bad option, spec or experiment file, %d diverged,\n"
+            "%d data, %d I/O (results not written), %d resources (memory, maps, ranks),\n"
+            "%d interrupted.\n",
             "help", "this text, or `help <command>` for a command's options", QSGD_EXIT_OK,
             QSGD_EXIT_INTERNAL, QSGD_EXIT_CONFIG, QSGD_EXIT_DIVERGED, QSGD_EXIT_DATA, QSGD_EXIT_IO,
             QSGD_EXIT_RESOURCES, QSGD_EXIT_INTERRUPTED);
