@@ -489,6 +489,8 @@ static void show_log_tail(const char *dir) {
 static void describe_wait(int st, char *buf, size_t len) {
     if (WIFSIGNALED(st))
         snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == QSGD_EXIT_INTERRUPTED)
+        snprintf(buf, len, "exit status %d (interrupted)", WEXITSTATUS(st));
     else if (WIFEXITED(st) && WEXITSTATUS(st) > 128)
         snprintf(buf, len, "exit status %d (killed by signal %d)", WEXITSTATUS(st), WEXITSTATUS(st) - 128);
     else
