@@ -1,13 +1,21 @@
 /* cmd_train.c — `qsgdsim train`: single-worker SGD training of a model on a data set
  * (Fashion-MNIST, LIBSVM files, synthetic convex problems), optionally with every gradient
  * passed through a quantizer (encode -> decode -> step). Prints one line per epoch and writes
- * a TSV with provenance lines. All the work is train_run() in models/train.c. */
+ * a TSV with provenance lines. All the work is train_run() in models/train.c. Exit statuses:
+ * sim_exit.h (2 bad option or spec, 3 diverged with the TSV kept, 4 data, 5 the TSV could not
+ * be written, 6 out of memory, 1 internal). */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "model.h"
+#include "quant.h"
+#include "sim_exit.h"
 #include "train.h"
 
 #define PROG "qsgdsim train"
@@ -24,8 +32,9 @@ static void usage(FILE *f) {
             "                      synth-leastsq[:n=,dim=,kappa=,noise=,spread=log|linear] |\n"
             "                      synth-logreg[:n=,dim=,scale=,hard=0|1]  (default fmnist)\n"
             "  --batch N           minibatch size (default 128)\n"
-            "  --epochs N          epochs (default 5)\n"
-            "  --max-steps N       stop after N steps (default: no limit)\n"
+            "  --epochs N          epochs, >= 1 (default 5)\n"
+            "  --max-steps N       stop after N steps (default: no limit; a run has at most\n"
+            "                      4294967295 steps, the quantizers' step counter)\n"
             "  --lr X              base learning rate (default 0.05)\n"
             "  --schedule S        constant | step | cosine | invsqrt | invt (default cosine)\n"
             "  --lr-min X          cosine: final learning rate (default 0)\n"
@@ -39,28 +48,35 @@ static void usage(FILE *f) {
             "  --optim SPEC        all of the above as sgd:lr=..,schedule=..,momentum=..,wd=..\n"
             "  --quant SPEC        quantizer for the gradients, e.g. qsgd:bits=8,bucket=512\n"
             "                      (default none: plain fp32 gradients)\n"
-            "  --quant-min N       tensors with fewer elements are sent fp32 (default %d)\n"
+            "  --quant-min N       tensors with fewer elements are sent fp32 (default %d;\n"
+            "                      0 = quantize every tensor, as the trainer's --quant-min-numel)\n"
             "  --seed N            data order, initialization, quantizer randomness (default 1)\n"
             "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
             "  --device D          auto | cpu | cuda: where gradients are computed (default auto:\n"
             "                      a CUDA GPU when present and the model has a CUDA version)\n"
             "  --out FILE          TSV output (default train.tsv; written atomically)\n"
             "  --quiet             no per-epoch lines\n"
-            "  -h, --help          this help\n",
+            "  -h, --help          this help\n"
+            "Exit status: 0 complete, 2 bad option or spec, 3 diverged (the TSV is kept, its last\n"
+            "line says where), 4 data, 5 the TSV could not be written (what was written is kept\n"
+            "in the temporary file named), 6 out of memory, 1 internal error.\n",
             TRAIN_QUANT_MIN_NUMEL);
 }
 
 static int bad(const char *opt, const char *val, const char *why) {
     fprintf(stderr, PROG ": %s '%s': %s\n", opt, val, why);
     fprintf(stderr, "Try '" PROG " --help'.\n");
-    return CMD_USAGE;
+    return QSGD_EXIT_CONFIG;
 }
 
+/* A non-negative integer (1e3 is 1000); "too large" beyond SIZE_MAX, never a wrapped value. */
 static int parse_count(const char *opt, const char *s, size_t *out) {
     char *end;
     double x = strtod(s, &end);
-    if (end == s || *end || !(x >= 0) || x != (double)(size_t)x)
+    if (end == s || *end || !(x >= 0) || x != floor(x))
         return bad(opt, s, "expected a non-negative integer");
+    if (!(x < 18446744073709551616.0)) /* 2^64: SIZE_MAX + 1 */
+        return bad(opt, s, "too large");
     *out = (size_t)x;
     return 0;
 }
@@ -70,8 +86,29 @@ static int parse_real(const char *opt, const char *s, double *out) {
     double x = strtod(s, &end);
     if (end == s || *end || x != x)
         return bad(opt, s, "expected a number");
+    if (!isfinite(x))
+        return bad(opt, s, "too large (not a finite number)");
     *out = x;
     return 0;
+}
+
+static int train_exit(int train_code) {
+    switch (train_code) {
+    case TRAIN_OK:
+        return QSGD_EXIT_OK;
+    case TRAIN_EINVAL:
+        return QSGD_EXIT_CONFIG;
+    case TRAIN_ENOMEM:
+        return QSGD_EXIT_RESOURCES;
+    case TRAIN_EIO:
+        return QSGD_EXIT_IO;
+    case TRAIN_EDIVERGED:
+        return QSGD_EXIT_DIVERGED;
+    case TRAIN_EDATA:
+        return QSGD_EXIT_DATA;
+    default:
+        return QSGD_EXIT_INTERNAL;
+    }
 }
 
 int cmd_train(int argc, char **argv) {
@@ -127,9 +164,12 @@ int cmd_train(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* a file size limit (ulimit -f) must fail the write (EFBIG, reported), not kill us */
+    signal(SIGXFSZ, SIG_IGN);
     train_config c = {
         .model = "mlp",
         .data = "fmnist",
+        .quant_min_numel = TRAIN_QUANT_MIN_NUMEL,
         .batch = 128,
         .epochs = 5,
         .optim = {.lr = 0.05, .schedule = OPTIM_LR_COSINE, .momentum = 0.9},
@@ -158,6 +198,8 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_EPOCHS:
             rc = parse_count("--epochs", optarg, &c.epochs);
+            if (!rc && c.epochs == 0)
+                return bad("--epochs", optarg, "must be >= 1");
             break;
         case O_MAXSTEPS:
             rc = parse_count("--max-steps", optarg, &c.max_steps);
@@ -231,10 +273,10 @@ int cmd_train(int argc, char **argv) {
             break;
         case 'h':
             usage(stdout);
-            return CMD_OK;
+            return QSGD_EXIT_OK;
         default:
             fprintf(stderr, "Try '" PROG " --help'.\n");
-            return CMD_USAGE;
+            return QSGD_EXIT_CONFIG;
         }
         if (rc)
             return rc;
@@ -250,6 +292,18 @@ int cmd_train(int argc, char **argv) {
         chk.step_size = 1;
     if (optim_params_check(&chk, &oe))
         return bad("optimizer", optim_spec ? optim_spec : "options", oe.msg);
+    /* every spec parsed before any work (train_run checks again, for its other callers) */
+    model_spec ms;
+    model_err me = {0};
+    if (model_spec_parse(c.model, &ms, &me) != MODEL_OK)
+        return bad("--model", c.model, me.msg);
+    if (c.quant && *c.quant && strcmp(c.quant, "none") != 0) {
+        quant_err qe = {0};
+        quant *q = quant_alloc_spec(c.quant, 1, 1, &qe);
+        if (!q)
+            return bad("--quant", c.quant, qe.msg);
+        quant_free(q);
+    }
 
     /* Parent directory of the output. */
     char dir[1024];
@@ -258,8 +312,8 @@ int cmd_train(int argc, char **argv) {
     if (slash && slash != dir) {
         *slash = '\0';
         if (exp_mkdir_p(dir) != 0) {
-            fprintf(stderr, PROG ": cannot create directory %s\n", dir);
-            return CMD_FAIL;
+            fprintf(stderr, PROG ": cannot create directory %s: %s\n", dir, strerror(errno));
+            return QSGD_EXIT_IO;
         }
     }
     char prov[4600];
@@ -270,9 +324,15 @@ int cmd_train(int argc, char **argv) {
     train_result r;
     train_err err = {0};
     int trc = train_run(&c, &r, &err);
+    if (trc == TRAIN_EDIVERGED) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        fprintf(stderr, PROG ": the epochs before it are kept in %s (last line: the status)\n",
+                c.out_tsv);
+        return QSGD_EXIT_DIVERGED;
+    }
     if (trc) {
         fprintf(stderr, PROG ": %s\n", err.msg);
-        return trc == TRAIN_EINVAL ? CMD_USAGE : CMD_FAIL;
+        return train_exit(trc);
     }
     if (c.log) {
         printf("done: %zu steps in %.1f s (training only), final test loss %.4f", r.steps,
@@ -281,5 +341,5 @@ int cmd_train(int argc, char **argv) {
             printf(", test accuracy %.2f%%", 100.0 * r.last.test_acc);
         printf("; wrote %s\n", c.out_tsv);
     }
-    return CMD_OK;
+    return QSGD_EXIT_OK;
 }

@@ -1,10 +1,12 @@
 /* train.c — single-worker training loop: data spec -> model -> (per-tensor quantizer
  * round trip) -> SGD, with per-epoch evaluation, progress lines and a TSV written to a
- * temporary file and renamed into place. Also the per-tensor gradient codec (train_codec).
+ * temporary file and renamed into place (complete or diverged; every write checked). Also
+ * the per-tensor gradient codec (train_codec).
  */
 #include "train.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,8 +61,6 @@ void train_codec_free(train_codec *c) {
 }
 
 train_codec *train_codec_alloc(const model *m, const char *spec, size_t min_numel, train_err *err) {
-    if (min_numel == 0)
-        min_numel = TRAIN_QUANT_MIN_NUMEL;
     train_codec *c = calloc(1, sizeof *c);
     if (!c) {
         train_fail(err, TRAIN_ENOMEM, "codec: out of memory");
@@ -110,6 +110,20 @@ train_codec *train_codec_alloc(const model *m, const char *spec, size_t min_nume
     return c;
 }
 
+/* 1 if a refused encode of v[q->n] is an overflow of the values (the training diverged): one
+ * of them (+ the error-feedback residual) is not finite, or their l2 norm is beyond float. */
+static int encode_overflowed(const quant *q, const float *v) {
+    const float *res = quant_residual(q);
+    double ss = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        float x = res ? v[i] + res[i] : v[i];
+        if (!isfinite(x))
+            return 1;
+        ss += (double)x * (double)x;
+    }
+    return !(sqrt(ss) <= (double)FLT_MAX);
+}
+
 int train_codec_roundtrip(train_codec *c, const float *grad, float *out, uint64_t seed,
                           uint32_t worker, uint32_t step, uint64_t *bits, train_err *err) {
     uint64_t total = 0;
@@ -124,10 +138,17 @@ int train_codec_roundtrip(train_codec *c, const float *grad, float *out, uint64_
         quant_ctx ctx = {.seed = seed, .worker = worker, .step = step, .tensor = (uint32_t)i};
         quant_err qe = {0};
         uint64_t nbits = 0;
-        if (quant_encode(c->q[i], g, &ctx, c->buf, c->cap, &nbits, &qe) ||
-            quant_decode(c->q[i], c->buf, c->cap, nbits, o, &qe))
-            return train_fail(err, TRAIN_EINVAL, "quantizer on tensor %zu at step %u: %s", i, step,
-                              qe.msg);
+        if (quant_encode(c->q[i], g, &ctx, c->buf, c->cap, &nbits, &qe)) {
+            if (encode_overflowed(c->q[i], g))
+                return train_fail(err, TRAIN_EDIVERGED,
+                                  "the gradient of tensor %zu overflowed at step %u: %s", i, step,
+                                  qe.msg);
+            return train_fail(err, qe.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINTERNAL,
+                              "quantizer on tensor %zu at step %u: %s", i, step, qe.msg);
+        }
+        if (quant_decode(c->q[i], c->buf, c->cap, nbits, o, &qe))
+            return train_fail(err, TRAIN_EINTERNAL, "quantizer on tensor %zu at step %u: %s", i,
+                              step, qe.msg);
         total += nbits;
     }
     if (bits)
@@ -158,6 +179,8 @@ int train_codec_describe(const train_codec *c, char *buf, size_t len) {
 typedef struct tsv {
     FILE *f;
     char path[1024], tmp[1100];
+    int errnum; /* errno of the first failed write (0: none) */
+    int rows;   /* data rows written */
 } tsv;
 
 static int tsv_open(tsv *t, const char *path, train_err *err) {
@@ -174,32 +197,54 @@ static int tsv_open(tsv *t, const char *path, train_err *err) {
     return TRAIN_OK;
 }
 
-static int tsv_commit(tsv *t, train_err *err) {
+/* After writes to t->f: 0, or -1 with the first failure's errno kept (full disk, EFBIG). */
+static int tsv_check(tsv *t, int wrote) {
+    if (!t->f)
+        return 0;
+    if (wrote < 0 && !t->errnum)
+        t->errnum = errno ? errno : EIO;
+    errno = 0;
+    if ((fflush(t->f) != 0 || ferror(t->f)) && !t->errnum)
+        t->errnum = errno ? errno : EIO;
+    return t->errnum ? -1 : 0;
+}
+
+static int tsv_write_failed(tsv *t, train_err *err) {
+    return train_fail(err, TRAIN_EIO, "cannot write %s: %s (what was written is kept there)",
+                      t->tmp, strerror(t->errnum ? t->errnum : EIO));
+}
+
+/* The last line "# status: STATUS", close, rename into place. On failure the temp file stays
+ * (never renamed to look complete) and the message names it. */
+static int tsv_commit(tsv *t, const char *status, train_err *err) {
     if (!t->f)
         return TRAIN_OK;
-    int bad = ferror(t->f);
-    if (fclose(t->f) != 0)
-        bad = 1;
+    errno = 0;
+    tsv_check(t, fprintf(t->f, "# status: %s\n", status));
+    if (fclose(t->f) != 0 && !t->errnum)
+        t->errnum = errno ? errno : EIO;
     t->f = NULL;
-    if (bad) {
-        remove(t->tmp);
-        return train_fail(err, TRAIN_EIO, "%s: write failed: %s", t->tmp, strerror(errno));
-    }
-    if (rename(t->tmp, t->path) != 0) {
-        int e = errno;
-        remove(t->tmp);
-        return train_fail(err, TRAIN_EIO, "cannot rename %s to %s: %s", t->tmp, t->path,
-                          strerror(e));
-    }
+    if (t->errnum)
+        return tsv_write_failed(t, err);
+    if (rename(t->tmp, t->path) != 0)
+        return train_fail(err, TRAIN_EIO, "cannot rename %s to %s: %s (the results are in %s)",
+                          t->tmp, t->path, strerror(errno), t->tmp);
     return TRAIN_OK;
 }
 
-static void tsv_abort(tsv *t) {
-    if (t->f) {
+/* A failed run: a temp file without results (no epoch trained) is removed; one with results
+ * is kept as it is, closed with "# status: failed: ..." if that can be written. */
+static void tsv_abort(tsv *t, const char *why) {
+    if (!t->f)
+        return;
+    if (t->rows > 1) {
+        fprintf(t->f, "# status: failed: %s\n", why);
+        fclose(t->f);
+    } else {
         fclose(t->f);
         remove(t->tmp);
-        t->f = NULL;
     }
+    t->f = NULL;
 }
 
 static void fmt_num(char *buf, size_t len, const char *fmt, double v) {
@@ -209,7 +254,8 @@ static void fmt_num(char *buf, size_t len, const char *fmt, double v) {
         snprintf(buf, len, fmt, v);
 }
 
-static void emit(const train_config *cfg, tsv *t, const train_epoch *e) {
+/* Progress line and TSV row; -1 if the row could not be written (t->errnum). */
+static int emit(const train_config *cfg, tsv *t, const train_epoch *e) {
     char trl[32], tel[32], acc[32], acc_pct[32];
     fmt_num(trl, sizeof trl, "%.6f", e->train_loss);
     fmt_num(tel, sizeof tel, "%.6f", e->test_loss);
@@ -223,11 +269,13 @@ static void emit(const train_config *cfg, tsv *t, const train_epoch *e) {
                 e->bits_per_step);
         fflush(cfg->log);
     }
-    if (t->f) {
-        fprintf(t->f, "%zu\t%zu\t%.6g\t%s\t%s\t%s\t%.3f\t%.3f\t%.0f\n", e->epoch, e->step, e->lr,
-                trl, tel, acc, e->seconds, e->eval_seconds, e->bits_per_step);
-        fflush(t->f);
-    }
+    if (!t->f)
+        return 0;
+    errno = 0;
+    int w = fprintf(t->f, "%zu\t%zu\t%.6g\t%s\t%s\t%s\t%.3f\t%.3f\t%.0f\n", e->epoch, e->step,
+                    e->lr, trl, tel, acc, e->seconds, e->eval_seconds, e->bits_per_step);
+    t->rows++;
+    return tsv_check(t, w);
 }
 
 /* ---- the run ---------------------------------------------------------------------------- */
@@ -239,6 +287,20 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     size_t epochs = cfg->epochs ? cfg->epochs : 1;
     if (!cfg->model || !cfg->data)
         return train_fail(err, TRAIN_EINVAL, "train: model and data specs are required");
+    /* every spec is parsed before any work: a bad quantizer is an error even if no tensor is
+     * large enough to use it (built once on a 1 x 1 tensor, which checks its options' values) */
+    model_spec ms;
+    model_err mse = {0};
+    if (model_spec_parse(cfg->model, &ms, &mse) != MODEL_OK)
+        return train_fail(err, TRAIN_EINVAL, "model '%s': %s", cfg->model, mse.msg);
+    if (!no_quant(cfg->quant)) {
+        quant_err qe = {0};
+        quant *q = quant_alloc_spec(cfg->quant, 1, 1, &qe);
+        if (!q)
+            return train_fail(err, qe.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
+                              "quantizer '%s': %s", cfg->quant, qe.msg);
+        quant_free(q);
+    }
     if (cfg->threads > 0)
         openblas_set_num_threads(cfg->threads);
 
@@ -255,9 +317,9 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     data_err de = {0};
     if ((rc = data_load_spec(cfg->data, cfg->seed, &train, &test, &de))) {
         rc = train_fail(err,
-                        rc == DATA_EIO || rc == DATA_EFORMAT ? TRAIN_EIO
-                        : rc == DATA_ENOMEM                  ? TRAIN_ENOMEM
-                                                             : TRAIN_EINVAL,
+                        rc == DATA_EINVAL   ? TRAIN_EINVAL
+                        : rc == DATA_ENOMEM ? TRAIN_ENOMEM
+                                            : TRAIN_EDATA,
                         "%s", de.msg);
         goto done;
     }
@@ -301,9 +363,19 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         goto done;
     }
     size_t spe = data_sampler_batches_per_epoch(smp);
-    size_t total = epochs * spe;
-    if (cfg->max_steps && cfg->max_steps < total)
-        total = cfg->max_steps;
+    /* epochs x steps per epoch in double (a size_t product wraps), bounded before any cast */
+    double want = (double)epochs * (double)spe;
+    if (cfg->max_steps && (double)cfg->max_steps < want)
+        want = (double)cfg->max_steps;
+    if (!(want <= TRAIN_MAX_STEPS)) {
+        rc = train_fail(err, TRAIN_EINVAL,
+                        "epochs %zu x %zu steps per epoch = %.4g steps, more than the %.0f a run "
+                        "may have (the quantizers' step counter is 32 bits): lower the epochs or "
+                        "set max steps",
+                        epochs, spe, want, TRAIN_MAX_STEPS);
+        goto done;
+    }
+    size_t total = (size_t)want;
     optim_params op = cfg->optim;
     if (op.schedule == OPTIM_LR_COSINE && op.total_steps == 0)
         op.total_steps = total;
@@ -358,9 +430,11 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
                 batch, epochs, spe, total, (unsigned long long)cfg->seed, cfg->threads);
         fprintf(f, "# date %s, host %s\n", date, host);
     }
-    if (out.f)
-        fprintf(out.f, "epoch\tstep\tlr\ttrain_loss\ttest_loss\ttest_acc\tseconds\teval_seconds"
-                       "\tbits_per_step\n");
+    if (out.f && tsv_check(&out, fprintf(out.f, "epoch\tstep\tlr\ttrain_loss\ttest_loss\ttest_acc"
+                                                "\tseconds\teval_seconds\tbits_per_step\n"))) {
+        rc = tsv_write_failed(&out, err);
+        goto done;
+    }
 
     /* Epoch 0: the initial model. */
     train_epoch e = {.train_loss = NAN};
@@ -371,12 +445,16 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     }
     e.eval_seconds = now_s() - t0;
     e.lr = optim_lr(&op, 0);
-    emit(cfg, &out, &e);
+    if (emit(cfg, &out, &e)) {
+        rc = tsv_write_failed(&out, err);
+        goto done;
+    }
     if (res)
         res->first = e;
 
     size_t step = 0;
     double train_seconds = 0;
+    char dstatus[400] = ""; /* "diverged at step N (epoch E): why" */
     for (size_t ep = 1; ep <= epochs && step < total; ep++) {
         double ts = now_s(), loss_sum = 0, bits_sum = 0;
         size_t nb = 0;
@@ -389,18 +467,25 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
                 goto done;
             }
             if (!isfinite(loss)) {
-                rc = train_fail(err, TRAIN_EDIVERGED,
-                                "training diverged at step %zu (epoch %zu): "
-                                "loss %g; lower the learning rate (%s)",
-                                step, ep, loss, odesc);
-                goto done;
+                snprintf(dstatus, sizeof dstatus, "diverged at step %zu (epoch %zu): loss %g", step,
+                         ep, loss);
+                rc = train_fail(err, TRAIN_EDIVERGED, "training %s; lower the learning rate (%s)",
+                                dstatus, odesc);
+                goto diverged;
             }
             uint64_t bits = 32u * (uint64_t)n;
             const float *g = grad;
             if (codec->nquantized) {
                 if ((rc = train_codec_roundtrip(codec, grad, gq, cfg->seed, 0, (uint32_t)step,
-                                                &bits, err)))
-                    goto done;
+                                                &bits, err))) {
+                    if (rc != TRAIN_EDIVERGED)
+                        goto done;
+                    snprintf(dstatus, sizeof dstatus, "diverged at step %zu (epoch %zu): %.300s",
+                             step, ep, err ? err->msg : "the gradient overflowed");
+                    rc = train_fail(err, TRAIN_EDIVERGED,
+                                    "training %s; lower the learning rate (%s)", dstatus, odesc);
+                    goto diverged;
+                }
                 g = gq;
             }
             lr = optim_step(opt, theta, g, step);
@@ -422,7 +507,10 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
             goto done;
         }
         e.eval_seconds = now_s() - t0;
-        emit(cfg, &out, &e);
+        if (emit(cfg, &out, &e)) {
+            rc = tsv_write_failed(&out, err);
+            goto done;
+        }
     }
     if (res) {
         res->last = e;
@@ -430,9 +518,26 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         res->steps = step;
         res->seconds = train_seconds;
     }
-    rc = tsv_commit(&out, err);
+    rc = tsv_commit(&out, "complete", err);
+    goto done;
+diverged:
+    /* the epochs before the divergence are results: keep them, marked (err->msg says where) */
+    if (res) {
+        res->last = e;
+        res->nparams = n;
+        res->steps = step;
+        res->seconds = train_seconds;
+    }
+    if (out.f) {
+        train_err werr = {0};
+        if (tsv_commit(&out, dstatus, &werr)) {
+            rc = TRAIN_EIO;
+            if (err)
+                *err = werr;
+        }
+    }
 done:
-    tsv_abort(&out);
+    tsv_abort(&out, err ? err->msg : "error");
     data_sampler_free(smp);
     optim_free(opt);
     train_codec_free(codec);

@@ -1,7 +1,8 @@
 /* train.h — single-worker training: a model (model.h) on a data spec (data.h) with SGD
  * (optim.h), optionally passing every gradient through a quantizer (quant.h) tensor by
  * tensor, as the distributed exchange will: gradient -> quant_encode -> quant_decode ->
- * optimizer. Prints a line per epoch and writes a TSV with '#' provenance lines.
+ * optimizer. Prints a line per epoch and writes a TSV with '#' provenance lines and a last
+ * "# status: ..." line (complete, or diverged: a diverged run keeps its TSV).
  *
  * The per-tensor codec (train_codec) is public so that the simulator can reuse it.
  */
@@ -23,10 +24,12 @@ extern "C" {
 
 enum train_status {
     TRAIN_OK = 0,
-    TRAIN_EINVAL = 1, /* bad configuration (spec, option) */
+    TRAIN_EINVAL = 1, /* bad configuration (spec, option, a count that does not fit) */
     TRAIN_ENOMEM = 2,
-    TRAIN_EIO = 3,       /* data file or output file */
-    TRAIN_EDIVERGED = 4, /* loss became NaN or infinite */
+    TRAIN_EIO = 3,       /* the output file could not be written (what was written is kept) */
+    TRAIN_EDIVERGED = 4, /* loss or gradient became NaN or infinite (the TSV is kept, marked) */
+    TRAIN_EDATA = 5,     /* data file missing, unreadable or malformed */
+    TRAIN_EINTERNAL = 6, /* a bug: a quantizer refused a finite gradient or its own message */
 };
 
 typedef struct train_err {
@@ -35,8 +38,12 @@ typedef struct train_err {
 } train_err;
 
 /* Tensors with fewer elements than this are sent uncompressed (fp32), as in the QSGD
- * paper's experiments ("matrices under 10K elements"). */
+ * paper's experiments ("matrices under 10K elements"): the default of `qsgdsim train
+ * --quant-min` and of the trainer's --quant-min-numel. */
 #define TRAIN_QUANT_MIN_NUMEL 10000
+
+/* The most steps of one run: the quantizers' step counter (quant_ctx.step) is 32 bits. */
+#define TRAIN_MAX_STEPS 4294967295.0
 
 /* --- per-tensor gradient codec ---------------------------------------------------------- */
 typedef struct train_codec {
@@ -50,14 +57,16 @@ typedef struct train_codec {
     size_t quantized_numel; /* parameters in those tensors */
 } train_codec;
 
-/* One quantizer per tensor of m with numel >= min_numel (0 -> TRAIN_QUANT_MIN_NUMEL),
+/* One quantizer per tensor of m with numel >= min_numel (0: every tensor, as in the trainer),
  * shaped rows = shape[0], cols = the product of the other dimensions. spec NULL, "" or
  * "none": no tensor is quantized (the codec then copies). */
 train_codec *train_codec_alloc(const model *m, const char *spec, size_t min_numel, train_err *err);
 void train_codec_free(train_codec *c); /* NULL is fine */
 /* out[nparams] = decode(encode(grad)) tensor by tensor with quant_ctx {seed, worker, step,
  * tensor index}; *bits = total message bits (32 per value for fp32 tensors). out may not
- * alias grad. Never allocates. */
+ * alias grad. Never allocates. TRAIN_EDIVERGED if a tensor (+ residual) is not finite or its
+ * norm overflows float (the quantizer refuses it: the training diverged), TRAIN_EINTERNAL
+ * for any other refusal. */
 int train_codec_roundtrip(train_codec *c, const float *grad, float *out, uint64_t seed,
                           uint32_t worker, uint32_t step, uint64_t *bits, train_err *err);
 /* e.g. "qsgd:s=127,bucket=512,norm=l2,format=dense on 3 of 6 tensors (99.6% of params)". */
@@ -67,10 +76,13 @@ int train_codec_describe(const train_codec *c, char *buf, size_t len);
 typedef struct train_config {
     const char *model;      /* model spec, e.g. "mlp:hidden=256x128" */
     const char *data;       /* data spec (data_load_spec), e.g. "fmnist" */
-    const char *quant;      /* quantizer spec or NULL/"none" (plain fp32 gradients) */
-    size_t quant_min_numel; /* 0 -> TRAIN_QUANT_MIN_NUMEL */
+    const char *quant;      /* quantizer spec or NULL/"none" (plain fp32 gradients); parsed
+                               before any work, even if no tensor is large enough to use it */
+    size_t quant_min_numel; /* tensors with fewer elements stay fp32; 0 = quantize every
+                               tensor (TRAIN_QUANT_MIN_NUMEL is the paper's 10000) */
     size_t batch;           /* 0 -> 128 */
-    size_t epochs;          /* 0 -> 1 */
+    size_t epochs;          /* 0 -> 1; epochs x steps per epoch is computed without overflow
+                               and refused (TRAIN_EINVAL) beyond TRAIN_MAX_STEPS */
     size_t max_steps;       /* stop after this many steps (0 = no limit) */
     optim_params optim;     /* cosine total_steps = 0 -> the whole run; step schedule
                                step_size = 0 -> decay_epochs epochs */
@@ -79,7 +91,9 @@ typedef struct train_config {
     int threads;            /* OpenBLAS threads (0 = leave as is) */
     model_device device;    /* where gradients are computed: auto (0: the GPU when present and
                                the model/data have a CUDA version), cpu, cuda */
-    const char *out_tsv;    /* per-epoch TSV (temp file renamed at the end); NULL = none */
+    const char *out_tsv;    /* per-epoch TSV, written to OUT.tmp.PID and renamed at the end or
+                               on divergence; on a write failure (or any failure after some
+                               epochs) the temp file stays, named in the message; NULL = none */
     const char *provenance; /* extra provenance lines (without '#'), '\n'-separated */
     FILE *log;              /* per-epoch progress lines; NULL = silent */
 } train_config;
@@ -101,7 +115,8 @@ typedef struct train_result {
     double seconds; /* total training time (evaluation excluded) */
 } train_result;
 
-/* Run the training described by cfg. res may be NULL. */
+/* Run the training described by cfg. res may be NULL; on TRAIN_EDIVERGED it holds the epochs
+ * completed before the divergence. */
 int train_run(const train_config *cfg, train_result *res, train_err *err);
 
 #ifdef __cplusplus

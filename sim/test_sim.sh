@@ -15,6 +15,11 @@
 #       front; a gradient that overflows under a quantizer is a divergence (exit 3, tables
 #       kept and marked) for every exchange; the SMPI trainer run directly says how to run
 #       it. With MPI_TRAINER, the same under mpirun with the exit statuses of sim_exit.h.
+#   test_sim.sh train QSGDSIM
+#       `qsgdsim train` (single worker, one process: `ulimit -f` works here): the exit
+#       statuses of sim_exit.h, --epochs that overflowed refused, --max-steps honoured, the
+#       quantizer spec parsed up front and --quant-min 0 = every tensor, the TSV kept and
+#       marked on divergence (exit 3), a TSV that cannot be written: exit 5, data kept.
 set -u
 mode=$1; qsgdsim=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qsgdsim-simtest.XXXXXX")
@@ -168,6 +173,38 @@ failures)
     [ $rc -eq 3 ] && st "$tmp/mdv" | grep -q "^diverged at iteration" && tail -1 "$tmp/mdv/iterations.tsv" | grep -q "^# status: diverged" \
       && ok "OpenMPI: overflowing gradient under onebit: exit 3, tables kept" || { bad "OpenMPI overflow: rc=$rc, status '$(st "$tmp/mdv")'"; tail -3 "$tmp/mdv.log"; }
   fi
+  ;;
+train)
+  tr() { "$qsgdsim" train "$@" > "$tmp/t.log" 2>&1; }
+  ls=(--model leastsq --data synth-leastsq:n=512,dim=10,kappa=10 --quiet)
+  lg=(--model mlp:hidden=16 --data synth-logreg:n=1200,dim=50,ntest=300 --quiet)
+  tr "${ls[@]}" --epochs 4611686018427387904 --out "$tmp/t1.tsv"; rc=$?
+  [ $rc -eq 2 ] && grep -q "4294967295" "$tmp/t.log" && [ ! -e "$tmp/t1.tsv" ] \
+    && ok "train --epochs 2^62: refused (it wrapped to 0 steps), exit 2" || { bad "train --epochs 2^62: rc=$rc"; cat "$tmp/t.log"; }
+  tr "${ls[@]}" --epochs 4611686018427387904 --max-steps 5 --out "$tmp/t2.tsv"; rc=$?
+  [ $rc -eq 0 ] && grep -v '^#' "$tmp/t2.tsv" | tail -1 | cut -f2 | grep -qx 5 && tail -1 "$tmp/t2.tsv" | grep -qx "# status: complete" \
+    && ok "train --epochs 2^62 --max-steps 5: 5 steps, complete" || { bad "train --max-steps 5: rc=$rc"; cat "$tmp/t.log"; }
+  for a in "--epochs 0" "--batch 1e30" "--max-steps -3" "--lr inf"; do
+    tr "${ls[@]}" $a --out "$tmp/t3.tsv"; rc=$?
+    [ $rc -eq 2 ] && grep -q -- "${a%% *}" "$tmp/t.log" && ok "train $a: exit 2" || { bad "train $a: rc=$rc"; cat "$tmp/t.log"; }
+  done
+  tr "${lg[@]}" --quant qsgd:bits=1 --quant-min 0 --out "$tmp/t4.tsv"; rc=$?
+  [ $rc -eq 2 ] && grep -q "qsgd:bits=1" "$tmp/t.log" && [ ! -e "$tmp/t4.tsv" ] \
+    && ok "train --quant qsgd:bits=1 --quant-min 0: exit 2 with the reason (it trained fp32)" || { bad "train qsgd:bits=1: rc=$rc"; cat "$tmp/t.log"; }
+  tr "${lg[@]}" --quant qsgd:bits=4 --quant-min 0 --epochs 1 --out "$tmp/t5.tsv"; rc=$?
+  [ $rc -eq 0 ] && grep -q "^# quant: qsgd.* on 4 of 4 tensors" "$tmp/t5.tsv" \
+    && ok "train --quant-min 0: every tensor quantized (as the trainer's --quant-min-numel 0)" || { bad "train --quant-min 0: rc=$rc"; grep quant "$tmp/t5.tsv"; }
+  tr "${ls[@]}" --lr 50 --schedule constant --epochs 30 --out "$tmp/t6.tsv"; rc=$?
+  [ $rc -eq 3 ] && tail -1 "$tmp/t6.tsv" | grep -q "^# status: diverged at step" && grep -q "^0	0	" "$tmp/t6.tsv" \
+     && ! ls "$tmp" | grep -q "t6.tsv.tmp" \
+    && ok "train divergence: exit 3, the TSV kept and marked (it was deleted)" || { bad "train divergence: rc=$rc"; cat "$tmp/t.log"; ls "$tmp"; }
+  (ulimit -f 2; "$qsgdsim" train --model logreg --data synth-logreg:n=256,dim=5,ntest=64 --batch 32 --epochs 200 \
+     --quiet --out "$tmp/t7.tsv" > "$tmp/t.log" 2>&1); rc=$?
+  [ $rc -eq 5 ] && grep -q "cannot write $tmp/t7.tsv.tmp.[0-9]*: File too large" "$tmp/t.log" && [ ! -e "$tmp/t7.tsv" ] \
+     && ls "$tmp" | grep -q "t7.tsv.tmp" \
+    && ok "train under ulimit -f: exit 5, 'cannot write ...: File too large', what was written kept" || { bad "train ulimit -f: rc=$rc"; cat "$tmp/t.log"; }
+  tr "${ls[@]}" --data libsvm:/nonexistent/x.svm --model logreg --out "$tmp/t8.tsv"; rc=$?
+  [ $rc -eq 4 ] && ok "train on a missing data file: exit 4" || { bad "train missing data: rc=$rc"; cat "$tmp/t.log"; }
   ;;
 esac
 echo "$pass passed, $fail failed"

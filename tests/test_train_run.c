@@ -2,14 +2,19 @@
  * (provenance lines, header, one row per epoch plus epoch 0, written via a temp file that is
  * renamed, nothing left behind), loss decreasing, determinism for a seed, quantizers plugged
  * in per tensor (bits per step, the fp32 size threshold), and clear errors for bad specs,
- * missing files and divergence.
+ * missing files and divergence. Issue 10: a diverged run keeps its TSV, marked; a gradient
+ * that overflows in the quantizer is a divergence; step counts are bounded without
+ * wrapping; every spec is parsed up front; quant_min_numel 0 quantizes every tensor; a TSV
+ * that cannot be written (a file size limit) is an I/O error that keeps what was written.
  */
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "train.h"
@@ -145,7 +150,7 @@ static void test_determinism_and_quant(void) {
     CU_ASSERT(fabs(r3.last.test_acc - r1.last.test_acc) < 0.03);
 
     /* Default threshold 10000: this small MLP (21*64 + 65*2 params) is all sent fp32. */
-    c.quant_min_numel = 0;
+    c.quant_min_numel = TRAIN_QUANT_MIN_NUMEL;
     CU_ASSERT_EQUAL_FATAL(train_run(&c, &r3, &err), TRAIN_OK);
     CU_ASSERT_EQUAL(r3.last.bits_per_step, fp32_bits);
     CU_ASSERT_EQUAL(r3.last.test_loss, r1.last.test_loss);
@@ -158,7 +163,7 @@ static void test_codec(void) {
     model *m = model_alloc_spec("mlp:hidden=32", &sh, 8, &me);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     train_err err = {0};
-    train_codec *c = train_codec_alloc(m, "qsgd:bits=4,bucket=128", 0, &err);
+    train_codec *c = train_codec_alloc(m, "qsgd:bits=4,bucket=128", TRAIN_QUANT_MIN_NUMEL, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->nquantized, 1); /* 32x784 weights; the rest < 10000 */
     char d[400];
@@ -197,6 +202,101 @@ static void test_codec(void) {
     model_free(m);
 }
 
+/* A gradient the quantizer refuses because it is not finite (or its norm overflows float) is
+ * a divergence, not a configuration error; quant_min_numel 0 quantizes every tensor; a bad
+ * quantizer spec is refused even when no tensor is large enough to use it. */
+static void test_quantizer_cases(void) {
+    data_shape sh = {.dim = 20, .nclass = 2};
+    model_err me = {0};
+    model *m = model_alloc_spec("mlp:hidden=8", &sh, 8, &me);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    train_err err = {0};
+    train_codec *c = train_codec_alloc(m, "qsgd:bits=4", 0, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->nquantized, m->ntensors); /* 0: every tensor */
+    float *g = calloc(m->nparams, sizeof *g), *o = calloc(m->nparams, sizeof *o);
+    uint64_t bits;
+    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 0, &bits, &err), TRAIN_OK);
+    g[3] = -INFINITY;
+    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 1, &bits, &err), TRAIN_EDIVERGED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "overflow"));
+    g[3] = 3e38f; /* finite, but the bucket's l2 norm is beyond float */
+    g[4] = 3e38f;
+    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 2, &bits, &err), TRAIN_EDIVERGED);
+    train_codec_free(c);
+    c = train_codec_alloc(m, "onebit", 0, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    g[3] = NAN;
+    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 0, &bits, &err), TRAIN_EDIVERGED);
+    train_codec_free(c);
+    free(g);
+    free(o);
+    model_free(m);
+
+    train_config cf = base();
+    cf.model = "mlp:hidden=8";
+    cf.epochs = 1;
+    cf.quant = "qsgd:bits=1"; /* no level: invalid, though no tensor reaches 10000 */
+    cf.quant_min_numel = TRAIN_QUANT_MIN_NUMEL;
+    CU_ASSERT_EQUAL(train_run(&cf, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "qsgd:bits=1"));
+    cf.model = "mlp:hidden=0x";
+    cf.quant = NULL;
+    CU_ASSERT_EQUAL(train_run(&cf, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "mlp:hidden=0x"));
+    cf.model = "mlp:hidden=8";
+    cf.quant = "qsgd:bits=8";
+    cf.quant_min_numel = 0; /* every tensor quantized: fewer bits than fp32 */
+    train_result r;
+    CU_ASSERT_EQUAL_FATAL(train_run(&cf, &r, &err), TRAIN_OK);
+    CU_ASSERT(r.last.bits_per_step < 0.5 * 32.0 * r.nparams);
+}
+
+/* epochs x steps per epoch must not wrap (2^62 x 4 is 0 in size_t): refused beyond 2^32 - 1
+ * steps, and max_steps bounds a huge epoch count. */
+static void test_step_bounds(void) {
+    train_config c = base();
+    c.data = "synth-logreg:n=128,dim=5,ntest=64"; /* 4 steps per epoch of 32 */
+    c.epochs = (size_t)1 << 62;
+    train_err err = {0};
+    train_result r;
+    CU_ASSERT_EQUAL(train_run(&c, &r, &err), TRAIN_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "4294967295"));
+    c.max_steps = 5;
+    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(r.steps, 5);
+}
+
+/* A TSV that cannot be written (a file size limit: EFBIG, as a full disk gives ENOSPC) is an
+ * I/O error naming the file and the reason, and what was written stays in the temp file. */
+static void test_write_failure(void) {
+    char path[320];
+    snprintf(path, sizeof path, "%s/big.tsv", tmpdir);
+    train_config c = base();
+    c.data = "synth-logreg:n=128,dim=5,ntest=64";
+    c.epochs = 200; /* ~60 bytes a row: past the limit */
+    c.out_tsv = path;
+    struct rlimit old, lim;
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 4096;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    train_err err = {0};
+    int rc = train_run(&c, NULL, &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    CU_ASSERT_EQUAL(rc, TRAIN_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot write"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "File too large"));
+    CU_ASSERT_EQUAL(access(path, F_OK), -1); /* never renamed to look complete */
+    char tmp[400];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, tmp));
+    CU_ASSERT_EQUAL(access(tmp, F_OK), 0); /* what was written is kept */
+    remove(tmp);
+}
+
 static void test_errors(void) {
     train_config c = base();
     train_err err = {0};
@@ -208,7 +308,7 @@ static void test_errors(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "transformer"));
     c = base();
     c.data = "libsvm:/nonexistent/a.svm";
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EIO);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EDATA);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent/a.svm"));
     c = base();
     c.model = "softmax"; /* fine on 2 classes; leastsq is not */
@@ -223,6 +323,12 @@ static void test_errors(void) {
     c.out_tsv = path;
     CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EDIVERGED);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "diverged"));
+    /* the epochs before the divergence are kept, in place, marked on their last line */
+    char *t = slurp(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "\n0\t0\t"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "\n# status: diverged at step "));
+    CU_ASSERT_EQUAL(t[strlen(t) - 1], '\n');
     c.optim = (optim_params){.lr = 0.1, .schedule = OPTIM_LR_STEP}; /* step_size from epochs */
     CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_OK);
     c.optim = (optim_params){.lr = 0.1, .momentum = 1.5};
@@ -250,6 +356,9 @@ int main(void) {
     CU_add_test(s, "determinism; quantizer in the loop", test_determinism_and_quant);
     CU_add_test(s, "per-tensor codec and size threshold", test_codec);
     CU_add_test(s, "errors", test_errors);
+    CU_add_test(s, "quantizer overflow, quant_min_numel 0, specs up front", test_quantizer_cases);
+    CU_add_test(s, "step counts bounded, max_steps honoured", test_step_bounds);
+    CU_add_test(s, "TSV write failure", test_write_failure);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
