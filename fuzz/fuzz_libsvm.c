@@ -59,6 +59,7 @@ static void count_rows(const char *s, size_t len, size_t *rows, size_t *nnz) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static fuzz_file file;
+    fuzz_limit_allocations();
     static const double fixed[4] = {-1, 0, 1, 2.5};
     static const size_t dims[4] = {0, 5, 100, 1000};
     if (size < 1)

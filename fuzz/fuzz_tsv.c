@@ -37,6 +37,7 @@ static int empty(const exp_tsv *t) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static fuzz_file file;
+    fuzz_limit_allocations();
     /* exactly size bytes, not NUL-terminated: ASan sees any read past the end */
     char *text = malloc(size ? size : 1);
     CHECK(text);
