@@ -325,9 +325,20 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
         fclose(f);
         status[strcspn(status, "\r\n")] = '\0';
     }
-    if (!f)
-        return fail_with(out, QSGD_EXIT_INTERNAL,
-                         "the trainer ended without writing its status (%s)", how);
+    if (!f) {
+        /* The trainer exits with its class when it cannot write the status file itself
+         * (a full disk): keep that class. smpirun's 0 after an MPI_Abort, a signal or any
+         * other status stays internal. */
+        int code = QSGD_EXIT_INTERNAL;
+        if (WIFEXITED(st)) {
+            int e = WEXITSTATUS(st);
+            if (e == QSGD_EXIT_CONFIG || e == QSGD_EXIT_DATA || e == QSGD_EXIT_IO ||
+                e == QSGD_EXIT_RESOURCES)
+                code = e;
+        }
+        return fail_with(out, code, "the trainer ended without writing its status (%s: %s)", how,
+                         qsgd_exit_name(code));
+    }
     if (strncmp(status, "complete", 8) == 0) {
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fprintf(stderr, PROG ": warning: %s after the trainer wrote status '%s'\n", how, status);

@@ -254,13 +254,17 @@ sim)
   echo complete >"$o/status" # stale: must not survive a run that writes none
   run_fake abort "$o"
   [ "$rc" -eq 1 ] || fail "MPI_Abort: exit status $rc, expected 1"
-  grep -q "the trainer ended without writing its status (smpirun exit status 0)" "$tmp/sim.err" ||
+  grep -q "the trainer ended without writing its status (smpirun exit status 0: internal)" "$tmp/sim.err" ||
     fail "MPI_Abort: message: $(cat "$tmp/sim.err")"
   grep -q "^failed (internal): the trainer ended without writing its status" "$o/status" ||
     fail "MPI_Abort: status '$(cat "$o/status" 2>/dev/null)'"
   run_fake nostatus "$o"
   [ "$rc" -eq 1 ] || fail "no status: exit status $rc, expected 1"
   grep -q "^failed (internal)" "$o/status" || fail "no status: status '$(cat "$o/status")'"
+  run_fake nostatus-io "$o"
+  [ "$rc" -eq 5 ] || fail "no status, trainer exit 5: exit status $rc, expected 5"
+  grep -q "^failed (io): the trainer ended without writing its status" "$o/status" ||
+    fail "no status, trainer exit 5: status '$(cat "$o/status")'"
   run_fake failed-io "$o"
   [ "$rc" -eq 5 ] || fail "failed (io): exit status $rc, expected 5"
   [ "$(cat "$o/status")" = "failed (io): cannot write iterations.tsv.partial: File too large" ] ||

@@ -4,6 +4,8 @@
  * $FAKE_TRAINER_MODE:
  *   abort      MPI_Abort without a status file (smpirun exits 0)
  *   nostatus   MPI_Finalize and exit 0 without a status file
+ *   nostatus-io  tables left as .partial, no status file, exit 5 (io): a trainer that could
+ *              not write even its status file
  *   partial    status "complete" but the tables left as .partial (a failed table write of
  *              the old trainer)
  *   failed-io  status "failed (io): ...", tables left as .partial, then MPI_Abort
@@ -65,6 +67,9 @@ int main(int argc, char **argv) {
             put("eval.tsv.partial", EVALS);
             put("status", "failed (io): cannot write iterations.tsv.partial: File too large\n");
             MPI_Abort(MPI_COMM_WORLD, 5);
+        } else if (strcmp(mode, "nostatus-io") == 0) {
+            put("iterations.tsv.partial", ITERS);
+            code = 5;
         } else if (strcmp(mode, "diverged") == 0) {
             put("iterations.tsv", ITERS "# status: diverged at iteration 3 (train loss inf)\n");
             put("eval.tsv", EVALS "# status: diverged at iteration 3 (train loss inf)\n");
