@@ -59,13 +59,7 @@ static const fuzz_target fuzz_qsgd_elias
     __attribute__((unused)) = {"qsgd", 1, QUANT_FMT_ELIAS, 0, 0};
 static const fuzz_target fuzz_onebit __attribute__((unused)) = {"onebit", 0, QUANT_FMT_DENSE, 1, 1};
 
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 /* A library call that must succeed; on failure print its message. */
 #define FUZZ_OK(call)                                                                              \

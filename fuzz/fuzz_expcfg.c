@@ -15,13 +15,7 @@
 
 #include "exp_config.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 /* libconfig 1.5's scanner leaks a string token when a parse error follows it: the buffer of
  * a string ("strbuf_append") or the empty string "" (calloc in libconfig_yylex). Not our code:
@@ -40,36 +34,36 @@ static int cmp_str(const void *a, const void *b) {
 
 static void check_loaded(const exp_experiment *e) {
     for (int k = 0; k < EXP_NKEYS; k++) {
-        CHECK(e->set[k].n >= 1 && e->set[k].v);
+        FUZZ_CHECK(e->set[k].n >= 1 && e->set[k].v);
         for (size_t i = 0; i < e->set[k].n; i++)
-            CHECK(e->set[k].v[i].text != NULL);
+            FUZZ_CHECK(e->set[k].v[i].text != NULL);
     }
-    CHECK(e->naxes <= EXP_NKEYS);
-    CHECK(e->npoints >= 1 && e->npoints <= EXP_MAX_POINTS && e->points);
+    FUZZ_CHECK(e->naxes <= EXP_NKEYS);
+    FUZZ_CHECK(e->npoints >= 1 && e->npoints <= EXP_MAX_POINTS && e->points);
     size_t m = e->npoints < MAX_CHECKED ? e->npoints : MAX_CHECKED;
     char **dirs = malloc(m * sizeof *dirs);
-    CHECK(dirs);
+    FUZZ_CHECK(dirs);
     for (size_t p = 0; p < m; p++) {
         const exp_point *pt = &e->points[p];
         for (int k = 0; k < EXP_NKEYS; k++)
-            CHECK(pt->vi[k] < e->set[k].n);
-        CHECK(memchr(pt->dir, 0, sizeof pt->dir) != NULL && pt->dir[0]);
+            FUZZ_CHECK(pt->vi[k] < e->set[k].n);
+        FUZZ_CHECK(memchr(pt->dir, 0, sizeof pt->dir) != NULL && pt->dir[0]);
         for (const char *c = pt->dir; *c; c++)
-            CHECK((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+            FUZZ_CHECK((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
                   (*c >= '0' && *c <= '9') || *c == '_' || *c == '=' || *c == '-');
         dirs[p] = (char *)pt->dir;
         if (p < 64) {
             char **argv = exp_point_argv(e, pt, "/nonexistent/out");
-            CHECK(argv && argv[0] && strcmp(argv[0], "qsgdsim") == 0);
+            FUZZ_CHECK(argv && argv[0] && strcmp(argv[0], "qsgdsim") == 0);
             size_t n = 0;
             while (argv[n] && n < 10000)
                 n++;
-            CHECK(argv[n] == NULL);
+            FUZZ_CHECK(argv[n] == NULL);
             free((void *)argv);
             long b = exp_point_baseline(e, p);
-            CHECK(b >= -1 && b < (long)e->npoints);
+            FUZZ_CHECK(b >= -1 && b < (long)e->npoints);
             const exp_reference *r = exp_point_reference(e, pt);
-            CHECK(!r || (r >= e->refs && r < e->refs + e->nrefs));
+            FUZZ_CHECK(!r || (r >= e->refs && r < e->refs + e->nrefs));
         }
     }
     if (e->naxes > 0 && m == e->npoints) {
@@ -88,19 +82,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!dir[0]) {
         const char *t = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/fuzz_expcfg.XXXXXX", t && *t && strlen(t) < 40 ? t : "/tmp");
-        CHECK(mkdtemp(dir) != NULL);
+        FUZZ_CHECK(mkdtemp(dir) != NULL);
         snprintf(path, sizeof path, "%s/exp.cfg", dir);
     }
     FILE *f = fopen(path, "wb");
-    CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0);
+    FUZZ_CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0);
 
     exp_diag d;
     memset(&d, 0, sizeof d);
     exp_experiment *e = exp_config_load(path, &d);
-    CHECK(d.n <= d.cap || d.cap == 0);
-    CHECK(d.nwarnings <= d.n);
+    FUZZ_CHECK(d.n <= d.cap || d.cap == 0);
+    FUZZ_CHECK(d.nwarnings <= d.n);
     for (size_t i = 0; i < d.n; i++) {
-        CHECK(d.line[i] != NULL);
+        FUZZ_CHECK(d.line[i] != NULL);
         const char *colon = strchr(d.line[i], ':');
         if (!colon || colon == d.line[i]) {
             fprintf(stderr, "fuzz: a diagnostic names no file: '%s'\n", d.line[i]);
@@ -108,11 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     if (e) {
-        CHECK(d.nerrors == 0);
+        FUZZ_CHECK(d.nerrors == 0);
         check_loaded(e);
         exp_experiment_free(e);
     } else {
-        CHECK(d.nerrors > 0);
+        FUZZ_CHECK(d.nerrors > 0);
     }
     exp_diag_free(&d);
     return 0;

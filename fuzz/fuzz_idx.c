@@ -22,27 +22,21 @@
 #include "data.h"
 #include "fuzz_memfd.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 /* gzip data[0..len) at level into a malloc'd buffer. */
 static uint8_t *gzip(const uint8_t *data, size_t len, int level, size_t *out_len) {
     z_stream z;
     memset(&z, 0, sizeof z);
-    CHECK(deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    FUZZ_CHECK(deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
     size_t cap = deflateBound(&z, (uLong)len) + 32;
     uint8_t *out = malloc(cap);
-    CHECK(out);
+    FUZZ_CHECK(out);
     z.next_in = (Bytef *)data;
     z.avail_in = (uInt)len;
     z.next_out = out;
     z.avail_out = (uInt)cap;
-    CHECK(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    FUZZ_CHECK(deflate(&z, Z_FINISH) == Z_STREAM_END);
     *out_len = cap - z.avail_out;
     deflateEnd(&z);
     return out;
@@ -97,37 +91,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     data_err err;
     memset(&err, 0, sizeof err);
     int rc = data_idx_load(fimg.path, flab.path, &o, &d, &err);
-    CHECK(rc == DATA_OK || rc == DATA_EFORMAT);
+    FUZZ_CHECK(rc == DATA_OK || rc == DATA_EFORMAT);
     if (rc != DATA_OK) {
-        CHECK(d == NULL);
-        CHECK(err.code == rc);
-        CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
-        CHECK(strstr(err.msg, fimg.path) || strstr(err.msg, flab.path));
+        FUZZ_CHECK(d == NULL);
+        FUZZ_CHECK(err.code == rc);
+        FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
+        FUZZ_CHECK(strstr(err.msg, fimg.path) || strstr(err.msg, flab.path));
         return 0;
     }
-    CHECK(d && d->layout == DATA_DENSE && d->x && d->label && !d->target);
+    FUZZ_CHECK(d && d->layout == DATA_DENSE && d->x && d->label && !d->target);
     int nclass = o.nclass ? o.nclass : 10;
-    CHECK(d->shape.nclass == nclass && d->shape.channels == 1);
-    CHECK(d->shape.dim == d->shape.height * d->shape.width && d->shape.dim >= 1);
-    CHECK(d->n >= 1);
+    FUZZ_CHECK(d->shape.nclass == nclass && d->shape.channels == 1);
+    FUZZ_CHECK(d->shape.dim == d->shape.height * d->shape.width && d->shape.dim >= 1);
+    FUZZ_CHECK(d->n >= 1);
     for (size_t i = 0; i < d->n; i++)
-        CHECK(d->label[i] >= 0 && d->label[i] < nclass);
+        FUZZ_CHECK(d->label[i] >= 0 && d->label[i] < nclass);
     for (size_t i = 0; i < d->n * d->shape.dim; i++)
-        CHECK(isfinite(d->x[i]));
+        FUZZ_CHECK(isfinite(d->x[i]));
     if (pimg) { /* the plain images file: header and (raw) pixels */
-        CHECK(ilen >= 16 && be32(pimg) == 0x803);
+        FUZZ_CHECK(ilen >= 16 && be32(pimg) == 0x803);
         size_t n = be32(pimg + 4);
-        CHECK(d->shape.height == be32(pimg + 8) && d->shape.width == be32(pimg + 12));
-        CHECK(d->n == (o.limit && o.limit < n ? o.limit : n));
-        CHECK(ilen == 16 + n * d->shape.dim);
+        FUZZ_CHECK(d->shape.height == be32(pimg + 8) && d->shape.width == be32(pimg + 12));
+        FUZZ_CHECK(d->n == (o.limit && o.limit < n ? o.limit : n));
+        FUZZ_CHECK(ilen == 16 + n * d->shape.dim);
         if (o.norm == DATA_NORM_RAW)
             for (size_t i = 0; i < d->n * d->shape.dim; i++)
-                CHECK(d->x[i] == (float)pimg[16 + i]);
+                FUZZ_CHECK(d->x[i] == (float)pimg[16 + i]);
     }
     if (plab) {
-        CHECK(llen >= 8 && be32(plab) == 0x801);
+        FUZZ_CHECK(llen >= 8 && be32(plab) == 0x801);
         for (size_t i = 0; i < d->n; i++)
-            CHECK(d->label[i] == plab[8 + i]);
+            FUZZ_CHECK(d->label[i] == plab[8 + i]);
     }
     dataset_free(d);
     return 0;

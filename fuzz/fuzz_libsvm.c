@@ -19,13 +19,7 @@
 #include "data.h"
 #include "fuzz_memfd.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -107,52 +101,52 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&err, 0, sizeof err);
     memset(&info, 0xA5, sizeof info);
     int rc = data_libsvm_load(file.path, &o, &d, &info, &err);
-    CHECK(rc == DATA_OK || rc == DATA_EFORMAT);
+    FUZZ_CHECK(rc == DATA_OK || rc == DATA_EFORMAT);
     if (rc != DATA_OK) {
-        CHECK(d == NULL);
-        CHECK(err.code == rc);
-        CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
-        CHECK(strstr(err.msg, file.path) != NULL);
+        FUZZ_CHECK(d == NULL);
+        FUZZ_CHECK(err.code == rc);
+        FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
+        FUZZ_CHECK(strstr(err.msg, file.path) != NULL);
         return 0;
     }
     size_t rows, nnz;
     count_rows(text, len, &rows, &nnz);
-    CHECK(d && d->n == rows && d->n >= 1);
-    CHECK(info.nnz == nnz);
+    FUZZ_CHECK(d && d->n == rows && d->n >= 1);
+    FUZZ_CHECK(info.nnz == nnz);
     size_t dim = d->shape.dim;
-    CHECK(dim >= 1);
-    CHECK(o.dim ? dim == o.dim : dim == (info.max_index ? info.max_index : 1));
-    CHECK(info.max_index <= dim);
+    FUZZ_CHECK(dim >= 1);
+    FUZZ_CHECK(o.dim ? dim == o.dim : dim == (info.max_index ? info.max_index : 1));
+    FUZZ_CHECK(info.max_index <= dim);
     if (d->layout == DATA_CSR) {
-        CHECK(o.dense != 1 && !(o.dense < 0 && dim <= o.dense_max));
-        CHECK(d->rowptr[0] == 0 && d->rowptr[d->n] == nnz && dataset_nnz(d) == nnz);
+        FUZZ_CHECK(o.dense != 1 && !(o.dense < 0 && dim <= o.dense_max));
+        FUZZ_CHECK(d->rowptr[0] == 0 && d->rowptr[d->n] == nnz && dataset_nnz(d) == nnz);
         for (size_t i = 0; i < d->n; i++) {
-            CHECK(d->rowptr[i] <= d->rowptr[i + 1]);
+            FUZZ_CHECK(d->rowptr[i] <= d->rowptr[i + 1]);
             for (size_t p = d->rowptr[i]; p < d->rowptr[i + 1]; p++) {
-                CHECK(d->col[p] < dim);
-                CHECK(p == d->rowptr[i] || d->col[p - 1] < d->col[p]);
-                CHECK(isfinite(d->val[p]));
+                FUZZ_CHECK(d->col[p] < dim);
+                FUZZ_CHECK(p == d->rowptr[i] || d->col[p - 1] < d->col[p]);
+                FUZZ_CHECK(isfinite(d->val[p]));
             }
         }
     } else {
-        CHECK(d->layout == DATA_DENSE && d->x);
+        FUZZ_CHECK(d->layout == DATA_DENSE && d->x);
         for (size_t i = 0; i < d->n * dim; i++)
-            CHECK(isfinite(d->x[i]));
+            FUZZ_CHECK(isfinite(d->x[i]));
     }
     if (d->shape.nclass > 0) {
-        CHECK(d->label && !d->target && o.task != DATA_TASK_REGRESSION);
-        CHECK(d->shape.nclass <= DATA_MAX_CLASSES && info.nclasses == d->shape.nclass);
+        FUZZ_CHECK(d->label && !d->target && o.task != DATA_TASK_REGRESSION);
+        FUZZ_CHECK(d->shape.nclass <= DATA_MAX_CLASSES && info.nclasses == d->shape.nclass);
         if (o.classes)
-            CHECK(d->shape.nclass == o.nclasses);
+            FUZZ_CHECK(d->shape.nclass == o.nclasses);
         for (int k = 1; k < info.nclasses; k++)
-            CHECK(info.classes[k - 1] < info.classes[k]);
+            FUZZ_CHECK(info.classes[k - 1] < info.classes[k]);
         for (size_t i = 0; i < d->n; i++)
-            CHECK(d->label[i] >= 0 && d->label[i] < d->shape.nclass);
+            FUZZ_CHECK(d->label[i] >= 0 && d->label[i] < d->shape.nclass);
     } else {
-        CHECK(d->target && !d->label && o.task != DATA_TASK_CLASSIFY && !o.classes);
-        CHECK(info.nclasses == 0);
+        FUZZ_CHECK(d->target && !d->label && o.task != DATA_TASK_CLASSIFY && !o.classes);
+        FUZZ_CHECK(info.nclasses == 0);
         for (size_t i = 0; i < d->n; i++)
-            CHECK(isfinite(d->target[i]));
+            FUZZ_CHECK(isfinite(d->target[i]));
     }
     dataset_free(d);
     return 0;

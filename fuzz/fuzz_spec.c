@@ -12,13 +12,7 @@
 
 #include "quant.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 static int same_params(const quant_params *a, const quant_params *b) {
     return a->s == b->s && a->bucket == b->bucket && a->norm == b->norm && a->format == b->format &&
@@ -30,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     /* exactly size+1 bytes, so ASan sees any read past the terminator */
     char *s = malloc(size + 1);
-    CHECK(s);
+    FUZZ_CHECK(s);
     memcpy(s, data, size);
     s[size] = 0;
 
@@ -38,19 +32,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     quant_err err;
     memset(&err, 0, sizeof err);
     int rc = quant_spec_parse(s, &spec, &err);
-    CHECK(rc == QUANT_OK || rc == QUANT_EINVAL);
-    CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
+    FUZZ_CHECK(rc == QUANT_OK || rc == QUANT_EINVAL);
+    FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
     if (rc == QUANT_OK) {
-        CHECK(memchr(spec.name, 0, sizeof spec.name) != NULL);
+        FUZZ_CHECK(memchr(spec.name, 0, sizeof spec.name) != NULL);
         static const size_t shapes[3][2] = {{1, 64}, {8, 8}, {1, 1}};
         for (int k = 0; k < 3; k++) {
             quant *q = quant_alloc(spec.name, &spec.params, shapes[k][0], shapes[k][1], &err);
             quant *q2 = quant_alloc_spec(s, shapes[k][0], shapes[k][1], &err);
-            CHECK((q == NULL) == (q2 == NULL));
+            FUZZ_CHECK((q == NULL) == (q2 == NULL));
             if (q) {
-                CHECK(same_params(&q->params, &q2->params));
+                FUZZ_CHECK(same_params(&q->params, &q2->params));
                 char desc[256];
-                CHECK(quant_describe(q, desc, sizeof desc) == QUANT_OK);
+                FUZZ_CHECK(quant_describe(q, desc, sizeof desc) == QUANT_OK);
                 quant *q3 = quant_alloc_spec(desc, shapes[k][0], shapes[k][1], &err);
                 if (!q3) {
                     fprintf(stderr, "fuzz: describe of '%s' gives '%s', which fails: %s\n", s, desc,
@@ -58,17 +52,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     __builtin_trap();
                 }
                 char desc3[256];
-                CHECK(quant_describe(q3, desc3, sizeof desc3) == QUANT_OK);
-                CHECK(strcmp(desc, desc3) == 0);
+                FUZZ_CHECK(quant_describe(q3, desc3, sizeof desc3) == QUANT_OK);
+                FUZZ_CHECK(strcmp(desc, desc3) == 0);
                 /* short buffers */
                 size_t dl = strlen(desc);
                 for (size_t len = 0; len <= dl + 1 && len < 8; len++) {
                     char *small = malloc(len ? len : 1);
-                    CHECK(small);
+                    FUZZ_CHECK(small);
                     int drc = quant_describe(q, small, len);
-                    CHECK(drc == (len > dl ? QUANT_OK : QUANT_EINVAL));
+                    FUZZ_CHECK(drc == (len > dl ? QUANT_OK : QUANT_EINVAL));
                     if (len)
-                        CHECK(memchr(small, 0, len) != NULL);
+                        FUZZ_CHECK(memchr(small, 0, len) != NULL);
                     free(small);
                 }
                 quant_free(q3);
@@ -77,8 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             quant_free(q);
         }
     } else {
-        CHECK(err.code == QUANT_EINVAL);
-        CHECK(quant_alloc_spec(s, 1, 64, &err) == NULL);
+        FUZZ_CHECK(err.code == QUANT_EINVAL);
+        FUZZ_CHECK(quant_alloc_spec(s, 1, 64, &err) == NULL);
     }
     free(s);
     return 0;

@@ -18,17 +18,11 @@
 #include "exp_tsv.h"
 #include "fuzz_memfd.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: property violated at %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 static void check_cell(const char *c) {
-    CHECK(c != NULL);
-    CHECK(strchr(c, '\t') == NULL && strchr(c, '\n') == NULL);
+    FUZZ_CHECK(c != NULL);
+    FUZZ_CHECK(strchr(c, '\t') == NULL && strchr(c, '\n') == NULL);
 }
 
 static int empty(const exp_tsv *t) {
@@ -40,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_limit_allocations();
     /* exactly size bytes, not NUL-terminated: ASan sees any read past the end */
     char *text = malloc(size ? size : 1);
-    CHECK(text);
+    FUZZ_CHECK(text);
     if (size)
         memcpy(text, data, size);
 
@@ -51,30 +45,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     errno = 0;
     int rc = exp_tsv_parse(text, size, &t, err, sizeof err);
     int perr = errno;
-    CHECK(rc == 0 || rc == -1);
+    FUZZ_CHECK(rc == 0 || rc == -1);
     if (rc) {
-        CHECK(perr == EINVAL);
-        CHECK(memchr(err, 0, sizeof err) != NULL);
-        CHECK(!strncmp(err, "line ", 5) || !strcmp(err, "no header line"));
-        CHECK(empty(&t));
+        FUZZ_CHECK(perr == EINVAL);
+        FUZZ_CHECK(memchr(err, 0, sizeof err) != NULL);
+        FUZZ_CHECK(!strncmp(err, "line ", 5) || !strcmp(err, "no header line"));
+        FUZZ_CHECK(empty(&t));
     } else {
-        CHECK(t.ncol >= 1 && t.ncol <= EXP_TSV_MAX_COLS && t.head);
-        CHECK(t.nrow == 0 || t.cell);
-        CHECK(memchr(t.model, 0, sizeof t.model) && memchr(t.status, 0, sizeof t.status));
+        FUZZ_CHECK(t.ncol >= 1 && t.ncol <= EXP_TSV_MAX_COLS && t.head);
+        FUZZ_CHECK(t.nrow == 0 || t.cell);
+        FUZZ_CHECK(memchr(t.model, 0, sizeof t.model) && memchr(t.status, 0, sizeof t.status));
         for (size_t j = 0; j < t.ncol; j++) {
             check_cell(t.head[j]);
             int c = exp_tsv_col(&t, t.head[j]);
-            CHECK(c >= 0 && (size_t)c <= j && strcmp(t.head[c], t.head[j]) == 0);
+            FUZZ_CHECK(c >= 0 && (size_t)c <= j && strcmp(t.head[c], t.head[j]) == 0);
         }
         for (size_t i = 0; i < t.nrow; i++) {
-            CHECK(t.cell[i] != NULL);
+            FUZZ_CHECK(t.cell[i] != NULL);
             for (size_t j = 0; j < t.ncol; j++) {
                 check_cell(t.cell[i][j]);
                 (void)exp_tsv_num(&t, i, (int)j);
             }
-            CHECK(isnan(exp_tsv_num(&t, i, -1)) && isnan(exp_tsv_num(&t, i, (int)t.ncol)));
+            FUZZ_CHECK(isnan(exp_tsv_num(&t, i, -1)) && isnan(exp_tsv_num(&t, i, (int)t.ncol)));
         }
-        CHECK(isnan(exp_tsv_num(&t, t.nrow, 0)));
+        FUZZ_CHECK(isnan(exp_tsv_num(&t, t.nrow, 0)));
     }
 
     /* the same bytes from a file */
@@ -83,23 +77,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err2[512];
     memset(&u, 0x5A, sizeof u);
     int rc2 = exp_tsv_read(file.path, &u, err2, sizeof err2);
-    CHECK(rc2 == rc);
+    FUZZ_CHECK(rc2 == rc);
     if (rc2) {
-        CHECK(errno == perr);
-        CHECK(strncmp(err2, file.path, strlen(file.path)) == 0);
-        CHECK(empty(&u));
+        FUZZ_CHECK(errno == perr);
+        FUZZ_CHECK(strncmp(err2, file.path, strlen(file.path)) == 0);
+        FUZZ_CHECK(empty(&u));
     } else {
-        CHECK(u.ncol == t.ncol && u.nrow == t.nrow);
-        CHECK(strcmp(u.model, t.model) == 0 && strcmp(u.status, t.status) == 0);
+        FUZZ_CHECK(u.ncol == t.ncol && u.nrow == t.nrow);
+        FUZZ_CHECK(strcmp(u.model, t.model) == 0 && strcmp(u.status, t.status) == 0);
         for (size_t j = 0; j < t.ncol; j++)
-            CHECK(strcmp(u.head[j], t.head[j]) == 0);
+            FUZZ_CHECK(strcmp(u.head[j], t.head[j]) == 0);
         for (size_t i = 0; i < t.nrow; i++)
             for (size_t j = 0; j < t.ncol; j++)
-                CHECK(strcmp(u.cell[i][j], t.cell[i][j]) == 0);
+                FUZZ_CHECK(strcmp(u.cell[i][j], t.cell[i][j]) == 0);
     }
     exp_tsv_free(&u);
     exp_tsv_free(&t);
-    CHECK(empty(&t));
+    FUZZ_CHECK(empty(&t));
     exp_tsv_free(&t); /* twice is fine */
     free(text);
     return 0;

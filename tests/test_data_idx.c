@@ -290,29 +290,7 @@ static void test_subset_histogram(void) {
     dataset_free(d);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
-/* This process's virtual memory size in bytes (0 if unknown). */
-static size_t vm_size(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb * 1024;
-}
+#include "test_memlimit.h"
 
 /* expect_fail in a child process whose address space may grow by at most `extra` bytes (not
  * under ASan, whose shadow memory needs terabytes; there only the 30 s alarm bounds it). */
