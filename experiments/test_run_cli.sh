@@ -353,7 +353,7 @@ lock)
   done
   [ -e "$out/run/iterations.tsv.partial" ] || fail "the point never started"
   run_exp complete
-  [ "$rc" -eq 5 ] || fail "second runner: exit status $rc, expected 5"
+  [ "$rc" -eq 5 ] || fail "second runner: exit status $rc, expected 5: $(cat "$tmp/run.err")"
   grep -q "$out is in use by qsgdsim run (pid $pid on .*) since " "$tmp/run.err" ||
     fail "second runner: message: $(cat "$tmp/run.err")"
   run_fake complete "$out/run"
