@@ -278,23 +278,51 @@ static void read_metrics(const char *dir, enum pstate state, metrics *m) {
     }
 }
 
-/* Remove the regular files of a point directory (an incomplete or forced point). */
-static void clean_dir(const char *dir) {
+/* Before a point runs again (an incomplete earlier attempt, or --force): the files of its
+ * last attempt move to DIR/previous/ (replacing what an older attempt left there), so nothing
+ * computed is thrown away — a failed run's .partial tables and log stay readable — while the
+ * point's own directory holds only the new attempt. The point's lock stays. Returns 0, or -1
+ * (errno set) when a file could not be moved; the point is not run then. */
+static int keep_attempt(const char *dir) {
     DIR *d = opendir(dir);
     if (!d)
-        return;
+        return errno == ENOENT ? 0 : -1;
+    char prev[PATH_MAX + 16], p[PATH_MAX + 300], q[PATH_MAX + 320];
+    snprintf(prev, sizeof prev, "%s/previous", dir);
+    int rc = 0, made = 0;
     struct dirent *de;
-    char p[PATH_MAX + 300];
-    while ((de = readdir(d)) != NULL) {
+    while (rc == 0 && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            strcmp(de->d_name, ".lock") == 0) /* the point's lock: never removed */
+            strcmp(de->d_name, ".lock") == 0) /* the point's lock: never moved */
             continue;
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
         struct stat st;
-        if (lstat(p, &st) == 0 && !S_ISDIR(st.st_mode))
-            unlink(p);
+        if (lstat(p, &st) != 0 || S_ISDIR(st.st_mode))
+            continue;
+        if (!made) { /* the first file of this attempt: empty previous/ of an older one */
+            DIR *o = opendir(prev);
+            struct dirent *oe;
+            while (o && (oe = readdir(o)) != NULL)
+                if (strcmp(oe->d_name, ".") != 0 && strcmp(oe->d_name, "..") != 0) {
+                    snprintf(q, sizeof q, "%s/%s", prev, oe->d_name);
+                    unlink(q);
+                }
+            if (o)
+                closedir(o);
+            if (mkdir(prev, 0777) != 0 && errno != EEXIST) {
+                rc = -1;
+                break;
+            }
+            made = 1;
+        }
+        snprintf(q, sizeof q, "%s/%s", prev, de->d_name);
+        if (rename(p, q) != 0)
+            rc = -1;
     }
+    int e = errno;
     closedir(d);
+    errno = e;
+    return rc;
 }
 
 /* Shell-quoted command line of argv, without the "--out DIR" pair when skip_out. */
@@ -1014,7 +1042,16 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
                 continue;
             }
             exp_lock_release(&pl); /* the point's `qsgdsim sim` takes it again */
-            clean_dir(s[next].path); /* an incomplete earlier attempt, or --force */
+            if (keep_attempt(s[next].path) != 0) {
+                snprintf(s[next].reason, sizeof s[next].reason,
+                         "cannot move the earlier attempt to %s/previous: %s", s[next].path,
+                         strerror(errno));
+                say(PROG ": %s: not run: %s\n", e->points[next].dir, s[next].reason);
+                s[next].state = P_FAILED;
+                ndone++;
+                next++;
+                continue;
+            }
             if (launch(e, next, &s[next]) != 0) {
                 snprintf(s[next].reason, sizeof s[next].reason, "cannot start: %s", strerror(errno));
                 say(PROG ": cannot start %s: %s\n", e->points[next].dir, strerror(errno));

@@ -309,6 +309,10 @@ partial)
   run_exp complete
   [ "$rc" -eq 0 ] || fail "complete: exit status $rc"
   grep -q "1 to run" "$tmp/run.out" || fail "the partial point was skipped: $(cat "$tmp/run.out")"
+  # the failed attempt is kept, not deleted: its .partial tables and status in previous/
+  [ -e "$pdir/previous/iterations.tsv.partial" ] && [ "$(cat "$pdir/previous/status")" = complete ] ||
+    fail "the failed attempt was not kept in $pdir/previous: $(ls -A "$pdir" "$pdir/previous" 2>&1)"
+  [ ! -e "$pdir/iterations.tsv.partial" ] || fail "the old .partial was left beside the new run"
   [ "$(tsv_col "$out/summary.tsv" accuracy)" = 0.75 ] || fail "complete: accuracy $(tsv_col "$out/summary.tsv" accuracy)"
   [ -z "$(tsv_col "$out/summary.tsv" reason)" ] || fail "complete: reason not empty"
   # a complete status whose table is only .partial (left by an older trainer) is rerun, and said why
@@ -323,6 +327,9 @@ partial)
   grep -q "eval.tsv has no '# status:' line" "$tmp/run.err" || fail "truncated eval.tsv: $(cat "$tmp/run.err")"
   # failed (io): the status line is the reason
   run_exp failed-io --force
+  # --force keeps the complete attempt it replaces
+  grep -q "^# status: complete" "$pdir/previous/iterations.tsv" ||
+    fail "--force threw the complete attempt away: $(ls -A "$pdir/previous" 2>&1)"
   [ "$rc" -eq 1 ] || fail "failed-io: exit status $rc, expected 1"
   [ "$(tsv_col "$out/summary.tsv" reason)" = "failed (io): cannot write iterations.tsv.partial: File too large" ] ||
     fail "failed-io: reason '$(tsv_col "$out/summary.tsv" reason)'"
