@@ -46,7 +46,5 @@ int exp_find_plot_script(const char *name, char *buf, size_t len);
 int exp_run_gnuplot(const char *setup, const char *script);
 /* Append a gnuplot single-quoted string literal of s to dst (len bytes). */
 void exp_gp_quote(char *dst, size_t len, const char *s);
-/* mkdir -p. Returns 0 or -1 with errno set. */
-int exp_mkdir_p(const char *path);
 
 #endif

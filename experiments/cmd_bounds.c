@@ -20,6 +20,7 @@
 #include <gsl/gsl_version.h>
 
 #include "cmd.h"
+#include "qsgd_file.h"
 #include "quant.h"
 #include "theory.h"
 
@@ -697,33 +698,20 @@ static void write_provenance(FILE *f, const bounds_opts *o) {
 
 static int write_table(const char *dir, const bounds_opts *o, const row *rows, size_t n_rows,
                        char *path, size_t plen) {
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX + 64], err[2 * PATH_MAX + 128];
     snprintf(path, plen, "%s/bounds.tsv", dir);
-    snprintf(tmp, sizeof tmp, "%s/bounds.tsv.partial.XXXXXX", dir);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n", tmp, strerror(errno));
-        return CMD_FAIL;
-    }
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(fd, 0666 & ~um);
-    FILE *f = fdopen(fd, "w");
+    FILE *f = qsgd_file_open(path, NULL, tmp, sizeof tmp, err, sizeof err);
     if (!f) {
-        close(fd);
-        unlink(tmp);
+        fprintf(stderr, PROG ": %s\n", err);
         return CMD_FAIL;
     }
     write_provenance(f, o);
     fputs(table_header, f);
     for (size_t i = 0; i < n_rows; i++)
         print_row(f, &rows[i], o->trials);
-    int bad = ferror(f);
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
-        unlink(tmp);
+    int errnum = 0;
+    if (qsgd_file_commit(f, &errnum, tmp, path, QSGD_FILE_SYNC, err, sizeof err) != 0) {
+        fprintf(stderr, PROG ": %s\n", err);
         return CMD_FAIL;
     }
     return CMD_OK;
@@ -792,9 +780,9 @@ static int draw_figure(const char *dir, const char *table, const bounds_opts *o,
         unlink(tmp);
         return -1;
     }
-    if (rename(tmp, png) != 0) {
-        fprintf(stderr, PROG ": warning: cannot rename %s to %s: %s\n", tmp, png, strerror(errno));
-        unlink(tmp);
+    char err[3 * PATH_MAX];
+    if (qsgd_file_rename(tmp, png, 0, err, sizeof err) != 0) {
+        fprintf(stderr, PROG ": warning: %s\n", err);
         return -1;
     }
     return 0;
@@ -828,7 +816,7 @@ int cmd_bounds(int argc, char **argv) {
     if (rc != CMD_OK)
         return rc;
 
-    if (exp_mkdir_p(o.out) != 0) {
+    if (qsgd_mkdir_p(o.out) != 0) {
         fprintf(stderr, PROG ": --out %s: cannot create directory: %s\n", o.out, strerror(errno));
         return CMD_FAIL;
     }

@@ -16,13 +16,14 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "exp_tsv.h"
+#include "qsgd_file.h"
+#include "qsgd_tsv.h"
 
 #define PROG "qsgdsim plot"
 #define MAX_BINS 400    /* train-loss points per line in the convergence figure */
 #define ROWS_PER_PAGE 4 /* panel rows per convergence figure file */
 
-/* ---- TSV tables: exp_tsv.h ('#' lines skipped, the first other line is the header) --- */
+/* ---- TSV tables: qsgd_tsv.h ('#' lines skipped, the first other line is the header) --- */
 static double num(const char *s) {
     if (!s || !*s)
         return NAN;
@@ -83,11 +84,11 @@ static void note(const char *fmt, ...) {
     va_end(ap);
 }
 
-/* Read a table (exp_tsv.h): a missing one is silent (a point not run yet), any other
+/* Read a table (qsgd_tsv.h): a missing one is silent (a point not run yet), any other
  * failure is a note naming the file and line. Returns 0 or -1 (errno set). */
-static int tsv_read(const char *path, exp_tsv *t) {
+static int tsv_read(const char *path, qsgd_tsv *t) {
     char err[PATH_MAX + 200];
-    if (exp_tsv_read(path, t, err, sizeof err) == 0)
+    if (qsgd_tsv_read(path, t, err, sizeof err) == 0)
         return 0;
     int e = errno;
     if (e != ENOENT)
@@ -211,34 +212,34 @@ static int label_axis(axis *a) {
 static void load_point_iters(plot *c, point *p) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s/iterations.tsv", c->dir, p->dir);
-    exp_tsv t;
+    qsgd_tsv t;
     if (tsv_read(path, &t) != 0)
         return;
     snprintf(p->model, sizeof p->model, "%s", t.model);
     static const char *names[NCOMP] = {"compute", "encode", "comm", "decode"};
-    int col[NCOMP], ci = exp_tsv_col(&t, "iteration"), ce = exp_tsv_col(&t, "epoch"),
-        cb = exp_tsv_col(&t, "bits_sent");
+    int col[NCOMP], ci = qsgd_tsv_col(&t, "iteration"), ce = qsgd_tsv_col(&t, "epoch"),
+        cb = qsgd_tsv_col(&t, "bits_sent");
     for (int k = 0; k < NCOMP; k++)
-        col[k] = exp_tsv_col(&t, names[k]);
+        col[k] = qsgd_tsv_col(&t, names[k]);
     if (t.nrow > 0 && ci >= 0 && ce >= 0) {
         double sum[NCOMP] = {0}, bits = 0;
         for (size_t r = 0; r < t.nrow; r++) {
             for (int k = 0; k < NCOMP; k++) {
-                double v = exp_tsv_num(&t, r, col[k]);
+                double v = qsgd_tsv_num(&t, r, col[k]);
                 sum[k] += isfinite(v) ? v : 0;
             }
-            double b = exp_tsv_num(&t, r, cb);
+            double b = qsgd_tsv_num(&t, r, cb);
             bits += isfinite(b) ? b : 0;
         }
         p->iters = t.nrow;
         for (int k = 0; k < NCOMP; k++)
             p->comp[k] = sum[k] / (double)t.nrow;
         p->mean_bits = bits / (double)t.nrow;
-        double it = exp_tsv_num(&t, t.nrow - 1, ci), ep = exp_tsv_num(&t, t.nrow - 1, ce);
+        double it = qsgd_tsv_num(&t, t.nrow - 1, ci), ep = qsgd_tsv_num(&t, t.nrow - 1, ce);
         p->ipe = ep > 0 ? it / ep : NAN;
         p->have_iters = 1;
     }
-    exp_tsv_free(&t);
+    qsgd_tsv_free(&t);
 }
 
 static void plot_free(plot *c) {
@@ -266,7 +267,7 @@ static void plot_free(plot *c) {
  * CMD_USAGE (not an experiment directory) or CMD_FAIL. */
 static int load_experiment(plot *c) {
     char path[PATH_MAX];
-    exp_tsv t;
+    qsgd_tsv t;
     snprintf(path, sizeof path, "%s/summary.tsv", c->dir);
     int from_summary = 1;
     if (tsv_read(path, &t) != 0) {
@@ -278,10 +279,10 @@ static int load_experiment(plot *c) {
             return CMD_USAGE;
         }
     }
-    int cdir = exp_tsv_col(&t, "dir"), cstatus = exp_tsv_col(&t, "status");
-    if (cdir != 1 || exp_tsv_col(&t, "point") != 0) {
+    int cdir = qsgd_tsv_col(&t, "dir"), cstatus = qsgd_tsv_col(&t, "status");
+    if (cdir != 1 || qsgd_tsv_col(&t, "point") != 0) {
         note("%s: expected the columns 'point' and 'dir' first", path);
-        exp_tsv_free(&t);
+        qsgd_tsv_free(&t);
         return CMD_USAGE;
     }
     size_t last_axis = from_summary && cstatus > 1 ? (size_t)cstatus : t.ncol;
@@ -310,9 +311,9 @@ static int load_experiment(plot *c) {
         else if (strcmp(x->name, "model") == 0)
             c->amodel = (int)a;
     }
-    int cacc = exp_tsv_col(&t, "accuracy"), ctpe = exp_tsv_col(&t, "time_per_epoch"),
-        cbits = exp_tsv_col(&t, "bits_per_iter"), csp = exp_tsv_col(&t, "speedup"),
-        cref = exp_tsv_col(&t, "ref_speedup"), csrc = exp_tsv_col(&t, "ref_source");
+    int cacc = qsgd_tsv_col(&t, "accuracy"), ctpe = qsgd_tsv_col(&t, "time_per_epoch"),
+        cbits = qsgd_tsv_col(&t, "bits_per_iter"), csp = qsgd_tsv_col(&t, "speedup"),
+        cref = qsgd_tsv_col(&t, "ref_speedup"), csrc = qsgd_tsv_col(&t, "ref_source");
     c->npt = t.nrow;
     for (size_t i = 0; i < t.nrow; i++) {
         point *p = &c->pt[i];
@@ -329,11 +330,11 @@ static int load_experiment(plot *c) {
             p->vi[a] = k;
         }
         snprintf(p->status, sizeof p->status, "%s", cstatus >= 0 ? t.cell[i][cstatus] : "?");
-        p->acc = exp_tsv_num(&t, i, cacc);
-        p->tpe = exp_tsv_num(&t, i, ctpe);
-        p->bits = exp_tsv_num(&t, i, cbits);
-        p->speedup = exp_tsv_num(&t, i, csp);
-        p->ref_speedup = exp_tsv_num(&t, i, cref);
+        p->acc = qsgd_tsv_num(&t, i, cacc);
+        p->tpe = qsgd_tsv_num(&t, i, ctpe);
+        p->bits = qsgd_tsv_num(&t, i, cbits);
+        p->speedup = qsgd_tsv_num(&t, i, csp);
+        p->ref_speedup = qsgd_tsv_num(&t, i, cref);
         snprintf(p->ref_source, sizeof p->ref_source, "%s", csrc >= 0 ? t.cell[i][csrc] : "");
         load_point_iters(c, p);
         if (!isfinite(p->bits))
@@ -363,10 +364,10 @@ static int load_experiment(plot *c) {
             prof += strncmp(c->pt[i].model, "profile", 7) == 0;
         }
     c->any_profile_only = with > 0 && prof == with;
-    exp_tsv_free(&t);
+    qsgd_tsv_free(&t);
     return CMD_OK;
 nomem:
-    exp_tsv_free(&t);
+    qsgd_tsv_free(&t);
     note("out of memory");
     return CMD_FAIL;
 }
@@ -539,9 +540,9 @@ static void run_figure(plot *c, const char *name, const char *out, gpsetup *g) {
         c->failed++;
         return;
     }
-    if (rename(tmp, path) != 0) {
-        note("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
+    char err[3 * PATH_MAX];
+    if (qsgd_file_rename(tmp, path, 0, err, sizeof err) != 0) {
+        note("%s", err);
         c->failed++;
         return;
     }
@@ -613,11 +614,11 @@ static void fig_convergence(plot *c) {
                 if (pg.of[i] != pnl || (line_axis >= 0 && p->vi[line_axis] != ln))
                     continue;
                 char path[PATH_MAX];
-                exp_tsv t;
+                qsgd_tsv t;
                 snprintf(path, sizeof path, "%s/%s/iterations.tsv", c->dir, p->dir);
                 if (tsv_read(path, &t) == 0) {
-                    int ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time"),
-                        cl = exp_tsv_col(&t, "train_loss");
+                    int ce = qsgd_tsv_col(&t, "epoch"), cs = qsgd_tsv_col(&t, "sim_time"),
+                        cl = qsgd_tsv_col(&t, "train_loss");
                     /* bins: at most MAX_BINS, and at least 1/64 of the run (smooths the
                      * minibatch noise) */
                     size_t bin = (t.nrow + MAX_BINS - 1) / MAX_BINS;
@@ -629,11 +630,11 @@ static void fig_convergence(plot *c) {
                         double se = 0, ss = 0, sl = 0;
                         size_t n = 0;
                         for (size_t r = r0; r < r0 + bin && r < t.nrow; r++) {
-                            double l = exp_tsv_num(&t, r, cl);
+                            double l = qsgd_tsv_num(&t, r, cl);
                             if (!isfinite(l))
                                 continue;
-                            se += exp_tsv_num(&t, r, ce);
-                            ss += exp_tsv_num(&t, r, cs);
+                            se += qsgd_tsv_num(&t, r, ce);
+                            ss += qsgd_tsv_num(&t, r, cs);
                             sl += l;
                             n++;
                         }
@@ -642,22 +643,22 @@ static void fig_convergence(plot *c) {
                             wrote_t = any_data = 1;
                         }
                     }
-                    exp_tsv_free(&t);
+                    qsgd_tsv_free(&t);
                 }
                 snprintf(path, sizeof path, "%s/%s/eval.tsv", c->dir, p->dir);
                 if (tsv_read(path, &t) == 0) {
-                    int ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time"),
-                        cl = exp_tsv_col(&t, "test_loss"), ca = exp_tsv_col(&t, "test_accuracy");
+                    int ce = qsgd_tsv_col(&t, "epoch"), cs = qsgd_tsv_col(&t, "sim_time"),
+                        cl = qsgd_tsv_col(&t, "test_loss"), ca = qsgd_tsv_col(&t, "test_accuracy");
                     if (wrote_e && t.nrow)
                         fputc('\n', fe);
                     for (size_t r = 0; r < t.nrow; r++) {
-                        double a = exp_tsv_num(&t, r, ca);
+                        double a = qsgd_tsv_num(&t, r, ca);
                         any_acc |= isfinite(a);
-                        fprintf(fe, "%.6g\t%.9g\t%.9g\t%.9g\n", exp_tsv_num(&t, r, ce),
-                                exp_tsv_num(&t, r, cs), exp_tsv_num(&t, r, cl), a);
+                        fprintf(fe, "%.6g\t%.9g\t%.9g\t%.9g\n", qsgd_tsv_num(&t, r, ce),
+                                qsgd_tsv_num(&t, r, cs), qsgd_tsv_num(&t, r, cl), a);
                         wrote_e = any_data = 1;
                     }
-                    exp_tsv_free(&t);
+                    qsgd_tsv_free(&t);
                 }
             }
             if (!wrote_t)
@@ -1089,8 +1090,8 @@ static void fig_reference(plot *c) {
 }
 
 /* ---- bounds (DIR/bounds.tsv from `qsgdsim bounds`) ------------------------------------- */
-static void uniq_words(const exp_tsv *t, const char *col, char *out, size_t len) {
-    int k = exp_tsv_col(t, col);
+static void uniq_words(const qsgd_tsv *t, const char *col, char *out, size_t len) {
+    int k = qsgd_tsv_col(t, col);
     out[0] = '\0';
     if (k < 0)
         return;
@@ -1108,7 +1109,7 @@ static void uniq_words(const exp_tsv *t, const char *col, char *out, size_t len)
 static void fig_bounds(plot *c) {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/bounds.tsv", c->dir);
-    exp_tsv t;
+    qsgd_tsv t;
     if (tsv_read(path, &t) != 0)
         return;
     char ns[512], buckets[256], norms[64], dists[128], trials[64];
@@ -1117,7 +1118,7 @@ static void fig_bounds(plot *c) {
     uniq_words(&t, "norm", norms, sizeof norms);
     uniq_words(&t, "dist", dists, sizeof dists);
     uniq_words(&t, "trials", trials, sizeof trials);
-    exp_tsv_free(&t);
+    qsgd_tsv_free(&t);
     gpsetup g = {0};
     gp_str(&g, "datafile", path);
     gp_str(&g, "ns", ns);
@@ -1224,7 +1225,7 @@ int cmd_plot(int argc, char **argv) {
             return rc;
         }
     }
-    if (exp_mkdir_p(c.pdir) != 0) {
+    if (qsgd_mkdir_p(c.pdir) != 0) {
         note("cannot create %s: %s", c.pdir, strerror(errno));
         plot_free(&c);
         return CMD_FAIL;

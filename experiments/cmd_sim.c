@@ -24,6 +24,7 @@
 #include "cmd.h"
 #include "exp_runner.h"
 #include "net.h"
+#include "qsgd_file.h"
 #include "sim_exit.h"
 
 #define PROG "qsgdsim sim"
@@ -105,13 +106,13 @@ static int find_trainer(const char *given, char *buf, size_t len) {
 static void write_status(const char *out, int code, const char *msg) {
     char p[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/status", out);
-    snprintf(tmp, sizeof tmp, "%s/status.partial", out);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = qsgd_file_open(p, ".partial", tmp, sizeof tmp, NULL, 0);
     if (!f)
         return;
-    fprintf(f, "failed (%s): %s\n", qsgd_exit_name(code), msg);
-    if (fclose(f) != 0 || rename(tmp, p) != 0)
-        unlink(tmp);
+    int errnum = 0;
+    errno = 0;
+    qsgd_file_check(fprintf(f, "failed (%s): %s\n", qsgd_exit_name(code), msg), &errnum);
+    qsgd_file_commit(f, &errnum, tmp, p, 0, NULL, 0); /* best effort: stderr has the message */
 }
 
 /* Report a failure: the message on stderr and, once OUT is ours, in OUT/status. */
@@ -514,7 +515,7 @@ int cmd_sim(int argc, char **argv) {
         fprintf(stderr, PROG ": cannot run the SMPI trainer: %s\n", trainer);
         return QSGD_EXIT_CONFIG;
     }
-    if (exp_mkdir_p(out) != 0) {
+    if (qsgd_mkdir_p(out) != 0) {
         fprintf(stderr, PROG ": cannot create %s: %s\n", out, strerror(errno));
         return QSGD_EXIT_IO;
     }

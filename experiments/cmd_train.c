@@ -14,6 +14,7 @@
 
 #include "cmd.h"
 #include "model.h"
+#include "qsgd_file.h"
 #include "quant.h"
 #include "sim_exit.h"
 #include "train.h"
@@ -311,7 +312,7 @@ int cmd_train(int argc, char **argv) {
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        if (exp_mkdir_p(dir) != 0) {
+        if (qsgd_mkdir_p(dir) != 0) {
             fprintf(stderr, PROG ": cannot create directory %s: %s\n", dir, strerror(errno));
             return QSGD_EXIT_IO;
         }

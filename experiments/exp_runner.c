@@ -26,7 +26,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "exp_tsv.h"
+#include "qsgd_file.h"
+#include "qsgd_tsv.h"
 #include "quant.h"
 #include "sim.h"
 #include "sim_exit.h"
@@ -182,13 +183,13 @@ static int read_status(const char *dir, char *buf, size_t len) {
 /* A trainer table of a finished point, DIR/NAME, read only when it is complete: the file
  * itself (not NAME.partial) and closed with a "# status: " line that starts like want
  * ("complete" or "diverged"). Returns 0, or -1 with why (for the reason column). */
-static int read_table(const char *dir, const char *name, const char *want, exp_tsv *t, char *why,
+static int read_table(const char *dir, const char *name, const char *want, qsgd_tsv *t, char *why,
                       size_t len) {
     char p[PATH_MAX + 64], err[PATH_MAX + 200];
     snprintf(p, sizeof p, "%s/%s.partial", dir, name);
     int partial = access(p, F_OK) == 0;
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (exp_tsv_read(p, t, err, sizeof err) != 0) {
+    if (qsgd_tsv_read(p, t, err, sizeof err) != 0) {
         if (errno == ENOENT)
             snprintf(why, len, "%s %s", name, partial ? "was not completed (only its .partial exists)" : "is missing");
         else
@@ -200,7 +201,7 @@ static int read_table(const char *dir, const char *name, const char *want, exp_t
             snprintf(why, len, "%s ends with '# status: %s', not %s", name, t->status, want);
         else
             snprintf(why, len, "%s has no '# status:' line (it was cut short)", name);
-        exp_tsv_free(t);
+        qsgd_tsv_free(t);
         return -1;
     }
     return 0;
@@ -226,13 +227,13 @@ static enum pstate judge_point(const char *dir, char *reason, size_t len) {
     }
     static const char *const tables[] = {"iterations.tsv", "eval.tsv"};
     for (size_t k = 0; k < 2; k++) {
-        exp_tsv t;
+        qsgd_tsv t;
         char why[PATH_MAX + 300];
         if (read_table(dir, tables[k], want, &t, why, sizeof why) != 0) {
             snprintf(reason, len, "status says %s but %s", want, why);
             return P_FAILED;
         }
-        exp_tsv_free(&t);
+        qsgd_tsv_free(&t);
     }
     if (want[0] == 'd') {
         snprintf(reason, len, "%s", status);
@@ -246,25 +247,25 @@ static void read_metrics(const char *dir, enum pstate state, metrics *m) {
     m->acc = m->sim_time = m->ttt = m->tpe = m->bits = m->speedup = NAN;
     const char *want = state == P_COMPLETE ? "complete" : "diverged";
     char why[PATH_MAX + 300];
-    exp_tsv t;
+    qsgd_tsv t;
     if (read_table(dir, "eval.tsv", want, &t, why, sizeof why) == 0) {
         if (t.nrow)
-            m->acc = exp_tsv_num(&t, t.nrow - 1, exp_tsv_col(&t, "test_accuracy"));
-        exp_tsv_free(&t);
+            m->acc = qsgd_tsv_num(&t, t.nrow - 1, qsgd_tsv_col(&t, "test_accuracy"));
+        qsgd_tsv_free(&t);
     }
     if (read_table(dir, "iterations.tsv", want, &t, why, sizeof why) == 0) {
-        int ce = exp_tsv_col(&t, "epoch"), cs = exp_tsv_col(&t, "sim_time"),
-            cb = exp_tsv_col(&t, "bits_sent");
+        int ce = qsgd_tsv_col(&t, "epoch"), cs = qsgd_tsv_col(&t, "sim_time"),
+            cb = qsgd_tsv_col(&t, "bits_sent");
         if (t.nrow && ce >= 0 && cs >= 0) {
-            double bits = 0, epoch = exp_tsv_num(&t, t.nrow - 1, ce);
+            double bits = 0, epoch = qsgd_tsv_num(&t, t.nrow - 1, ce);
             for (size_t r = 0; r < t.nrow; r++)
-                bits += exp_tsv_num(&t, r, cb);
+                bits += qsgd_tsv_num(&t, r, cb);
             m->bits = bits / (double)t.nrow; /* NaN when a row or the column lacks it */
-            m->sim_time = exp_tsv_num(&t, t.nrow - 1, cs);
+            m->sim_time = qsgd_tsv_num(&t, t.nrow - 1, cs);
             if (epoch > 0)
                 m->tpe = m->sim_time / epoch;
         }
-        exp_tsv_free(&t);
+        qsgd_tsv_free(&t);
     }
     char buf[8192], p[PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/summary.txt", dir);
@@ -355,21 +356,6 @@ static void join_argv(char *const *argv, int skip_out, char *buf, size_t len) {
     }
 }
 
-static int write_atomic(const char *path, const char *data, size_t n) {
-    char tmp[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s.partial", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int bad = fwrite(data, 1, n, f) != n;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static int copy_file(const char *from, const char *to) {
     FILE *f = fopen(from, "rb");
     if (!f)
@@ -393,7 +379,7 @@ static int copy_file(const char *from, const char *to) {
         n += k;
     }
     fclose(f);
-    int rc = write_atomic(to, data ? data : "", n);
+    int rc = qsgd_file_write(to, data ? data : "", n, NULL, 0);
     free(data);
     return rc;
 }
@@ -428,7 +414,7 @@ static int write_points(const exp_experiment *e, const char *dir) {
         fputc('\n', f);
     }
     fclose(f);
-    int rc = write_atomic(p, data, n);
+    int rc = qsgd_file_write(p, data, n, NULL, 0);
     free(data);
     return rc;
 }
@@ -706,7 +692,7 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
                 b[1], b[2], b[3], b[4], b[5], rs, ra, src, why);
     }
     fclose(f);
-    int rc = write_atomic(p, data, n);
+    int rc = qsgd_file_write(p, data, n, NULL, 0);
     free(data);
     return rc;
 }
@@ -1021,7 +1007,7 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
                 continue;
             }
             s[next].reason[0] = '\0';
-            if (exp_mkdir_p(s[next].path) != 0) {
+            if (qsgd_mkdir_p(s[next].path) != 0) {
                 snprintf(s[next].reason, sizeof s[next].reason, "cannot create %s: %s", s[next].path,
                          strerror(errno));
                 say(PROG ": %s\n", s[next].reason);
@@ -1177,7 +1163,7 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
         return QSGD_EXIT_OK;
     }
     tty = isatty(2);
-    if (exp_mkdir_p(dir) != 0) {
+    if (qsgd_mkdir_p(dir) != 0) {
         fprintf(stderr, PROG ": cannot create %s: %s\n", dir, strerror(errno));
         return QSGD_EXIT_IO;
     }

@@ -1,11 +1,11 @@
 /* fuzz_tsv.c — libFuzzer target: the TSV reader of the runner and the plotter
- * (experiments/exp_tsv.c) on any text, parsed from memory and read from a memfd named
+ * (experiments/qsgd_tsv.c) on any text, parsed from memory and read from a memfd named
  * /proc/self/fd/N (fuzz_memfd.h).
- * Properties: exp_tsv_parse returns 0, or -1 with errno EINVAL (ENOMEM cannot happen for a
+ * Properties: qsgd_tsv_parse returns 0, or -1 with errno EINVAL (ENOMEM cannot happen for a
  * small input) and a NUL-terminated message "line N: ..." / "no header line", leaving t
  * empty; a parsed table has ncol >= 1 header names and nrow rows of exactly ncol non-NULL
- * cells, none holding a tab or a newline; exp_tsv_col finds every header name at its first
- * occurrence; exp_tsv_num is NaN outside the table; exp_tsv_read of the same bytes gives the
+ * cells, none holding a tab or a newline; qsgd_tsv_col finds every header name at its first
+ * occurrence; qsgd_tsv_num is NaN outside the table; qsgd_tsv_read of the same bytes gives the
  * same table (or fails alike, its message naming the file). */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exp_tsv.h"
 #include "fuzz_memfd.h"
+#include "qsgd_tsv.h"
 
 #include "fuzz_check.h"
 
@@ -25,7 +25,7 @@ static void check_cell(const char *c) {
     FUZZ_CHECK(strchr(c, '\t') == NULL && strchr(c, '\n') == NULL);
 }
 
-static int empty(const exp_tsv *t) {
+static int empty(const qsgd_tsv *t) {
     return t->ncol == 0 && t->nrow == 0 && !t->head && !t->cell;
 }
 
@@ -38,12 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size)
         memcpy(text, data, size);
 
-    exp_tsv t;
+    qsgd_tsv t;
     char err[256];
     memset(&t, 0x5A, sizeof t);
     memset(err, 0x5A, sizeof err);
     errno = 0;
-    int rc = exp_tsv_parse(text, size, &t, err, sizeof err);
+    int rc = qsgd_tsv_parse(text, size, &t, err, sizeof err);
     int perr = errno;
     FUZZ_CHECK(rc == 0 || rc == -1);
     if (rc) {
@@ -52,31 +52,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(!strncmp(err, "line ", 5) || !strcmp(err, "no header line"));
         FUZZ_CHECK(empty(&t));
     } else {
-        FUZZ_CHECK(t.ncol >= 1 && t.ncol <= EXP_TSV_MAX_COLS && t.head);
+        FUZZ_CHECK(t.ncol >= 1 && t.ncol <= QSGD_TSV_MAX_COLS && t.head);
         FUZZ_CHECK(t.nrow == 0 || t.cell);
         FUZZ_CHECK(memchr(t.model, 0, sizeof t.model) && memchr(t.status, 0, sizeof t.status));
         for (size_t j = 0; j < t.ncol; j++) {
             check_cell(t.head[j]);
-            int c = exp_tsv_col(&t, t.head[j]);
+            int c = qsgd_tsv_col(&t, t.head[j]);
             FUZZ_CHECK(c >= 0 && (size_t)c <= j && strcmp(t.head[c], t.head[j]) == 0);
         }
         for (size_t i = 0; i < t.nrow; i++) {
             FUZZ_CHECK(t.cell[i] != NULL);
             for (size_t j = 0; j < t.ncol; j++) {
                 check_cell(t.cell[i][j]);
-                (void)exp_tsv_num(&t, i, (int)j);
+                (void)qsgd_tsv_num(&t, i, (int)j);
             }
-            FUZZ_CHECK(isnan(exp_tsv_num(&t, i, -1)) && isnan(exp_tsv_num(&t, i, (int)t.ncol)));
+            FUZZ_CHECK(isnan(qsgd_tsv_num(&t, i, -1)) && isnan(qsgd_tsv_num(&t, i, (int)t.ncol)));
         }
-        FUZZ_CHECK(isnan(exp_tsv_num(&t, t.nrow, 0)));
+        FUZZ_CHECK(isnan(qsgd_tsv_num(&t, t.nrow, 0)));
     }
 
     /* the same bytes from a file */
     fuzz_file_set(&file, "tsv", data, size);
-    exp_tsv u;
+    qsgd_tsv u;
     char err2[512];
     memset(&u, 0x5A, sizeof u);
-    int rc2 = exp_tsv_read(file.path, &u, err2, sizeof err2);
+    int rc2 = qsgd_tsv_read(file.path, &u, err2, sizeof err2);
     FUZZ_CHECK(rc2 == rc);
     if (rc2) {
         FUZZ_CHECK(errno == perr);
@@ -91,10 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (size_t j = 0; j < t.ncol; j++)
                 FUZZ_CHECK(strcmp(u.cell[i][j], t.cell[i][j]) == 0);
     }
-    exp_tsv_free(&u);
-    exp_tsv_free(&t);
+    qsgd_tsv_free(&u);
+    qsgd_tsv_free(&t);
     FUZZ_CHECK(empty(&t));
-    exp_tsv_free(&t); /* twice is fine */
+    qsgd_tsv_free(&t); /* twice is fine */
     free(text);
     return 0;
 }

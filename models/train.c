@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qsgd_file.h"
+
 /* OpenBLAS extension; declared here so that no particular cblas.h is needed. */
 void openblas_set_num_threads(int num_threads);
 
@@ -190,10 +192,11 @@ static int tsv_open(tsv *t, const char *path, train_err *err) {
     if (strlen(path) >= sizeof t->path)
         return train_fail(err, TRAIN_EINVAL, "output path too long: %s", path);
     strcpy(t->path, path);
-    snprintf(t->tmp, sizeof t->tmp, "%s.tmp.%ld", path, (long)getpid());
-    t->f = fopen(t->tmp, "w");
+    char suffix[32], msg[2400];
+    snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
+    t->f = qsgd_file_open(path, suffix, t->tmp, sizeof t->tmp, msg, sizeof msg);
     if (!t->f)
-        return train_fail(err, TRAIN_EIO, "%s: cannot create: %s", t->tmp, strerror(errno));
+        return train_fail(err, TRAIN_EIO, "%s", msg);
     return TRAIN_OK;
 }
 
@@ -201,17 +204,14 @@ static int tsv_open(tsv *t, const char *path, train_err *err) {
 static int tsv_check(tsv *t, int wrote) {
     if (!t->f)
         return 0;
-    if (wrote < 0 && !t->errnum)
-        t->errnum = errno ? errno : EIO;
-    errno = 0;
-    if ((fflush(t->f) != 0 || ferror(t->f)) && !t->errnum)
-        t->errnum = errno ? errno : EIO;
-    return t->errnum ? -1 : 0;
+    qsgd_file_check(wrote, &t->errnum);
+    return qsgd_file_flush(t->f, &t->errnum);
 }
 
 static int tsv_write_failed(tsv *t, train_err *err) {
-    return train_fail(err, TRAIN_EIO, "cannot write %s: %s (what was written is kept there)",
-                      t->tmp, strerror(t->errnum ? t->errnum : EIO));
+    char msg[1300];
+    qsgd_file_error(t->tmp, t->errnum, msg, sizeof msg);
+    return train_fail(err, TRAIN_EIO, "%s (what was written is kept there)", msg);
 }
 
 /* The last line "# status: STATUS", close, rename into place. On failure the temp file stays
@@ -221,15 +221,14 @@ static int tsv_commit(tsv *t, const char *status, train_err *err) {
         return TRAIN_OK;
     errno = 0;
     tsv_check(t, fprintf(t->f, "# status: %s\n", status));
-    if (fclose(t->f) != 0 && !t->errnum)
-        t->errnum = errno ? errno : EIO;
+    FILE *f = t->f;
     t->f = NULL;
+    char msg[2400];
+    if (qsgd_file_commit(f, &t->errnum, t->tmp, t->path, QSGD_FILE_KEEP, msg, sizeof msg) == 0)
+        return TRAIN_OK;
     if (t->errnum)
         return tsv_write_failed(t, err);
-    if (rename(t->tmp, t->path) != 0)
-        return train_fail(err, TRAIN_EIO, "cannot rename %s to %s: %s (the results are in %s)",
-                          t->tmp, t->path, strerror(errno), t->tmp);
-    return TRAIN_OK;
+    return train_fail(err, TRAIN_EIO, "%s (the results are in %s)", msg, t->tmp);
 }
 
 /* A failed run: a temp file without results (no epoch trained) is removed; one with results
@@ -237,13 +236,9 @@ static int tsv_commit(tsv *t, const char *status, train_err *err) {
 static void tsv_abort(tsv *t, const char *why) {
     if (!t->f)
         return;
-    if (t->rows > 1) {
+    if (t->rows > 1)
         fprintf(t->f, "# status: failed: %s\n", why);
-        fclose(t->f);
-    } else {
-        fclose(t->f);
-        remove(t->tmp);
-    }
+    qsgd_file_abandon(t->f, t->tmp, t->rows > 1 ? QSGD_FILE_KEEP : 0);
     t->f = NULL;
 }
 

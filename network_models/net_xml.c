@@ -1,5 +1,5 @@
 /* net_xml.c — writes a validated net_config as a SimGrid 3.32 platform (DTD 4.1) and an
- * SMPI hostfile, each through a temporary file renamed into place.
+ * SMPI hostfile, each through a temporary file renamed into place (common/qsgd_file.h).
  *
  * SimGrid 3.32 notes (measured here): <cluster> links are SPLITDUPLEX by default (a flow
  * each way gets the full bandwidth; the attribute sharing_policy is accepted but left to
@@ -9,12 +9,12 @@
  * than N(N-1) under Full). */
 #include "net_private.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "qsgd_file.h"
 
 int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, net_err *err) {
     int w;
@@ -149,42 +149,23 @@ static int emit_hostfile(FILE *f, const net_config *c, net_err *err) {
     return NET_OK;
 }
 
-/* Write path through path.XXXXXX + rename, so readers never see a partial file. */
+/* Write path through a unique temporary beside it + rename (qsgd_file.h), so readers never
+ * see a partial file; on any failure the temporary is removed. */
 static int write_atomic(const char *path, int (*emit)(FILE *, const net_config *, net_err *),
                         const net_config *c, net_err *err) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp)
-        return net_fail(err, NET_ENOMEM, "out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return net_fail(err, NET_EIO, "cannot create a temporary file next to %s: %s", path,
-                        strerror(e));
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return net_fail(err, NET_EIO, "%s: %s", path, strerror(e));
-    }
+    char tmp[PATH_MAX + 64], msg[2 * PATH_MAX + 256];
+    FILE *f = qsgd_file_open(path, NULL, tmp, sizeof tmp, msg, sizeof msg);
+    if (!f)
+        return net_fail(err, NET_EIO, "%s", msg);
     int rc = emit(f, c, err);
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    if (rc == NET_OK && bad)
-        rc = net_fail(err, NET_EIO, "writing %s failed: %s", path, strerror(errno));
-    if (rc == NET_OK && rename(tmp, path) != 0)
-        rc = net_fail(err, NET_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc != NET_OK)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    if (rc != NET_OK) {
+        qsgd_file_abandon(f, tmp, 0);
+        return rc;
+    }
+    int errnum = 0;
+    if (qsgd_file_commit(f, &errnum, tmp, path, 0, msg, sizeof msg) != 0)
+        return net_fail(err, NET_EIO, "%s", msg);
+    return NET_OK;
 }
 
 int net_write_platform(const net_config *cfg, const char *xml_path, const char *hostfile_path,

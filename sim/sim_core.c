@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "optim.h"
+#include "qsgd_file.h"
 
 /* Device profiles. peak: vendor fp32 peak (one GPU; the K80 board holds two). efficiency:
  * the sustained fraction of peak a training step's GEMM/conv mix reaches (assumed 0.5 for
@@ -498,11 +499,8 @@ int sim_table_open(sim_table *t, const char *dir, const char *name, char *err, s
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return fail(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
     snprintf(t->path, sizeof t->path, "%s/%s", dir, name);
-    snprintf(t->partial, sizeof t->partial, "%s.partial", t->path);
-    t->f = fopen(t->partial, "w");
-    if (!t->f)
-        return fail(err, errlen, "cannot write %s: %s", t->partial, strerror(errno));
-    return 0;
+    t->f = qsgd_file_open(t->path, ".partial", t->partial, sizeof t->partial, err, errlen);
+    return t->f ? 0 : 1;
 }
 
 int sim_table_printf(sim_table *t, const char *fmt, ...) {
@@ -513,83 +511,49 @@ int sim_table_printf(sim_table *t, const char *fmt, ...) {
     errno = 0;
     int w = vfprintf(t->f, fmt, ap);
     va_end(ap);
-    if (w < 0) {
-        if (!t->errnum)
-            t->errnum = errno ? errno : EIO;
-        return -1;
-    }
-    return 0;
+    return w < 0 ? qsgd_file_check(w, &t->errnum) : 0;
 }
 
 int sim_table_flush(sim_table *t) {
-    if (!t->f)
-        return 0;
-    errno = 0;
-    if (fflush(t->f) != 0 || ferror(t->f)) {
-        if (!t->errnum)
-            t->errnum = errno ? errno : EIO;
-        return -1;
-    }
-    return t->errnum ? -1 : 0;
+    return t->f ? qsgd_file_flush(t->f, &t->errnum) : 0;
 }
 
 void sim_table_error(const sim_table *t, char *err, size_t errlen) {
-    snprintf(err, errlen, "cannot write %s: %s", t->partial, strerror(t->errnum ? t->errnum : EIO));
+    qsgd_file_error(t->partial, t->errnum, err, errlen);
 }
 
 int sim_table_close(sim_table *t, const char *status, char *err, size_t errlen) {
     if (!t->f)
         return 0;
     sim_table_printf(t, "# status: %s\n", status);
-    sim_table_flush(t);
-    errno = 0;
-    if (fclose(t->f) != 0 && !t->errnum)
-        t->errnum = errno ? errno : EIO;
+    FILE *f = t->f;
     t->f = NULL;
-    if (t->errnum) {
-        sim_table_error(t, err, errlen);
-        return 1;
-    }
-    if (rename(t->partial, t->path) != 0)
-        return fail(err, errlen, "cannot rename %s to %s: %s", t->partial, t->path,
-                    strerror(errno));
-    return 0;
+    /* a failed table stays PATH.partial, never renamed to look complete */
+    int rc = qsgd_file_commit(f, &t->errnum, t->partial, t->path, QSGD_FILE_KEEP, err, errlen);
+    return rc ? 1 : 0;
 }
 
 void sim_table_abandon(sim_table *t, const char *status) {
     if (!t->f)
         return;
     fprintf(t->f, "# status: %s\n", status);
-    fclose(t->f);
+    qsgd_file_abandon(t->f, t->partial, QSGD_FILE_KEEP);
     t->f = NULL;
 }
 
 int sim_status_write(const char *dir, int tag, const char *line, char *err, size_t errlen) {
-    char path[600], tmp[640];
+    char path[600], tmp[640], suffix[32];
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return fail(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/status", dir);
-    snprintf(tmp, sizeof tmp, "%s.partial.%d", path, tag);
-    FILE *f = fopen(tmp, "w");
+    snprintf(suffix, sizeof suffix, ".partial.%d", tag);
+    FILE *f = qsgd_file_open(path, suffix, tmp, sizeof tmp, err, errlen);
     if (!f)
-        return fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        return 1;
+    int errnum = 0;
     errno = 0;
-    int bad = fprintf(f, "%s\n", line) < 0 || fflush(f) != 0 || ferror(f);
-    int e = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        remove(tmp);
-        return fail(err, errlen, "cannot write %s: %s", tmp, strerror(e ? e : EIO));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        return fail(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(e));
-    }
-    return 0;
+    qsgd_file_check(fprintf(f, "%s\n", line), &errnum);
+    return qsgd_file_commit(f, &errnum, tmp, path, 0, err, errlen) ? 1 : 0;
 }
 
 int sim_status_clear(const char *dir, char *err, size_t errlen) {

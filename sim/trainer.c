@@ -28,6 +28,7 @@
 #include "data.h"
 #include "model.h"
 #include "optim.h"
+#include "qsgd_file.h"
 #include "qsgdsim_git.h"
 #include "quant.h"
 #include "sim.h"
@@ -1168,38 +1169,25 @@ static int write_summary(run *r, size_t it, double total, double last_loss, doub
     sim_rss_kinds(&anon, &file, &shmem);
     char p[600], tmp[620];
     snprintf(p, sizeof p, "%s/summary.txt", r->cfg.out_dir);
-    snprintf(tmp, sizeof tmp, "%s.partial", p);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    FILE *f = qsgd_file_open(p, ".partial", tmp, sizeof tmp, err, errlen);
+    if (!f)
         return 1;
-    }
+    int e = 0;
     errno = 0;
-    int bad = fprintf(f, "device = %s\n", model_device_desc(r->m)) < 0;
-    bad |= fprintf(f, "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
-                      "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
-                      "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
-                      "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
-                      "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
-                      "status = %s\n",
-                   SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max, grad_sum,
-                   overhead, rss, anon, file, shmem, r->cfg.target_accuracy, r->target_time,
-                   why) < 0;
-    bad |= fflush(f) != 0 || ferror(f);
-    int e = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e ? e : EIO));
-        return 1;
-    }
-    if (rename(tmp, p) != 0) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, p, strerror(errno));
-        return 1;
-    }
-    return 0;
+    qsgd_file_check(fprintf(f, "device = %s\n", model_device_desc(r->m)), &e);
+    qsgd_file_check(fprintf(f,
+                            "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
+                            "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
+                            "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
+                            "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
+                            "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
+                            "status = %s\n",
+                            SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max,
+                            grad_sum, overhead, rss, anon, file, shmem, r->cfg.target_accuracy,
+                            r->target_time, why),
+                    &e);
+    /* a failure leaves summary.txt.partial (kept), never renamed to look complete */
+    return qsgd_file_commit(f, &e, tmp, p, QSGD_FILE_KEEP, err, errlen) ? 1 : 0;
 }
 
 /* ---- main ------------------------------------------------------------------------------------- */

@@ -1,8 +1,8 @@
-/* exp_tsv.c — the bounded TSV reader of the runner and the plotter (exp_tsv.h). A row is one
+/* qsgd_tsv.c — the bounded TSV reader of the runner and the plotter (qsgd_tsv.h). A row is one
  * allocation: its ncol cell pointers followed by a copy of the line with tabs turned into
  * NULs; a short row's missing cells point at the copy's final NUL. */
 #define _GNU_SOURCE
-#include "exp_tsv.h"
+#include "qsgd_tsv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +40,7 @@ static void line_err(char *err, size_t errlen, const char *name, size_t n, const
         set_err(err, errlen, "line %zu: %s", n, what);
 }
 
-void exp_tsv_free(exp_tsv *t) {
+void qsgd_tsv_free(qsgd_tsv *t) {
     if (!t)
         return;
     for (size_t i = 0; i < t->nrow; i++)
@@ -97,12 +97,12 @@ static size_t count_fields(const char *line, size_t ll) {
 /* Parse text; messages start "NAME:N: " (a file) or "line N: " (name NULL). Two passes:
  * the first checks every bound and counts the rows, so that nothing is allocated for a
  * table that is then refused. */
-static int parse(const char *name, const char *text, size_t len, exp_tsv *t, char *err,
+static int parse(const char *name, const char *text, size_t len, qsgd_tsv *t, char *err,
                  size_t errlen) {
     memset(t, 0, sizeof *t);
     const char *pre = name ? name : "", *sep = name ? ": " : "";
-    if (len > EXP_TSV_MAX_BYTES) {
-        set_err(err, errlen, "%s%slarger than %zu bytes", pre, sep, EXP_TSV_MAX_BYTES);
+    if (len > QSGD_TSV_MAX_BYTES) {
+        set_err(err, errlen, "%s%slarger than %zu bytes", pre, sep, QSGD_TSV_MAX_BYTES);
         errno = EINVAL;
         return -1;
     }
@@ -110,8 +110,8 @@ static int parse(const char *name, const char *text, size_t len, exp_tsv *t, cha
     size_t ll, off = 0, lineno = 0, ncol = 0, nrow = 0;
     while (next_line(text, len, &off, &line, &ll)) {
         lineno++;
-        if (ll > EXP_TSV_MAX_LINE) {
-            line_err(err, errlen, name, lineno, "line longer than %zu bytes", EXP_TSV_MAX_LINE);
+        if (ll > QSGD_TSV_MAX_LINE) {
+            line_err(err, errlen, name, lineno, "line longer than %zu bytes", QSGD_TSV_MAX_LINE);
             goto invalid;
         }
         if (memchr(line, '\0', ll)) {
@@ -121,15 +121,15 @@ static int parse(const char *name, const char *text, size_t len, exp_tsv *t, cha
         if (ll == 0 || line[0] == '#')
             continue;
         size_t nf = count_fields(line, ll);
-        if (nf > EXP_TSV_MAX_COLS) {
-            line_err(err, errlen, name, lineno, "%zu columns, more than %d", nf, EXP_TSV_MAX_COLS);
+        if (nf > QSGD_TSV_MAX_COLS) {
+            line_err(err, errlen, name, lineno, "%zu columns, more than %d", nf, QSGD_TSV_MAX_COLS);
             goto invalid;
         }
         if (!ncol)
             ncol = nf;
-        else if (++nrow * ncol > EXP_TSV_MAX_CELLS) {
+        else if (++nrow * ncol > QSGD_TSV_MAX_CELLS) {
             line_err(err, errlen, name, lineno, "more than %zu cells (rows x %zu columns)",
-                     EXP_TSV_MAX_CELLS, ncol);
+                     QSGD_TSV_MAX_CELLS, ncol);
             goto invalid;
         }
     }
@@ -164,21 +164,21 @@ static int parse(const char *name, const char *text, size_t len, exp_tsv *t, cha
     }
     return 0;
 invalid:
-    exp_tsv_free(t);
+    qsgd_tsv_free(t);
     errno = EINVAL;
     return -1;
 nomem:
-    exp_tsv_free(t);
+    qsgd_tsv_free(t);
     set_err(err, errlen, "%s%sout of memory at line %zu", pre, sep, lineno);
     errno = ENOMEM;
     return -1;
 }
 
-int exp_tsv_parse(const char *text, size_t len, exp_tsv *t, char *err, size_t errlen) {
+int qsgd_tsv_parse(const char *text, size_t len, qsgd_tsv *t, char *err, size_t errlen) {
     return parse(NULL, text, len, t, err, errlen);
 }
 
-int exp_tsv_read(const char *path, exp_tsv *t, char *err, size_t errlen) {
+int qsgd_tsv_read(const char *path, qsgd_tsv *t, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -190,24 +190,24 @@ int exp_tsv_read(const char *path, exp_tsv *t, char *err, size_t errlen) {
     struct stat st;
     size_t cap = 1 << 16;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if ((unsigned long long)st.st_size > EXP_TSV_MAX_BYTES) {
+        if ((unsigned long long)st.st_size > QSGD_TSV_MAX_BYTES) {
             close(fd);
             set_err(err, errlen, "%s: %lld bytes, larger than %zu", path, (long long)st.st_size,
-                    EXP_TSV_MAX_BYTES);
+                    QSGD_TSV_MAX_BYTES);
             errno = EINVAL;
             return -1;
         }
         cap = (size_t)st.st_size + 1;
     }
-    /* read to the end (a file may grow or not be regular), at most EXP_TSV_MAX_BYTES + 1 */
+    /* read to the end (a file may grow or not be regular), at most QSGD_TSV_MAX_BYTES + 1 */
     char *buf = malloc(cap);
     size_t n = 0;
     int e = 0;
     while (buf) {
         if (n == cap) {
-            if (cap > EXP_TSV_MAX_BYTES)
+            if (cap > QSGD_TSV_MAX_BYTES)
                 break;
-            size_t nc = cap * 2 > EXP_TSV_MAX_BYTES + 1 ? EXP_TSV_MAX_BYTES + 1 : cap * 2;
+            size_t nc = cap * 2 > QSGD_TSV_MAX_BYTES + 1 ? QSGD_TSV_MAX_BYTES + 1 : cap * 2;
             char *b = realloc(buf, nc);
             if (!b) {
                 free(buf);
@@ -247,14 +247,14 @@ int exp_tsv_read(const char *path, exp_tsv *t, char *err, size_t errlen) {
     return rc;
 }
 
-int exp_tsv_col(const exp_tsv *t, const char *name) {
+int qsgd_tsv_col(const qsgd_tsv *t, const char *name) {
     for (size_t j = 0; j < t->ncol; j++)
         if (strcmp(t->head[j], name) == 0)
             return (int)j;
     return -1;
 }
 
-double exp_tsv_num(const exp_tsv *t, size_t row, int col) {
+double qsgd_tsv_num(const qsgd_tsv *t, size_t row, int col) {
     if (col < 0 || (size_t)col >= t->ncol || row >= t->nrow)
         return NAN;
     const char *s = t->cell[row][col];
