@@ -1,5 +1,5 @@
 /* fuzz_tsv.c — libFuzzer target: the TSV reader of the runner and the plotter
- * (experiments/qsgd_tsv.c) on any text, parsed from memory and read from a memfd named
+ * (common/qsgd_tsv.c) on any text, parsed from memory and read from a memfd named
  * /proc/self/fd/N (fuzz_memfd.h).
  * Properties: qsgd_tsv_parse returns 0, or -1 with errno EINVAL (ENOMEM cannot happen for a
  * small input) and a NUL-terminated message "line N: ..." / "no header line", leaving t
