@@ -4,14 +4,16 @@
 # (stream, cuBLAS handle, workspaces) sharing one GPU, training the Fashion-MNIST MLP and CNN
 # with 4-bit QSGD over 10 GbE for one epoch, `--compute measured` (so the simulated compute
 # time is the measured gradient time on that device).
-# Usage: bench/bench_sim_gpu.sh BUILD_DIR [K]      (env: MODELS, QUANT, BATCH, EPOCHS)
-# Without a usable GPU it says so and exits 0.
+# Usage: bench/bench_sim_gpu.sh BUILD_DIR [K]      (env: MODELS, QUANT, BATCH, EPOCHS, DEVICES)
+# Without a usable GPU it says so and exits 0, unless DEVICES (default "cpu cuda") leaves out
+# cuda (DEVICES=cpu: the CPU side alone, e.g. to rehearse scripts/gpu-check.sh without a GPU).
 set -euo pipefail
 build=${1:?usage: bench_sim_gpu.sh BUILD_DIR [K]}
 k=${2:-16}
 models=${MODELS:-"mlp cnn"}; quant=${QUANT:-qsgd:bits=4,bucket=512}; batch=${BATCH:-64}; epochs=${EPOCHS:-1}
+devices=${DEVICES:-"cpu cuda"}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qsgdsim-simgpu.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
-if ! "$build/qsgdsim" list backends 2>/dev/null | grep -q "^  cuda  *available"; then
+if [[ " $devices " == *" cuda "* ]] && ! "$build/qsgdsim" list backends 2>/dev/null | grep -q "^  cuda  *available"; then
   echo "# bench_sim_gpu: no usable CUDA GPU in this build/machine ($("$build/qsgdsim" list backends 2>/dev/null | grep -m1 "^  cuda" | sed "s/^ *//" || echo "qsgdsim list failed")): nothing to measure"
   exit 0
 fi
@@ -19,7 +21,7 @@ echo "# qsgdsim: $k simulated workers, one epoch of Fashion-MNIST, $quant, batch
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-6s %-6s %6s %10s %10s %10s %10s %9s  %s\n" model device iters wall_s grad_s total_s sim_s test_acc "gradients computed on"
 for m in $models; do
-  for dev in cpu cuda; do
+  for dev in $devices; do
     out=$tmp/$m-$dev
     t0=$(date +%s.%N)
     "$build/qsgdsim" sim --ranks "$k" --network star:link=10GbE --out "$out" -- \
@@ -30,7 +32,7 @@ for m in $models; do
     get() { sed -n "s/^$1 = //p" "$out/summary.txt"; }
     acc=$(grep -v '^#' "$out/eval.tsv" | tail -1 | cut -f5)
     printf "%-6s %-6s %6s %10.2f %10.2f %10.2f %10.4f %9.4f  %s\n" "$m" "$dev" "$(get iterations)" \
-      "$(get wall_seconds)" "$(get gradient_wall_seconds)" "$(echo "$t1 - $t0" | bc)" \
+      "$(get wall_seconds)" "$(get gradient_wall_seconds)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" \
       "$(get sim_time)" "$acc" "$(get device)"
   done
 done

@@ -20,7 +20,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bundle=$root/.gpu-bundle
 cache=${QSGDSIM_GPU_DEB_CACHE:-/var/tmp/qsgdsim-gpu-debs}
-FORMAT=1 # bump when the trimming or the layout below changes
+FORMAT=2 # bump when the trimming or the layout below changes
 
 # Runtime libraries (the closure of what the build links, resolved against Debian 12 with
 # `apt-cache depends`; libc6, libstdc++6, libgcc-s1 and the compiler come from the image).
@@ -37,8 +37,9 @@ RUNTIME=(
   openmpi-bin openmpi-common libopenmpi3 libevent-core-2.1-7 libevent-pthreads-2.1-7
   libfabric1 libhwloc15 libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpmix2
   libpsm-infinipath1 libpsm2-2 libucx0 libmunge2
-  # pkg-config (CMake's pkg_check_modules)
-  pkgconf pkgconf-bin libpkgconf3 pkg-config
+  # pkg-config (CMake's pkg_check_modules); make (the build does not work with Ninja: two
+  # rules for network_models/collective_probe)
+  pkgconf pkgconf-bin libpkgconf3 pkg-config make
 )
 # Headers, .pc files and .so links, without their own dependencies (libsimgrid-dev's
 # libboost-dev and libopenmpi-dev's Fortran/hwloc/event -dev packages are not needed for C).
