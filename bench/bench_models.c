@@ -365,7 +365,8 @@ int main(int argc, char **argv) {
     if (g_device == MODEL_DEVICE_CUDA) {
         char why[160] = "";
         if (gpu_device_count(why, sizeof why) <= 0) {
-            printf("# bench_models --device cuda: no usable CUDA GPU (%s): nothing to measure\n", why);
+            printf("# bench_models --device cuda: no usable CUDA GPU (%s): nothing to measure\n",
+                   why);
             return 0;
         }
         char gd[128] = "";

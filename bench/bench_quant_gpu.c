@@ -52,10 +52,11 @@ int main(int argc, char **argv) {
     }
     gpu_device_describe(0, gd, sizeof gd);
     printf("# bench_quant_gpu: GPU codec (qcuda) vs device-to-device copy on cuda:0 %s\n", gd);
-    printf("# GB/s of gradient (4n bytes) per call, best of %d x %d calls; each call synchronizes\n",
-           reps, calls);
-    printf("%-40s %5s %10s %10s %10s %9s %9s %8s\n", "quantizer", "log2n", "bits/coord", "copy_GB/s",
-           "enc_GB/s", "dec_GB/s", "dec+_GB/s", "enc/copy");
+    printf(
+        "# GB/s of gradient (4n bytes) per call, best of %d x %d calls; each call synchronizes\n",
+        reps, calls);
+    printf("%-40s %5s %10s %10s %10s %9s %9s %8s\n", "quantizer", "log2n", "bits/coord",
+           "copy_GB/s", "enc_GB/s", "dec_GB/s", "dec+_GB/s", "enc/copy");
     static const cfg cfgs[] = {
         {"fp32", 0},
         {"qsgd:bits=2,bucket=512", 0},
@@ -131,7 +132,8 @@ int main(int argc, char **argv) {
                 rc = 1;
             } else {
                 char name[64];
-                snprintf(name, sizeof name, "%s%s", cfgs[ci].spec, cfgs[ci].matrix ? " (matrix)" : "");
+                snprintf(name, sizeof name, "%s%s", cfgs[ci].spec,
+                         cfgs[ci].matrix ? " (matrix)" : "");
                 printf("%-40s %5d %10.3f %10.1f %10.1f %9.1f %9.1f %7.0f%%\n", name, k,
                        (double)nbits / (double)n, gb / copy_best, gb / te, gb / td, gb / ta,
                        100.0 * copy_best / te);

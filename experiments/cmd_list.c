@@ -32,8 +32,8 @@ static void list_models(void) {
 static void list_networks(void) {
     printf("network presets (link=NAME, gpu_link=NAME):\n");
     for (const net_preset *const *p = net_presets(); *p; p++)
-        printf("  %-10s %6.5g Gb/s, %4.3g us  %s\n", (*p)->name, (*p)->bw * 8 / 1e9, (*p)->lat * 1e6,
-               (*p)->summary);
+        printf("  %-10s %6.5g Gb/s, %4.3g us  %s\n", (*p)->name, (*p)->bw * 8 / 1e9,
+               (*p)->lat * 1e6, (*p)->summary);
 }
 
 static void list_topologies(void) {
@@ -54,7 +54,8 @@ static void list_devices(void) {
     printf("device profiles (compute flops:NAME, codec device:NAME):\n");
     for (const sim_device *const *d = sim_devices(); *d; d++)
         printf("  %-6s %6.3g TFLOP/s peak x %.2f sustained, codec %.3g GB/s  %s\n", (*d)->name,
-               (*d)->peak_flops / 1e12, (*d)->efficiency, (*d)->codec_bytes_per_s / 1e9, (*d)->summary);
+               (*d)->peak_flops / 1e12, (*d)->efficiency, (*d)->codec_bytes_per_s / 1e9,
+               (*d)->summary);
 }
 
 static void list_exchanges(void) {
@@ -68,7 +69,8 @@ static void list_exchanges(void) {
 static void list_settings(void) {
     static const char *const type[] = {"string", "integer", "number", "bool"};
     printf("experiment settings (docs/experiments.md; a list of values is a sweep axis):\n");
-    printf("  %-16s %-8s %s\n", "name", "string", "output directory results/<name> (default: file stem)");
+    printf("  %-16s %-8s %s\n", "name", "string",
+           "output directory results/<name> (default: file stem)");
     printf("  %-16s %-8s %s\n", "description", "string", "one line, copied to the result files");
     for (int k = 0; k < EXP_NKEYS; k++) {
         const exp_keyinfo *ki = exp_key_info((exp_key)k);
@@ -121,8 +123,9 @@ static void usage(FILE *f) {
                "List what qsgdsim knows, one line each. Categories:\n");
     for (size_t i = 0; i < NCAT; i++)
         fprintf(f, "  %-11s %s\n", categories[i].name, categories[i].summary);
-    fprintf(f, "Without a category: all of them; with several, each in the order given.\n"
-               "An unknown category is an error (exit %d) and nothing is listed.\n",
+    fprintf(f,
+            "Without a category: all of them; with several, each in the order given.\n"
+            "An unknown category is an error (exit %d) and nothing is listed.\n",
             CMD_USAGE);
 }
 

@@ -37,15 +37,15 @@ enum { C_COMPUTE, C_ENCODE, C_COMM, C_DECODE, NCOMP };
 
 typedef struct point {
     char *dir;
-    size_t *vi;        /* [naxes] index into the axis' distinct values */
+    size_t *vi; /* [naxes] index into the axis' distinct values */
     char status[32];
     double acc, tpe, bits, speedup, ref_speedup;
     char ref_source[160];
     /* from DIR/<dir>/iterations.tsv */
     int have_iters;
     size_t iters;
-    double ipe;           /* iterations per epoch */
-    double comp[NCOMP];   /* mean seconds per iteration */
+    double ipe;         /* iterations per epoch */
+    double comp[NCOMP]; /* mean seconds per iteration */
     double mean_bits;
     char model[160];
 } point;
@@ -218,7 +218,7 @@ static void load_point_iters(plot *c, point *p) {
     snprintf(p->model, sizeof p->model, "%s", t.model);
     static const char *names[NCOMP] = {"compute", "encode", "comm", "decode"};
     int col[NCOMP], ci = qsgd_tsv_col(&t, "iteration"), ce = qsgd_tsv_col(&t, "epoch"),
-        cb = qsgd_tsv_col(&t, "bits_sent");
+                    cb = qsgd_tsv_col(&t, "bits_sent");
     for (int k = 0; k < NCOMP; k++)
         col[k] = qsgd_tsv_col(&t, names[k]);
     if (t.nrow > 0 && ci >= 0 && ce >= 0) {
@@ -422,8 +422,8 @@ static void group_label(const plot *c, const point *p, unsigned mask, char *out,
     out[0] = '\0';
     for (size_t a = 0; a < c->nax; a++)
         if ((mask & (1u << a)) && l < len)
-            l += (size_t)snprintf(out + l, len - l, "%s%s", l ? ", " : "",
-                                  c->ax[a].label[p->vi[a]]);
+            l +=
+                (size_t)snprintf(out + l, len - l, "%s%s", l ? ", " : "", c->ax[a].label[p->vi[a]]);
 }
 
 static unsigned all_axes(const plot *c) {
@@ -597,11 +597,13 @@ static void fig_convergence(plot *c) {
         groups_free(&pg);
         return;
     }
-    fprintf(ft, "# qsgdsim plot: train loss per point, binned (<= %d bins); blocks: panel * %zu + "
-                "line\n# epoch\tsim_time\ttrain_loss\n",
+    fprintf(ft,
+            "# qsgdsim plot: train loss per point, binned (<= %d bins); blocks: panel * %zu + "
+            "line\n# epoch\tsim_time\ttrain_loss\n",
             MAX_BINS, nl);
-    fprintf(fe, "# qsgdsim plot: test evaluations per point; blocks: panel * %zu + line\n"
-                "# epoch\tsim_time\ttest_loss\ttest_accuracy\n",
+    fprintf(fe,
+            "# qsgdsim plot: test evaluations per point; blocks: panel * %zu + line\n"
+            "# epoch\tsim_time\ttest_loss\ttest_accuracy\n",
             nl);
     int any_acc = 0, any_data = 0;
     for (size_t pnl = 0; pnl < pg.n; pnl++)
@@ -741,8 +743,8 @@ static double v_bits(const plot *c, const point *p, int k) {
 
 /* Returns the number of bars written, or 0. */
 static size_t write_bars(plot *c, FILE *f, FILE *fl, const groups *pg, unsigned pmask,
-                         int cluster_axis, int bar_axis, int ncols, bar_value val,
-                         double *ymax_out, size_t *maxbars) {
+                         int cluster_axis, int bar_axis, int ncols, bar_value val, double *ymax_out,
+                         size_t *maxbars) {
     size_t nc = cluster_axis >= 0 ? c->ax[cluster_axis].n : 1;
     size_t nb = bar_axis >= 0 ? c->ax[bar_axis].n : 1;
     size_t bars = 0;
@@ -763,8 +765,7 @@ static size_t write_bars(plot *c, FILE *f, FILE *fl, const groups *pg, unsigned 
                 /* the first point (e.g. seed) of this panel, cluster and bar */
                 const point *p = NULL;
                 for (size_t i = 0; i < c->npt && !p; i++)
-                    if (pg->of[i] == pnl &&
-                        (cluster_axis < 0 || c->pt[i].vi[cluster_axis] == cl) &&
+                    if (pg->of[i] == pnl && (cluster_axis < 0 || c->pt[i].vi[cluster_axis] == cl) &&
                         (bar_axis < 0 || c->pt[i].vi[bar_axis] == b))
                         p = &c->pt[i];
                 if (!p)
@@ -777,8 +778,7 @@ static size_t write_bars(plot *c, FILE *f, FILE *fl, const groups *pg, unsigned 
                 }
                 if (!ok)
                     continue;
-                fprintf(f, "%g\t%s\t%zu", x, bar_axis >= 0 ? c->ax[bar_axis].label[b] : "",
-                        b + 1);
+                fprintf(f, "%g\t%s\t%zu", x, bar_axis >= 0 ? c->ax[bar_axis].label[b] : "", b + 1);
                 for (int k = 0; k < ncols; k++) {
                     fprintf(f, "\t%.9g", v[k]);
                     if (isfinite(v[k]) && v[k] > top)
@@ -871,8 +871,8 @@ static void fig_breakdown(plot *c) {
     fprintf(fl, "# x\ty\tcluster label\n");
     double ymax = 0;
     size_t maxbars = 0;
-    size_t bars = write_bars(c, f, fl, &pg, pmask, cluster_axis, bar_axis, 4, v_breakdown, &ymax,
-                             &maxbars);
+    size_t bars =
+        write_bars(c, f, fl, &pg, pmask, cluster_axis, bar_axis, 4, v_breakdown, &ymax, &maxbars);
     fclose(f);
     fclose(fl);
     if (!bars) {
@@ -970,8 +970,9 @@ static void fig_speedup(plot *c, int xaxis, const char *what, const char *out) {
         groups_free(&og);
         return;
     }
-    fprintf(f, "# qsgdsim plot: time per epoch and speedup over fp32 vs %s; blocks: quantizer * "
-               "%zu + other (means over seeds)\n# x\tlabel\ttime_per_epoch\tspeedup\n",
+    fprintf(f,
+            "# qsgdsim plot: time per epoch and speedup over fp32 vs %s; blocks: quantizer * "
+            "%zu + other (means over seeds)\n# x\tlabel\ttime_per_epoch\tspeedup\n",
             what, og.n);
     int any_speedup = 0, any = 0;
     for (size_t q = 0; q < nq; q++)
@@ -997,8 +998,8 @@ static void fig_speedup(plot *c, int xaxis, const char *what, const char *out) {
                 if (!nt && !ns)
                     continue;
                 double x = numeric ? num(c->ax[xaxis].val[xv]) : (double)xv;
-                fprintf(f, "%.9g\t%s\t%.9g\t%.9g\n", x, c->ax[xaxis].label[xv],
-                        nt ? st / nt : NAN, ns ? ss / ns : NAN);
+                fprintf(f, "%.9g\t%s\t%.9g\t%.9g\n", x, c->ax[xaxis].label[xv], nt ? st / nt : NAN,
+                        ns ? ss / ns : NAN);
                 wrote = any = 1;
                 any_speedup |= ns > 0;
             }
@@ -1019,7 +1020,8 @@ static void fig_speedup(plot *c, int xaxis, const char *what, const char *out) {
     char oname[200] = "";
     for (size_t a = 0, l = 0; a < c->nax; a++)
         if ((omask & (1u << a)) && l < sizeof oname)
-            l += (size_t)snprintf(oname + l, sizeof oname - l, "%s%s", l ? ", " : "", c->ax[a].name);
+            l +=
+                (size_t)snprintf(oname + l, sizeof oname - l, "%s%s", l ? ", " : "", c->ax[a].name);
     gp_str(&g, "oname", oname);
     gp_add(&g, "nx=%zu; ", nx);
     for (size_t q = 0; q < nq; q++) {
@@ -1176,8 +1178,12 @@ int cmd_plot(int argc, char **argv) {
             }
             c.fmt = optarg;
             break;
-        case 't': c.terminal = 1; break;
-        case 'h': usage(stdout); return CMD_OK;
+        case 't':
+            c.terminal = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
         default:
             fprintf(stderr, PROG ": unknown or incomplete option '%s'\n\n", argv[optind - 1]);
             usage(stderr);

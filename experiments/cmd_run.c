@@ -15,28 +15,29 @@
 #define PROG "qsgdsim run"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: qsgdsim run FILE [-j N] [--out DIR] [--dry-run] [--force] [--no-plot]\n"
-            "Run an experiment: a libconfig file whose list-valued settings are sweep axes\n"
-            "(docs/experiments.md). The whole file is validated first; then each point of the\n"
-            "cartesian product runs as `qsgdsim sim` in DIR/POINT, with its output in\n"
-            "DIR/POINT/log.txt.\n"
-            "  -j, --jobs N   points run at once (default 1)\n"
-            "  --out DIR      output directory (default results/<name>)\n"
-            "  --dry-run      validate, print the points and their commands; run nothing\n"
-            "  --check        validate only (exit 0 if the file is valid)\n"
-            "  --force        rerun points that are already complete (or diverged)\n"
-            "  --no-plot      skip `qsgdsim plot DIR` at the end\n"
-            "Outputs: DIR/experiment.cfg (the file), DIR/points.tsv, DIR/POINT/ (the trainer's\n"
-            "iterations.tsv, eval.tsv, summary.txt, status, log.txt, point.txt), DIR/summary.tsv\n"
-            "(with a reason column for every point that is not complete).\n"
-            "A point is complete when its status file says complete and its tables are complete\n"
-            "(not .partial, closed with '# status: complete'). Run again, complete and diverged\n"
-            "points whose settings are unchanged are skipped; the others are cleaned and rerun,\n"
-            "with the reason. DIR is locked (DIR/.lock) while a run lasts; points die with it.\n"
-            "exit status: 0 every point complete, 1 a point failed, 2 the file is invalid (each error\n"
-            "as FILE:LINE: message), 3 a point diverged (and none failed), 5 DIR is in use by another\n"
-            "run or cannot be written, 130 interrupted\n");
+    fprintf(
+        f,
+        "usage: qsgdsim run FILE [-j N] [--out DIR] [--dry-run] [--force] [--no-plot]\n"
+        "Run an experiment: a libconfig file whose list-valued settings are sweep axes\n"
+        "(docs/experiments.md). The whole file is validated first; then each point of the\n"
+        "cartesian product runs as `qsgdsim sim` in DIR/POINT, with its output in\n"
+        "DIR/POINT/log.txt.\n"
+        "  -j, --jobs N   points run at once (default 1)\n"
+        "  --out DIR      output directory (default results/<name>)\n"
+        "  --dry-run      validate, print the points and their commands; run nothing\n"
+        "  --check        validate only (exit 0 if the file is valid)\n"
+        "  --force        rerun points that are already complete (or diverged)\n"
+        "  --no-plot      skip `qsgdsim plot DIR` at the end\n"
+        "Outputs: DIR/experiment.cfg (the file), DIR/points.tsv, DIR/POINT/ (the trainer's\n"
+        "iterations.tsv, eval.tsv, summary.txt, status, log.txt, point.txt), DIR/summary.tsv\n"
+        "(with a reason column for every point that is not complete).\n"
+        "A point is complete when its status file says complete and its tables are complete\n"
+        "(not .partial, closed with '# status: complete'). Run again, complete and diverged\n"
+        "points whose settings are unchanged are skipped; the others are cleaned and rerun,\n"
+        "with the reason. DIR is locked (DIR/.lock) while a run lasts; points die with it.\n"
+        "exit status: 0 every point complete, 1 a point failed, 2 the file is invalid (each error\n"
+        "as FILE:LINE: message), 3 a point diverged (and none failed), 5 DIR is in use by another\n"
+        "run or cannot be written, 130 interrupted\n");
 }
 
 int cmd_run(int argc, char **argv) {
@@ -60,12 +61,24 @@ int cmd_run(int argc, char **argv) {
             o.jobs = (int)j;
             break;
         }
-        case 'o': o.out = optarg; break;
-        case 'n': o.dry_run = 1; break;
-        case 'f': o.force = 1; break;
-        case 'P': o.no_plot = 1; break;
-        case 'c': check = 1; break;
-        case 'h': usage(stdout); return CMD_OK;
+        case 'o':
+            o.out = optarg;
+            break;
+        case 'n':
+            o.dry_run = 1;
+            break;
+        case 'f':
+            o.force = 1;
+            break;
+        case 'P':
+            o.no_plot = 1;
+            break;
+        case 'c':
+            check = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
         default:
             fprintf(stderr, PROG ": unknown or incomplete option '%s'\n\n", argv[optind - 1]);
             usage(stderr);
@@ -73,7 +86,8 @@ int cmd_run(int argc, char **argv) {
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, PROG ": %s\n\n", optind >= argc ? "no experiment file given" : "more than one file given");
+        fprintf(stderr, PROG ": %s\n\n",
+                optind >= argc ? "no experiment file given" : "more than one file given");
         usage(stderr);
         return QSGD_EXIT_CONFIG;
     }

@@ -11,11 +11,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,40 +36,41 @@
  * peak RSS 0.46 MB per rank at 256 ranks, 0.8 at 1024, 1.2 at 2048. The issue's run died of
  * vm.max_map_count = 65530 near 6,500 ranks (10 per rank): the constants below are rounded up
  * to those. */
-#define MAPS_BASE 400                   /* maps of smpimain besides the ranks */
-#define MAPS_PER_RANK 10                /* maps per rank */
-#define MEM_BASE (256.0 * 1048576)      /* bytes besides the ranks */
-#define MEM_PER_RANK (1.5 * 1048576)    /* bytes per rank, without the model's own buffers */
+#define MAPS_BASE 400                /* maps of smpimain besides the ranks */
+#define MAPS_PER_RANK 10             /* maps per rank */
+#define MEM_BASE (256.0 * 1048576)   /* bytes besides the ranks */
+#define MEM_PER_RANK (1.5 * 1048576) /* bytes per rank, without the model's own buffers */
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: qsgdsim sim --ranks K --out DIR [options] [-- TRAINER OPTIONS]\n"
-            "Simulate data-parallel training on K MPI ranks over a modelled network.\n"
-            "  --ranks K            MPI ranks (workers; with --exchange ps rank 0 is the server)\n"
-            "  --network SPEC       platform, e.g. star:link=10GbE (default),\n"
-            "                       star:bw=1Gbps,lat=50us, fat-tree:radix=8,link=100GbIB,\n"
-            "                       multi-gpu-nodes:nodes=2,gpus=8,gpu_link=NVLink,link=25GbE\n"
-            "                       (hosts= is set to K unless the spec gives hosts or nodes)\n"
-            "  --smpi-model M       cm02 (exact alpha-beta, default) | default (SimGrid's calibrated\n"
-            "                       LV08/SMPI factors)\n"
-            "  --allgatherv ALG     SMPI algorithm of MPI_Allgatherv (default ring)\n"
-            "  --allgather ALG      SMPI algorithm of MPI_Allgather (default: ring on one switch,\n"
-            "                       NTSLR on multi-gpu-nodes, whose ring is a true neighbour ring)\n"
-            "  --allreduce ALG      SMPI algorithm of MPI_Allreduce (default lr: ring)\n"
-            "  --trainer PATH       the SMPI trainer (default: next to this program, or\n"
-            "                       $QSGDSIM_TRAINER)\n"
-            "  --dry-run            write the platform and print the command, run nothing\n"
-            "  --out DIR            results: platform.xml, hostfile, command.txt and the\n"
-            "                       trainer's iterations.tsv, eval.tsv, status\n"
-            "Example:\n"
-            "  qsgdsim sim --ranks 8 --network star:link=1GbE --out results/r1 -- \\\n"
-            "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n"
-            "The output directory is locked while the run lasts (DIR/.lock); a second run on it\n"
-            "is refused. Before starting, the memory maps (vm.max_map_count) and memory the\n"
-            "ranks need are estimated; a run this machine cannot hold is refused.\n"
-            "exit status (from the status file the trainer writes): 0 complete, 1 internal\n"
-            "failure (or no status written), 2 bad options or settings, 3 the training diverged\n"
-            "(results kept), 4 data, 5 I/O (or DIR in use), 6 resources, 130 interrupted\n");
+    fprintf(
+        f,
+        "usage: qsgdsim sim --ranks K --out DIR [options] [-- TRAINER OPTIONS]\n"
+        "Simulate data-parallel training on K MPI ranks over a modelled network.\n"
+        "  --ranks K            MPI ranks (workers; with --exchange ps rank 0 is the server)\n"
+        "  --network SPEC       platform, e.g. star:link=10GbE (default),\n"
+        "                       star:bw=1Gbps,lat=50us, fat-tree:radix=8,link=100GbIB,\n"
+        "                       multi-gpu-nodes:nodes=2,gpus=8,gpu_link=NVLink,link=25GbE\n"
+        "                       (hosts= is set to K unless the spec gives hosts or nodes)\n"
+        "  --smpi-model M       cm02 (exact alpha-beta, default) | default (SimGrid's calibrated\n"
+        "                       LV08/SMPI factors)\n"
+        "  --allgatherv ALG     SMPI algorithm of MPI_Allgatherv (default ring)\n"
+        "  --allgather ALG      SMPI algorithm of MPI_Allgather (default: ring on one switch,\n"
+        "                       NTSLR on multi-gpu-nodes, whose ring is a true neighbour ring)\n"
+        "  --allreduce ALG      SMPI algorithm of MPI_Allreduce (default lr: ring)\n"
+        "  --trainer PATH       the SMPI trainer (default: next to this program, or\n"
+        "                       $QSGDSIM_TRAINER)\n"
+        "  --dry-run            write the platform and print the command, run nothing\n"
+        "  --out DIR            results: platform.xml, hostfile, command.txt and the\n"
+        "                       trainer's iterations.tsv, eval.tsv, status\n"
+        "Example:\n"
+        "  qsgdsim sim --ranks 8 --network star:link=1GbE --out results/r1 -- \\\n"
+        "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n"
+        "The output directory is locked while the run lasts (DIR/.lock); a second run on it\n"
+        "is refused. Before starting, the memory maps (vm.max_map_count) and memory the\n"
+        "ranks need are estimated; a run this machine cannot hold is refused.\n"
+        "exit status (from the status file the trainer writes): 0 complete, 1 internal\n"
+        "failure (or no status written), 2 bad options or settings, 3 the training diverged\n"
+        "(results kept), 4 data, 5 I/O (or DIR in use), 6 resources, 130 interrupted\n");
 }
 
 static int find_trainer(const char *given, char *buf, size_t len) {
@@ -116,7 +117,8 @@ static void write_status(const char *out, int code, const char *msg) {
 }
 
 /* Report a failure: the message on stderr and, once OUT is ours, in OUT/status. */
-static int fail_with(const char *out, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_with(const char *out, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail_with(const char *out, int code, const char *fmt, ...) {
     char msg[2 * PATH_MAX];
     va_list ap;
@@ -248,12 +250,14 @@ typedef struct sim_run {
 
 /* Record the command in cmdf, run smpirun (unless a dry run) and turn what the trainer wrote
  * into the exit status. */
-static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags, const char *cmdf) {
+static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags,
+                       const char *cmdf) {
     const char *out = r->out;
     net_err ne = {0};
     FILE *f = fopen(cmdf, "w");
     if (!f)
-        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf, strerror(errno));
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf,
+                         strerror(errno));
     char desc[1024] = "";
     net_describe(r->nc, desc, sizeof desc, &ne);
     fprintf(f, "# qsgdsim %s (git %s)\n# invoked as: %s\n# network: %s\n# smpi model: %s (%s)\n",
@@ -261,7 +265,8 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
     for (size_t i = 0; i < ac; i++)
         fprintf(f, "%s%s", av[i], i + 1 < ac ? " " : "\n");
     if (fclose(f) != 0)
-        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf, strerror(errno));
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf,
+                         strerror(errno));
     if (r->dry) {
         for (size_t i = 0; i < ac; i++)
             printf("%s%s", av[i], i + 1 < ac ? " " : "\n");
@@ -294,7 +299,8 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != self)
             _exit(QSGD_EXIT_INTERRUPTED);
         execvp("smpirun", av);
-        fprintf(stderr, PROG ": cannot run smpirun: %s (install libsimgrid-dev)\n", strerror(errno));
+        fprintf(stderr, PROG ": cannot run smpirun: %s (install libsimgrid-dev)\n",
+                strerror(errno));
         _exit(127);
     }
     setpgid(pid, pid); /* also here: no race with a kill of the group */
@@ -303,15 +309,18 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
         sigaction(sigs[k], &old[k], NULL);
     char how[80];
     if (WIFSIGNALED(st))
-        snprintf(how, sizeof how, "smpirun killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        snprintf(how, sizeof how, "smpirun killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
     else if (WEXITSTATUS(st) > 128)
         snprintf(how, sizeof how, "smpirun exit status %d: the simulation was killed by signal %d",
                  WEXITSTATUS(st), WEXITSTATUS(st) - 128);
     else
         snprintf(how, sizeof how, "smpirun exit status %d", WEXITSTATUS(st));
     if (stopped) {
-        fprintf(stderr, PROG ": interrupted (signal %d): the simulation was stopped; %s has no "
-                        "status\n", (int)stop_sig, out);
+        fprintf(stderr,
+                PROG ": interrupted (signal %d): the simulation was stopped; %s has no "
+                     "status\n",
+                (int)stop_sig, out);
         return QSGD_EXIT_INTERRUPTED;
     }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
@@ -342,13 +351,15 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
     }
     if (strncmp(status, "complete", 8) == 0) {
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            fprintf(stderr, PROG ": warning: %s after the trainer wrote status '%s'\n", how, status);
+            fprintf(stderr, PROG ": warning: %s after the trainer wrote status '%s'\n", how,
+                    status);
         return QSGD_EXIT_OK;
     }
     if (strncmp(status, "diverged", 8) == 0) {
         char it[32];
         divergence_iteration(status, it, sizeof it);
-        fprintf(stderr, PROG ": the training diverged at iteration %s; results kept in %s\n", it, out);
+        fprintf(stderr, PROG ": the training diverged at iteration %s; results kept in %s\n", it,
+                out);
         return QSGD_EXIT_DIVERGED;
     }
     if (strncmp(status, "failed (", 8) == 0) {
@@ -362,9 +373,9 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
         fprintf(stderr, PROG ": the simulation %s; see %s\n", status, out);
         return code;
     }
-    return fail_with(out, QSGD_EXIT_INTERNAL, "the trainer wrote an unknown status '%s' (%s)", status, how);
+    return fail_with(out, QSGD_EXIT_INTERNAL, "the trainer wrote an unknown status '%s' (%s)",
+                     status, how);
 }
-
 
 /* One simulation, its output directory locked. */
 static int run_simulation(const sim_run *r) {
@@ -373,7 +384,8 @@ static int run_simulation(const sim_run *r) {
     char st_path[PATH_MAX + 16];
     snprintf(st_path, sizeof st_path, "%s/status", out);
     if (!r->dry && unlink(st_path) != 0 && errno != ENOENT) /* a stale status is no result */
-        return fail_with(NULL, QSGD_EXIT_IO, "cannot remove the old %s: %s", st_path, strerror(errno));
+        return fail_with(NULL, QSGD_EXIT_IO, "cannot remove the old %s: %s", st_path,
+                         strerror(errno));
     char xml[PATH_MAX + 16], hosts[PATH_MAX + 16], cmdf[PATH_MAX + 16];
     snprintf(xml, sizeof xml, "%s/platform.xml", out);
     snprintf(hosts, sizeof hosts, "%s/hostfile", out);
@@ -432,13 +444,17 @@ static int run_simulation(const sim_run *r) {
 }
 
 int cmd_sim(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"ranks", required_argument, 0, 'k'},      {"network", required_argument, 0, 'n'},
-        {"smpi-model", required_argument, 0, 'm'}, {"allgatherv", required_argument, 0, 'v'},
-        {"allgather", required_argument, 0, 'g'},  {"allreduce", required_argument, 0, 'r'},
-        {"trainer", required_argument, 0, 't'},    {"out", required_argument, 0, 'o'},
-        {"dry-run", no_argument, 0, 'd'},          {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"ranks", required_argument, 0, 'k'},
+                                         {"network", required_argument, 0, 'n'},
+                                         {"smpi-model", required_argument, 0, 'm'},
+                                         {"allgatherv", required_argument, 0, 'v'},
+                                         {"allgather", required_argument, 0, 'g'},
+                                         {"allreduce", required_argument, 0, 'r'},
+                                         {"trainer", required_argument, 0, 't'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"dry-run", no_argument, 0, 'd'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     long ranks = 0;
     const char *network = "star:link=10GbE", *model = "cm02", *agv = "ring", *ag = NULL;
     const char *ar = "lr", *trainer_arg = NULL, *out = NULL;
@@ -454,15 +470,33 @@ int cmd_sim(int argc, char **argv) {
                 return QSGD_EXIT_CONFIG;
             }
             break;
-        case 'n': network = optarg; break;
-        case 'm': model = optarg; break;
-        case 'v': agv = optarg; break;
-        case 'g': ag = optarg; break;
-        case 'r': ar = optarg; break;
-        case 't': trainer_arg = optarg; break;
-        case 'o': out = optarg; break;
-        case 'd': dry = 1; break;
-        case 'h': usage(stdout); return CMD_OK;
+        case 'n':
+            network = optarg;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'v':
+            agv = optarg;
+            break;
+        case 'g':
+            ag = optarg;
+            break;
+        case 'r':
+            ar = optarg;
+            break;
+        case 't':
+            trainer_arg = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'd':
+            dry = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
         default:
             fprintf(stderr, PROG ": unknown or incomplete option '%s'\n", argv[optind - 1]);
             usage(stderr);
@@ -529,8 +563,16 @@ int cmd_sim(int argc, char **argv) {
     }
     if (*msg)
         fprintf(stderr, PROG ": %s\n", msg);
-    sim_run r = {.nc = &nc, .sm = sm, .agv = agv, .ag = ag, .ar = ar, .trainer = trainer,
-                 .out = out, .ranks = ranks, .targs = argv + optind, .ntargs = argc - optind,
+    sim_run r = {.nc = &nc,
+                 .sm = sm,
+                 .agv = agv,
+                 .ag = ag,
+                 .ar = ar,
+                 .trainer = trainer,
+                 .out = out,
+                 .ranks = ranks,
+                 .targs = argv + optind,
+                 .ntargs = argc - optind,
                  .dry = dry};
     int rc = run_simulation(&r);
     exp_lock_release(&lock);

@@ -33,13 +33,15 @@
 static const exp_keyinfo keys[EXP_NKEYS] = {
     [EXP_MODEL] = {"model", "model", EXP_T_STRING, "mlp:hidden=256x128",
                    "model spec (qsgdsim list models)"},
-    [EXP_DATA] = {"data", "data", EXP_T_STRING, "fmnist",
-                  "data spec: fmnist[:n=,ntest=,norm=,dir=], libsvm:PATH[,test=,dense=,dim=,task=], "
-                  "synth-leastsq[:..], synth-logreg[:..]"},
+    [EXP_DATA] =
+        {"data", "data", EXP_T_STRING, "fmnist",
+         "data spec: fmnist[:n=,ntest=,norm=,dir=], libsvm:PATH[,test=,dense=,dim=,task=], "
+         "synth-leastsq[:..], synth-logreg[:..]"},
     [EXP_OPTIMIZER] = {"optimizer", "opt", EXP_T_STRING, "sgd:lr=0.05,momentum=0.9",
                        "optimizer spec sgd:lr=,momentum=,schedule=,total=,..."},
-    [EXP_QUANTIZER] = {"quantizer", "q", EXP_T_STRING, "fp32",
-                       "quantizer spec, or a group {name=..; bits=..; ..} (qsgdsim list quantizers)"},
+    [EXP_QUANTIZER] =
+        {"quantizer", "q", EXP_T_STRING, "fp32",
+         "quantizer spec, or a group {name=..; bits=..; ..} (qsgdsim list quantizers)"},
     [EXP_QUANT_MIN_NUMEL] = {"quant_min_numel", "qmin", EXP_T_INT, "10000",
                              "tensors with fewer elements are sent fp32"},
     [EXP_EXCHANGE] = {"exchange", "ex", EXP_T_STRING, "allgather",
@@ -52,8 +54,9 @@ static const exp_keyinfo keys[EXP_NKEYS] = {
     [EXP_SMPI_MODEL] = {"smpi_model", "smpi", EXP_T_STRING, "cm02", "cm02 | default"},
     [EXP_SMPI_ALLGATHERV] = {"smpi_allgatherv", "agv", EXP_T_STRING, "",
                              "SMPI algorithm of MPI_Allgatherv (default ring)"},
-    [EXP_SMPI_ALLGATHER] = {"smpi_allgather", "ag", EXP_T_STRING, "",
-                            "SMPI algorithm of MPI_Allgather (default ring, NTSLR on multi-gpu-nodes)"},
+    [EXP_SMPI_ALLGATHER] =
+        {"smpi_allgather", "ag", EXP_T_STRING, "",
+         "SMPI algorithm of MPI_Allgather (default ring, NTSLR on multi-gpu-nodes)"},
     [EXP_SMPI_ALLREDUCE] = {"smpi_allreduce", "ar", EXP_T_STRING, "",
                             "SMPI algorithm of MPI_Allreduce (default lr)"},
     [EXP_OVERLAP] = {"overlap", "overlap", EXP_T_BOOL, "false",
@@ -68,7 +71,8 @@ static const exp_keyinfo keys[EXP_NKEYS] = {
                         "sustained fraction of the device's peak (compute flops:DEVICE)"},
     [EXP_BATCH] = {"batch", "batch", EXP_T_INT, "64", "minibatch per worker"},
     [EXP_EPOCHS] = {"epochs", "epochs", EXP_T_FLOAT, "1", "global epochs (may be fractional)"},
-    [EXP_MAX_STEPS] = {"max_steps", "steps", EXP_T_INT, "0", "stop after N iterations (0 = no limit)"},
+    [EXP_MAX_STEPS] = {"max_steps", "steps", EXP_T_INT, "0",
+                       "stop after N iterations (0 = no limit)"},
     [EXP_TARGET_ACCURACY] = {"target_accuracy", "target", EXP_T_FLOAT, "0",
                              "> 0: stop at this test accuracy (fraction)"},
     [EXP_EVAL_EVERY] = {"eval_every", "eval", EXP_T_INT, "0",
@@ -140,10 +144,10 @@ typedef struct int_lit {
 
 /* One file libconfig reads: the experiment file (src[0]) or an @include'd one. */
 typedef struct src_text {
-    char *path;     /* as libconfig names it in config_setting_source_file */
-    int_lit *lit;   /* [nlit], in file order */
+    char *path;   /* as libconfig names it in config_setting_source_file */
+    int_lit *lit; /* [nlit], in file order */
     size_t nlit, cap;
-    size_t cur;     /* literals before it are behind the settings matched so far */
+    size_t cur; /* literals before it are behind the settings matched so far */
 } src_text;
 
 #define MAX_SOURCES 16
@@ -298,34 +302,48 @@ static void valid_top_keys(const char *name, char *buf, size_t len) {
 
 static const char *type_phrase(int t) {
     switch (t) {
-    case CONFIG_TYPE_GROUP: return "a group { ... }";
+    case CONFIG_TYPE_GROUP:
+        return "a group { ... }";
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: return "an integer";
-    case CONFIG_TYPE_FLOAT: return "a floating-point number";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_ARRAY: return "an array [ ... ]";
-    case CONFIG_TYPE_LIST: return "a list ( ... )";
-    default: return "nothing";
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a floating-point number";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array [ ... ]";
+    case CONFIG_TYPE_LIST:
+        return "a list ( ... )";
+    default:
+        return "nothing";
     }
 }
 
 static const char *expected_phrase(exp_type t) {
     switch (t) {
-    case EXP_T_STRING: return "a string";
-    case EXP_T_INT: return "an integer";
-    case EXP_T_FLOAT: return "a number";
-    case EXP_T_BOOL: return "a boolean (true or false)";
+    case EXP_T_STRING:
+        return "a string";
+    case EXP_T_INT:
+        return "an integer";
+    case EXP_T_FLOAT:
+        return "a number";
+    case EXP_T_BOOL:
+        return "a boolean (true or false)";
     }
     return "?";
 }
 
 static int is_list(const config_setting_t *s) {
-    return config_setting_type(s) == CONFIG_TYPE_LIST || config_setting_type(s) == CONFIG_TYPE_ARRAY;
+    return config_setting_type(s) == CONFIG_TYPE_LIST ||
+           config_setting_type(s) == CONFIG_TYPE_ARRAY;
 }
 
 /* A scalar setting s into v, checking its type against t. 0 or -1 (error reported). */
-static int read_scalar(ctx *c, const char *what, exp_type t, const config_setting_t *s, exp_value *v) {
+static int read_scalar(ctx *c, const char *what, exp_type t, const config_setting_t *s,
+                       exp_value *v) {
     int ty = config_setting_type(s);
     char buf[64];
     v->line = config_setting_source_line(s);
@@ -423,7 +441,9 @@ static int data_check(const char *spec, char *msg, size_t len) {
     char *save = NULL;
     int first = 1;
     if (which == 1 && opts[0] == '\0') {
-        snprintf(msg, len, "libsvm needs a file: libsvm:PATH[,test=PATH,dense=0|1|auto,dim=N,task=auto|class|reg]");
+        snprintf(msg, len,
+                 "libsvm needs a file: "
+                 "libsvm:PATH[,test=PATH,dense=0|1|auto,dim=N,task=auto|class|reg]");
         return -1;
     }
     for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save), first = 0) {
@@ -466,14 +486,20 @@ static int trainer_check(const char *opt, const char *value, char *msg, size_t l
  * the trainer's spec buffers (sim_config), sim's platform spec and SMPI options. */
 static size_t max_length(exp_key k) {
     switch (k) {
-    case EXP_MODEL: return sizeof ((sim_config *)0)->model - 1;
-    case EXP_DATA: return sizeof ((sim_config *)0)->data - 1;
-    case EXP_QUANTIZER: return sizeof ((sim_config *)0)->quant - 1;
-    case EXP_OPTIMIZER: return sizeof ((sim_config *)0)->optim - 1;
+    case EXP_MODEL:
+        return sizeof((sim_config *)0)->model - 1;
+    case EXP_DATA:
+        return sizeof((sim_config *)0)->data - 1;
+    case EXP_QUANTIZER:
+        return sizeof((sim_config *)0)->quant - 1;
+    case EXP_OPTIMIZER:
+        return sizeof((sim_config *)0)->optim - 1;
     case EXP_SMPI_ALLGATHERV:
     case EXP_SMPI_ALLGATHER:
-    case EXP_SMPI_ALLREDUCE: return 100;
-    default: return 500;
+    case EXP_SMPI_ALLREDUCE:
+        return 100;
+    default:
+        return 500;
     }
 }
 
@@ -500,7 +526,8 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
         optim_params op;
         memset(&op, 0, sizeof op); /* as the trainer does */
         optim_err oe = {0};
-        if (optim_params_parse(t, &op, &oe) != OPTIM_OK || optim_params_check(&op, &oe) != OPTIM_OK) {
+        if (optim_params_parse(t, &op, &oe) != OPTIM_OK ||
+            optim_params_check(&op, &oe) != OPTIM_OK) {
             snprintf(msg, len, "%s", oe.msg);
             return -1;
         }
@@ -529,7 +556,8 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
         for (size_t i = 0; i < n; i++) {
             if (strcmp(x[i].name, t) == 0)
                 return 0;
-            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", x[i].name);
+            off +=
+                (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", x[i].name);
         }
         echo_buf b;
         snprintf(msg, len, "unknown exchange %s (valid: %s)", echo1(t, strlen(t), &b), names);
@@ -567,7 +595,8 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
         if (!*t || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+") !=
                        strlen(t)) {
             echo_buf b;
-            snprintf(msg, len, "not an SMPI algorithm name (letters, digits, '_', '-', "
+            snprintf(msg, len,
+                     "not an SMPI algorithm name (letters, digits, '_', '-', "
                      "e.g. ring, lr, rdb, NTSLR; see SimGrid's smpi/ collectives): %s",
                      echo1(t, strlen(t), &b));
             return -1;
@@ -641,7 +670,8 @@ static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
 }
 
 /* Read one value (or a quantizer group, expanded) and validate it; appends to st. */
-static int read_and_check(ctx *c, exp_key k, const config_setting_t *s, exp_setting *st, int *swept);
+static int read_and_check(ctx *c, exp_key k, const config_setting_t *s, exp_setting *st,
+                          int *swept);
 
 static int format_member(const config_setting_t *m, char *buf, size_t len) {
     switch (config_setting_type(m)) {
@@ -697,8 +727,8 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
         char names[128] = "";
         size_t off = 0;
         for (const quant_type *const *t = quant_types(); *t; t++)
-            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", t == quant_types() ? "" : ", ",
-                                    (*t)->name);
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s",
+                                    t == quant_types() ? "" : ", ", (*t)->name);
         err_s(c, nm ? nm : g, "quantizer group: needs name = \"...\" (a string; valid: %s)", names);
         return -1;
     }
@@ -729,9 +759,11 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
                 if (member_overflows(c, config_setting_get_elem(m, (unsigned)j)))
                     bad = 1;
                 else if (format_member(config_setting_get_elem(m, (unsigned)j), tmp, sizeof tmp)) {
-                    err_s(c, config_setting_get_elem(m, (unsigned)j),
-                          "quantizer %s: expected a number or a string, got %s",
-                          config_setting_name(m), type_phrase(config_setting_type(config_setting_get_elem(m, (unsigned)j))));
+                    err_s(
+                        c, config_setting_get_elem(m, (unsigned)j),
+                        "quantizer %s: expected a number or a string, got %s",
+                        config_setting_name(m),
+                        type_phrase(config_setting_type(config_setting_get_elem(m, (unsigned)j))));
                     bad = 1;
                 }
         } else if (member_overflows(c, m)) {
@@ -765,8 +797,10 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
     for (int i = 0; i < nm2; i++)
         combos *= cnt[i];
     if (combos > EXP_MAX_POINTS) {
-        err_s(c, g, "quantizer group: expands to %.0f quantizers, more than the %d points an "
-              "experiment may have; split it", combos, EXP_MAX_POINTS);
+        err_s(c, g,
+              "quantizer group: expands to %.0f quantizers, more than the %d points an "
+              "experiment may have; split it",
+              combos, EXP_MAX_POINTS);
         return -1;
     }
     int idx[32] = {0};
@@ -774,7 +808,8 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
         char spec[512];
         size_t off = (size_t)snprintf(spec, sizeof spec, "%s", qname);
         for (int i = 0; i < nm2 && off < sizeof spec; i++) {
-            const config_setting_t *m = is_list(mem[i]) ? config_setting_get_elem(mem[i], (unsigned)idx[i]) : mem[i];
+            const config_setting_t *m =
+                is_list(mem[i]) ? config_setting_get_elem(mem[i], (unsigned)idx[i]) : mem[i];
             char val[160];
             format_member(m, val, sizeof val);
             off += (size_t)snprintf(spec + off, sizeof spec - off, "%c%s=%s", i ? ',' : ':',
@@ -801,7 +836,8 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
     return bad ? -1 : 0;
 }
 
-static int read_and_check(ctx *c, exp_key k, const config_setting_t *s, exp_setting *st, int *swept) {
+static int read_and_check(ctx *c, exp_key k, const config_setting_t *s, exp_setting *st,
+                          int *swept) {
     if (k == EXP_QUANTIZER && config_setting_type(s) == CONFIG_TYPE_GROUP)
         return expand_quant_group(c, s, st, swept);
     exp_value v = {0};
@@ -897,7 +933,8 @@ void exp_sanitize(const char *s, char *out, size_t len) {
     for (size_t i = 0; s[i] && o + 1 < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         char w;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-')
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-')
             w = (char)ch;
         else if (ch == '=')
             continue; /* bits=4 -> bits4: '=' separates the axis from its value */
@@ -1119,14 +1156,25 @@ static int option_line(const exp_experiment *e, const exp_point *p, const char *
         const char *opt;
         exp_key k;
     } map[] = {
-        {"--quant-min-numel", EXP_QUANT_MIN_NUMEL}, {"--quant", EXP_QUANTIZER},
-        {"--model", EXP_MODEL}, {"--data", EXP_DATA}, {"--optim", EXP_OPTIMIZER},
-        {"--exchange", EXP_EXCHANGE}, {"--allreduce", EXP_ALLREDUCE_IMPL}, {"--batch", EXP_BATCH},
-        {"--epochs", EXP_EPOCHS}, {"--max-steps", EXP_MAX_STEPS}, {"--seed", EXP_SEEDS},
-        {"--compute", EXP_COMPUTE}, {"--codec", EXP_CODEC}, {"--device-eff", EXP_DEVICE_EFF},
+        {"--quant-min-numel", EXP_QUANT_MIN_NUMEL},
+        {"--quant", EXP_QUANTIZER},
+        {"--model", EXP_MODEL},
+        {"--data", EXP_DATA},
+        {"--optim", EXP_OPTIMIZER},
+        {"--exchange", EXP_EXCHANGE},
+        {"--allreduce", EXP_ALLREDUCE_IMPL},
+        {"--batch", EXP_BATCH},
+        {"--epochs", EXP_EPOCHS},
+        {"--max-steps", EXP_MAX_STEPS},
+        {"--seed", EXP_SEEDS},
+        {"--compute", EXP_COMPUTE},
+        {"--codec", EXP_CODEC},
+        {"--device-eff", EXP_DEVICE_EFF},
         {"--device", EXP_DEVICE},
-        {"--eval-every", EXP_EVAL_EVERY}, {"--target-accuracy", EXP_TARGET_ACCURACY},
-        {"--threads", EXP_THREADS}, {"--overlap", EXP_OVERLAP},
+        {"--eval-every", EXP_EVAL_EVERY},
+        {"--target-accuracy", EXP_TARGET_ACCURACY},
+        {"--threads", EXP_THREADS},
+        {"--overlap", EXP_OVERLAP},
         {"--no-shared-decode", EXP_SHARED_DECODE},
     };
     const char *best = NULL;
@@ -1207,8 +1255,8 @@ static void check_point(ctx *c, const exp_point *p) {
                dflt(e, p, EXP_NETWORK));
     else if ((long)nc.hosts < K)
         err_at(c, conflict_line(e, p, EXP_NETWORK, EXP_WORKERS),
-               "network: %u hosts, fewer than workers = %ld (%s); the network is %s%s", nc.hosts,
-               K, where(pline(e, p, EXP_WORKERS)), echo(pv(e, p, EXP_NETWORK), &b1),
+               "network: %u hosts, fewer than workers = %ld (%s); the network is %s%s", nc.hosts, K,
+               where(pline(e, p, EXP_WORKERS)), echo(pv(e, p, EXP_NETWORK), &b1),
                dflt(e, p, EXP_NETWORK));
     /* device_eff only with a flops compute model */
     const char *comp = pv(e, p, EXP_COMPUTE), *codec = pv(e, p, EXP_CODEC);
@@ -1391,7 +1439,8 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
     r->speedup = r->accuracy = NAN;
     r->line = config_setting_source_line(g);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        err_s(c, g, "reference: expected a group { model = ...; speedup = ...; source = ...; }, got %s",
+        err_s(c, g,
+              "reference: expected a group { model = ...; speedup = ...; source = ...; }, got %s",
               type_phrase(config_setting_type(g)));
         return;
     }
@@ -1754,9 +1803,8 @@ static int lit_wraps(const int_lit *l) {
 
 static void report_wrapped(ctx *c, const char *file, int line, const char *what, const int_lit *l) {
     if (!l->fits)
-        err_in(c, file, line,
-               "%s = %s: too large: an integer is at most 64 bits (%lld..%lld)", what, l->text,
-               LLONG_MIN, LLONG_MAX);
+        err_in(c, file, line, "%s = %s: too large: an integer is at most 64 bits (%lld..%lld)",
+               what, l->text, LLONG_MIN, LLONG_MAX);
     else
         err_in(c, file, line,
                "%s = %s: too large for a plain integer, which libconfig 1.5 holds in 32 bits "
@@ -1944,13 +1992,13 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
         const char *ef = config_error_file(&cfg);
         const char *et = config_error_text(&cfg) ? config_error_text(&cfg) : "cannot read";
         const char *hint = "";
-        const int_lit *big = ef || !strstr(et, "syntax error")
-                                 ? NULL
-                                 : overflow_at(&c, config_error_line(&cfg));
+        const int_lit *big =
+            ef || !strstr(et, "syntax error") ? NULL : overflow_at(&c, config_error_line(&cfg));
         if (big)
             report_wrapped(&c, NULL, config_error_line(&cfg), "an integer", big);
         else if (strstr(et, "mismatched element type"))
-            hint = " (an array [ ... ] holds one type: write 1.0 for a float, or use a list ( ... ))";
+            hint =
+                " (an array [ ... ] holds one type: write 1.0 for a float, or use a list ( ... ))";
         else if (config_error_type(&cfg) == CONFIG_ERR_PARSE)
             hint = " (libconfig: `key = value;`, strings in double quotes, lists [a, b] or (a, b), "
                    "groups { key = value; })";
@@ -1978,14 +2026,16 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
                 e->axes[e->naxes++] = (exp_key)k;
         } else if (strcmp(name, "name") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-                err_s(&c, s, "name: expected a string, got %s", type_phrase(config_setting_type(s)));
+                err_s(&c, s, "name: expected a string, got %s",
+                      type_phrase(config_setting_type(s)));
                 continue;
             }
             const char *v = config_setting_get_string(s);
             size_t l = strlen(v);
             echo_buf eb;
             if (l == 0 || l >= sizeof e->name || v[0] == '.' ||
-                strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-=") != l)
+                strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-=") !=
+                    l)
                 err_s(&c, s,
                       "name: must be 1..%zu letters, digits, '.', '_', '-', '=' (a directory "
                       "name under results/), not starting with '.'; the value is %s",
@@ -2009,7 +2059,8 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
             }
             int nr = single ? 1 : config_setting_length(s);
             if (e->nrefs + (size_t)nr > EXP_MAX_REFERENCES) {
-                err_s(&c, s, "reference: %zu groups, more than %d (every point is compared with "
+                err_s(&c, s,
+                      "reference: %zu groups, more than %d (every point is compared with "
                       "every reference); keep the paper's numbers only",
                       e->nrefs + (size_t)nr, EXP_MAX_REFERENCES);
                 continue;
@@ -2034,9 +2085,10 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
     for (int k = 0; k < EXP_NKEYS; k++)
         given |= e->set[k].given;
     if (!given && d->nerrors == 0)
-        err_at(&c, 0, "no experiment keys: the file sets none of the settings (model, data, "
-                      "quantizer, workers, ...: `qsgdsim list settings`), and an experiment of "
-                      "defaults alone is refused; give at least one");
+        err_at(&c, 0,
+               "no experiment keys: the file sets none of the settings (model, data, "
+               "quantizer, workers, ...: `qsgdsim list settings`), and an experiment of "
+               "defaults alone is refused; give at least one");
     for (int k = 0; k < EXP_NKEYS; k++)
         if (!e->set[k].given)
             set_default(&e->set[k], (exp_key)k);

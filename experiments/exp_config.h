@@ -48,11 +48,11 @@ typedef enum exp_type { EXP_T_STRING, EXP_T_INT, EXP_T_FLOAT, EXP_T_BOOL } exp_t
 
 /* Static description of a setting. */
 typedef struct exp_keyinfo {
-    const char *name;    /* key in the file, column name in points.tsv / summary.tsv */
-    const char *abbrev;  /* short name in point directory names */
+    const char *name;   /* key in the file, column name in points.tsv / summary.tsv */
+    const char *abbrev; /* short name in point directory names */
     exp_type type;
-    const char *deflt;   /* default value as text ("" = not passed on unless given) */
-    const char *help;    /* one line */
+    const char *deflt; /* default value as text ("" = not passed on unless given) */
+    const char *help;  /* one line */
 } exp_keyinfo;
 
 const exp_keyinfo *exp_key_info(exp_key k);
@@ -61,20 +61,20 @@ int exp_key_find(const char *name);
 
 /* One value of a setting. */
 typedef struct exp_value {
-    char *text; /* canonical text: a spec string, "%lld", "%.15g", "true"/"false" */
-    double num; /* numbers and booleans (0/1); NaN for strings */
-    int line;   /* line in the file (0 = a default) */
+    char *text;  /* canonical text: a spec string, "%lld", "%.15g", "true"/"false" */
+    double num;  /* numbers and booleans (0/1); NaN for strings */
+    int line;    /* line in the file (0 = a default) */
     char *canon; /* what references compare, computed once when the file has references:
                     a quantizer's built description, a model's parsed spec; NULL: text */
 } exp_value;
 
 typedef struct exp_setting {
-    int given;        /* set in the file */
-    int swept;        /* given as a list (libconfig list or array, or a quantizer group
-                         with list members): a sweep axis, even with one value */
-    int line;         /* line of the setting (0 = default) */
-    size_t n;         /* number of values (>= 1) */
-    exp_value *v;     /* [n] */
+    int given;    /* set in the file */
+    int swept;    /* given as a list (libconfig list or array, or a quantizer group
+                     with list members): a sweep axis, even with one value */
+    int line;     /* line of the setting (0 = default) */
+    size_t n;     /* number of values (>= 1) */
+    exp_value *v; /* [n] */
 } exp_setting;
 
 /* One point: the value index of every setting (0 for settings that are not swept). */
@@ -92,19 +92,19 @@ typedef struct exp_reference {
     double accuracy;        /* NaN if not given */
     char *source;           /* "" if not given */
     int line;
-    size_t matches;         /* points it matches */
+    size_t matches; /* points it matches */
 } exp_reference;
 
 typedef struct exp_experiment {
-    char path[1024];        /* the file as given */
-    char name[128];         /* `name`, default the file's stem */
-    char *description;      /* "" if not given */
+    char path[1024];   /* the file as given */
+    char name[128];    /* `name`, default the file's stem */
+    char *description; /* "" if not given */
     exp_setting set[EXP_NKEYS];
     exp_key axes[EXP_NKEYS]; /* the swept settings, in file order */
     size_t naxes;
-    exp_point *points;      /* [npoints], the last axis varying fastest */
+    exp_point *points; /* [npoints], the last axis varying fastest */
     size_t npoints;
-    exp_reference *refs;    /* [nrefs] */
+    exp_reference *refs; /* [nrefs] */
     size_t nrefs;
 } exp_experiment;
 

@@ -34,22 +34,23 @@
 
 #define PROG "qsgdsim run"
 #define LOG_TAIL_LINES 12 /* lines of a failed point's log shown */
-#define KILL_GRACE_S 5.0  /* SIGTERM -> SIGKILL; longer than `qsgdsim sim`'s own grace, so
-                             that a point stops its simulation before it is killed */
+#define KILL_GRACE_S                                                                               \
+    5.0 /* SIGTERM -> SIGKILL; longer than `qsgdsim sim`'s own grace, so                           \
+           that a point stops its simulation before it is killed */
 
 enum pstate { P_PENDING, P_RUNNING, P_COMPLETE, P_DIVERGED, P_FAILED, P_STOPPED };
-static const char *const state_names[] = {"not-run", "running", "complete", "diverged", "failed",
-                                          "interrupted"};
+static const char *const state_names[] = {"not-run",  "running", "complete",
+                                          "diverged", "failed",  "interrupted"};
 
 typedef struct pt {
     enum pstate state;
-    int skipped;    /* complete from an earlier run */
+    int skipped; /* complete from an earlier run */
     pid_t pid;
     double t0, wall; /* real seconds */
-    int status;     /* waitpid status */
+    int status;      /* waitpid status */
     char path[PATH_MAX];
-    char reason[PATH_MAX + 1024]; /* why the point is not complete ("" when it is): its status line or
-                         the runner's reason; summary.tsv's reason column */
+    char reason[PATH_MAX + 1024]; /* why the point is not complete ("" when it is): its status line
+                         or the runner's reason; summary.tsv's reason column */
 } pt;
 
 /* Metrics of a finished point, from its files (NaN = not available). */
@@ -81,7 +82,7 @@ static void sleep_s(double s) {
 }
 
 /* ---- progress output ------------------------------------------------------------------------ */
-static int tty;           /* stderr is a terminal */
+static int tty;            /* stderr is a terminal */
 static int progress_shown; /* a progress line is on screen */
 
 static void clear_progress(void) {
@@ -114,7 +115,8 @@ static void fmt_duration(double s, char *buf, size_t len) {
         snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
 }
 
-/* ---- files ------------------------------------------------------------------------------------ */
+/* ---- files ------------------------------------------------------------------------------------
+ */
 static int read_file(const char *path, char *buf, size_t len) {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -157,7 +159,8 @@ static int last_row(char *text, char **f, int max) {
     if (!last)
         return 0;
     int n = 0;
-    for (char *save = NULL, *t = strtok_r(last, "\t", &save); t && n < max; t = strtok_r(NULL, "\t", &save))
+    for (char *save = NULL, *t = strtok_r(last, "\t", &save); t && n < max;
+         t = strtok_r(NULL, "\t", &save))
         f[n++] = t;
     return n;
 }
@@ -191,7 +194,8 @@ static int read_table(const char *dir, const char *name, const char *want, qsgd_
     snprintf(p, sizeof p, "%s/%s", dir, name);
     if (qsgd_tsv_read(p, t, err, sizeof err) != 0) {
         if (errno == ENOENT)
-            snprintf(why, len, "%s %s", name, partial ? "was not completed (only its .partial exists)" : "is missing");
+            snprintf(why, len, "%s %s", name,
+                     partial ? "was not completed (only its .partial exists)" : "is missing");
         else
             snprintf(why, len, "%s", err);
         return -1;
@@ -433,7 +437,8 @@ static int launch(const exp_experiment *e, size_t i, pt *s) {
     join_argv(argv, 1, line, sizeof line);
     FILE *f = fopen(cmd, "w");
     if (f) {
-        fprintf(f, "# point %zu of %zu of experiment '%s' (%s)\n", i + 1, e->npoints, e->name, e->path);
+        fprintf(f, "# point %zu of %zu of experiment '%s' (%s)\n", i + 1, e->npoints, e->name,
+                e->path);
         for (size_t a = 0; a < e->naxes; a++)
             fprintf(f, "# %s = %s\n", exp_key_info(e->axes[a])->name,
                     exp_point_value(e, &e->points[i], e->axes[a])->text);
@@ -506,7 +511,8 @@ static void describe_wait(int st, char *buf, size_t len) {
     else if (WIFEXITED(st) && WEXITSTATUS(st) == QSGD_EXIT_INTERRUPTED)
         snprintf(buf, len, "exit status %d (interrupted)", WEXITSTATUS(st));
     else if (WIFEXITED(st) && WEXITSTATUS(st) > 128)
-        snprintf(buf, len, "exit status %d (killed by signal %d)", WEXITSTATUS(st), WEXITSTATUS(st) - 128);
+        snprintf(buf, len, "exit status %d (killed by signal %d)", WEXITSTATUS(st),
+                 WEXITSTATUS(st) - 128);
     else
         snprintf(buf, len, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
@@ -558,8 +564,8 @@ static int running_stats(const char *dir, double *epoch, double *t, double *loss
     return 0;
 }
 
-static void show_progress(const exp_experiment *e, const pt *s, size_t n, size_t done,
-                          size_t nrun, double avg_wall, int jobs, size_t remaining) {
+static void show_progress(const exp_experiment *e, const pt *s, size_t n, size_t done, size_t nrun,
+                          double avg_wall, int jobs, size_t remaining) {
     struct winsize ws;
     int width = 100;
     if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
@@ -575,8 +581,8 @@ static void show_progress(const exp_experiment *e, const pt *s, size_t n, size_t
         double ep, t, loss;
         off += (size_t)snprintf(line + off, sizeof line - off, " %s", e->points[first].dir);
         if (running_stats(s[first].path, &ep, &t, &loss) == 0)
-            off += (size_t)snprintf(line + off, sizeof line - off, ": epoch %.3f, sim %.4g s, loss %.4g",
-                                    ep, t, loss);
+            off += (size_t)snprintf(line + off, sizeof line - off,
+                                    ": epoch %.3f, sim %.4g s, loss %.4g", ep, t, loss);
         else
             off += (size_t)snprintf(line + off, sizeof line - off, ": starting");
         if (nrun > 1 && off < sizeof line)
@@ -650,19 +656,21 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
     if (!f)
         return -1;
     provenance(f, e, "summary");
-    fprintf(f, "# columns: status complete|diverged|failed|interrupted|not-run; reason = why a "
-               "point is not complete (its status line, or what the runner saw), empty when it "
-               "is; accuracy = last "
-               "test accuracy (eval.tsv); sim_time = final simulated s; time_to_target = simulated s "
-               "to target_accuracy (NaN: not set or not reached); time_per_epoch = simulated s per "
-               "epoch; bits_per_iter = mean bits sent per iteration by one worker; speedup = fp32 "
-               "point with the same other values / this point (time_per_epoch, or time_to_target "
-               "when target_accuracy > 0); ref_* = a matching reference of the experiment file\n");
+    fprintf(f,
+            "# columns: status complete|diverged|failed|interrupted|not-run; reason = why a "
+            "point is not complete (its status line, or what the runner saw), empty when it "
+            "is; accuracy = last "
+            "test accuracy (eval.tsv); sim_time = final simulated s; time_to_target = simulated s "
+            "to target_accuracy (NaN: not set or not reached); time_per_epoch = simulated s per "
+            "epoch; bits_per_iter = mean bits sent per iteration by one worker; speedup = fp32 "
+            "point with the same other values / this point (time_per_epoch, or time_to_target "
+            "when target_accuracy > 0); ref_* = a matching reference of the experiment file\n");
     fprintf(f, "point\tdir");
     for (size_t a = 0; a < e->naxes; a++)
         fprintf(f, "\t%s", exp_key_info(e->axes[a])->name);
-    fprintf(f, "\tstatus\taccuracy\tsim_time\ttime_to_target\ttime_per_epoch\tbits_per_iter\tspeedup"
-               "\tref_speedup\tref_accuracy\tref_source\treason\n");
+    fprintf(f,
+            "\tstatus\taccuracy\tsim_time\ttime_to_target\ttime_per_epoch\tbits_per_iter\tspeedup"
+            "\tref_speedup\tref_accuracy\tref_source\treason\n");
     for (size_t i = 0; i < e->npoints; i++) {
         const exp_point *q = &e->points[i];
         fprintf(f, "%zu\t%s", i + 1, q->dir);
@@ -701,7 +709,8 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
 static void print_summary(const exp_experiment *e, const pt *s, const metrics *m) {
     int any_target = 0, any_ref = e->nrefs > 0;
     for (size_t i = 0; i < e->npoints; i++)
-        any_target |= !isnan(m[i].ttt) || exp_point_value(e, &e->points[i], EXP_TARGET_ACCURACY)->num > 0;
+        any_target |=
+            !isnan(m[i].ttt) || exp_point_value(e, &e->points[i], EXP_TARGET_ACCURACY)->num > 0;
     enum { MAXC = EXP_NKEYS + 12 };
     const char *head[MAXC];
     size_t nc = 0;
@@ -812,7 +821,8 @@ static void plot_step(const char *dir) {
     say("plotting: qsgdsim plot %s\n", dir);
     int rc = run_self(argv, 0);
     if (rc != 0)
-        say(PROG ": warning: `qsgdsim plot %s` failed (status %d); the results are complete\n", dir, rc);
+        say(PROG ": warning: `qsgdsim plot %s` failed (status %d); the results are complete\n", dir,
+            rc);
 }
 
 /* ---- the run --------------------------------------------------------------------------------- */
@@ -886,13 +896,16 @@ int exp_lock_take(exp_lock *l, const char *dir, const char *who, char *msg, size
         return 1;
     }
     if (pid)
-        snprintf(msg, len, "%s: taking over the lock of %s (pid %ld on %s, since %s), which ended "
-                 "without releasing it", p, *owner ? owner : "a process", pid, host, since);
+        snprintf(msg, len,
+                 "%s: taking over the lock of %s (pid %ld on %s, since %s), which ended "
+                 "without releasing it",
+                 p, *owner ? owner : "a process", pid, host, since);
     time_t t = time(NULL);
     char date[40];
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", localtime(&t));
     char line[256];
-    int n = snprintf(line, sizeof line, "%ld %s %s %s\n", (long)getpid(), *me ? me : "?", date, who);
+    int n =
+        snprintf(line, sizeof line, "%ld %s %s %s\n", (long)getpid(), *me ? me : "?", date, who);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
         e = errno;
         close(fd);
@@ -918,7 +931,8 @@ void exp_lock_release(exp_lock *l) {
 /* Resume: which points are kept from an earlier run. A complete point (judge_point) whose
  * command is unchanged is skipped; so is a diverged one (the same settings diverge again).
  * Everything else runs, and the runner says why when the point had been run before. */
-static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s, size_t *nkept_div) {
+static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s,
+                          size_t *nkept_div) {
     size_t nskip = 0;
     *nkept_div = 0;
     for (size_t i = 0; i < e->npoints; i++) {
@@ -967,7 +981,8 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
     char p[PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/experiment.cfg", dir); /* dir < PATH_MAX */
     if (copy_file(e->path, p) != 0 || write_points(e, dir) != 0) {
-        fprintf(stderr, PROG ": cannot write %s/experiment.cfg or points.tsv: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": cannot write %s/experiment.cfg or points.tsv: %s\n", dir,
+                strerror(errno));
         return QSGD_EXIT_IO;
     }
     size_t n = e->npoints;
@@ -1008,8 +1023,8 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
             }
             s[next].reason[0] = '\0';
             if (qsgd_mkdir_p(s[next].path) != 0) {
-                snprintf(s[next].reason, sizeof s[next].reason, "cannot create %s: %s", s[next].path,
-                         strerror(errno));
+                snprintf(s[next].reason, sizeof s[next].reason, "cannot create %s: %s",
+                         s[next].path, strerror(errno));
                 say(PROG ": %s\n", s[next].reason);
                 s[next].state = P_FAILED;
                 ndone++;
@@ -1039,7 +1054,8 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
                 continue;
             }
             if (launch(e, next, &s[next]) != 0) {
-                snprintf(s[next].reason, sizeof s[next].reason, "cannot start: %s", strerror(errno));
+                snprintf(s[next].reason, sizeof s[next].reason, "cannot start: %s",
+                         strerror(errno));
                 say(PROG ": cannot start %s: %s\n", e->points[next].dir, strerror(errno));
                 s[next].state = P_FAILED;
                 ndone++;
@@ -1085,7 +1101,8 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
     clear_progress();
     int was_interrupted = interrupted != 0;
     if (was_interrupted) {
-        fprintf(stderr, PROG ": interrupted: stopping %zu running point%s\n", nrun, nrun == 1 ? "" : "s");
+        fprintf(stderr, PROG ": interrupted: stopping %zu running point%s\n", nrun,
+                nrun == 1 ? "" : "s");
         kill_running(s, n);
     }
     sigaction(SIGINT, &old_int, NULL);
@@ -1127,7 +1144,8 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
         if (s[i].state == P_FAILED || s[i].state == P_DIVERGED) {
             const char *st = state_names[s[i].state];
             int said = strncmp(s[i].reason, st, strlen(st)) == 0; /* "failed (io): ..." */
-            printf("  %s: %s%s%s\n", e->points[i].dir, said ? "" : st, said ? "" : ": ", s[i].reason);
+            printf("  %s: %s%s%s\n", e->points[i].dir, said ? "" : st, said ? "" : ": ",
+                   s[i].reason);
         }
     if (counts[P_FAILED])
         printf("(logs: DIR/POINT/log.txt; rerun the same command to retry the failed points)\n");
@@ -1136,7 +1154,7 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
     free(m);
     if (was_interrupted) {
         fprintf(stderr, PROG ": interrupted; complete points are kept: rerun the same command to "
-                        "resume\n");
+                             "resume\n");
         return QSGD_EXIT_INTERRUPTED;
     }
     if (!o->no_plot && wrote)

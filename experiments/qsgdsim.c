@@ -27,11 +27,14 @@ extern char **environ;
 /* The subcommands, NULL-terminated. */
 static const exp_cmd commands[] = {
     {"bounds", "check Lemma 3.1 / Theorem 3.2 bounds of QSGD on random vectors", cmd_bounds},
-    {"train", "train one model on one worker (fp32 or quantized gradients), per-epoch TSV", cmd_train},
+    {"train", "train one model on one worker (fp32 or quantized gradients), per-epoch TSV",
+     cmd_train},
     {"sim", "simulate distributed training on K SMPI ranks over a modelled network", cmd_sim},
     {"run", "run an experiment file: a sweep of sim points, resumable, with a summary", cmd_run},
-    {"list", "list quantizers, models, networks, devices, exchanges, experiment settings", cmd_list},
-    {"plot", "figures of an experiment directory (convergence, time breakdown, speedup, bits)", cmd_plot},
+    {"list", "list quantizers, models, networks, devices, exchanges, experiment settings",
+     cmd_list},
+    {"plot", "figures of an experiment directory (convergence, time breakdown, speedup, bits)",
+     cmd_plot},
     {NULL, NULL, NULL},
 };
 

@@ -50,7 +50,7 @@ static void check_loaded(const exp_experiment *e) {
         FUZZ_CHECK(memchr(pt->dir, 0, sizeof pt->dir) != NULL && pt->dir[0]);
         for (const char *c = pt->dir; *c; c++)
             FUZZ_CHECK((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '=' || *c == '-');
+                       (*c >= '0' && *c <= '9') || *c == '_' || *c == '=' || *c == '-');
         dirs[p] = (char *)pt->dir;
         if (p < 64) {
             char **argv = exp_point_argv(e, pt, "/nonexistent/out");

@@ -32,12 +32,12 @@ typedef struct dataset {
     data_shape shape;
     size_t n;
     data_layout layout;
-    float *x;        /* dense: [n][dim] */
-    size_t *rowptr;  /* csr: [n+1] */
-    uint32_t *col;   /* csr: [nnz] */
-    float *val;      /* csr: [nnz] */
-    int32_t *label;  /* [n] or NULL */
-    float *target;   /* [n] or NULL */
+    float *x;         /* dense: [n][dim] */
+    size_t *rowptr;   /* csr: [n+1] */
+    uint32_t *col;    /* csr: [nnz] */
+    float *val;       /* csr: [nnz] */
+    int32_t *label;   /* [n] or NULL */
+    float *target;    /* [n] or NULL */
     char source[256]; /* where it came from, for provenance lines */
 } dataset;
 

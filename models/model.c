@@ -26,8 +26,13 @@ int model_profile_check_name(const char *name, char *valid, size_t len); /* mode
 
 /* The registry: adding a model is one file plus one line here. */
 static const model_type *const registry[] = {
-    &model_type_leastsq, &model_type_logreg, &model_type_softmax,
-    &model_type_mlp,     &model_type_cnn,    &model_type_profile, NULL,
+    &model_type_leastsq,
+    &model_type_logreg,
+    &model_type_softmax,
+    &model_type_mlp,
+    &model_type_cnn,
+    &model_type_profile,
+    NULL,
 };
 
 const model_type *const *model_types(void) {
@@ -189,7 +194,8 @@ int model_spec_parse(const char *spec, model_spec *out, model_err *err) {
             p->l2 = v;
         } else if (strcmp(key, "name") == 0) {
             char valid[200];
-            if (model_profile_check_name(val, valid, sizeof valid) || strlen(val) >= sizeof p->profile)
+            if (model_profile_check_name(val, valid, sizeof valid) ||
+                strlen(val) >= sizeof p->profile)
                 return model_fail(err, MODEL_EINVAL, "model %s: unknown name '%s' (valid: %s)",
                                   t->name, val, valid);
             snprintf(p->profile, sizeof p->profile, "%s", val);

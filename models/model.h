@@ -97,14 +97,14 @@ typedef struct model_tensor {
 /* Options of a model, parsed from "name[:key=value,...]" (model_spec_parse); unused fields
  * are ignored by models that have no such option. */
 typedef struct model_params {
-    size_t hidden[8];   /* mlp: hidden layer sizes, e.g. hidden=256x128 */
+    size_t hidden[8]; /* mlp: hidden layer sizes, e.g. hidden=256x128 */
     int nhidden;
     size_t channels[4]; /* cnn: conv channels per conv block, e.g. channels=16x32 */
     int nconv;
-    size_t fc;          /* cnn: width of the fully connected hidden layer (0 = none) */
-    double l2;          /* logreg/softmax/leastsq: L2 regularization lambda (in the loss) */
-    char profile[32];   /* profile: network whose layer shapes are simulated, name=resnet50
-                           ("" = resnet50; models/model_profile.c lists them) */
+    size_t fc;        /* cnn: width of the fully connected hidden layer (0 = none) */
+    double l2;        /* logreg/softmax/leastsq: L2 regularization lambda (in the loss) */
+    char profile[32]; /* profile: network whose layer shapes are simulated, name=resnet50
+                         ("" = resnet50; models/model_profile.c lists them) */
 } model_params;
 
 typedef struct model_spec {
@@ -129,8 +129,8 @@ typedef struct model_type {
     int (*loss_grad)(model *m, const float *theta, const dataset *d, const size_t *idx,
                      size_t batch, double *loss, float *grad, model_err *err);
     /* Mean loss and accuracy (fraction correct; for leastsq accuracy is NaN) over all rows. */
-    int (*evaluate)(model *m, const float *theta, const dataset *d, double *loss,
-                    double *accuracy, model_err *err);
+    int (*evaluate)(model *m, const float *theta, const dataset *d, double *loss, double *accuracy,
+                    model_err *err);
     /* Forward + backward FLOPs for one sample (for the compute-time model). */
     double (*flops_per_sample)(const model *m);
 } model_type;
@@ -138,14 +138,14 @@ typedef struct model_type {
 struct model {
     const model_type *type;
     model_params params;
-    data_shape shape;      /* of the data the model was built for */
+    data_shape shape; /* of the data the model was built for */
     size_t max_batch;
     size_t nparams;
     model_tensor *tensors; /* [ntensors], owned */
     size_t ntensors;
     void *impl;
-    int on_gpu;            /* 1: a CUDA model (type is the CUDA twin of the CPU type) */
-    char device_desc[96];  /* "cpu" or e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" */
+    int on_gpu;           /* 1: a CUDA model (type is the CUDA twin of the CPU type) */
+    char device_desc[96]; /* "cpu" or e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" */
 };
 
 const model_type *const *model_types(void); /* NULL-terminated */
@@ -186,8 +186,8 @@ model *model_alloc_spec_on(const char *spec, const data_shape *shape, size_t max
                            model_device dev, model_err *err);
 /* The same for the dataset d the model will be used with (its shape and its layout: CSR data
  * has no CUDA implementation, so cuda fails and auto picks the CPU). */
-model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch,
-                            model_device dev, model_err *err);
+model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch, model_device dev,
+                            model_err *err);
 /* 1 if this build has a CUDA version of the model type called name (whether or not a GPU
  * is present: gpu_device_count). */
 int model_has_cuda(const char *name);

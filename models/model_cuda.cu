@@ -81,18 +81,18 @@ extern "C" const model_type model_type_cnn;
 
 /* ---- configuration --------------------------------------------------------------------- */
 
-#define TPB 256                   /* threads per block of the grid-stride kernels */
-#define RED_TPB 256               /* threads of the reduction block (a power of 2) */
-#define CS_ROWS 128               /* rows per partial column sum */
-#define GDS_SLOTS 4               /* datasets cached per model */
-#define G_MAXL 9                  /* mlp: linear layers (8 hidden + output) */
-#define G_MAXC 4                  /* cnn: conv blocks */
-#define G_CNN_CHUNK 256           /* cnn: images per im2col/GEMM chunk */
-#define G_BLAS_WS (8u << 20)      /* cuBLAS workspace per model (bytes) */
+#define TPB 256              /* threads per block of the grid-stride kernels */
+#define RED_TPB 256          /* threads of the reduction block (a power of 2) */
+#define CS_ROWS 128          /* rows per partial column sum */
+#define GDS_SLOTS 4          /* datasets cached per model */
+#define G_MAXL 9             /* mlp: linear layers (8 hidden + output) */
+#define G_MAXC 4             /* cnn: conv blocks */
+#define G_CNN_CHUNK 256      /* cnn: images per im2col/GEMM chunk */
+#define G_BLAS_WS (8u << 20) /* cuBLAS workspace per model (bytes) */
 #define G_MAX_ALLOCS 64
 
-#define GRID_LOOP(i, n)                                                                  \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)(n);     \
+#define GRID_LOOP(i, n)                                                                            \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)(n);                \
          i += (size_t)blockDim.x * gridDim.x)
 
 /* ---- state --------------------------------------------------------------------------------- */
@@ -129,7 +129,7 @@ typedef struct gctx {
     const model_type *cpu; /* the CPU twin */
     void *cpu_impl;        /* its impl (tensor offsets for init_params / flops) */
     int dev, nsm;
-    int dev_ok;            /* cudaSetDevice worked: CUDA calls allowed in fini */
+    int dev_ok; /* cudaSetDevice worked: CUDA calls allowed in fini */
     cudaStream_t st;
     cublasHandle_t blas;
     void *allocs[G_MAX_ALLOCS]; /* device buffers of this object (freed in fini) */
@@ -174,23 +174,23 @@ static int cb_fail(model_err *err, const model *m, const char *what, cublasStatu
 }
 
 /* Inside functions with `m` (const model *) and `err` in scope. */
-#define CU(call)                                                   \
-    do {                                                           \
-        cudaError_t e_ = (call);                                   \
-        if (e_ != cudaSuccess)                                     \
-            return cu_fail(err, m, #call, e_, __LINE__);           \
+#define CU(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess)                                                                     \
+            return cu_fail(err, m, #call, e_, __LINE__);                                           \
     } while (0)
-#define CB(call)                                                   \
-    do {                                                           \
-        cublasStatus_t s_ = (call);                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                           \
-            return cb_fail(err, m, #call, s_, __LINE__);           \
+#define CB(call)                                                                                   \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
+            return cb_fail(err, m, #call, s_, __LINE__);                                           \
     } while (0)
-#define TRY(call)                                                  \
-    do {                                                           \
-        int rc_ = (call);                                          \
-        if (rc_ != MODEL_OK)                                       \
-            return rc_;                                            \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MODEL_OK)                                                                       \
+            return rc_;                                                                            \
     } while (0)
 
 static unsigned grid_for(const gctx *g, size_t n) {
@@ -202,13 +202,13 @@ static unsigned grid_for(const gctx *g, size_t n) {
 
 /* A grid-stride kernel over n items on the model's stream (nothing when n == 0), checked.
  * Inside functions with g, m, err in scope. */
-#define LAUNCH_N(n, kern, ...)                                                 \
-    do {                                                                       \
-        size_t n_ = (size_t)(n);                                               \
-        if (n_) {                                                              \
-            QSGD_KLAUNCH(kern, grid_for(g, n_), TPB, g->st, __VA_ARGS__);      \
-            CU(cudaGetLastError());                                            \
-        }                                                                      \
+#define LAUNCH_N(n, kern, ...)                                                                     \
+    do {                                                                                           \
+        size_t n_ = (size_t)(n);                                                                   \
+        if (n_) {                                                                                  \
+            QSGD_KLAUNCH(kern, grid_for(g, n_), TPB, g->st, __VA_ARGS__);                          \
+            CU(cudaGetLastError());                                                                \
+        }                                                                                          \
     } while (0)
 
 /* ---- kernels ------------------------------------------------------------------------------ */
@@ -430,7 +430,8 @@ __global__ void k_col2im(float *din, const float *dcol, size_t B, size_t H, size
                 if (xs < 0 || xs >= (long)W)
                     continue;
                 int kx = 1 - dx;
-                acc += dcol[((b * H + (size_t)ys) * W + (size_t)xs) * K + (size_t)(ky * 3 + kx) * C + c];
+                acc += dcol[((b * H + (size_t)ys) * W + (size_t)xs) * K +
+                            (size_t)(ky * 3 + kx) * C + c];
             }
         }
         din[i] = acc;
@@ -497,8 +498,8 @@ static cublasOperation_t op_of(char t) {
 static int check_int(const model *m, size_t v, const char *what, model_err *err) {
     if (v > (size_t)INT_MAX)
         return model_fail(err, MODEL_EINVAL,
-                          "model %s (cuda): %s = %zu exceeds cuBLAS's int dimensions", m->type->name,
-                          what, v);
+                          "model %s (cuda): %s = %zu exceeds cuBLAS's int dimensions",
+                          m->type->name, what, v);
     return MODEL_OK;
 }
 
@@ -659,7 +660,8 @@ static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, model_er
         return model_fail(err, rc, "dataset '%.60s' (%zu x %zu floats, %.1f MiB) on the GPU: %s",
                           d->source, d->n, dim, (double)nx * 4.0 / 1048576.0, why);
     }
-    cudaError_t e = cudaMemcpyAsync(s->x_d, d->x, nx * sizeof(float), cudaMemcpyHostToDevice, g->st);
+    cudaError_t e =
+        cudaMemcpyAsync(s->x_d, d->x, nx * sizeof(float), cudaMemcpyHostToDevice, g->st);
     if (e == cudaSuccess && s->lab_d)
         e = cudaMemcpyAsync(s->lab_d, d->label, d->n * sizeof(int32_t), cudaMemcpyHostToDevice,
                             g->st);
@@ -701,8 +703,9 @@ static int check_labels_all(const model *m, const dataset *d, model_err *err) {
     for (size_t i = 0; i < d->n; i++) {
         int32_t y = d->label[i];
         if (y < 0 || y >= m->shape.nclass)
-            return model_fail(err, MODEL_EINVAL, "dataset '%s': row %zu has label %d, not in [0, %d)",
-                              d->source, i, (int)y, m->shape.nclass);
+            return model_fail(err, MODEL_EINVAL,
+                              "dataset '%s': row %zu has label %d, not in [0, %d)", d->source, i,
+                              (int)y, m->shape.nclass);
     }
     return MODEL_OK;
 }
@@ -751,7 +754,8 @@ static const float *dense_rows(gctx *g, const model *m, const gds *s, const long
         return s->x_d + start * dim;
     size_t n = B * dim;
     if (n) {
-        QSGD_KLAUNCH(k_gather_rows, grid_for(g, n), TPB, g->st, g->xb, s->x_d, idx_d, start, B, dim);
+        QSGD_KLAUNCH(k_gather_rows, grid_for(g, n), TPB, g->st, g->xb, s->x_d, idx_d, start, B,
+                     dim);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess)
             *rc = cu_fail(err, m, "k_gather_rows", e, __LINE__);
@@ -1200,7 +1204,8 @@ static int g_loss_grad(model *m, const float *theta, const dataset *d, const siz
     if (contig) { /* rows start.. : no index upload, no gather for dense rows */
         start = idx[0];
     } else {
-        CU(cudaMemcpyAsync(g->idx, g->idx_h, batch * sizeof *g->idx, cudaMemcpyHostToDevice, g->st));
+        CU(cudaMemcpyAsync(g->idx, g->idx_h, batch * sizeof *g->idx, cudaMemcpyHostToDevice,
+                           g->st));
         idx_d = g->idx;
     }
     const float scale = 1.0f / (float)batch;
@@ -1277,10 +1282,10 @@ static int g_evaluate(model *m, const float *theta, const dataset *d, double *lo
 
 /* ---- the type tables ------------------------------------------------------------------------ */
 
-#define G_TYPE(cpu)                                                                        \
-    {                                                                                      \
-        (cpu).name, (cpu).summary, (cpu).options, g_init, g_fini, g_init_params, g_loss_grad, \
-            g_evaluate, g_flops                                                            \
+#define G_TYPE(cpu)                                                                                \
+    {                                                                                              \
+        (cpu).name, (cpu).summary, (cpu).options, g_init, g_fini, g_init_params, g_loss_grad,      \
+            g_evaluate, g_flops                                                                    \
     }
 
 /* Filled at load time from the CPU tables (their strings: same names and options). */

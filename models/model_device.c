@@ -64,8 +64,8 @@ model *model_alloc_spec_on(const char *spec, const data_shape *shape, size_t max
     return alloc_on(spec, shape, -1, max_batch, dev, err);
 }
 
-model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch,
-                            model_device dev, model_err *err) {
+model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch, model_device dev,
+                            model_err *err) {
     if (!d) {
         model_fail(err, MODEL_EINVAL, "model '%s': NULL dataset", spec ? spec : "(null)");
         return NULL;

@@ -36,9 +36,9 @@
 
 /* ---- layer table builder --------------------------------------------------------------- */
 typedef struct prof_build {
-    model *m;     /* NULL: only count (sizes pass) */
+    model *m; /* NULL: only count (sizes pass) */
     size_t ntensors, nparams;
-    double macs;  /* forward multiply-accumulates per sample */
+    double macs; /* forward multiply-accumulates per sample */
 } prof_build;
 
 static void add_tensor(prof_build *b, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
@@ -175,8 +175,8 @@ static void net_resnet152(prof_build *b) {
 
 /* VGG19 (Simonyan & Zisserman 2015, configuration E), 224x224 input, no BN. */
 static void net_vgg19(prof_build *b) {
-    static const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0,
-                              512, 512, 512, 512, 0, 512, 512, 512, 512, 0};
+    static const int cfg[] = {64,  64,  0,   128, 128, 0,   256, 256, 256, 256, 0,
+                              512, 512, 512, 512, 0,   512, 512, 512, 512, 0};
     size_t in = 3, hw = 224;
     int k = 1;
     char n[40];
@@ -253,8 +253,8 @@ static void valid_nets(char *buf, size_t len) {
     size_t off = 0;
     buf[0] = '\0';
     for (const profile_net *n = profile_nets; n->name && off < len; n++)
-        off += (size_t)snprintf(buf + off, len - off, "%s%s", n == profile_nets ? "" : ", ",
-                                n->name);
+        off +=
+            (size_t)snprintf(buf + off, len - off, "%s%s", n == profile_nets ? "" : ", ", n->name);
 }
 
 /* Used by model_spec_parse (model.c) to reject an unknown name= early: 0 if known, else -1
@@ -270,10 +270,10 @@ int model_profile_check_name(const char *name, char *valid, size_t len) {
 /* ---- the model ------------------------------------------------------------------------- */
 typedef struct profile {
     const profile_net *net;
-    double macs;         /* forward MACs per sample */
-    float *pool;         /* [2 * PROF_POOL] N(0, 0.01^2) draws, then the same negated */
+    double macs; /* forward MACs per sample */
+    float *pool; /* [2 * PROF_POOL] N(0, 0.01^2) draws, then the same negated */
     uint64_t seed;
-    uint64_t calls;      /* loss_grad calls so far */
+    uint64_t calls; /* loss_grad calls so far */
     double last_loss;
 } profile;
 

@@ -10,10 +10,10 @@
 
 typedef struct bitw {
     uint8_t *buf;
-    size_t cap;      /* bytes available */
-    size_t pos;      /* bytes emitted so far (may exceed cap: then overflow is set) */
-    uint64_t acc;    /* pending bits, right-aligned */
-    unsigned nacc;   /* number of pending bits, < 32 between calls */
+    size_t cap;    /* bytes available */
+    size_t pos;    /* bytes emitted so far (may exceed cap: then overflow is set) */
+    uint64_t acc;  /* pending bits, right-aligned */
+    unsigned nacc; /* number of pending bits, < 32 between calls */
     int overflow;
 } bitw;
 

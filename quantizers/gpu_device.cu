@@ -32,7 +32,9 @@ extern "C" int gpu_device_describe(int dev, char *buf, size_t len) {
     return 0;
 }
 
-extern "C" int gpu_built_with_cuda(void) { return 1; }
+extern "C" int gpu_built_with_cuda(void) {
+    return 1;
+}
 
 extern "C" void *gpu_alloc(size_t bytes) {
     void *p = NULL;

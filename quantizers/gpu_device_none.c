@@ -15,14 +15,15 @@ int gpu_device_describe(int dev, char *buf, size_t len) {
     return -1;
 }
 
-int gpu_built_with_cuda(void) { return 0; }
+int gpu_built_with_cuda(void) {
+    return 0;
+}
 
 void *gpu_alloc(size_t bytes) {
     return NULL;
 }
 
-void gpu_free(void *p) {
-}
+void gpu_free(void *p) {}
 
 int gpu_copy_to_device(void *d, const void *h, size_t bytes) {
     return -1;

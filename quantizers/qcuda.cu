@@ -87,9 +87,9 @@ int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, quant_err *err)
     unsigned grid = (unsigned)(blocks < 65535ull * 16 ? blocks : 65535ull * 16);
     cudaStream_t s = stream_of(g);
     switch (kernel) {
-#define QC_CASE(K)                                                                              \
-    case K:                                                                                    \
-        k_run<K><<<grid, QC_TPB, 0, s>>>(*a, n);                                               \
+#define QC_CASE(K)                                                                                 \
+    case K:                                                                                        \
+        k_run<K><<<grid, QC_TPB, 0, s>>>(*a, n);                                                   \
         break;
         QC_CASE(QK_QSGD_LANES)
         QC_CASE(QK_QSGD_NORMS)
@@ -112,8 +112,7 @@ int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, quant_err *err)
     return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "kernel launch");
 }
 
-void cuda_destroy(qcuda *g) {
-}
+void cuda_destroy(qcuda *g) {}
 
 const qc_ops cuda_ops = {"cuda",    cuda_alloc, cuda_release, cuda_copy,
                          cuda_zero, cuda_run,   cuda_destroy};

@@ -88,8 +88,8 @@ int qcuda_decode(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbit
                  quant_err *err);
 /* d_out[i] += decoded[i] (float addition, round to nearest): the aggregation path. The
  * message is validated before anything is added: on QUANT_ECORRUPT d_out is unchanged. */
-int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits,
-                     float *d_out, quant_err *err);
+int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits, float *d_out,
+                     quant_err *err);
 
 /* "cuda" or "emulated". */
 const char *qcuda_backend(const qcuda *g);

@@ -12,7 +12,9 @@
 
 static int emu_alloc(qcuda *g, void **p, size_t bytes, quant_err *err) {
     *p = calloc(1, bytes ? bytes : 1);
-    return *p ? QUANT_OK : quant_fail(err, QUANT_ENOMEM, 0, "qcuda (emulated): out of memory (%zu bytes)", bytes);
+    return *p ? QUANT_OK
+              : quant_fail(err, QUANT_ENOMEM, 0, "qcuda (emulated): out of memory (%zu bytes)",
+                           bytes);
 }
 
 static void emu_release(qcuda *g, void *p) {
@@ -35,11 +37,10 @@ static int emu_run(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, quan
     return QUANT_OK;
 }
 
-static void emu_destroy(qcuda *g) {
-}
+static void emu_destroy(qcuda *g) {}
 
-static const qc_ops emu_ops = {"emulated", emu_alloc,  emu_release, emu_copy,
-                                emu_zero,   emu_run,    emu_destroy};
+static const qc_ops emu_ops = {"emulated", emu_alloc, emu_release, emu_copy,
+                               emu_zero,   emu_run,   emu_destroy};
 
 /* ---- objects ------------------------------------------------------------------------------- */
 
@@ -195,7 +196,8 @@ int qcuda_reset(qcuda *g, quant_err *err) {
 
 int qcuda_residual(const qcuda *g, float *d_out, quant_err *err) {
     if (g->type != QC_ONEBIT)
-        return quant_fail(err, QUANT_EINVAL, 0, "qcuda %s: no residual (stateless quantizer)", g->name);
+        return quant_fail(err, QUANT_EINVAL, 0, "qcuda %s: no residual (stateless quantizer)",
+                          g->name);
     return g->ops->copy((qcuda *)g, d_out, g->residual, g->base.n * sizeof(float), QC_D2D, err);
 }
 
@@ -220,8 +222,8 @@ static int first_nonfinite(qcuda *g, const float *d_v, uint64_t i0, uint64_t i1,
 
 /* ---- encode ------------------------------------------------------------------------------ */
 
-static int encode_qsgd(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_buf,
-                       size_t cap, uint64_t *nbits, quant_err *err) {
+static int encode_qsgd(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_buf, size_t cap,
+                       uint64_t *nbits, quant_err *err) {
     qk_args a = g->base;
     a.v = d_v;
     a.buf = d_buf;
@@ -247,8 +249,9 @@ static int encode_qsgd(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t
         if (found < 0)
             return err ? err->code : QUANT_EINVAL;
         if (found)
-            return quant_fail(err, QUANT_EINVAL, 0, "qsgd: input value %g at index %llu is not finite",
-                              (double)val, (unsigned long long)at);
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "qsgd: input value %g at index %llu is not finite", (double)val,
+                              (unsigned long long)at);
         return quant_fail(err, QUANT_EINVAL, 0,
                           "qsgd: the norm of bucket %llu overflows float (values too large)",
                           (unsigned long long)b);
@@ -329,7 +332,8 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
     if (len > (UINT64_MAX >> 3) || nbits > (uint64_t)len * 8)
         return quant_fail(err, QUANT_ECORRUPT, (uint64_t)len * 8,
                           "%s message claims %llu bits but its buffer holds %zu bytes",
-                          g->type == QC_QSGD ? "qsgd" : type_name(g), (unsigned long long)nbits, len);
+                          g->type == QC_QSGD ? "qsgd" : type_name(g), (unsigned long long)nbits,
+                          len);
     const uint64_t want = g->msg_bits;
     if (nbits != want)
         return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
@@ -367,10 +371,11 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
         rc = g->ops->copy(g, m, d_buf + 8 * bad, 8, QC_D2H, err);
         if (rc)
             return rc;
-        return quant_fail(err, QUANT_ECORRUPT, 64ull * bad,
-                          "onebit: group %llu has invalid reconstruction values (%g, %g) at bit %llu",
-                          bad, (double)qk_bits_float(qk_get_be32(m)),
-                          (double)qk_bits_float(qk_get_be32(m + 4)), 64ull * bad);
+        return quant_fail(
+            err, QUANT_ECORRUPT, 64ull * bad,
+            "onebit: group %llu has invalid reconstruction values (%g, %g) at bit %llu", bad,
+            (double)qk_bits_float(qk_get_be32(m)), (double)qk_bits_float(qk_get_be32(m + 4)),
+            64ull * bad);
     }
     if (bad % 2 == 0) { /* a bucket norm */
         uint64_t b = bad / 2 / a.d;
@@ -379,8 +384,8 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
         if (rc)
             return rc;
         return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
-                          "qsgd: bucket %llu has invalid norm %g at bit %llu", (unsigned long long)b,
-                          (double)qk_bits_float(qk_get_be32(m)), 32ull * b);
+                          "qsgd: bucket %llu has invalid norm %g at bit %llu",
+                          (unsigned long long)b, (double)qk_bits_float(qk_get_be32(m)), 32ull * b);
     }
     uint64_t i = bad / 2, bit = 32ull * a.nb + i * a.w;
     uint8_t m[3] = {0, 0, 0};
@@ -400,7 +405,7 @@ int qcuda_decode(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbit
     return decode_common(g, d_buf, len, nbits, d_out, 0, err);
 }
 
-int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits,
-                     float *d_out, quant_err *err) {
+int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits, float *d_out,
+                     quant_err *err) {
     return decode_common(g, d_buf, len, nbits, d_out, 1, err);
 }

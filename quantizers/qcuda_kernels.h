@@ -47,11 +47,11 @@
 #define QK_DMUL(a, b) ((double)(a) * (double)(b))
 #define QK_DADD(a, b) ((double)(a) + (double)(b))
 #define QK_DDIV(a, b) ((double)(a) / (double)(b))
-#define QK_MIN_U64(p, v)                                                                        \
-    do {                                                                                       \
-        unsigned long long qk_v_ = (unsigned long long)(v);                                   \
-        if (qk_v_ < *(p))                                                                      \
-            *(p) = qk_v_;                                                                      \
+#define QK_MIN_U64(p, v)                                                                           \
+    do {                                                                                           \
+        unsigned long long qk_v_ = (unsigned long long)(v);                                        \
+        if (qk_v_ < *(p))                                                                          \
+            *(p) = qk_v_;                                                                          \
     } while (0)
 #endif
 
@@ -61,47 +61,47 @@
 
 /* The items' kernels. */
 enum qk_kernel {
-    QK_QSGD_LANES,   /* nb * 9 items: partial sums (l2) or maxima (max) of one bucket lane */
-    QK_QSGD_NORMS,   /* nb: combine the lanes -> norm, its bytes in the message; bad = bucket */
-    QK_QSGD_ENCODE,  /* ceil(n/32): 32 coordinates -> 4w bytes of codes */
-    QK_QSGD_DNORMS,  /* nb: read and check a bucket norm; bad = 2 * first coordinate */
-    QK_QSGD_DECODE,  /* ceil(n/32): 32 codes -> values (out may be NULL: check only);
-                        bad = 2 * coordinate + 1 */
-    QK_OB_G,         /* n: g = v + residual; bad = index of a non-finite g */
-    QK_OB_STATS,     /* G: one group's means m0, m1 (sequential double sums) + message bytes */
-    QK_OB_BITS,      /* ceil(n/8): one byte of sign bits */
-    QK_OB_FINISH,    /* n: residual = g - decoded (or 0 without feedback) */
-    QK_OB_DCHECK,    /* G: check m0, m1 of the message; bad = group */
-    QK_OB_DECODE,    /* n: one value from its bit and its group's bytes */
-    QK_FP32_ENCODE,  /* n: big-endian float bytes */
-    QK_FP32_DECODE,  /* n */
+    QK_QSGD_LANES,  /* nb * 9 items: partial sums (l2) or maxima (max) of one bucket lane */
+    QK_QSGD_NORMS,  /* nb: combine the lanes -> norm, its bytes in the message; bad = bucket */
+    QK_QSGD_ENCODE, /* ceil(n/32): 32 coordinates -> 4w bytes of codes */
+    QK_QSGD_DNORMS, /* nb: read and check a bucket norm; bad = 2 * first coordinate */
+    QK_QSGD_DECODE, /* ceil(n/32): 32 codes -> values (out may be NULL: check only);
+                       bad = 2 * coordinate + 1 */
+    QK_OB_G,        /* n: g = v + residual; bad = index of a non-finite g */
+    QK_OB_STATS,    /* G: one group's means m0, m1 (sequential double sums) + message bytes */
+    QK_OB_BITS,     /* ceil(n/8): one byte of sign bits */
+    QK_OB_FINISH,   /* n: residual = g - decoded (or 0 without feedback) */
+    QK_OB_DCHECK,   /* G: check m0, m1 of the message; bad = group */
+    QK_OB_DECODE,   /* n: one value from its bit and its group's bytes */
+    QK_FP32_ENCODE, /* n: big-endian float bytes */
+    QK_FP32_DECODE, /* n */
     QK_NKERNELS
 };
 
 /* Everything a body may read or write. Pointers are device pointers on the GPU, host
  * pointers in the emulation. */
 typedef struct qk_args {
-    uint64_t n;        /* coordinates */
-    uint64_t d;        /* qsgd bucket / onebit bucket (vectors) */
-    uint64_t nb;       /* qsgd buckets / onebit groups */
+    uint64_t n;  /* coordinates */
+    uint64_t d;  /* qsgd bucket / onebit bucket (vectors) */
+    uint64_t nb; /* qsgd buckets / onebit groups */
     uint64_t rows, cols;
-    uint32_t s, w;     /* qsgd levels and code width */
-    int norm_max;      /* qsgd: 1 = max norm */
-    int columns;       /* onebit: groups are matrix columns */
-    int feedback;      /* onebit: keep the residual */
-    int add;           /* decode kernels: out += value instead of out = value */
-    qrng_stream st;    /* qsgd randomness of this encode */
-    const float *v;    /* [n] input */
-    float *out;        /* [n] decoded values (decode), optional */
-    uint8_t *buf;      /* message being written (encode) */
-    const uint8_t *msg;/* message being read (decode) */
-    double *lanes;     /* [nb * 9] */
-    float *norms;      /* [nb] */
-    float *residual;   /* [n] onebit state */
-    float *g;          /* [n] onebit g + residual */
-    float *m0, *m1;    /* [nb] onebit means */
+    uint32_t s, w;           /* qsgd levels and code width */
+    int norm_max;            /* qsgd: 1 = max norm */
+    int columns;             /* onebit: groups are matrix columns */
+    int feedback;            /* onebit: keep the residual */
+    int add;                 /* decode kernels: out += value instead of out = value */
+    qrng_stream st;          /* qsgd randomness of this encode */
+    const float *v;          /* [n] input */
+    float *out;              /* [n] decoded values (decode), optional */
+    uint8_t *buf;            /* message being written (encode) */
+    const uint8_t *msg;      /* message being read (decode) */
+    double *lanes;           /* [nb * 9] */
+    float *norms;            /* [nb] */
+    float *residual;         /* [n] onebit state */
+    float *g;                /* [n] onebit g + residual */
+    float *m0, *m1;          /* [nb] onebit means */
     unsigned long long *bad; /* the smallest error key, QK_NONE if none */
-    int word_store;    /* 1: buf is 4-byte aligned; the GPU may store 32-bit words */
+    int word_store;          /* 1: buf is 4-byte aligned; the GPU may store 32-bit words */
 } qk_args;
 
 QK_HD uint32_t qk_float_bits(float f) {
@@ -235,8 +235,8 @@ QK_HD void qk_qsgd_encode(const qk_args *a, uint64_t G) {
     const unsigned w = a->w;
     const uint64_t i0 = 32 * G, cb = qk_code_bytes(a);
     uint8_t *dst = a->buf + 4 * a->nb + 4 * (uint64_t)w * G;
-    const uint64_t nbytes = (cb - 4 * (uint64_t)w * G) < 4 * (uint64_t)w ? cb - 4 * (uint64_t)w * G
-                                                                      : 4 * (uint64_t)w;
+    const uint64_t nbytes =
+        (cb - 4 * (uint64_t)w * G) < 4 * (uint64_t)w ? cb - 4 * (uint64_t)w * G : 4 * (uint64_t)w;
     uint64_t acc = 0; /* pending bits, right-aligned */
     unsigned have = 0, out = 0;
 #if defined(__CUDA_ARCH__)
@@ -303,8 +303,8 @@ QK_HD void qk_qsgd_decode(const qk_args *a, uint64_t G) {
         }
         if (!a->out)
             continue;
-        float norm = a->norms ? a->norms[i / a->d]
-                              : qk_bits_float(qk_get_be32(a->msg + 4 * (i / a->d)));
+        float norm =
+            a->norms ? a->norms[i / a->d] : qk_bits_float(qk_get_be32(a->msg + 4 * (i / a->d)));
         float unit = QK_FDIV(norm, (float)s);
         float val = QK_FMUL((float)level, unit);
         val = neg ? -val : val;
@@ -405,20 +405,47 @@ QK_HD void qk_fp32_decode(const qk_args *a, uint64_t i) {
 /* One item of kernel k. */
 QK_HD void qk_run_item(int k, const qk_args *a, uint64_t item) {
     switch (k) {
-    case QK_QSGD_LANES: qk_qsgd_lanes(a, item); break;
-    case QK_QSGD_NORMS: qk_qsgd_norms(a, item); break;
-    case QK_QSGD_ENCODE: qk_qsgd_encode(a, item); break;
-    case QK_QSGD_DNORMS: qk_qsgd_dnorms(a, item); break;
-    case QK_QSGD_DECODE: qk_qsgd_decode(a, item); break;
-    case QK_OB_G: qk_ob_g(a, item); break;
-    case QK_OB_STATS: qk_ob_stats(a, item); break;
-    case QK_OB_BITS: qk_ob_bits(a, item); break;
-    case QK_OB_FINISH: qk_ob_finish(a, item); break;
-    case QK_OB_DCHECK: qk_ob_dcheck(a, item); break;
-    case QK_OB_DECODE: qk_ob_decode(a, item); break;
-    case QK_FP32_ENCODE: qk_fp32_encode(a, item); break;
-    case QK_FP32_DECODE: qk_fp32_decode(a, item); break;
-    default: break;
+    case QK_QSGD_LANES:
+        qk_qsgd_lanes(a, item);
+        break;
+    case QK_QSGD_NORMS:
+        qk_qsgd_norms(a, item);
+        break;
+    case QK_QSGD_ENCODE:
+        qk_qsgd_encode(a, item);
+        break;
+    case QK_QSGD_DNORMS:
+        qk_qsgd_dnorms(a, item);
+        break;
+    case QK_QSGD_DECODE:
+        qk_qsgd_decode(a, item);
+        break;
+    case QK_OB_G:
+        qk_ob_g(a, item);
+        break;
+    case QK_OB_STATS:
+        qk_ob_stats(a, item);
+        break;
+    case QK_OB_BITS:
+        qk_ob_bits(a, item);
+        break;
+    case QK_OB_FINISH:
+        qk_ob_finish(a, item);
+        break;
+    case QK_OB_DCHECK:
+        qk_ob_dcheck(a, item);
+        break;
+    case QK_OB_DECODE:
+        qk_ob_decode(a, item);
+        break;
+    case QK_FP32_ENCODE:
+        qk_fp32_encode(a, item);
+        break;
+    case QK_FP32_DECODE:
+        qk_fp32_decode(a, item);
+        break;
+    default:
+        break;
     }
 }
 

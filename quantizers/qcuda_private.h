@@ -27,18 +27,18 @@ typedef struct qc_ops {
 
 struct qcuda {
     const qc_ops *ops;
-    int type;           /* QC_* */
-    qk_args base;       /* shape, parameters and workspace pointers */
-    uint64_t msg_bits;  /* every message's exact size */
-    char name[96];      /* quant_describe of the CPU instance */
-    int device;         /* CUDA device (cuda backend) */
-    void *stream;       /* cudaStream_t (cuda backend) */
+    int type;          /* QC_* */
+    qk_args base;      /* shape, parameters and workspace pointers */
+    uint64_t msg_bits; /* every message's exact size */
+    char name[96];     /* quant_describe of the CPU instance */
+    int device;        /* CUDA device (cuda backend) */
+    void *stream;      /* cudaStream_t (cuda backend) */
     /* device workspace */
-    double *lanes;              /* qsgd: [nb * 9] */
-    float *norms;               /* qsgd: [nb] */
-    float *residual, *g;        /* onebit: [n] each */
-    float *m0, *m1;             /* onebit: [nb] each */
-    unsigned long long *bad;    /* [1] */
+    double *lanes;           /* qsgd: [nb * 9] */
+    float *norms;            /* qsgd: [nb] */
+    float *residual, *g;     /* onebit: [n] each */
+    float *m0, *m1;          /* onebit: [nb] each */
+    unsigned long long *bad; /* [1] */
 };
 
 /* The CUDA backend: sets g->ops, g->device, g->stream. QUANT_EINVAL with the reason when

@@ -79,17 +79,16 @@ __attribute__((target("avx2"))) static void fill_groups_avx2(const qrng_stream *
 }
 
 /* AVX-512: 16 lanes = two groups per iteration (counters 8g .. 8g+15 are contiguous). */
-__attribute__((target("avx512f"))) static inline void mulhilo16(__m512i a, __m512i b,
-                                                                __m512i *hi, __m512i *lo) {
+__attribute__((target("avx512f"))) static inline void mulhilo16(__m512i a, __m512i b, __m512i *hi,
+                                                                __m512i *lo) {
     __m512i even = _mm512_mul_epu32(a, b);
     __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), b);
     *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
     *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
 }
 
-__attribute__((target("avx512f"))) static void fill_groups_avx512(const qrng_stream *st,
-                                                                  uint64_t g0, size_t ngroups,
-                                                                  uint32_t *out) {
+__attribute__((target("avx512f"))) static void
+fill_groups_avx512(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out) {
     const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u);
     const __m512i m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
     __m512i k0[10], k1[10];
@@ -143,8 +142,7 @@ int qrng_simd_available(void) {
 #endif
 }
 
-void qrng_fill_groups(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out,
-                      int simd) {
+void qrng_fill_groups(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out, int simd) {
 #ifdef QRNG_X86
     if (simd >= 2) {
         fill_groups_avx512(st, g0, ngroups, out);

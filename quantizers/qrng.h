@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 typedef struct qrng_stream {
-    uint32_t key[2];  /* seed */
+    uint32_t key[2];           /* seed */
     uint32_t ctr1, ctr2, ctr3; /* tensor, step, worker */
 } qrng_stream;
 
@@ -42,8 +42,8 @@ static inline QRNG_HD qrng_stream qrng_make(uint64_t seed, uint32_t worker, uint
 }
 
 /* One Philox4x32-10 block (reference implementation). */
-static inline QRNG_HD void qrng_philox4x32_10(const uint32_t ctr_in[4],
-                                              const uint32_t key_in[2], uint32_t out[4]) {
+static inline QRNG_HD void qrng_philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2],
+                                              uint32_t out[4]) {
     uint32_t c0 = ctr_in[0], c1 = ctr_in[1], c2 = ctr_in[2], c3 = ctr_in[3];
     uint32_t k0 = key_in[0], k1 = key_in[1];
     for (int r = 0; r < 10; r++) {
@@ -72,8 +72,7 @@ uint32_t qrng_word(const qrng_stream *st, uint64_t i);
 /* Fill out[0 .. 32*ngroups) with r_i for i = 32*g0 ... (whole groups). simd selects the
  * kernel (0 scalar, 1 AVX2, 2 AVX-512; at most qrng_simd_available()); the words are
  * identical whichever runs. */
-void qrng_fill_groups(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out,
-                      int simd);
+void qrng_fill_groups(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out, int simd);
 /* The portable scalar version of qrng_fill_groups (reference for tests). */
 void qrng_fill_groups_ref(const qrng_stream *st, uint64_t g0, size_t ngroups, uint32_t *out);
 

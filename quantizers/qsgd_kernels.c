@@ -101,8 +101,8 @@ __attribute__((target("avx2"))) static void levels_avx2(const float *v, const ui
 }
 #endif
 
-void qsgd_levels(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s,
-                 unsigned w, uint16_t *codes, int simd) {
+void qsgd_levels(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s, unsigned w,
+                 uint16_t *codes, int simd) {
 #ifdef QSGD_X86
     if (simd) {
         levels_avx2(v, r, len, scale, s, w, codes);

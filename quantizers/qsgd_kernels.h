@@ -18,8 +18,8 @@ float qsgd_norm_max(const float *v, size_t len, int *finite);
  * scale = s / norm must be finite (callers handle norm == 0). */
 void qsgd_levels_ref(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s,
                      unsigned w, uint16_t *codes);
-void qsgd_levels(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s,
-                 unsigned w, uint16_t *codes, int simd);
+void qsgd_levels(const float *v, const uint32_t *r, size_t len, float scale, uint32_t s, unsigned w,
+                 uint16_t *codes, int simd);
 
 /* Pack len w-bit codes (1 <= w <= 16) MSB-first into dst: ceil(len*w/8) bytes, the last
  * byte zero-padded. */

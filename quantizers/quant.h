@@ -49,7 +49,7 @@ enum quant_status {
  * message where decoding failed. */
 typedef struct quant_err {
     int code;
-    uint64_t bit;  /* bit offset of the failure (decode errors), else 0 */
+    uint64_t bit; /* bit offset of the failure (decode errors), else 0 */
     char msg[256];
 } quant_err;
 

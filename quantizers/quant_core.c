@@ -59,8 +59,8 @@ static int parse_ulong(const char *key, const char *val, unsigned long max, unsi
                           key, val);
     unsigned long v = strtoul(val, &end, 10);
     if (errno || *end != '\0' || v > max)
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "option %s: '%s' is not an integer in [0, %lu]", key, val, max);
+        return quant_fail(err, QUANT_EINVAL, 0, "option %s: '%s' is not an integer in [0, %lu]",
+                          key, val, max);
     *out = v;
     return QUANT_OK;
 }
@@ -74,7 +74,8 @@ int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err) {
     char names[128];
     valid_names(names, sizeof names);
     if (nlen == 0 || nlen >= sizeof out->name)
-        return quant_fail(err, QUANT_EINVAL, 0, "bad quantizer spec '%s' (expected NAME[:key=value,...], NAME one of %s)",
+        return quant_fail(err, QUANT_EINVAL, 0,
+                          "bad quantizer spec '%s' (expected NAME[:key=value,...], NAME one of %s)",
                           spec, names);
     memcpy(out->name, spec, nlen);
     out->name[nlen] = '\0';
@@ -95,8 +96,8 @@ int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err) {
         char *eq = strchr(kv, '=');
         if (!eq)
             return quant_fail(err, QUANT_EINVAL, 0,
-                              "quantizer %s: option '%s' is not key=value (options: %s)",
-                              t->name, kv, t->options);
+                              "quantizer %s: option '%s' is not key=value (options: %s)", t->name,
+                              kv, t->options);
         *eq = '\0';
         const char *key = kv, *val = eq + 1;
         unsigned long v;
@@ -133,8 +134,9 @@ int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err) {
                 return rc;
             p->no_feedback = v ? 0 : 1;
         } else {
-            return quant_fail(err, QUANT_EINVAL, 0, "quantizer %s: unknown option '%s' (options: %s)",
-                              t->name, key, t->options);
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "quantizer %s: unknown option '%s' (options: %s)", t->name, key,
+                              t->options);
         }
     }
     return QUANT_OK;
@@ -146,8 +148,8 @@ quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t 
     const quant_type *t = name ? quant_type_find(name) : NULL;
     if (!t) {
         valid_names(names, sizeof names);
-        quant_fail(err, QUANT_EINVAL, 0, "unknown quantizer '%s' (valid: %s)", name ? name : "(null)",
-                   names);
+        quant_fail(err, QUANT_EINVAL, 0, "unknown quantizer '%s' (valid: %s)",
+                   name ? name : "(null)", names);
         return NULL;
     }
     if (rows == 0 || cols == 0 || rows > ((size_t)1 << 40) / cols) {

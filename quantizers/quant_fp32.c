@@ -9,8 +9,7 @@ static int fp32_init(quant *q, quant_err *err) {
     return QUANT_OK;
 }
 
-static void fp32_fini(quant *q) {
-}
+static void fp32_fini(quant *q) {}
 
 static uint64_t fp32_max_bits(const quant *q) {
     return 32ull * q->n;
@@ -37,8 +36,8 @@ static int fp32_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
     return QUANT_OK;
 }
 
-static int fp32_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                       float *out, quant_err *err) {
+static int fp32_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
+                       quant_err *err) {
     uint64_t want = 32ull * q->n;
     if (nbits != want)
         return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,

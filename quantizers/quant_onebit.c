@@ -19,10 +19,10 @@
 
 typedef struct onebit_impl {
     size_t ngroups;
-    int columns;    /* 1: groups are columns of a matrix; 0: buckets of a vector */
-    float *residual; /* [n] */
-    float *g;        /* [n] g + residual of the current step */
-    float *m0, *m1;  /* [ngroups] reconstruction values */
+    int columns;         /* 1: groups are columns of a matrix; 0: buckets of a vector */
+    float *residual;     /* [n] */
+    float *g;            /* [n] g + residual of the current step */
+    float *m0, *m1;      /* [ngroups] reconstruction values */
     double *sum0, *sum1; /* [ngroups] */
     size_t *cnt0, *cnt1; /* [ngroups] */
 } onebit_impl;
@@ -194,8 +194,8 @@ static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float
     return QUANT_OK;
 }
 
-static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
-                         size_t cap, uint64_t *nbits, quant_err *err) {
+static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
+                         uint64_t *nbits, quant_err *err) {
     onebit_impl *im = q->impl;
     uint64_t total = onebit_max_bits(q);
     if ((total + 7) / 8 > cap)
@@ -227,8 +227,8 @@ static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t
     return QUANT_OK;
 }
 
-static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                         float *out, quant_err *err) {
+static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
+                         quant_err *err) {
     const onebit_impl *im = q->impl;
     const size_t G = im->ngroups;
     uint64_t want = 64ull * G + q->n;
@@ -249,9 +249,10 @@ static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
         memcpy(&m0, &u0, 4);
         memcpy(&m1, &u1, 4);
         if (!isfinite(m0) || !isfinite(m1) || m0 > 0.0f || m1 < 0.0f)
-            return quant_fail(err, QUANT_ECORRUPT, at,
-                              "onebit: group %zu has invalid reconstruction values (%g, %g) at bit %llu",
-                              b, (double)m0, (double)m1, (unsigned long long)at);
+            return quant_fail(
+                err, QUANT_ECORRUPT, at,
+                "onebit: group %zu has invalid reconstruction values (%g, %g) at bit %llu", b,
+                (double)m0, (double)m1, (unsigned long long)at);
     }
     const uint64_t bits0 = 64ull * G; /* a multiple of 8: the bits start on a byte */
     const uint8_t *bits = buf + (bits0 >> 3);

@@ -27,7 +27,7 @@
 
 typedef struct qsgd_impl {
     size_t nbuckets;
-    unsigned w;      /* dense code width: 1 + bitlen(s) */
+    unsigned w; /* dense code width: 1 + bitlen(s) */
     int simd;
     float *norms;    /* [nbuckets] */
     uint32_t *rnd;   /* [CHUNK] */
@@ -52,8 +52,7 @@ static int qsgd_init(quant *q, quant_err *err) {
         p->s = (1u << (p->bits - 1)) - 1;
     }
     if (p->s < 1 || p->s > QSGD_MAX_S)
-        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: s=%u out of range 1..%u", p->s,
-                          QSGD_MAX_S);
+        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: s=%u out of range 1..%u", p->s, QSGD_MAX_S);
     if (p->norm != QUANT_NORM_L2 && p->norm != QUANT_NORM_MAX)
         return quant_fail(err, QUANT_EINVAL, 0, "qsgd: bad norm %d", (int)p->norm);
     if (p->format != QUANT_FMT_DENSE && p->format != QUANT_FMT_ELIAS)
@@ -120,8 +119,8 @@ static float get_float_bits(uint32_t u) {
 enum qsgd_mode { MODE_VALUES, MODE_DENSE, MODE_ELIAS };
 
 /* The one driver: norms, then chunk by chunk random words -> levels -> output. */
-static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mode mode,
-                    float *out, uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
+static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mode mode, float *out,
+                    uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
     qsgd_impl *im = q->impl;
     const quant_params *p = &q->params;
     const size_t n = q->n, d = p->bucket, nb = im->nbuckets;
@@ -139,8 +138,9 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
             while (i < b0 + len && isfinite(v[i]))
                 i++;
             if (i < b0 + len)
-                return quant_fail(err, QUANT_EINVAL, 0, "qsgd: input value %g at index %zu is not finite",
-                                  (double)v[i], i);
+                return quant_fail(err, QUANT_EINVAL, 0,
+                                  "qsgd: input value %g at index %zu is not finite", (double)v[i],
+                                  i);
             return quant_fail(err, QUANT_EINVAL, 0,
                               "qsgd: the norm of bucket %zu overflows float (values too large)", b);
         }
@@ -262,9 +262,10 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
     if (mode == MODE_ELIAS) {
         uint64_t total = bitw_finish(&bw);
         if (bw.overflow)
-            return quant_fail(err, QUANT_ENOSPC, 0,
-                              "qsgd: buffer of %zu bytes too small for the elias message (max %llu bits)",
-                              cap, (unsigned long long)qsgd_max_bits(q));
+            return quant_fail(
+                err, QUANT_ENOSPC, 0,
+                "qsgd: buffer of %zu bytes too small for the elias message (max %llu bits)", cap,
+                (unsigned long long)qsgd_max_bits(q));
         *nbits = total;
     }
     return QUANT_OK;
@@ -277,8 +278,8 @@ static int qsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *
 
 static int qsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
                        uint64_t *nbits, quant_err *err) {
-    return qsgd_run(q, v, ctx, q->params.format == QUANT_FMT_ELIAS ? MODE_ELIAS : MODE_DENSE,
-                    NULL, buf, cap, nbits, err);
+    return qsgd_run(q, v, ctx, q->params.format == QUANT_FMT_ELIAS ? MODE_ELIAS : MODE_DENSE, NULL,
+                    buf, cap, nbits, err);
 }
 
 static int check_norm(float norm, size_t b, uint64_t bit, quant_err *err) {
@@ -289,8 +290,8 @@ static int check_norm(float norm, size_t b, uint64_t bit, quant_err *err) {
     return QUANT_OK;
 }
 
-static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                        float *out, quant_err *err) {
+static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
+                        quant_err *err) {
     const qsgd_impl *im = q->impl;
     const size_t n = q->n, d = q->params.bucket, nb = im->nbuckets;
     const uint32_t s = q->params.s;
@@ -327,9 +328,10 @@ static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t
                 for (size_t k = 0; k < clen; k++) {
                     uint32_t c = codes[k], level = c & lmask;
                     if (level > s || ((c >> (w - 1)) && level == 0))
-                        return quant_fail(err, QUANT_ECORRUPT, bit0 + k * w,
-                                          "qsgd dense: coordinate %zu has invalid code %u (s=%u) at bit %llu",
-                                          i + k, c, s, (unsigned long long)(bit0 + k * w));
+                        return quant_fail(
+                            err, QUANT_ECORRUPT, bit0 + k * w,
+                            "qsgd dense: coordinate %zu has invalid code %u (s=%u) at bit %llu",
+                            i + k, c, s, (unsigned long long)(bit0 + k * w));
                 }
             }
         }
@@ -337,8 +339,8 @@ static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t
     return QUANT_OK;
 }
 
-static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                        float *out, quant_err *err) {
+static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
+                        quant_err *err) {
     const qsgd_impl *im = q->impl;
     const size_t n = q->n, d = q->params.bucket, nb = im->nbuckets;
     const uint32_t s = q->params.s;
@@ -398,13 +400,15 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
             at = r.pos;
             int e = elias_omega_get(&r, blen + 1 - pos, &gap);
             if (e == ELIAS_TRUNCATED)
-                return quant_fail(err, QUANT_ECORRUPT, at,
-                                  "qsgd elias: truncated in a position gap of bucket %zu at bit %llu",
-                                  b, (unsigned long long)at);
+                return quant_fail(
+                    err, QUANT_ECORRUPT, at,
+                    "qsgd elias: truncated in a position gap of bucket %zu at bit %llu", b,
+                    (unsigned long long)at);
             if (e == ELIAS_TOO_LARGE)
-                return quant_fail(err, QUANT_ECORRUPT, at,
-                                  "qsgd elias: position gap past the end of bucket %zu (size %zu) at bit %llu",
-                                  b, blen, (unsigned long long)at);
+                return quant_fail(
+                    err, QUANT_ECORRUPT, at,
+                    "qsgd elias: position gap past the end of bucket %zu (size %zu) at bit %llu", b,
+                    blen, (unsigned long long)at);
             pos += gap;
             if (pos == blen + 1)
                 break;
@@ -432,16 +436,18 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
     return QUANT_OK;
 }
 
-static int qsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                       float *out, quant_err *err) {
+static int qsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
+                       quant_err *err) {
     return q->params.format == QUANT_FMT_ELIAS ? decode_elias(q, buf, len, nbits, out, err)
                                                : decode_dense(q, buf, len, nbits, out, err);
 }
 
 const quant_type quant_type_qsgd = {
     .name = "qsgd",
-    .summary = "QSGD stochastic quantization: s levels per bucket, l2/max norm, dense or Elias wire format",
-    .options = "s=LEVELS | bits=B (s = 2^(B-1)-1), bucket=D (0 = whole tensor), norm=l2|max, format=dense|elias",
+    .summary = "QSGD stochastic quantization: s levels per bucket, l2/max norm, dense or Elias "
+               "wire format",
+    .options = "s=LEVELS | bits=B (s = 2^(B-1)-1), bucket=D (0 = whole tensor), norm=l2|max, "
+               "format=dense|elias",
     .stateful = 0,
     .init = qsgd_init,
     .fini = qsgd_fini,

@@ -18,6 +18,7 @@ PACKAGES=(
   gnuplot-nox        # figures (PNG via pngcairo)
   clang              # libFuzzer fuzz targets
   libclang-rt-14-dev # sanitizer and libFuzzer runtimes for clang 14
+  clang-format       # the format check of the sources (CTest format; .clang-format)
   dataset-fashion-mnist # the Fashion-MNIST data set (/usr/share/datasets/fashion-mnist)
   openmpi-bin        # mpirun: the trainer on real MPI
   libopenmpi-dev     # mpicc / MPI headers for the real-MPI trainer

@@ -25,8 +25,8 @@ extern "C" {
 typedef struct sim_device {
     const char *name;
     const char *summary;
-    double peak_flops;  /* fp32 peak FLOP/s */
-    double efficiency;  /* sustained fraction of peak for training GEMMs (assumption) */
+    double peak_flops;        /* fp32 peak FLOP/s */
+    double efficiency;        /* sustained fraction of peak for training GEMMs (assumption) */
     double codec_bytes_per_s; /* sustained encode/decode input bandwidth (assumption) */
 } sim_device;
 
@@ -61,22 +61,22 @@ typedef enum sim_codec_kind {
 
 /* ---- run configuration -------------------------------------------------------------------- */
 typedef struct sim_config {
-    char model[160];   /* model spec */
-    char data[320];    /* data spec (data_load_spec) */
-    char quant[160];   /* quantizer spec */
-    char optim[320];   /* optimizer spec (optim_params_parse) */
+    char model[160]; /* model spec */
+    char data[320];  /* data spec (data_load_spec) */
+    char quant[160]; /* quantizer spec */
+    char optim[320]; /* optimizer spec (optim_params_parse) */
     sim_exchange exchange;
-    int allreduce_mpi; /* allreduce: 0 = qsgdsim's own ring (fixed summation order, same bits
-                          on every MPI), 1 = the MPI library's MPI_Allreduce */
+    int allreduce_mpi;      /* allreduce: 0 = qsgdsim's own ring (fixed summation order, same bits
+                               on every MPI), 1 = the MPI library's MPI_Allreduce */
     size_t quant_min_numel; /* tensors smaller than this are sent fp32 (default 10000; 0 =
                                every tensor quantized, as in `qsgdsim train --quant-min 0`) */
-    size_t batch;      /* per worker */
-    double epochs;     /* global epochs (every sample seen once per epoch across workers) */
-    size_t max_steps;  /* 0 = no limit (the run is bounded by SIM_MAX_ITERATIONS anyway) */
+    size_t batch;           /* per worker */
+    double epochs;          /* global epochs (every sample seen once per epoch across workers) */
+    size_t max_steps;       /* 0 = no limit (the run is bounded by SIM_MAX_ITERATIONS anyway) */
     uint64_t seed;
     sim_compute_kind compute;
-    double compute_factor;  /* measured: multiply the real time */
-    double compute_fixed;   /* fixed: seconds per iteration */
+    double compute_factor;    /* measured: multiply the real time */
+    double compute_fixed;     /* fixed: seconds per iteration */
     const sim_device *device; /* flops / codec device */
     sim_codec_kind codec;
     double codec_factor;
@@ -137,7 +137,7 @@ typedef struct sim_codec {
     size_t fixed_len;  /* that length in bytes (fixed_size only) */
     size_t nquantized; /* tensors with the requested quantizer (others fp32) */
     size_t quantized_numel;
-    float *tmp;        /* [largest tensor] decode scratch */
+    float *tmp; /* [largest tensor] decode scratch */
 } sim_codec;
 
 sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, quant_err *err);
@@ -162,13 +162,13 @@ int sim_is_overflow_marker(const uint8_t *msg, size_t len);
 
 /* Encode grad[nparams] (+ loss) into msg[cap]; *len = bytes, *bits = exact bits of the
  * payloads + header. SIM_EOVERFLOW: the gradient overflowed, msg holds the marker. */
-int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed,
-                     uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, size_t *len,
-                     uint64_t *bits, quant_err *err);
+int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed, uint32_t worker,
+                     uint32_t step, uint8_t *msg, size_t cap, size_t *len, uint64_t *bits,
+                     quant_err *err);
 /* acc[nparams] += decode(msg); *loss = the sender's loss (-inf and nothing added for an
  * overflow marker). */
-int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc,
-                         double *loss, quant_err *err);
+int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc, double *loss,
+                         quant_err *err);
 
 /* ---- stripes: 1-bit SGD's CNTK aggregation (the data side; MPI is the trainer's) ------- */
 /* Messages: [loss or mean loss: float64][nbits of each tensor: uint32][payloads]. */
@@ -177,9 +177,9 @@ typedef struct sim_stripes {
     size_t ntensors;
     size_t *rows, *cols, *off; /* [ntensors] shape (rows x cols) and offset of each tensor */
     size_t *c0;                /* [ntensors][K+1] column boundaries of the stripes */
-    quant **q1;  /* [ntensors][K] first stage: this rank's quantizer (and residual) of each
-                    stripe; also the decoder of any message about that stripe */
-    quant **q2;  /* [ntensors] second stage: re-quantizes the average of my stripe */
+    quant **q1;      /* [ntensors][K] first stage: this rank's quantizer (and residual) of each
+                        stripe; also the decoder of any message about that stripe */
+    quant **q2;      /* [ntensors] second stage: re-quantizes the average of my stripe */
     size_t max_msg;  /* bound on the K first-stage messages of one rank, together */
     size_t max_msg2; /* bound on one second-stage message */
     float *buf, *sum, *dec; /* [largest tensor] scratch */
@@ -191,9 +191,9 @@ void sim_stripes_free(sim_stripes *s);
 /* Stage 1: the K messages (message j = stripe j, for rank j) into out, laid out for
  * MPI_Alltoallv (counts/displs in bytes); *bits: bits sent to the other ranks.
  * SIM_EOVERFLOW: the gradient overflowed, the K messages are overflow markers. */
-int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed,
-                       uint32_t step, uint8_t *out, size_t cap_each, int *counts, int *displs,
-                       uint64_t *bits, quant_err *err);
+int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed, uint32_t step,
+                       uint8_t *out, size_t cap_each, int *counts, int *displs, uint64_t *bits,
+                       quant_err *err);
 /* Stage 2 (owner): average my stripe over the K received messages, re-quantize it. A
  * received marker is passed on as a marker (QUANT_OK); SIM_EOVERFLOW: the average overflowed
  * and out holds a marker. */

@@ -118,9 +118,9 @@ int sim_codec_describe(const sim_codec *c, char *buf, size_t len) {
     return w < 0 || (size_t)w >= len;
 }
 
-int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed,
-                     uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, size_t *len,
-                     uint64_t *bits, quant_err *err) {
+int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed, uint32_t worker,
+                     uint32_t step, uint8_t *msg, size_t cap, size_t *len, uint64_t *bits,
+                     quant_err *err) {
     size_t hdr = 8 + 4 * c->ntensors;
     if (cap < hdr)
         return quant_fail(err, QUANT_ENOSPC, 0, "message buffer too small");
@@ -155,8 +155,8 @@ int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed
     return QUANT_OK;
 }
 
-int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc,
-                         double *loss, quant_err *err) {
+int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc, double *loss,
+                         quant_err *err) {
     size_t hdr = 8 + 4 * c->ntensors;
     if (len < hdr)
         return quant_fail(err, QUANT_ECORRUPT, 8ull * len, "message of %zu bytes has no header",

@@ -24,12 +24,10 @@
  * codec: encode/decode input bandwidth, assumed 25% of the GPU's memory bandwidth (a
  * quantizer reads the gradient and writes ~1/8 of it; CGX-class kernels reach this). */
 static const sim_device devices[] = {
-    {"K80", "NVIDIA Tesla K80, one GK210 (4.37 TFLOP/s fp32 boost, 240 GB/s)", 4.37e12, 0.5,
-     60e9},
+    {"K80", "NVIDIA Tesla K80, one GK210 (4.37 TFLOP/s fp32 boost, 240 GB/s)", 4.37e12, 0.5, 60e9},
     {"P100", "NVIDIA Tesla P100 SXM2 (10.6 TFLOP/s fp32, 732 GB/s)", 10.6e12, 0.5, 183e9},
     {"V100", "NVIDIA Tesla V100 SXM2 (15.7 TFLOP/s fp32, 900 GB/s)", 15.7e12, 0.5, 225e9},
-    {"A100", "NVIDIA A100 SXM4 (19.5 TFLOP/s fp32 without TF32, 1555 GB/s)", 19.5e12, 0.5,
-     389e9},
+    {"A100", "NVIDIA A100 SXM4 (19.5 TFLOP/s fp32 without TF32, 1555 GB/s)", 19.5e12, 0.5, 389e9},
     {"H100", "NVIDIA H100 SXM5 (67 TFLOP/s fp32, 3350 GB/s)", 67e12, 0.5, 838e9},
 };
 static const sim_device *const device_list[] = {&devices[0], &devices[1], &devices[2],
@@ -87,7 +85,8 @@ void sim_config_usage(FILE *f, const char *prog) {
     fprintf(f,
             "usage: %s [options]   (an MPI program: run it under smpirun or mpirun)\n"
             "  --model SPEC         model spec (default mlp:hidden=256x128)\n"
-            "  --data SPEC          data spec: fmnist[:n=..], libsvm:PATH, synth-leastsq:.., synth-logreg:..\n"
+            "  --data SPEC          data spec: fmnist[:n=..], libsvm:PATH, synth-leastsq:.., "
+            "synth-logreg:..\n"
             "  --quant SPEC         quantizer spec (fp32, qsgd:bits=4,bucket=512, onebit, ...)\n"
             "  --quant-min-numel N  tensors with fewer elements are sent fp32 (default 10000;\n"
             "                       0 = quantize every tensor)\n"
@@ -99,7 +98,8 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --max-steps N        stop after N iterations (default: no limit); a run has at\n"
             "                       most 4294967295 iterations (the quantizers' step counter)\n"
             "  --seed S             experiment seed (default 1)\n"
-            "  --compute MODEL      measured[:FACTOR] | flops:DEVICE | fixed:SECONDS (default measured)\n"
+            "  --compute MODEL      measured[:FACTOR] | flops:DEVICE | fixed:SECONDS (default "
+            "measured)\n"
             "  --codec MODEL        measured[:FACTOR] | device:DEVICE | none (default measured)\n"
             "  --device-eff F       sustained fraction of the device's peak (default per profile)\n"
             "  --eval-every N       evaluate every N iterations (default: once per epoch)\n"
@@ -148,8 +148,7 @@ static int parse_size(const char *opt, const char *s, size_t *out, char *err, si
     return 0;
 }
 
-static int parse_double(const char *opt, const char *s, double *out, char *err,
-                        size_t errlen) {
+static int parse_double(const char *opt, const char *s, double *out, char *err, size_t errlen) {
     char *end;
     double v = strtod(s, &end);
     if (*end || s[0] == '\0' || v != v)
@@ -175,25 +174,56 @@ static void device_names(char *buf, size_t len) {
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", device_list[i]->name);
 }
 
-int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
-                     size_t errlen) {
-    enum { O_MODEL = 256, O_DATA, O_QUANT, O_QMIN, O_OPTIM, O_EXCH, O_ALLRED, O_BATCH, O_EPOCHS,
-           O_MAXSTEPS, O_SEED, O_COMPUTE, O_CODEC, O_DEVEFF, O_EVAL, O_THREADS, O_OUT, O_QUIET,
-           O_HELP, O_NOSHARED, O_OVERLAP, O_TARGET, O_BACKEND };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL},     {"data", required_argument, 0, O_DATA},
-        {"quant", required_argument, 0, O_QUANT},     {"quant-min-numel", required_argument, 0, O_QMIN},
-        {"optim", required_argument, 0, O_OPTIM},     {"exchange", required_argument, 0, O_EXCH},
-        {"allreduce", required_argument, 0, O_ALLRED}, {"batch", required_argument, 0, O_BATCH},
-        {"epochs", required_argument, 0, O_EPOCHS},   {"max-steps", required_argument, 0, O_MAXSTEPS},
-        {"seed", required_argument, 0, O_SEED},       {"compute", required_argument, 0, O_COMPUTE},
-        {"codec", required_argument, 0, O_CODEC},     {"device-eff", required_argument, 0, O_DEVEFF},
-        {"eval-every", required_argument, 0, O_EVAL}, {"threads", required_argument, 0, O_THREADS},
-        {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},             {"no-shared-decode", no_argument, 0, O_NOSHARED},
-        {"overlap", no_argument, 0, O_OVERLAP},       {"target-accuracy", required_argument, 0, O_TARGET},
-        {"device", required_argument, 0, O_BACKEND},
-        {0, 0, 0, 0}};
+int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err, size_t errlen) {
+    enum {
+        O_MODEL = 256,
+        O_DATA,
+        O_QUANT,
+        O_QMIN,
+        O_OPTIM,
+        O_EXCH,
+        O_ALLRED,
+        O_BATCH,
+        O_EPOCHS,
+        O_MAXSTEPS,
+        O_SEED,
+        O_COMPUTE,
+        O_CODEC,
+        O_DEVEFF,
+        O_EVAL,
+        O_THREADS,
+        O_OUT,
+        O_QUIET,
+        O_HELP,
+        O_NOSHARED,
+        O_OVERLAP,
+        O_TARGET,
+        O_BACKEND
+    };
+    static const struct option opts[] = {{"model", required_argument, 0, O_MODEL},
+                                         {"data", required_argument, 0, O_DATA},
+                                         {"quant", required_argument, 0, O_QUANT},
+                                         {"quant-min-numel", required_argument, 0, O_QMIN},
+                                         {"optim", required_argument, 0, O_OPTIM},
+                                         {"exchange", required_argument, 0, O_EXCH},
+                                         {"allreduce", required_argument, 0, O_ALLRED},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"epochs", required_argument, 0, O_EPOCHS},
+                                         {"max-steps", required_argument, 0, O_MAXSTEPS},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"compute", required_argument, 0, O_COMPUTE},
+                                         {"codec", required_argument, 0, O_CODEC},
+                                         {"device-eff", required_argument, 0, O_DEVEFF},
+                                         {"eval-every", required_argument, 0, O_EVAL},
+                                         {"threads", required_argument, 0, O_THREADS},
+                                         {"out", required_argument, 0, O_OUT},
+                                         {"quiet", no_argument, 0, O_QUIET},
+                                         {"help", no_argument, 0, O_HELP},
+                                         {"no-shared-decode", no_argument, 0, O_NOSHARED},
+                                         {"overlap", no_argument, 0, O_OVERLAP},
+                                         {"target-accuracy", required_argument, 0, O_TARGET},
+                                         {"device", required_argument, 0, O_BACKEND},
+                                         {0, 0, 0, 0}};
     *help = 0;
     double device_eff = 0;
     char devs[128];
@@ -235,7 +265,9 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
             else if (strcmp(a, "stripes") == 0)
                 c->exchange = SIM_EX_STRIPES;
             else
-                return fail(err, errlen, "--exchange: unknown '%s' (valid: allgather, allreduce, ps, stripes)", a);
+                return fail(err, errlen,
+                            "--exchange: unknown '%s' (valid: allgather, allreduce, ps, stripes)",
+                            a);
             break;
         case O_ALLRED:
             if (strcmp(a, "ring") == 0)
@@ -278,7 +310,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                 c->compute = SIM_COMPUTE_FLOPS;
                 c->device = sim_device_find(a + 6);
                 if (!c->device)
-                    return fail(err, errlen, "--compute flops: unknown device '%s' (valid: %s)", a + 6, devs);
+                    return fail(err, errlen, "--compute flops: unknown device '%s' (valid: %s)",
+                                a + 6, devs);
             } else if (strncmp(a, "fixed:", 6) == 0) {
                 c->compute = SIM_COMPUTE_FIXED;
                 if (parse_double("--compute fixed:SECONDS", a + 6, &c->compute_fixed, err, errlen))
@@ -286,8 +319,9 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                 if (c->compute_fixed < 0)
                     return fail(err, errlen, "--compute fixed:SECONDS must be >= 0");
             } else {
-                return fail(err, errlen,
-                            "--compute: '%s' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS)", a);
+                return fail(
+                    err, errlen,
+                    "--compute: '%s' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS)", a);
             }
             break;
         case O_CODEC:
@@ -302,7 +336,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                 c->codec = SIM_CODEC_DEVICE;
                 const sim_device *d = sim_device_find(a + 7);
                 if (!d)
-                    return fail(err, errlen, "--codec device: unknown device '%s' (valid: %s)", a + 7, devs);
+                    return fail(err, errlen, "--codec device: unknown device '%s' (valid: %s)",
+                                a + 7, devs);
                 if (c->device && c->device != d)
                     return fail(err, errlen, "--codec device:%s differs from --compute flops:%s",
                                 d->name, c->device->name);
@@ -310,7 +345,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
             } else if (strcmp(a, "none") == 0) {
                 c->codec = SIM_CODEC_NONE;
             } else {
-                return fail(err, errlen, "--codec: '%s' (valid: measured[:FACTOR], device:DEVICE, none)", a);
+                return fail(err, errlen,
+                            "--codec: '%s' (valid: measured[:FACTOR], device:DEVICE, none)", a);
             }
             break;
         case O_DEVEFF:
@@ -399,7 +435,8 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
         return fail(err, errlen,
                     "--exchange allreduce sums dense fp32 gradients: use --quant fp32, or "
                     "--exchange allgather/ps for '%s' (a sum of quantized messages is not a "
-                    "quantized message)", c->quant);
+                    "quantized message)",
+                    c->quant);
     return 0;
 }
 
@@ -435,7 +472,9 @@ void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
     fprintf(f, "%starget_accuracy = %g\n", prefix, c->target_accuracy);
     fprintf(f, "%sthreads = %d\n", prefix, c->threads);
     fprintf(f, "%sdevice = %s\n", prefix,
-            c->backend == MODEL_DEVICE_CPU ? "cpu" : c->backend == MODEL_DEVICE_CUDA ? "cuda" : "auto");
+            c->backend == MODEL_DEVICE_CPU    ? "cpu"
+            : c->backend == MODEL_DEVICE_CUDA ? "cuda"
+                                              : "auto");
     fprintf(f, "%soverlap = %d\n", prefix, c->overlap);
     fprintf(f, "%sshared_decode = %d\n", prefix, c->shared_decode);
 }

@@ -121,7 +121,8 @@ fail:
 
 /* stripe j of tensor t of v into dst (rows x w, row-major) */
 static void gather(const sim_stripes *s, size_t t, int j, const float *v, float *dst) {
-    size_t a = s->c0[t * ((size_t)s->K + 1) + (size_t)j], b = s->c0[t * ((size_t)s->K + 1) + (size_t)j + 1];
+    size_t a = s->c0[t * ((size_t)s->K + 1) + (size_t)j],
+           b = s->c0[t * ((size_t)s->K + 1) + (size_t)j + 1];
     size_t w = b - a, C = s->cols[t];
     const float *src = v + s->off[t];
     for (size_t r = 0; r < s->rows[t]; r++)
@@ -129,7 +130,8 @@ static void gather(const sim_stripes *s, size_t t, int j, const float *v, float 
 }
 
 static void scatter(const sim_stripes *s, size_t t, int j, const float *src, float *v) {
-    size_t a = s->c0[t * ((size_t)s->K + 1) + (size_t)j], b = s->c0[t * ((size_t)s->K + 1) + (size_t)j + 1];
+    size_t a = s->c0[t * ((size_t)s->K + 1) + (size_t)j],
+           b = s->c0[t * ((size_t)s->K + 1) + (size_t)j + 1];
     size_t w = b - a, C = s->cols[t];
     float *dst = v + s->off[t];
     for (size_t r = 0; r < s->rows[t]; r++)
@@ -157,12 +159,14 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
             if (rc && sim_encode_overflowed(q, s->buf)) {
                 char why[sizeof err->msg];
                 snprintf(why, sizeof why, "%s", err->msg);
-                return quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s", t, j, why);
+                return quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s", t, j,
+                                  why);
             }
             if (rc)
                 return rc;
             if (nb >= UINT32_MAX)
-                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits", t);
+                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
+                                  t);
         }
         sim_put_u32(out + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
@@ -173,9 +177,9 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
     return QUANT_OK;
 }
 
-int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed,
-                       uint32_t step, uint8_t *out, size_t cap_each, int *counts, int *displs,
-                       uint64_t *bits, quant_err *err) {
+int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed, uint32_t step,
+                       uint8_t *out, size_t cap_each, int *counts, int *displs, uint64_t *bits,
+                       quant_err *err) {
     *bits = 0;
     size_t pos = 0;
     for (int j = 0; j < s->K; j++) {
@@ -185,7 +189,8 @@ int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t 
         if (rc == SIM_EOVERFLOW) { /* every destination gets a marker */
             *bits = 0;
             for (int k = 0; k < s->K; k++) {
-                counts[k] = (int)stripes_marker(out + (size_t)k * (8 + 4 * s->ntensors), s->ntensors);
+                counts[k] =
+                    (int)stripes_marker(out + (size_t)k * (8 + 4 * s->ntensors), s->ntensors);
                 displs[k] = k * counts[k];
                 if (k != s->me)
                     *bits += 8ull * (uint64_t)counts[k];
@@ -215,7 +220,8 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
     for (int w = 0; w < s->K; w++) {
         double l;
         if ((size_t)counts[w] < 8 + 4 * T)
-            return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header", w);
+            return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header",
+                              w);
         memcpy(&l, in + displs[w], 8);
         lsum += l;
         marker |= sim_is_overflow_marker(in + displs[w], (size_t)counts[w]);
@@ -241,7 +247,8 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                     off += (sim_get_u32(msg + 4 * u) + 7) / 8;
                 uint64_t mb = sim_get_u32(msg + 4 * t);
                 if (off + (mb + 7) / 8 > mlen)
-                    return quant_fail(err, QUANT_ECORRUPT, 8ull * off, "stripes: rank %d tensor %zu truncated", w, t);
+                    return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
+                                      "stripes: rank %d tensor %zu truncated", w, t);
                 int rc = quant_decode(q, msg + off, (size_t)((mb + 7) / 8), mb, s->dec, err);
                 if (rc)
                     return rc;
@@ -251,20 +258,22 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
             float inv = 1.0f / (float)s->K;
             for (size_t i = 0; i < q->n; i++)
                 s->sum[i] *= inv;
-            quant_ctx ctx = {seed, (uint32_t)s->me, step, (uint32_t)(1u << 31 | (uint32_t)t << 16 | (uint32_t)s->me)};
+            quant_ctx ctx = {seed, (uint32_t)s->me, step,
+                             (uint32_t)(1u << 31 | (uint32_t)t << 16 | (uint32_t)s->me)};
             int rc = quant_encode(s->q2[t], s->sum, &ctx, out + pos, cap - pos, &nb, err);
             if (rc && sim_encode_overflowed(s->q2[t], s->sum)) {
                 char why[sizeof err->msg];
                 snprintf(why, sizeof why, "%s", err->msg);
                 *len = stripes_marker(out - 8, T);
                 *bits = 8ull * *len;
-                return quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu (average of stripe %d): %.200s",
-                                  t, s->me, why);
+                return quant_fail(err, SIM_EOVERFLOW, 0,
+                                  "tensor %zu (average of stripe %d): %.200s", t, s->me, why);
             }
             if (rc)
                 return rc;
             if (nb >= UINT32_MAX)
-                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits", t);
+                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
+                                  t);
         }
         sim_put_u32(out + 4 * t, (uint32_t)nb);
         pos += (size_t)((nb + 7) / 8);
@@ -285,7 +294,8 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
         }
     for (int j = 0; j < s->K; j++) {
         if ((size_t)counts[j] < 8 + 4 * T)
-            return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header", j);
+            return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header",
+                              j);
         if (j == 0)
             memcpy(loss, in + displs[j], 8);
         const uint8_t *msg = in + displs[j] + 8;
@@ -297,7 +307,8 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
             if (!q)
                 continue;
             if (off + bytes > mlen)
-                return quant_fail(err, QUANT_ECORRUPT, 8ull * off, "stripes: rank %d tensor %zu truncated", j, t);
+                return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
+                                  "stripes: rank %d tensor %zu truncated", j, t);
             int rc = quant_decode(q, msg + off, bytes, nb, s->dec, err);
             if (rc)
                 return rc;

@@ -38,10 +38,10 @@
 #include <simgrid/version.h>
 /* SimGrid 3.32's smpi_execute(seconds) rescales by smpi/host-speed (the benchmarking
  * speed), not the host's: inject the duration as flops at this host's own speed instead. */
-#define SIM_EXECUTE(s)                                                                         \
-    do {                                                                                       \
-        if ((s) > 0)                                                                           \
-            smpi_execute_flops((s) * sg_host_get_speed(sg_host_self()));                       \
+#define SIM_EXECUTE(s)                                                                             \
+    do {                                                                                           \
+        if ((s) > 0)                                                                               \
+            smpi_execute_flops((s)*sg_host_get_speed(sg_host_self()));                             \
     } while (0)
 #define SIM_BACKEND "smpi"
 #else /* real MPI: time passes by itself */
@@ -87,10 +87,11 @@ __attribute__((used, noreturn)) void trainer_direct_main(long *sp) {
             fflush(stdout);
             _exit(QSGD_EXIT_OK);
         }
-    fprintf(stderr, PROG ": an SMPI program, started here without smpirun: run it through\n"
-                    "`qsgdsim sim --ranks K [--network ...] -- [options]` or\n"
-                    "`smpirun -np K -platform PLATFORM.xml -hostfile HOSTS " PROG " [options]`\n"
-                    "(`" PROG " --help` lists the options)\n");
+    fprintf(stderr,
+            PROG ": an SMPI program, started here without smpirun: run it through\n"
+                 "`qsgdsim sim --ranks K [--network ...] -- [options]` or\n"
+                 "`smpirun -np K -platform PLATFORM.xml -hostfile HOSTS " PROG " [options]`\n"
+                 "(`" PROG " --help` lists the options)\n");
     fflush(stderr);
     _exit(QSGD_EXIT_CONFIG);
 }
@@ -109,12 +110,12 @@ __asm__(".text\n"
 
 /* SMPI only: one decode per step for all ranks (see setup_shared_decode). */
 typedef struct shared_decode {
-    long long step;     /* step whose average is in avg (-1: none yet) */
-    double loss;        /* mean worker loss of that step */
-    double decode_wall; /* real seconds the one decode took */
-    float *avg;         /* [nparams] */
+    long long step;       /* step whose average is in avg (-1: none yet) */
+    double loss;          /* mean worker loss of that step */
+    double decode_wall;   /* real seconds the one decode took */
+    float *avg;           /* [nparams] */
     const uint8_t **msgs; /* [ranks] each rank's message buffer (real data) */
-    int overflow;       /* --overlap: a message of that step was an overflow marker */
+    int overflow;         /* --overlap: a message of that step was an overflow marker */
 } shared_decode;
 
 typedef struct run {
@@ -130,18 +131,18 @@ typedef struct run {
     uint8_t *msg, *recv;
     size_t recv_cap;
     int *lens, *displs;
-    size_t piece;      /* largest (all)gather, bytes (GATHER_PIECE; tests lower it) */
-    int npieces;       /* pieces of the last (all)gather: > 1 beyond MPI's int counts */
+    size_t piece;         /* largest (all)gather, bytes (GATHER_PIECE; tests lower it) */
+    int npieces;          /* pieces of the last (all)gather: > 1 beyond MPI's int counts */
     int *plens, *pdispls; /* [size] counts and displacements of one piece */
-    uint8_t *scratch;  /* one whole message, reassembled from pieces (npieces > 1) */
+    uint8_t *scratch;     /* one whole message, reassembled from pieces (npieces > 1) */
     size_t *idx;
     sim_table iters, evals;
-    int reporter; /* rank that writes iterations.tsv */
-    shared_decode *sd; /* SMPI shared decode, NULL otherwise */
+    int reporter;         /* rank that writes iterations.tsv */
+    shared_decode *sd;    /* SMPI shared decode, NULL otherwise */
     sim_stripes *stripes; /* --exchange stripes */
     uint8_t *smsg, *srecv, *smsg2, *srecv2;
     int *rlens, *rdispls;
-    int recv_shared;   /* recv is SMPI_SHARED_MALLOC'd */
+    int recv_shared;    /* recv is SMPI_SHARED_MALLOC'd */
     size_t target_iter; /* rank 0: iteration at which the target accuracy was reached */
     double target_time; /* its simulated time (NAN if never) */
     size_t ps_len;      /* ps server: the fixed message length (0 until known) */
@@ -152,10 +153,10 @@ typedef struct run {
 } run;
 
 /* Print on rank 0 only. */
-#define SAY(r, ...)                                                                            \
-    do {                                                                                       \
-        if ((r)->rank == 0 && !(r)->cfg.quiet)                                                 \
-            fprintf(stderr, __VA_ARGS__);                                                      \
+#define SAY(r, ...)                                                                                \
+    do {                                                                                           \
+        if ((r)->rank == 0 && !(r)->cfg.quiet)                                                     \
+            fprintf(stderr, __VA_ARGS__);                                                          \
     } while (0)
 
 /* A failure of this rank: recorded (the first one counts) and printed, even with --quiet.
@@ -209,11 +210,15 @@ static int agree_code(int code) {
 }
 
 static int data_exit(int data_code) {
-    return data_code == DATA_EINVAL ? EXIT_USAGE : data_code == DATA_ENOMEM ? EXIT_MEMORY : EXIT_DATA;
+    return data_code == DATA_EINVAL   ? EXIT_USAGE
+           : data_code == DATA_ENOMEM ? EXIT_MEMORY
+                                      : EXIT_DATA;
 }
 
 static int model_exit(int model_code) {
-    return model_code == MODEL_ENOMEM ? EXIT_MEMORY : model_code == MODEL_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+    return model_code == MODEL_ENOMEM   ? EXIT_MEMORY
+           : model_code == MODEL_EINVAL ? EXIT_USAGE
+                                        : EXIT_FAIL;
 }
 
 static int quant_exit(int quant_code) {
@@ -286,8 +291,8 @@ static int setup_data(run *r) {
     size_t n = (size_t)meta.n;
     if (n / (size_t)r->nworkers < r->cfg.batch) {
         char m[200];
-        snprintf(m, sizeof m, "%zu samples over %d workers is fewer than one batch of %zu each",
-                 n, r->nworkers, r->cfg.batch);
+        snprintf(m, sizeof m, "%zu samples over %d workers is fewer than one batch of %zu each", n,
+                 r->nworkers, r->cfg.batch);
         if (train != test)
             dataset_free(test);
         dataset_free(train);
@@ -306,7 +311,8 @@ static int setup_data(run *r) {
             size_t *idx = malloc((k ? k : 1) * sizeof *idx);
             if (!idx)
                 rc = fail_rank(r, EXIT_MEMORY, "data: out of memory for the shard of %zu rows", k);
-            else if (data_shard(n, (unsigned)r->nworkers, (unsigned)r->worker, r->cfg.seed, idx, &de) ||
+            else if (data_shard(n, (unsigned)r->nworkers, (unsigned)r->worker, r->cfg.seed, idx,
+                                &de) ||
                      dataset_subset(train, idx, k, &r->shard, &de))
                 rc = fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
             free(idx);
@@ -342,8 +348,9 @@ static int setup_data(run *r) {
             for (int w = 0; w < r->nworkers; w++) {
                 size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)w);
                 dataset *sub = NULL;
-                if (!bad && (data_shard(n, (unsigned)r->nworkers, (unsigned)w, r->cfg.seed, idx, &de) ||
-                             dataset_subset(train, idx, k, &sub, &de)))
+                if (!bad &&
+                    (data_shard(n, (unsigned)r->nworkers, (unsigned)w, r->cfg.seed, idx, &de) ||
+                     dataset_subset(train, idx, k, &sub, &de)))
                     bad = 1;
                 int dst = r->cfg.exchange == SIM_EX_PS ? w + 1 : w;
                 if (dst == 0) {
@@ -465,12 +472,13 @@ static int setup_model(run *r) {
     r->plens = calloc((size_t)r->size, sizeof(int));
     r->pdispls = calloc((size_t)r->size, sizeof(int));
     r->idx = malloc(r->cfg.batch * sizeof(size_t));
-    int bad = !r->theta || !r->grad || !r->msg || !r->recv || !r->lens || !r->displs ||
-              !r->plens || !r->pdispls || !r->idx;
+    int bad = !r->theta || !r->grad || !r->msg || !r->recv || !r->lens || !r->displs || !r->plens ||
+              !r->pdispls || !r->idx;
     if (agree(bad))
         return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
     if (r->cfg.exchange == SIM_EX_STRIPES) {
-        r->stripes = sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size, r->rank, &qe);
+        r->stripes =
+            sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size, r->rank, &qe);
         if (!r->stripes)
             rc = fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
                            "quantizer (stripes) '%s': %s", r->cfg.quant, qe.msg);
@@ -574,8 +582,8 @@ static void free_shared_decode(run *r) {
 /* ---- exchanges ------------------------------------------------------------------------------ */
 typedef struct step_times {
     double compute, encode, comm, decode; /* simulated seconds of this rank */
-    uint64_t bits;                         /* bits this rank sent */
-    double loss;                           /* mean minibatch loss over workers */
+    uint64_t bits;                        /* bits this rank sent */
+    double loss;                          /* mean minibatch loss over workers */
 } step_times;
 
 /* ---- (all)gather beyond MPI's int counts -------------------------------------------------
@@ -666,8 +674,8 @@ static int decode_all(run *r, int first, int count, step_times *st) {
         const uint8_t *m = message_of(r, first + w);
         if (!m)
             return fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
-        if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[first + w], r->acc, &l,
-                                 &qe) != QUANT_OK)
+        if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[first + w], r->acc, &l, &qe) !=
+            QUANT_OK)
             return fail_rank(r, quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
                              qe.msg, (unsigned long long)qe.bit);
         lsum += l;
@@ -684,8 +692,10 @@ static int decode_all(run *r, int first, int count, step_times *st) {
 
 /* This rank's gradient overflowed at step (0-based): say so; the run stops as diverged. */
 static void overflow_note(run *r, uint32_t step, const char *why) {
-    fprintf(stderr, "qsgdsim-trainer: rank %d: iteration %llu: the gradient overflows (%s): the "
-                    "training diverged\n", r->rank, (unsigned long long)step + 1, why);
+    fprintf(stderr,
+            "qsgdsim-trainer: rank %d: iteration %llu: the gradient overflows (%s): the "
+            "training diverged\n",
+            r->rank, (unsigned long long)step + 1, why);
 }
 
 /* --overlap: a tensor message of all ones bytes marks an overflow (no quantizer that can
@@ -762,7 +772,8 @@ static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st
         }
         memcpy(r->grad, sd->avg, r->m->nparams * sizeof(float));
         st->loss = sd->loss;
-        st->decode = sim_codec_seconds(&r->cfg, sd->decode_wall, 4.0 * (double)r->m->nparams * r->size);
+        st->decode =
+            sim_codec_seconds(&r->cfg, sd->decode_wall, 4.0 * (double)r->m->nparams * r->size);
         SIM_EXECUTE(st->decode);
         return EXIT_OK;
     }
@@ -927,7 +938,8 @@ static int exchange_allreduce(run *r, double loss, uint32_t step, step_times *st
         MPI_Allreduce(r->grad, r->acc, (int)(np + 1), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         memcpy(r->grad, r->acc, (np + 1) * sizeof(float));
     } else {
-        st->bits = r->size > 1 ? 32ull * ring_allreduce(r->grad, np + 1, r->acc, r->rank, r->size) : 0;
+        st->bits =
+            r->size > 1 ? 32ull * ring_allreduce(r->grad, np + 1, r->acc, r->rank, r->size) : 0;
     }
     st->comm = MPI_Wtime() - t0;
     float inv = 1.0f / (float)r->size;
@@ -1021,7 +1033,8 @@ static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) 
         goto fail;
     double red = sim_wall() - w0;
     double bytes = 4.0 * (double)r->m->nparams;
-    st->encode = sim_codec_seconds(&r->cfg, enc, bytes) + sim_codec_seconds(&r->cfg, red, 2 * bytes / r->size);
+    st->encode = sim_codec_seconds(&r->cfg, enc, bytes) +
+                 sim_codec_seconds(&r->cfg, red, 2 * bytes / r->size);
     SIM_EXECUTE(st->encode);
     t0 = MPI_Wtime();
     int mylen = (int)len2;
@@ -1030,7 +1043,8 @@ static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) 
         r->displs[w] = off;
         off += r->lens[w];
     }
-    MPI_Allgatherv(r->smsg2, mylen, MPI_BYTE, r->srecv2, r->lens, r->displs, MPI_BYTE, MPI_COMM_WORLD);
+    MPI_Allgatherv(r->smsg2, mylen, MPI_BYTE, r->srecv2, r->lens, r->displs, MPI_BYTE,
+                   MPI_COMM_WORLD);
     st->comm = comm + (MPI_Wtime() - t0);
     w0 = sim_wall();
     if (sim_stripes_assemble(s, r->srecv2, r->lens, r->displs, r->grad, &st->loss, &qe) != QUANT_OK)
@@ -1044,7 +1058,8 @@ fail:
                      (unsigned long long)step + 1, qe.msg, (unsigned long long)qe.bit);
 }
 
-/* ---- results ---------------------------------------------------------------------------------- */
+/* ---- results ----------------------------------------------------------------------------------
+ */
 static void provenance(run *r, FILE *f) {
     char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
     int len = 0;
@@ -1077,7 +1092,9 @@ static int open_tables(run *r) {
             rc = fail_rank(r, EXIT_IO, "%s", err);
         else {
             provenance(r, r->iters.f);
-            sim_table_printf(&r->iters, "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_sent\ttrain_loss\tlr\n");
+            sim_table_printf(&r->iters,
+                             "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_"
+                             "sent\ttrain_loss\tlr\n");
         }
     }
     if (!rc && r->cfg.out_dir[0] && r->rank == 0) {
@@ -1121,12 +1138,12 @@ static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
                   "evaluation at iteration %zu: %s", it, me.msg);
         abort_run(r);
     }
-    if (r->evals.f && (sim_table_printf(&r->evals, "%zu\t%.4f\t%.9g\t%.9g\t%.6f\n", it, epoch, t,
-                                        loss, acc) ||
-                       sim_table_flush(&r->evals)))
+    if (r->evals.f &&
+        (sim_table_printf(&r->evals, "%zu\t%.4f\t%.9g\t%.9g\t%.6f\n", it, epoch, t, loss, acc) ||
+         sim_table_flush(&r->evals)))
         table_failed(r, &r->evals);
-    SAY(r, "  iter %6zu  epoch %6.3f  sim %10.4f s  test loss %.4f  acc %.4f\n", it, epoch, t,
-        loss, acc);
+    SAY(r, "  iter %6zu  epoch %6.3f  sim %10.4f s  test loss %.4f  acc %.4f\n", it, epoch, t, loss,
+        acc);
     if (r->cfg.target_accuracy > 0 && acc >= r->cfg.target_accuracy) {
         r->target_iter = it;
         r->target_time = t;
@@ -1164,7 +1181,8 @@ static int plan_steps(run *r) {
 
 /* summary.txt (rank 0), through summary.txt.partial; 0 or nonzero with the reason in err. */
 static int write_summary(run *r, size_t it, double total, double last_loss, double wall_max,
-                         double grad_sum, double overhead, const char *why, char *err, size_t errlen) {
+                         double grad_sum, double overhead, const char *why, char *err,
+                         size_t errlen) {
     size_t rss = sim_peak_rss(), anon, file, shmem;
     sim_rss_kinds(&anon, &file, &shmem);
     char p[600], tmp[620];
@@ -1190,12 +1208,15 @@ static int write_summary(run *r, size_t it, double total, double last_loss, doub
     return qsgd_file_commit(f, &e, tmp, p, QSGD_FILE_KEEP, err, errlen) ? 1 : 0;
 }
 
-/* ---- main ------------------------------------------------------------------------------------- */
+/* ---- main -------------------------------------------------------------------------------------
+ */
 static int train(run *r) {
     size_t ipe = r->ipe, steps = r->steps;
     char d[256];
     sim_codec_describe(r->codec, d, sizeof d);
-    SAY(r, "qsgdsim-trainer (%s): %d ranks, %d workers, %zu parameters, %zu iterations (%zu per epoch)\n  %s\n",
+    SAY(r,
+        "qsgdsim-trainer (%s): %d ranks, %d workers, %zu parameters, %zu iterations (%zu per "
+        "epoch)\n  %s\n",
         SIM_BACKEND, r->size, r->nworkers, r->m->nparams, steps, ipe, d);
 
     double flops = r->m->type->flops_per_sample(r->m) * (double)r->cfg.batch;
@@ -1246,7 +1267,8 @@ static int train(run *r) {
         last_loss = st.loss;
         double epoch = (double)(it + 1) / (double)ipe;
         if (r->iters.f) {
-            if (sim_table_printf(&r->iters, "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n",
+            if (sim_table_printf(&r->iters,
+                                 "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n",
                                  it + 1, epoch, t, st.compute, st.encode, st.comm, st.decode,
                                  (unsigned long long)st.bits, st.loss, lr) ||
                 ((it + 1) % 64 == 0 && sim_table_flush(&r->iters)))
@@ -1258,9 +1280,11 @@ static int train(run *r) {
             if (st.loss == -INFINITY)
                 snprintf(why, sizeof why,
                          "diverged at iteration %zu (a worker's gradient overflowed: not finite, "
-                         "or its norm beyond float)", it + 1);
+                         "or its norm beyond float)",
+                         it + 1);
             else
-                snprintf(why, sizeof why, "diverged at iteration %zu (train loss %g)", it + 1, st.loss);
+                snprintf(why, sizeof why, "diverged at iteration %zu (train loss %g)", it + 1,
+                         st.loss);
             if (r->rank == 0) /* an error: printed even with --quiet */
                 fprintf(stderr, "qsgdsim-trainer: %s; the results so far are kept\n", why);
             status = EXIT_DIVERGED;
@@ -1290,9 +1314,10 @@ static int train(run *r) {
 #else
     double overhead = NAN; /* ranks run in parallel on real MPI: not meaningful */
 #endif
-    SAY(r, "qsgdsim-trainer: %zu iterations in %.4f simulated s; wall %.2f s, gradients %.2f s "
-           "(all ranks), overhead %.1f%%; peak RSS %.1f MiB (now: anonymous %.1f, file %.1f, "
-           "shared %.1f MiB)\n",
+    SAY(r,
+        "qsgdsim-trainer: %zu iterations in %.4f simulated s; wall %.2f s, gradients %.2f s "
+        "(all ranks), overhead %.1f%%; peak RSS %.1f MiB (now: anonymous %.1f, file %.1f, "
+        "shared %.1f MiB)\n",
         it, total, wall_max, grad_sum, 100 * overhead, (double)rss / 1048576.0,
         (double)anon / 1048576.0, (double)file / 1048576.0, (double)shmem / 1048576.0);
     /* Results, then the completion marker: the tables are closed and renamed (each with its

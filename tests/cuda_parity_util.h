@@ -79,7 +79,8 @@ MT_UNUSED static void check_same_model(const model *c, const model *g) {
         CU_ASSERT_EQUAL(c->tensors[t].offset, g->tensors[t].offset);
         CU_ASSERT_EQUAL(c->tensors[t].numel, g->tensors[t].numel);
         CU_ASSERT_EQUAL(c->tensors[t].ndim, g->tensors[t].ndim);
-        CU_ASSERT(memcmp(c->tensors[t].shape, g->tensors[t].shape, sizeof c->tensors[t].shape) == 0);
+        CU_ASSERT(memcmp(c->tensors[t].shape, g->tensors[t].shape, sizeof c->tensors[t].shape) ==
+                  0);
     }
     char a[256], b[256];
     model_describe(c, a, sizeof a);
@@ -118,7 +119,8 @@ MT_UNUSED static int grad_close(const model *m, const float *c, const float *g, 
             if (worst >= m->tensors[t].offset && worst < m->tensors[t].offset + m->tensors[t].numel)
                 tn = m->tensors[t].name;
         fprintf(stderr, "\n  %s %s: %zu of %zu coordinates off; worst %s[%zu]: cpu %.9g gpu %.9g\n",
-                m->type->name, what, bad, m->nparams, tn, worst, (double)c[worst], (double)g[worst]);
+                m->type->name, what, bad, m->nparams, tn, worst, (double)c[worst],
+                (double)g[worst]);
     }
     return bad == 0;
 }
@@ -128,13 +130,14 @@ MT_UNUSED static int loss_close(double c, double g) {
 }
 
 MT_UNUSED static int lg(model *m, const float *theta, const dataset *d, const size_t *idx, size_t B,
-              double *loss, float *grad) {
+                        double *loss, float *grad) {
     model_err err = {0};
     *loss = NAN;
     poison(grad, m->nparams);
     int rc = m->type->loss_grad(m, theta, d, idx, B, loss, grad, &err);
     if (rc)
-        fprintf(stderr, "\n  %s loss_grad (%s): %s\n", m->type->name, model_device_desc(m), err.msg);
+        fprintf(stderr, "\n  %s loss_grad (%s): %s\n", m->type->name, model_device_desc(m),
+                err.msg);
     return rc;
 }
 
@@ -149,8 +152,8 @@ MT_UNUSED static int ev(model *m, const float *theta, const dataset *d, double *
 
 /* The parity checks of one model on dataset d (and test set t): batches 1, 3, 17, mb with
  * random rows (with repeats) and consecutive rows; grads compared only when !loss_only. */
-MT_UNUSED static void parity(const char *spec, dataset *d, dataset *t, size_t mb, int grid, double sd,
-                   int loss_only) {
+MT_UNUSED static void parity(const char *spec, dataset *d, dataset *t, size_t mb, int grid,
+                             double sd, int loss_only) {
     model *c = make(spec, d, mb, MODEL_DEVICE_CPU);
     model *g = make(spec, d, mb, MODEL_DEVICE_CUDA);
     check_same_model(c, g);

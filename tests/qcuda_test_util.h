@@ -133,7 +133,8 @@ static int qc_case(const char *spec, size_t rows, size_t cols, int kind) {
         int rc = quant_encode(A, v, &ctx, buf, cap, &nb_c, &ec);
         int rg = qcuda_encode(G, d.v, &ctx, d.buf, cap, &nb_g, &eg);
         char what[200];
-        snprintf(what, sizeof what, "%.96s %zux%zu %s step %u", spec, rows, cols, qt_input_names[kind], t);
+        snprintf(what, sizeof what, "%.96s %zux%zu %s step %u", spec, rows, cols,
+                 qt_input_names[kind], t);
         if (!qc_same_error(what, rc, &ec, rg, &eg)) {
             ok = 0;
             break;
@@ -203,8 +204,12 @@ static void qc_test_roundtrip(void) {
                 good += qc_case(specs[s], qt_shapes[sh][0], qt_shapes[sh][1], kind);
             }
     /* larger tensors: many buckets and groups, n not a multiple of 32 */
-    static const char *big[] = {"qsgd:bits=4,bucket=512", "qsgd:s=16,bucket=100,norm=max",
-                                "qsgd:bits=8", "onebit", "onebit:bucket=1000", "fp32"};
+    static const char *big[] = {"qsgd:bits=4,bucket=512",
+                                "qsgd:s=16,bucket=100,norm=max",
+                                "qsgd:bits=8",
+                                "onebit",
+                                "onebit:bucket=1000",
+                                "fp32"};
     for (size_t s = 0; s < 6; s++) {
         cases += 2;
         good += qc_case(big[s], 1, QC_NMAX - 3, QT_IN_GAUSS);
@@ -216,8 +221,12 @@ static void qc_test_roundtrip(void) {
 
 /* Non-finite inputs and small buffers: the CPU's errors; onebit's residual unchanged. */
 static void qc_test_encode_errors(void) {
-    static const char *specs[] = {"qsgd:bits=4,bucket=7", "qsgd:bits=4,bucket=7,norm=max",
-                                  "qsgd:s=3", "onebit:bucket=5", "onebit", "fp32"};
+    static const char *specs[] = {"qsgd:bits=4,bucket=7",
+                                  "qsgd:bits=4,bucket=7,norm=max",
+                                  "qsgd:s=3",
+                                  "onebit:bucket=5",
+                                  "onebit",
+                                  "fp32"};
     enum { R = 9, C = 11 };
     for (size_t s = 0; s < 6; s++)
         for (int shape = 0; shape < 2; shape++) {
@@ -272,7 +281,8 @@ static void qc_test_encode_errors(void) {
                     memcpy(r1, quant_residual(A), n * sizeof(float));
                     CU_ASSERT_EQUAL(qcuda_residual(G, d.out, &eg), QUANT_OK);
                     QB->to_host(r2, d.out, n * sizeof(float));
-                    QT_CHECK(qt_first_diff(r1, r2, n) == n, "%s: residual differs after the error", w);
+                    QT_CHECK(qt_first_diff(r1, r2, n) == n, "%s: residual differs after the error",
+                             w);
                 }
             }
             qc_dev_free(&d);
@@ -283,8 +293,12 @@ static void qc_test_encode_errors(void) {
 
 /* Wrong sizes and randomly corrupted messages: the CPU's verdicts, word for word. */
 static void qc_test_decode_errors(void) {
-    static const char *specs[] = {"qsgd:bits=4,bucket=16", "qsgd:s=16,bucket=10", "qsgd:s=1",
-                                  "qsgd:bits=8,bucket=7,norm=max", "onebit:bucket=6", "onebit",
+    static const char *specs[] = {"qsgd:bits=4,bucket=16",
+                                  "qsgd:s=16,bucket=10",
+                                  "qsgd:s=1",
+                                  "qsgd:bits=8,bucket=7,norm=max",
+                                  "onebit:bucket=6",
+                                  "onebit",
                                   "fp32"};
     size_t trials = 0, corrupt = 0;
     for (size_t s = 0; s < 7; s++)
@@ -323,7 +337,8 @@ static void qc_test_decode_errors(void) {
                         bad[b / 8] ^= (uint8_t)(0x80u >> (b % 8));
                     }
                     if (mode == 7) /* a bucket norm / mean made NaN or negative */
-                        bad[8 * gsl_rng_uniform_int(QR, (unsigned long)(len / 8 ? len / 8 : 1)) % len] |= 0xFF;
+                        bad[8 * gsl_rng_uniform_int(QR, (unsigned long)(len / 8 ? len / 8 : 1)) %
+                            len] |= 0xFF;
                 }
                 for (size_t i = 0; i < n; i++)
                     base[i] = (float)i;
@@ -334,7 +349,8 @@ static void qc_test_decode_errors(void) {
                 int rc = quant_decode(A, bad, blen, nb, o1, &ec);
                 int rg = qcuda_decode_add(G, d.buf, blen, nb, d.out, &eg);
                 char w[160];
-                snprintf(w, sizeof w, "%s %zux%zu trial %d (decode_add)", specs[s], rows, cols, trial);
+                snprintf(w, sizeof w, "%s %zux%zu trial %d (decode_add)", specs[s], rows, cols,
+                         trial);
                 qc_same_error(w, rc, &ec, rg, &eg);
                 QB->to_host(o2, d.out, n * sizeof(float));
                 if (rc) { /* nothing added */

@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpu_device.h"
 #include "cuda_parity_util.h"
+#include "gpu_device.h"
 
 /* ---- the models -------------------------------------------------------------------------- */
 
@@ -239,7 +239,8 @@ static void test_devices(void) {
     dataset *d = mt_images(R, 10, 1, 28, 28, 10);
     /* the profile model has no CUDA implementation */
     memset(&err, 0, sizeof err);
-    CU_ASSERT_PTR_NULL(model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_CUDA, &err));
+    CU_ASSERT_PTR_NULL(
+        model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_CUDA, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no CUDA implementation"));
     printf("\n  cuda + profile: %s", err.msg);
     model *m = model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_AUTO, &err);

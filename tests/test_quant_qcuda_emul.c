@@ -16,7 +16,8 @@ static int host_copy(void *dst, const void *src, size_t bytes) {
     return 0;
 }
 
-static const qc_backend emulated = {"emulated", make_emulated, malloc, host_free, host_copy, host_copy};
+static const qc_backend emulated = {"emulated", make_emulated, malloc,
+                                    host_free,  host_copy,     host_copy};
 
 int main(void) {
     QB = &emulated;

@@ -7,8 +7,8 @@ static qcuda *make_cuda(const quant *q, quant_err *err) {
     return qcuda_alloc(q, 0, NULL, err);
 }
 
-static const qc_backend cuda = {"cuda", make_cuda, gpu_alloc, gpu_free, gpu_copy_to_device,
-                                gpu_copy_to_host};
+static const qc_backend cuda = {"cuda",   make_cuda,          gpu_alloc,
+                                gpu_free, gpu_copy_to_device, gpu_copy_to_host};
 
 int main(void) {
     char why[256] = "";

@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "cuda_emu.h"
-#include "gpu_device.h"
 #include "cuda_parity_util.h"
+#include "gpu_device.h"
 
 /* ---- shapes -------------------------------------------------------------------------------- */
 

@@ -18,7 +18,7 @@ static void *volatile kept;
 static int commit(const char *what) {
     if (!strcmp(what, "none"))
         return 0;
-    if (!strcmp(what, "heap")) { /* ASan: heap-buffer-overflow */
+    if (!strcmp(what, "heap")) {       /* ASan: heap-buffer-overflow */
         char *volatile p = malloc(16); /* volatile: UBSan's object-size check does not see it */
         p[index_past] = 1;
         free(p);
