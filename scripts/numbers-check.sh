@@ -43,6 +43,7 @@ jobs=${NUMBERS_JOBS:-2}
 fmnist_dir=${NUMBERS_FMNIST_DIR:-/usr/share/datasets/fashion-mnist} # models/data.h DATA_FMNIST_DIR
 
 die() { echo "numbers-check: $*" >&2; exit 1; }
+bad() { echo "numbers-check: $*" >&2; exit 2; } # bad usage: a missing file or directory
 usage() {
     sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
@@ -234,7 +235,7 @@ studies_of() { # [STUDY...] -> config paths
         ls "$src_dir"/experiments/*.cfg
     else
         for s in "$@"; do
-            [ -f "$src_dir/experiments/$s.cfg" ] || die "no study $s (experiments/$s.cfg)"
+            [ -f "$src_dir/experiments/$s.cfg" ] || bad "no study $s (experiments/$s.cfg)"
             echo "$src_dir/experiments/$s.cfg"
         done
     fi
@@ -250,17 +251,18 @@ work_dir() {
 
 cmd_digest() { # BUILD OUT [STUDY...]
     [ $# -ge 2 ] || usage
-    local build out work rows cfg failed=0 git
-    build=$(cd "$1" && pwd) || die "no build directory $1"
+    local build out work rows cfg cfgs failed=0 git
+    build=$(cd "$1" 2>/dev/null && pwd) || bad "no build directory $1"
     out=$2
     shift 2
-    [ -x "$build/qsgdsim" ] || die "$build/qsgdsim is not built"
+    [ -x "$build/qsgdsim" ] || bad "$build/qsgdsim is not built"
+    cfgs=$(studies_of "$@") || exit 2
     work=$(work_dir) || die "cannot make a work directory"
     mkdir -p "$work/$$" && work=$work/$$
     rows=$work/rows.tsv
     : >"$rows"
     rm -rf "$out.d" && mkdir -p "$out.d" || die "cannot write $out.d"
-    for cfg in $(studies_of "$@"); do
+    for cfg in $cfgs; do
         digest_study "$build" "$cfg" "$work" "$rows" "$out.d" || failed=1
     done
     git=$("$build/qsgdsim" --version 2>/dev/null | head -n 1)
@@ -284,8 +286,8 @@ cmd_digest() { # BUILD OUT [STUDY...]
 cmd_compare() { # A B
     [ $# = 2 ] || usage
     local a=$1 b=$2
-    [ -f "$a" ] || die "no $a"
-    [ -f "$b" ] || die "no $b"
+    [ -f "$a" ] || bad "no $a"
+    [ -f "$b" ] || bad "no $b"
     awk -F'\t' -v A="$a" -v B="$b" '
     FNR == 1 { f++ }
     /^#/ { next }
@@ -298,7 +300,7 @@ cmd_compare() { # A B
         exit d > 0
     }' "$a" "$b" >"$a.cmp.$$"
     local rc=$?
-    local line kind cfg point fa fb
+    local line cfg point fa fb
     while IFS= read -r line; do
         echo "$line"
         case $line in
@@ -308,10 +310,17 @@ cmd_compare() { # A B
             fa=$a.d/$cfg/$point.txt
             fb=$b.d/$cfg/$point.txt
             if [ -f "$fa" ] && [ -f "$fb" ]; then
-                diff "$fa" "$fb" | awk '/^[<>]/ { print "  " $0; if (++n == 2) exit }' |
-                    sed -e "s/^  </  $(basename "$a"):/" -e "s/^  >/  $(basename "$b"):/"
-                kind=$(diff "$fa" "$fb" | grep -c '^<')
-                echo "  ($kind differing rows of $(grep -c . "$fa"); full numbers: $fa $fb)"
+                # The first row (line of the numbers) that differs, and how many do.
+                awk -v A="$a" -v B="$b" '
+                NR == FNR { ra[FNR] = $0; na = FNR; next }
+                { rb[FNR] = $0; nb = FNR }
+                END {
+                    n = na > nb ? na : nb
+                    for (i = 1; i <= n; i++) if (ra[i] != rb[i]) {
+                        if (!d++) printf "  first differing row (%d):\n    %s: %s\n    %s: %s\n", i, A, (i in ra) ? ra[i] : "<none>", B, (i in rb) ? rb[i] : "<none>"
+                    }
+                    printf "  %d of %d rows differ\n", d, n
+                }' "$fa" "$fb"
             else
                 printf '  %s: %s\n  %s: %s\n' "$a" "$(grep -F "$cfg	$point	" "$a" | cut -f3-)" \
                     "$b" "$(grep -F "$cfg	$point	" "$b" | cut -f3-)"
@@ -332,8 +341,8 @@ cmd_ref() { # REV BUILD [STUDY...]
     [ $# -ge 2 ] || usage
     local rev=$1 build=$2 sha refdir tree rbuild rc_a rc_b rc
     shift 2
-    sha=$(git -C "$src_dir" rev-parse --verify "$rev^{commit}") || die "no revision $rev"
-    build=$(cd "$build" && pwd) || die "no build directory $build"
+    sha=$(git -C "$src_dir" rev-parse --verify -q "$rev^{commit}") || bad "no revision $rev"
+    build=$(cd "$build" 2>/dev/null && pwd) || bad "no build directory $build"
     refdir=${NUMBERS_REF_DIR:-$build/numbers-ref}
     mkdir -p "$refdir" || die "cannot make $refdir"
     refdir=$(cd "$refdir" && pwd)
@@ -369,7 +378,9 @@ cmd_repro() { # BUILD [STUDY...]
     shift
     # Fashion-MNIST is an optional Debian package: a study that needs it is left out (said);
     # nothing left is a skip (77). `digest` has no such exception: there it is a failure.
-    for s in $(studies_of "$@"); do
+    local cfgs
+    cfgs=$(studies_of "$@") || exit 2
+    for s in $cfgs; do
         if grep -q '^data *= *"fmnist' "$s" && [ ! -f "$fmnist_dir/train-images-idx3-ubyte.gz" ]; then
             echo "numbers-check: $(basename "$s" .cfg) left out: no Fashion-MNIST in $fmnist_dir" >&2
         else
@@ -383,7 +394,7 @@ cmd_repro() { # BUILD [STUDY...]
     cmd_digest "$build" "$work/b.tsv" "$@" || { rm -rf "$work"; die "second digest failed"; }
     cmd_compare "$work/a.tsv" "$work/b.tsv"
     rc=$?
-    rm -rf "$work"
+    if [ "$rc" = 0 ]; then rm -rf "$work"; else echo "numbers-check: both digests kept in $work" >&2; fi
     return "$rc"
 }
 
