@@ -206,14 +206,30 @@ fi
 if [ -x "$build/qsgdsim" ]; then
   step list 30 "$build/qsgdsim" list backends
   [ "$cuda" != OFF ] && step test-gpu 200 bash -c "cd '$build' && ctest --output-on-failure -R '$gpu_tests'"
-  step test-all 300 bash -c "cd '$build' && ctest --output-on-failure -j '$jobs' -E '$gpu_tests'"
+  excl=(); [ "$cuda" != OFF ] && excl=(-E "$gpu_tests")  # run just before by test-gpu
+  step test-all 300 bash -c "cd '$build' && ctest --output-on-failure -j '$jobs' $(printf "%q " "${excl[@]}")"
   grep -hE 'tests passed|tests failed|\(Failed\)|\*\*\*|Not Run|Skipped' "$logs"/test-*.txt 2>/dev/null \
     | sed 's/^/      /' | tee -a "$summary"
   [ "$cuda" != OFF ] && step bench-codec 120 "$build/bench/bench_quant_gpu" --n 22,26
   [ "$cuda" != OFF ] && step bench-models-cuda 150 "$build/bench/bench_models" --device cuda --models mlp,cnn \
        --batches 64,256,1024 --threads 1 --rounds 3 --secs 1
-  step bench-sim-16 150 env DEVICES="$devices" bash bench/bench_sim_gpu.sh "$build" 16
-  step bench-sim-64 150 env DEVICES="$devices" bash bench/bench_sim_gpu.sh "$build" 64
+  # GPU utilisation sampled every 0.5 s during the simulated epochs (nvidia-smi, if it can)
+  sim() { # sim K: the CPU rows, then the GPU rows with nvidia-smi sampling (0.5 s) alongside
+    local k=$1 mon="" rc=0
+    DEVICES=cpu bash bench/bench_sim_gpu.sh "$build" "$k" || rc=1
+    [ "$cuda" = OFF ] && return $rc
+    if command -v nvidia-smi >/dev/null; then
+      nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,memory.used --format=csv,noheader \
+        -lms 500 > "$logs/gpu-util-sim-$k.csv" 2>&1 & mon=$!
+    fi
+    DEVICES=cuda bash bench/bench_sim_gpu.sh "$build" "$k" || rc=1
+    [ -n "$mon" ] && kill "$mon" 2>/dev/null
+    [ -s "$logs/gpu-util-sim-$k.csv" ] && awk -F', ' '{u=$2+0; s+=u; n++; if (u > 0) b++} END{if (n) printf "# nvidia-smi during the cuda rows: %d samples, mean GPU utilisation %.1f%%, samples with any use %d\n", n, s/n, b}' "$logs/gpu-util-sim-$k.csv"
+    return $rc
+  }
+  export -f sim; export cuda devices build logs
+  step bench-sim-16 150 bash -c 'sim 16'
+  step bench-sim-64 150 bash -c 'sim 64'
   step bench-models-cpu 120 "$build/bench/bench_models" --device cpu --models mlp,cnn --batches 64,256,1024 \
        --threads 1,"$jobs" --rounds 2 --secs 1 --no-peer
   step train-$dev 120 "$build/qsgdsim" train --model cnn --data fmnist --epochs 2 --device "$dev" \
