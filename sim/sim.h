@@ -34,6 +34,9 @@ const sim_device *const *sim_devices(void); /* NULL-terminated */
 const sim_device *sim_device_find(const char *name);
 
 /* ---- exchange strategies ------------------------------------------------------------------ */
+/* The registry: sim_core.c lists each strategy's name, summary and properties (below, indexed
+ * by this enum); the trainer's sim/exchange.h registers its implementation (one sim/ex_NAME.c
+ * per strategy). Adding one: an enum value, a line in each registry, the file. */
 typedef enum sim_exchange {
     SIM_EX_ALLGATHER = 0, /* Algorithm 1: every encoded message reaches every worker */
     SIM_EX_ALLREDUCE = 1, /* dense fp32 sum */
@@ -41,11 +44,26 @@ typedef enum sim_exchange {
     SIM_EX_STRIPES = 3,   /* CNTK 1-bit SGD: column stripes, quantized twice */
 } sim_exchange;
 
+/* Properties of an exchange, for the callers that check a configuration. */
+#define SIM_EXF_FP32_ONLY 0x1u       /* sums dense fp32 gradients: --quant fp32 only */
+#define SIM_EXF_SERVER_RANK0 0x2u    /* rank 0 is a server, not a worker: needs >= 2 ranks */
+#define SIM_EXF_OVERLAP 0x4u         /* --overlap is implemented for it */
+#define SIM_EXF_SHARED_DECODE 0x8u   /* SMPI's shared decode applies (--no-shared-decode) */
+#define SIM_EXF_ALLREDUCE_ALGO 0x10u /* --allreduce ring|mpi applies */
+
 typedef struct sim_exchange_info {
     const char *name;
     const char *summary;
+    unsigned flags; /* SIM_EXF_* */
 } sim_exchange_info;
+/* All exchanges, indexed by sim_exchange; *count of them. */
 const sim_exchange_info *sim_exchange_list(size_t *count);
+/* One exchange's entry (NULL if ex is out of range). */
+const sim_exchange_info *sim_exchange_get(sim_exchange ex);
+/* The exchange named name (exact), 0; -1 if none. */
+int sim_exchange_find(const char *name, sim_exchange *ex);
+/* The least number of ranks the exchange runs on (2 with a server, else 1). */
+int sim_exchange_min_ranks(sim_exchange ex);
 
 typedef enum sim_compute_kind {
     SIM_COMPUTE_MEASURED = 0, /* real gradient time on this machine x factor */

@@ -44,21 +44,62 @@ const sim_device *sim_device_find(const char *name) {
     return NULL;
 }
 
+/* The exchange registry (sim.h): one line per strategy, in sim_exchange order; the
+ * implementation of each is the trainer's sim/ex_NAME.c (sim/exchange.h). */
 static const sim_exchange_info exchanges[] = {
-    {"allgather", "QSGD's Algorithm 1: every worker's encoded message reaches every worker "
-                  "(MPI_Allgatherv), each decodes and averages all"},
-    {"allreduce", "dense fp32 sum (ring reduce-scatter + all-gather; --allreduce mpi uses "
-                  "the MPI library's MPI_Allreduce); fp32 only"},
-    {"ps", "parameter server on rank 0: workers send encoded gradients (MPI_Gatherv), the "
-           "server decodes, averages and broadcasts the fp32 update"},
-    {"stripes", "1-bit SGD's CNTK scheme: rank j owns column stripe j of every tensor, receives "
-                "it quantized from all (MPI_Alltoallv), sums, re-quantizes with a second "
-                "residual and all-gathers it"},
+    [SIM_EX_ALLGATHER] = {"allgather",
+                          "QSGD's Algorithm 1: every worker's encoded message reaches every worker "
+                          "(MPI_Allgatherv), each decodes and averages all",
+                          SIM_EXF_OVERLAP | SIM_EXF_SHARED_DECODE},
+    [SIM_EX_ALLREDUCE] = {"allreduce",
+                          "dense fp32 sum (ring reduce-scatter + all-gather; --allreduce mpi uses "
+                          "the MPI library's MPI_Allreduce); fp32 only",
+                          SIM_EXF_FP32_ONLY | SIM_EXF_ALLREDUCE_ALGO},
+    [SIM_EX_PS] = {"ps",
+                   "parameter server on rank 0: workers send encoded gradients (MPI_Gatherv), the "
+                   "server decodes, averages and broadcasts the fp32 update",
+                   SIM_EXF_SERVER_RANK0},
+    [SIM_EX_STRIPES] = {"stripes",
+                        "1-bit SGD's CNTK scheme: rank j owns column stripe j of every tensor, "
+                        "receives it quantized from all (MPI_Alltoallv), sums, re-quantizes with a "
+                        "second residual and all-gathers it",
+                        0},
 };
+#define NEXCHANGES (sizeof exchanges / sizeof exchanges[0])
 
 const sim_exchange_info *sim_exchange_list(size_t *count) {
-    *count = sizeof exchanges / sizeof exchanges[0];
+    *count = NEXCHANGES;
     return exchanges;
+}
+
+const sim_exchange_info *sim_exchange_get(sim_exchange ex) {
+    return (size_t)ex < NEXCHANGES ? &exchanges[ex] : NULL;
+}
+
+int sim_exchange_find(const char *name, sim_exchange *ex) {
+    for (size_t i = 0; i < NEXCHANGES; i++)
+        if (strcmp(exchanges[i].name, name) == 0) {
+            *ex = (sim_exchange)i;
+            return 0;
+        }
+    return -1;
+}
+
+int sim_exchange_min_ranks(sim_exchange ex) {
+    const sim_exchange_info *x = sim_exchange_get(ex);
+    return x && (x->flags & SIM_EXF_SERVER_RANK0) ? 2 : 1;
+}
+
+/* The exchanges' names joined by sep ("allgather | allreduce | ..."). */
+static void exchange_names(char *buf, size_t len, const char *sep) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NEXCHANGES && k < len; i++) {
+        int n = snprintf(buf + k, len - k, "%s%s", i ? sep : "", exchanges[i].name);
+        if (n < 0)
+            break;
+        k += (size_t)n;
+    }
 }
 
 void sim_config_default(sim_config *c) {
@@ -82,6 +123,8 @@ void sim_config_default(sim_config *c) {
 }
 
 void sim_config_usage(FILE *f, const char *prog) {
+    char names[256];
+    exchange_names(names, sizeof names, " | ");
     fprintf(f,
             "usage: %s [options]   (an MPI program: run it under smpirun or mpirun)\n"
             "  --model SPEC         model spec (default mlp:hidden=256x128)\n"
@@ -91,7 +134,7 @@ void sim_config_usage(FILE *f, const char *prog) {
             "  --quant-min-numel N  tensors with fewer elements are sent fp32 (default 10000;\n"
             "                       0 = quantize every tensor)\n"
             "  --optim SPEC         optimizer, e.g. sgd:lr=0.05,momentum=0.9,schedule=cosine\n"
-            "  --exchange NAME      allgather | allreduce | ps | stripes (default allgather)\n"
+            "  --exchange NAME      %s (default %s)\n"
             "  --allreduce ALG      ring (qsgdsim's own, reproducible bits) | mpi (default ring)\n"
             "  --batch B            minibatch per worker (default 64)\n"
             "  --epochs E           global epochs, may be fractional, > 0 (default 1)\n"
@@ -121,7 +164,7 @@ void sim_config_usage(FILE *f, const char *prog) {
             "'diverged at iteration N (...)' or 'failed (CLASS): MESSAGE'. Exit status:\n"
             "0 complete, 1 internal, 2 config, 3 diverged (tables kept), 4 data,\n"
             "5 io (results could not be written), 6 resources (out of memory).\n",
-            prog);
+            prog, names, exchanges[SIM_EX_ALLGATHER].name);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
@@ -256,18 +299,11 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
                 return 1;
             break;
         case O_EXCH:
-            if (strcmp(a, "allgather") == 0)
-                c->exchange = SIM_EX_ALLGATHER;
-            else if (strcmp(a, "allreduce") == 0)
-                c->exchange = SIM_EX_ALLREDUCE;
-            else if (strcmp(a, "ps") == 0)
-                c->exchange = SIM_EX_PS;
-            else if (strcmp(a, "stripes") == 0)
-                c->exchange = SIM_EX_STRIPES;
-            else
-                return fail(err, errlen,
-                            "--exchange: unknown '%s' (valid: allgather, allreduce, ps, stripes)",
-                            a);
+            if (sim_exchange_find(a, &c->exchange)) {
+                char names[256];
+                exchange_names(names, sizeof names, ", ");
+                return fail(err, errlen, "--exchange: unknown '%s' (valid: %s)", a, names);
+            }
             break;
         case O_ALLRED:
             if (strcmp(a, "ring") == 0)
@@ -429,9 +465,10 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
     optim_err oe = {0};
     if (optim_params_parse(c->optim, &op, &oe) != OPTIM_OK)
         return fail(err, errlen, "--optim: %s (spec '%s')", oe.msg, c->optim);
-    if (c->overlap && c->exchange != SIM_EX_ALLGATHER)
+    unsigned xf = sim_exchange_get(c->exchange)->flags;
+    if (c->overlap && !(xf & SIM_EXF_OVERLAP))
         return fail(err, errlen, "--overlap is implemented for --exchange allgather only");
-    if (c->exchange == SIM_EX_ALLREDUCE && strncmp(c->quant, "fp32", 4) != 0)
+    if ((xf & SIM_EXF_FP32_ONLY) && strncmp(c->quant, "fp32", 4) != 0)
         return fail(err, errlen,
                     "--exchange allreduce sums dense fp32 gradients: use --quant fp32, or "
                     "--exchange allgather/ps for '%s' (a sum of quantized messages is not a "
@@ -441,14 +478,14 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
 }
 
 void sim_config_write(FILE *f, const sim_config *c, const char *prefix) {
-    static const char *ex[] = {"allgather", "allreduce", "ps", "stripes"};
+    const sim_exchange_info *x = sim_exchange_get(c->exchange);
     fprintf(f, "%smodel = %s\n", prefix, c->model);
     fprintf(f, "%sdata = %s\n", prefix, c->data);
     fprintf(f, "%squant = %s\n", prefix, c->quant);
     fprintf(f, "%squant_min_numel = %zu\n", prefix, c->quant_min_numel);
     fprintf(f, "%soptim = %s\n", prefix, c->optim);
-    fprintf(f, "%sexchange = %s\n", prefix, ex[c->exchange]);
-    if (c->exchange == SIM_EX_ALLREDUCE)
+    fprintf(f, "%sexchange = %s\n", prefix, x->name);
+    if (x->flags & SIM_EXF_ALLREDUCE_ALGO)
         fprintf(f, "%sallreduce = %s\n", prefix, c->allreduce_mpi ? "mpi" : "ring");
     fprintf(f, "%sbatch = %zu\n", prefix, c->batch);
     fprintf(f, "%sepochs = %g\n", prefix, c->epochs);

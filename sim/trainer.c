@@ -26,39 +26,13 @@
 #include <unistd.h>
 
 #include "data.h"
+#include "exchange.h"
 #include "model.h"
 #include "optim.h"
 #include "qsgd_file.h"
 #include "qsgdsim_git.h"
 #include "quant.h"
 #include "sim.h"
-
-#ifdef SMPI_H /* built by smpicc: inject simulated durations */
-#include <simgrid/host.h>
-#include <simgrid/version.h>
-/* SimGrid 3.32's smpi_execute(seconds) rescales by smpi/host-speed (the benchmarking
- * speed), not the host's: inject the duration as flops at this host's own speed instead. */
-#define SIM_EXECUTE(s)                                                                             \
-    do {                                                                                           \
-        if ((s) > 0)                                                                               \
-            smpi_execute_flops((s)*sg_host_get_speed(sg_host_self()));                             \
-    } while (0)
-#define SIM_BACKEND "smpi"
-#else /* real MPI: time passes by itself */
-#define SIM_EXECUTE(s) ((void)(s))
-#define SIM_BACKEND "mpi"
-#endif
-
-/* Exit statuses: QSGD_EXIT_* of sim_exit.h (via sim.h). */
-enum {
-    EXIT_OK = QSGD_EXIT_OK,
-    EXIT_FAIL = QSGD_EXIT_INTERNAL,
-    EXIT_USAGE = QSGD_EXIT_CONFIG,
-    EXIT_DIVERGED = QSGD_EXIT_DIVERGED,
-    EXIT_DATA = QSGD_EXIT_DATA,
-    EXIT_IO = QSGD_EXIT_IO,
-    EXIT_MEMORY = QSGD_EXIT_RESOURCES,
-};
 
 #ifdef SMPI_H
 #define PROG "qsgdsim-trainer-smpi"
@@ -108,49 +82,26 @@ __asm__(".text\n"
         "\thlt\n");
 #endif
 
-/* SMPI only: one decode per step for all ranks (see setup_shared_decode). */
-typedef struct shared_decode {
-    long long step;       /* step whose average is in avg (-1: none yet) */
-    double loss;          /* mean worker loss of that step */
-    double decode_wall;   /* real seconds the one decode took */
-    float *avg;           /* [nparams] */
-    const uint8_t **msgs; /* [ranks] each rank's message buffer (real data) */
-    int overflow;         /* --overlap: a message of that step was an overflow marker */
-} shared_decode;
+/* The exchanges (exchange.h): one line each, indexed by sim_exchange. */
+static const sim_exchange_ops *const exchange_registry[] = {
+    [SIM_EX_ALLGATHER] = &ex_allgather_ops,
+    [SIM_EX_ALLREDUCE] = &ex_allreduce_ops,
+    [SIM_EX_PS] = &ex_ps_ops,
+    [SIM_EX_STRIPES] = &ex_stripes_ops,
+};
 
-typedef struct run {
-    sim_config cfg;
-    int rank, size;
-    int nworkers, is_worker, worker; /* ps: rank 0 is the server, ranks 1.. are workers */
-    dataset *shard, *test;
-    model *m;
-    sim_codec *codec;
-    optim *opt;
-    data_sampler *sampler;
-    float *theta, *grad, *acc;
-    uint8_t *msg, *recv;
-    size_t recv_cap;
-    int *lens, *displs;
-    size_t piece;         /* largest (all)gather, bytes (GATHER_PIECE; tests lower it) */
-    int npieces;          /* pieces of the last (all)gather: > 1 beyond MPI's int counts */
-    int *plens, *pdispls; /* [size] counts and displacements of one piece */
-    uint8_t *scratch;     /* one whole message, reassembled from pieces (npieces > 1) */
-    size_t *idx;
-    sim_table iters, evals;
-    int reporter;         /* rank that writes iterations.tsv */
-    shared_decode *sd;    /* SMPI shared decode, NULL otherwise */
-    sim_stripes *stripes; /* --exchange stripes */
-    uint8_t *smsg, *srecv, *smsg2, *srecv2;
-    int *rlens, *rdispls;
-    int recv_shared;    /* recv is SMPI_SHARED_MALLOC'd */
-    size_t target_iter; /* rank 0: iteration at which the target accuracy was reached */
-    double target_time; /* its simulated time (NAN if never) */
-    size_t ps_len;      /* ps server: the fixed message length (0 until known) */
-    size_t ipe, steps;  /* iterations per epoch, iterations of the run (plan_steps) */
-    int code;           /* this rank's failure (QSGD_EXIT_*; 0: none) ... */
-    int code_shared;    /* ... seen identically by every rank (rank 0 reports it) */
-    char why[700];      /* ... and its message */
-} run;
+/* The implementation a configuration runs (its --overlap variant with --overlap). */
+static const sim_exchange_ops *exchange_ops(const sim_config *c) {
+    if ((size_t)c->exchange >= sizeof exchange_registry / sizeof exchange_registry[0])
+        return NULL;
+    const sim_exchange_ops *o = exchange_registry[c->exchange];
+    return o && c->overlap ? o->overlap : o;
+}
+
+/* 1 if rank 0 is a server, not a worker (SIM_EXF_SERVER_RANK0). */
+static int has_server(const sim_config *c) {
+    return (sim_exchange_get(c->exchange)->flags & SIM_EXF_SERVER_RANK0) != 0;
+}
 
 /* Print on rank 0 only. */
 #define SAY(r, ...)                                                                                \
@@ -161,12 +112,7 @@ typedef struct run {
 
 /* A failure of this rank: recorded (the first one counts) and printed, even with --quiet.
  * Returns code. */
-static int fail_rank(run *r, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int fail_rank(run *r, int code, const char *fmt, ...) {
+int tr_fail_rank(run *r, int code, const char *fmt, ...) {
     char m[sizeof r->why];
     va_list ap;
     va_start(ap, fmt);
@@ -184,7 +130,7 @@ static int fail_rank(run *r, int code, const char *fmt, ...) {
 }
 
 /* A failure every rank sees identically: recorded on all, printed and reported by rank 0. */
-static int fail_all(run *r, int code, const char *what, const char *msg) {
+int tr_fail_all(run *r, int code, const char *what, const char *msg) {
     if (!r->code) {
         r->code = code;
         r->code_shared = 1;
@@ -196,14 +142,14 @@ static int fail_all(run *r, int code, const char *what, const char *msg) {
 }
 
 /* A failure on some ranks: agree on it with one reduction (setup only). */
-static int agree(int bad) {
+int tr_agree(int bad) {
     int any = 0;
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     return any;
 }
 
 /* The same, keeping the class: the largest status of all ranks (0: none failed). */
-static int agree_code(int code) {
+int tr_agree_code(int code) {
     int any = 0;
     MPI_Allreduce(&code, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     return any;
@@ -221,7 +167,7 @@ static int model_exit(int model_code) {
                                         : EXIT_FAIL;
 }
 
-static int quant_exit(int quant_code) {
+int tr_quant_exit(int quant_code) {
     return quant_code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_FAIL;
 }
 
@@ -278,14 +224,14 @@ static int setup_data(run *r) {
     if (r->rank == 0) {
         int drc = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de);
         if (drc != DATA_OK)
-            rc = fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
+            rc = tr_fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
         else {
             meta.shape = train->shape;
             meta.n = train->n;
             meta.layout = train->layout;
         }
     }
-    if ((rc = agree_code(rc)))
+    if ((rc = tr_agree_code(rc)))
         return rc;
     MPI_Bcast(&meta, (int)sizeof meta, MPI_BYTE, 0, MPI_COMM_WORLD);
     size_t n = (size_t)meta.n;
@@ -296,7 +242,7 @@ static int setup_data(run *r) {
         if (train != test)
             dataset_free(test);
         dataset_free(train);
-        return fail_all(r, EXIT_USAGE, "data", m);
+        return tr_fail_all(r, EXIT_USAGE, "data", m);
     }
 
     if (meta.layout == DATA_CSR) {
@@ -304,17 +250,18 @@ static int setup_data(run *r) {
         if (r->rank != 0 && r->is_worker) {
             int drc = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de);
             if (drc != DATA_OK)
-                rc = fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
+                rc = tr_fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
         }
         if (!rc && r->is_worker) {
             size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
             size_t *idx = malloc((k ? k : 1) * sizeof *idx);
             if (!idx)
-                rc = fail_rank(r, EXIT_MEMORY, "data: out of memory for the shard of %zu rows", k);
+                rc = tr_fail_rank(r, EXIT_MEMORY, "data: out of memory for the shard of %zu rows",
+                                  k);
             else if (data_shard(n, (unsigned)r->nworkers, (unsigned)r->worker, r->cfg.seed, idx,
                                 &de) ||
                      dataset_subset(train, idx, k, &r->shard, &de))
-                rc = fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
+                rc = tr_fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
             free(idx);
         }
         if (r->rank != 0) {
@@ -332,9 +279,9 @@ static int setup_data(run *r) {
             size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
             int drc = dataset_alloc_dense(&meta.shape, k, &r->shard, &de);
             if (drc != DATA_OK)
-                rc = fail_rank(r, data_exit(drc), "data: the shard of %zu rows: %s", k, de.msg);
+                rc = tr_fail_rank(r, data_exit(drc), "data: the shard of %zu rows: %s", k, de.msg);
         }
-        if ((rc = agree_code(rc))) {
+        if ((rc = tr_agree_code(rc))) {
             if (train != test)
                 dataset_free(test);
             dataset_free(train);
@@ -352,7 +299,7 @@ static int setup_data(run *r) {
                     (data_shard(n, (unsigned)r->nworkers, (unsigned)w, r->cfg.seed, idx, &de) ||
                      dataset_subset(train, idx, k, &sub, &de)))
                     bad = 1;
-                int dst = r->cfg.exchange == SIM_EX_PS ? w + 1 : w;
+                int dst = has_server(&r->cfg) ? w + 1 : w;
                 if (dst == 0) {
                     r->shard = sub;
                     continue;
@@ -370,7 +317,7 @@ static int setup_data(run *r) {
             }
             free(idx);
             if (bad)
-                rc = fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
+                rc = tr_fail_rank(r, data_exit(de.code), "data: sharding: %s", de.msg);
         } else if (r->is_worker) {
             size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
             int ok = 0;
@@ -398,12 +345,12 @@ static int setup_data(run *r) {
     if (!rc && !r->shard && !r->test) {
         int drc = dataset_alloc_dense(&meta.shape, 0, &r->shard, &de);
         if (drc != DATA_OK)
-            rc = fail_rank(r, data_exit(drc), "data: %s", de.msg);
+            rc = tr_fail_rank(r, data_exit(drc), "data: %s", de.msg);
     }
-    return agree_code(rc);
+    return tr_agree_code(rc);
 }
 
-/* Largest (all)gather in one MPI call (see gather_big). */
+/* Largest (all)gather in one MPI call (see tr_gather_big). */
 #define GATHER_PIECE ((size_t)1 << 30)
 
 /* The environment variable QSGDSIM_GATHER_PIECE (bytes) lowers the piece size so that tests
@@ -427,40 +374,27 @@ static int setup_model(run *r) {
     optim_err oe = {0};
     r->m = model_alloc_spec_on(r->cfg.model, shape, max_batch, r->cfg.backend, &me);
     if (!r->m)
-        rc = fail_rank(r, model_exit(me.code), "model '%s': %s", r->cfg.model, me.msg);
+        rc = tr_fail_rank(r, model_exit(me.code), "model '%s': %s", r->cfg.model, me.msg);
     if (!rc && !(r->codec = sim_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe)))
-        rc = fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE, "quantizer '%s': %s",
-                       r->cfg.quant, qe.msg);
+        rc = tr_fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+                          "quantizer '%s': %s", r->cfg.quant, qe.msg);
     optim_params op;
     memset(&op, 0, sizeof op);
     if (!rc && optim_params_parse(r->cfg.optim, &op, &oe) != OPTIM_OK)
-        rc = fail_rank(r, EXIT_USAGE, "optimizer '%s': %s", r->cfg.optim, oe.msg);
+        rc = tr_fail_rank(r, EXIT_USAGE, "optimizer '%s': %s", r->cfg.optim, oe.msg);
     if (!rc && !(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
-        rc = fail_rank(r, oe.code == OPTIM_ENOMEM ? EXIT_MEMORY : EXIT_USAGE, "optimizer '%s': %s",
-                       r->cfg.optim, oe.msg);
-    if ((rc = agree_code(rc)))
+        rc = tr_fail_rank(r, oe.code == OPTIM_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+                          "optimizer '%s': %s", r->cfg.optim, oe.msg);
+    if ((rc = tr_agree_code(rc)))
         return rc;
     size_t np = r->m->nparams;
-    /* one message must fit MPI's int byte counts; K of them need not (gather_big) */
+    /* one message must fit MPI's int byte counts; K of them need not (tr_gather_big) */
     if (r->codec->max_bytes > (size_t)INT_MAX)
-        return fail_all(r, EXIT_USAGE, "model",
-                        "one encoded gradient exceeds 2 GiB (MPI int byte counts): use a "
-                        "quantizer or a smaller model");
+        return tr_fail_all(r, EXIT_USAGE, "model",
+                           "one encoded gradient exceeds 2 GiB (MPI int byte counts): use a "
+                           "quantizer or a smaller model");
     r->recv_cap = r->codec->max_bytes * (size_t)r->size;
     r->piece = gather_piece();
-    /* --overlap posts one all-gather per tensor, unsliced: its K copies must fit MPI's int
-     * counts (SMPI and MPI implementations compute the receive offsets in int) */
-    for (size_t t = 0; r->cfg.overlap && t < r->codec->ntensors; t++) {
-        size_t all = quant_max_bytes(r->codec->q[t]) * (size_t)r->size;
-        if (all > (size_t)INT_MAX) {
-            char why[200];
-            snprintf(why, sizeof why,
-                     "tensor %s: its all-gather on %d ranks is %.2f GiB, past MPI's int byte "
-                     "counts (2 GiB); run without --overlap (its all-gathers are sliced)",
-                     r->m->tensors[t].name, r->size, (double)all / 1073741824.0);
-            return fail_all(r, EXIT_USAGE, "--overlap", why);
-        }
-    }
     r->theta = malloc(np * sizeof(float));
     r->grad = malloc((np + 1) * sizeof(float));
     r->msg = malloc(r->codec->max_bytes);
@@ -474,31 +408,8 @@ static int setup_model(run *r) {
     r->idx = malloc(r->cfg.batch * sizeof(size_t));
     int bad = !r->theta || !r->grad || !r->msg || !r->recv || !r->lens || !r->displs || !r->plens ||
               !r->pdispls || !r->idx;
-    if (agree(bad))
-        return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
-    if (r->cfg.exchange == SIM_EX_STRIPES) {
-        r->stripes =
-            sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size, r->rank, &qe);
-        if (!r->stripes)
-            rc = fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
-                           "quantizer (stripes) '%s': %s", r->cfg.quant, qe.msg);
-        if ((rc = agree_code(rc)))
-            return rc;
-        size_t m2 = r->stripes->max_msg2;
-        r->smsg = malloc(r->stripes->max_msg);
-        r->srecv = malloc(m2 * (size_t)r->size);
-        r->smsg2 = malloc(m2);
-        r->srecv2 = malloc(m2 * (size_t)r->size);
-        r->rlens = calloc((size_t)r->size, sizeof(int));
-        r->rdispls = calloc((size_t)r->size, sizeof(int));
-        if (m2 * (size_t)r->size > (size_t)2147483647 || r->stripes->max_msg > (size_t)2147483647)
-            return fail_all(r, EXIT_USAGE, "--exchange stripes",
-                            "the messages exceed MPI's int byte counts (2 GiB): use fewer ranks, "
-                            "a smaller model or --exchange allgather");
-        bad = !r->smsg || !r->srecv || !r->smsg2 || !r->srecv2 || !r->rlens || !r->rdispls;
-        if (agree(bad))
-            return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the stripes buffers");
-    }
+    if (tr_agree(bad))
+        return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
     r->m->type->init_params(r->m, r->theta, r->cfg.seed);
     if (r->is_worker) {
         data_err de = {0};
@@ -506,46 +417,8 @@ static int setup_model(run *r) {
                                         (uint32_t)r->worker, &de);
         bad = !r->sampler;
     }
-    if (agree(bad))
-        return fail_all(r, EXIT_MEMORY, "sampler", "cannot allocate");
-    return EXIT_OK;
-}
-
-/* SMPI: all ranks live in one address space. Rank 0 allocates the shared decode state and
- * broadcasts its address (setup, before the clock starts); each rank registers its message
- * buffer, and the receive buffers of the all-gather become SMPI shared memory (the network
- * still carries every byte in simulation; SMPI skips the payload copies). */
-static int setup_shared_decode(run *r) {
-    if (r->cfg.overlap && !r->codec->fixed_size)
-        return fail_all(r, EXIT_USAGE, "--overlap",
-                        "needs a fixed-size format (fp32, qsgd format=dense, onebit): Elias "
-                        "messages vary in length");
-    if (r->cfg.overlap && (size_t)r->size > r->m->nparams)
-        return fail_all(r, EXIT_USAGE, "--overlap", "more ranks than parameters");
-#ifdef SMPI_H
-    if (!r->cfg.shared_decode || r->cfg.exchange != SIM_EX_ALLGATHER)
-        return EXIT_OK;
-    shared_decode *sd = NULL;
-    int bad = 0;
-    if (r->rank == 0) {
-        sd = calloc(1, sizeof *sd);
-        if (sd) {
-            sd->step = -1;
-            sd->avg = malloc(r->m->nparams * sizeof(float));
-            sd->msgs = calloc((size_t)r->size, sizeof *sd->msgs);
-        }
-        bad = !sd || !sd->avg || !sd->msgs;
-    }
-    if (agree(bad))
-        return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the shared decode state");
-    MPI_Bcast(&sd, (int)sizeof sd, MPI_BYTE, 0, MPI_COMM_WORLD);
-    r->sd = sd;
-    sd->msgs[r->rank] = r->msg;
-    free(r->recv);
-    r->recv = SMPI_SHARED_MALLOC(r->recv_cap);
-    r->recv_shared = 1;
-    MPI_Barrier(MPI_COMM_WORLD);
-#endif
+    if (tr_agree(bad))
+        return tr_fail_all(r, EXIT_MEMORY, "sampler", "cannot allocate");
     return EXIT_OK;
 }
 
@@ -554,45 +427,23 @@ static int setup_shared_decode(run *r) {
  * gradient-sized buffer less per virtual rank (575 MB for fp32 VGG19). */
 static int setup_accumulator(run *r) {
     int bad = 0;
-    if (!r->sd) {
+    if (!r->acc_unneeded) {
         r->acc = malloc((r->m->nparams + 1) * sizeof(float));
         bad = !r->acc;
     }
-    if (agree(bad))
-        return fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the decode accumulator");
+    if (tr_agree(bad))
+        return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the decode accumulator");
     return EXIT_OK;
 }
 
-static void free_shared_decode(run *r) {
-#ifdef SMPI_H
-    if (r->recv_shared) {
-        SMPI_SHARED_FREE(r->recv);
-        r->recv = NULL;
-    }
-    MPI_Barrier(MPI_COMM_WORLD); /* nobody reads sd after this */
-    if (r->rank == 0 && r->sd) {
-        free(r->sd->avg);
-        free(r->sd->msgs);
-        free(r->sd);
-    }
-    r->sd = NULL;
-#endif
-}
-
 /* ---- exchanges ------------------------------------------------------------------------------ */
-typedef struct step_times {
-    double compute, encode, comm, decode; /* simulated seconds of this rank */
-    uint64_t bits;                        /* bits this rank sent */
-    double loss;                          /* mean minibatch loss over workers */
-} step_times;
-
 /* ---- (all)gather beyond MPI's int counts -------------------------------------------------
  * MPI counts and displacements are ints, so one MPI_(All)gatherv moves at most 2 GiB in all
  * (8 fp32 VGG19 gradients are 4.6 GB). gather_big splits every rank's message into P equal
  * slices (P = total / 1 GiB, rounded up; P = 1 in all but huge runs) and runs P collectives,
  * slice p of every rank in the p-th: the network sees the same bytes plus P - 1 extra
  * latencies. The receive buffer is laid out slice-major (all ranks' slice 0, then slice 1,
- * ...), which for P = 1 is the usual rank-major layout; message_of reassembles one rank's
+ * ...), which for P = 1 is the usual rank-major layout; tr_message_of reassembles one rank's
  * message when P > 1. root < 0: MPI_Allgatherv, else MPI_Gatherv to root. Needs r->lens
  * (at a gather's non-roots only their own entry is used). */
 static void piece_bounds(int len, int npieces, int p, size_t *lo, size_t *hi) {
@@ -600,7 +451,7 @@ static void piece_bounds(int len, int npieces, int p, size_t *lo, size_t *hi) {
     *hi = (size_t)len * (size_t)(p + 1) / (size_t)npieces;
 }
 
-static void gather_big(run *r, int root) {
+void tr_gather_big(run *r, int root) {
     /* every rank must pick the same P: an all-gather's ranks all know every length; a
      * gather's non-roots know only their own, so P comes from the capacity there */
     size_t total = 0;
@@ -638,7 +489,7 @@ static void gather_big(run *r, int root) {
 
 /* Rank w's whole message after gather_big: in place for one piece, else copied into
  * r->scratch from its P slices. NULL if the scratch cannot be allocated. */
-static const uint8_t *message_of(run *r, int w) {
+const uint8_t *tr_message_of(run *r, int w) {
     int P = r->npieces;
     if (P <= 1)
         return r->recv + r->displs[w];
@@ -661,401 +512,71 @@ static const uint8_t *message_of(run *r, int w) {
     return r->scratch;
 }
 
-/* Decode the gathered messages of workers first .. first+count-1 into r->acc and average
- * into r->grad. */
-static int decode_all(run *r, int first, int count, step_times *st) {
+int tr_decode_average(run *r, int count, tr_decode_fn dec, void *ctx, float *acc, float *out,
+                      double *loss, double *wall) {
     double w0 = sim_wall();
     size_t np = r->m->nparams;
-    memset(r->acc, 0, np * sizeof(float));
+    memset(acc, 0, np * sizeof(float));
     double lsum = 0;
     for (int w = 0; w < count; w++) {
-        double l;
-        quant_err qe = {0};
-        const uint8_t *m = message_of(r, first + w);
-        if (!m)
-            return fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
-        if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[first + w], r->acc, &l, &qe) !=
-            QUANT_OK)
-            return fail_rank(r, quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
-                             qe.msg, (unsigned long long)qe.bit);
+        double l = 0;
+        int rc = dec(r, ctx, w, acc, &l);
+        if (rc)
+            return rc;
         lsum += l;
     }
     float inv = 1.0f / (float)count;
     for (size_t i = 0; i < np; i++)
-        r->grad[i] = r->acc[i] * inv;
-    st->loss = lsum / count;
-    double bytes = 4.0 * (double)np * count;
-    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, bytes);
+        out[i] = acc[i] * inv;
+    *loss = lsum / count;
+    *wall = sim_wall() - w0;
+    return EXIT_OK;
+}
+
+int tr_decode_gathered(run *r, void *ctx, int w, float *acc, double *loss) {
+    int v = *(const int *)ctx + w;
+    quant_err qe = {0};
+    const uint8_t *m = tr_message_of(r, v);
+    if (!m)
+        return tr_fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
+    if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[v], acc, loss, &qe) != QUANT_OK)
+        return tr_fail_rank(r, tr_quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
+                            qe.msg, (unsigned long long)qe.bit);
+    return EXIT_OK;
+}
+
+int tr_decode_all(run *r, int first, int count, step_times *st) {
+    double wall;
+    int rc =
+        tr_decode_average(r, count, tr_decode_gathered, &first, r->acc, r->grad, &st->loss, &wall);
+    if (rc)
+        return rc;
+    st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)r->m->nparams * count);
     SIM_EXECUTE(st->decode);
     return EXIT_OK;
 }
 
 /* This rank's gradient overflowed at step (0-based): say so; the run stops as diverged. */
-static void overflow_note(run *r, uint32_t step, const char *why) {
+void tr_overflow_note(run *r, uint32_t step, const char *why) {
     fprintf(stderr,
             "qsgdsim-trainer: rank %d: iteration %llu: the gradient overflows (%s): the "
             "training diverged\n",
             r->rank, (unsigned long long)step + 1, why);
 }
 
-/* --overlap: a tensor message of all ones bytes marks an overflow (no quantizer that can
- * refuse a value writes one: its first scale would be a NaN). */
-static int all_ones(const uint8_t *m, size_t len) {
-    for (size_t i = 0; i < len; i++)
-        if (m[i] != 0xFF)
-            return 0;
-    return len > 0;
-}
-
-static int encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *st) {
+int tr_encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *st) {
     double w0 = sim_wall();
     quant_err qe = {0};
     int rc = sim_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step,
                               r->msg, r->codec->max_bytes, len, &st->bits, &qe);
     if (rc == SIM_EOVERFLOW) /* the marker goes out instead: every rank stops as diverged */
-        overflow_note(r, step, qe.msg);
+        tr_overflow_note(r, step, qe.msg);
     else if (rc)
-        return fail_rank(r, quant_exit(qe.code), "encode at iteration %llu: %s",
-                         (unsigned long long)step + 1, qe.msg);
+        return tr_fail_rank(r, tr_quant_exit(qe.code), "encode at iteration %llu: %s",
+                            (unsigned long long)step + 1, qe.msg);
     st->encode = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)r->m->nparams);
     SIM_EXECUTE(st->encode);
     return EXIT_OK;
-}
-
-static int exchange_allgather(run *r, double loss, uint32_t step, step_times *st) {
-    size_t len;
-    if (encode_mine(r, loss, step, &len, st))
-        return EXIT_FAIL;
-    double t0 = MPI_Wtime();
-    int mylen = (int)len;
-    if (r->codec->fixed_size) {
-        for (int w = 0; w < r->size; w++)
-            r->lens[w] = mylen;
-    } else {
-        MPI_Allgather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, MPI_COMM_WORLD);
-    }
-    gather_big(r, -1);
-    if (r->npieces == 1)
-        for (int w = 0, off = 0; w < r->size; w++) {
-            r->displs[w] = off;
-            off += r->lens[w];
-        }
-    st->comm = MPI_Wtime() - t0;
-#ifdef SMPI_H
-    if (r->sd) {
-        /* Every rank now holds the same K messages and would compute the same average. The
-         * first rank out of the collective decodes them (from the senders' own buffers,
-         * which hold this step's messages: nobody can encode the next step before some
-         * rank has left this collective, and SMPI switches ranks only inside MPI calls),
-         * the others copy its result; every rank is charged the measured decode time. */
-        shared_decode *sd = r->sd;
-        if (sd->step != (long long)step) {
-            double w0 = sim_wall();
-            size_t np = r->m->nparams;
-            memset(sd->avg, 0, np * sizeof(float));
-            double lsum = 0;
-            for (int w = 0; w < r->size; w++) {
-                double l;
-                quant_err qe = {0};
-                if (sim_codec_decode_add(r->codec, sd->msgs[w], (size_t)r->lens[w], sd->avg, &l,
-                                         &qe) != QUANT_OK)
-                    return fail_rank(r, quant_exit(qe.code), "message of worker %d: %s (bit %llu)",
-                                     w, qe.msg, (unsigned long long)qe.bit);
-                lsum += l;
-            }
-            float inv = 1.0f / (float)r->size;
-            for (size_t i = 0; i < np; i++)
-                sd->avg[i] *= inv;
-            sd->loss = lsum / r->size;
-            sd->decode_wall = sim_wall() - w0;
-            sd->step = (long long)step;
-        }
-        memcpy(r->grad, sd->avg, r->m->nparams * sizeof(float));
-        st->loss = sd->loss;
-        st->decode =
-            sim_codec_seconds(&r->cfg, sd->decode_wall, 4.0 * (double)r->m->nparams * r->size);
-        SIM_EXECUTE(st->decode);
-        return EXIT_OK;
-    }
-#endif
-    return decode_all(r, 0, r->size, st);
-}
-
-/* Overlap (the paper's double buffering): the measured gradient time is charged as one
- * third forward, then the backward pass tensor by tensor, last tensor first, each share in
- * proportion to its size; as soon as a tensor's gradient is charged it is encoded and its
- * all-gather posted (MPI_Iallgather: fixed-size formats, so no lengths to exchange), and
- * the next tensor's backward runs while it is in flight. comm is the exposed wait. Each
- * tensor's message is at the same offset of every rank's send buffer (soffs) and its K
- * copies at roffs of the receive buffer (size_t: the whole may exceed 2 GiB; one tensor's
- * message may not). */
-static int exchange_allgather_overlap(run *r, double loss, uint32_t step, double compute,
-                                      step_times *st) {
-    sim_codec *c = r->codec;
-    size_t T = c->ntensors, np = r->m->nparams;
-    MPI_Request req[T + 1];
-    size_t soffs[T], roffs[T];
-    /* the losses travel in their own 8-byte all-gather, posted first */
-    double losses[r->size];
-    MPI_Iallgather(&loss, 1, MPI_DOUBLE, losses, 1, MPI_DOUBLE, MPI_COMM_WORLD, &req[T]);
-    SIM_EXECUTE(compute / 3);
-    st->encode = 0;
-    st->bits = 64;
-    size_t soff = 0, roff = 0;
-    int noted = 0; /* an overflow of this rank was reported */
-    for (size_t k = 0; k < T; k++) {
-        size_t t = T - 1 - k;
-        SIM_EXECUTE(compute * 2.0 / 3.0 * (double)c->numel[t] / (double)np);
-        double w0 = sim_wall();
-        quant_ctx ctx = {r->cfg.seed, (uint32_t)r->worker, step, (uint32_t)t};
-        uint64_t nb;
-        quant_err qe = {0};
-        size_t cap = quant_max_bytes(c->q[t]);
-        if (quant_encode(c->q[t], r->grad + c->offset[t], &ctx, r->msg + soff, cap, &nb, &qe)) {
-            if (!sim_encode_overflowed(c->q[t], r->grad + c->offset[t]))
-                return fail_rank(r, quant_exit(qe.code), "encode at iteration %llu: tensor %zu: %s",
-                                 (unsigned long long)step + 1, t, qe.msg);
-            /* the tensor's message (fixed length) becomes the overflow marker */
-            if (!noted++)
-                overflow_note(r, step, qe.msg);
-            nb = quant_max_bits(c->q[t]);
-            memset(r->msg + soff, 0xFF, (size_t)((nb + 7) / 8));
-        }
-        double e = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)c->numel[t]);
-        st->encode += e;
-        SIM_EXECUTE(e);
-        int len = (int)((nb + 7) / 8);
-        st->bits += nb;
-        MPI_Iallgather(r->msg + soff, len, MPI_BYTE, r->recv + roff, len, MPI_BYTE, MPI_COMM_WORLD,
-                       &req[t]);
-        r->lens[t] = len; /* per-tensor length (the same on every rank) */
-        soffs[t] = soff;
-        roffs[t] = roff;
-        soff += (size_t)len;
-        roff += (size_t)len * (size_t)r->size;
-    }
-    double t0 = MPI_Wtime();
-    MPI_Waitall((int)T + 1, req, MPI_STATUSES_IGNORE);
-    st->comm = MPI_Wtime() - t0;
-    double lsum = 0;
-    for (int w = 0; w < r->size; w++)
-        lsum += losses[w];
-    st->loss = lsum / r->size;
-    /* decode: rank order within each tensor, as the blocking path does. Under SMPI's shared
-     * decode the first rank out of the wait decodes from the senders' own buffers (the same
-     * bytes every rank received, see exchange_allgather) and the others copy its average. */
-    shared_decode *sd = r->sd; /* NULL outside SMPI */
-    float *acc = sd ? sd->avg : r->acc;
-    double wall;
-    int overflow = 0;
-    if (sd && sd->step == (long long)step) {
-        wall = sd->decode_wall; /* another rank decoded this step already */
-        overflow = sd->overflow;
-    } else {
-        double w0 = sim_wall();
-        memset(acc, 0, np * sizeof(float));
-        for (int w = 0; w < r->size; w++) {
-            for (size_t t = 0; t < T; t++) {
-                quant_err qe = {0};
-                const uint8_t *m = sd ? sd->msgs[w] + soffs[t]
-                                      : r->recv + roffs[t] + (size_t)w * (size_t)r->lens[t];
-                uint64_t nb = quant_max_bits(c->q[t]);
-                if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
-                    if (all_ones(m, (size_t)r->lens[t])) { /* worker w's gradient overflowed */
-                        overflow = 1;
-                        continue;
-                    }
-                    return fail_rank(r, quant_exit(qe.code), "message of worker %d, tensor %zu: %s",
-                                     w, t, qe.msg);
-                }
-                float *a = acc + c->offset[t];
-                for (size_t i = 0; i < c->numel[t]; i++)
-                    a[i] += c->tmp[i];
-            }
-        }
-        float inv = 1.0f / (float)r->size;
-        for (size_t i = 0; i < np; i++)
-            acc[i] *= inv;
-        wall = sim_wall() - w0;
-        if (sd) {
-            sd->decode_wall = wall;
-            sd->overflow = overflow;
-            sd->step = (long long)step;
-        }
-    }
-    if (overflow)
-        st->loss = -INFINITY; /* as the marker of the other exchanges (SIM_EOVERFLOW) */
-    memcpy(r->grad, acc, np * sizeof(float));
-    st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)np * r->size);
-    SIM_EXECUTE(st->decode);
-    return EXIT_OK;
-}
-
-/* Chunk c of K over n values: [lo, hi). */
-static void chunk(size_t n, int K, int c, size_t *lo, size_t *hi) {
-    *lo = n * (size_t)c / (size_t)K;
-    *hi = n * (size_t)(c + 1) / (size_t)K;
-}
-
-/* Ring all-reduce (sum) of v[n] in place: reduce-scatter then all-gather, K-1 steps each.
- * The summation order is fixed by this code, so the bits do not depend on the MPI. Returns
- * the number of floats this rank sent (about 2 (K-1)/K n). */
-static uint64_t ring_allreduce(float *v, size_t n, float *tmp, int rank, int K) {
-    int right = (rank + 1) % K, left = (rank + K - 1) % K;
-    uint64_t sent = 0;
-    for (int s = 0; s < K - 1; s++) {
-        int cs = ((rank - s) % K + K) % K, cr = ((rank - s - 1) % K + K) % K;
-        size_t slo, shi, rlo, rhi;
-        chunk(n, K, cs, &slo, &shi);
-        chunk(n, K, cr, &rlo, &rhi);
-        MPI_Sendrecv(v + slo, (int)(shi - slo), MPI_FLOAT, right, 10, tmp, (int)(rhi - rlo),
-                     MPI_FLOAT, left, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        sent += shi - slo;
-        for (size_t i = 0; i < rhi - rlo; i++)
-            v[rlo + i] += tmp[i];
-    }
-    for (int s = 0; s < K - 1; s++) {
-        int cs = ((rank + 1 - s) % K + K) % K, cr = ((rank - s) % K + K) % K;
-        size_t slo, shi, rlo, rhi;
-        chunk(n, K, cs, &slo, &shi);
-        chunk(n, K, cr, &rlo, &rhi);
-        MPI_Sendrecv(v + slo, (int)(shi - slo), MPI_FLOAT, right, 11, v + rlo, (int)(rhi - rlo),
-                     MPI_FLOAT, left, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        sent += shi - slo;
-    }
-    return sent;
-}
-
-static int exchange_allreduce(run *r, double loss, uint32_t step, step_times *st) {
-    size_t np = r->m->nparams;
-    r->grad[np] = (float)loss; /* the loss rides along as one more value */
-    st->encode = 0;
-    /* bits sent: the ring's exact traffic from this rank; MPI_Allreduce's algorithm is not
-     * visible from here, so its row counts the gradient once (32 (n + 1) bits) */
-    st->bits = 32ull * (np + 1);
-    double t0 = MPI_Wtime();
-    if (r->cfg.allreduce_mpi) {
-        MPI_Allreduce(r->grad, r->acc, (int)(np + 1), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        memcpy(r->grad, r->acc, (np + 1) * sizeof(float));
-    } else {
-        st->bits =
-            r->size > 1 ? 32ull * ring_allreduce(r->grad, np + 1, r->acc, r->rank, r->size) : 0;
-    }
-    st->comm = MPI_Wtime() - t0;
-    float inv = 1.0f / (float)r->size;
-    for (size_t i = 0; i < np; i++)
-        r->grad[i] *= inv;
-    st->loss = (double)r->grad[np] * inv;
-    st->decode = 0;
-    return EXIT_OK;
-}
-
-static int exchange_ps(run *r, double loss, uint32_t step, step_times *st) {
-    size_t np = r->m->nparams;
-    size_t len = 0;
-    if (r->is_worker && encode_mine(r, loss, step, &len, st))
-        return EXIT_FAIL;
-    double t0 = MPI_Wtime();
-    int mylen = (int)len;
-    if (r->codec->fixed_size) {
-        /* every worker's message has one length; the server learns it once by encoding a
-         * zero gradient (not charged: it is a constant of the format) */
-        if (!r->is_worker && r->ps_len == 0) {
-            uint64_t b;
-            quant_err qe;
-            memset(r->grad, 0, np * sizeof(float));
-            sim_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &r->ps_len,
-                             &b, &qe);
-        }
-        size_t ml = r->is_worker ? len : r->ps_len;
-        if (!r->is_worker)
-            mylen = 0;
-        for (int w = 0; w < r->size; w++)
-            r->lens[w] = w == 0 ? 0 : (int)ml;
-    } else {
-        MPI_Gather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    }
-    if (!r->codec->fixed_size && r->rank != 0) /* only the root learnt the lengths */
-        for (int w = 0; w < r->size; w++)
-            r->lens[w] = w == r->rank ? mylen : 0;
-    gather_big(r, 0);
-    if (r->rank == 0 && r->npieces == 1)
-        for (int w = 0, off = 0; w < r->size; w++) {
-            r->displs[w] = off;
-            off += r->lens[w];
-        }
-    double tc = MPI_Wtime() - t0;
-    if (r->rank == 0) {
-        int rc = decode_all(r, 1, r->nworkers, st);
-        if (rc)
-            return rc; /* a broken message is a bug: the run stops on MPI_Abort */
-        r->grad[np] = (float)st->loss;
-    }
-    t0 = MPI_Wtime();
-    MPI_Bcast(r->grad, (int)(np + 1), MPI_FLOAT, 0, MPI_COMM_WORLD);
-    st->comm = tc + (MPI_Wtime() - t0);
-    st->loss = (double)r->grad[np];
-    if (r->rank == 0)
-        st->bits = 32ull * (np + 1);
-    return EXIT_OK;
-}
-
-/* CNTK's 1-bit SGD aggregation: stage 1 all-to-all of stripes, owners average and
- * re-quantize, stage 2 all-gather of the owners' stripes. */
-static int exchange_stripes(run *r, double loss, uint32_t step, step_times *st) {
-    sim_stripes *s = r->stripes;
-    quant_err qe = {0};
-    uint64_t b1, b2;
-    size_t len2;
-    double w0 = sim_wall();
-    int rc = sim_stripes_encode(s, r->grad, loss, r->cfg.seed, step, r->smsg, s->max_msg, r->lens,
-                                r->displs, &b1, &qe);
-    if (rc == SIM_EOVERFLOW) /* markers go out instead: every rank stops as diverged */
-        overflow_note(r, step, qe.msg);
-    else if (rc)
-        goto fail;
-    double enc = sim_wall() - w0;
-    double t0 = MPI_Wtime();
-    MPI_Alltoall(r->lens, 1, MPI_INT, r->rlens, 1, MPI_INT, MPI_COMM_WORLD);
-    for (int w = 0, off = 0; w < r->size; w++) {
-        r->rdispls[w] = off;
-        off += r->rlens[w];
-    }
-    MPI_Alltoallv(r->smsg, r->lens, r->displs, MPI_BYTE, r->srecv, r->rlens, r->rdispls, MPI_BYTE,
-                  MPI_COMM_WORLD);
-    double comm = MPI_Wtime() - t0;
-    w0 = sim_wall();
-    rc = sim_stripes_reduce(s, r->srecv, r->rlens, r->rdispls, r->cfg.seed, step, r->smsg2,
-                            s->max_msg2, &len2, &b2, &qe);
-    if (rc == SIM_EOVERFLOW)
-        overflow_note(r, step, qe.msg);
-    else if (rc)
-        goto fail;
-    double red = sim_wall() - w0;
-    double bytes = 4.0 * (double)r->m->nparams;
-    st->encode = sim_codec_seconds(&r->cfg, enc, bytes) +
-                 sim_codec_seconds(&r->cfg, red, 2 * bytes / r->size);
-    SIM_EXECUTE(st->encode);
-    t0 = MPI_Wtime();
-    int mylen = (int)len2;
-    MPI_Allgather(&mylen, 1, MPI_INT, r->lens, 1, MPI_INT, MPI_COMM_WORLD);
-    for (int w = 0, off = 0; w < r->size; w++) {
-        r->displs[w] = off;
-        off += r->lens[w];
-    }
-    MPI_Allgatherv(r->smsg2, mylen, MPI_BYTE, r->srecv2, r->lens, r->displs, MPI_BYTE,
-                   MPI_COMM_WORLD);
-    st->comm = comm + (MPI_Wtime() - t0);
-    w0 = sim_wall();
-    if (sim_stripes_assemble(s, r->srecv2, r->lens, r->displs, r->grad, &st->loss, &qe) != QUANT_OK)
-        goto fail;
-    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, bytes);
-    SIM_EXECUTE(st->decode);
-    st->bits = b1 + b2 * (uint64_t)(r->size - 1);
-    return EXIT_OK;
-fail:
-    return fail_rank(r, quant_exit(qe.code), "stripes at iteration %llu: %s (bit %llu)",
-                     (unsigned long long)step + 1, qe.msg, (unsigned long long)qe.bit);
 }
 
 /* ---- results ----------------------------------------------------------------------------------
@@ -1089,7 +610,7 @@ static int open_tables(run *r) {
     int rc = 0;
     if (r->cfg.out_dir[0] && r->rank == r->reporter) {
         if (sim_table_open(&r->iters, r->cfg.out_dir, "iterations.tsv", err, sizeof err))
-            rc = fail_rank(r, EXIT_IO, "%s", err);
+            rc = tr_fail_rank(r, EXIT_IO, "%s", err);
         else {
             provenance(r, r->iters.f);
             sim_table_printf(&r->iters,
@@ -1099,13 +620,13 @@ static int open_tables(run *r) {
     }
     if (!rc && r->cfg.out_dir[0] && r->rank == 0) {
         if (sim_table_open(&r->evals, r->cfg.out_dir, "eval.tsv", err, sizeof err))
-            rc = fail_rank(r, EXIT_IO, "%s", err);
+            rc = tr_fail_rank(r, EXIT_IO, "%s", err);
         else {
             provenance(r, r->evals.f);
             sim_table_printf(&r->evals, "iteration\tepoch\tsim_time\ttest_loss\ttest_accuracy\n");
         }
     }
-    return agree_code(rc);
+    return tr_agree_code(rc);
 }
 
 /* A table could not be written (full disk, file size limit): stop the run, keep the .partial
@@ -1113,7 +634,7 @@ static int open_tables(run *r) {
 static void table_failed(run *r, sim_table *t) {
     char err[700];
     sim_table_error(t, err, sizeof err);
-    fail_rank(r, EXIT_IO, "%s", err);
+    tr_fail_rank(r, EXIT_IO, "%s", err);
     abort_run(r);
 }
 
@@ -1134,8 +655,8 @@ static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
     double loss = NAN, acc = NAN;
     model_err me = {0};
     if (r->m->type->evaluate(r->m, r->theta, r->test, &loss, &acc, &me) != MODEL_OK) {
-        fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
-                  "evaluation at iteration %zu: %s", it, me.msg);
+        tr_fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
+                     "evaluation at iteration %zu: %s", it, me.msg);
         abort_run(r);
     }
     if (r->evals.f &&
@@ -1159,7 +680,7 @@ static int plan_steps(run *r) {
     size_t per_worker = r->shard ? r->shard->n : 0;
     unsigned long long pw = per_worker;
     unsigned long long minpw = 0;
-    if (r->cfg.exchange == SIM_EX_PS && r->rank == 0)
+    if (has_server(&r->cfg) && r->rank == 0)
         pw = ~0ull;
     MPI_Allreduce(&pw, &minpw, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
     r->ipe = (size_t)minpw / r->cfg.batch; /* >= 1: setup_data checked one batch per worker */
@@ -1173,7 +694,7 @@ static int plan_steps(run *r) {
                  "have (the quantizers' step counter is 32 bits): lower --epochs or set "
                  "--max-steps",
                  r->cfg.epochs, r->ipe, want, SIM_MAX_ITERATIONS);
-        return fail_all(r, EXIT_USAGE, "--epochs", m);
+        return tr_fail_all(r, EXIT_USAGE, "--epochs", m);
     }
     r->steps = (size_t)want;
     return EXIT_OK;
@@ -1239,27 +760,17 @@ static int train(run *r) {
             model_err me = {0};
             if (r->m->type->loss_grad(r->m, r->theta, r->shard, r->idx, b, &loss, r->grad, &me) !=
                 MODEL_OK) {
-                fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
-                          "gradient at iteration %zu: %s", it + 1, me.msg);
+                tr_fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
+                             "gradient at iteration %zu: %s", it + 1, me.msg);
                 abort_run(r);
             }
             double gw = sim_wall() - w0;
             grad_wall += gw;
             st.compute = sim_compute_seconds(&r->cfg, gw, flops);
-            if (!r->cfg.overlap)
+            if (!(r->ex->flags & EX_CHARGES_COMPUTE))
                 SIM_EXECUTE(st.compute);
         }
-        int rc;
-        if (r->cfg.overlap)
-            rc = exchange_allgather_overlap(r, loss, (uint32_t)it, st.compute, &st);
-        else if (r->cfg.exchange == SIM_EX_ALLGATHER)
-            rc = exchange_allgather(r, loss, (uint32_t)it, &st);
-        else if (r->cfg.exchange == SIM_EX_ALLREDUCE)
-            rc = exchange_allreduce(r, loss, (uint32_t)it, &st);
-        else if (r->cfg.exchange == SIM_EX_STRIPES)
-            rc = exchange_stripes(r, loss, (uint32_t)it, &st);
-        else
-            rc = exchange_ps(r, loss, (uint32_t)it, &st);
+        int rc = r->ex->step(r, loss, (uint32_t)it, st.compute, &st);
         if (rc) /* a broken message or an encoder error on this rank: a bug, or out of memory */
             abort_run(r);
         double lr = optim_step(r->opt, r->theta, r->grad, it);
@@ -1325,13 +836,13 @@ static int train(run *r) {
      * file, last. A failure leaves the tables as .partial and a status "failed (io): ...". */
     char err[1400];
     if (r->iters.f && sim_table_close(&r->iters, why, err, sizeof err))
-        fail_rank(r, EXIT_IO, "%s", err);
+        tr_fail_rank(r, EXIT_IO, "%s", err);
     if (r->evals.f && sim_table_close(&r->evals, why, err, sizeof err))
-        fail_rank(r, EXIT_IO, "%s", err);
+        tr_fail_rank(r, EXIT_IO, "%s", err);
     if (r->rank == 0 && r->cfg.out_dir[0] && !r->code &&
         write_summary(r, it, total, last_loss, wall_max, grad_sum, overhead, why, err, sizeof err))
-        fail_rank(r, EXIT_IO, "%s", err);
-    int rc = agree_code(r->code);
+        tr_fail_rank(r, EXIT_IO, "%s", err);
+    int rc = tr_agree_code(r->code);
     if (rc) {
         report_failure(r, rc);
         return rc;
@@ -1345,13 +856,6 @@ static int train(run *r) {
 }
 
 static void cleanup(run *r) {
-    sim_stripes_free(r->stripes);
-    free(r->smsg);
-    free(r->srecv);
-    free(r->smsg2);
-    free(r->srecv2);
-    free(r->rlens);
-    free(r->rdispls);
     data_sampler_free(r->sampler);
     if (r->test && r->test != r->shard)
         dataset_free(r->test);
@@ -1418,11 +922,17 @@ int main(int argc, char **argv) {
     }
     /* a status left by an earlier run in this directory must not survive this one */
     if (r.rank == 0 && r.cfg.out_dir[0] && sim_status_clear(r.cfg.out_dir, err, sizeof err))
-        rc = fail_rank(&r, EXIT_IO, "%s", err);
-    rc = agree_code(rc);
-    if (!rc && r.cfg.exchange == SIM_EX_PS && r.size < 2)
-        rc = fail_all(&r, EXIT_USAGE, "--exchange ps", "needs at least 2 ranks (server + worker)");
-    if (r.cfg.exchange == SIM_EX_PS) {
+        rc = tr_fail_rank(&r, EXIT_IO, "%s", err);
+    rc = tr_agree_code(rc);
+    r.ex = exchange_ops(&r.cfg);
+    if (!rc && !r.ex)
+        rc = tr_fail_all(&r, EXIT_FAIL, "--exchange", "no implementation in this trainer");
+    if (!rc && r.size < sim_exchange_min_ranks(r.cfg.exchange)) {
+        char what[80];
+        snprintf(what, sizeof what, "--exchange %s", sim_exchange_get(r.cfg.exchange)->name);
+        rc = tr_fail_all(&r, EXIT_USAGE, what, "needs at least 2 ranks (server + worker)");
+    }
+    if (has_server(&r.cfg)) {
         r.nworkers = r.size - 1;
         r.is_worker = r.rank > 0;
         r.worker = r.rank - 1;
@@ -1439,7 +949,7 @@ int main(int argc, char **argv) {
     if (!rc)
         rc = setup_model(&r);
     if (!rc)
-        rc = setup_shared_decode(&r);
+        rc = r.ex->setup ? r.ex->setup(&r) : EXIT_OK;
     if (!rc)
         rc = setup_accumulator(&r);
     if (!rc)
@@ -1450,7 +960,8 @@ int main(int argc, char **argv) {
         rc = train(&r); /* writes the status file */
     else
         report_failure(&r, rc);
-    free_shared_decode(&r);
+    if (r.ex && r.ex->teardown)
+        r.ex->teardown(&r);
     cleanup(&r);
     MPI_Finalize();
     return rc;
