@@ -1,5 +1,5 @@
 /* fuzz_expcfg.c — libFuzzer target: the experiment-file validator exp_config_load()
- * (experiments/exp_config.c, with libconfig and the trainer's spec parsers) on any text,
+ * (cli/exp_config.c, with libconfig and the trainer's spec parsers) on any text,
  * written to exp.cfg in a private temporary directory (so `@include "x"` looks there).
  * Properties: the load returns an experiment with no errors, or NULL with at least one;
  * every diagnostic line is NUL-terminated and names a file ("FILE:LINE: ..."); a loaded

@@ -2,7 +2,7 @@
  * subcommands, both trainers): one status per failure class, so that a script, the runner
  * and a user can tell a bad setting from a full disk from a divergence without reading the
  * message. The README's "Failure modes" section documents them; keep the two in step.
- * Header only, no state: included by sim/ and experiments/. */
+ * Header only, no state: included by sim/ and cli/. */
 #ifndef QSGDSIM_SIM_EXIT_H
 #define QSGDSIM_SIM_EXIT_H
 

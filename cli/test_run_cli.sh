@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test_run_cli.sh — CTest driver for `qsgdsim run` and `qsgdsim list` (experiments/CMakeLists.txt).
+# test_run_cli.sh — CTest driver for `qsgdsim run` and `qsgdsim list` (cli/CMakeLists.txt).
 # Usage: test_run_cli.sh errors|sweep|fail|sigint|sim|partial|lock|list QSGDSIM_BINARY
-#   errors  each experiments/tests/bad_*.cfg exits 2 with FILE:LINE and the expected words;
+#   errors  each cli/tests/bad_*.cfg exits 2 with FILE:LINE and the expected words;
 #           a valid file passes --check and --dry-run without writing anything
 #   sweep   tests/sweep.cfg (2 quantizers x 2 worker counts): 4 complete points, points.tsv,
 #           summary.tsv (speedup 1 for fp32); a rerun skips all; a lost status reruns one

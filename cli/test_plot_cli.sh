@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_plot_cli.sh — CTest driver for `qsgdsim plot` (experiments/CMakeLists.txt).
+# test_plot_cli.sh — CTest driver for `qsgdsim plot` (cli/CMakeLists.txt).
 # Usage: test_plot_cli.sh fake|run|usage QSGDSIM_BINARY
 #   fake   a hand-made experiment directory (2 quantizers x 2 worker counts x 2 networks, one
 #          paper reference, the layout of docs/experiments.md): every figure is produced (PNG

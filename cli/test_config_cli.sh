@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_config_cli.sh — CTest driver: experiment files and command lines that cannot run are
 # refused, with a message that says where and why, and the exit status of their class
-# (sim/sim_exit.h); issue 10, failures 2, 12, 13 (experiments/CMakeLists.txt, cli_config_*).
+# (sim/sim_exit.h); issue 10, failures 2, 12, 13 (cli/CMakeLists.txt, cli_config_*).
 # Usage: test_config_cli.sh values|empty|messages|size|list|exit QSGDSIM_BINARY
 #   values    numbers that cannot run: epochs 1e308 (valid with max_steps), 1e400, integers
 #             beyond 64 bits, plain integers libconfig 1.5 wraps; "too large" at FILE:LINE,

@@ -1,6 +1,6 @@
 /* cmd.h — subcommands of the qsgdsim command line program and the helpers they share.
  * A subcommand is one cmd_<name>.c exporting `int cmd_<name>(int argc, char **argv)` plus one
- * line in the table of experiments/qsgdsim.c. argv[0] is the subcommand name; getopt_long
+ * line in the table of cli/qsgdsim.c. argv[0] is the subcommand name; getopt_long
  * state is reset before the call. A subcommand returns an exit status of sim/sim_exit.h:
  * CMD_OK, CMD_FAIL and CMD_USAGE below are three of them; the other classes (diverged, data,
  * io, resources, interrupted) are returned as QSGD_EXIT_*. main() reports any other value

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_bounds_cli.sh — CTest driver for the qsgdsim command line (experiments/CMakeLists.txt).
+# test_bounds_cli.sh — CTest driver for the qsgdsim command line (cli/CMakeLists.txt).
 # Usage: test_bounds_cli.sh run|usage QSGDSIM_BINARY
 #   run    tiny `qsgdsim bounds` runs: exit 0, provenance, header, row count, no partial files
 #   usage  bad arguments exit 2 naming the argument; help and version exit 0
