@@ -37,8 +37,8 @@ RUNTIME=(
   openmpi-bin openmpi-common libopenmpi3 libevent-core-2.1-7 libevent-pthreads-2.1-7
   libfabric1 libhwloc15 libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpmix2
   libpsm-infinipath1 libpsm2-2 libucx0 libmunge2
-  # pkg-config (CMake's pkg_check_modules); make (the build does not work with Ninja: two
-  # rules for network_models/collective_probe)
+  # pkg-config (CMake's pkg_check_modules); make (gpu-check.sh builds with Makefiles, the
+  # generator its rehearsal used)
   pkgconf pkgconf-bin libpkgconf3 pkg-config make
 )
 # Headers, .pc files and .so links, without their own dependencies (libsimgrid-dev's

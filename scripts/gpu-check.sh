@@ -190,8 +190,8 @@ deps() {
 fstep deps deps || { note "the dependencies are not there: nothing else can run"; }
 
 # ---- build and tests --------------------------------------------------------------------
-# Makefiles: Ninja refuses this project (two rules for network_models/collective_probe); the
-# bundle brings make if the image has none.
+# Makefiles, the generator rehearsed (Ninja works too since the probe's target was renamed);
+# the bundle brings make if the image has none.
 gen=(-G "Unix Makefiles")
 [ -f "$build/CMakeCache.txt" ] && gen=()  # keep an existing build's generator
 dev=cuda; devices="cpu cuda"
