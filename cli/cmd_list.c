@@ -10,6 +10,7 @@
 #include "gpu_device.h"
 #include "model.h"
 #include "net.h"
+#include "qsgd_opt.h"
 #include "quant.h"
 #include "sim.h"
 
@@ -17,9 +18,12 @@
 
 static void list_quantizers(void) {
     printf("quantizers (spec NAME[:key=value,...]):\n");
-    for (const quant_type *const *t = quant_types(); *t; t++)
-        printf("  %-10s %s\n  %-10s options: %s\n", (*t)->name, (*t)->summary, "",
-               (*t)->options && *(*t)->options ? (*t)->options : "none");
+    char usage[512];
+    for (const quant_type *const *t = quant_types(); *t; t++) {
+        quant_type_usage(*t, usage, sizeof usage);
+        printf("  %-10s %s\n  %-10s options: %s\n", (*t)->name, (*t)->summary, "", usage);
+        qsgd_opt_print_help(stdout, (*t)->opts, "               "); /* one line per option */
+    }
 }
 
 static void list_models(void) {

@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "qsgd_file.h"
 #include "qsgd_tsv.h"
+#include "quant.h"
 
 #define PROG "qsgdsim plot"
 #define MAX_BINS 400    /* train-loss points per line in the convergence figure */
@@ -126,33 +127,9 @@ static void value_label(const char *name, const char *v, int level, char *out, s
         return;
     }
     if (strcmp(name, "quantizer") == 0) {
-        spec_name(v, n, sizeof n);
-        if (strcmp(n, "fp32") == 0) {
-            snprintf(out, len, "fp32");
-        } else if (strcmp(n, "qsgd") == 0) {
-            if (spec_opt(v, "bits", o, sizeof o))
-                snprintf(out, len, "QSGD %s-bit", o);
-            else if (spec_opt(v, "s", o, sizeof o))
-                snprintf(out, len, "QSGD s=%s", o);
-            else
-                snprintf(out, len, "QSGD");
-            size_t l = strlen(out);
-            if (spec_opt(v, "format", o, sizeof o) && strcmp(o, "elias") == 0)
-                l += (size_t)snprintf(out + l, l < len ? len - l : 0, " Elias");
-            if (spec_opt(v, "norm", o, sizeof o) && strcmp(o, "max") == 0)
-                l += (size_t)snprintf(out + l, l < len ? len - l : 0, " max-norm");
-            if (level >= 1 && spec_opt(v, "bucket", o, sizeof o))
-                snprintf(out + l, l < len ? len - l : 0, " d=%s", o);
-        } else if (strcmp(n, "onebit") == 0) {
-            snprintf(out, len, "1-bit SGD%s",
-                     spec_opt(v, "feedback", o, sizeof o) && strcmp(o, "0") == 0 ? " no EF" : "");
-            if (level >= 1 && spec_opt(v, "bucket", o, sizeof o)) {
-                size_t l = strlen(out);
-                snprintf(out + l, l < len ? len - l : 0, " d=%s", o);
-            }
-        } else {
+        /* the type's label (quant_spec_label: its table parses the spec, aliases and all) */
+        if (quant_spec_label(v, level, out, len) != 0)
             snprintf(out, len, "%s", v);
-        }
     } else if (strcmp(name, "network") == 0) {
         spec_name(v, n, sizeof n);
         int has_link = spec_opt(v, "link", o, sizeof o) || spec_opt(v, "bw", o, sizeof o);

@@ -1134,17 +1134,19 @@ char **exp_point_argv(const exp_experiment *e, const exp_point *p, const char *o
     return out;
 }
 
-static int quant_is(const char *spec, const char *name) {
+/* Properties of a quantizer spec from its type table (quant.h), never from its name:
+ * lossless (fp32: all-reduce can sum it; the speedup baseline) and variable-length messages
+ * (qsgd format=elias: no double buffering). A spec that does not parse has neither. */
+static int quant_lossless(const char *spec) {
     quant_spec qs;
     quant_err qe = {0};
-    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && strcmp(qs.name, name) == 0;
+    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && quant_spec_lossless(&qs);
 }
 
-static int quant_is_elias(const char *spec) {
+static int quant_variable_length(const char *spec) {
     quant_spec qs;
     quant_err qe = {0};
-    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && strcmp(qs.name, "qsgd") == 0 &&
-           qs.params.format == QUANT_FMT_ELIAS;
+    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && !quant_spec_fixed_size(&qs);
 }
 
 /* The line of the setting that a message of the trainer's parser (sim_config_parse) is
@@ -1222,7 +1224,7 @@ static void check_point(ctx *c, const exp_point *p) {
     long K = (long)exp_point_value(e, p, EXP_WORKERS)->num;
     int overlap = exp_point_value(e, p, EXP_OVERLAP)->num != 0;
     echo_buf b1, b2;
-    if (strcmp(ex, "allreduce") == 0 && !quant_is(q, "fp32"))
+    if (strcmp(ex, "allreduce") == 0 && !quant_lossless(q))
         err_at(c, conflict_line(e, p, EXP_EXCHANGE, EXP_QUANTIZER),
                "exchange \"allreduce\"%s: an all-reduce sums dense fp32 gradients, so it cannot "
                "carry quantizer %s (%s); use quantizer \"fp32\" with it, or exchange allgather, "
@@ -1233,7 +1235,7 @@ static void check_point(ctx *c, const exp_point *p) {
                "overlap = true%s: overlap is implemented for exchange \"allgather\" only, not "
                "exchange %s (%s)",
                dflt(e, p, EXP_OVERLAP), echo(ex, &b1), where(pline(e, p, EXP_EXCHANGE)));
-    if (overlap && quant_is_elias(q))
+    if (overlap && quant_variable_length(q))
         err_at(c, conflict_line(e, p, EXP_OVERLAP, EXP_QUANTIZER),
                "overlap = true%s: overlap needs a fixed-size format (fp32, qsgd format=dense, "
                "onebit), and Elias messages vary in length: quantizer %s (%s)",
@@ -1329,13 +1331,13 @@ static void make_points(ctx *c) {
 long exp_point_baseline(const exp_experiment *e, size_t i) {
     const exp_setting *q = &e->set[EXP_QUANTIZER];
     const exp_point *p = &e->points[i];
-    if (quant_is(q->v[p->vi[EXP_QUANTIZER]].text, "fp32"))
+    if (quant_lossless(q->v[p->vi[EXP_QUANTIZER]].text))
         return (long)i;
     if (!q->swept)
         return -1;
     size_t fp = q->n;
     for (size_t j = 0; j < q->n && fp == q->n; j++)
-        if (quant_is(q->v[j].text, "fp32"))
+        if (quant_lossless(q->v[j].text))
             fp = j;
     if (fp == q->n)
         return -1;

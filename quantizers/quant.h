@@ -68,11 +68,13 @@ typedef struct quant_params {
 } quant_params;
 
 /* A parsed quantizer spec "name[:key=value,...]", e.g. "qsgd:bits=4,bucket=512,norm=max,
- * format=elias". Keys: s, bits, bucket (alias d), norm (l2|max), format (dense|elias),
- * feedback (1|0). */
+ * format=elias". The keys a type accepts are its option table (quant_type.opts): qsgd s
+ * (alias levels), bits (b), bucket (d), norm (l2|max, alias inf), format (dense|elias);
+ * onebit bucket (d), feedback (1|0); fp32 none. */
 typedef struct quant_spec {
     char name[32];
     quant_params params;
+    uint64_t given; /* bit i set: row i of the type's option table was given */
 } quant_spec;
 
 /* Randomness context of one encode: generator key material. */
@@ -85,14 +87,29 @@ typedef struct quant_ctx {
 
 typedef struct quant quant; /* an instance: type + parameters + shape + workspace + state */
 
+struct qsgd_opt; /* an option row (common/qsgd_opt.h) */
+
 /* Type table of one quantizer. Implementations live in quant_<name>.c; adding one is one
  * file plus one line in the registry (quant_core.c). Function pointers are required unless
- * marked optional. */
+ * marked optional. Callers learn what a type does from these fields, never from its name. */
 typedef struct quant_type {
     const char *name;
     const char *summary; /* one line */
-    const char *options; /* one line listing the accepted options */
-    int stateful;        /* 1 if encode carries state across steps (error feedback) */
+    /* The options: rows {name, aliases, kind, offsetof(quant_params, field), range or
+     * choices, default, help} ending with a row whose name is NULL (qsgd_opt.h); NULL = no
+     * options. Parsing, describing and listing are generic over it. Checks across options
+     * (qsgd's s vs bits) and against the shape are init's. */
+    const struct qsgd_opt *opts;
+    int stateful; /* 1 if encode carries state across steps (error feedback) */
+    int lossless; /* 1 if decode(encode(v)) == v bit for bit (fp32): sent uncompressed,
+                     summable by an all-reduce, the baseline of speedups */
+    /* Optional: 1 if messages of these parameters vary in length (qsgd format=elias); NULL
+     * or 0: every message is exactly max_bits (double buffering needs that). */
+    int (*variable_length)(const quant_params *p);
+    /* Optional: a short figure label of a parsed spec; level 0 is the shortest, level 1
+     * adds detail. NULL: the name followed by the options given. Returns 0, or -1 when
+     * truncated. */
+    int (*label)(const quant_spec *s, int level, char *out, size_t len);
     /* Validate q->params for q's shape, fill derived fields, allocate q->impl. */
     int (*init)(quant *q, quant_err *err);
     void (*fini)(quant *q);
@@ -127,8 +144,18 @@ const quant_type *quant_type_find(const char *name);
 
 /* Parse "name[:key=value,...]". Unknown names and keys are errors naming the valid ones. */
 int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err);
-/* Canonical spec string of an instance, e.g. "qsgd:s=7,bucket=512,norm=l2,format=dense". */
+/* Canonical spec string of an instance, e.g. "qsgd:s=7,bucket=512,norm=l2,format=dense":
+ * every option of its table in row order with its resolved value, except shorthands
+ * (qsgd's bits); just the name for a type without options. */
 int quant_describe(const quant *q, char *buf, size_t len);
+/* Properties of a parsed spec, from its type's table (see quant_type). */
+int quant_spec_lossless(const quant_spec *s);
+int quant_spec_fixed_size(const quant_spec *s); /* !variable_length */
+/* Figure label of a spec string (see quant_type.label). Returns 0, or -1 when the spec does
+ * not parse or the label is truncated. */
+int quant_spec_label(const char *spec, int level, char *out, size_t len);
+/* One line listing a type's options, e.g. "s=LEVELS, bits=B, ..." ("none" without). */
+int quant_type_usage(const quant_type *t, char *buf, size_t len);
 
 /* --- instances ----------------------------------------------------------------------- */
 /* Create a quantizer for a rows x cols tensor. Returns NULL and fills err on failure. */

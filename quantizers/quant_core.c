@@ -2,11 +2,12 @@
  * entry points (quant_encode/quant_decode) shared by all quantizer types. */
 #include "quant.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "qsgd_opt.h"
 
 extern const quant_type quant_type_fp32;
 extern const quant_type quant_type_qsgd;
@@ -50,21 +51,6 @@ static void valid_names(char *buf, size_t len) {
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", registry[i]->name);
 }
 
-static int parse_ulong(const char *key, const char *val, unsigned long max, unsigned long *out,
-                       quant_err *err) {
-    char *end;
-    errno = 0;
-    if (*val == '-' || *val == '\0')
-        return quant_fail(err, QUANT_EINVAL, 0, "option %s: '%s' is not a non-negative integer",
-                          key, val);
-    unsigned long v = strtoul(val, &end, 10);
-    if (errno || *end != '\0' || v > max)
-        return quant_fail(err, QUANT_EINVAL, 0, "option %s: '%s' is not an integer in [0, %lu]",
-                          key, val, max);
-    *out = v;
-    return QUANT_OK;
-}
-
 int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err) {
     memset(out, 0, sizeof *out);
     if (!spec)
@@ -83,62 +69,12 @@ int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err) {
     if (!t)
         return quant_fail(err, QUANT_EINVAL, 0, "unknown quantizer '%s' (valid: %s)", out->name,
                           names);
-    if (!colon || colon[1] == '\0')
-        return QUANT_OK;
-
-    char opts[256];
-    if (strlen(colon + 1) >= sizeof opts)
-        return quant_fail(err, QUANT_EINVAL, 0, "quantizer options too long: '%s'", colon + 1);
-    strcpy(opts, colon + 1);
-    quant_params *p = &out->params;
-    char *save = NULL;
-    for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq)
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "quantizer %s: option '%s' is not key=value (options: %s)", t->name,
-                              kv, t->options);
-        *eq = '\0';
-        const char *key = kv, *val = eq + 1;
-        unsigned long v;
-        int rc;
-        if (strcmp(key, "s") == 0 || strcmp(key, "levels") == 0) {
-            if ((rc = parse_ulong(key, val, 1u << 30, &v, err)))
-                return rc;
-            p->s = (unsigned)v;
-        } else if (strcmp(key, "bits") == 0 || strcmp(key, "b") == 0) {
-            if ((rc = parse_ulong(key, val, 64, &v, err)))
-                return rc;
-            p->bits = (unsigned)v;
-        } else if (strcmp(key, "bucket") == 0 || strcmp(key, "d") == 0) {
-            if ((rc = parse_ulong(key, val, (unsigned long)-1, &v, err)))
-                return rc;
-            p->bucket = (size_t)v;
-        } else if (strcmp(key, "norm") == 0) {
-            if (strcmp(val, "l2") == 0)
-                p->norm = QUANT_NORM_L2;
-            else if (strcmp(val, "max") == 0 || strcmp(val, "inf") == 0)
-                p->norm = QUANT_NORM_MAX;
-            else
-                return quant_fail(err, QUANT_EINVAL, 0, "option norm: '%s' (valid: l2, max)", val);
-        } else if (strcmp(key, "format") == 0) {
-            if (strcmp(val, "dense") == 0)
-                p->format = QUANT_FMT_DENSE;
-            else if (strcmp(val, "elias") == 0)
-                p->format = QUANT_FMT_ELIAS;
-            else
-                return quant_fail(err, QUANT_EINVAL, 0, "option format: '%s' (valid: dense, elias)",
-                                  val);
-        } else if (strcmp(key, "feedback") == 0) {
-            if ((rc = parse_ulong(key, val, 1, &v, err)))
-                return rc;
-            p->no_feedback = v ? 0 : 1;
-        } else {
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "quantizer %s: unknown option '%s' (options: %s)", t->name, key,
-                              t->options);
-        }
-    }
+    char owner[64], msg[sizeof err->msg];
+    snprintf(owner, sizeof owner, "quantizer %s", t->name);
+    if (qsgd_opt_defaults(t->opts, &out->params, msg, sizeof msg) ||
+        qsgd_opt_parse(t->opts, owner, colon ? colon + 1 : NULL, &out->params, &out->given, msg,
+                       sizeof msg))
+        return quant_fail(err, QUANT_EINVAL, 0, "%s", msg);
     return QUANT_OK;
 }
 
@@ -226,15 +162,43 @@ int quant_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
 }
 
 int quant_describe(const quant *q, char *buf, size_t len) {
-    const quant_params *p = &q->params;
-    int w;
-    if (strcmp(q->type->name, "qsgd") == 0)
-        w = snprintf(buf, len, "qsgd:s=%u,bucket=%zu,norm=%s,format=%s", p->s, p->bucket,
-                     p->norm == QUANT_NORM_MAX ? "max" : "l2",
-                     p->format == QUANT_FMT_ELIAS ? "elias" : "dense");
-    else if (strcmp(q->type->name, "onebit") == 0)
-        w = snprintf(buf, len, "onebit:bucket=%zu,feedback=%d", p->bucket, !p->no_feedback);
-    else
-        w = snprintf(buf, len, "%s", q->type->name);
-    return (w < 0 || (size_t)w >= len) ? QUANT_EINVAL : QUANT_OK;
+    return qsgd_opt_describe(q->type->opts, q->type->name, &q->params, buf, len) ? QUANT_EINVAL
+                                                                                 : QUANT_OK;
+}
+
+int quant_spec_lossless(const quant_spec *s) {
+    const quant_type *t = quant_type_find(s->name);
+    return t && t->lossless;
+}
+
+int quant_spec_fixed_size(const quant_spec *s) {
+    const quant_type *t = quant_type_find(s->name);
+    return t && !(t->variable_length && t->variable_length(&s->params));
+}
+
+int quant_type_usage(const quant_type *t, char *buf, size_t len) {
+    return qsgd_opt_usage(t->opts, buf, len);
+}
+
+/* The label of a type without a label hook: its name, then the options given as written
+ * in canonical form ("onebit feedback=0"). */
+static int default_label(const quant_type *t, const quant_spec *s, char *out, size_t len) {
+    int w = snprintf(out, len, "%s", t->name);
+    size_t off = w < 0 ? 0 : (size_t)w;
+    char v[160];
+    for (size_t i = 0; t->opts && t->opts[i].name && off < len; i++)
+        if (i < 64 && (s->given >> i & 1) && !qsgd_opt_format(&t->opts[i], &s->params, v, sizeof v))
+            off += (size_t)snprintf(out + off, len - off, " %s=%s", t->opts[i].name, v);
+    return off < len ? 0 : -1;
+}
+
+int quant_spec_label(const char *spec, int level, char *out, size_t len) {
+    quant_spec s;
+    quant_err e = {0};
+    if (len)
+        out[0] = '\0';
+    if (quant_spec_parse(spec, &s, &e) != QUANT_OK)
+        return -1;
+    const quant_type *t = quant_type_find(s.name);
+    return t->label ? t->label(&s, level, out, len) : default_label(t, &s, out, len);
 }

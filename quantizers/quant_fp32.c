@@ -2,6 +2,7 @@
  * bits in big-endian byte order (MSB first, like every other message). */
 #include "quant.h"
 
+#include <stddef.h>
 #include <string.h>
 
 static int fp32_init(quant *q, quant_err *err) {
@@ -56,8 +57,9 @@ static int fp32_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
 const quant_type quant_type_fp32 = {
     .name = "fp32",
     .summary = "uncompressed float32 baseline (32 bits per coordinate)",
-    .options = "none",
+    .opts = NULL,
     .stateful = 0,
+    .lossless = 1,
     .init = fp32_init,
     .fini = fp32_fini,
     .max_bits = fp32_max_bits,

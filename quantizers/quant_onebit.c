@@ -11,10 +11,14 @@
  * Wire format: [m0, m1 of group 0 .. G-1: 32-bit floats][n bits, row-major, 1 = non-negative].
  * Exactly 64 G + n bits. */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bitstream.h"
+#include "qsgd_opt.h"
 #include "quant.h"
 
 typedef struct onebit_impl {
@@ -270,11 +274,41 @@ static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
     return QUANT_OK;
 }
 
+enum { OPT_BUCKET, OPT_FEEDBACK };
+static const qsgd_opt onebit_opts[] = {
+    [OPT_BUCKET] = {.name = "bucket",
+                    .aliases = "d",
+                    .kind = QSGD_OPT_SIZE,
+                    .offset = offsetof(quant_params, bucket),
+                    .max = SIZE_MAX,
+                    .def = "0",
+                    .meta = "D",
+                    .help = "values per group of a vector (0 = whole); matrices use columns"},
+    [OPT_FEEDBACK] = {.name = "feedback",
+                      .kind = QSGD_OPT_BOOL,
+                      .offset = offsetof(quant_params, no_feedback),
+                      .def = "1",
+                      .help = "error feedback (0 = plain sign quantization, residual dropped)",
+                      .flags = QSGD_OPT_NEGATED},
+    {.name = NULL},
+};
+
+/* "1-bit SGD", " no EF" without feedback, and at level 1 " d=N" when bucket was given. */
+static int onebit_label(const quant_spec *sp, int level, char *out, size_t len) {
+    int w = snprintf(out, len, "1-bit SGD%s", sp->params.no_feedback ? " no EF" : "");
+    size_t l = w < 0 ? 0 : (size_t)w;
+    if (level >= 1 && (sp->given >> OPT_BUCKET & 1))
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " d=%zu", sp->params.bucket);
+    return l < len ? 0 : -1;
+}
+
 const quant_type quant_type_onebit = {
     .name = "onebit",
     .summary = "1-bit SGD with error feedback: sign bit per value, two means per column/bucket",
-    .options = "bucket=D (vectors; matrices use columns), feedback=1|0",
+    .opts = onebit_opts,
     .stateful = 1,
+    .lossless = 0,
+    .label = onebit_label,
     .init = onebit_init,
     .fini = onebit_fini,
     .max_bits = onebit_max_bits,

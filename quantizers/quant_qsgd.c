@@ -13,6 +13,9 @@
  * All levels come from one chunked driver (qsgd_run), so quantize, dense and elias produce
  * identical values for the same context. */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +23,7 @@
 #include "elias.h"
 #include "qrng.h"
 #include "qsgd_kernels.h"
+#include "qsgd_opt.h"
 #include "quant.h"
 
 #define CHUNK 1024 /* coordinates per inner pass; a multiple of QRNG_GROUP */
@@ -442,13 +446,89 @@ static int qsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
                                                : decode_dense(q, buf, len, nbits, out, err);
 }
 
+/* The options, in the order quant_describe prints them (bits, a shorthand, is not). */
+enum { OPT_S, OPT_BITS, OPT_BUCKET, OPT_NORM, OPT_FORMAT };
+static const qsgd_opt_choice norm_choices[] = {
+    {"l2", QUANT_NORM_L2}, {"max", QUANT_NORM_MAX}, {"inf", QUANT_NORM_MAX}, {NULL, 0}};
+static const qsgd_opt_choice format_choices[] = {
+    {"dense", QUANT_FMT_DENSE}, {"elias", QUANT_FMT_ELIAS}, {NULL, 0}};
+static const qsgd_opt qsgd_opts[] = {
+    [OPT_S] = {.name = "s",
+               .aliases = "levels",
+               .kind = QSGD_OPT_UINT,
+               .offset = offsetof(quant_params, s),
+               .max = 1u << 30,
+               .def = "0",
+               .meta = "LEVELS",
+               .help = "levels in [0, 1] (1..32767); 0 = derive from bits"},
+    [OPT_BITS] = {.name = "bits",
+                  .aliases = "b",
+                  .kind = QSGD_OPT_UINT,
+                  .offset = offsetof(quant_params, bits),
+                  .max = 64,
+                  .def = "0",
+                  .meta = "B",
+                  .help = "shorthand for s = 2^(B-1)-1 (2..16); s wins when both are given",
+                  .flags = QSGD_OPT_HIDDEN},
+    [OPT_BUCKET] = {.name = "bucket",
+                    .aliases = "d",
+                    .kind = QSGD_OPT_SIZE,
+                    .offset = offsetof(quant_params, bucket),
+                    .max = SIZE_MAX,
+                    .def = "0",
+                    .meta = "D",
+                    .help = "bucket size d (0 = the whole tensor)"},
+    [OPT_NORM] = {.name = "norm",
+                  .kind = QSGD_OPT_ENUM,
+                  .offset = offsetof(quant_params, norm),
+                  .choices = norm_choices,
+                  .def = "l2",
+                  .help = "bucket scale: l2 (the paper) or max (QSGDinf)"},
+    [OPT_FORMAT] = {.name = "format",
+                    .kind = QSGD_OPT_ENUM,
+                    .offset = offsetof(quant_params, format),
+                    .choices = format_choices,
+                    .def = "dense",
+                    .help = "wire format: dense (fixed width) or elias (the paper's sparse code)"},
+    {.name = NULL},
+};
+_Static_assert(sizeof(quant_norm) == sizeof(int) && sizeof(quant_format) == sizeof(int),
+               "enum options are stored as int");
+
+static int qsgd_variable_length(const quant_params *p) {
+    return p->format == QUANT_FMT_ELIAS;
+}
+
+/* "QSGD 4-bit" (or "QSGD s=7", "QSGD"), then " Elias", " max-norm" and, at level 1, " d=512"
+ * for the options given. */
+static int qsgd_label(const quant_spec *sp, int level, char *out, size_t len) {
+    const quant_params *p = &sp->params;
+    int w;
+    if (sp->given >> OPT_S & 1)
+        w = snprintf(out, len, "QSGD s=%u", p->s);
+    else if (sp->given >> OPT_BITS & 1)
+        w = snprintf(out, len, "QSGD %u-bit", p->bits);
+    else
+        w = snprintf(out, len, "QSGD");
+    size_t l = w < 0 ? 0 : (size_t)w;
+    if (p->format == QUANT_FMT_ELIAS)
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " Elias");
+    if (p->norm == QUANT_NORM_MAX)
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " max-norm");
+    if (level >= 1 && (sp->given >> OPT_BUCKET & 1))
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " d=%zu", p->bucket);
+    return l < len ? 0 : -1;
+}
+
 const quant_type quant_type_qsgd = {
     .name = "qsgd",
     .summary = "QSGD stochastic quantization: s levels per bucket, l2/max norm, dense or Elias "
                "wire format",
-    .options = "s=LEVELS | bits=B (s = 2^(B-1)-1), bucket=D (0 = whole tensor), norm=l2|max, "
-               "format=dense|elias",
+    .opts = qsgd_opts,
     .stateful = 0,
+    .lossless = 0,
+    .variable_length = qsgd_variable_length,
+    .label = qsgd_label,
     .init = qsgd_init,
     .fini = qsgd_fini,
     .max_bits = qsgd_max_bits,

@@ -77,7 +77,8 @@ sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, q
         const model_tensor *mt = &m->tensors[t];
         size_t rows = mt->ndim > 1 ? mt->shape[0] : 1;
         size_t cols = mt->numel / rows;
-        int quantized = mt->numel >= min_numel && strcmp(qs.name, "fp32") != 0;
+        /* a lossless type (fp32) is sent as fp32 on every tensor */
+        int quantized = mt->numel >= min_numel && !quant_spec_lossless(&qs);
         c->q[t] = quantized ? quant_alloc(qs.name, &qs.params, rows, cols, err)
                             : quant_alloc("fp32", NULL, rows, cols, err);
         if (!c->q[t]) {
@@ -95,7 +96,7 @@ sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, q
         if (quantized) {
             c->nquantized++;
             c->quantized_numel += mt->numel;
-            if (qs.params.format == QUANT_FMT_ELIAS && strcmp(qs.name, "qsgd") == 0)
+            if (!quant_spec_fixed_size(&qs))
                 c->fixed_size = 0;
         }
     }
@@ -108,7 +109,7 @@ int sim_codec_describe(const sim_codec *c, char *buf, size_t len) {
         total += c->numel[t];
     char q[160] = "fp32";
     for (size_t t = 0; t < c->ntensors; t++)
-        if (strcmp(c->q[t]->type->name, "fp32") != 0) {
+        if (!c->q[t]->type->lossless) {
             quant_describe(c->q[t], q, sizeof q);
             break;
         }

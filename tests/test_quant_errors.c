@@ -341,6 +341,13 @@ static void test_spec_parse(void) {
         {"onebit:feedback=2", {"feedback", NULL}},
         {"onebit:feedback=yes", {"feedback", NULL}},
         {"onebit:bucket=-5", {"bucket", NULL}},
+        /* each type accepts only its own table's keys; a key twice (or via an alias) is refused */
+        {"fp32:bits=4", {"bits", "options: none", NULL}},
+        {"onebit:s=3", {"'s'", "bucket=D", "feedback=1|0", NULL}},
+        {"qsgd:feedback=0", {"feedback", "bits=B", NULL}},
+        {"qsgd:s=3,levels=4", {"s given twice", "levels", NULL}},
+        {"qsgd:bits=4,bits=8", {"bits given twice", NULL}},
+        {"onebit:bucket=4,d=8", {"bucket given twice", NULL}},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         quant_spec s;
@@ -399,6 +406,49 @@ static void test_spec_parse(void) {
 
 /* Non-finite input: qsgd (and onebit) reject it with QUANT_EINVAL naming the index; finite
  * inputs whose l2 norm overflows float are rejected or quantized to finite values. */
+/* What callers learn from the type tables instead of names: labels (aliases included),
+ * lossless, fixed-size, the options given. */
+static void test_spec_properties(void) {
+    static const struct {
+        const char *spec, *label0, *label1;
+        int lossless, fixed;
+    } tab[] = {
+        {"fp32", "fp32", "fp32", 1, 1},
+        {"qsgd:bits=4,bucket=512", "QSGD 4-bit", "QSGD 4-bit d=512", 0, 1},
+        {"qsgd:b=4,d=512,norm=inf", "QSGD 4-bit max-norm", "QSGD 4-bit max-norm d=512", 0, 1},
+        {"qsgd:levels=7,format=elias", "QSGD s=7 Elias", "QSGD s=7 Elias", 0, 0},
+        {"qsgd:s=5,bits=8", "QSGD s=5", "QSGD s=5", 0, 1}, /* s wins, as in init */
+        {"qsgd", "QSGD", "QSGD", 0, 1},
+        {"onebit", "1-bit SGD", "1-bit SGD", 0, 1},
+        {"onebit:feedback=0,d=64", "1-bit SGD no EF", "1-bit SGD no EF d=64", 0, 1},
+        {"onebit:feedback=1", "1-bit SGD", "1-bit SGD", 0, 1},
+    };
+    for (size_t k = 0; k < sizeof tab / sizeof *tab; k++) {
+        char l0[128], l1[128];
+        quant_spec s;
+        quant_err err = {0};
+        CU_ASSERT_EQUAL_FATAL(quant_spec_parse(tab[k].spec, &s, &err), QUANT_OK);
+        CU_ASSERT_EQUAL(quant_spec_label(tab[k].spec, 0, l0, sizeof l0), 0);
+        CU_ASSERT_EQUAL(quant_spec_label(tab[k].spec, 1, l1, sizeof l1), 0);
+        QT_CHECK(strcmp(l0, tab[k].label0) == 0 && strcmp(l1, tab[k].label1) == 0,
+                 "%s: labels '%s' / '%s', want '%s' / '%s'", tab[k].spec, l0, l1, tab[k].label0,
+                 tab[k].label1);
+        QT_CHECK(quant_spec_lossless(&s) == tab[k].lossless &&
+                     quant_spec_fixed_size(&s) == tab[k].fixed,
+                 "%s: lossless %d fixed %d", tab[k].spec, quant_spec_lossless(&s),
+                 quant_spec_fixed_size(&s));
+    }
+    char l[8];
+    QT_CHECK(quant_spec_label("qsgd:nope=1", 0, l, sizeof l) == -1 && l[0] == '\0',
+             "a spec that does not parse has no label");
+    QT_CHECK(quant_spec_label("qsgd:bits=4", 0, l, sizeof l) == -1, "truncated label");
+    quant_spec s;
+    quant_err err = {0};
+    CU_ASSERT_EQUAL(quant_spec_parse("qsgd:d=8,b=4", &s, &err), QUANT_OK);
+    QT_CHECK(s.given == 6, "qsgd:d=8,b=4 given mask %llx, want rows bits and bucket",
+             (unsigned long long)s.given);
+}
+
 static void test_nonfinite_input(void) {
     static const float bads[] = {NAN, INFINITY, -INFINITY};
     float v[1000], out[1000];
@@ -495,6 +545,8 @@ int main(void) {
         {"random corruption: no crash, no overrun", test_corrupted},
         {"too-small buffer -> ENOSPC, no overrun", test_enospc},
         {"spec parse errors name the valid choices", test_spec_parse},
+        {"spec properties from the type tables: labels, lossless, fixed size",
+         test_spec_properties},
         {"non-finite input -> EINVAL naming the index", test_nonfinite_input},
         {"quant_free(NULL)", test_free_null},
         {NULL, NULL},

@@ -129,8 +129,8 @@ static void test_roundtrip_all_types(void) {
 static void test_registry(void) {
     for (const quant_type *const *t = quant_types(); *t; t++) {
         const quant_type *T = *t;
-        QT_CHECK(T->name && T->summary && T->options && T->init && T->fini && T->max_bits &&
-                     T->quantize && T->encode && T->decode,
+        QT_CHECK(T->name && T->summary && T->init && T->fini && T->max_bits && T->quantize &&
+                     T->encode && T->decode,
                  "type %s lacks a required field", T->name ? T->name : "(null)");
         QT_CHECK(quant_type_find(T->name) == T, "quant_type_find(\"%s\") does not find it",
                  T->name);
@@ -263,6 +263,25 @@ static void test_bits_shorthand_and_describe(void) {
                  "describe into 4 bytes must fail, wrote '%s'", tiny);
         quant_free(a);
         quant_free(b);
+    }
+    /* canonical descriptions are provenance and match reference values in experiment files:
+     * pinned (byte-identical to the hand-written describe before the option tables) */
+    static const char *const pinned[][2] = {
+        {"fp32", "fp32"},
+        {"qsgd:bits=4,bucket=512", "qsgd:s=7,bucket=512,norm=l2,format=dense"},
+        {"qsgd:b=8,d=512,norm=inf,format=elias", "qsgd:s=127,bucket=512,norm=max,format=elias"},
+        {"qsgd:levels=3", "qsgd:s=3,bucket=1000,norm=l2,format=dense"},
+        {"onebit", "onebit:bucket=1000,feedback=1"},
+        {"onebit:feedback=0,bucket=64", "onebit:bucket=64,feedback=0"},
+    };
+    for (size_t k = 0; k < sizeof pinned / sizeof *pinned; k++) {
+        quant *a = qt_alloc(pinned[k][0], 1, 1000);
+        char d[128] = "";
+        if (a)
+            quant_describe(a, d, sizeof d);
+        QT_CHECK(strcmp(d, pinned[k][1]) == 0, "describe(%s) = '%s', want '%s'", pinned[k][0], d,
+                 pinned[k][1]);
+        quant_free(a);
     }
     q = qt_alloc("qsgd:bits=4,bucket=512,norm=max,format=elias", 1, 1000);
     if (q) {
