@@ -114,6 +114,13 @@ static int spec_opt(const char *spec, const char *key, char *out, size_t len) {
     return 0;
 }
 
+/* 1 if the quantizer spec is lossless (fp32: the speedup baseline), from its type table */
+static int spec_lossless(const char *spec) {
+    quant_spec qs;
+    quant_err qe = {0};
+    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && quant_spec_lossless(&qs);
+}
+
 static void spec_name(const char *spec, char *out, size_t len) {
     snprintf(out, len, "%.*s", (int)strcspn(spec, ":"), spec);
 }
@@ -323,7 +330,7 @@ static int load_experiment(plot *c) {
     if (!from_summary && c->aq >= 0)
         for (size_t i = 0; i < c->npt; i++)
             for (size_t j = 0; j < c->npt; j++) {
-                if (strcmp(c->ax[c->aq].val[c->pt[j].vi[c->aq]], "fp32") != 0)
+                if (!spec_lossless(c->ax[c->aq].val[c->pt[j].vi[c->aq]]))
                     continue;
                 int same = 1;
                 for (size_t a = 0; a < c->nax && same; a++)
@@ -459,11 +466,11 @@ static const char *palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff
 static const char *qcolor(const plot *c, size_t i) {
     if (c->aq < 0)
         return palette[0];
-    if (strcmp(c->ax[c->aq].val[i], "fp32") == 0)
+    if (spec_lossless(c->ax[c->aq].val[i]))
         return "#222222";
     size_t k = 0;
     for (size_t j = 0; j < i; j++)
-        k += strcmp(c->ax[c->aq].val[j], "fp32") != 0;
+        k += !spec_lossless(c->ax[c->aq].val[j]);
     return palette[k % (sizeof palette / sizeof palette[0])];
 }
 
@@ -711,7 +718,7 @@ static double v_bits(const plot *c, const point *p, int k) {
         return p->bits;
     for (size_t i = 0; i < c->npt; i++) {
         const point *q = &c->pt[i];
-        if (strcmp(c->ax[c->aq].val[q->vi[c->aq]], "fp32") == 0 &&
+        if (spec_lossless(c->ax[c->aq].val[q->vi[c->aq]]) &&
             (c->amodel < 0 || q->vi[c->amodel] == p->vi[c->amodel]) && q->bits > 0)
             return q->bits / p->bits;
     }

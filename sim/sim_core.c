@@ -468,7 +468,7 @@ int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err,
     unsigned xf = sim_exchange_get(c->exchange)->flags;
     if (c->overlap && !(xf & SIM_EXF_OVERLAP))
         return fail(err, errlen, "--overlap is implemented for --exchange allgather only");
-    if ((xf & SIM_EXF_FP32_ONLY) && strncmp(c->quant, "fp32", 4) != 0)
+    if ((xf & SIM_EXF_FP32_ONLY) && !quant_spec_lossless(&qs)) /* qs: parsed above */
         return fail(err, errlen,
                     "--exchange allreduce sums dense fp32 gradients: use --quant fp32, or "
                     "--exchange allgather/ps for '%s' (a sum of quantized messages is not a "

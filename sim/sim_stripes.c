@@ -74,7 +74,7 @@ sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_nume
         s->cols[t] = mt->numel / s->rows[t];
         s->off[t] = mt->offset;
         largest = mt->numel > largest ? mt->numel : largest;
-        int quantized = mt->numel >= min_numel && strcmp(qs.name, "fp32") != 0;
+        int quantized = mt->numel >= min_numel && !quant_spec_lossless(&qs);
         size_t widest = 0;
         for (int j = 0; j <= K; j++)
             s->c0[t * ((size_t)K + 1) + (size_t)j] = bound(s->cols[t], K, j);
