@@ -1030,6 +1030,13 @@ static void network_spec(const char *net, const char *workers, char *buf, size_t
         snprintf(buf, len, "%s%shosts=%s", net, strchr(net, ':') ? "," : ":", workers);
 }
 
+/* The registry flags (SIM_EXF_*) of the exchange named name; 0 for an unknown name (already
+ * reported where the value was read). Rules ask these, never the exchange's name. */
+static unsigned exchange_flags(const char *name) {
+    sim_exchange x;
+    return sim_exchange_find(name, &x) == 0 ? sim_exchange_get(x)->flags : 0u;
+}
+
 #define MAX_ARGV 80
 
 /* Arguments of `qsgdsim sim` (sim = 1, from "qsgdsim") or of the trainer only (sim = 0, from
@@ -1077,7 +1084,7 @@ static int build_args(const exp_experiment *e, const exp_point *p, const char *o
     A(pv(e, p, EXP_OPTIMIZER));
     A("--exchange");
     A(pv(e, p, EXP_EXCHANGE));
-    if (strcmp(pv(e, p, EXP_EXCHANGE), "allreduce") == 0) {
+    if (exchange_flags(pv(e, p, EXP_EXCHANGE)) & SIM_EXF_ALLREDUCE_ALGO) {
         A("--allreduce");
         A(pv(e, p, EXP_ALLREDUCE_IMPL));
     }
@@ -1224,13 +1231,14 @@ static void check_point(ctx *c, const exp_point *p) {
     long K = (long)exp_point_value(e, p, EXP_WORKERS)->num;
     int overlap = exp_point_value(e, p, EXP_OVERLAP)->num != 0;
     echo_buf b1, b2;
-    if (strcmp(ex, "allreduce") == 0 && !quant_lossless(q))
+    unsigned xf = exchange_flags(ex);
+    if ((xf & SIM_EXF_FP32_ONLY) && !quant_lossless(q))
         err_at(c, conflict_line(e, p, EXP_EXCHANGE, EXP_QUANTIZER),
                "exchange \"allreduce\"%s: an all-reduce sums dense fp32 gradients, so it cannot "
                "carry quantizer %s (%s); use quantizer \"fp32\" with it, or exchange allgather, "
                "ps or stripes",
                dflt(e, p, EXP_EXCHANGE), echo(q, &b1), where(pline(e, p, EXP_QUANTIZER)));
-    if (overlap && strcmp(ex, "allgather") != 0)
+    if (overlap && !(xf & SIM_EXF_OVERLAP))
         err_at(c, conflict_line(e, p, EXP_OVERLAP, EXP_EXCHANGE),
                "overlap = true%s: overlap is implemented for exchange \"allgather\" only, not "
                "exchange %s (%s)",
@@ -1240,7 +1248,7 @@ static void check_point(ctx *c, const exp_point *p) {
                "overlap = true%s: overlap needs a fixed-size format (fp32, qsgd format=dense, "
                "onebit), and Elias messages vary in length: quantizer %s (%s)",
                dflt(e, p, EXP_OVERLAP), echo(q, &b1), where(pline(e, p, EXP_QUANTIZER)));
-    if (strcmp(ex, "ps") == 0 && K < 2)
+    if ((xf & SIM_EXF_SERVER_RANK0) && K < 2)
         err_at(c, conflict_line(e, p, EXP_WORKERS, EXP_EXCHANGE),
                "workers = %ld%s: a parameter server needs at least 2 ranks (rank 0 is the "
                "server): exchange \"ps\" (%s)",
