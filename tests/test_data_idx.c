@@ -300,13 +300,7 @@ static void expect_fail_limited(const char *img, const char *lab, const data_idx
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
-        alarm(30);
-        size_t vm = vm_size();
-        if (!UNDER_ASAN && vm) {
-            struct rlimit rl = {vm + extra, vm + extra};
-            if (setrlimit(RLIMIT_AS, &rl) != 0)
-                _exit(90);
-        }
+        limit_child(extra);
         dataset *d = (dataset *)0x1;
         data_err err = {0};
         int rc = data_idx_load(img, lab, o, &d, &err);

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -30,6 +32,18 @@ static inline size_t vm_size(void) {
     if (f)
         fclose(f);
     return kb * 1024;
+}
+
+/* In a forked child: a 30 s alarm, and (not under ASan) an address space that may grow by at
+ * most `extra` bytes beyond what it holds now. Exits 90 if the limit cannot be set. */
+static inline void limit_child(size_t extra) {
+    alarm(30);
+    size_t vm = vm_size();
+    if (!UNDER_ASAN && vm) {
+        struct rlimit rl = {vm + extra, vm + extra};
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(90);
+    }
 }
 
 #endif
