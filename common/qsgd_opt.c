@@ -110,6 +110,40 @@ static int set_value(const qsgd_opt *o, const char *key, const char *val, void *
         *(double *)field(o, params) = v;
         return 0;
     }
+    case QSGD_OPT_SIZES: {
+        size_t *v = (size_t *)field(o, params), k = 0;
+        const char *q = val;
+        for (;;) {
+            char *end;
+            errno = 0;
+            unsigned long long x = (*q >= '0' && *q <= '9') ? strtoull(q, &end, 10) : 0;
+            if (*q < '0' || *q > '9' || errno || x < o->min || x > o->max || k == o->len ||
+                (*end != '\0' && *end != 'x' && *end != 'X') || (*end != '\0' && end[1] == '\0'))
+                return fail(err, errlen,
+                            "option %s: '%s' is not a list of 1 to %zu integers in [%llu, %llu] "
+                            "separated by 'x' (e.g. %s=%s)",
+                            key, val, o->len, o->min, o->max, key, o->def ? o->def : "1x2");
+            v[k++] = (size_t)x;
+            if (*end == '\0')
+                break;
+            q = end + 1;
+        }
+        memset(v + k, 0, (o->len - k) * sizeof *v); /* no stale values after the count */
+        *(int *)((char *)params + o->count_offset) = (int)k;
+        return 0;
+    }
+    case QSGD_OPT_STRING: {
+        char valid[256] = "";
+        size_t l = strlen(val);
+        if (l == 0 || l >= o->len)
+            return fail(err, errlen, "option %s: '%s' is not a text of 1 to %zu characters", key,
+                        val, o->len ? o->len - 1 : 0);
+        if (o->check && o->check(val, valid, sizeof valid))
+            return fail(err, errlen, "option %s: unknown %s '%s' (valid: %s)", key, key, val,
+                        valid);
+        memcpy(field(o, params), val, l + 1);
+        return 0;
+    }
     case QSGD_OPT_ENUM:
         for (size_t i = 0; o->choices && o->choices[i].name; i++)
             if (strcmp(o->choices[i].name, val) == 0) {
@@ -135,6 +169,11 @@ int qsgd_opt_defaults(const qsgd_opt *t, void *params, char *err, size_t errlen)
             *(size_t *)field(o, params) = 0;
         } else if (o->kind == QSGD_OPT_DOUBLE) {
             *(double *)field(o, params) = 0;
+        } else if (o->kind == QSGD_OPT_SIZES) {
+            memset(field(o, params), 0, o->len * sizeof(size_t));
+            *(int *)((char *)params + o->count_offset) = 0;
+        } else if (o->kind == QSGD_OPT_STRING) {
+            memset(field(o, params), 0, o->len);
         } else {
             *(int *)field(o, params) = 0;
         }
@@ -219,6 +258,23 @@ int qsgd_opt_format(const qsgd_opt *o, const void *params, char *buf, size_t len
         w = name ? snprintf(buf, len, "%s", name) : snprintf(buf, len, "%d", v);
         break;
     }
+    case QSGD_OPT_SIZES: {
+        const size_t *v = f;
+        int n = *(const int *)((const char *)params + o->count_offset);
+        size_t off = 0;
+        if (len)
+            buf[0] = '\0';
+        w = 0;
+        for (int i = 0; i < n && (size_t)i < o->len && off < len; i++) {
+            w = snprintf(buf + off, len - off, "%s%zu", i ? "x" : "", v[i]);
+            off += w < 0 ? 0 : (size_t)w;
+        }
+        w = (int)off;
+        break;
+    }
+    case QSGD_OPT_STRING:
+        w = snprintf(buf, len, "%.*s", (int)o->len, (const char *)f);
+        break;
     }
     return (w < 0 || (size_t)w >= len) ? -1 : 0;
 }
@@ -263,7 +319,10 @@ int qsgd_opt_usage(const qsgd_opt *t, char *buf, size_t len) {
             choice_list(&t[i], "|", ch, sizeof ch);
             meta = ch;
         } else if (!meta) {
-            meta = t[i].kind == QSGD_OPT_BOOL ? "1|0" : "N";
+            meta = t[i].kind == QSGD_OPT_BOOL     ? "1|0"
+                   : t[i].kind == QSGD_OPT_SIZES  ? "AxB..."
+                   : t[i].kind == QSGD_OPT_STRING ? "TEXT"
+                                                  : "N";
         }
         if (off < len)
             off +=
@@ -295,8 +354,20 @@ void qsgd_opt_print_help(FILE *f, const qsgd_opt *t, const char *indent) {
         case QSGD_OPT_ENUM:
             choice_list(o, "|", range, sizeof range);
             break;
+        case QSGD_OPT_SIZES:
+            snprintf(range, sizeof range, "1 to %zu of %llu..%llu, x-separated", o->len, o->min,
+                     o->max);
+            break;
+        case QSGD_OPT_STRING:
+            if (!o->check || !o->check(NULL, range, sizeof range))
+                snprintf(range, sizeof range, "text");
+            break;
         }
-        fprintf(f, "%s%-16s %s, default %s: %s\n", indent, keys, range, o->def ? o->def : "0",
+        fprintf(f, "%s%-16s %s, default %s: %s\n", indent, keys, range,
+                o->def                       ? o->def
+                : o->kind == QSGD_OPT_STRING ? "\"\""
+                : o->kind == QSGD_OPT_SIZES  ? "none"
+                                             : "0",
                 o->help ? o->help : "");
     }
 }

@@ -15,6 +15,10 @@ typedef enum qsgd_opt_kind {
     QSGD_OPT_DOUBLE, /* double (strtod, finite) in [dmin, dmax] */
     QSGD_OPT_ENUM,   /* int, one of choices (by name) */
     QSGD_OPT_BOOL,   /* int, 0 or 1 (QSGD_OPT_NEGATED: the struct holds !value) */
+    QSGD_OPT_SIZES,  /* size_t[len], 1 to len decimals in [min, max] separated by 'x' ("256x128");
+                        the count is the int at count_offset */
+    QSGD_OPT_STRING, /* char[len] (NUL included), non-empty, shorter than len, accepted by check
+                        when the row has one */
 } qsgd_opt_kind;
 
 /* A choice of an enum option; the table ends with {NULL}. The first name of a value is the
@@ -43,6 +47,11 @@ typedef struct qsgd_opt {
     const char *meta;               /* value placeholder in the usage line, e.g. "LEVELS" */
     const char *help;               /* one line */
     unsigned flags;                 /* qsgd_opt_flags */
+    size_t len;                     /* SIZES: most values; STRING: bytes of the char array */
+    size_t count_offset;            /* SIZES: offsetof(params struct, int count) */
+    /* STRING (optional): 0 if val is accepted, else -1 with the valid values, "a, b", in
+     * valid[vlen] (for the error message); val NULL: -1 with the valid values (the help). */
+    int (*check)(const char *val, char *valid, size_t vlen);
 } qsgd_opt;
 
 #define QSGD_OPT_MAX 64

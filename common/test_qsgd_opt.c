@@ -161,6 +161,101 @@ static void test_describe_usage(void) {
     free(mem);
 }
 
+/* The list and text kinds (models' hidden=256x128 and name=resnet50). */
+typedef struct lists {
+    size_t sizes[4];
+    int nsizes;
+    char name[8];
+} lists;
+
+static int check_name(const char *val, char *valid, size_t len) {
+    if (val && (!strcmp(val, "abc") || !strcmp(val, "abcdefg")))
+        return 0;
+    snprintf(valid, len, "abc, abcdefg");
+    return -1;
+}
+
+static const qsgd_opt ltable[] = {
+    {.name = "sizes",
+     .kind = QSGD_OPT_SIZES,
+     .offset = offsetof(lists, sizes),
+     .count_offset = offsetof(lists, nsizes),
+     .len = 4,
+     .min = 1,
+     .max = 1000,
+     .def = "2x3",
+     .help = "widths"},
+    {.name = "name",
+     .kind = QSGD_OPT_STRING,
+     .offset = offsetof(lists, name),
+     .len = sizeof(((lists *)0)->name),
+     .check = check_name,
+     .meta = "NET",
+     .help = "a name"},
+    {.name = NULL},
+};
+
+static int lparse(const char *s, lists *d, char *err) {
+    memset(d, 0x55, sizeof *d);
+    CU_ASSERT_EQUAL_FATAL(qsgd_opt_defaults(ltable, d, err, 256), 0);
+    return qsgd_opt_parse(ltable, "lists", s, d, NULL, err, 256);
+}
+
+static void test_sizes_string(void) {
+    lists d;
+    char err[256], buf[256];
+    CU_ASSERT_EQUAL(lparse(NULL, &d, err), 0);
+    CU_ASSERT(d.nsizes == 2 && d.sizes[0] == 2 && d.sizes[1] == 3 && d.sizes[2] == 0 &&
+              d.name[0] == 0 && d.name[7] == 0);
+    CU_ASSERT_EQUAL(qsgd_opt_describe(ltable, "l", &d, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "l:sizes=2x3,name=");
+    CU_ASSERT_EQUAL(lparse("sizes=1000X1x7x9,name=abcdefg", &d, err), 0);
+    CU_ASSERT(d.nsizes == 4 && d.sizes[0] == 1000 && d.sizes[3] == 9);
+    CU_ASSERT_STRING_EQUAL(d.name, "abcdefg");
+    CU_ASSERT_EQUAL(qsgd_opt_describe(ltable, "l", &d, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "l:sizes=1000x1x7x9,name=abcdefg");
+    CU_ASSERT_EQUAL(lparse("sizes=5", &d, err), 0);
+    CU_ASSERT(d.nsizes == 1 && d.sizes[0] == 5);
+    static const struct {
+        const char *spec, *words[3];
+    } bad[] = {
+        {"sizes=", {"option sizes", "1 to 4", "[1, 1000]"}},
+        {"sizes=4x", {"option sizes", "'4x'", NULL}},
+        {"sizes=x4", {"'x4'", NULL}},
+        {"sizes=4xx5", {"'4xx5'", NULL}},
+        {"sizes=4y5", {"'4y5'", NULL}},
+        {"sizes=0x5", {"'0x5'", NULL}},
+        {"sizes=1001", {"'1001'", NULL}},
+        {"sizes=-1", {"'-1'", NULL}},
+        {"sizes=1x2x3x4x5", {"'1x2x3x4x5'", "1 to 4", NULL}},
+        {"name=", {"option name", "1 to 7", NULL}},
+        {"name=abcdefgh", {"'abcdefgh'", "1 to 7", NULL}},
+        {"name=xyz", {"unknown name 'xyz'", "valid: abc, abcdefg", NULL}},
+        {"name=abc,name=abc", {"lists", "name given twice", NULL}},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char e[256] = "";
+        int rc = lparse(bad[k].spec, &d, e);
+        int ok = rc == -1;
+        for (int w = 0; w < 3 && bad[k].words[w]; w++)
+            ok = ok && strstr(e, bad[k].words[w]) != NULL;
+        if (!ok)
+            fprintf(stderr, "\n  '%s': rc %d, message '%s'\n", bad[k].spec, rc, e);
+        CU_ASSERT(ok);
+    }
+    CU_ASSERT_EQUAL(qsgd_opt_usage(ltable, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "sizes=AxB..., name=NET");
+    char *mem = NULL;
+    size_t ml = 0;
+    FILE *f = open_memstream(&mem, &ml);
+    CU_ASSERT_FATAL(f != NULL);
+    qsgd_opt_print_help(f, ltable, "  ");
+    fclose(f);
+    CU_ASSERT(strstr(mem, "1 to 4 of 1..1000, x-separated, default 2x3: widths") &&
+              strstr(mem, "abc, abcdefg, default \"\": a name"));
+    free(mem);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return CU_get_error();
@@ -168,6 +263,8 @@ int main(void) {
     CU_add_test(s, "parse: kinds, ranges, aliases, defaults, given", test_parse_good);
     CU_add_test(s, "parse errors name the key, value and range; duplicates", test_parse_bad);
     CU_add_test(s, "describe (hidden, negated, truncation), usage, help", test_describe_usage);
+    CU_add_test(s, "sizes and string kinds: parse, errors, check hook, describe",
+                test_sizes_string);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();

@@ -1,8 +1,8 @@
-/* model.c — the model registry, "name[:key=value,...]" spec parsing, model lifetime
- * (alloc/free) and the BLAS thread helper shared by all model types. */
+/* model.c — the model registry, "name[:key=value,...]" spec parsing and describing (generic,
+ * from each type's option table), model lifetime (alloc/free) and the BLAS thread helper
+ * shared by all model types. */
 #include "model.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 
 #include "model_cuda.h"
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 /* OpenBLAS extension; declared here so any cblas.h (or none) will do. */
 void openblas_set_num_threads(int num_threads);
@@ -22,7 +23,6 @@ extern const model_type model_type_softmax;
 extern const model_type model_type_mlp;
 extern const model_type model_type_cnn;
 extern const model_type model_type_profile;
-int model_profile_check_name(const char *name, char *valid, size_t len); /* model_profile.c */
 
 /* The registry: adding a model is one file plus one line here. */
 static const model_type *const registry[] = {
@@ -86,45 +86,11 @@ static void valid_names(char *buf, size_t len) {
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", registry[i]->name);
 }
 
-/* Is `key` (length klen) one of the options the type lists as "key=..." in t->options? */
-static int option_accepted(const model_type *t, const char *key, size_t klen) {
-    for (const char *p = t->options; p && (p = strstr(p, key)) != NULL; p++) {
-        int start = p == t->options || p[-1] == ' ' || p[-1] == ',' || p[-1] == '(';
-        if (start && p[klen] == '=')
-            return 1;
-    }
-    return 0;
-}
-
-/* "256x128" -> sizes[0..*n), each in [1, 1<<24]. */
-static int parse_sizes(const char *mname, const char *key, const char *val, size_t *sizes, int cap,
-                       int *n, model_err *err) {
-    int k = 0;
-    const char *p = val;
-    if (*p == '\0')
-        goto bad;
-    for (;;) {
-        if (*p < '0' || *p > '9')
-            goto bad;
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(p, &end, 10);
-        if (errno || v == 0 || v > (1ul << 24) || k == cap)
-            goto bad;
-        sizes[k++] = v;
-        if (*end == '\0')
-            break;
-        if (*end != 'x' && *end != 'X')
-            goto bad;
-        p = end + 1;
-    }
-    *n = k;
-    return MODEL_OK;
-bad:
-    return model_fail(err, MODEL_EINVAL,
-                      "model %s: option %s='%s' is not a list of 1 to %d positive sizes "
-                      "separated by 'x' (e.g. %s=256x128)",
-                      mname, key, val, cap, key);
+/* The option table of t: a CUDA twin (model_cuda.cu) has the CPU type's name and options
+ * but may not carry the table, so ask the registry. */
+static const qsgd_opt *type_opts(const model_type *t) {
+    const model_type *cpu = t->opts ? t : model_type_find(t->name);
+    return cpu ? cpu->opts : NULL;
 }
 
 int model_spec_parse(const char *spec, model_spec *out, model_err *err) {
@@ -149,63 +115,16 @@ int model_spec_parse(const char *spec, model_spec *out, model_err *err) {
     if (!t)
         return model_fail(err, MODEL_EINVAL, "unknown model '%s' in spec '%s' (valid: %s)",
                           out->name, spec, names);
-    if (!colon || !colon[1])
-        return MODEL_OK;
-
-    char buf[512];
-    if (strlen(colon + 1) >= sizeof buf)
-        return model_fail(err, MODEL_EINVAL, "model spec '%s' is too long", spec);
-    strcpy(buf, colon + 1);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq || eq == tok)
-            return model_fail(err, MODEL_EINVAL,
-                              "model %s: option '%s' is not key=value (accepted: %s)", t->name, tok,
-                              t->options);
-        *eq = '\0';
-        const char *key = tok, *val = eq + 1;
-        if (!option_accepted(t, key, strlen(key)))
-            return model_fail(err, MODEL_EINVAL, "model %s has no option '%s' (accepted: %s)",
-                              t->name, key, t->options);
-        model_params *p = &out->params;
-        int rc = MODEL_OK;
-        if (strcmp(key, "hidden") == 0) {
-            rc = parse_sizes(t->name, key, val, p->hidden, 8, &p->nhidden, err);
-        } else if (strcmp(key, "channels") == 0) {
-            rc = parse_sizes(t->name, key, val, p->channels, 4, &p->nconv, err);
-        } else if (strcmp(key, "fc") == 0) {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(val, &end, 10);
-            if (!*val || *val == '-' || errno || *end || v > (1ul << 24))
-                return model_fail(err, MODEL_EINVAL,
-                                  "model %s: option fc='%s' is not an integer in [0, %lu]", t->name,
-                                  val, 1ul << 24);
-            p->fc = v;
-        } else if (strcmp(key, "l2") == 0) {
-            char *end;
-            errno = 0;
-            double v = strtod(val, &end);
-            if (!*val || errno || *end || !isfinite(v) || v < 0)
-                return model_fail(err, MODEL_EINVAL,
-                                  "model %s: option l2='%s' is not a finite number >= 0", t->name,
-                                  val);
-            p->l2 = v;
-        } else if (strcmp(key, "name") == 0) {
-            char valid[200];
-            if (model_profile_check_name(val, valid, sizeof valid) ||
-                strlen(val) >= sizeof p->profile)
-                return model_fail(err, MODEL_EINVAL, "model %s: unknown name '%s' (valid: %s)",
-                                  t->name, val, valid);
-            snprintf(p->profile, sizeof p->profile, "%s", val);
-        } else {
-            /* listed in t->options but unknown to the parser: a bug in the type table */
-            return model_fail(err, MODEL_EINVAL, "model %s: option '%s' is not parsed here",
-                              t->name, key);
-        }
-        if (rc)
-            return rc;
+    char owner[64], msg[sizeof err->msg];
+    snprintf(owner, sizeof owner, "model %s", t->name);
+    /* the table's defaults agree with model_params_default (test_model_api checks it) */
+    if (qsgd_opt_defaults(t->opts, &out->params, msg, sizeof msg) ||
+        qsgd_opt_parse(t->opts, owner, colon ? colon + 1 : NULL, &out->params, NULL, msg,
+                       sizeof msg)) {
+        size_t ol = strlen(owner);
+        int prefixed = strncmp(msg, owner, ol) == 0 && msg[ol] == ':';
+        return model_fail(err, MODEL_EINVAL, "%s%s%.200s", prefixed ? "" : owner,
+                          prefixed ? "" : ": ", msg);
     }
     return MODEL_OK;
 }
@@ -279,40 +198,15 @@ void model_free(model *m) {
     free(m);
 }
 
-static size_t append(char *buf, size_t len, size_t off, const char *fmt, ...) {
-    if (off >= len)
-        return off;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf + off, len - off, fmt, ap);
-    va_end(ap);
-    return k > 0 ? off + (size_t)k : off;
-}
-
-static size_t append_sizes(char *buf, size_t len, size_t off, const char *key, const size_t *v,
-                           int n) {
-    off = append(buf, len, off, "%s=", key);
-    for (int i = 0; i < n; i++)
-        off = append(buf, len, off, "%s%zu", i ? "x" : "", v[i]);
-    return off;
-}
-
 size_t model_describe(const model *m, char *buf, size_t len) {
     if (!buf || len == 0)
         return 0;
-    const model_params *p = &m->params;
-    size_t off = append(buf, len, 0, "%s", m->type->name);
-    if (option_accepted(m->type, "hidden", 6))
-        off = append_sizes(buf, len, append(buf, len, off, ":"), "hidden", p->hidden, p->nhidden);
-    if (option_accepted(m->type, "channels", 8)) {
-        off = append_sizes(buf, len, append(buf, len, off, ":"), "channels", p->channels, p->nconv);
-        off = append(buf, len, off, ",fc=%zu", p->fc);
-    }
-    if (option_accepted(m->type, "name", 4))
-        off = append(buf, len, off, ":name=%s", p->profile);
-    if (option_accepted(m->type, "l2", 2))
-        off = append(buf, len, off, ":l2=%.17g", p->l2);
-    return off < len ? off : len - 1;
+    qsgd_opt_describe(type_opts(m->type), m->type->name, &m->params, buf, len); /* truncates */
+    return strlen(buf);
+}
+
+int model_type_usage(const model_type *t, char *buf, size_t len) {
+    return qsgd_opt_usage(type_opts(t), buf, len);
 }
 
 /* ---- devices (model_alloc_spec_on / _for live in model_device.c, so that programs that

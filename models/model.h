@@ -113,11 +113,14 @@ typedef struct model_spec {
 } model_spec;
 
 typedef struct model model;
+struct qsgd_opt; /* an option row (common/qsgd_opt.h) */
 
 typedef struct model_type {
     const char *name;
     const char *summary; /* one line */
-    const char *options; /* one line listing accepted options */
+    /* One free-text line for `qsgdsim list` until it prints model_type_usage; not parsed
+     * (the keys a model accepts are its opts). */
+    const char *options;
     /* Check the dataset shape fits the model (e.g. labels binary for logreg, image shape for
      * cnn), fill m->tensors/ntensors/nparams, allocate m->impl workspaces for max_batch. */
     int (*init)(model *m, const data_shape *shape, size_t max_batch, model_err *err);
@@ -133,6 +136,11 @@ typedef struct model_type {
                     model_err *err);
     /* Forward + backward FLOPs for one sample (for the compute-time model). */
     double (*flops_per_sample)(const model *m);
+    /* The options: rows {name, kind, offsetof(model_params, field), range, default, help}
+     * ending with a row whose name is NULL (qsgd_opt.h); NULL = none. model_spec_parse,
+     * model_describe and model_type_usage are generated from it. Last in the struct: the
+     * CUDA twins (model_cuda.cu) initialize the fields before it by position. */
+    const struct qsgd_opt *opts;
 } model_type;
 
 struct model {
@@ -163,9 +171,13 @@ void model_free(model *m); /* NULL is fine */
  * nhidden == 0 (mlp) and nconv == 0 (cnn) also mean the defaults; fc == 0 means no fc
  * hidden layer. After model_alloc, m->params holds the options actually used. */
 void model_params_default(model_params *p);
-/* Canonical spec of a built model, e.g. "mlp:hidden=256x128", for provenance lines; returns
- * the string length (truncated to len-1). */
+/* Canonical spec of a built model, e.g. "mlp:hidden=256x128", for provenance lines: the
+ * name, then every option of the type's table in row order; returns the string length
+ * (truncated to len-1). */
 size_t model_describe(const model *m, char *buf, size_t len);
+/* The type's usage line generated from its options, "hidden=AxB..." ("none" without any);
+ * 0, or -1 when truncated. Per-option help: qsgd_opt_print_help(f, t->opts, indent). */
+int model_type_usage(const model_type *t, char *buf, size_t len);
 /* Threads used by OpenBLAS inside loss_grad/evaluate (process-wide; the library never sets
  * it by itself: the caller decides). */
 void model_set_threads(int n);

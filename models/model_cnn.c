@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 #define CNN_MAX_CONV 4
 /* Images per im2col/GEMM chunk: the conv GEMMs have M = chunk*H*W rows. */
@@ -338,6 +339,25 @@ static double cnn_flops(const model *m) {
     return f;
 }
 
+static const qsgd_opt cnn_opts[] = {
+    {.name = "channels",
+     .kind = QSGD_OPT_SIZES,
+     .offset = offsetof(model_params, channels),
+     .count_offset = offsetof(model_params, nconv),
+     .len = sizeof(((model_params *)0)->channels) / sizeof(size_t),
+     .min = 1,
+     .max = 1u << 24,
+     .def = "16x32",
+     .help = "conv channels per block, 1 to 4 blocks"},
+    {.name = "fc",
+     .kind = QSGD_OPT_SIZE,
+     .offset = offsetof(model_params, fc),
+     .max = 1u << 24,
+     .def = "128",
+     .help = "width of the fc hidden layer (0 = none)"},
+    {.name = NULL},
+};
+
 const model_type model_type_cnn = {
     .name = "cnn",
     .summary = "convnet [conv3x3-ReLU-maxpool2]xN, optional fc-ReLU, linear; CHW images",
@@ -349,4 +369,5 @@ const model_type model_type_cnn = {
     .loss_grad = cnn_loss_grad,
     .evaluate = cnn_evaluate,
     .flops_per_sample = cnn_flops,
+    .opts = cnn_opts,
 };

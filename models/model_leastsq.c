@@ -1,11 +1,13 @@
 /* model_leastsq.c — least squares f(x) = 1/(2m) sum_i (a_i.x - y_i)^2 + l2/2 ||x||^2 on dense
  * or CSR rows with real-valued targets (nclass == 0). One tensor "w" {dim}, zero init.
  * Dense scores use OpenBLAS gemv on the (gathered) rows; CSR rows accumulate in double. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 typedef struct lsq {
     nn_glm g;
@@ -103,6 +105,17 @@ static double lsq_flops(const model *m) {
     return 4.0 * (double)m->shape.dim + 4.0;
 }
 
+static const qsgd_opt leastsq_opts[] = {
+    {.name = "l2",
+     .kind = QSGD_OPT_DOUBLE,
+     .offset = offsetof(model_params, l2),
+     .dmax = DBL_MAX,
+     .def = "0",
+     .meta = "LAMBDA",
+     .help = "L2 regularization lambda in the loss"},
+    {.name = NULL},
+};
+
 const model_type model_type_leastsq = {
     .name = "leastsq",
     .summary = "least squares 1/(2m) sum (a_i.x - y_i)^2 + l2/2 |x|^2; dense or CSR, targets",
@@ -113,4 +126,5 @@ const model_type model_type_leastsq = {
     .loss_grad = lsq_loss_grad,
     .evaluate = lsq_evaluate,
     .flops_per_sample = lsq_flops,
+    .opts = leastsq_opts,
 };

@@ -1,11 +1,13 @@
 /* model_logreg.c — binary logistic regression on dense or CSR rows, labels in {0,1}
  * (nclass == 2): loss mean_i [log(1 + e^{z_i}) - y_i z_i] + l2/2 ||w||^2, z_i = a_i.w + b.
  * Tensors "w" {dim} and "b" {1} (the bias is not regularized); zero init. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 typedef struct logreg {
     nn_glm g;
@@ -113,6 +115,17 @@ static double lr_flops(const model *m) {
     return 4.0 * (double)m->shape.dim + 11.0;
 }
 
+static const qsgd_opt logreg_opts[] = {
+    {.name = "l2",
+     .kind = QSGD_OPT_DOUBLE,
+     .offset = offsetof(model_params, l2),
+     .dmax = DBL_MAX,
+     .def = "0",
+     .meta = "LAMBDA",
+     .help = "L2 regularization lambda of the weights in the loss"},
+    {.name = NULL},
+};
+
 const model_type model_type_logreg = {
     .name = "logreg",
     .summary = "binary logistic regression, labels {0,1}, weights + bias; dense or CSR",
@@ -123,4 +136,5 @@ const model_type model_type_logreg = {
     .loss_grad = lr_loss_grad,
     .evaluate = lr_evaluate,
     .flops_per_sample = lr_flops,
+    .opts = logreg_opts,
 };

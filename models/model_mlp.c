@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 #define MLP_MAX_LAYERS 9
 
@@ -199,6 +200,19 @@ static double mlp_flops(const model *m) {
     return f;
 }
 
+static const qsgd_opt mlp_opts[] = {
+    {.name = "hidden",
+     .kind = QSGD_OPT_SIZES,
+     .offset = offsetof(model_params, hidden),
+     .count_offset = offsetof(model_params, nhidden),
+     .len = sizeof(((model_params *)0)->hidden) / sizeof(size_t),
+     .min = 1,
+     .max = 1u << 24,
+     .def = "256x128",
+     .help = "hidden layer widths, 1 to 8 layers"},
+    {.name = NULL},
+};
+
 const model_type model_type_mlp = {
     .name = "mlp",
     .summary = "fully connected ReLU net, softmax cross-entropy; dense data",
@@ -209,4 +223,5 @@ const model_type model_type_mlp = {
     .loss_grad = mlp_loss_grad,
     .evaluate = mlp_evaluate,
     .flops_per_sample = mlp_flops,
+    .opts = mlp_opts,
 };

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 #define PROF_POOL_BITS 16
 #define PROF_POOL (1u << PROF_POOL_BITS)
@@ -257,10 +258,10 @@ static void valid_nets(char *buf, size_t len) {
             (size_t)snprintf(buf + off, len - off, "%s%s", n == profile_nets ? "" : ", ", n->name);
 }
 
-/* Used by model_spec_parse (model.c) to reject an unknown name= early: 0 if known, else -1
- * with the valid names in valid[len]. */
-int model_profile_check_name(const char *name, char *valid, size_t len) {
-    if (find_net(name))
+/* The check of the name= option row: 0 if name is a known network, else -1 with the valid
+ * names in valid[len] (name NULL: -1 with them, for the help). */
+static int check_name(const char *name, char *valid, size_t len) {
+    if (name && find_net(name))
         return 0;
     if (valid && len)
         valid_nets(valid, len);
@@ -393,6 +394,17 @@ static double profile_flops(const model *m) {
     return 3.0 * 2.0 * s->macs;
 }
 
+static const qsgd_opt profile_opts[] = {
+    {.name = "name",
+     .kind = QSGD_OPT_STRING,
+     .offset = offsetof(model_params, profile),
+     .len = sizeof(((model_params *)0)->profile),
+     .check = check_name,
+     .meta = "NET",
+     .help = "network whose layer shapes and FLOPs are simulated (\"\" = resnet50)"},
+    {.name = NULL},
+};
+
 const model_type model_type_profile = {
     .name = "profile",
     .summary = "timing stand-in: real layer shapes and FLOPs of a published network, "
@@ -406,4 +418,5 @@ const model_type model_type_profile = {
     .loss_grad = profile_loss_grad,
     .evaluate = profile_evaluate,
     .flops_per_sample = profile_flops,
+    .opts = profile_opts,
 };

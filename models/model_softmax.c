@@ -1,11 +1,13 @@
 /* model_softmax.c — multinomial logistic regression on dense or CSR rows: logits
  * z = W a + b, mean softmax cross-entropy (log-sum-exp) + l2/2 ||W||^2. Tensors
  * "W" {nclass, dim} and "b" {nclass} (the bias is not regularized); zero init. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn_ops.h"
+#include "qsgd_opt.h"
 
 typedef struct softmax {
     nn_glm g;
@@ -99,6 +101,17 @@ static double sm_flops(const model *m) {
     return 4.0 * dim * k + 7.0 * k;
 }
 
+static const qsgd_opt softmax_opts[] = {
+    {.name = "l2",
+     .kind = QSGD_OPT_DOUBLE,
+     .offset = offsetof(model_params, l2),
+     .dmax = DBL_MAX,
+     .def = "0",
+     .meta = "LAMBDA",
+     .help = "L2 regularization lambda of W in the loss"},
+    {.name = NULL},
+};
+
 const model_type model_type_softmax = {
     .name = "softmax",
     .summary = "multinomial logistic regression W {nclass,dim} + b; dense or CSR",
@@ -109,4 +122,5 @@ const model_type model_type_softmax = {
     .loss_grad = sm_loss_grad,
     .evaluate = sm_evaluate,
     .flops_per_sample = sm_flops,
+    .opts = softmax_opts,
 };

@@ -22,7 +22,7 @@ static void test_registry(void) {
     for (; t[n]; n++) {
         CU_ASSERT_STRING_EQUAL(t[n]->name, names[n]);
         CU_ASSERT_PTR_EQUAL(model_type_find(names[n]), t[n]);
-        CU_ASSERT(t[n]->summary && t[n]->options && t[n]->init && t[n]->fini && t[n]->init_params &&
+        CU_ASSERT(t[n]->summary && t[n]->opts && t[n]->init && t[n]->fini && t[n]->init_params &&
                   t[n]->loss_grad && t[n]->evaluate && t[n]->flops_per_sample);
     }
     CU_ASSERT_EQUAL(n, 6); /* profile: tests/test_model_profile.c */
@@ -437,6 +437,72 @@ static void test_training(void) {
     gsl_rng_free(r);
     printf("\n");
 }
+/* The option tables: usage generated from them, their defaults == model_params_default,
+ * the schema's errors (duplicate keys, ranges) and describe pinned byte for byte to the
+ * strings the hand-written describe printed before the tables (provenance lines and
+ * reference files match on them). */
+static void test_option_schema(void) {
+    static const char *const usage[][2] = {
+        {"leastsq", "l2=LAMBDA"}, {"logreg", "l2=LAMBDA"},          {"softmax", "l2=LAMBDA"},
+        {"mlp", "hidden=AxB..."}, {"cnn", "channels=AxB..., fc=N"}, {"profile", "name=NET"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        CU_ASSERT_EQUAL(model_type_usage(model_type_find(usage[i][0]), buf, sizeof buf), 0);
+        CU_ASSERT_STRING_EQUAL(buf, usage[i][1]);
+    }
+    model_spec s;
+    model_params def;
+    model_err e = {0};
+    model_params_default(&def);
+    for (const model_type *const *t = model_types(); *t; t++) {
+        CU_ASSERT_EQUAL(model_spec_parse((*t)->name, &s, &e), MODEL_OK);
+        CU_ASSERT(memcmp(&s.params, &def, sizeof def) == 0); /* table defaults agree */
+    }
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=8,hidden=16", &s, &e), MODEL_EINVAL);
+    CU_ASSERT(msg_has(&e, "model mlp") && msg_has(&e, "twice"));
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=8x16777217", &s, &e), MODEL_EINVAL);
+    CU_ASSERT(msg_has(&e, "model mlp") && msg_has(&e, "8x16777217"));
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=16777217", &s, &e), MODEL_EINVAL);
+    CU_ASSERT(msg_has(&e, "model cnn") && msg_has(&e, "fc"));
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=8X4", &s, &e), MODEL_OK);
+    CU_ASSERT(s.params.nconv == 2 && s.params.channels[1] == 4);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet18", &s, &e), MODEL_EINVAL);
+    CU_ASSERT(msg_has(&e, "model profile") && msg_has(&e, "resnet18") && msg_has(&e, "vgg19"));
+
+    /* describe: every spec in tests/, the experiment files and docs, as printed before */
+    static const char *const desc[][2] = {
+        {"leastsq", "leastsq:l2=0"},
+        {"logreg:l2=1e-4", "logreg:l2=0.0001"},
+        {"softmax", "softmax:l2=0"},
+        {"softmax:l2=0.1", "softmax:l2=0.10000000000000001"},
+        {"mlp", "mlp:hidden=256x128"},
+        {"mlp:hidden=64", "mlp:hidden=64"},
+        {"mlp:hidden=8", "mlp:hidden=8"},
+        {"mlp:hidden=64X32x16", "mlp:hidden=64x32x16"},
+        {"cnn", "cnn:channels=16x32,fc=128"},
+        {"cnn:channels=8,fc=0", "cnn:channels=8,fc=0"},
+        {"profile", "profile:name=resnet50"},
+        {"profile:name=alexnet", "profile:name=alexnet"},
+        {"profile:name=lstm-an4", "profile:name=lstm-an4"},
+        {"profile:name=resnet152", "profile:name=resnet152"},
+        {"profile:name=vgg19", "profile:name=vgg19"},
+    };
+    const data_shape bin = {784, 1, 28, 28, 2}, reg = {784, 1, 28, 28, 0};
+    for (size_t i = 0; i < sizeof desc / sizeof desc[0]; i++) {
+        const data_shape *sh = !strncmp(desc[i][0], "logreg", 6)    ? &bin
+                               : !strncmp(desc[i][0], "leastsq", 7) ? &reg
+                                                                    : &IMG;
+        model *m = model_alloc_spec(desc[i][0], sh, 2, &e);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT_EQUAL(model_describe(m, buf, sizeof buf), strlen(desc[i][1]));
+        CU_ASSERT_STRING_EQUAL(buf, desc[i][1]);
+        CU_ASSERT_EQUAL(model_describe(m, buf, 5), 4); /* truncated to len - 1 */
+        CU_ASSERT_EQUAL(strncmp(buf, desc[i][1], 4), 0);
+        model_free(m);
+    }
+}
 
 int main(void) {
     model_set_threads(1);
@@ -445,6 +511,7 @@ int main(void) {
         {"spec parsing: options, defaults, errors listing choices", test_spec_parse},
         {"model_alloc: shape and option errors, defaults", test_alloc_errors},
         {"tensor tables: names, shapes, contiguous offsets, describe", test_tensors},
+        {"option tables: usage, defaults, errors, describe byte-identical", test_option_schema},
         {"init_params: same seed same theta, He scale, zero biases", test_init_deterministic},
         {"linear models: CSR == dense (loss, gradient, evaluate)", test_csr_equals_dense},
         {"evaluate chunks == one batch; batch gradient additivity", test_evaluate_and_batches},
