@@ -33,10 +33,8 @@
 static const exp_keyinfo keys[EXP_NKEYS] = {
     [EXP_MODEL] = {"model", "model", EXP_T_STRING, "mlp:hidden=256x128",
                    "model spec (qsgdsim list models)"},
-    [EXP_DATA] =
-        {"data", "data", EXP_T_STRING, "fmnist",
-         "data spec: fmnist[:n=,ntest=,norm=,dir=], libsvm:PATH[,test=,dense=,dim=,task=], "
-         "synth-leastsq[:..], synth-logreg[:..]"},
+    [EXP_DATA] = {"data", "data", EXP_T_STRING, "fmnist",
+                  "data spec name[:k=v,...] (sources and options: data_sources(), models/data.h)"},
     [EXP_OPTIMIZER] = {"optimizer", "opt", EXP_T_STRING, "sgd:lr=0.05,momentum=0.9",
                        "optimizer spec sgd:lr=,momentum=,schedule=,total=,..."},
     [EXP_QUANTIZER] =
@@ -410,61 +408,44 @@ static int push_value(exp_setting *st, exp_value *v) {
     return 0;
 }
 
-/* ---- the data spec: only the source name and option names (data_load_spec in models/data.c
- * has no parse-only entry; values are checked when the point runs, without loading here) -- */
+/* ---- the data spec: the source name and option names, checked through the data source
+ * registry (data.h; values are checked when the point runs, without loading here) -------- */
 static int data_check(const char *spec, char *msg, size_t len) {
-    static const struct {
-        const char *name, *opts;
-    } src[] = {
-        {"fmnist", "dir n ntest norm"},
-        {"libsvm", "test dense dim task"},
-        {"synth-leastsq", "n dim d kappa mu noise spread ntest"},
-        {"synth-logreg", "n dim d scale hard ntest"},
-    };
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    int which = -1;
-    for (int i = 0; i < 4; i++)
-        if (strlen(src[i].name) == nlen && strncmp(spec, src[i].name, nlen) == 0)
-            which = i;
+    const data_source *src = data_source_find(spec, nlen);
     echo_buf b;
-    if (which < 0) {
-        snprintf(msg, len,
-                 "unknown data source %s (valid: fmnist[:n=,ntest=,norm=,dir=], "
-                 "libsvm:PATH[,test=,dense=,dim=,task=], synth-leastsq[:n=,dim=,kappa=,mu=,noise=,"
-                 "spread=,ntest=], synth-logreg[:n=,dim=,scale=,hard=,ntest=])",
-                 echo1(spec, nlen, &b));
+    if (!src) {
+        char usage[400];
+        data_sources_usage(usage, sizeof usage);
+        snprintf(msg, len, "unknown data source %s (valid: %s)", echo1(spec, nlen, &b), usage);
         return -1;
     }
+    char names[256];
+    data_opt_names(src->opts, " ", names, sizeof names);
     char opts[1024];
     snprintf(opts, sizeof opts, "%s", colon ? colon + 1 : "");
     char *save = NULL;
     int first = 1;
-    if (which == 1 && opts[0] == '\0') {
-        snprintf(msg, len,
-                 "libsvm needs a file: "
-                 "libsvm:PATH[,test=PATH,dense=0|1|auto,dim=N,task=auto|class|reg]");
+    if (src->path_meta && opts[0] == '\0') {
+        char usage[512];
+        data_source_usage(src, 1, usage, sizeof usage);
+        snprintf(msg, len, "%s needs a file: %s", src->name, usage);
         return -1;
     }
     for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save), first = 0) {
-        if (which == 1 && first)
+        if (src->path_meta && first)
             continue; /* the path */
         char *eq = strchr(kv, '=');
         if (!eq || eq == kv) {
-            snprintf(msg, len, "%s: option %s is not key=value (options: %s)", src[which].name,
-                     echo1(kv, strlen(kv), &b), src[which].opts);
+            snprintf(msg, len, "%s: option %s is not key=value (options: %s)", src->name,
+                     echo1(kv, strlen(kv), &b), names);
             return -1;
         }
         *eq = '\0';
-        int ok = 0;
-        char o[128];
-        snprintf(o, sizeof o, "%s", src[which].opts);
-        char *s2 = NULL;
-        for (char *t = strtok_r(o, " ", &s2); t && !ok; t = strtok_r(NULL, " ", &s2))
-            ok = strcmp(t, kv) == 0;
-        if (!ok) {
-            snprintf(msg, len, "%s: unknown option %s (valid: %s)", src[which].name,
-                     echo1(kv, strlen(kv), &b), src[which].opts);
+        if (!data_opt_find(src->opts, kv)) {
+            snprintf(msg, len, "%s: unknown option %s (valid: %s)", src->name,
+                     echo1(kv, strlen(kv), &b), names);
             return -1;
         }
     }

@@ -293,31 +293,153 @@ size_t data_sampler_next(data_sampler *s, size_t *idx) {
     return k;
 }
 
-/* ---- data specs -------------------------------------------------------------------------- */
+/* ---- data specs: the registry ------------------------------------------------------------ */
 
-/* Split "k=v,k=v" options; calls back per pair. Returns DATA_OK or the callback's error. */
-typedef int (*opt_fn)(void *ctx, const char *key, const char *val, data_err *err);
+/* One line per source; adding a source is its file plus one line here. */
+static const data_source *const registry[] = {
+    &data_source_fmnist,
+    &data_source_libsvm,
+    &data_source_synth_leastsq,
+    &data_source_synth_logreg,
+    NULL,
+};
 
-static int for_each_opt(const char *what, const char *opts, opt_fn fn, void *ctx, data_err *err) {
+const data_source *const *data_sources(void) {
+    return registry;
+}
+
+const data_source *data_source_find(const char *name, size_t len) {
+    for (const data_source *const *s = registry; *s; s++)
+        if (strlen((*s)->name) == len && !strncmp((*s)->name, name, len))
+            return *s;
+    return NULL;
+}
+
+static int alias_match(const char *aliases, const char *key) {
+    size_t kl = strlen(key);
+    for (const char *a = aliases; a && *a;) {
+        const char *bar = strchr(a, '|');
+        size_t l = bar ? (size_t)(bar - a) : strlen(a);
+        if (l == kl && !strncmp(a, key, l))
+            return 1;
+        a = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+const data_opt *data_opt_find(const data_opt *t, const char *key) {
+    for (; t && t->name; t++)
+        if (!strcmp(t->name, key) || alias_match(t->aliases, key))
+            return t;
+    return NULL;
+}
+
+/* Append to buf[len] at *at; -1 once truncated. */
+static int put(char *buf, size_t len, size_t *at, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static int put(char *buf, size_t len, size_t *at, const char *fmt, ...) {
+    if (*at >= len)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *at, len - *at, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len - *at) {
+        *at = len;
+        return -1;
+    }
+    *at += (size_t)n;
+    return 0;
+}
+
+int data_opt_names(const data_opt *t, const char *sep, char *buf, size_t len) {
+    size_t at = 0;
+    int rc = 0;
+    if (len)
+        buf[0] = '\0';
+    if (!t || !t->name)
+        return put(buf, len, &at, "none");
+    for (const data_opt *o = t; o->name; o++)
+        rc |= put(buf, len, &at, "%s%s", o == t ? "" : sep, o->name);
+    return rc ? -1 : 0;
+}
+
+/* "name:PATH[,k=META,...]" (meta) or "name[:k=,...]" (!meta). */
+static int source_usage(const data_source *src, int meta, char *buf, size_t len, size_t *at) {
+    int rc = put(buf, len, at, "%s", src->name);
+    if (src->path_meta)
+        rc |= put(buf, len, at, ":%s", src->path_meta);
+    const data_opt *t = src->opts;
+    if (t && t->name) {
+        rc |= put(buf, len, at, "[%c", src->path_meta ? ',' : ':');
+        for (const data_opt *o = t; o->name; o++)
+            rc |= put(buf, len, at, "%s%s=%s", o == t ? "" : ",", o->name,
+                      meta && o->meta ? o->meta : "");
+        rc |= put(buf, len, at, "]");
+    }
+    return rc ? -1 : 0;
+}
+
+int data_source_usage(const data_source *src, int meta, char *buf, size_t len) {
+    size_t at = 0;
+    if (len)
+        buf[0] = '\0';
+    return source_usage(src, meta, buf, len, &at);
+}
+
+int data_sources_usage(char *buf, size_t len) {
+    size_t at = 0;
+    int rc = 0;
+    if (len)
+        buf[0] = '\0';
+    for (const data_source *const *s = registry; *s; s++) {
+        rc |= put(buf, len, &at, "%s", s == registry ? "" : ", ");
+        rc |= source_usage(*s, 0, buf, len, &at);
+    }
+    return rc ? -1 : 0;
+}
+
+int data_sources_names(char *buf, size_t len) {
+    size_t at = 0;
+    int rc = 0;
+    if (len)
+        buf[0] = '\0';
+    for (const data_source *const *s = registry; *s; s++)
+        rc |= put(buf, len, &at, "%s%s%s%s", s == registry ? "" : ", ", (*s)->name,
+                  (*s)->path_meta ? ":" : "", (*s)->path_meta ? (*s)->path_meta : "");
+    return rc ? -1 : 0;
+}
+
+int data_opts_each(const data_source *src, const char *opts, data_opt_fn fn, void *ctx,
+                   data_err *err) {
     char buf[1024];
     if (strlen(opts) >= sizeof buf)
-        return data_fail(err, DATA_EINVAL, "%s: option string too long", what);
+        return data_fail(err, DATA_EINVAL, "%s: option string too long", src->name);
     strcpy(buf, opts);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         if (!eq)
-            return data_fail(err, DATA_EINVAL, "%s: option '%s' is not key=value", what, tok);
+            return data_fail(err, DATA_EINVAL, "%s: option '%s' is not key=value", src->name, tok);
         *eq = '\0';
-        int rc = fn(ctx, tok, eq + 1, err);
+        const data_opt *o = data_opt_find(src->opts, tok);
+        if (!o) {
+            char valid[256];
+            data_opt_names(src->opts, ", ", valid, sizeof valid);
+            return data_fail(err, DATA_EINVAL, "%s: unknown option '%s' (valid: %s)", src->name,
+                             tok, valid);
+        }
+        int rc = fn(ctx, o, eq + 1, err);
         if (rc)
             return rc;
     }
     return DATA_OK;
 }
 
-static int parse_size(const char *what, const char *key, const char *v, size_t *out,
-                      data_err *err) {
+int data_parse_size(const char *what, const char *key, const char *v, size_t *out, data_err *err) {
     char *end;
     errno = 0;
     double x = strtod(v, &end); /* accepts 6e4 */
@@ -327,8 +449,8 @@ static int parse_size(const char *what, const char *key, const char *v, size_t *
     return DATA_OK;
 }
 
-static int parse_double(const char *what, const char *key, const char *v, double *out,
-                        data_err *err) {
+int data_parse_double(const char *what, const char *key, const char *v, double *out,
+                      data_err *err) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
@@ -338,221 +460,31 @@ static int parse_double(const char *what, const char *key, const char *v, double
     return DATA_OK;
 }
 
-struct fmnist_spec {
-    char dir[512];
-    size_t n, ntest;
-    data_norm norm;
-};
-
-static int fmnist_opt(void *ctx, const char *k, const char *v, data_err *err) {
-    struct fmnist_spec *s = ctx;
-    if (!strcmp(k, "dir")) {
-        snprintf(s->dir, sizeof s->dir, "%s", v);
-        return DATA_OK;
-    }
-    if (!strcmp(k, "n"))
-        return parse_size("fmnist", k, v, &s->n, err);
-    if (!strcmp(k, "ntest"))
-        return parse_size("fmnist", k, v, &s->ntest, err);
-    if (!strcmp(k, "norm")) {
-        if (!strcmp(v, "std"))
-            s->norm = DATA_NORM_STANDARDIZE;
-        else if (!strcmp(v, "unit"))
-            s->norm = DATA_NORM_UNIT;
-        else if (!strcmp(v, "raw"))
-            s->norm = DATA_NORM_RAW;
-        else
-            return data_fail(err, DATA_EINVAL, "fmnist: norm=%s (valid: std, unit, raw)", v);
-        return DATA_OK;
-    }
-    return data_fail(err, DATA_EINVAL, "fmnist: unknown option '%s' (valid: dir, n, ntest, norm)",
-                     k);
-}
-
-struct libsvm_spec {
-    char test[512];
-    data_libsvm_opts o;
-};
-
-static int libsvm_opt(void *ctx, const char *k, const char *v, data_err *err) {
-    struct libsvm_spec *s = ctx;
-    if (!strcmp(k, "test")) {
-        snprintf(s->test, sizeof s->test, "%s", v);
-        return DATA_OK;
-    }
-    if (!strcmp(k, "dense")) {
-        if (!strcmp(v, "1"))
-            s->o.dense = 1;
-        else if (!strcmp(v, "0"))
-            s->o.dense = 0;
-        else if (!strcmp(v, "auto"))
-            s->o.dense = -1;
-        else
-            return data_fail(err, DATA_EINVAL, "libsvm: dense=%s (valid: 0, 1, auto)", v);
-        return DATA_OK;
-    }
-    if (!strcmp(k, "dim"))
-        return parse_size("libsvm", k, v, &s->o.dim, err);
-    if (!strcmp(k, "task")) {
-        if (!strcmp(v, "auto"))
-            s->o.task = DATA_TASK_AUTO;
-        else if (!strcmp(v, "class"))
-            s->o.task = DATA_TASK_CLASSIFY;
-        else if (!strcmp(v, "reg"))
-            s->o.task = DATA_TASK_REGRESSION;
-        else
-            return data_fail(err, DATA_EINVAL, "libsvm: task=%s (valid: auto, class, reg)", v);
-        return DATA_OK;
-    }
-    return data_fail(err, DATA_EINVAL,
-                     "libsvm: unknown option '%s' (valid: test, dense, dim, task)", k);
-}
-
-struct synth_spec {
-    data_synth_leastsq_opts ls;
-    data_synth_logreg_opts lr;
-    size_t ntest;
-    int is_leastsq;
-};
-
-static int synth_opt(void *ctx, const char *k, const char *v, data_err *err) {
-    struct synth_spec *s = ctx;
-    const char *w = s->is_leastsq ? "synth-leastsq" : "synth-logreg";
-    size_t *n = s->is_leastsq ? &s->ls.n : &s->lr.n;
-    size_t *dim = s->is_leastsq ? &s->ls.dim : &s->lr.dim;
-    if (!strcmp(k, "n"))
-        return parse_size(w, k, v, n, err);
-    if (!strcmp(k, "dim") || !strcmp(k, "d"))
-        return parse_size(w, k, v, dim, err);
-    if (!strcmp(k, "ntest"))
-        return parse_size(w, k, v, &s->ntest, err);
-    if (s->is_leastsq) {
-        if (!strcmp(k, "kappa"))
-            return parse_double(w, k, v, &s->ls.kappa, err);
-        if (!strcmp(k, "mu"))
-            return parse_double(w, k, v, &s->ls.mu, err);
-        if (!strcmp(k, "noise"))
-            return parse_double(w, k, v, &s->ls.noise, err);
-        if (!strcmp(k, "spread")) {
-            if (!strcmp(v, "log"))
-                s->ls.linear_spread = 0;
-            else if (!strcmp(v, "linear"))
-                s->ls.linear_spread = 1;
-            else
-                return data_fail(err, DATA_EINVAL, "%s: spread=%s (valid: log, linear)", w, v);
-            return DATA_OK;
-        }
-        return data_fail(err, DATA_EINVAL,
-                         "%s: unknown option '%s' (valid: n, dim, kappa, mu, noise, spread, ntest)",
-                         w, k);
-    }
-    if (!strcmp(k, "scale"))
-        return parse_double(w, k, v, &s->lr.scale, err);
-    if (!strcmp(k, "hard")) {
-        size_t h = 0;
-        int rc = parse_size(w, k, v, &h, err);
-        s->lr.hard = h != 0;
-        return rc;
-    }
-    return data_fail(err, DATA_EINVAL,
-                     "%s: unknown option '%s' (valid: n, dim, scale, hard, ntest)", w, k);
-}
-
 int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test,
                    data_err *err) {
     *train = *test = NULL;
+    char names[256];
+    data_sources_names(names, sizeof names);
     if (!spec || !*spec)
-        return data_fail(err, DATA_EINVAL,
-                         "empty data spec (valid: fmnist, libsvm:PATH, "
-                         "synth-leastsq, synth-logreg)");
+        return data_fail(err, DATA_EINVAL, "empty data spec (valid: %s)", names);
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     const char *opts = colon ? colon + 1 : "";
-    int rc;
-    if (nlen == 6 && !strncmp(spec, "fmnist", 6)) {
-        struct fmnist_spec s = {.dir = DATA_FMNIST_DIR};
-        if ((rc = for_each_opt("fmnist", opts, fmnist_opt, &s, err)))
-            return rc;
-        data_idx_opts o = {.norm = s.norm, .limit = s.n};
-        if ((rc = data_fmnist_load(s.dir, "train", &o, train, err)))
-            return rc;
-        o.limit = s.ntest;
-        if ((rc = data_fmnist_load(s.dir, "test", &o, test, err))) {
-            dataset_free(*train);
-            *train = NULL;
-            return rc;
-        }
-        return DATA_OK;
+    const data_source *src = data_source_find(spec, nlen);
+    if (!src)
+        return data_fail(err, DATA_EINVAL, "unknown data set '%.*s' in spec '%s' (valid: %s)",
+                         (int)nlen, spec, spec, names);
+    if (!src->path_meta)
+        return src->load(src, NULL, opts, seed, train, test, err);
+    char path[512];
+    const char *comma = strchr(opts, ',');
+    size_t plen = comma ? (size_t)(comma - opts) : strlen(opts);
+    if (plen == 0 || plen >= sizeof path) {
+        char usage[512];
+        data_source_usage(src, 1, usage, sizeof usage);
+        return data_fail(err, DATA_EINVAL, "%s spec '%s': expected %s", src->name, spec, usage);
     }
-    if (nlen == 6 && !strncmp(spec, "libsvm", 6)) {
-        struct libsvm_spec s = {.o = {.dense = -1}};
-        char path[512];
-        const char *comma = strchr(opts, ',');
-        size_t plen = comma ? (size_t)(comma - opts) : strlen(opts);
-        if (plen == 0 || plen >= sizeof path)
-            return data_fail(err, DATA_EINVAL,
-                             "libsvm spec '%s': expected libsvm:PATH[,test=PATH,"
-                             "dense=0|1|auto,dim=N,task=auto|class|reg]",
-                             spec);
-        memcpy(path, opts, plen);
-        path[plen] = '\0';
-        if (comma && (rc = for_each_opt("libsvm", comma + 1, libsvm_opt, &s, err)))
-            return rc;
-        data_libsvm_info *info = malloc(sizeof *info);
-        if (!info)
-            return data_fail(err, DATA_ENOMEM, "out of memory");
-        rc = data_libsvm_load(path, &s.o, train, info, err);
-        if (rc == DATA_OK && s.test[0]) {
-            /* The test file must use the training file's classes and dimension. */
-            data_libsvm_opts t = s.o;
-            t.dim = (*train)->shape.dim;
-            if (info->nclasses > 0) {
-                t.task = DATA_TASK_CLASSIFY;
-                t.classes = info->classes;
-                t.nclasses = info->nclasses;
-            } else {
-                t.task = DATA_TASK_REGRESSION;
-            }
-            t.dense = (*train)->layout == DATA_DENSE;
-            rc = data_libsvm_load(s.test, &t, test, NULL, err);
-            if (rc) {
-                dataset_free(*train);
-                *train = NULL;
-            }
-        } else if (rc == DATA_OK) {
-            *test = *train;
-        }
-        free(info);
-        return rc;
-    }
-    int is_ls = nlen == 13 && !strncmp(spec, "synth-leastsq", 13);
-    int is_lr = nlen == 12 && !strncmp(spec, "synth-logreg", 12);
-    if (is_ls || is_lr) {
-        struct synth_spec s = {.is_leastsq = is_ls};
-        s.ls.seed = s.lr.seed = seed;
-        if ((rc = for_each_opt(is_ls ? "synth-leastsq" : "synth-logreg", opts, synth_opt, &s, err)))
-            return rc;
-        if (is_ls) {
-            if ((rc = data_synth_leastsq(&s.ls, 0, train, NULL, err)))
-                return rc;
-            data_synth_leastsq_opts t = s.ls;
-            t.n = s.ntest ? s.ntest : (s.ls.n ? s.ls.n : 1000);
-            rc = data_synth_leastsq(&t, 1, test, NULL, err);
-        } else {
-            if ((rc = data_synth_logreg(&s.lr, 0, train, NULL, err)))
-                return rc;
-            data_synth_logreg_opts t = s.lr;
-            t.n = s.ntest ? s.ntest : (s.lr.n ? s.lr.n : 1000);
-            rc = data_synth_logreg(&t, 1, test, NULL, err);
-        }
-        if (rc) {
-            dataset_free(*train);
-            *train = NULL;
-        }
-        return rc;
-    }
-    return data_fail(err, DATA_EINVAL,
-                     "unknown data set '%.*s' in spec '%s' (valid: fmnist, "
-                     "libsvm:PATH, synth-leastsq, synth-logreg)",
-                     (int)nlen, spec, spec);
+    memcpy(path, opts, plen);
+    path[plen] = '\0';
+    return src->load(src, path, comma ? comma + 1 : "", seed, train, test, err);
 }

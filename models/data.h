@@ -206,15 +206,73 @@ typedef struct data_synth_logreg_opts {
 int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **out,
                       double *w_planted, data_err *err);
 
-/* --- data specs (data.c) ------------------------------------------------------------------- */
-/* Load a train and a test set from a spec:
+/* --- data specs and the source registry (data.c; each source's table in its own file) --- */
+/* Load a train and a test set from a spec "name[:options]", dispatched through the registry
+ * (data_sources()); each source declares its option names in its table:
  *   fmnist[:dir=PATH,n=N,ntest=N,norm=std|unit|raw]      (n / ntest: first N samples)
- *   libsvm:PATH[,test=PATH,dense=0|1|auto,task=auto|class|reg]  (no test file: test = train)
+ *   libsvm:PATH[,test=PATH,dense=0|1|auto,dim=N,task=auto|class|reg]  (no test: test = train)
  *   synth-leastsq[:n=,dim=,kappa=,mu=,noise=,spread=log|linear,ntest=]
  *   synth-logreg[:n=,dim=,scale=,hard=0|1,ntest=]
  * seed seeds the synthetic generators. *test may come back equal to *train (the same
  * object; free it once: dataset_free(test) only if test != train). */
 int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test, data_err *err);
+
+/* One option of a data source. Values are parsed by the source's load hook (paths have no
+ * qsgd_opt kind, and sizes accept "6e4"); the names are declared here once, and the key
+ * checks, the "valid:" lists and the usage lines are generated from them. A table ends with
+ * a row whose name is NULL. */
+typedef struct data_opt {
+    const char *name;
+    const char *aliases; /* "a|b" or NULL */
+    const char *meta;    /* value placeholder, e.g. "N", "std|unit|raw" */
+    const char *help;    /* one line */
+} data_opt;
+
+/* A data source: one type table per source (data_fmnist.c, data_libsvm.c, data_synth.c). */
+typedef struct data_source {
+    const char *name;
+    const char *summary;
+    const char *path_meta; /* non-NULL: the spec is name:PATH[,k=v...] (e.g. "PATH") */
+    const data_opt *opts;
+    /* Load train and test. path: the PATH element (path_meta sources) or NULL; opts: the
+     * "k=v,..." rest ("" when none). Same contract as data_load_spec. */
+    int (*load)(const struct data_source *src, const char *path, const char *opts, uint64_t seed,
+                dataset **train, dataset **test, data_err *err);
+} data_source;
+
+extern const data_source data_source_fmnist;        /* data_fmnist.c */
+extern const data_source data_source_libsvm;        /* data_libsvm.c */
+extern const data_source data_source_synth_leastsq; /* data_synth.c */
+extern const data_source data_source_synth_logreg;  /* data_synth.c */
+
+/* The registry: a NULL-terminated array of every source. */
+const data_source *const *data_sources(void);
+/* The source whose name is the first len bytes of name, or NULL. */
+const data_source *data_source_find(const char *name, size_t len);
+/* The row of t named key or one of its aliases, or NULL. */
+const data_opt *data_opt_find(const data_opt *t, const char *key);
+/* The canonical option names of t joined by sep ("dir, n, ntest, norm"); "none" when t has
+ * none. Returns 0, or -1 when truncated. */
+int data_opt_names(const data_opt *t, const char *sep, char *buf, size_t len);
+/* src's usage: "name:PATH[,k=META,...]" (meta) or "name[:k=,...]" (!meta). Returns 0, or -1
+ * when truncated. */
+int data_source_usage(const data_source *src, int meta, char *buf, size_t len);
+/* "fmnist[:dir=,n=,ntest=,norm=], libsvm:PATH[,test=,...], ..." for every source. Returns
+ * 0, or -1 when truncated. */
+int data_sources_usage(char *buf, size_t len);
+/* "fmnist, libsvm:PATH, synth-leastsq, synth-logreg". Returns 0, or -1 when truncated. */
+int data_sources_names(char *buf, size_t len);
+
+/* For the sources' load hooks: split opts ("k=v,k=v") and call fn with each pair's row
+ * (aliases resolved) and value. An element that is not key=value or a key src does not
+ * declare is DATA_EINVAL naming the valid keys; otherwise fn's error or DATA_OK. */
+typedef int (*data_opt_fn)(void *ctx, const data_opt *o, const char *val, data_err *err);
+int data_opts_each(const data_source *src, const char *opts, data_opt_fn fn, void *ctx,
+                   data_err *err);
+/* Value parsers of the load hooks: a non-negative integer (strtod: "6e4" is accepted) and
+ * a finite number. Errors name what ("fmnist"), the key and the value. */
+int data_parse_size(const char *what, const char *key, const char *v, size_t *out, data_err *err);
+int data_parse_double(const char *what, const char *key, const char *v, double *out, data_err *err);
 
 /* --- sharding and sampling (data.c) ---------------------------------------------------- */
 /* Worker w of K gets positions [floor(w*n/K), floor((w+1)*n/K)) of a permutation of 0..n-1

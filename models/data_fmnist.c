@@ -333,3 +333,71 @@ int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *op
     }
     return rc;
 }
+
+/* ---- the fmnist data source (spec "fmnist[:dir=,n=,ntest=,norm=]") ------------------------ */
+enum { FM_DIR, FM_N, FM_NTEST, FM_NORM, FM_NOPTS };
+
+static const data_opt fmnist_opts[FM_NOPTS + 1] = {
+    [FM_DIR] = {"dir", NULL, "PATH", "directory of the gzip'd IDX files (" DATA_FMNIST_DIR ")"},
+    [FM_N] = {"n", NULL, "N", "keep the first N training samples (0 = all 60000)"},
+    [FM_NTEST] = {"ntest", NULL, "N", "keep the first N test samples (0 = all 10000)"},
+    [FM_NORM] = {"norm", NULL, "std|unit|raw", "pixel scaling: standardized, x/255, 0..255"},
+    [FM_NOPTS] = {NULL, NULL, NULL, NULL},
+};
+
+struct fmnist_spec {
+    char dir[512];
+    size_t n, ntest;
+    data_norm norm;
+};
+
+static int fmnist_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
+    struct fmnist_spec *s = ctx;
+    switch (o - fmnist_opts) {
+    case FM_DIR:
+        snprintf(s->dir, sizeof s->dir, "%s", v);
+        return DATA_OK;
+    case FM_N:
+        return data_parse_size("fmnist", o->name, v, &s->n, err);
+    case FM_NTEST:
+        return data_parse_size("fmnist", o->name, v, &s->ntest, err);
+    default: /* FM_NORM */
+        if (!strcmp(v, "std"))
+            s->norm = DATA_NORM_STANDARDIZE;
+        else if (!strcmp(v, "unit"))
+            s->norm = DATA_NORM_UNIT;
+        else if (!strcmp(v, "raw"))
+            s->norm = DATA_NORM_RAW;
+        else
+            return data_fail(err, DATA_EINVAL, "fmnist: norm=%s (valid: std, unit, raw)", v);
+        return DATA_OK;
+    }
+}
+
+static int fmnist_source_load(const data_source *src, const char *path, const char *opts,
+                              uint64_t seed, dataset **train, dataset **test, data_err *err) {
+    (void)path;
+    (void)seed;
+    *train = *test = NULL;
+    struct fmnist_spec s = {.dir = DATA_FMNIST_DIR};
+    int rc;
+    if ((rc = data_opts_each(src, opts, fmnist_opt, &s, err)))
+        return rc;
+    data_idx_opts o = {.norm = s.norm, .limit = s.n};
+    if ((rc = data_fmnist_load(s.dir, "train", &o, train, err)))
+        return rc;
+    o.limit = s.ntest;
+    if ((rc = data_fmnist_load(s.dir, "test", &o, test, err))) {
+        dataset_free(*train);
+        *train = NULL;
+        return rc;
+    }
+    return DATA_OK;
+}
+
+const data_source data_source_fmnist = {
+    .name = "fmnist",
+    .summary = "Fashion-MNIST (gzip'd IDX files, Debian dataset-fashion-mnist)",
+    .opts = fmnist_opts,
+    .load = fmnist_source_load,
+};

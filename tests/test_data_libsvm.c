@@ -328,6 +328,70 @@ static void test_spec(void) {
     dataset_free(b);
 }
 
+/* The source registry: every source is found by its name, declares its options (unique
+ * names, each found by name and alias), and its valid-key list and usage come from its
+ * table; an unknown key is refused naming the generated list, an alias is accepted. */
+static void test_registry(void) {
+    const data_source *const *all = data_sources();
+    size_t n = 0;
+    for (const data_source *const *s = all; *s; s++, n++) {
+        CU_ASSERT_PTR_EQUAL(data_source_find((*s)->name, strlen((*s)->name)), *s);
+        CU_ASSERT_PTR_NOT_NULL((*s)->load);
+        CU_ASSERT_PTR_NOT_NULL((*s)->summary);
+        for (const data_opt *o = (*s)->opts; o && o->name; o++) {
+            CU_ASSERT_PTR_EQUAL(data_opt_find((*s)->opts, o->name), o);
+            for (const data_opt *p = (*s)->opts; p != o; p++)
+                CU_ASSERT(strcmp(p->name, o->name) != 0);
+            CU_ASSERT_PTR_NOT_NULL(o->help);
+        }
+    }
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT_PTR_NULL(data_source_find("fmnistx", 7));
+    CU_ASSERT_PTR_EQUAL(data_source_find("fmnist:n=1", 6), &data_source_fmnist);
+    CU_ASSERT_PTR_EQUAL(data_opt_find(data_source_synth_leastsq.opts, "d"),
+                        data_opt_find(data_source_synth_leastsq.opts, "dim"));
+    char buf[512];
+    CU_ASSERT_EQUAL(data_opt_names(data_source_fmnist.opts, ", ", buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "dir, n, ntest, norm");
+    CU_ASSERT_EQUAL(data_source_usage(&data_source_libsvm, 1, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "libsvm:PATH[,test=PATH,dense=0|1|auto,dim=N,task=auto|class|reg]");
+    CU_ASSERT_EQUAL(data_sources_usage(buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "fmnist[:dir=,n=,ntest=,norm=], libsvm:PATH[,test=,dense=,dim=,"
+                                "task=], synth-leastsq[:n=,dim=,kappa=,mu=,noise=,spread=,ntest=],"
+                                " synth-logreg[:n=,dim=,scale=,hard=,ntest=]");
+    CU_ASSERT_EQUAL(data_sources_usage(buf, 20), -1); /* truncated */
+    CU_ASSERT_EQUAL(data_sources_names(buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "fmnist, libsvm:PATH, synth-leastsq, synth-logreg");
+
+    dataset *a, *b;
+    data_err err;
+    CU_ASSERT_EQUAL(data_load_spec("synth-logreg:n=30,dim=3,kappa=2", 1, &a, &b, &err),
+                    DATA_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.msg,
+                           "synth-logreg: unknown option 'kappa' (valid: n, dim, scale, hard, "
+                           "ntest)");
+    CU_ASSERT_EQUAL(data_load_spec("libsvm:", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.msg, "libsvm spec 'libsvm:': expected libsvm:PATH[,test=PATH,"
+                                    "dense=0|1|auto,dim=N,task=auto|class|reg]");
+    CU_ASSERT_EQUAL(data_load_spec("nope", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.msg, "unknown data set 'nope' in spec 'nope' (valid: fmnist, "
+                                    "libsvm:PATH, synth-leastsq, synth-logreg)");
+    /* the alias d= sets dim, like dim= (same data) */
+    dataset *c, *e;
+    CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-leastsq:n=40,d=5,ntest=10", 2, &a, &b, &err),
+                          DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-leastsq:n=40,dim=5,ntest=10", 2, &c, &e, &err),
+                          DATA_OK);
+    CU_ASSERT_EQUAL(a->shape.dim, 5);
+    CU_ASSERT_EQUAL(b->n, 10);
+    CU_ASSERT_EQUAL(memcmp(a->x, c->x, 40 * 5 * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(b->target, e->target, 10 * sizeof(float)), 0);
+    dataset_free(a);
+    dataset_free(b);
+    dataset_free(c);
+    dataset_free(e);
+}
+
 int main(void) {
     const char *t = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/test_data_libsvm.XXXXXX", t && *t ? t : "/tmp");
@@ -342,6 +406,7 @@ int main(void) {
     CU_add_test(s, "multiclass mapping, fixed classes, regression", test_multiclass_regression);
     CU_add_test(s, "errors name file:line", test_errors);
     CU_add_test(s, "data specs", test_spec);
+    CU_add_test(s, "data source registry: tables, generated lists, aliases", test_registry);
     CU_add_test(s, "bounds: /dev/zero, long lines and files, out of memory", test_bounds);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
