@@ -28,9 +28,12 @@ static void list_quantizers(void) {
 
 static void list_models(void) {
     printf("models (spec NAME[:key=value,...]):\n");
-    for (const model_type *const *t = model_types(); *t; t++)
-        printf("  %-10s %s\n  %-10s options: %s\n", (*t)->name, (*t)->summary, "",
-               (*t)->options && *(*t)->options ? (*t)->options : "none");
+    char usage[512];
+    for (const model_type *const *t = model_types(); *t; t++) {
+        model_type_usage(*t, usage, sizeof usage);
+        printf("  %-10s %s\n  %-10s options: %s\n", (*t)->name, (*t)->summary, "", usage);
+        qsgd_opt_print_help(stdout, (*t)->opts, "               "); /* one line per option */
+    }
 }
 
 static void list_networks(void) {

@@ -118,9 +118,6 @@ struct qsgd_opt; /* an option row (common/qsgd_opt.h) */
 typedef struct model_type {
     const char *name;
     const char *summary; /* one line */
-    /* One free-text line for `qsgdsim list` until it prints model_type_usage; not parsed
-     * (the keys a model accepts are its opts). */
-    const char *options;
     /* Check the dataset shape fits the model (e.g. labels binary for logreg, image shape for
      * cnn), fill m->tensors/ntensors/nparams, allocate m->impl workspaces for max_batch. */
     int (*init)(model *m, const data_shape *shape, size_t max_batch, model_err *err);
@@ -138,8 +135,7 @@ typedef struct model_type {
     double (*flops_per_sample)(const model *m);
     /* The options: rows {name, kind, offsetof(model_params, field), range, default, help}
      * ending with a row whose name is NULL (qsgd_opt.h); NULL = none. model_spec_parse,
-     * model_describe and model_type_usage are generated from it. Last in the struct: the
-     * CUDA twins (model_cuda.cu) initialize the fields before it by position. */
+     * model_describe, model_type_usage and `qsgdsim list models` are generated from it. */
     const struct qsgd_opt *opts;
 } model_type;
 

@@ -361,8 +361,6 @@ static const qsgd_opt cnn_opts[] = {
 const model_type model_type_cnn = {
     .name = "cnn",
     .summary = "convnet [conv3x3-ReLU-maxpool2]xN, optional fc-ReLU, linear; CHW images",
-    .options = "channels=AxB... (conv channels per block, 1 to 4 blocks, default 16x32), "
-               "fc=N (fc hidden width, 0 = none, default 128)",
     .init = cnn_init,
     .fini = cnn_fini,
     .init_params = cnn_init_params,

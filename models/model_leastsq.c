@@ -119,7 +119,6 @@ static const qsgd_opt leastsq_opts[] = {
 const model_type model_type_leastsq = {
     .name = "leastsq",
     .summary = "least squares 1/(2m) sum (a_i.x - y_i)^2 + l2/2 |x|^2; dense or CSR, targets",
-    .options = "l2=LAMBDA (L2 regularization in the loss, default 0)",
     .init = lsq_init,
     .fini = lsq_fini,
     .init_params = lsq_init_params,

@@ -129,7 +129,6 @@ static const qsgd_opt logreg_opts[] = {
 const model_type model_type_logreg = {
     .name = "logreg",
     .summary = "binary logistic regression, labels {0,1}, weights + bias; dense or CSR",
-    .options = "l2=LAMBDA (L2 regularization of the weights in the loss, default 0)",
     .init = lr_init,
     .fini = lr_fini,
     .init_params = lr_init_params,

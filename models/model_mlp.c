@@ -216,7 +216,6 @@ static const qsgd_opt mlp_opts[] = {
 const model_type model_type_mlp = {
     .name = "mlp",
     .summary = "fully connected ReLU net, softmax cross-entropy; dense data",
-    .options = "hidden=AxBx... (hidden layer widths, 1 to 8 layers, default 256x128)",
     .init = mlp_init,
     .fini = mlp_fini,
     .init_params = mlp_init_params,

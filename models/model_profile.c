@@ -410,8 +410,6 @@ const model_type model_type_profile = {
     .summary = "timing stand-in: real layer shapes and FLOPs of a published network, "
                "pseudo-random gradients (alexnet, alexnet-owt, resnet50, resnet152, vgg19, "
                "lstm-an4)",
-    .options = "name=NET (alexnet, alexnet-owt, resnet50, resnet152, vgg19, lstm-an4; "
-               "default resnet50)",
     .init = profile_init,
     .fini = profile_fini,
     .init_params = profile_init_params,

@@ -115,7 +115,6 @@ static const qsgd_opt softmax_opts[] = {
 const model_type model_type_softmax = {
     .name = "softmax",
     .summary = "multinomial logistic regression W {nclass,dim} + b; dense or CSR",
-    .options = "l2=LAMBDA (L2 regularization of W in the loss, default 0)",
     .init = sm_init,
     .fini = sm_fini,
     .init_params = sm_init_params,
