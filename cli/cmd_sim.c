@@ -549,20 +549,10 @@ int cmd_sim(int argc, char **argv) {
         fprintf(stderr, PROG ": cannot run the SMPI trainer: %s\n", trainer);
         return QSGD_EXIT_CONFIG;
     }
-    if (qsgd_mkdir_p(out) != 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n", out, strerror(errno));
-        return QSGD_EXIT_IO;
-    }
     /* the point is ours while this process (or the simulation it starts) lives */
     exp_lock lock;
-    char msg[PATH_MAX + 300];
-    int lk = exp_lock_take(&lock, out, "qsgdsim sim", msg, sizeof msg);
-    if (lk != 0) {
-        fprintf(stderr, PROG ": %s%s\n", msg, lk > 0 ? "; nothing was run" : "");
+    if (exp_lock_dir(&lock, out, PROG, "qsgdsim sim") != 0)
         return QSGD_EXIT_IO;
-    }
-    if (*msg)
-        fprintf(stderr, PROG ": %s\n", msg);
     sim_run r = {.nc = &nc,
                  .sm = sm,
                  .agv = agv,

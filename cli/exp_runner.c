@@ -917,6 +917,22 @@ int exp_lock_take(exp_lock *l, const char *dir, const char *who, char *msg, size
     return 0;
 }
 
+int exp_lock_dir(exp_lock *l, const char *dir, const char *prog, const char *who) {
+    if (qsgd_mkdir_p(dir) != 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", prog, dir, strerror(errno));
+        return QSGD_EXIT_IO;
+    }
+    char msg[PATH_MAX + 300];
+    int lk = exp_lock_take(l, dir, who, msg, sizeof msg);
+    if (lk != 0) {
+        fprintf(stderr, "%s: %s%s\n", prog, msg, lk > 0 ? "; nothing was run" : "");
+        return QSGD_EXIT_IO;
+    }
+    if (*msg) /* a dead owner's lock taken over */
+        fprintf(stderr, "%s: %s\n", prog, msg);
+    return 0;
+}
+
 void exp_lock_release(exp_lock *l) {
     if (l->fd < 0)
         return;
@@ -1181,19 +1197,9 @@ int exp_run(const exp_experiment *e, const exp_run_opts *o) {
         return QSGD_EXIT_OK;
     }
     tty = isatty(2);
-    if (qsgd_mkdir_p(dir) != 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n", dir, strerror(errno));
-        return QSGD_EXIT_IO;
-    }
     exp_lock lock;
-    char msg[PATH_MAX + 300];
-    int lk = exp_lock_take(&lock, dir, "qsgdsim run", msg, sizeof msg);
-    if (lk != 0) {
-        fprintf(stderr, PROG ": %s%s\n", msg, lk > 0 ? "; nothing was run" : "");
+    if (exp_lock_dir(&lock, dir, PROG, "qsgdsim run") != 0)
         return QSGD_EXIT_IO;
-    }
-    if (*msg)
-        fprintf(stderr, PROG ": %s\n", msg);
     int rc = run_locked(e, o, dir);
     exp_lock_release(&lock);
     return rc;

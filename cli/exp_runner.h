@@ -38,6 +38,10 @@ typedef struct exp_lock {
  * "DIR is in use by WHO (pid N on HOST) since DATE") or -1 (cannot create the lock file:
  * msg says why, errno set). */
 int exp_lock_take(exp_lock *l, const char *dir, const char *who, char *msg, size_t len);
+/* An output directory made (mkdir -p) and locked for who, every message on stderr prefixed
+ * by prog: 0 (locked), or QSGD_EXIT_IO (cannot create or lock it, or in use; nothing was
+ * run). */
+int exp_lock_dir(exp_lock *l, const char *dir, const char *prog, const char *who);
 /* Empty the lock file and close it (the lock goes when no child holds it any more). */
 void exp_lock_release(exp_lock *l);
 
