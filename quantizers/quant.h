@@ -65,7 +65,25 @@ typedef struct quant_params {
     quant_norm norm;     /* qsgd: l2 (default) or max (QSGDinf) */
     quant_format format; /* qsgd: dense (default) or elias */
     int no_feedback;     /* onebit: 1 = plain sign quantization, residual dropped */
+    /* Options of every other type: each keeps its own options struct in this space, so
+     * that a new quantizer is one file (its struct, its option rows, its type table) and
+     * one registry line, and this header does not change. Rows address a field with
+     * QUANT_EXT_OFFSET(struct, field); code reads the struct with QUANT_EXT(params, struct);
+     * QUANT_EXT_FITS(struct) checks at compile time that it fits. */
+    union {
+        unsigned char bytes[128];
+        double d_;   /* alignment for any scalar field */
+        uint64_t u_; /* ditto */
+        void *p_;    /* ditto */
+    } ext;
 } quant_params;
+
+#define QUANT_EXT_OFFSET(type, field) (offsetof(quant_params, ext) + offsetof(type, field))
+#define QUANT_EXT(params, type) ((type *)(void *)(params)->ext.bytes)
+#define QUANT_EXT_CONST(params, type) ((const type *)(const void *)(params)->ext.bytes)
+#define QUANT_EXT_FITS(type)                                                                   \
+    _Static_assert(sizeof(type) <= sizeof(((quant_params *)0)->ext.bytes),                     \
+                   #type " does not fit in quant_params.ext")
 
 /* A parsed quantizer spec "name[:key=value,...]", e.g. "qsgd:bits=4,bucket=512,norm=max,
  * format=elias". The keys a type accepts are its option table (quant_type.opts): qsgd s
@@ -158,7 +176,8 @@ int quant_spec_label(const char *spec, int level, char *out, size_t len);
 int quant_type_usage(const quant_type *t, char *buf, size_t len);
 
 /* --- instances ----------------------------------------------------------------------- */
-/* Create a quantizer for a rows x cols tensor. Returns NULL and fills err on failure. */
+/* Create a quantizer for a rows x cols tensor. p NULL: the defaults of the type's option
+ * table. Returns NULL and fills err on failure. */
 quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t cols,
                    quant_err *err);
 quant *quant_alloc_spec(const char *spec, size_t rows, size_t cols, quant_err *err);

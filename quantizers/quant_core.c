@@ -99,8 +99,16 @@ quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t 
         return NULL;
     }
     q->type = t;
-    if (p)
+    if (p) {
         q->params = *p;
+    } else {
+        char msg[200];
+        if (qsgd_opt_defaults(t->opts, &q->params, msg, sizeof msg)) {
+            quant_fail(err, QUANT_EINVAL, 0, "quantizer %s: %s", t->name, msg);
+            free(q);
+            return NULL;
+        }
+    }
     q->rows = rows;
     q->cols = cols;
     q->n = rows * cols;
