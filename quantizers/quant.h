@@ -81,8 +81,8 @@ typedef struct quant_params {
 #define QUANT_EXT_OFFSET(type, field) (offsetof(quant_params, ext) + offsetof(type, field))
 #define QUANT_EXT(params, type) ((type *)(void *)(params)->ext.bytes)
 #define QUANT_EXT_CONST(params, type) ((const type *)(const void *)(params)->ext.bytes)
-#define QUANT_EXT_FITS(type)                                                                   \
-    _Static_assert(sizeof(type) <= sizeof(((quant_params *)0)->ext.bytes),                     \
+#define QUANT_EXT_FITS(type)                                                                       \
+    _Static_assert(sizeof(type) <= sizeof(((quant_params *)0)->ext.bytes),                         \
                    #type " does not fit in quant_params.ext")
 
 /* A parsed quantizer spec "name[:key=value,...]", e.g. "qsgd:bits=4,bucket=512,norm=max,
