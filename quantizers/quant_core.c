@@ -12,12 +12,14 @@
 extern const quant_type quant_type_fp32;
 extern const quant_type quant_type_qsgd;
 extern const quant_type quant_type_onebit;
+extern const quant_type quant_type_topk;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
     &quant_type_fp32,
     &quant_type_qsgd,
     &quant_type_onebit,
+    &quant_type_topk,
     NULL,
 };
 

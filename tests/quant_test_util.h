@@ -173,6 +173,12 @@ QT_FN size_t qt_specs_for(const quant_type *t, char (*out)[QT_SPEC_LEN], size_t 
         for (size_t b = 0; b < 3; b++)
             for (int fb = 1; fb >= 0 && k < max; fb--)
                 snprintf(out[k++], QT_SPEC_LEN, "onebit:bucket=%zu,feedback=%d", bs[b], fb);
+    } else if (strcmp(t->name, "topk") == 0) { /* C2: sparse */
+        static const char *const sp[] = {"topk", "topk:ratio=0.1,index=elias",
+                                         "topk:k=3,feedback=0", "topk:k=1,index=elias,feedback=0",
+                                         "topk:ratio=1"};
+        for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
+            snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
     } else if (k < max) {
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
     }
