@@ -3,13 +3,14 @@
 #include "qsgd_opt.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KEY_MAX 64  /* bytes of a key, with the NUL */
-#define VAL_MAX 160 /* bytes of a value, with the NUL */
+#define VAL_MAX 512 /* bytes of a value, with the NUL (a path) */
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -75,6 +76,80 @@ static void choice_list(const qsgd_opt *o, const char *sep, char *buf, size_t le
     }
 }
 
+/* An exact non-negative integer written "D[.D][e[+|-]E]" ("6e4", "1.5e3", "60000") into
+ * *out. -1 when val is not one: junk, a fraction ("6.5e0"), more than 64 bits. The digits
+ * are kept as digits (no double), so every integer is exact. */
+static int parse_exp_count(const char *val, unsigned long long *out) {
+    char dig[40]; /* significant digits, leading zeros dropped */
+    size_t nd = 0;
+    long frac = 0, e = 0;
+    int any = 0;
+    const char *p = val;
+    for (int in_frac = 0;; p++) {
+        if (*p == '.' && !in_frac) {
+            in_frac = 1;
+            continue;
+        }
+        if (*p < '0' || *p > '9')
+            break;
+        any = 1;
+        frac += in_frac;
+        if (nd == 0 && *p == '0')
+            continue;
+        if (nd == sizeof dig)
+            return -1;
+        dig[nd++] = *p;
+    }
+    if (!any)
+        return -1;
+    if (*p == 'e' || *p == 'E') {
+        int neg = p[1] == '-';
+        p += 1 + (p[1] == '-' || p[1] == '+');
+        if (*p < '0' || *p > '9')
+            return -1;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+        e = neg ? -e : e;
+    }
+    if (*p != '\0')
+        return -1;
+    long scale = e - frac; /* value = digits * 10^scale */
+    while (scale < 0 && nd > 0 && dig[nd - 1] == '0') {
+        nd--;
+        scale++;
+    }
+    unsigned long long v = 0;
+    if (nd > 0 && scale < 0)
+        return -1; /* a fraction */
+    for (size_t i = 0; i < nd; i++) {
+        unsigned d = (unsigned)(dig[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    for (; nd > 0 && scale > 0; scale--) {
+        if (v > ULLONG_MAX / 10)
+            return -1;
+        v *= 10;
+    }
+    *out = v;
+    return 0;
+}
+
+const char *qsgd_opt_fmt_num(double x, char buf[32]) {
+    if (x == floor(x) && fabs(x) < 1e16) { /* integers in full: "1250000000", not "1.25e+09" */
+        snprintf(buf, 32, "%.0f", x);
+        return buf;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    return buf;
+}
+
 /* Parse val for row o (key: the name the user wrote) into params. */
 static int set_value(const qsgd_opt *o, const char *key, const char *val, void *params, char *err,
                      size_t errlen) {
@@ -89,6 +164,13 @@ static int set_value(const qsgd_opt *o, const char *key, const char *val, void *
         if (*val == '-' || *val == '\0')
             return fail(err, errlen, "option %s: '%s' is not a non-negative integer", key, val);
         unsigned long long v = strtoull(val, &end, 10);
+        if ((o->flags & QSGD_OPT_EXP) && o->kind != QSGD_OPT_BOOL && (errno || *end != '\0')) {
+            errno = 0;
+            if (parse_exp_count(val, &v) == 0)
+                end = (char *)val + strlen(val);
+            else
+                end = (char *)val; /* not an integer: refused below */
+        }
         if (errno || *end != '\0' || v < lo || v > hi)
             return fail(err, errlen, "option %s: '%s' is not an integer in [%llu, %llu]", key, val,
                         lo, hi);
@@ -144,6 +226,30 @@ static int set_value(const qsgd_opt *o, const char *key, const char *val, void *
         memcpy(field(o, params), val, l + 1);
         return 0;
     }
+    case QSGD_OPT_UNIT: {
+        const qsgd_opt_units *u = o->units;
+        char *end;
+        errno = 0;
+        double x = strtod(val, &end);
+        if (!u)
+            return fail(err, errlen, "option %s: no units in the option table", key);
+        if (end == val || errno || !isfinite(x))
+            return fail(err, errlen, "option %s: '%s' is not a number with a unit (%s)", key, val,
+                        u->valid);
+        if (*end == '\0')
+            return fail(err, errlen, "option %s: '%s' needs a unit (%s)", key, val, u->valid);
+        for (const qsgd_opt_unit *k = u->units; k && k->suffix; k++)
+            if (strcmp(end, k->suffix) == 0) {
+                double v = x * k->mul / k->div;
+                if (!isfinite(v) || v < o->dmin || v > o->dmax)
+                    return fail(err, errlen, "option %s: '%s' is not in [%g, %g] %s", key, val,
+                                o->dmin, o->dmax, u->canon);
+                *(double *)field(o, params) = v;
+                return 0;
+            }
+        return fail(err, errlen, "option %s: unknown unit '%s' in '%s' (valid: %s)", key, end, val,
+                    u->valid);
+    }
     case QSGD_OPT_ENUM:
         for (size_t i = 0; o->choices && o->choices[i].name; i++)
             if (strcmp(o->choices[i].name, val) == 0) {
@@ -167,7 +273,7 @@ int qsgd_opt_defaults(const qsgd_opt *t, void *params, char *err, size_t errlen)
             *(unsigned *)field(o, params) = 0;
         } else if (o->kind == QSGD_OPT_SIZE) {
             *(size_t *)field(o, params) = 0;
-        } else if (o->kind == QSGD_OPT_DOUBLE) {
+        } else if (o->kind == QSGD_OPT_DOUBLE || o->kind == QSGD_OPT_UNIT) {
             *(double *)field(o, params) = 0;
         } else if (o->kind == QSGD_OPT_SIZES) {
             memset(field(o, params), 0, o->len * sizeof(size_t));
@@ -275,6 +381,12 @@ int qsgd_opt_format(const qsgd_opt *o, const void *params, char *buf, size_t len
     case QSGD_OPT_STRING:
         w = snprintf(buf, len, "%.*s", (int)o->len, (const char *)f);
         break;
+    case QSGD_OPT_UNIT: {
+        char num[32];
+        w = snprintf(buf, len, "%s%s", qsgd_opt_fmt_num(*(const double *)f, num),
+                     o->units ? o->units->canon : "");
+        break;
+    }
     }
     return (w < 0 || (size_t)w >= len) ? -1 : 0;
 }
@@ -287,7 +399,7 @@ int qsgd_opt_describe(const qsgd_opt *t, const char *name, const void *params, c
     int w = snprintf(out, sizeof out, "%s", name);
     off = w < 0 ? 0 : (size_t)w;
     for (size_t i = 0; t && t[i].name && off < sizeof out; i++) {
-        if (t[i].flags & QSGD_OPT_HIDDEN)
+        if ((t[i].flags & QSGD_OPT_HIDDEN) || (t[i].shown && !t[i].shown(params)))
             continue;
         if (qsgd_opt_format(&t[i], params, v, sizeof v))
             trunc = 1;
@@ -322,6 +434,7 @@ int qsgd_opt_usage(const qsgd_opt *t, char *buf, size_t len) {
             meta = t[i].kind == QSGD_OPT_BOOL     ? "1|0"
                    : t[i].kind == QSGD_OPT_SIZES  ? "AxB..."
                    : t[i].kind == QSGD_OPT_STRING ? "TEXT"
+                   : t[i].kind == QSGD_OPT_UNIT   ? "X"
                                                   : "N";
         }
         if (off < len)
@@ -362,12 +475,21 @@ void qsgd_opt_print_help(FILE *f, const qsgd_opt *t, const char *indent) {
             if (!o->check || !o->check(NULL, range, sizeof range))
                 snprintf(range, sizeof range, "text");
             break;
+        case QSGD_OPT_UNIT:
+            snprintf(range, sizeof range, "%g..%g %s (units %s)", o->dmin, o->dmax,
+                     o->units ? o->units->canon : "", o->units ? o->units->valid : "none");
+            break;
+        }
+        if ((o->kind == QSGD_OPT_UINT || o->kind == QSGD_OPT_SIZE) && (o->flags & QSGD_OPT_EXP)) {
+            size_t l = strlen(range);
+            snprintf(range + l, sizeof range - l, " (6e4 ok)");
         }
         fprintf(f, "%s%-16s %s, default %s: %s\n", indent, keys, range,
-                o->def                       ? o->def
-                : o->kind == QSGD_OPT_STRING ? "\"\""
-                : o->kind == QSGD_OPT_SIZES  ? "none"
-                                             : "0",
+                (o->flags & QSGD_OPT_DERIVED) ? "derived"
+                : o->def                      ? o->def
+                : o->kind == QSGD_OPT_STRING  ? "\"\""
+                : o->kind == QSGD_OPT_SIZES   ? "none"
+                                              : "0",
                 o->help ? o->help : "");
     }
 }

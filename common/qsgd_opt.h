@@ -19,7 +19,25 @@ typedef enum qsgd_opt_kind {
                         the count is the int at count_offset */
     QSGD_OPT_STRING, /* char[len] (NUL included), non-empty, shorter than len, accepted by check
                         when the row has one */
+    QSGD_OPT_UNIT,   /* double: a number (strtod) and one of the row's units, "10Gbps";
+                        value = number * mul / div, finite, in [dmin, dmax]; described as the
+                        shortest decimal that reads back exactly plus the canonical unit */
 } qsgd_opt_kind;
+
+/* A unit of a QSGD_OPT_UNIT row: value = number * mul / div (exact powers of ten, so that
+ * the product is correctly rounded). */
+typedef struct qsgd_opt_unit {
+    const char *suffix;
+    double mul, div;
+} qsgd_opt_unit;
+
+/* The units a quantity may be written in. canon (a suffix of units with mul = div = 1) is
+ * the one written by describe; valid is the list shown in errors and help. */
+typedef struct qsgd_opt_units {
+    const char *canon;
+    const char *valid;
+    const qsgd_opt_unit *units; /* ends with {NULL} */
+} qsgd_opt_units;
 
 /* A choice of an enum option; the table ends with {NULL}. The first name of a value is the
  * canonical one (described, listed); later names of the same value are aliases. */
@@ -31,6 +49,11 @@ typedef struct qsgd_opt_choice {
 enum qsgd_opt_flags {
     QSGD_OPT_HIDDEN = 1u,  /* parsed but not described (a shorthand resolved into another) */
     QSGD_OPT_NEGATED = 2u, /* bool: the field holds the negation (e.g. no_feedback) */
+    QSGD_OPT_EXP = 4u,     /* UINT, SIZE: a count may also be written with a decimal exponent
+                              ("6e4", "1.5e3"); only exact integers ("6.5e0" is refused) and no
+                              overflow (the range still applies) */
+    QSGD_OPT_DERIVED = 8u, /* the default comes from other options (a preset, a product): help
+                              says "default derived" rather than a value */
 };
 
 /* One option. A table is an array ending with a row whose name is NULL, at most
@@ -52,6 +75,10 @@ typedef struct qsgd_opt {
     /* STRING (optional): 0 if val is accepted, else -1 with the valid values, "a, b", in
      * valid[vlen] (for the error message); val NULL: -1 with the valid values (the help). */
     int (*check)(const char *val, char *valid, size_t vlen);
+    const qsgd_opt_units *units; /* UNIT */
+    /* describe (optional): the row is written only when shown(params) != 0 (e.g. a backbone's
+     * latency only when there is a backbone). */
+    int (*shown)(const void *params);
 } qsgd_opt;
 
 #define QSGD_OPT_MAX 64
@@ -77,7 +104,8 @@ int qsgd_opt_parse(const qsgd_opt *t, const char *owner, const char *opts, void 
 /* The value of row o in params as text (canonical: an enum's first name, a bool 1|0). */
 int qsgd_opt_format(const qsgd_opt *o, const void *params, char *buf, size_t len);
 
-/* "name:k=v,..." with every row not QSGD_OPT_HIDDEN in row order (defaults included), or
+/* "name:k=v,..." with every row not QSGD_OPT_HIDDEN (nor refused by its shown hook) in row
+ * order (defaults included), or
  * "name" when there is none. Returns 0, or -1 when it does not fit in len (buf then holds a
  * NUL-terminated prefix when len > 0). */
 int qsgd_opt_describe(const qsgd_opt *t, const char *name, const void *params, char *buf,
@@ -89,5 +117,9 @@ int qsgd_opt_usage(const qsgd_opt *t, char *buf, size_t len);
 
 /* One line per row: indent, "key (aliases)", range or choices, default and help. */
 void qsgd_opt_print_help(FILE *f, const qsgd_opt *t, const char *indent);
+
+/* The shortest decimal form of x that strtod reads back to exactly x ("1250000000",
+ * "5e-06"; integers below 1e16 in full). buf holds at least 32 bytes. Returns buf. */
+const char *qsgd_opt_fmt_num(double x, char buf[32]);
 
 #endif /* QSGDSIM_QSGD_OPT_H */

@@ -2,6 +2,7 @@
  * ends, aliases, enum aliases, duplicates, unknown keys, describe (hidden and negated rows,
  * truncation), usage and help. */
 #include <CUnit/Basic.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -256,6 +257,139 @@ static void test_sizes_string(void) {
     free(mem);
 }
 
+/* Counts written with an exponent (data sizes "n=6e4") and quantities with units
+ * (network "bw=10Gbps"), described through a shown hook. */
+typedef struct qty {
+    size_t n;
+    unsigned k;
+    double bw, lat;
+} qty;
+
+static const qsgd_opt_unit bw_units[] = {{"bps", 1, 8}, {"Gbps", 1e9, 8}, {"Bps", 1, 1}, {NULL}};
+static const qsgd_opt_units bw_u = {"Bps", "bps, Gbps, Bps", bw_units};
+static const qsgd_opt_unit t_units[] = {{"s", 1, 1}, {"us", 1, 1e6}, {NULL}};
+static const qsgd_opt_units t_u = {"s", "s, us", t_units};
+
+static int has_bw(const void *p) {
+    return ((const qty *)p)->bw > 0;
+}
+
+static const qsgd_opt qtable[] = {
+    {.name = "n",
+     .kind = QSGD_OPT_SIZE,
+     .offset = offsetof(qty, n),
+     .max = 1000000000000000ull,
+     .flags = QSGD_OPT_EXP,
+     .help = "rows"},
+    {.name = "k", .kind = QSGD_OPT_UINT, .offset = offsetof(qty, k), .max = 70000, .help = "k"},
+    {.name = "bw",
+     .kind = QSGD_OPT_UNIT,
+     .offset = offsetof(qty, bw),
+     .units = &bw_u,
+     .dmax = HUGE_VAL,
+     .meta = "BW",
+     .help = "bandwidth"},
+    {.name = "lat",
+     .kind = QSGD_OPT_UNIT,
+     .offset = offsetof(qty, lat),
+     .units = &t_u,
+     .dmax = 1,
+     .shown = has_bw,
+     .flags = QSGD_OPT_DERIVED,
+     .help = "latency"},
+    {.name = NULL},
+};
+
+static int qparse(const char *s, qty *d, char *err) {
+    memset(d, 0, sizeof *d);
+    return qsgd_opt_parse(qtable, "qty", s, d, NULL, err, 256);
+}
+
+static void test_exp_units(void) {
+    qty d;
+    char err[256], buf[256];
+    static const struct {
+        const char *val;
+        unsigned long long n;
+    } good[] = {
+        {"6e4", 60000},  {"60000", 60000},
+        {"6E4", 60000},  {"1.5e3", 1500},
+        {"0.05e2", 5},   {"60000e-1", 6000},
+        {"6e+4", 60000}, {"0", 0},
+        {"0e99", 0},     {"1e15", 1000000000000000ull},
+        {"12.000", 12},  {"7.", 7},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "n=%s", good[i].val);
+        int rc = qparse(spec, &d, err);
+        if (rc || d.n != good[i].n)
+            fprintf(stderr, "\n  '%s': rc %d, n %zu, message '%s'\n", spec, rc, d.n, err);
+        CU_ASSERT(rc == 0 && d.n == good[i].n);
+    }
+    static const char *const bad[] = {
+        "n=6.5e0", "n=1e16", "n=1e-1", "n=-6e4", "n=6e",
+        "n=e4",    "n=6e4x", "n=0x10", "n=.",    "n=1.2.3",
+        "n=1e99",  "n=inf",  "n=nan",  "k=6e4",  "n=123456789012345678901234567890e-10"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = qparse(bad[i], &d, err);
+        int ok = rc == -1 && strstr(err, strchr(bad[i], '=') + 1) &&
+                 (bad[i][2] == '-' ||
+                  strstr(err, bad[i][0] == 'k' ? "[0, 70000]" : "[0, 1000000000000000]"));
+        if (!ok)
+            fprintf(stderr, "\n  '%s': rc %d, message '%s'\n", bad[i], rc, err);
+        CU_ASSERT(ok);
+    }
+    /* units: value = number * mul / div, described in the canonical unit */
+    CU_ASSERT_EQUAL(qparse("bw=10Gbps,lat=5us", &d, err), 0);
+    CU_ASSERT(d.bw == 1.25e9 && d.lat == 5e-6);
+    CU_ASSERT_EQUAL(qsgd_opt_describe(qtable, "q", &d, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "q:n=0,k=0,bw=1250000000Bps,lat=5e-06s");
+    CU_ASSERT_EQUAL(qparse("bw=0.1Bps", &d, err), 0);
+    CU_ASSERT_EQUAL(qsgd_opt_describe(qtable, "q", &d, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "q:n=0,k=0,bw=0.1Bps,lat=0s");
+    CU_ASSERT_EQUAL(qparse("lat=1s", &d, err), 0); /* no bandwidth: lat is not shown */
+    CU_ASSERT_EQUAL(qsgd_opt_describe(qtable, "q", &d, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "q:n=0,k=0,bw=0Bps");
+    static const struct {
+        const char *spec, *words[3];
+    } ubad[] = {
+        {"bw=10", {"option bw", "'10' needs a unit", "bps, Gbps, Bps"}},
+        {"bw=10Gbit", {"option bw", "unknown unit 'Gbit'", "bps, Gbps, Bps"}},
+        {"bw=Gbps", {"option bw", "'Gbps' is not a number", NULL}},
+        {"bw=-1Gbps", {"option bw", "'-1Gbps'", "[0, inf] Bps"}},
+        {"lat=2s", {"option lat", "'2s'", "[0, 1] s"}},
+        {"bw=1e400Bps", {"option bw", NULL}},
+    };
+    for (size_t k = 0; k < sizeof ubad / sizeof *ubad; k++) {
+        char e[256] = "";
+        int rc = qparse(ubad[k].spec, &d, e);
+        int ok = rc == -1;
+        for (int w = 0; w < 3 && ubad[k].words[w]; w++)
+            ok = ok && strstr(e, ubad[k].words[w]) != NULL;
+        if (!ok)
+            fprintf(stderr, "\n  '%s': rc %d, message '%s'\n", ubad[k].spec, rc, e);
+        CU_ASSERT(ok);
+    }
+    char num[32];
+    CU_ASSERT_STRING_EQUAL(qsgd_opt_fmt_num(1e-5, num), "1e-05");
+    CU_ASSERT_STRING_EQUAL(qsgd_opt_fmt_num(100e9, num), "100000000000");
+    CU_ASSERT(strtod(qsgd_opt_fmt_num(3.3e9 / 7, num), NULL) == 3.3e9 / 7);
+    CU_ASSERT_STRING_EQUAL(qsgd_opt_fmt_num(0.1, num), "0.1");
+    CU_ASSERT_EQUAL(qsgd_opt_usage(qtable, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "n=N, k=N, bw=BW, lat=X");
+    char *mem = NULL;
+    size_t ml = 0;
+    FILE *f = open_memstream(&mem, &ml);
+    CU_ASSERT_FATAL(f != NULL);
+    qsgd_opt_print_help(f, qtable, "  ");
+    fclose(f);
+    CU_ASSERT(strstr(mem, "integer 0..1000000000000000 (6e4 ok), default 0: rows") &&
+              strstr(mem, "0..inf Bps (units bps, Gbps, Bps), default 0: bandwidth") &&
+              strstr(mem, "default derived: latency"));
+    free(mem);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return CU_get_error();
@@ -265,6 +399,7 @@ int main(void) {
     CU_add_test(s, "describe (hidden, negated, truncation), usage, help", test_describe_usage);
     CU_add_test(s, "sizes and string kinds: parse, errors, check hook, describe",
                 test_sizes_string);
+    CU_add_test(s, "counts with an exponent, quantities with units, shown hook", test_exp_units);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
