@@ -13,6 +13,7 @@ extern const quant_type quant_type_fp32;
 extern const quant_type quant_type_qsgd;
 extern const quant_type quant_type_onebit;
 extern const quant_type quant_type_topk;
+extern const quant_type quant_type_randomk;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
@@ -20,6 +21,7 @@ static const quant_type *const registry[] = {
     &quant_type_qsgd,
     &quant_type_onebit,
     &quant_type_topk,
+    &quant_type_randomk,
     NULL,
 };
 

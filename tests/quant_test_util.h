@@ -179,6 +179,12 @@ QT_FN size_t qt_specs_for(const quant_type *t, char (*out)[QT_SPEC_LEN], size_t 
                                          "topk:ratio=1"};
         for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
             snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
+    } else if (strcmp(t->name, "randomk") == 0) { /* C2: sparse */
+        static const char *const sp[] = {"randomk", "randomk:ratio=0.1,index=elias",
+                                         "randomk:k=3,index=raw,scale=0", "randomk:k=1,scale=0",
+                                         "randomk:ratio=1,index=elias"};
+        for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
+            snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
     } else if (k < max) {
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
     }
