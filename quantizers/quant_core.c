@@ -14,6 +14,8 @@ extern const quant_type quant_type_qsgd;
 extern const quant_type quant_type_onebit;
 extern const quant_type quant_type_topk;
 extern const quant_type quant_type_randomk;
+extern const quant_type quant_type_fp16;
+extern const quant_type quant_type_bf16;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
@@ -22,6 +24,8 @@ static const quant_type *const registry[] = {
     &quant_type_onebit,
     &quant_type_topk,
     &quant_type_randomk,
+    &quant_type_fp16,
+    &quant_type_bf16,
     NULL,
 };
 
