@@ -16,6 +16,7 @@ extern const quant_type quant_type_topk;
 extern const quant_type quant_type_randomk;
 extern const quant_type quant_type_fp16;
 extern const quant_type quant_type_bf16;
+extern const quant_type quant_type_nuqsgd;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
@@ -26,6 +27,7 @@ static const quant_type *const registry[] = {
     &quant_type_randomk,
     &quant_type_fp16,
     &quant_type_bf16,
+    &quant_type_nuqsgd,
     NULL,
 };
 

@@ -185,6 +185,11 @@ QT_FN size_t qt_specs_for(const quant_type *t, char (*out)[QT_SPEC_LEN], size_t 
                                          "randomk:ratio=1,index=elias"};
         for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
             snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
+    } else if (strcmp(t->name, "nuqsgd") == 0) { /* C2 */
+        static const char *const sp[] = {"nuqsgd", "nuqsgd:s=1,bucket=7", "nuqsgd:s=3,norm=max",
+                                         "nuqsgd:s=31,bucket=128", "nuqsgd:s=15,bucket=512"};
+        for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
+            snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
     } else if (k < max) {
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
     }
