@@ -301,6 +301,9 @@ static const data_source *const registry[] = {
     &data_source_libsvm,
     &data_source_synth_leastsq,
     &data_source_synth_logreg,
+#ifdef QSGDSIM_EXTRA_DATA_SOURCES /* a variant build's extra registry lines (tests/extend/) */
+    QSGDSIM_EXTRA_DATA_SOURCES,
+#endif
     NULL,
 };
 

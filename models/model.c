@@ -32,6 +32,9 @@ static const model_type *const registry[] = {
     &model_type_mlp,
     &model_type_cnn,
     &model_type_profile,
+#ifdef QSGDSIM_EXTRA_MODEL_TYPES /* a variant build's extra registry lines (tests/extend/) */
+    QSGDSIM_EXTRA_MODEL_TYPES,
+#endif
     NULL,
 };
 

@@ -28,6 +28,9 @@ static const quant_type *const registry[] = {
     &quant_type_fp16,
     &quant_type_bf16,
     &quant_type_nuqsgd,
+#ifdef QSGDSIM_EXTRA_QUANT_TYPES /* a variant build's extra registry lines (tests/extend/) */
+    QSGDSIM_EXTRA_QUANT_TYPES,
+#endif
     NULL,
 };
 

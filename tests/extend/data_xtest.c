@@ -1,0 +1,68 @@
+/* data_xtest.c — a data source added from outside models/ (tests/extend/): a noiseless
+ * linear regression y = a.w* with w*_j = 1/(j+1) on n rows of dim deterministic features
+ * in [-1, 1]; the test set is the next n/4 + 1 rows. Options n and dim. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "data.h"
+
+enum { XD_N, XD_DIM };
+
+static const data_opt xd_opts[] = {
+    [XD_N] = {.name = "n", .meta = "N", .help = "training rows (default 256)"},
+    [XD_DIM] = {.name = "dim", .aliases = "d", .meta = "D", .help = "features (default 8)"},
+    {.name = NULL},
+};
+
+typedef struct xd_spec {
+    size_t n, dim;
+} xd_spec;
+
+static int xd_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
+    xd_spec *s = ctx;
+    return data_parse_size("xtest", o->name, v, o - xd_opts == XD_N ? &s->n : &s->dim, err);
+}
+
+/* Rows first .. first + n of the sequence. */
+static int xd_make(const xd_spec *s, size_t first, size_t n, dataset **out, data_err *err) {
+    data_shape shape = {.dim = s->dim};
+    int rc = dataset_alloc_dense(&shape, n, out, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        double y = 0.0;
+        for (size_t j = 0; j < s->dim; j++) {
+            float a = (float)((((first + i) * 7919u + j * 104729u) % 2001u) / 1000.0 - 1.0);
+            (*out)->x[i * s->dim + j] = a;
+            y += (double)a / (double)(j + 1);
+        }
+        (*out)->target[i] = (float)y;
+    }
+    snprintf((*out)->source, sizeof(*out)->source, "xtest:n=%zu,dim=%zu", s->n, s->dim);
+    return DATA_OK;
+}
+
+static int xd_load(const data_source *src, const char *path, const char *opts, uint64_t seed,
+                   dataset **train, dataset **test, data_err *err) {
+    *train = *test = NULL;
+    xd_spec s = {.n = 256, .dim = 8};
+    int rc = data_opts_each(src, opts, xd_opt, &s, err);
+    if (rc)
+        return rc;
+    if (s.n == 0 || s.dim == 0)
+        return data_fail(err, DATA_EINVAL, "xtest: n and dim must be >= 1");
+    if ((rc = xd_make(&s, 0, s.n, train, err)))
+        return rc;
+    if ((rc = xd_make(&s, s.n, s.n / 4 + 1, test, err))) {
+        dataset_free(*train);
+        *train = NULL;
+    }
+    return rc;
+}
+
+const data_source data_source_xtest = {
+    .name = "xtest",
+    .summary = "noiseless linear regression y = a.w*, w*_j = 1/(j+1) (extension test)",
+    .opts = xd_opts,
+    .load = xd_load,
+};
