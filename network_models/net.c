@@ -1,10 +1,9 @@
-/* net.c — configuration of a network model: defaults, the spec parser (keys, units, preset
- * overrides), validation (incl. deriving a full-bisection fat tree from a switch radix),
- * the canonical one-line description, the analytical alpha-beta of a route and the SMPI
- * network flags. Platform files are written by net_xml.c. */
+/* net.c — configuration of a network model: defaults and the spec parser (generic over the
+ * topology tables of net_topo.c: keys, units, presets), validation (incl. deriving a full-bisection
+ * fat tree from a switch radix), the canonical one-line description, the analytical alpha-beta of a
+ * route and the SMPI network flags. Platform files are written by net_xml.c. */
 #include "net_private.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,19 +21,6 @@ int net_fail(net_err *err, int code, const char *fmt, ...) {
     return code;
 }
 
-const char *net_fmt_num(double x, char buf[32]) {
-    if (x == floor(x) && fabs(x) < 1e16) { /* integers in full: "1250000000", not "1.25e+09" */
-        snprintf(buf, 32, "%.0f", x);
-        return buf;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, 32, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            break;
-    }
-    return buf;
-}
-
 unsigned long net_ft_hosts_below(const net_config *c, unsigned level) {
     unsigned long p = 1;
     for (unsigned l = 0; l < level && l < c->ft_levels; l++)
@@ -42,56 +28,16 @@ unsigned long net_ft_hosts_below(const net_config *c, unsigned level) {
     return p;
 }
 
-/* --- topology names -------------------------------------------------------------------- */
-static const struct {
-    const char *name;
-    net_topology topo;
-} topo_names[] = {
-    {"star", NET_TOPO_STAR},           {"fat-tree", NET_TOPO_FAT_TREE},
-    {"fattree", NET_TOPO_FAT_TREE},    {"multi-gpu-nodes", NET_TOPO_MULTI_GPU},
-    {"multi-gpu", NET_TOPO_MULTI_GPU},
-};
-#define N_TOPO_NAMES (sizeof topo_names / sizeof topo_names[0])
-
+/* --- topology names and defaults ------------------------------------------------------ */
 const char *net_topology_name(net_topology t) {
-    switch (t) {
-    case NET_TOPO_STAR:
-        return "star";
-    case NET_TOPO_FAT_TREE:
-        return "fat-tree";
-    case NET_TOPO_MULTI_GPU:
-        return "multi-gpu-nodes";
-    }
-    return "?";
+    const net_topology_type *type = net_topology_get(t);
+    return type ? type->name : "?";
 }
 
-static void preset_names(char *buf, size_t len) {
-    const net_preset *const *p = net_presets();
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; p[i] && off < len; i++)
-        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", p[i]->name);
-}
-
-/* --- defaults -------------------------------------------------------------------------- */
 void net_config_default(net_config *c, net_topology topo) {
-    memset(c, 0, sizeof *c);
-    const net_preset *eth = net_preset_find("10GbE");
-    const net_preset *pcie = net_preset_find("PCIe3x16");
-    c->topology = topo;
-    c->hosts = 16;
-    c->speed = 1e9;
-    snprintf(c->link, sizeof c->link, "%s", eth->name);
-    c->bw = eth->bw;
-    c->lat = eth->lat;
-    c->loopback_bw = 100e9; /* a memcpy-class copy; SMPI rarely routes self-messages */
-    c->loopback_lat = 0.0;
-    c->radix = 48; /* a common top-of-rack switch */
-    c->nodes = 1;
-    c->gpus = 16; /* AWS p2.16xlarge: 16 GPUs (8 K80 boards) in one node */
-    snprintf(c->gpu_link, sizeof c->gpu_link, "%s", pcie->name);
-    c->gpu_bw = pcie->bw;
-    c->gpu_lat = pcie->lat;
+    net_spec s;
+    net_spec_default(&s, topo);
+    *c = s.c;
 }
 
 /* --- validation ------------------------------------------------------------------------ */
@@ -134,8 +80,7 @@ static int ft_derive(net_config *c, net_err *err) {
 
 int net_config_validate(net_config *c, net_err *err) {
     int rc;
-    if (c->topology != NET_TOPO_STAR && c->topology != NET_TOPO_FAT_TREE &&
-        c->topology != NET_TOPO_MULTI_GPU)
+    if (!net_topology_get(c->topology))
         return net_fail(err, NET_EINVAL, "unknown topology %d", (int)c->topology);
     const char *t = net_topology_name(c->topology);
     if ((rc = check_pos("speed", c->speed, 0, err)) || (rc = check_pos("bw", c->bw, 0, err)) ||
@@ -194,349 +139,57 @@ int net_config_validate(net_config *c, net_err *err) {
     return NET_OK;
 }
 
-/* --- spec parsing ---------------------------------------------------------------------- */
-typedef enum { Q_BW, Q_TIME, Q_SPEED } qkind;
-
-typedef struct unit {
-    const char *suffix;
-    double mul, div; /* value = number * mul / div (exact powers, correctly rounded) */
-} unit;
-
-static const unit bw_units[] = {
-    {"bps", 1, 8},     {"Kbps", 1e3, 8},  {"kbps", 1e3, 8},  {"Mbps", 1e6, 8},  {"Gbps", 1e9, 8},
-    {"Tbps", 1e12, 8}, {"b/s", 1, 8},     {"Kb/s", 1e3, 8},  {"kb/s", 1e3, 8},  {"Mb/s", 1e6, 8},
-    {"Gb/s", 1e9, 8},  {"Tb/s", 1e12, 8}, {"Bps", 1, 1},     {"KBps", 1e3, 1},  {"kBps", 1e3, 1},
-    {"MBps", 1e6, 1},  {"GBps", 1e9, 1},  {"TBps", 1e12, 1}, {"B/s", 1, 1},     {"KB/s", 1e3, 1},
-    {"kB/s", 1e3, 1},  {"MB/s", 1e6, 1},  {"GB/s", 1e9, 1},  {"TB/s", 1e12, 1}, {NULL, 0, 0},
-};
-static const unit time_units[] = {
-    {"s", 1, 1}, {"ms", 1, 1e3}, {"us", 1, 1e6}, {"ns", 1, 1e9}, {NULL, 0, 0},
-};
-static const unit speed_units[] = {
-    {"f", 1, 1},    {"kf", 1e3, 1},  {"Kf", 1e3, 1},  {"Mf", 1e6, 1},
-    {"Gf", 1e9, 1}, {"Tf", 1e12, 1}, {"Pf", 1e15, 1}, {NULL, 0, 0},
-};
-static const char *const unit_lists[] = {
-    "bps, Kbps, Mbps, Gbps, Tbps, Bps, KBps, MBps, GBps, TBps (or Gb/s, GB/s, ...)",
-    "s, ms, us, ns",
-    "f, kf, Mf, Gf, Tf, Pf",
-};
-
-static int parse_quantity(const char *key, const char *val, qkind kind, double *out, net_err *err) {
-    const unit *units = kind == Q_BW ? bw_units : kind == Q_TIME ? time_units : speed_units;
-    char *end;
-    errno = 0;
-    double x = strtod(val, &end);
-    if (end == val || errno || !isfinite(x) || x < 0)
-        return net_fail(err, NET_EINVAL, "%s: '%s' is not a non-negative number with a unit (%s)",
-                        key, val, unit_lists[kind]);
-    if (*end == '\0')
-        return net_fail(err, NET_EINVAL, "%s: '%s' needs a unit (%s)", key, val, unit_lists[kind]);
-    for (const unit *u = units; u->suffix; u++)
-        if (strcmp(end, u->suffix) == 0) {
-            *out = x * u->mul / u->div;
-            return NET_OK;
-        }
-    return net_fail(err, NET_EINVAL, "%s: unknown unit '%s' in '%s' (valid: %s)", key, end, val,
-                    unit_lists[kind]);
-}
-
-static int parse_uint(const char *key, const char *val, unsigned lo, unsigned hi, unsigned *out,
-                      net_err *err) {
-    char *end;
-    errno = 0;
-    unsigned long v = (*val >= '0' && *val <= '9') ? strtoul(val, &end, 10) : 0;
-    if (!(*val >= '0' && *val <= '9') || errno || *end || v < lo || v > hi)
-        return net_fail(err, NET_EINVAL, "%s: '%s' is not an integer in [%u, %u]", key, val, lo,
-                        hi);
-    *out = (unsigned)v;
-    return NET_OK;
-}
-
-/* "4x4x2" -> {4, 4, 2}, n = 3. */
-static int parse_list(const char *key, const char *val, unsigned *out, unsigned *n, net_err *err) {
-    char buf[128];
-    if (strlen(val) >= sizeof buf)
-        return net_fail(err, NET_EINVAL, "%s: list too long", key);
-    strcpy(buf, val);
-    unsigned k = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, "x", &save); tok; tok = strtok_r(NULL, "x", &save)) {
-        if (k >= NET_FT_MAX_LEVELS)
-            return net_fail(err, NET_EINVAL, "%s: at most %d levels", key, NET_FT_MAX_LEVELS);
-        int rc = parse_uint(key, tok, 1, NET_MAX_HOSTS, &out[k++], err);
-        if (rc)
-            return rc;
-    }
-    if (k == 0 || val[0] == 'x' || val[strlen(val) - 1] == 'x' || strstr(val, "xx"))
-        return net_fail(err, NET_EINVAL, "%s: '%s' is not a list like 4x4 (level 1 first)", key,
-                        val);
-    *n = k;
-    return NET_OK;
-}
-
-enum { T_STAR = 1, T_FT = 2, T_MG = 4, T_ALL = 7 };
-static const struct {
-    const char *name;
-    unsigned topos;
-} spec_keys[] = {
-    {"hosts", T_ALL},
-    {"speed", T_ALL},
-    {"link", T_ALL},
-    {"bw", T_ALL},
-    {"lat", T_ALL},
-    {"loopback_bw", T_ALL},
-    {"loopback_lat", T_ALL},
-    {"bb_bw", T_STAR | T_MG},
-    {"bb_lat", T_STAR | T_MG},
-    {"bb_sharing", T_STAR | T_MG},
-    {"radix", T_FT},
-    {"levels", T_FT},
-    {"downs", T_FT},
-    {"ups", T_FT},
-    {"parallels", T_FT},
-    {"nodes", T_MG},
-    {"gpus", T_MG},
-    {"gpu_link", T_MG},
-    {"gpu_bw", T_MG},
-    {"gpu_lat", T_MG},
-};
-#define N_SPEC_KEYS (sizeof spec_keys / sizeof spec_keys[0])
-
-static void valid_keys(unsigned topo_bit, char *buf, size_t len) {
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < N_SPEC_KEYS && off < len; i++)
-        if (spec_keys[i].topos & topo_bit)
-            off +=
-                (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", spec_keys[i].name);
-}
-
-#define MAX_KV 32
-
+/* --- spec parsing: generic over the topology's option table ----------------------------- */
 int net_config_parse(const char *spec, net_config *c, net_err *err) {
     if (!spec || !*spec)
         return net_fail(err, NET_EINVAL, "empty network spec (expected topology:key=value,...)");
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    net_topology topo = NET_TOPO_STAR;
-    int found = 0;
-    for (size_t i = 0; i < N_TOPO_NAMES && !found; i++)
-        if (strlen(topo_names[i].name) == nlen && strncmp(spec, topo_names[i].name, nlen) == 0) {
-            topo = topo_names[i].topo;
-            found = 1;
-        }
-    if (!found)
-        return net_fail(err, NET_EINVAL,
-                        "unknown topology '%.*s' in '%s' (valid: star, fat-tree, multi-gpu-nodes)",
-                        (int)nlen, spec, spec);
-    net_config_default(c, topo);
-    unsigned bit = topo == NET_TOPO_STAR ? T_STAR : topo == NET_TOPO_FAT_TREE ? T_FT : T_MG;
-    const char *tname = net_topology_name(topo);
-
-    char opts[1024];
-    const char *rest = colon ? colon + 1 : "";
-    if (strlen(rest) >= sizeof opts)
-        return net_fail(err, NET_EINVAL, "network spec too long");
-    strcpy(opts, rest);
-    char *keys[MAX_KV], *vals[MAX_KV];
-    size_t n = 0;
-    char *save = NULL;
-    for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        char names[512];
-        valid_keys(bit, names, sizeof names);
-        if (!eq || eq == kv)
-            return net_fail(err, NET_EINVAL, "%s: '%s' is not key=value (keys: %s)", tname, kv,
-                            names);
-        *eq = '\0';
-        size_t k;
-        for (k = 0; k < N_SPEC_KEYS; k++)
-            if (strcmp(spec_keys[k].name, kv) == 0)
-                break;
-        if (k == N_SPEC_KEYS || !(spec_keys[k].topos & bit))
-            return net_fail(err, NET_EINVAL, "%s: unknown key '%s' (valid: %s)", tname, kv, names);
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(keys[j], kv) == 0)
-                return net_fail(err, NET_EINVAL, "%s: key '%s' given twice", tname, kv);
-        if (n == MAX_KV)
-            return net_fail(err, NET_EINVAL, "%s: too many keys", tname);
-        keys[n] = kv;
-        vals[n++] = eq + 1;
+    const net_topology_type *t = net_topology_find(spec, nlen);
+    if (!t) {
+        char names[128];
+        net_topology_names(names, sizeof names);
+        return net_fail(err, NET_EINVAL, "unknown topology '%.*s' in '%s' (valid: %s)", (int)nlen,
+                        spec, spec, names);
     }
-
-    /* Pass 1: presets, so that bw/lat/gpu_bw/gpu_lat override them in any order. */
-    char pnames[160];
-    preset_names(pnames, sizeof pnames);
-    int link_given = 0, gpu_link_given = 0;
-    for (size_t i = 0; i < n; i++) {
-        int gpu = strcmp(keys[i], "gpu_link") == 0;
-        if (!gpu && strcmp(keys[i], "link") != 0)
-            continue;
-        const net_preset *p = net_preset_find(vals[i]);
-        if (!p)
-            return net_fail(err, NET_EINVAL, "%s: unknown %s preset '%s' (valid: %s)", tname,
-                            keys[i], vals[i], pnames);
-        if (gpu) {
-            snprintf(c->gpu_link, sizeof c->gpu_link, "%s", p->name);
-            c->gpu_bw = p->bw;
-            c->gpu_lat = p->lat;
-            gpu_link_given = 1;
-        } else {
-            snprintf(c->link, sizeof c->link, "%s", p->name);
-            c->bw = p->bw;
-            c->lat = p->lat;
-            link_given = 1;
-        }
-    }
-    /* Pass 2: everything else. */
-    int rc = NET_OK, hosts_given = 0, nodes_given = 0, radix_given = 0, tree_given = 0;
-    unsigned nd = 0, nu = 0, np = 0, levels = 0;
-    for (size_t i = 0; i < n && rc == NET_OK; i++) {
-        const char *k = keys[i], *v = vals[i];
-        if (!strcmp(k, "link") || !strcmp(k, "gpu_link"))
-            continue;
-        if (!strcmp(k, "hosts")) {
-            rc = parse_uint(k, v, 1, NET_MAX_HOSTS, &c->hosts, err);
-            hosts_given = 1;
-        } else if (!strcmp(k, "speed")) {
-            rc = parse_quantity(k, v, Q_SPEED, &c->speed, err);
-        } else if (!strcmp(k, "bw")) {
-            rc = parse_quantity(k, v, Q_BW, &c->bw, err);
-            if (!link_given)
-                c->link[0] = '\0';
-        } else if (!strcmp(k, "lat")) {
-            rc = parse_quantity(k, v, Q_TIME, &c->lat, err);
-            if (!link_given)
-                c->link[0] = '\0';
-        } else if (!strcmp(k, "loopback_bw")) {
-            rc = parse_quantity(k, v, Q_BW, &c->loopback_bw, err);
-        } else if (!strcmp(k, "loopback_lat")) {
-            rc = parse_quantity(k, v, Q_TIME, &c->loopback_lat, err);
-        } else if (!strcmp(k, "bb_bw")) {
-            rc = parse_quantity(k, v, Q_BW, &c->bb_bw, err);
-        } else if (!strcmp(k, "bb_lat")) {
-            rc = parse_quantity(k, v, Q_TIME, &c->bb_lat, err);
-        } else if (!strcmp(k, "bb_sharing")) {
-            if (!strcmp(v, "shared"))
-                c->bb_fatpipe = 0;
-            else if (!strcmp(v, "fatpipe"))
-                c->bb_fatpipe = 1;
-            else
-                rc = net_fail(err, NET_EINVAL, "bb_sharing: '%s' (valid: shared, fatpipe)", v);
-        } else if (!strcmp(k, "radix")) {
-            rc = parse_uint(k, v, 2, 65536, &c->radix, err);
-            radix_given = 1;
-        } else if (!strcmp(k, "levels")) {
-            rc = parse_uint(k, v, 1, NET_FT_MAX_LEVELS, &levels, err);
-            tree_given = 1;
-        } else if (!strcmp(k, "downs")) {
-            rc = parse_list(k, v, c->ft_downs, &nd, err);
-            tree_given = 1;
-        } else if (!strcmp(k, "ups")) {
-            rc = parse_list(k, v, c->ft_ups, &nu, err);
-            tree_given = 1;
-        } else if (!strcmp(k, "parallels")) {
-            rc = parse_list(k, v, c->ft_parallels, &np, err);
-            tree_given = 1;
-        } else if (!strcmp(k, "nodes")) {
-            rc = parse_uint(k, v, 1, NET_MAX_NODES, &c->nodes, err);
-            nodes_given = 1;
-        } else if (!strcmp(k, "gpus")) {
-            rc = parse_uint(k, v, 1, NET_MAX_HOSTS, &c->gpus, err);
-        } else if (!strcmp(k, "gpu_bw")) {
-            rc = parse_quantity(k, v, Q_BW, &c->gpu_bw, err);
-            if (!gpu_link_given)
-                c->gpu_link[0] = '\0';
-        } else if (!strcmp(k, "gpu_lat")) {
-            rc = parse_quantity(k, v, Q_TIME, &c->gpu_lat, err);
-            if (!gpu_link_given)
-                c->gpu_link[0] = '\0';
-        }
-    }
+    net_spec s;
+    net_spec_default(&s, t->id);
+    uint64_t given = 0;
+    char msg[sizeof err->msg];
+    if (qsgd_opt_parse(t->opts, t->name, colon ? colon + 1 : "", &s, &given, msg, sizeof msg))
+        return net_fail(err, NET_EINVAL, "%s", msg);
+    int rc = t->resolve ? t->resolve(&s, given, err) : NET_OK;
     if (rc)
         return rc;
-
-    if (topo == NET_TOPO_FAT_TREE && tree_given) {
-        if (radix_given)
-            return net_fail(err, NET_EINVAL,
-                            "fat-tree: give either radix (derived tree) or "
-                            "levels/downs/ups/parallels, not both");
-        if (nd == 0)
-            return net_fail(err, NET_EINVAL,
-                            "fat-tree: downs=AxB... is required with ups, "
-                            "parallels or levels");
-        if ((levels && levels != nd) || (nu && nu != nd) || (np && np != nd))
-            return net_fail(err, NET_EINVAL,
-                            "fat-tree: levels (%u), downs (%u), ups (%u) and parallels (%u) "
-                            "must agree on the number of levels",
-                            levels ? levels : nd, nd, nu ? nu : nd, np ? np : nd);
-        c->ft_levels = nd;
-        for (unsigned l = 0; l < nd; l++) {
-            if (!nu) /* default: full bisection, as derived trees */
-                c->ft_ups[l] = l == 0 ? 1 : c->ft_downs[l - 1];
-            if (!np)
-                c->ft_parallels[l] = 1;
-        }
-    }
-    if (topo == NET_TOPO_MULTI_GPU && hosts_given) {
-        if (!nodes_given) {
-            if (c->hosts % c->gpus)
-                return net_fail(err, NET_EINVAL,
-                                "multi-gpu-nodes: hosts=%u is not a multiple of gpus=%u", c->hosts,
-                                c->gpus);
-            c->nodes = c->hosts / c->gpus;
-        } else if ((unsigned long)c->nodes * c->gpus != c->hosts) {
-            return net_fail(err, NET_EINVAL, "multi-gpu-nodes: hosts=%u but nodes*gpus = %u*%u",
-                            c->hosts, c->nodes, c->gpus);
-        }
-    }
+    *c = s.c;
     return net_config_validate(c, err);
 }
 
-/* --- description ----------------------------------------------------------------------- */
+/* --- description: the topology's rows, from a validated copy ------------------------------ */
 int net_describe(const net_config *cfg, char *buf, size_t len, net_err *err) {
-    net_config c = *cfg;
-    int rc = net_config_validate(&c, err);
+    net_spec s = {.c = *cfg};
+    int rc = net_config_validate(&s.c, err);
     if (rc)
         return rc;
-    char a[32], b[32];
-    size_t off = 0;
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        int w_ = snprintf(buf + off, off < len ? len - off : 0, __VA_ARGS__);                      \
-        off += (size_t)(w_ > 0 ? w_ : 0);                                                          \
-    } while (0)
-    PUT("%s:", net_topology_name(c.topology));
-    if (c.topology == NET_TOPO_MULTI_GPU)
-        PUT("nodes=%u,gpus=%u,", c.nodes, c.gpus);
-    PUT("hosts=%u,speed=%sf", c.hosts, net_fmt_num(c.speed, a));
-    if (c.link[0])
-        PUT(",link=%s", c.link);
-    PUT(",bw=%sBps,lat=%ss", net_fmt_num(c.bw, a), net_fmt_num(c.lat, b));
-    if (c.topology == NET_TOPO_FAT_TREE) {
-        const char *names[3] = {"downs", "ups", "parallels"};
-        const unsigned *lists[3] = {c.ft_downs, c.ft_ups, c.ft_parallels};
-        for (int j = 0; j < 3; j++) {
-            PUT(",%s=", names[j]);
-            for (unsigned l = 0; l < c.ft_levels; l++)
-                PUT("%s%u", l ? "x" : "", lists[j][l]);
-        }
+    const net_config *c = &s.c;
+    /* the lists as the rows hold them */
+    s.levels = c->ft_levels;
+    s.ndowns = s.nups = s.nparallels = (int)c->ft_levels;
+    for (unsigned l = 0; l < c->ft_levels && l < NET_FT_MAX_LEVELS; l++) {
+        s.downs[l] = c->ft_downs[l];
+        s.ups[l] = c->ft_ups[l];
+        s.parallels[l] = c->ft_parallels[l];
     }
-    if (c.topology == NET_TOPO_MULTI_GPU) {
-        if (c.gpu_link[0])
-            PUT(",gpu_link=%s", c.gpu_link);
-        PUT(",gpu_bw=%sBps,gpu_lat=%ss", net_fmt_num(c.gpu_bw, a), net_fmt_num(c.gpu_lat, b));
-    }
-    if (c.bb_bw > 0)
-        PUT(",bb_bw=%sBps,bb_lat=%ss,bb_sharing=%s", net_fmt_num(c.bb_bw, a),
-            net_fmt_num(c.bb_lat, b), c.bb_fatpipe ? "fatpipe" : "shared");
-    PUT(",loopback_bw=%sBps,loopback_lat=%ss", net_fmt_num(c.loopback_bw, a),
-        net_fmt_num(c.loopback_lat, b));
-#undef PUT
-    if (off >= len)
+    const net_topology_type *t = net_topology_get(c->topology);
+    char full[1024];
+    if (qsgd_opt_describe(t->opts, t->name, &s, full, sizeof full))
+        return net_fail(err, NET_ENOSPC, "net_describe: description longer than %zu bytes",
+                        sizeof full);
+    size_t need = strlen(full) + 1;
+    if (need > len)
         return net_fail(err, NET_ENOSPC, "net_describe: buffer of %zu bytes too small (need %zu)",
-                        len, off + 1);
+                        len, need);
+    memcpy(buf, full, need);
     return NET_OK;
 }
 

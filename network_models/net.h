@@ -29,18 +29,17 @@
  *              alpha = gpu_lat + lat (+ bb_lat). bb_lat is the latency of the one backbone hop.
  *   speed      flop/s of every host (default 1e9; the simulator injects compute explicitly).
  *
- * Spec strings ("topology:key=value,..."), parsed by net_config_parse:
+ * Spec strings ("topology:key=value,..."), parsed by net_config_parse through the
+ * topology's option table (net_topo.c; `qsgdsim list topologies` prints every key with its
+ * range, default and help):
  *   star:hosts=16,link=10GbE            star:hosts=8,bw=1Gbps,lat=50us
  *   fat-tree:hosts=64,radix=16,link=100GbIB
  *   fat-tree:hosts=16,downs=4x4,ups=1x4,parallels=1x1,link=10GbE
  *   multi-gpu-nodes:nodes=2,gpus=4,gpu_link=PCIe3x16,link=10GbE
- * Keys (each topology accepts only its own; an unknown key is an error naming the valid ones):
- *   all        hosts, speed, link (network preset), bw, lat (override the preset),
- *              loopback_bw, loopback_lat
- *   star       bb_bw, bb_lat, bb_sharing (shared|fatpipe)
- *   fat-tree   radix, levels, downs, ups, parallels (lists separated by 'x', level 1 first)
- *   multi-gpu  nodes, gpus, gpu_link (preset), gpu_bw, gpu_lat, bb_bw, bb_lat, bb_sharing;
- *              hosts may be given instead of nodes (nodes = hosts / gpus)
+ * Each topology accepts only its own keys; an unknown key, a key given twice or a value out
+ * of range is an error naming the key, the value and the valid keys, range or choices. A
+ * preset (link, gpu_link) sets the bandwidth and latency that are not given explicitly; on
+ * multi-gpu-nodes hosts may be given instead of nodes (nodes = hosts / gpus).
  * Units: bandwidth bps Kbps kbps Mbps Gbps Tbps Bps KBps kBps MBps GBps TBps (also Gb/s,
  * GB/s, ...; decimal prefixes, b = bit, B = byte); time s ms us ns; speed f kf Mf Gf Tf Pf.
  * A number without a unit is an error.
@@ -56,6 +55,10 @@
 #define QSGDSIM_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "qsgd_opt.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +94,7 @@ typedef enum net_topology {
     NET_TOPO_STAR = 0,
     NET_TOPO_FAT_TREE = 1,
     NET_TOPO_MULTI_GPU = 2,
+    NET_TOPO_COUNT = 3, /* number of topologies (not one) */
 } net_topology;
 
 #define NET_FT_MAX_LEVELS 8
@@ -128,6 +132,33 @@ typedef struct net_config {
     double gpu_bw;     /* bytes/s per direction of one GPU's link to the node router */
     double gpu_lat;    /* s, GPU-to-GPU alpha inside a node (each hop gpu_lat/2) */
 } net_config;
+
+/* A topology: a type table found by name in the registry (net_topo.c). Its keys are
+ * qsgd_opt rows; parsing, describing and listing are generic over them. */
+struct net_spec;
+typedef struct net_topology_type {
+    net_topology id;
+    const char *name;     /* canonical ("fat-tree") */
+    const char *aliases;  /* other accepted names, "a|b", or NULL */
+    const char *summary;  /* one line */
+    const qsgd_opt *opts; /* its keys, in description order */
+    /* SMPI allgather algorithm that suits it (ring on one switch or a tree; NTSLR when
+     * ranks share nodes); the trainer's default (qsgdsim sim --smpi-allgather) */
+    const char *smpi_allgather;
+    /* After the keys are parsed (given: bit i for row i of opts): what only it knows
+     * (presets vs explicit values, lists, nodes vs hosts). Returns NET_OK or an error. */
+    int (*resolve)(struct net_spec *s, uint64_t given, net_err *err);
+} net_topology_type;
+
+const net_topology_type *const *net_topology_types(void);  /* NULL-terminated, enum order */
+const net_topology_type *net_topology_get(net_topology t); /* NULL when out of range */
+/* The topology whose name or alias is the first len bytes of name, or NULL. */
+const net_topology_type *net_topology_find(const char *name, size_t len);
+/* "star, fat-tree, multi-gpu-nodes". Returns 0, or -1 when truncated. */
+int net_topology_names(char *buf, size_t len);
+/* `qsgdsim list topologies`: each topology's name, summary, usage line and one help line
+ * per key, generated from its table. */
+void net_list_topologies(FILE *f);
 
 /* Defaults of a topology: hosts 16 (multi-gpu: 1 node x 16 GPUs, the p2.16xlarge shape),
  * speed 1 Gf, link 10GbE, no backbone, loopback 100 GB/s and 0 s, fat-tree radix 48,

@@ -133,6 +133,8 @@ static int emit_platform(FILE *f, const net_config *c, net_err *err) {
     case NET_TOPO_MULTI_GPU:
         emit_multi_gpu(f, c);
         break;
+    case NET_TOPO_COUNT: /* refused by net_config_validate */
+        break;
     }
     fputs("</platform>\n", f);
     return NET_OK;

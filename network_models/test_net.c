@@ -1,8 +1,8 @@
 /* test_net.c — CUnit tests of network_models/ without running SimGrid: preset registry,
- * spec parsing (units, overrides, error messages), fat-tree derivation, describe round
- * trips, analytical alpha-beta, SMPI flags, and the written files (hostfile lines in rank
- * order; XML parsed back with libxml2 when available). Simulated timings are checked by
- * net_validate.c. */
+ * spec parsing (units, overrides, error messages), the topology registry (rows, defaults,
+ * list), fat-tree derivation, describe round trips and pinned descriptions, analytical alpha-beta,
+ * SMPI flags, and the written files (hostfile lines in rank order; XML parsed back with libxml2
+ * when available). Simulated timings are checked by net_validate.c. */
 #include "net.h"
 
 #include <CUnit/Basic.h>
@@ -134,25 +134,120 @@ static void test_parse_presets_overrides(void) {
     CU_ASSERT_EQUAL(c.bb_fatpipe, 1);
 }
 
+/* The topology registry: each type is found by its name and aliases, its rows are unique
+ * and documented, rows shared by several topologies agree on their defaults, defaults come
+ * from the rows (plus the default presets), and the list output is generated from them. */
+static void test_topology_registry(void) {
+    size_t n = 0;
+    for (const net_topology_type *const *t = net_topology_types(); *t; t++, n++) {
+        const net_topology_type *ty = *t;
+        CU_ASSERT_PTR_EQUAL(net_topology_get(ty->id), ty);
+        CU_ASSERT_PTR_EQUAL(net_topology_find(ty->name, strlen(ty->name)), ty);
+        CU_ASSERT_STRING_EQUAL(net_topology_name(ty->id), ty->name);
+        CU_ASSERT(ty->summary && *ty->summary && ty->smpi_allgather && ty->resolve);
+        for (const qsgd_opt *o = ty->opts; o->name; o++) {
+            CU_ASSERT_PTR_EQUAL(qsgd_opt_find(ty->opts, o->name), o);
+            CU_ASSERT(o->help && *o->help);
+            /* the same key in another topology: the same field, kind and default */
+            for (const net_topology_type *const *u = net_topology_types(); *u; u++) {
+                const qsgd_opt *p = qsgd_opt_find((*u)->opts, o->name);
+                if (!p)
+                    continue;
+                CU_ASSERT(p->offset == o->offset && p->kind == o->kind);
+                CU_ASSERT((!p->def && !o->def) || (p->def && o->def && !strcmp(p->def, o->def)));
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(n, NET_TOPO_COUNT);
+    CU_ASSERT_PTR_EQUAL(net_topology_find("fattree", 7), net_topology_get(NET_TOPO_FAT_TREE));
+    CU_ASSERT_PTR_EQUAL(net_topology_find("multi-gpu:x", 9), net_topology_get(NET_TOPO_MULTI_GPU));
+    CU_ASSERT_PTR_NULL(net_topology_find("sta", 3));
+    CU_ASSERT_PTR_NULL(net_topology_get(NET_TOPO_COUNT));
+    CU_ASSERT_STRING_EQUAL(net_topology_get(NET_TOPO_MULTI_GPU)->smpi_allgather, "NTSLR");
+    CU_ASSERT_STRING_EQUAL(net_topology_get(NET_TOPO_STAR)->smpi_allgather, "ring");
+    char buf[128];
+    CU_ASSERT_EQUAL(net_topology_names(buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "star, fat-tree, multi-gpu-nodes");
+    CU_ASSERT_EQUAL(net_topology_names(buf, 10), -1);
+    /* defaults (net.h): 16 hosts, 1 Gf, 10GbE, loopback 100 GB/s, radix 48, 1 x 16 GPUs */
+    for (int t = 0; t < NET_TOPO_COUNT; t++) {
+        net_config c;
+        net_config_default(&c, (net_topology)t);
+        CU_ASSERT(c.topology == (net_topology)t && c.hosts == 16 && c.speed == 1e9);
+        CU_ASSERT(!strcmp(c.link, "10GbE") && c.bw == 1.25e9 && c.lat == 10e-6);
+        CU_ASSERT(c.loopback_bw == 100e9 && c.loopback_lat == 0 && c.bb_bw == 0);
+        CU_ASSERT(c.radix == 48 && c.nodes == 1 && c.gpus == 16 && c.ft_levels == 0);
+        CU_ASSERT(!strcmp(c.gpu_link, "PCIe3x16") && c.gpu_bw == 15.75e9 && c.gpu_lat == 5e-6);
+    }
+    /* a preset name in any case is stored canonically */
+    net_config c = parse_ok("star:link=100gbib");
+    CU_ASSERT_STRING_EQUAL(c.link, "100GbIB");
+    char *mem = NULL;
+    size_t ml = 0;
+    FILE *f = open_memstream(&mem, &ml);
+    CU_ASSERT_FATAL(f != NULL);
+    net_list_topologies(f);
+    fclose(f);
+    CU_ASSERT(strstr(mem, "fat-tree") && strstr(mem, "(also fattree)") &&
+              strstr(mem, "options: nodes=N, gpus=G, hosts=N, speed=FLOPS, link=PRESET") &&
+              strstr(mem, "bb_sharing=shared|fatpipe") &&
+              strstr(mem, "1GbE, 10GbE, 25GbE, 100GbIB, PCIe3x16, NVLink, default 10GbE") &&
+              strstr(mem, "default derived: link bandwidth per direction"));
+    free(mem);
+}
+
+/* Descriptions pinned from the hand-written describe they replaced (commit c04dbd7): the
+ * platform XML carries them, so they must not change by a byte. */
+static void test_describe_pinned(void) {
+    static const char *const pin[][2] = {
+        {"fat-tree:hosts=128,radix=8",
+         "fat-tree:hosts=128,speed=1000000000f,link=10GbE,bw=1250000000Bps,lat=1e-05s,downs=4x4x8,"
+         "ups=1x4x4,parallels=1x1x1,loopback_bw=100000000000Bps,loopback_lat=0s"},
+        {"fat-tree:hosts=16,downs=4x4,ups=1x2,parallels=1x2,link=1GbE",
+         "fat-tree:hosts=16,speed=1000000000f,link=1GbE,bw=125000000Bps,lat=5e-05s,downs=4x4,"
+         "ups=1x2,parallels=1x2,loopback_bw=100000000000Bps,loopback_lat=0s"},
+        {"multi-gpu-nodes:nodes=3,gpus=8,gpu_link=NVLink,link=100GbIB,bb_bw=100Gbps,bb_lat=1us",
+         "multi-gpu-nodes:nodes=3,gpus=8,hosts=24,speed=1000000000f,link=100GbIB,bw=12500000000Bps,"
+         "lat=1e-06s,gpu_link=NVLink,gpu_bw=150000000000Bps,gpu_lat=2e-06s,bb_bw=12500000000Bps,"
+         "bb_lat=1e-06s,bb_sharing=shared,loopback_bw=100000000000Bps,loopback_lat=0s"},
+        {"star:hosts=8,bw=1Gbps,lat=50us,speed=3.3Gf",
+         "star:hosts=8,speed=3300000000f,bw=125000000Bps,lat=5e-05s,loopback_bw=100000000000Bps,"
+         "loopback_lat=0s"},
+        {"star:hosts=8,link=10GbE,bb_bw=40Gbps,bb_lat=1us,bb_sharing=shared",
+         "star:hosts=8,speed=1000000000f,link=10GbE,bw=1250000000Bps,lat=1e-05s,bb_bw="
+         "5000000000Bps,"
+         "bb_lat=1e-06s,bb_sharing=shared,loopback_bw=100000000000Bps,loopback_lat=0s"},
+    };
+    for (size_t i = 0; i < sizeof pin / sizeof pin[0]; i++) {
+        net_config c = parse_ok(pin[i][0]);
+        char d[1024];
+        net_err e;
+        CU_ASSERT_EQUAL_FATAL(net_describe(&c, d, sizeof d, &e), NET_OK);
+        if (strcmp(d, pin[i][1]))
+            fprintf(stderr, "\n  %s:\n    got  %s\n    want %s\n", pin[i][0], d, pin[i][1]);
+        CU_ASSERT_STRING_EQUAL(d, pin[i][1]);
+    }
+}
+
 static void test_parse_errors(void) {
     parse_bad("", "empty");
     parse_bad("ring:hosts=4", "unknown topology 'ring'");
-    parse_bad("star:hots=4", "unknown key 'hots' (valid: hosts, speed, link");
-    parse_bad("star:radix=8", "unknown key 'radix'"); /* a fat-tree key */
-    parse_bad("fat-tree:gpus=8", "unknown key 'gpus'");
+    parse_bad("star:hots=4", "star: unknown option 'hots' (options: hosts=N, speed=FLOPS, link=");
+    parse_bad("star:radix=8", "unknown option 'radix'"); /* a fat-tree key */
+    parse_bad("fat-tree:gpus=8", "unknown option 'gpus'");
     parse_bad("star:hosts", "not key=value");
-    parse_bad("star:hosts=0", "hosts");
-    parse_bad("star:hosts=-3", "not an integer");
+    parse_bad("star:hosts=0", "option hosts: '0' is not an integer in [1, 65536]");
+    parse_bad("star:hosts=-3", "option hosts: '-3' is not a non-negative integer");
     parse_bad("star:hosts=4x", "not an integer");
     parse_bad("star:bw=10", "needs a unit");
     parse_bad("star:bw=10Gbit", "unknown unit 'Gbit'");
     parse_bad("star:bw=10gbps", "unknown unit"); /* b/B and prefixes are case-sensitive */
-    parse_bad("star:bw=-1Gbps", "non-negative");
+    parse_bad("star:bw=-1Gbps", "option bw: '-1Gbps' is not in [0, inf] Bps");
     parse_bad("star:bw=0Gbps", "bw must be > 0");
     parse_bad("star:lat=5", "needs a unit");
     parse_bad("star:lat=5sec", "unknown unit 'sec'");
     parse_bad("star:speed=1G", "unknown unit 'G'");
-    parse_bad("star:link=40GbE", "unknown link preset '40GbE' (valid: 1GbE, 10GbE");
+    parse_bad("star:link=40GbE", "option link: unknown link '40GbE' (valid: 1GbE, 10GbE");
     parse_bad("star:hosts=4,hosts=8", "given twice");
     parse_bad("star:bb_sharing=maybe", "valid: shared, fatpipe");
     parse_bad("star:bb_lat=1us", "bb_lat given without bb_bw");
@@ -164,7 +259,13 @@ static void test_parse_errors(void) {
     parse_bad("fat-tree:hosts=13,radix=8", "cannot build hosts=13");
     parse_bad("multi-gpu-nodes:hosts=10,gpus=4", "not a multiple of gpus=4");
     parse_bad("multi-gpu-nodes:hosts=10,nodes=2,gpus=4", "nodes*gpus");
-    parse_bad("multi-gpu-nodes:gpu_link=Token", "unknown gpu_link preset");
+    parse_bad("multi-gpu-nodes:gpu_link=Token", "option gpu_link: unknown gpu_link 'Token'");
+    parse_bad("star:hosts=4,hosts=4", "option hosts given twice");
+    parse_bad("star:bb_sharing=maybe", "option bb_sharing: 'maybe' (valid: shared, fatpipe)");
+    parse_bad("fat-tree:hosts=16,levels=9,downs=4x4",
+              "option levels: '9' is not an integer in [1, 8]");
+    parse_bad("multi-gpu-nodes:nodes=5000", "option nodes: '5000' is not an integer in [1, 4096]");
+    parse_bad("fattree:radix=1", "option radix: '1' is not an integer in [2, 65536]");
 }
 
 static void test_fat_tree_derive(void) {
@@ -406,6 +507,8 @@ int main(void) {
         {"parse units", test_parse_units},
         {"parse presets and overrides", test_parse_presets_overrides},
         {"parse errors", test_parse_errors},
+        {"topology registry, defaults, list", test_topology_registry},
+        {"describe pinned", test_describe_pinned},
         {"fat-tree derivation", test_fat_tree_derive},
         {"describe round trip", test_describe_roundtrip},
         {"alpha-beta", test_alpha_beta},
