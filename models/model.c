@@ -169,10 +169,17 @@ model *model_alloc_type(const model_type *t, const model_params *p, const data_s
         return NULL;
     }
     m->type = t;
-    if (p)
+    if (p) {
         m->params = *p;
-    else
+    } else { /* the type's table: its options in ext included */
+        char msg[200];
         model_params_default(&m->params);
+        if (qsgd_opt_defaults(type_opts(t), &m->params, msg, sizeof msg)) {
+            model_fail(err, MODEL_EINVAL, "model %s: %s", t->name, msg);
+            free(m);
+            return NULL;
+        }
+    }
     m->shape = *shape;
     m->max_batch = max_batch;
     m->on_gpu = 0;

@@ -105,7 +105,25 @@ typedef struct model_params {
     double l2;        /* logreg/softmax/leastsq: L2 regularization lambda (in the loss) */
     char profile[32]; /* profile: network whose layer shapes are simulated, name=resnet50
                          ("" = resnet50; models/model_profile.c lists them) */
+    /* Options of every other type: each keeps its own options struct in this space, so a
+     * new model is one file (its struct, its option rows, its type table) and one registry
+     * line, and this header does not change. Rows address a field with
+     * MODEL_EXT_OFFSET(struct, field); code reads it with MODEL_EXT(params, struct);
+     * MODEL_EXT_FITS(struct) checks at compile time that it fits. */
+    union {
+        unsigned char bytes[128];
+        double d_;   /* alignment for any scalar field */
+        uint64_t u_; /* ditto */
+        void *p_;    /* ditto */
+    } ext;
 } model_params;
+
+#define MODEL_EXT_OFFSET(type, field) (offsetof(model_params, ext) + offsetof(type, field))
+#define MODEL_EXT(params, type) ((type *)(void *)(params)->ext.bytes)
+#define MODEL_EXT_CONST(params, type) ((const type *)(const void *)(params)->ext.bytes)
+#define MODEL_EXT_FITS(type)                                                                       \
+    _Static_assert(sizeof(type) <= sizeof(((model_params *)0)->ext.bytes),                         \
+                   #type " does not fit in model_params.ext")
 
 typedef struct model_spec {
     char name[32];

@@ -1,6 +1,7 @@
 /* model_xtest.c — a model added from outside models/ (tests/extend/): ridge regression
  * 1/(2m) sum (a_i.w - y_i)^2 + l2/2 |w|^2 on dense rows, written with plain loops. One
- * tensor "w" {dim}, zero init; its option (l2) is a row of its own table. */
+ * tensor "w" {dim}, every weight starting at init; its options (l2, and init kept in
+ * model_params.ext) are rows of its own table. */
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
@@ -22,8 +23,17 @@ static int xm_init(model *m, const data_shape *shape, size_t max_batch, model_er
 
 static void xm_fini(model *m) {}
 
+/* Its own option, kept in model_params.ext (model.h did not change for it). */
+typedef struct xm_opts_t {
+    double init; /* every weight's initial value */
+} xm_opts_t;
+MODEL_EXT_FITS(xm_opts_t);
+
 static void xm_init_params(const model *m, float *theta, uint64_t seed) {
-    memset(theta, 0, m->nparams * sizeof *theta);
+    (void)seed;
+    const float w0 = (float)MODEL_EXT_CONST(&m->params, xm_opts_t)->init;
+    for (size_t j = 0; j < m->nparams; j++)
+        theta[j] = w0;
 }
 
 /* Residual a_i.w - y_i of row i. */
@@ -93,6 +103,14 @@ static const qsgd_opt xm_opts[] = {
      .def = "0",
      .meta = "LAMBDA",
      .help = "L2 regularization lambda in the loss"},
+    {.name = "init",
+     .kind = QSGD_OPT_DOUBLE,
+     .offset = MODEL_EXT_OFFSET(xm_opts_t, init),
+     .dmin = -1e3,
+     .dmax = 1e3,
+     .def = "0",
+     .meta = "W0",
+     .help = "every weight's initial value (an option of the type's own, in model_params.ext)"},
     {.name = NULL},
 };
 

@@ -36,7 +36,7 @@ list)
     "bits (b)         integer 1..16, default 4: bits per coordinate" \
     "scale            number 1e-30..1e+30, default 1: clamp range"
   "$bin" list models >"$tmp/m" || fail "list models exited $?"
-  has "$tmp/m" "  xtest      ridge regression with plain loops" "options: l2=LAMBDA"
+  has "$tmp/m" "  xtest      ridge regression with plain loops" "options: l2=LAMBDA, init=W0"
   ;;
 config)
   rc=0
@@ -46,7 +46,7 @@ config)
   rc=0
   "$bin" run "$here/xtest.cfg" --dry-run --out "$tmp/never" >"$tmp/out" 2>&1 || rc=$?
   [ "$rc" -eq 0 ] || fail "xtest.cfg: --dry-run exited $rc"
-  has "$tmp/out" "--model xtest:l2=0.01 --data xtest:n=64,dim=4 --quant xtest:bits=3,scale=0.5"
+  has "$tmp/out" "--model xtest:l2=0.01,init=0.25 --data xtest:n=64,dim=4 --quant xtest:bits=3,scale=0.5"
   [ ! -e "$tmp/never" ] || fail "--dry-run created the output directory"
   rc=0
   "$bin" run "$here/bad_xtest.cfg" --check >"$tmp/out" 2>&1 || rc=$?
