@@ -95,33 +95,35 @@ static uint64_t nuqsgd_max_bits(const quant *q) {
     return 32ull * im->nbuckets + (uint64_t)q->n * im->w;
 }
 
-/* Codes of v[0..len) (one bucket segment) with words r, scale N > 0. */
+/* Codes of v[0..len) (one bucket segment) with words r, scale N > 0. Branch-free (the
+ * compiler vectorises it): r is clamped to 1 through its bits, the level below r and p are
+ * read off r's exponent and mantissa. */
 static void nuqsgd_levels(const float *v, const uint32_t *r, size_t len, float N, unsigned s,
                           unsigned w, uint16_t *codes) {
     const float lscale = (float)(1u << (s - 1));                /* 2^(s-1) = 1 / l_1 */
     const uint32_t l1bits = (uint32_t)(127 + 1 - (int)s) << 23; /* bits of l_1 = 2^(1-s) */
     for (size_t i = 0; i < len; i++) {
-        float x = fabsf(v[i]) / N;
-        uint32_t u;
+        float x = fabsf(v[i]) / N, m;
+        uint32_t u, vb;
         memcpy(&u, &x, 4);
-        uint32_t level;
-        float p;
-        if (u >= 0x3F800000u) { /* r >= 1 */
-            level = s;
-            p = 0.0f;
-        } else if (u >= l1bits) { /* r in [2^E, 2^(E+1)), level E + s */
-            int E = (int)(u >> 23) - 127;
-            uint32_t mb = (u & 0x7FFFFFu) | 0x3F800000u;
-            float m;
-            memcpy(&m, &mb, 4);
-            level = (uint32_t)(E + (int)s);
-            p = m - 1.0f;
-        } else {
-            level = 0;
-            p = x * lscale;
-        }
-        level += qrng_uniform(r[i]) < p;
-        codes[i] = (uint16_t)(level | ((v[i] < 0.0f && level) ? 1u << (w - 1) : 0u));
+        memcpy(&vb, &v[i], 4);
+        u = u < 0x3F800000u ? u : 0x3F800000u; /* r <= 1 */
+        memcpy(&x, &u, 4);
+        uint32_t mb = (u & 0x7FFFFFu) | 0x3F800000u;
+        memcpy(&m, &mb, 4);
+        float pb = m - 1.0f, ps = x * lscale,
+              ur = (float)(int32_t)(r[i] >> 8) * (1.0f / 16777216.0f);
+        uint32_t pbb, psb, urb;
+        memcpy(&pbb, &pb, 4);
+        memcpy(&psb, &ps, 4);
+        memcpy(&urb, &ur, 4);
+        /* r >= l_1: r in [2^E, 2^(E+1)), lower level E + s, p = r 2^-E - 1; else 0 and r/l_1 */
+        uint32_t big = 0u - (uint32_t)(u >= l1bits);
+        uint32_t level = ((u >> 23) - 127u + s) & big;
+        uint32_t pbits = (pbb & big) | (psb & ~big);
+        level += (uint32_t)(urb < pbits); /* u < p: non-negative floats order as their bits */
+        uint32_t neg = (vb >> 31) & (uint32_t)(level != 0);
+        codes[i] = (uint16_t)(level | neg << (w - 1));
     }
 }
 
@@ -180,13 +182,16 @@ static int nuqsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum nuqsg
                               im->codes + (i - c0));
             else
                 memset(im->codes + (i - c0), 0, (end - i) * sizeof *im->codes);
-            if (mode == MODE_VALUES)
+            if (mode == MODE_VALUES) {
+                float lv[32] = {0}; /* ldexp(N, j - s), as the decoder computes them */
+                for (unsigned j = 1; j <= s; j++)
+                    lv[j] = ldexpf(im->norms[b], (int)j - (int)s);
                 for (size_t k = i; k < end; k++) {
                     uint16_t c = im->codes[k - c0];
-                    uint32_t level = c & lmask;
-                    float val = level ? ldexpf(im->norms[b], (int)level - (int)s) : 0.0f;
+                    float val = lv[c & lmask];
                     out[k] = (c >> (w - 1)) ? -val : val;
                 }
+            }
             i = end;
         }
         if (mode == MODE_DENSE)
@@ -228,20 +233,22 @@ static int nuqsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
             return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
                               "nuqsgd: bucket %zu has invalid norm %g at bit %llu", b, (double)N,
                               (unsigned long long)(32ull * b));
-        float lv[32]; /* level values ldexp(N, j - s), j = 0..s */
-        lv[0] = 0.0f;
-        for (unsigned j = 1; j <= s; j++)
-            lv[j] = ldexpf(N, (int)j - (int)s);
+        uint32_t lv[32]; /* bits of the level values ldexp(N, j - s), j = 0..s; 0 beyond */
+        memset(lv, 0, sizeof lv);
+        for (unsigned j = 1; j <= s; j++) {
+            float x = ldexpf(N, (int)j - (int)s);
+            memcpy(&lv[j], &x, 4);
+        }
         for (size_t i = b0; i < bend; i += CHUNK) {
             size_t clen = bend - i < CHUNK ? bend - i : CHUNK;
             uint64_t bit0 = 32ull * nb + (uint64_t)i * w;
             qsgd_unpack(buf, len, bit0, clen, w, codes);
             uint32_t bad = 0;
+            uint32_t *o = (uint32_t *)(void *)(out + i);
             for (size_t k = 0; k < clen; k++) {
                 uint32_t c = codes[k], level = c & lmask, neg = c >> (w - 1);
                 bad |= (level > s) | (neg & (level == 0));
-                float val = lv[level <= s ? level : 0];
-                out[i + k] = neg ? -val : val;
+                o[k] = lv[level] | neg << 31;
             }
             if (bad)
                 for (size_t k = 0; k < clen; k++) {
