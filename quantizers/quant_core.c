@@ -17,6 +17,10 @@ extern const quant_type quant_type_randomk;
 extern const quant_type quant_type_fp16;
 extern const quant_type quant_type_bf16;
 extern const quant_type quant_type_nuqsgd;
+extern const quant_type quant_type_natural;
+extern const quant_type quant_type_terngrad;
+extern const quant_type quant_type_signsgd;
+extern const quant_type quant_type_efsignsgd;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
@@ -28,6 +32,10 @@ static const quant_type *const registry[] = {
     &quant_type_fp16,
     &quant_type_bf16,
     &quant_type_nuqsgd,
+    &quant_type_natural,
+    &quant_type_terngrad,
+    &quant_type_signsgd,
+    &quant_type_efsignsgd,
 #ifdef QSGDSIM_EXTRA_QUANT_TYPES /* a variant build's extra registry lines (tests/extend/) */
     QSGDSIM_EXTRA_QUANT_TYPES,
 #endif

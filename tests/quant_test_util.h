@@ -190,6 +190,18 @@ QT_FN size_t qt_specs_for(const quant_type *t, char (*out)[QT_SPEC_LEN], size_t 
                                          "nuqsgd:s=31,bucket=128", "nuqsgd:s=15,bucket=512"};
         for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
             snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
+    } else if (strcmp(t->name, "terngrad") == 0 || strcmp(t->name, "efsignsgd") == 0) { /* C1 */
+        static const char *const sp[] = {"terngrad",
+                                         "terngrad:bucket=7",
+                                         "terngrad:clip=2.5",
+                                         "terngrad:bucket=128,clip=1",
+                                         "efsignsgd",
+                                         "efsignsgd:bucket=7",
+                                         "efsignsgd:bucket=128,feedback=0",
+                                         "efsignsgd:feedback=0"};
+        for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
+            if (strncmp(sp[a], t->name, strlen(t->name)) == 0)
+                snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
     } else if (k < max) {
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
     }

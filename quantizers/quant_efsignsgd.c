@@ -1,0 +1,273 @@
+/* quant_efsignsgd.c — EF-signSGD (Karimireddy, Rebjock, Stich, Jaggi, ICML 2019): the scaled
+ * sign with error feedback,
+ *   p = g + e;  C(p) = (||p||_1 / d) sign(p)  per bucket of d values;  e' = p - C(p)
+ * (feedback=0: e stays 0, the plain scaled sign). sign(p_i) = +1 for p_i >= 0 (-0.0
+ * included). The residual e is per instance (per worker and tensor), zeroed by quant_reset.
+ * The learning rate is applied outside (to the decoded sum), as with onebit: e carries the
+ * gradient's error, which equals the paper's e / gamma for a constant step size gamma.
+ * Buckets are d consecutive values of the row-major tensor, whatever its shape.
+ * Wire format: [s_0 .. s_{B-1}: 32-bit floats][bit_0 .. bit_{n-1}: 1 = p_i >= 0], MSB first.
+ * Exactly 32 B + n bits; decoded value +s_b or -s_b. The decoder refuses a scale that is
+ * negative (sign bit set), infinite or NaN. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qsgd_opt.h"
+#include "quant.h"
+
+typedef struct efsignsgd_opts {
+    size_t bucket;   /* d, 0 = the whole tensor */
+    int no_feedback; /* 1: feedback=0 */
+} efsignsgd_opts;
+QUANT_EXT_FITS(efsignsgd_opts);
+
+typedef struct efsignsgd_impl {
+    size_t nbuckets;
+    float *residual; /* [n] e */
+    float *p;        /* [n] g + e of the current step */
+    float *scale;    /* [nbuckets] */
+} efsignsgd_impl;
+
+static void impl_free(efsignsgd_impl *im) {
+    if (!im)
+        return;
+    free(im->residual);
+    free(im->p);
+    free(im->scale);
+    free(im);
+}
+
+static const efsignsgd_opts *opts_of(const quant *q) {
+    return QUANT_EXT_CONST(&q->params, efsignsgd_opts);
+}
+
+static int efsignsgd_init(quant *q, quant_err *err) {
+    efsignsgd_opts *o = QUANT_EXT(&q->params, efsignsgd_opts);
+    if (o->bucket == 0 || o->bucket > q->n)
+        o->bucket = q->n;
+    o->no_feedback = o->no_feedback != 0;
+    efsignsgd_impl *im = calloc(1, sizeof *im);
+    if (!im)
+        return quant_fail(err, QUANT_ENOMEM, 0, "efsignsgd: out of memory");
+    im->nbuckets = (q->n + o->bucket - 1) / o->bucket;
+    im->residual = calloc(q->n, sizeof *im->residual);
+    im->p = malloc(q->n * sizeof *im->p);
+    im->scale = malloc(im->nbuckets * sizeof *im->scale);
+    if (!im->residual || !im->p || !im->scale) {
+        impl_free(im);
+        return quant_fail(err, QUANT_ENOMEM, 0, "efsignsgd: out of memory for %zu values", q->n);
+    }
+    q->impl = im;
+    return QUANT_OK;
+}
+
+static void efsignsgd_fini(quant *q) {
+    impl_free(q->impl);
+}
+
+static uint64_t efsignsgd_max_bits(const quant *q) {
+    const efsignsgd_impl *im = q->impl;
+    return 32ull * im->nbuckets + q->n;
+}
+
+static void efsignsgd_reset(quant *q) {
+    efsignsgd_impl *im = q->impl;
+    memset(im->residual, 0, q->n * sizeof *im->residual);
+}
+
+static const float *efsignsgd_residual(const quant *q) {
+    const efsignsgd_impl *im = q->impl;
+    return im->residual;
+}
+
+/* p = v + e and the bucket scales ||p||_1 / d (summed in double, in index order). The state
+ * is not touched; EINVAL when some p_i is not finite. */
+static int efsignsgd_stats(quant *q, const float *v, quant_err *err) {
+    efsignsgd_impl *im = q->impl;
+    const size_t n = q->n, d = opts_of(q)->bucket;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float p = v[i] + im->residual[i];
+        uint32_t u;
+        memcpy(&u, &p, 4);
+        bad |= (u & 0x7fffffffu) >= 0x7f800000u;
+        im->p[i] = p;
+    }
+    if (bad) {
+        size_t i = 0;
+        while (i < n && isfinite(im->p[i]))
+            i++;
+        return quant_fail(err, QUANT_EINVAL, 0,
+                          "efsignsgd: input value %g (+ residual) at index %zu is not finite",
+                          (double)v[i], i);
+    }
+    for (size_t b = 0; b < im->nbuckets; b++) {
+        size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* four fixed lanes: i % 4 */
+        size_t i = 0;
+        for (; i + 4 <= len; i += 4) {
+            s0 += fabs((double)im->p[b0 + i]);
+            s1 += fabs((double)im->p[b0 + i + 1]);
+            s2 += fabs((double)im->p[b0 + i + 2]);
+            s3 += fabs((double)im->p[b0 + i + 3]);
+        }
+        for (; i < len; i++)
+            s0 += fabs((double)im->p[b0 + i]);
+        im->scale[b] = (float)(((s0 + s1) + (s2 + s3)) / (double)len);
+    }
+    return QUANT_OK;
+}
+
+/* +s or -s by the sign of p (as bits, so the encoder and decoder agree on -0.0). */
+static inline float signed_scale(uint32_t su, uint32_t nonneg) {
+    uint32_t u = su | (nonneg ^ 1u) << 31;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Decoded values into out (may be NULL) and the residual update. */
+static void efsignsgd_finish(quant *q, float *out) {
+    efsignsgd_impl *im = q->impl;
+    const size_t n = q->n, d = opts_of(q)->bucket;
+    const int fb = !opts_of(q)->no_feedback;
+    for (size_t b = 0; b < im->nbuckets; b++) {
+        size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+        uint32_t su;
+        memcpy(&su, &im->scale[b], 4);
+        for (size_t i = b0; i < bend; i++) {
+            float p = im->p[i];
+            float dec = signed_scale(su, p >= 0.0f);
+            if (out)
+                out[i] = dec;
+            im->residual[i] = fb ? p - dec : 0.0f;
+        }
+    }
+}
+
+static int efsignsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
+                              quant_err *err) {
+    int rc = efsignsgd_stats(q, v, err);
+    if (rc)
+        return rc;
+    efsignsgd_finish(q, out);
+    return QUANT_OK;
+}
+
+static int efsignsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
+                            size_t cap, uint64_t *nbits, quant_err *err) {
+    efsignsgd_impl *im = q->impl;
+    const size_t n = q->n, nb = im->nbuckets;
+    uint64_t total = efsignsgd_max_bits(q);
+    if ((total + 7) / 8 > cap)
+        return quant_fail(err, QUANT_ENOSPC, 0, "efsignsgd: buffer of %zu bytes, need %llu", cap,
+                          (unsigned long long)((total + 7) / 8));
+    int rc = efsignsgd_stats(q, v, err);
+    if (rc)
+        return rc;
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t u;
+        memcpy(&u, &im->scale[b], 4);
+        buf[4 * b] = (uint8_t)(u >> 24);
+        buf[4 * b + 1] = (uint8_t)(u >> 16);
+        buf[4 * b + 2] = (uint8_t)(u >> 8);
+        buf[4 * b + 3] = (uint8_t)u;
+    }
+    uint8_t *bits = buf + 4 * nb;
+    size_t j = 0;
+    for (; 8 * j + 8 <= n; j++) {
+        const float *x = im->p + 8 * j;
+        uint32_t byte = 0;
+        for (int k = 0; k < 8; k++)
+            byte |= (uint32_t)(x[k] >= 0.0f) << (7 - k);
+        bits[j] = (uint8_t)byte;
+    }
+    if (8 * j < n) {
+        uint32_t byte = 0;
+        for (size_t k = 8 * j; k < n; k++)
+            byte |= (uint32_t)(im->p[k] >= 0.0f) << (7 - (k - 8 * j));
+        bits[j] = (uint8_t)byte;
+    }
+    efsignsgd_finish(q, NULL);
+    *nbits = total;
+    return QUANT_OK;
+}
+
+static int efsignsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                            float *out, quant_err *err) {
+    const efsignsgd_impl *im = q->impl;
+    const size_t n = q->n, d = opts_of(q)->bucket, nb = im->nbuckets;
+    uint64_t want = efsignsgd_max_bits(q);
+    if (nbits != want)
+        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
+                          "efsignsgd: message of %llu bits, expected exactly %llu (%s)",
+                          (unsigned long long)nbits, (unsigned long long)want,
+                          nbits < want ? "truncated" : "trailing bits");
+    const uint8_t *bits = buf + 4 * nb;
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t su = (uint32_t)buf[4 * b] << 24 | (uint32_t)buf[4 * b + 1] << 16 |
+                      (uint32_t)buf[4 * b + 2] << 8 | buf[4 * b + 3];
+        if (su >= 0x7f800000u) { /* sign bit set, infinity or NaN */
+            float s;
+            memcpy(&s, &su, 4);
+            return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
+                              "efsignsgd: bucket %zu has invalid scale %g at bit %llu", b,
+                              (double)s, 32ull * b);
+        }
+        size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+        for (size_t i = b0; i < bend; i++)
+            out[i] = signed_scale(su, (bits[i >> 3] >> (7 - (i & 7))) & 1u);
+    }
+    return QUANT_OK;
+}
+
+enum { OPT_BUCKET, OPT_FEEDBACK };
+static const qsgd_opt efsignsgd_opts_tab[] = {
+    [OPT_BUCKET] = {.name = "bucket",
+                    .aliases = "d",
+                    .kind = QSGD_OPT_SIZE,
+                    .offset = QUANT_EXT_OFFSET(efsignsgd_opts, bucket),
+                    .max = SIZE_MAX,
+                    .def = "0",
+                    .meta = "D",
+                    .help = "values per scale ||p||_1/d (0 = the whole tensor)"},
+    [OPT_FEEDBACK] = {.name = "feedback",
+                      .kind = QSGD_OPT_BOOL,
+                      .offset = QUANT_EXT_OFFSET(efsignsgd_opts, no_feedback),
+                      .def = "1",
+                      .help = "error feedback (0 = the plain scaled sign, residual dropped)",
+                      .flags = QSGD_OPT_NEGATED},
+    {.name = NULL},
+};
+
+/* "EF-signSGD" (" no EF" without feedback) and, at level 1, " d=N" when bucket was given. */
+static int efsignsgd_label(const quant_spec *sp, int level, char *out, size_t len) {
+    const efsignsgd_opts *o = QUANT_EXT_CONST(&sp->params, efsignsgd_opts);
+    int w = snprintf(out, len, "EF-signSGD%s", o->no_feedback ? " no EF" : "");
+    size_t l = w < 0 ? 0 : (size_t)w;
+    if (level >= 1 && (sp->given >> OPT_BUCKET & 1))
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " d=%zu", o->bucket);
+    return l < len ? 0 : -1;
+}
+
+const quant_type quant_type_efsignsgd = {
+    .name = "efsignsgd",
+    .summary = "EF-signSGD: scaled sign ||g+e||_1/d * sign(g+e) per bucket with error feedback, "
+               "1 bit per coordinate",
+    .opts = efsignsgd_opts_tab,
+    .stateful = 1,
+    .lossless = 0,
+    .label = efsignsgd_label,
+    .init = efsignsgd_init,
+    .fini = efsignsgd_fini,
+    .max_bits = efsignsgd_max_bits,
+    .quantize = efsignsgd_quantize,
+    .encode = efsignsgd_encode,
+    .decode = efsignsgd_decode,
+    .reset = efsignsgd_reset,
+    .residual = efsignsgd_residual,
+};

@@ -1,0 +1,320 @@
+/* quant_terngrad.c — TernGrad (Wen, Xu, Yan, Wu, Wang, Chen, Li, NIPS 2017): per bucket a
+ * scale s and each coordinate sent as s * sign(v_i) * b_i, b_i ~ Bernoulli(|v_i| / s):
+ *   s = max_i |v_i|                               (clip=none, the default: unbiased)
+ *   s = min(max_i |v_i|, c sigma)                 (clip=c: the paper's gradient clipping,
+ *                                                  sigma the bucket's standard deviation
+ *                                                  around its mean, 0: no clipping;
+ *                                                  |v_i| >= s then sends +-s: biased)
+ * E (C(v)_i - v_i)^2 = |v_i| (s - |v_i|), so E ||C(v) - v||^2 <= s ||v||_1 - ||v||^2.
+ * The draw is QSGD's with s = 1 level (qsgd_kernels.h): level = (u_i < |v_i| / s) or 1 when
+ * |v_i| >= s, u_i the coordinate's uniform; without clipping the output equals
+ * qsgd:s=1,norm=max with the same bucket and context, bit for bit.
+ * Wire format: [s_0 .. s_{B-1}: 32-bit floats][code_0 .. code_{n-1}: 2 bits each],
+ * code = sign << 1 | b (00 = 0, 01 = +s, 11 = -s; 10 is refused). Exactly 32 B + 2 n bits.
+ * The decoder refuses a scale that is negative (sign bit set), infinite or NaN, a nonzero
+ * code in a bucket of scale 0 (the encoder sends all zeros then). */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qrng.h"
+#include "qsgd_kernels.h"
+#include "qsgd_opt.h"
+#include "quant.h"
+
+#define CHUNK 1024 /* coordinates per pass; a multiple of QRNG_GROUP */
+
+typedef struct terngrad_opts {
+    size_t bucket; /* d, 0 = the whole tensor */
+    char clip[16]; /* "none" or c > 0 (canonicalised by init with %g) */
+} terngrad_opts;
+QUANT_EXT_FITS(terngrad_opts);
+
+typedef struct terngrad_impl {
+    size_t nbuckets;
+    double clip; /* c, 0 = none */
+    int simd;
+    float *scale;    /* [nbuckets] */
+    uint32_t *rnd;   /* [CHUNK] */
+    uint16_t *codes; /* [CHUNK] */
+} terngrad_impl;
+
+static void impl_free(terngrad_impl *im) {
+    if (!im)
+        return;
+    free(im->scale);
+    free(im->rnd);
+    free(im->codes);
+    free(im);
+}
+
+/* "none" or a number in (0, 1000]; *c = 0 for none. */
+static int parse_clip(const char *val, double *c) {
+    if (strcmp(val, "none") == 0) {
+        *c = 0;
+        return 0;
+    }
+    char *end;
+    double x = strtod(val, &end);
+    if (end == val || *end != '\0' || !(x > 0 && x <= 1000))
+        return -1;
+    *c = x;
+    return 0;
+}
+
+static int check_clip(const char *val, char *valid, size_t vlen) {
+    double c;
+    if (val && parse_clip(val, &c) == 0)
+        return 0;
+    snprintf(valid, vlen, "none or a number of standard deviations in (0, 1000], e.g. 2.5");
+    return -1;
+}
+
+static int terngrad_init(quant *q, quant_err *err) {
+    terngrad_opts *o = QUANT_EXT(&q->params, terngrad_opts);
+    double c = 0;
+    if (o->clip[0] == '\0') /* zeroed params (quant_alloc with a zeroed struct): none */
+        snprintf(o->clip, sizeof o->clip, "none");
+    if (memchr(o->clip, '\0', sizeof o->clip) == NULL || parse_clip(o->clip, &c) != 0)
+        return quant_fail(err, QUANT_EINVAL, 0,
+                          "terngrad: clip='%.15s' is not none or a number in (0, 1000]", o->clip);
+    if (c > 0)
+        snprintf(o->clip, sizeof o->clip, "%g", c);
+    if (o->bucket == 0 || o->bucket > q->n)
+        o->bucket = q->n;
+    terngrad_impl *im = calloc(1, sizeof *im);
+    if (!im)
+        return quant_fail(err, QUANT_ENOMEM, 0, "terngrad: out of memory");
+    im->nbuckets = (q->n + o->bucket - 1) / o->bucket;
+    im->clip = c;
+    im->simd = qrng_simd_available();
+    im->scale = malloc(im->nbuckets * sizeof *im->scale);
+    im->rnd = malloc(CHUNK * sizeof *im->rnd);
+    im->codes = malloc(CHUNK * sizeof *im->codes);
+    if (!im->scale || !im->rnd || !im->codes) {
+        impl_free(im);
+        return quant_fail(err, QUANT_ENOMEM, 0, "terngrad: out of memory (%zu buckets)",
+                          (size_t)((q->n + o->bucket - 1) / o->bucket));
+    }
+    q->impl = im;
+    return QUANT_OK;
+}
+
+static void terngrad_fini(quant *q) {
+    impl_free(q->impl);
+}
+
+static uint64_t terngrad_max_bits(const quant *q) {
+    const terngrad_impl *im = q->impl;
+    return 32ull * im->nbuckets + 2ull * q->n;
+}
+
+/* Scales of every bucket; EINVAL naming the index on a non-finite input. */
+static int terngrad_scales(quant *q, const float *v, quant_err *err) {
+    terngrad_impl *im = q->impl;
+    const size_t n = q->n, d = QUANT_EXT(&q->params, terngrad_opts)->bucket;
+    for (size_t b = 0; b < im->nbuckets; b++) {
+        size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
+        int finite;
+        float s = qsgd_norm_max(v + b0, len, &finite);
+        if (!finite) {
+            size_t i = b0;
+            while (i < b0 + len && isfinite(v[i]))
+                i++;
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "terngrad: input value %g at index %zu is not finite", (double)v[i],
+                              i);
+        }
+        if (im->clip > 0 && s > 0) { /* sigma around the mean, two passes in double */
+            double mean = 0, var = 0;
+            for (size_t i = b0; i < b0 + len; i++)
+                mean += v[i];
+            mean /= (double)len;
+            for (size_t i = b0; i < b0 + len; i++)
+                var += ((double)v[i] - mean) * ((double)v[i] - mean);
+            double cs = im->clip * sqrt(var / (double)len);
+            if (cs > 0 && cs < (double)s) /* sigma = 0 (a constant bucket): no clip */
+                s = (float)cs;            /* rounds to a float <= max |v|: still finite */
+        }
+        im->scale[b] = s;
+    }
+    return QUANT_OK;
+}
+
+/* Codes of v[i0..i0+len) (one bucket segment, scale s) with words r. */
+static void terngrad_codes(const terngrad_impl *im, const float *v, const uint32_t *r, size_t len,
+                           float s, uint16_t *codes) {
+    if (!(s > 0)) {
+        memset(codes, 0, len * sizeof *codes);
+        return;
+    }
+    float inv = 1.0f / s;
+    if (isfinite(inv)) {
+        qsgd_levels(v, r, len, inv, 1, 2, codes, im->simd);
+        return;
+    }
+    for (size_t k = 0; k < len; k++) { /* s subnormal: 1/s overflows, ratio in double */
+        double x = fabs((double)v[k]) / (double)s;
+        uint32_t b = x >= 1.0 || (double)qrng_uniform(r[k]) < x;
+        codes[k] = (uint16_t)(b | ((v[k] < 0 && b) ? 2u : 0u));
+    }
+}
+
+/* The one driver: scales, then per chunk words -> codes -> message and/or values. */
+static int terngrad_run(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, float *out,
+                        quant_err *err) {
+    terngrad_impl *im = q->impl;
+    const size_t n = q->n, d = QUANT_EXT(&q->params, terngrad_opts)->bucket, nb = im->nbuckets;
+    int rc = terngrad_scales(q, v, err);
+    if (rc)
+        return rc;
+    if (buf)
+        for (size_t b = 0; b < nb; b++) {
+            uint32_t u;
+            memcpy(&u, &im->scale[b], 4);
+            buf[4 * b] = (uint8_t)(u >> 24);
+            buf[4 * b + 1] = (uint8_t)(u >> 16);
+            buf[4 * b + 2] = (uint8_t)(u >> 8);
+            buf[4 * b + 3] = (uint8_t)u;
+        }
+    qrng_stream st = qrng_make(ctx->seed, ctx->worker, ctx->step, ctx->tensor);
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+        size_t clen = n - c0 < CHUNK ? n - c0 : CHUNK;
+        qrng_fill_groups(&st, c0 / QRNG_GROUP, (clen + QRNG_GROUP - 1) / QRNG_GROUP, im->rnd,
+                         im->simd);
+        for (size_t i = c0; i < c0 + clen;) {
+            size_t b = i / d, bend = (b + 1) * d < n ? (b + 1) * d : n;
+            size_t end = bend < c0 + clen ? bend : c0 + clen;
+            terngrad_codes(im, v + i, im->rnd + (i - c0), end - i, im->scale[b],
+                           im->codes + (i - c0));
+            if (out) {
+                float s = im->scale[b];
+                for (size_t k = i; k < end; k++) {
+                    uint16_t c = im->codes[k - c0];
+                    float val = (c & 1) ? s : 0.0f;
+                    out[k] = (c >> 1) ? -val : val;
+                }
+            }
+            i = end;
+        }
+        if (buf) /* c0 is a multiple of 4: the chunk starts on a byte */
+            qsgd_pack(im->codes, clen, 2, buf + 4 * nb + c0 / 4);
+    }
+    return QUANT_OK;
+}
+
+static int terngrad_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
+                             quant_err *err) {
+    return terngrad_run(q, v, ctx, NULL, out, err);
+}
+
+static int terngrad_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
+                           uint64_t *nbits, quant_err *err) {
+    uint64_t total = terngrad_max_bits(q);
+    if ((total + 7) / 8 > cap)
+        return quant_fail(err, QUANT_ENOSPC, 0, "terngrad: buffer of %zu bytes, need %llu", cap,
+                          (unsigned long long)((total + 7) / 8));
+    int rc = terngrad_run(q, v, ctx, buf, NULL, err);
+    if (rc)
+        return rc;
+    *nbits = total;
+    return QUANT_OK;
+}
+
+static int terngrad_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                           float *out, quant_err *err) {
+    const terngrad_impl *im = q->impl;
+    const size_t n = q->n, d = QUANT_EXT_CONST(&q->params, terngrad_opts)->bucket,
+                 nb = im->nbuckets;
+    uint64_t want = terngrad_max_bits(q);
+    if (nbits != want)
+        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
+                          "terngrad: message of %llu bits, expected exactly %llu (%s)",
+                          (unsigned long long)nbits, (unsigned long long)want,
+                          nbits < want ? "truncated" : "trailing bits");
+    const uint8_t *codes = buf + 4 * nb;
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t u = (uint32_t)buf[4 * b] << 24 | (uint32_t)buf[4 * b + 1] << 16 |
+                     (uint32_t)buf[4 * b + 2] << 8 | buf[4 * b + 3];
+        float s;
+        memcpy(&s, &u, 4);
+        if ((u >> 31) || !isfinite(s))
+            return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
+                              "terngrad: bucket %zu has invalid scale %g at bit %llu", b, (double)s,
+                              32ull * b);
+        size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+        uint32_t bad = 0;
+        for (size_t i = b0; i < bend; i++) {
+            uint32_t c = (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u;
+            bad |= (c == 2u) | ((c != 0) & (s == 0.0f));
+            float val = (c & 1) ? s : 0.0f;
+            out[i] = (c >> 1) ? -val : val;
+        }
+        if (bad)
+            for (size_t i = b0; i < bend; i++) {
+                uint32_t c = (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u;
+                if (c == 2u || (c != 0 && s == 0.0f)) {
+                    uint64_t at = 32ull * nb + 2ull * i;
+                    return quant_fail(err, QUANT_ECORRUPT, at,
+                                      "terngrad: coordinate %zu has invalid code %u (scale %g) "
+                                      "at bit %llu",
+                                      i, c, (double)s, (unsigned long long)at);
+                }
+            }
+    }
+    return QUANT_OK;
+}
+
+enum { OPT_BUCKET, OPT_CLIP };
+static const qsgd_opt terngrad_opts_tab[] = {
+    [OPT_BUCKET] = {.name = "bucket",
+                    .aliases = "d",
+                    .kind = QSGD_OPT_SIZE,
+                    .offset = QUANT_EXT_OFFSET(terngrad_opts, bucket),
+                    .max = SIZE_MAX,
+                    .def = "0",
+                    .meta = "D",
+                    .help = "values per scale (0 = the whole tensor)"},
+    [OPT_CLIP] = {.name = "clip",
+                  .kind = QSGD_OPT_STRING,
+                  .offset = QUANT_EXT_OFFSET(terngrad_opts, clip),
+                  .len = sizeof(((terngrad_opts *)0)->clip),
+                  .def = "none",
+                  .meta = "C|none",
+                  .help = "clip the scale at C standard deviations of the bucket (the paper: "
+                          "2.5; biased) or none (unbiased)",
+                  .check = check_clip},
+    {.name = NULL},
+};
+
+/* "TernGrad", " clip=2.5" when clipping and, at level 1, " d=N" when bucket was given. */
+static int terngrad_label(const quant_spec *sp, int level, char *out, size_t len) {
+    const terngrad_opts *o = QUANT_EXT_CONST(&sp->params, terngrad_opts);
+    double c = 0;
+    int w = snprintf(out, len, "TernGrad");
+    size_t l = w < 0 ? 0 : (size_t)w;
+    if (parse_clip(o->clip, &c) == 0 && c > 0)
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " clip=%g", c);
+    if (level >= 1 && (sp->given >> OPT_BUCKET & 1))
+        l += (size_t)snprintf(out + l, l < len ? len - l : 0, " d=%zu", o->bucket);
+    return l < len ? 0 : -1;
+}
+
+const quant_type quant_type_terngrad = {
+    .name = "terngrad",
+    .summary = "TernGrad: stochastic ternary {-1, 0, 1} x scale per bucket (max |v|, optional "
+               "clipping at c sigma), 2 bits per coordinate",
+    .opts = terngrad_opts_tab,
+    .stateful = 0,
+    .lossless = 0,
+    .label = terngrad_label,
+    .init = terngrad_init,
+    .fini = terngrad_fini,
+    .max_bits = terngrad_max_bits,
+    .quantize = terngrad_quantize,
+    .encode = terngrad_encode,
+    .decode = terngrad_decode,
+};
