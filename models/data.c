@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,23 +319,8 @@ const data_source *data_source_find(const char *name, size_t len) {
     return NULL;
 }
 
-static int alias_match(const char *aliases, const char *key) {
-    size_t kl = strlen(key);
-    for (const char *a = aliases; a && *a;) {
-        const char *bar = strchr(a, '|');
-        size_t l = bar ? (size_t)(bar - a) : strlen(a);
-        if (l == kl && !strncmp(a, key, l))
-            return 1;
-        a = bar ? bar + 1 : NULL;
-    }
-    return 0;
-}
-
-const data_opt *data_opt_find(const data_opt *t, const char *key) {
-    for (; t && t->name; t++)
-        if (!strcmp(t->name, key) || alias_match(t->aliases, key))
-            return t;
-    return NULL;
+const qsgd_opt *data_opt_find(const qsgd_opt *t, const char *key) {
+    return qsgd_opt_find(t, key);
 }
 
 /* Append to buf[len] at *at; -1 once truncated. */
@@ -358,16 +344,31 @@ static int put(char *buf, size_t len, size_t *at, const char *fmt, ...) {
     return 0;
 }
 
-int data_opt_names(const data_opt *t, const char *sep, char *buf, size_t len) {
+int data_opt_names(const qsgd_opt *t, const char *sep, char *buf, size_t len) {
     size_t at = 0;
     int rc = 0;
     if (len)
         buf[0] = '\0';
     if (!t || !t->name)
         return put(buf, len, &at, "none");
-    for (const data_opt *o = t; o->name; o++)
+    for (const qsgd_opt *o = t; o->name; o++)
         rc |= put(buf, len, &at, "%s%s", o == t ? "" : sep, o->name);
     return rc ? -1 : 0;
+}
+
+/* The value placeholder of row o: an enum's canonical choices "a|b", else its meta. */
+static int opt_meta(const qsgd_opt *o, char *buf, size_t len, size_t *at) {
+    if (o->kind != QSGD_OPT_ENUM)
+        return put(buf, len, at, "%s", o->meta ? o->meta : "");
+    int rc = 0, n = 0;
+    for (size_t i = 0; o->choices && o->choices[i].name; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = o->choices[j].value == o->choices[i].value;
+        if (!dup)
+            rc |= put(buf, len, at, "%s%s", n++ ? "|" : "", o->choices[i].name);
+    }
+    return rc;
 }
 
 /* "name:PATH[,k=META,...]" (meta) or "name[:k=,...]" (!meta). */
@@ -375,12 +376,14 @@ static int source_usage(const data_source *src, int meta, char *buf, size_t len,
     int rc = put(buf, len, at, "%s", src->name);
     if (src->path_meta)
         rc |= put(buf, len, at, ":%s", src->path_meta);
-    const data_opt *t = src->opts;
+    const qsgd_opt *t = src->opts;
     if (t && t->name) {
         rc |= put(buf, len, at, "[%c", src->path_meta ? ',' : ':');
-        for (const data_opt *o = t; o->name; o++)
-            rc |= put(buf, len, at, "%s%s=%s", o == t ? "" : ",", o->name,
-                      meta && o->meta ? o->meta : "");
+        for (const qsgd_opt *o = t; o->name; o++) {
+            rc |= put(buf, len, at, "%s%s=", o == t ? "" : ",", o->name);
+            if (meta)
+                rc |= opt_meta(o, buf, len, at);
+        }
         rc |= put(buf, len, at, "]");
     }
     return rc ? -1 : 0;
@@ -416,78 +419,80 @@ int data_sources_names(char *buf, size_t len) {
     return rc ? -1 : 0;
 }
 
-int data_opts_each(const data_source *src, const char *opts, data_opt_fn fn, void *ctx,
-                   data_err *err) {
-    char buf[1024];
-    if (strlen(opts) >= sizeof buf)
-        return data_fail(err, DATA_EINVAL, "%s: option string too long", src->name);
-    strcpy(buf, opts);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq)
-            return data_fail(err, DATA_EINVAL, "%s: option '%s' is not key=value", src->name, tok);
-        *eq = '\0';
-        const data_opt *o = data_opt_find(src->opts, tok);
-        if (!o) {
-            char valid[256];
-            data_opt_names(src->opts, ", ", valid, sizeof valid);
-            return data_fail(err, DATA_EINVAL, "%s: unknown option '%s' (valid: %s)", src->name,
-                             tok, valid);
-        }
-        int rc = fn(ctx, o, eq + 1, err);
-        if (rc)
-            return rc;
+int data_source_parse(const data_source *src, const char *opts, void *params, data_err *err) {
+    char msg[sizeof err->msg];
+    if (src->params_size > DATA_PARAMS_MAX)
+        return data_fail(err, DATA_EINVAL, "%s: params of %zu bytes, more than DATA_PARAMS_MAX",
+                         src->name, src->params_size);
+    memset(params, 0, src->params_size);
+    if (qsgd_opt_defaults(src->opts, params, msg, sizeof msg) ||
+        qsgd_opt_parse(src->opts, src->name, opts, params, NULL, msg, sizeof msg)) {
+        /* key errors name the source already; value errors ("option n: ...") get it here */
+        int named = strncmp(msg, src->name, strlen(src->name)) == 0;
+        return data_fail(err, DATA_EINVAL, "%s%s%s", named ? "" : src->name, named ? "" : ": ",
+                         msg);
     }
     return DATA_OK;
 }
 
-int data_parse_size(const char *what, const char *key, const char *v, size_t *out, data_err *err) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end); /* accepts 6e4 */
-    if (end == v || *end || errno || x < 0 || x != floor(x) || x > 1e15)
-        return data_fail(err, DATA_EINVAL, "%s: %s=%s is not a non-negative integer", what, key, v);
-    *out = (size_t)x;
-    return DATA_OK;
-}
-
-int data_parse_double(const char *what, const char *key, const char *v, double *out,
-                      data_err *err) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(x))
-        return data_fail(err, DATA_EINVAL, "%s: %s=%s is not a number", what, key, v);
-    *out = x;
-    return DATA_OK;
-}
-
-int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test,
-                   data_err *err) {
-    *train = *test = NULL;
+/* The source of spec, its PATH element (path_meta sources) and the options after it. */
+static int split_spec(const char *spec, const data_source **src, char *path, size_t plen_max,
+                      const char **opts, data_err *err) {
     char names[256];
     data_sources_names(names, sizeof names);
     if (!spec || !*spec)
         return data_fail(err, DATA_EINVAL, "empty data spec (valid: %s)", names);
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    const char *opts = colon ? colon + 1 : "";
-    const data_source *src = data_source_find(spec, nlen);
-    if (!src)
+    *opts = colon ? colon + 1 : "";
+    *src = data_source_find(spec, nlen);
+    path[0] = '\0';
+    if (!*src)
         return data_fail(err, DATA_EINVAL, "unknown data set '%.*s' in spec '%s' (valid: %s)",
                          (int)nlen, spec, spec, names);
-    if (!src->path_meta)
-        return src->load(src, NULL, opts, seed, train, test, err);
-    char path[512];
-    const char *comma = strchr(opts, ',');
-    size_t plen = comma ? (size_t)(comma - opts) : strlen(opts);
-    if (plen == 0 || plen >= sizeof path) {
+    if (!(*src)->path_meta)
+        return DATA_OK;
+    const char *comma = strchr(*opts, ',');
+    size_t plen = comma ? (size_t)(comma - *opts) : strlen(*opts);
+    if (plen == 0 || plen >= plen_max) {
         char usage[512];
-        data_source_usage(src, 1, usage, sizeof usage);
-        return data_fail(err, DATA_EINVAL, "%s spec '%s': expected %s", src->name, spec, usage);
+        data_source_usage(*src, 1, usage, sizeof usage);
+        return data_fail(err, DATA_EINVAL, "%s spec '%s': expected %s", (*src)->name, spec, usage);
     }
-    memcpy(path, opts, plen);
+    memcpy(path, *opts, plen);
     path[plen] = '\0';
-    return src->load(src, path, comma ? comma + 1 : "", seed, train, test, err);
+    *opts = comma ? comma + 1 : "";
+    return DATA_OK;
+}
+
+int data_spec_check(const char *spec, data_err *err) {
+    const data_source *src = NULL;
+    const char *opts = "";
+    char path[512];
+    _Alignas(max_align_t) unsigned char params[DATA_PARAMS_MAX];
+    int rc = split_spec(spec, &src, path, sizeof path, &opts, err);
+    return rc ? rc : data_source_parse(src, opts, params, err);
+}
+
+void data_list_sources(FILE *f) {
+    char usage[512];
+    fprintf(f, "data sources (data = NAME[:key=value,...]):\n");
+    for (const data_source *const *s = registry; *s; s++) {
+        data_source_usage(*s, 1, usage, sizeof usage);
+        fprintf(f, "  %-14s %s\n  %-14s %s\n", (*s)->name, (*s)->summary, "", usage);
+        qsgd_opt_print_help(f, (*s)->opts, "                   ");
+    }
+}
+
+int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test,
+                   data_err *err) {
+    *train = *test = NULL;
+    const data_source *src = NULL;
+    const char *opts = "";
+    char path[512];
+    _Alignas(max_align_t) unsigned char params[DATA_PARAMS_MAX];
+    int rc = split_spec(spec, &src, path, sizeof path, &opts, err);
+    if (rc || (rc = data_source_parse(src, opts, params, err)))
+        return rc;
+    return src->load(src, src->path_meta ? path : NULL, params, seed, train, test, err);
 }

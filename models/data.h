@@ -9,8 +9,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <gsl/gsl_rng.h>
+
+#include "qsgd_opt.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -208,7 +211,7 @@ int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **o
 
 /* --- data specs and the source registry (data.c; each source's table in its own file) --- */
 /* Load a train and a test set from a spec "name[:options]", dispatched through the registry
- * (data_sources()); each source declares its option names in its table:
+ * (data_sources()); each source declares its options in its table (`qsgdsim list data`):
  *   fmnist[:dir=PATH,n=N,ntest=N,norm=std|unit|raw]      (n / ntest: first N samples)
  *   libsvm:PATH[,test=PATH,dense=0|1|auto,dim=N,task=auto|class|reg]  (no test: test = train)
  *   synth-leastsq[:n=,dim=,kappa=,mu=,noise=,spread=log|linear,ntest=]
@@ -217,28 +220,27 @@ int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **o
  * object; free it once: dataset_free(test) only if test != train). */
 int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test, data_err *err);
 
-/* One option of a data source. Values are parsed by the source's load hook (paths have no
- * qsgd_opt kind, and sizes accept "6e4"); the names are declared here once, and the key
- * checks, the "valid:" lists and the usage lines are generated from them. A table ends with
- * a row whose name is NULL. */
-typedef struct data_opt {
-    const char *name;
-    const char *aliases; /* "a|b" or NULL */
-    const char *meta;    /* value placeholder, e.g. "N", "std|unit|raw" */
-    const char *help;    /* one line */
-} data_opt;
-
-/* A data source: one type table per source (data_fmnist.c, data_libsvm.c, data_synth.c). */
+/* A data source: one type table per source (data_fmnist.c, data_libsvm.c, data_synth.c).
+ * Its options are qsgd_opt rows (common/qsgd_opt.h) into its own params struct of
+ * params_size bytes (at most DATA_PARAMS_MAX; DATA_PARAMS_FITS(struct) checks it at compile
+ * time); parsing (with the rows' defaults), key checks, usage and help are generated from
+ * them. Sizes are QSGD_OPT_EXP counts, so "n=6e4" reads as 60000. */
 typedef struct data_source {
     const char *name;
     const char *summary;
     const char *path_meta; /* non-NULL: the spec is name:PATH[,k=v...] (e.g. "PATH") */
-    const data_opt *opts;
-    /* Load train and test. path: the PATH element (path_meta sources) or NULL; opts: the
-     * "k=v,..." rest ("" when none). Same contract as data_load_spec. */
-    int (*load)(const struct data_source *src, const char *path, const char *opts, uint64_t seed,
+    const qsgd_opt *opts;
+    size_t params_size;
+    /* Load train and test. path: the PATH element (path_meta sources) or NULL; params: the
+     * parsed options (the source's struct). Same contract as data_load_spec. */
+    int (*load)(const struct data_source *src, const char *path, const void *params, uint64_t seed,
                 dataset **train, dataset **test, data_err *err);
 } data_source;
+
+#define DATA_PARAMS_MAX 2048
+#define DATA_MAX_COUNT 1000000000000000ull /* largest n=, ntest=, dim= (1e15) */
+#define DATA_PARAMS_FITS(type)                                                                     \
+    _Static_assert(sizeof(type) <= DATA_PARAMS_MAX, #type " is larger than DATA_PARAMS_MAX")
 
 extern const data_source data_source_fmnist;        /* data_fmnist.c */
 extern const data_source data_source_libsvm;        /* data_libsvm.c */
@@ -249,13 +251,13 @@ extern const data_source data_source_synth_logreg;  /* data_synth.c */
 const data_source *const *data_sources(void);
 /* The source whose name is the first len bytes of name, or NULL. */
 const data_source *data_source_find(const char *name, size_t len);
-/* The row of t named key or one of its aliases, or NULL. */
-const data_opt *data_opt_find(const data_opt *t, const char *key);
+/* The row of t named key or one of its aliases, or NULL (qsgd_opt_find). */
+const qsgd_opt *data_opt_find(const qsgd_opt *t, const char *key);
 /* The canonical option names of t joined by sep ("dir, n, ntest, norm"); "none" when t has
  * none. Returns 0, or -1 when truncated. */
-int data_opt_names(const data_opt *t, const char *sep, char *buf, size_t len);
-/* src's usage: "name:PATH[,k=META,...]" (meta) or "name[:k=,...]" (!meta). Returns 0, or -1
- * when truncated. */
+int data_opt_names(const qsgd_opt *t, const char *sep, char *buf, size_t len);
+/* src's usage: "name:PATH[,k=META,...]" (meta; an enum's META is its choices "a|b") or
+ * "name[:k=,...]" (!meta). Returns 0, or -1 when truncated. */
 int data_source_usage(const data_source *src, int meta, char *buf, size_t len);
 /* "fmnist[:dir=,n=,ntest=,norm=], libsvm:PATH[,test=,...], ..." for every source. Returns
  * 0, or -1 when truncated. */
@@ -263,16 +265,15 @@ int data_sources_usage(char *buf, size_t len);
 /* "fmnist, libsvm:PATH, synth-leastsq, synth-logreg". Returns 0, or -1 when truncated. */
 int data_sources_names(char *buf, size_t len);
 
-/* For the sources' load hooks: split opts ("k=v,k=v") and call fn with each pair's row
- * (aliases resolved) and value. An element that is not key=value or a key src does not
- * declare is DATA_EINVAL naming the valid keys; otherwise fn's error or DATA_OK. */
-typedef int (*data_opt_fn)(void *ctx, const data_opt *o, const char *val, data_err *err);
-int data_opts_each(const data_source *src, const char *opts, data_opt_fn fn, void *ctx,
-                   data_err *err);
-/* Value parsers of the load hooks: a non-negative integer (strtod: "6e4" is accepted) and
- * a finite number. Errors name what ("fmnist"), the key and the value. */
-int data_parse_size(const char *what, const char *key, const char *v, size_t *out, data_err *err);
-int data_parse_double(const char *what, const char *key, const char *v, double *out, data_err *err);
+/* Set params (src->params_size bytes) to the rows' defaults and parse opts ("k=v,k=v")
+ * into it. Errors (DATA_EINVAL) name the source, the key, the value and the range, choices
+ * or valid keys. */
+int data_source_parse(const data_source *src, const char *opts, void *params, data_err *err);
+/* Check a whole spec as data_load_spec reads it (source, PATH element, every option and
+ * value) without loading anything. */
+int data_spec_check(const char *spec, data_err *err);
+/* `qsgdsim list data`: each source's usage, summary and one help line per option. */
+void data_list_sources(FILE *f);
 
 /* --- sharding and sampling (data.c) ---------------------------------------------------- */
 /* Worker w of K gets positions [floor(w*n/K), floor((w+1)*n/K)) of a permutation of 0..n-1

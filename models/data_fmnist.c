@@ -335,59 +335,53 @@ int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *op
 }
 
 /* ---- the fmnist data source (spec "fmnist[:dir=,n=,ntest=,norm=]") ------------------------ */
-enum { FM_DIR, FM_N, FM_NTEST, FM_NORM, FM_NOPTS };
-
-static const data_opt fmnist_opts[FM_NOPTS + 1] = {
-    [FM_DIR] = {"dir", NULL, "PATH", "directory of the gzip'd IDX files (" DATA_FMNIST_DIR ")"},
-    [FM_N] = {"n", NULL, "N", "keep the first N training samples (0 = all 60000)"},
-    [FM_NTEST] = {"ntest", NULL, "N", "keep the first N test samples (0 = all 10000)"},
-    [FM_NORM] = {"norm", NULL, "std|unit|raw", "pixel scaling: standardized, x/255, 0..255"},
-    [FM_NOPTS] = {NULL, NULL, NULL, NULL},
-};
-
-struct fmnist_spec {
+struct fmnist_params {
     char dir[512];
     size_t n, ntest;
-    data_norm norm;
+    int norm; /* data_norm */
+};
+DATA_PARAMS_FITS(struct fmnist_params);
+
+static const qsgd_opt_choice norms[] = {
+    {"std", DATA_NORM_STANDARDIZE}, {"unit", DATA_NORM_UNIT}, {"raw", DATA_NORM_RAW}, {NULL, 0}};
+
+#define SAMPLES(key, field, what)                                                                  \
+    {                                                                                              \
+        .name = key, .kind = QSGD_OPT_SIZE, .offset = offsetof(struct fmnist_params, field),       \
+        .max = DATA_MAX_COUNT, .def = "0", .meta = "N", .flags = QSGD_OPT_EXP, .help = what        \
+    }
+static const qsgd_opt fmnist_opts[] = {
+    {.name = "dir",
+     .kind = QSGD_OPT_STRING,
+     .offset = offsetof(struct fmnist_params, dir),
+     .len = sizeof(((struct fmnist_params *)0)->dir),
+     .def = DATA_FMNIST_DIR,
+     .meta = "PATH",
+     .help = "directory of the gzip'd IDX files"},
+    SAMPLES("n", n, "keep the first N training samples (0 = all 60000)"),
+    SAMPLES("ntest", ntest, "keep the first N test samples (0 = all 10000)"),
+    {.name = "norm",
+     .kind = QSGD_OPT_ENUM,
+     .offset = offsetof(struct fmnist_params, norm),
+     .choices = norms,
+     .def = "std",
+     .help = "pixel scaling: standardized, x/255, 0..255"},
+    {.name = NULL},
 };
 
-static int fmnist_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
-    struct fmnist_spec *s = ctx;
-    switch (o - fmnist_opts) {
-    case FM_DIR:
-        snprintf(s->dir, sizeof s->dir, "%s", v);
-        return DATA_OK;
-    case FM_N:
-        return data_parse_size("fmnist", o->name, v, &s->n, err);
-    case FM_NTEST:
-        return data_parse_size("fmnist", o->name, v, &s->ntest, err);
-    default: /* FM_NORM */
-        if (!strcmp(v, "std"))
-            s->norm = DATA_NORM_STANDARDIZE;
-        else if (!strcmp(v, "unit"))
-            s->norm = DATA_NORM_UNIT;
-        else if (!strcmp(v, "raw"))
-            s->norm = DATA_NORM_RAW;
-        else
-            return data_fail(err, DATA_EINVAL, "fmnist: norm=%s (valid: std, unit, raw)", v);
-        return DATA_OK;
-    }
-}
-
-static int fmnist_source_load(const data_source *src, const char *path, const char *opts,
+static int fmnist_source_load(const data_source *src, const char *path, const void *params,
                               uint64_t seed, dataset **train, dataset **test, data_err *err) {
+    (void)src;
     (void)path;
     (void)seed;
     *train = *test = NULL;
-    struct fmnist_spec s = {.dir = DATA_FMNIST_DIR};
+    const struct fmnist_params *s = params;
     int rc;
-    if ((rc = data_opts_each(src, opts, fmnist_opt, &s, err)))
+    data_idx_opts o = {.norm = (data_norm)s->norm, .limit = s->n};
+    if ((rc = data_fmnist_load(s->dir, "train", &o, train, err)))
         return rc;
-    data_idx_opts o = {.norm = s.norm, .limit = s.n};
-    if ((rc = data_fmnist_load(s.dir, "train", &o, train, err)))
-        return rc;
-    o.limit = s.ntest;
-    if ((rc = data_fmnist_load(s.dir, "test", &o, test, err))) {
+    o.limit = s->ntest;
+    if ((rc = data_fmnist_load(s->dir, "test", &o, test, err))) {
         dataset_free(*train);
         *train = NULL;
         return rc;
@@ -399,5 +393,6 @@ const data_source data_source_fmnist = {
     .name = "fmnist",
     .summary = "Fashion-MNIST (gzip'd IDX files, Debian dataset-fashion-mnist)",
     .opts = fmnist_opts,
+    .params_size = sizeof(struct fmnist_params),
     .load = fmnist_source_load,
 };

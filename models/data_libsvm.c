@@ -406,71 +406,66 @@ done:
 }
 
 /* ---- the libsvm data source (spec "libsvm:PATH[,test=,dense=,dim=,task=]") --------------- */
-enum { LS_TEST, LS_DENSE, LS_DIM, LS_TASK, LS_NOPTS };
-
-static const data_opt libsvm_opts[LS_NOPTS + 1] = {
-    [LS_TEST] = {"test", NULL, "PATH",
-                 "test file (read with the training file's classes and "
-                 "dimension); none: test = train"},
-    [LS_DENSE] = {"dense", NULL, "0|1|auto", "densify the rows (auto: when dim <= 4096)"},
-    [LS_DIM] = {"dim", NULL, "N", "number of features (0 = the largest index in the file)"},
-    [LS_TASK] = {"task", NULL, "auto|class|reg",
-                 "classification, regression, or decided "
-                 "from the labels"},
-    [LS_NOPTS] = {NULL, NULL, NULL, NULL},
-};
-
-struct libsvm_spec {
+struct libsvm_params {
     char test[512];
-    data_libsvm_opts o;
+    int dense; /* 1, 0, -1 = auto */
+    size_t dim;
+    int task; /* data_task */
+};
+DATA_PARAMS_FITS(struct libsvm_params);
+
+static const qsgd_opt_choice denses[] = {{"0", 0}, {"1", 1}, {"auto", -1}, {NULL, 0}};
+static const qsgd_opt_choice tasks[] = {{"auto", DATA_TASK_AUTO},
+                                        {"class", DATA_TASK_CLASSIFY},
+                                        {"reg", DATA_TASK_REGRESSION},
+                                        {NULL, 0}};
+
+static const qsgd_opt libsvm_opts[] = {
+    {.name = "test",
+     .kind = QSGD_OPT_STRING,
+     .offset = offsetof(struct libsvm_params, test),
+     .len = sizeof(((struct libsvm_params *)0)->test),
+     .meta = "PATH",
+     .help = "test file (read with the training file's classes and dimension); none: test = "
+             "train"},
+    {.name = "dense",
+     .kind = QSGD_OPT_ENUM,
+     .offset = offsetof(struct libsvm_params, dense),
+     .choices = denses,
+     .def = "auto",
+     .help = "densify the rows (auto: when dim <= 4096)"},
+    {.name = "dim",
+     .kind = QSGD_OPT_SIZE,
+     .offset = offsetof(struct libsvm_params, dim),
+     .max = DATA_MAX_COUNT,
+     .def = "0",
+     .meta = "N",
+     .flags = QSGD_OPT_EXP,
+     .help = "number of features (0 = the largest index in the file)"},
+    {.name = "task",
+     .kind = QSGD_OPT_ENUM,
+     .offset = offsetof(struct libsvm_params, task),
+     .choices = tasks,
+     .def = "auto",
+     .help = "classification, regression, or decided from the labels"},
+    {.name = NULL},
 };
 
-static int libsvm_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
-    struct libsvm_spec *s = ctx;
-    switch (o - libsvm_opts) {
-    case LS_TEST:
-        snprintf(s->test, sizeof s->test, "%s", v);
-        return DATA_OK;
-    case LS_DENSE:
-        if (!strcmp(v, "1"))
-            s->o.dense = 1;
-        else if (!strcmp(v, "0"))
-            s->o.dense = 0;
-        else if (!strcmp(v, "auto"))
-            s->o.dense = -1;
-        else
-            return data_fail(err, DATA_EINVAL, "libsvm: dense=%s (valid: 0, 1, auto)", v);
-        return DATA_OK;
-    case LS_DIM:
-        return data_parse_size("libsvm", o->name, v, &s->o.dim, err);
-    default: /* LS_TASK */
-        if (!strcmp(v, "auto"))
-            s->o.task = DATA_TASK_AUTO;
-        else if (!strcmp(v, "class"))
-            s->o.task = DATA_TASK_CLASSIFY;
-        else if (!strcmp(v, "reg"))
-            s->o.task = DATA_TASK_REGRESSION;
-        else
-            return data_fail(err, DATA_EINVAL, "libsvm: task=%s (valid: auto, class, reg)", v);
-        return DATA_OK;
-    }
-}
-
-static int libsvm_source_load(const data_source *src, const char *path, const char *opts,
+static int libsvm_source_load(const data_source *src, const char *path, const void *params,
                               uint64_t seed, dataset **train, dataset **test, data_err *err) {
+    (void)src;
     (void)seed;
     *train = *test = NULL;
-    struct libsvm_spec s = {.o = {.dense = -1}};
+    const struct libsvm_params *s = params;
+    data_libsvm_opts o = {.task = (data_task)s->task, .dim = s->dim, .dense = s->dense};
     int rc;
-    if ((rc = data_opts_each(src, opts, libsvm_opt, &s, err)))
-        return rc;
     data_libsvm_info *info = malloc(sizeof *info);
     if (!info)
         return data_fail(err, DATA_ENOMEM, "out of memory");
-    rc = data_libsvm_load(path, &s.o, train, info, err);
-    if (rc == DATA_OK && s.test[0]) {
+    rc = data_libsvm_load(path, &o, train, info, err);
+    if (rc == DATA_OK && s->test[0]) {
         /* The test file must use the training file's classes and dimension. */
-        data_libsvm_opts t = s.o;
+        data_libsvm_opts t = o;
         t.dim = (*train)->shape.dim;
         if (info->nclasses > 0) {
             t.task = DATA_TASK_CLASSIFY;
@@ -480,7 +475,7 @@ static int libsvm_source_load(const data_source *src, const char *path, const ch
             t.task = DATA_TASK_REGRESSION;
         }
         t.dense = (*train)->layout == DATA_DENSE;
-        rc = data_libsvm_load(s.test, &t, test, NULL, err);
+        rc = data_libsvm_load(s->test, &t, test, NULL, err);
         if (rc) {
             dataset_free(*train);
             *train = NULL;
@@ -497,5 +492,6 @@ const data_source data_source_libsvm = {
     .summary = "LIBSVM / SVMlight text file (sparse rows, classification or regression)",
     .path_meta = "PATH",
     .opts = libsvm_opts,
+    .params_size = sizeof(struct libsvm_params),
     .load = libsvm_source_load,
 };

@@ -292,95 +292,82 @@ done:
 }
 
 /* ---- the synthetic data sources (specs "synth-leastsq[:...]", "synth-logreg[:...]") ----- */
-enum { SL_N, SL_DIM, SL_KAPPA, SL_MU, SL_NOISE, SL_SPREAD, SL_NTEST, SL_NOPTS };
-enum { SR_N, SR_DIM, SR_SCALE, SR_HARD, SR_NTEST, SR_NOPTS };
-
-static const data_opt leastsq_opts[SL_NOPTS + 1] = {
-    [SL_N] = {"n", NULL, "N", "training rows (0 = 1000)"},
-    [SL_DIM] = {"dim", "d", "N", "features (0 = 50; needs n >= dim)"},
-    [SL_KAPPA] = {"kappa", NULL, "X", "condition number L/mu >= 1 (0 = 10)"},
-    [SL_MU] = {"mu", NULL, "X", "smallest Hessian eigenvalue (0 = 1/kappa, so L = 1)"},
-    [SL_NOISE] = {"noise", NULL, "X", "std of the noise on y"},
-    [SL_SPREAD] = {"spread", NULL, "log|linear", "spacing of the eigenvalues"},
-    [SL_NTEST] = {"ntest", NULL, "N", "test rows (0 = n)"},
-    [SL_NOPTS] = {NULL, NULL, NULL, NULL},
-};
-
-static const data_opt logreg_opts[SR_NOPTS + 1] = {
-    [SR_N] = {"n", NULL, "N", "training rows (0 = 1000)"},
-    [SR_DIM] = {"dim", "d", "N", "features (0 = 20)"},
-    [SR_SCALE] = {"scale", NULL, "X", "norm of the planted weights (0 = 5)"},
-    [SR_HARD] = {"hard", NULL, "0|1", "noiseless labels"},
-    [SR_NTEST] = {"ntest", NULL, "N", "test rows (0 = n)"},
-    [SR_NOPTS] = {NULL, NULL, NULL, NULL},
-};
-
-struct synth_spec {
-    data_synth_leastsq_opts ls;
-    data_synth_logreg_opts lr;
+struct leastsq_params {
+    size_t n, dim;
+    double kappa, mu, noise;
+    int linear_spread;
     size_t ntest;
 };
+struct logreg_params {
+    size_t n, dim;
+    double scale;
+    int hard;
+    size_t ntest;
+};
+DATA_PARAMS_FITS(struct leastsq_params);
+DATA_PARAMS_FITS(struct logreg_params);
 
-static int leastsq_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
-    struct synth_spec *s = ctx;
-    const char *w = data_source_synth_leastsq.name;
-    switch (o - leastsq_opts) {
-    case SL_N:
-        return data_parse_size(w, o->name, v, &s->ls.n, err);
-    case SL_DIM:
-        return data_parse_size(w, o->name, v, &s->ls.dim, err);
-    case SL_KAPPA:
-        return data_parse_double(w, o->name, v, &s->ls.kappa, err);
-    case SL_MU:
-        return data_parse_double(w, o->name, v, &s->ls.mu, err);
-    case SL_NOISE:
-        return data_parse_double(w, o->name, v, &s->ls.noise, err);
-    case SL_SPREAD:
-        if (!strcmp(v, "log"))
-            s->ls.linear_spread = 0;
-        else if (!strcmp(v, "linear"))
-            s->ls.linear_spread = 1;
-        else
-            return data_fail(err, DATA_EINVAL, "%s: spread=%s (valid: log, linear)", w, v);
-        return DATA_OK;
-    default: /* SL_NTEST */
-        return data_parse_size(w, o->name, v, &s->ntest, err);
-    }
-}
+static const qsgd_opt_choice spreads[] = {{"log", 0}, {"linear", 1}, {NULL, 0}};
 
-static int logreg_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
-    struct synth_spec *s = ctx;
-    const char *w = data_source_synth_logreg.name;
-    switch (o - logreg_opts) {
-    case SR_N:
-        return data_parse_size(w, o->name, v, &s->lr.n, err);
-    case SR_DIM:
-        return data_parse_size(w, o->name, v, &s->lr.dim, err);
-    case SR_SCALE:
-        return data_parse_double(w, o->name, v, &s->lr.scale, err);
-    case SR_HARD: {
-        size_t h = 0;
-        int rc = data_parse_size(w, o->name, v, &h, err);
-        s->lr.hard = h != 0;
-        return rc;
+#define COUNT(type, key, al, field, what)                                                          \
+    {                                                                                              \
+        .name = key, .aliases = al, .kind = QSGD_OPT_SIZE, .offset = offsetof(type, field),        \
+        .max = DATA_MAX_COUNT, .def = "0", .meta = "N", .flags = QSGD_OPT_EXP, .help = what        \
     }
-    default: /* SR_NTEST */
-        return data_parse_size(w, o->name, v, &s->ntest, err);
+#define REAL(type, key, field, what)                                                               \
+    {                                                                                              \
+        .name = key, .kind = QSGD_OPT_DOUBLE, .offset = offsetof(type, field), .dmax = HUGE_VAL,   \
+        .def = "0", .meta = "X", .help = what                                                      \
     }
-}
 
-static int leastsq_source_load(const data_source *src, const char *path, const char *opts,
+static const qsgd_opt leastsq_opts[] = {
+    COUNT(struct leastsq_params, "n", NULL, n, "training rows (0 = 1000)"),
+    COUNT(struct leastsq_params, "dim", "d", dim, "features (0 = 50; needs n >= dim)"),
+    REAL(struct leastsq_params, "kappa", kappa, "condition number L/mu >= 1 (0 = 10)"),
+    REAL(struct leastsq_params, "mu", mu, "smallest Hessian eigenvalue (0 = 1/kappa, so L = 1)"),
+    REAL(struct leastsq_params, "noise", noise, "std of the noise on y"),
+    {.name = "spread",
+     .kind = QSGD_OPT_ENUM,
+     .offset = offsetof(struct leastsq_params, linear_spread),
+     .choices = spreads,
+     .def = "log",
+     .help = "spacing of the eigenvalues"},
+    COUNT(struct leastsq_params, "ntest", NULL, ntest, "test rows (0 = n)"),
+    {.name = NULL},
+};
+
+static const qsgd_opt logreg_opts[] = {
+    COUNT(struct logreg_params, "n", NULL, n, "training rows (0 = 1000)"),
+    COUNT(struct logreg_params, "dim", "d", dim, "features (0 = 20)"),
+    REAL(struct logreg_params, "scale", scale, "norm of the planted weights (0 = 5)"),
+    {.name = "hard",
+     .kind = QSGD_OPT_BOOL,
+     .offset = offsetof(struct logreg_params, hard),
+     .def = "0",
+     .meta = "0|1",
+     .help = "noiseless labels"},
+    COUNT(struct logreg_params, "ntest", NULL, ntest, "test rows (0 = n)"),
+    {.name = NULL},
+};
+
+static int leastsq_source_load(const data_source *src, const char *path, const void *params,
                                uint64_t seed, dataset **train, dataset **test, data_err *err) {
+    (void)src;
     (void)path;
     *train = *test = NULL;
-    struct synth_spec s = {.ls = {.seed = seed}};
+    const struct leastsq_params *p = params;
+    data_synth_leastsq_opts o = {.n = p->n,
+                                 .dim = p->dim,
+                                 .kappa = p->kappa,
+                                 .mu = p->mu,
+                                 .noise = p->noise,
+                                 .linear_spread = p->linear_spread,
+                                 .seed = seed};
     int rc;
-    if ((rc = data_opts_each(src, opts, leastsq_opt, &s, err)))
+    if ((rc = data_synth_leastsq(&o, 0, train, NULL, err)))
         return rc;
-    if ((rc = data_synth_leastsq(&s.ls, 0, train, NULL, err)))
-        return rc;
-    data_synth_leastsq_opts t = s.ls;
-    t.n = s.ntest ? s.ntest : (s.ls.n ? s.ls.n : 1000);
+    data_synth_leastsq_opts t = o;
+    t.n = p->ntest ? p->ntest : (o.n ? o.n : 1000);
     if ((rc = data_synth_leastsq(&t, 1, test, NULL, err))) {
         dataset_free(*train);
         *train = NULL;
@@ -388,18 +375,19 @@ static int leastsq_source_load(const data_source *src, const char *path, const c
     return rc;
 }
 
-static int logreg_source_load(const data_source *src, const char *path, const char *opts,
+static int logreg_source_load(const data_source *src, const char *path, const void *params,
                               uint64_t seed, dataset **train, dataset **test, data_err *err) {
+    (void)src;
     (void)path;
     *train = *test = NULL;
-    struct synth_spec s = {.lr = {.seed = seed}};
+    const struct logreg_params *p = params;
+    data_synth_logreg_opts o = {
+        .n = p->n, .dim = p->dim, .scale = p->scale, .hard = p->hard, .seed = seed};
     int rc;
-    if ((rc = data_opts_each(src, opts, logreg_opt, &s, err)))
+    if ((rc = data_synth_logreg(&o, 0, train, NULL, err)))
         return rc;
-    if ((rc = data_synth_logreg(&s.lr, 0, train, NULL, err)))
-        return rc;
-    data_synth_logreg_opts t = s.lr;
-    t.n = s.ntest ? s.ntest : (s.lr.n ? s.lr.n : 1000);
+    data_synth_logreg_opts t = o;
+    t.n = p->ntest ? p->ntest : (o.n ? o.n : 1000);
     if ((rc = data_synth_logreg(&t, 1, test, NULL, err))) {
         dataset_free(*train);
         *train = NULL;
@@ -411,6 +399,7 @@ const data_source data_source_synth_leastsq = {
     .name = "synth-leastsq",
     .summary = "least squares with a chosen Hessian spectrum and exact optimum",
     .opts = leastsq_opts,
+    .params_size = sizeof(struct leastsq_params),
     .load = leastsq_source_load,
 };
 
@@ -418,5 +407,6 @@ const data_source data_source_synth_logreg = {
     .name = "synth-logreg",
     .summary = "binary logistic data with a planted weight vector",
     .opts = logreg_opts,
+    .params_size = sizeof(struct logreg_params),
     .load = logreg_source_load,
 };

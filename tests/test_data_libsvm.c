@@ -338,9 +338,10 @@ static void test_registry(void) {
         CU_ASSERT_PTR_EQUAL(data_source_find((*s)->name, strlen((*s)->name)), *s);
         CU_ASSERT_PTR_NOT_NULL((*s)->load);
         CU_ASSERT_PTR_NOT_NULL((*s)->summary);
-        for (const data_opt *o = (*s)->opts; o && o->name; o++) {
+        CU_ASSERT((*s)->params_size > 0 && (*s)->params_size <= DATA_PARAMS_MAX);
+        for (const qsgd_opt *o = (*s)->opts; o && o->name; o++) {
             CU_ASSERT_PTR_EQUAL(data_opt_find((*s)->opts, o->name), o);
-            for (const data_opt *p = (*s)->opts; p != o; p++)
+            for (const qsgd_opt *p = (*s)->opts; p != o; p++)
                 CU_ASSERT(strcmp(p->name, o->name) != 0);
             CU_ASSERT_PTR_NOT_NULL(o->help);
         }
@@ -368,8 +369,8 @@ static void test_registry(void) {
     CU_ASSERT_EQUAL(data_load_spec("synth-logreg:n=30,dim=3,kappa=2", 1, &a, &b, &err),
                     DATA_EINVAL);
     CU_ASSERT_STRING_EQUAL(err.msg,
-                           "synth-logreg: unknown option 'kappa' (valid: n, dim, scale, hard, "
-                           "ntest)");
+                           "synth-logreg: unknown option 'kappa' (options: n=N, dim=N, scale=X, "
+                           "hard=0|1, ntest=N)");
     CU_ASSERT_EQUAL(data_load_spec("libsvm:", 1, &a, &b, &err), DATA_EINVAL);
     CU_ASSERT_STRING_EQUAL(err.msg, "libsvm spec 'libsvm:': expected libsvm:PATH[,test=PATH,"
                                     "dense=0|1|auto,dim=N,task=auto|class|reg]");
@@ -392,6 +393,70 @@ static void test_registry(void) {
     dataset_free(e);
 }
 
+/* Option values through the rows: counts with an exponent (n=6e4), enums, bools; errors
+ * name the source, the key, the value and the range or choices; a spec is checked whole
+ * without loading; the list is generated from the tables. */
+static void test_option_values(void) {
+    dataset *a, *b, *c, *e;
+    data_err err;
+    CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-logreg:n=3e2,dim=7,ntest=0.5e2", 3, &a, &b, &err),
+                          DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-logreg:n=300,dim=7,ntest=50", 3, &c, &e, &err),
+                          DATA_OK);
+    CU_ASSERT(a->n == 300 && b->n == 50 && a->shape.dim == 7);
+    CU_ASSERT_STRING_EQUAL(a->source, c->source);
+    CU_ASSERT_EQUAL(memcmp(a->x, c->x, 300 * 7 * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(b->label, e->label, 50 * sizeof(int32_t)), 0);
+    dataset_free(a);
+    dataset_free(b);
+    dataset_free(c);
+    dataset_free(e);
+    static const struct {
+        const char *spec, *msg;
+    } bad[] = {
+        {"synth-logreg:n=6.5e0",
+         "synth-logreg: option n: '6.5e0' is not an integer in [0, 1000000000000000]"},
+        {"synth-logreg:n=1e16",
+         "synth-logreg: option n: '1e16' is not an integer in [0, 1000000000000000]"},
+        {"synth-logreg:hard=2", "synth-logreg: option hard: '2' is not an integer in [0, 1]"},
+        {"synth-leastsq:spread=cubic",
+         "synth-leastsq: option spread: 'cubic' (valid: log, linear)"},
+        {"synth-leastsq:kappa=-1", "synth-leastsq: option kappa: '-1' is not a number in [0, inf]"},
+        {"synth-leastsq:n=5,n=6", "synth-leastsq: option n given twice"},
+        {"fmnist:norm=z", "fmnist: option norm: 'z' (valid: std, unit, raw)"},
+        {"fmnist:n", "fmnist: option 'n' is not key=value (options: dir=PATH, n=N, ntest=N, "
+                     "norm=std|unit|raw)"},
+        {"libsvm:x.svm,dense=2", "libsvm: option dense: '2' (valid: 0, 1, auto)"},
+        {"libsvm:x.svm,task=classify", "libsvm: option task: 'classify' (valid: auto, class, reg)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = data_load_spec(bad[i].spec, 1, &a, &b, &err);
+        int ok = rc == DATA_EINVAL && !strcmp(err.msg, bad[i].msg) && !a && !b;
+        data_err e2;
+        ok = ok && data_spec_check(bad[i].spec, &e2) == DATA_EINVAL && !strcmp(e2.msg, err.msg);
+        if (!ok)
+            fprintf(stderr, "\n  %s: rc %d '%s'\n  want '%s'\n", bad[i].spec, rc, err.msg,
+                    bad[i].msg);
+        CU_ASSERT(ok);
+    }
+    /* checked whole without loading: a missing file is not looked at */
+    CU_ASSERT_EQUAL(data_spec_check("libsvm:/nonexistent.svm,dim=1e3,task=reg", &err), DATA_OK);
+    CU_ASSERT_EQUAL(data_spec_check("fmnist:dir=/nonexistent,n=6e4", &err), DATA_OK);
+    CU_ASSERT_EQUAL(data_spec_check("libsvm", &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_spec_check("mnist", &err), DATA_EINVAL);
+    char *mem = NULL;
+    size_t ml = 0;
+    FILE *f = open_memstream(&mem, &ml);
+    CU_ASSERT_FATAL(f != NULL);
+    data_list_sources(f);
+    fclose(f);
+    CU_ASSERT(strstr(mem, "synth-leastsq[:n=N,dim=N,kappa=X,mu=X,noise=X,spread=log|linear,"
+                          "ntest=N]") &&
+              strstr(mem, "dim (d)") && strstr(mem, "(6e4 ok), default 0: training rows") &&
+              strstr(mem, "default /usr/share/datasets/fashion-mnist"));
+    free(mem);
+}
+
 int main(void) {
     const char *t = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/test_data_libsvm.XXXXXX", t && *t ? t : "/tmp");
@@ -407,6 +472,8 @@ int main(void) {
     CU_add_test(s, "errors name file:line", test_errors);
     CU_add_test(s, "data specs", test_spec);
     CU_add_test(s, "data source registry: tables, generated lists, aliases", test_registry);
+    CU_add_test(s, "option values: 6e4 counts, enums, errors, spec check, list",
+                test_option_values);
     CU_add_test(s, "bounds: /dev/zero, long lines and files, out of memory", test_bounds);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
