@@ -49,8 +49,9 @@ static void usage(FILE *f) {
             "  --optim SPEC        all of the above as sgd:lr=..,schedule=..,momentum=..,wd=..\n"
             "  --quant SPEC        quantizer for the gradients, e.g. qsgd:bits=8,bucket=512\n"
             "                      (default none: plain fp32 gradients)\n"
-            "  --quant-min N       tensors with fewer elements are sent fp32 (default %d;\n"
-            "                      0 = quantize every tensor, as the trainer's --quant-min-numel)\n"
+            "  --quant-min-numel N tensors with fewer elements are sent fp32 (default %d;\n"
+            "                      0 = quantize every tensor; as the trainer's and experiment\n"
+            "                      files' quant_min_numel. --quant-min N: deprecated spelling)\n"
             "  --seed N            data order, initialization, quantizer randomness (default 1)\n"
             "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
             "  --device D          auto | cpu | cuda: where gradients are computed (default auto:\n"
@@ -132,6 +133,7 @@ int cmd_train(int argc, char **argv) {
         O_OPTIM,
         O_QUANT,
         O_QMIN,
+        O_QMIN_OLD,
         O_SEED,
         O_THREADS,
         O_DEVICE,
@@ -156,7 +158,8 @@ int cmd_train(int argc, char **argv) {
         {"wd", required_argument, NULL, O_WD},
         {"optim", required_argument, NULL, O_OPTIM},
         {"quant", required_argument, NULL, O_QUANT},
-        {"quant-min", required_argument, NULL, O_QMIN},
+        {"quant-min-numel", required_argument, NULL, O_QMIN},
+        {"quant-min", required_argument, NULL, O_QMIN_OLD},
         {"seed", required_argument, NULL, O_SEED},
         {"threads", required_argument, NULL, O_THREADS},
         {"device", required_argument, NULL, O_DEVICE},
@@ -247,8 +250,11 @@ int cmd_train(int argc, char **argv) {
         case O_QUANT:
             c.quant = optarg;
             break;
+        case O_QMIN_OLD:
+            fprintf(stderr, PROG ": warning: --quant-min is deprecated, use --quant-min-numel\n");
+            /* fall through */
         case O_QMIN:
-            rc = parse_count("--quant-min", optarg, &c.quant_min_numel);
+            rc = parse_count("--quant-min-numel", optarg, &c.quant_min_numel);
             break;
         case O_SEED:
             rc = parse_count("--seed", optarg, &u);

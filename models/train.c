@@ -1,12 +1,12 @@
 /* train.c — single-worker training loop: data spec -> model -> (per-tensor quantizer
  * round trip) -> SGD, with per-epoch evaluation, progress lines and a TSV written to a
  * temporary file and renamed into place (complete or diverged; every write checked). Also
- * the per-tensor gradient codec (train_codec).
+ * the plan of a run (steps, schedule), which the distributed trainer shares; the per-tensor
+ * codec is grad_codec.c.
  */
 #include "train.h"
 
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,137 +43,35 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- codec -------------------------------------------------------------------------------- */
-
 static int no_quant(const char *spec) {
     return !spec || !*spec || !strcmp(spec, "none");
 }
 
-void train_codec_free(train_codec *c) {
-    if (!c)
-        return;
-    if (c->q)
-        for (size_t i = 0; i < c->ntensors; i++)
-            quant_free(c->q[i]);
-    free(c->q);
-    free(c->offset);
-    free(c->numel);
-    free(c->buf);
-    free(c);
-}
+/* ---- the plan of a run ------------------------------------------------------------------ */
 
-train_codec *train_codec_alloc(const model *m, const char *spec, size_t min_numel, train_err *err) {
-    train_codec *c = calloc(1, sizeof *c);
-    if (!c) {
-        train_fail(err, TRAIN_ENOMEM, "codec: out of memory");
-        return NULL;
-    }
-    size_t nt = m->ntensors;
-    c->ntensors = nt;
-    c->q = calloc(nt ? nt : 1, sizeof *c->q);
-    c->offset = calloc(nt ? nt : 1, sizeof *c->offset);
-    c->numel = calloc(nt ? nt : 1, sizeof *c->numel);
-    if (!c->q || !c->offset || !c->numel) {
-        train_codec_free(c);
-        train_fail(err, TRAIN_ENOMEM, "codec: out of memory");
-        return NULL;
-    }
-    size_t cap = 0;
-    for (size_t i = 0; i < nt; i++) {
-        const model_tensor *t = &m->tensors[i];
-        c->offset[i] = t->offset;
-        c->numel[i] = t->numel;
-        if (no_quant(spec) || t->numel < min_numel)
-            continue;
-        size_t rows = t->ndim > 1 ? t->shape[0] : 1;
-        size_t cols = rows ? t->numel / rows : t->numel;
-        quant_err qe = {0};
-        c->q[i] = quant_alloc_spec(spec, rows, cols, &qe);
-        if (!c->q[i]) {
-            train_fail(err, TRAIN_EINVAL, "quantizer '%s' for tensor %s (%zu x %zu): %s", spec,
-                       t->name, rows, cols, qe.msg);
-            train_codec_free(c);
-            return NULL;
-        }
-        size_t b = quant_max_bytes(c->q[i]);
-        cap = b > cap ? b : cap;
-        c->nquantized++;
-        c->quantized_numel += t->numel;
-    }
-    if (cap) {
-        c->buf = malloc(cap);
-        if (!c->buf) {
-            train_codec_free(c);
-            train_fail(err, TRAIN_ENOMEM, "codec: out of memory for a %zu-byte buffer", cap);
-            return NULL;
-        }
-        c->cap = cap;
-    }
-    return c;
-}
-
-/* 1 if a refused encode of v[q->n] is an overflow of the values (the training diverged): one
- * of them (+ the error-feedback residual) is not finite, or their l2 norm is beyond float. */
-static int encode_overflowed(const quant *q, const float *v) {
-    const float *res = quant_residual(q);
-    double ss = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        float x = res ? v[i] + res[i] : v[i];
-        if (!isfinite(x))
-            return 1;
-        ss += (double)x * (double)x;
-    }
-    return !(sqrt(ss) <= (double)FLT_MAX);
-}
-
-int train_codec_roundtrip(train_codec *c, const float *grad, float *out, uint64_t seed,
-                          uint32_t worker, uint32_t step, uint64_t *bits, train_err *err) {
-    uint64_t total = 0;
-    for (size_t i = 0; i < c->ntensors; i++) {
-        const float *g = grad + c->offset[i];
-        float *o = out + c->offset[i];
-        if (!c->q[i]) {
-            memcpy(o, g, c->numel[i] * sizeof *o);
-            total += 32u * (uint64_t)c->numel[i];
-            continue;
-        }
-        quant_ctx ctx = {.seed = seed, .worker = worker, .step = step, .tensor = (uint32_t)i};
-        quant_err qe = {0};
-        uint64_t nbits = 0;
-        if (quant_encode(c->q[i], g, &ctx, c->buf, c->cap, &nbits, &qe)) {
-            if (encode_overflowed(c->q[i], g))
-                return train_fail(err, TRAIN_EDIVERGED,
-                                  "the gradient of tensor %zu overflowed at step %u: %s", i, step,
-                                  qe.msg);
-            return train_fail(err, qe.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINTERNAL,
-                              "quantizer on tensor %zu at step %u: %s", i, step, qe.msg);
-        }
-        if (quant_decode(c->q[i], c->buf, c->cap, nbits, o, &qe))
-            return train_fail(err, TRAIN_EINTERNAL, "quantizer on tensor %zu at step %u: %s", i,
-                              step, qe.msg);
-        total += nbits;
-    }
-    if (bits)
-        *bits = total;
+int train_plan_steps(double epochs, size_t steps_per_epoch, size_t max_steps, size_t *steps,
+                     train_err *err) {
+    double want = ceil(epochs * (double)steps_per_epoch);
+    if (max_steps && (double)max_steps < want)
+        want = (double)max_steps;
+    if (!(want <= TRAIN_MAX_STEPS))
+        return train_fail(err, TRAIN_EINVAL,
+                          "%g epochs of %zu steps are %.4g steps, more than the %.0f a run may "
+                          "have (the quantizers' step counter is 32 bits): lower --epochs or set "
+                          "--max-steps",
+                          epochs, steps_per_epoch, want, TRAIN_MAX_STEPS);
+    *steps = (size_t)want;
     return TRAIN_OK;
 }
 
-int train_codec_describe(const train_codec *c, char *buf, size_t len) {
-    size_t total = 0;
-    for (size_t i = 0; i < c->ntensors; i++)
-        total += c->numel[i];
-    const quant *any = NULL;
-    for (size_t i = 0; i < c->ntensors && !any; i++)
-        any = c->q[i];
-    if (!any)
-        return snprintf(buf, len, "none (fp32 gradients)") < (int)len ? 0 : -1;
-    char d[256];
-    if (quant_describe(any, d, sizeof d))
-        snprintf(d, sizeof d, "%s", any->type->name);
-    int k = snprintf(buf, len, "%s on %zu of %zu tensors (%.2f%% of %zu params; smaller ones fp32)",
-                     d, c->nquantized, c->ntensors,
-                     total ? 100.0 * (double)c->quantized_numel / (double)total : 0.0, total);
-    return k < 0 || (size_t)k >= len ? -1 : 0;
+void train_schedule_resolve(optim_params *p, size_t steps, size_t steps_per_epoch,
+                            double decay_epochs) {
+    if (p->schedule == OPTIM_LR_COSINE && p->total_steps == 0)
+        p->total_steps = steps;
+    if (p->schedule == OPTIM_LR_STEP && p->step_size == 0) {
+        double de = decay_epochs > 0 ? decay_epochs : 1.0;
+        p->step_size = (size_t)fmax(1.0, floor(de * (double)steps_per_epoch + 0.5));
+    }
 }
 
 /* ---- TSV output ------------------------------------------------------------------------------ */
@@ -301,7 +199,8 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
 
     dataset *train = NULL, *test = NULL;
     model *m = NULL;
-    train_codec *codec = NULL;
+    grad_codec *codec = NULL;
+    uint8_t *msg = NULL; /* [codec->max_bytes] the gradient's message */
     optim *opt = NULL;
     data_sampler *smp = NULL;
     float *theta = NULL, *grad = NULL, *gq = NULL;
@@ -347,9 +246,16 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         goto done;
     }
     m->type->init_params(m, theta, cfg->seed);
-    codec = train_codec_alloc(m, cfg->quant, cfg->quant_min_numel, err);
+    quant_err qe = {0};
+    codec = grad_codec_alloc(m, cfg->quant, cfg->quant_min_numel, &qe);
     if (!codec) {
-        rc = err ? err->code : TRAIN_EINVAL;
+        rc = train_fail(err, qe.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
+                        "quantizer '%s': %s", cfg->quant, qe.msg);
+        goto done;
+    }
+    if (!(msg = malloc(codec->max_bytes))) {
+        rc =
+            train_fail(err, TRAIN_ENOMEM, "out of memory for a %zu-byte message", codec->max_bytes);
         goto done;
     }
     smp = data_sampler_alloc(NULL, train->n, batch, 0, cfg->seed, 0, &de);
@@ -358,26 +264,11 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         goto done;
     }
     size_t spe = data_sampler_batches_per_epoch(smp);
-    /* epochs x steps per epoch in double (a size_t product wraps), bounded before any cast */
-    double want = (double)epochs * (double)spe;
-    if (cfg->max_steps && (double)cfg->max_steps < want)
-        want = (double)cfg->max_steps;
-    if (!(want <= TRAIN_MAX_STEPS)) {
-        rc = train_fail(err, TRAIN_EINVAL,
-                        "epochs %zu x %zu steps per epoch = %.4g steps, more than the %.0f a run "
-                        "may have (the quantizers' step counter is 32 bits): lower the epochs or "
-                        "set max steps",
-                        epochs, spe, want, TRAIN_MAX_STEPS);
+    size_t total = 0;
+    if ((rc = train_plan_steps((double)epochs, spe, cfg->max_steps, &total, err)))
         goto done;
-    }
-    size_t total = (size_t)want;
     optim_params op = cfg->optim;
-    if (op.schedule == OPTIM_LR_COSINE && op.total_steps == 0)
-        op.total_steps = total;
-    if (op.schedule == OPTIM_LR_STEP && op.step_size == 0) {
-        double de_ = cfg->decay_epochs > 0 ? cfg->decay_epochs : 1.0;
-        op.step_size = (size_t)fmax(1.0, floor(de_ * (double)spe + 0.5));
-    }
+    train_schedule_resolve(&op, total, spe, cfg->decay_epochs);
     optim_err oe = {0};
     opt = optim_alloc(n, &op, &oe);
     if (!opt) {
@@ -389,7 +280,7 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     if ((rc = tsv_open(&out, cfg->out_tsv, err)))
         goto done;
     char qdesc[400], odesc[256];
-    train_codec_describe(codec, qdesc, sizeof qdesc);
+    grad_codec_describe(codec, qdesc, sizeof qdesc);
     optim_describe(&op, odesc, sizeof odesc);
     time_t wall = time(NULL);
     char date[64];
@@ -471,15 +362,21 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
             uint64_t bits = 32u * (uint64_t)n;
             const float *g = grad;
             if (codec->nquantized) {
-                if ((rc = train_codec_roundtrip(codec, grad, gq, cfg->seed, 0, (uint32_t)step,
-                                                &bits, err))) {
-                    if (rc != TRAIN_EDIVERGED)
-                        goto done;
-                    snprintf(dstatus, sizeof dstatus, "diverged at step %zu (epoch %zu): %.300s",
-                             step, ep, err ? err->msg : "the gradient overflowed");
+                quant_err qe2 = {0};
+                int crc = grad_codec_roundtrip(codec, grad, gq, cfg->seed, 0, (uint32_t)step, msg,
+                                               codec->max_bytes, &bits, &qe2);
+                if (crc == GRAD_CODEC_EOVERFLOW) {
+                    snprintf(dstatus, sizeof dstatus,
+                             "diverged at step %zu (epoch %zu): the gradient overflowed: %.300s",
+                             step, ep, qe2.msg);
                     rc = train_fail(err, TRAIN_EDIVERGED,
                                     "training %s; lower the learning rate (%s)", dstatus, odesc);
                     goto diverged;
+                }
+                if (crc) {
+                    rc = train_fail(err, qe2.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINTERNAL,
+                                    "quantizer at step %zu: %s", step, qe2.msg);
+                    goto done;
                 }
                 g = gq;
             }
@@ -535,7 +432,8 @@ done:
     tsv_abort(&out, err ? err->msg : "error");
     data_sampler_free(smp);
     optim_free(opt);
-    train_codec_free(codec);
+    grad_codec_free(codec);
+    free(msg);
     model_free(m);
     if (test != train)
         dataset_free(test);

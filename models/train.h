@@ -4,7 +4,9 @@
  * optimizer. Prints a line per epoch and writes a TSV with '#' provenance lines and a last
  * "# status: ..." line (complete, or diverged: a diverged run keeps its TSV).
  *
- * The per-tensor codec (train_codec) is public so that the simulator can reuse it.
+ * The per-tensor codec is grad_codec (grad_codec.h), the distributed trainer's; the plan of a
+ * run (its steps, the schedule's total) is train_plan_steps + train_schedule_resolve, which
+ * the trainer calls too.
  */
 #ifndef QSGDSIM_TRAIN_H
 #define QSGDSIM_TRAIN_H
@@ -14,6 +16,7 @@
 #include <stdio.h>
 
 #include "data.h"
+#include "grad_codec.h"
 #include "model.h"
 #include "optim.h"
 #include "quant.h"
@@ -37,40 +40,25 @@ typedef struct train_err {
     char msg[640];
 } train_err;
 
-/* Tensors with fewer elements than this are sent uncompressed (fp32), as in the QSGD
- * paper's experiments ("matrices under 10K elements"): the default of `qsgdsim train
- * --quant-min` and of the trainer's --quant-min-numel. */
-#define TRAIN_QUANT_MIN_NUMEL 10000
+/* Tensors with fewer elements than this are sent uncompressed (fp32): grad_codec.h's
+ * GRAD_CODEC_MIN_NUMEL, the default of --quant-min-numel everywhere. */
+#define TRAIN_QUANT_MIN_NUMEL GRAD_CODEC_MIN_NUMEL
 
-/* The most steps of one run: the quantizers' step counter (quant_ctx.step) is 32 bits. */
+/* The most steps of one run: the quantizers' step counter (quant_ctx.step) is 32 bits, and two
+ * steps with one counter would draw the same random numbers. */
 #define TRAIN_MAX_STEPS 4294967295.0
 
-/* --- per-tensor gradient codec ---------------------------------------------------------- */
-typedef struct train_codec {
-    size_t ntensors;
-    quant **q;      /* [ntensors]; NULL: tensor sent as raw fp32 (32 bits per value) */
-    size_t *offset; /* [ntensors] into the flat vector */
-    size_t *numel;  /* [ntensors] */
-    uint8_t *buf;   /* [cap] encode buffer, sized for the largest tensor */
-    size_t cap;
-    size_t nquantized;      /* tensors with a quantizer */
-    size_t quantized_numel; /* parameters in those tensors */
-} train_codec;
-
-/* One quantizer per tensor of m with numel >= min_numel (0: every tensor, as in the trainer),
- * shaped rows = shape[0], cols = the product of the other dimensions. spec NULL, "" or
- * "none": no tensor is quantized (the codec then copies). */
-train_codec *train_codec_alloc(const model *m, const char *spec, size_t min_numel, train_err *err);
-void train_codec_free(train_codec *c); /* NULL is fine */
-/* out[nparams] = decode(encode(grad)) tensor by tensor with quant_ctx {seed, worker, step,
- * tensor index}; *bits = total message bits (32 per value for fp32 tensors). out may not
- * alias grad. Never allocates. TRAIN_EDIVERGED if a tensor (+ residual) is not finite or its
- * norm overflows float (the quantizer refuses it: the training diverged), TRAIN_EINTERNAL
- * for any other refusal. */
-int train_codec_roundtrip(train_codec *c, const float *grad, float *out, uint64_t seed,
-                          uint32_t worker, uint32_t step, uint64_t *bits, train_err *err);
-/* e.g. "qsgd:s=127,bucket=512,norm=l2,format=dense on 3 of 6 tensors (99.6% of params)". */
-int train_codec_describe(const train_codec *c, char *buf, size_t len);
+/* --- the plan of a run: shared by `qsgdsim train` and the distributed trainer ----------- */
+/* *steps = min(ceil(epochs x steps_per_epoch), max_steps (0: no limit)), computed in double
+ * before any cast (a size_t product wraps); TRAIN_EINVAL beyond TRAIN_MAX_STEPS, the message
+ * naming --epochs and --max-steps. epochs > 0 and finite. */
+int train_plan_steps(double epochs, size_t steps_per_epoch, size_t max_steps, size_t *steps,
+                     train_err *err);
+/* What a schedule takes from the run, filled where p leaves it 0: cosine total_steps = steps
+ * (the whole run); step step_size = decay_epochs epochs (<= 0: 1) of steps_per_epoch,
+ * rounded, at least 1. Other fields and schedules are left as they are. */
+void train_schedule_resolve(optim_params *p, size_t steps, size_t steps_per_epoch,
+                            double decay_epochs);
 
 /* --- training runs ------------------------------------------------------------------- */
 typedef struct train_config {

@@ -42,8 +42,8 @@ static int ps_step(run *r, double loss, uint32_t step, double compute, step_time
             uint64_t b;
             quant_err qe;
             memset(r->grad, 0, np * sizeof(float));
-            sim_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &ps->len,
-                             &b, &qe);
+            grad_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &ps->len,
+                              &b, &qe);
         }
         size_t ml = r->is_worker ? len : ps->len;
         if (!r->is_worker)

@@ -68,7 +68,7 @@ static int stripes_step(run *r, double loss, uint32_t step, double compute, step
     double w0 = sim_wall();
     int rc = sim_stripes_encode(s, r->grad, loss, r->cfg.seed, step, x->smsg, s->max_msg, r->lens,
                                 r->displs, &b1, &qe);
-    if (rc == SIM_EOVERFLOW) /* markers go out instead: every rank stops as diverged */
+    if (rc == GRAD_CODEC_EOVERFLOW) /* markers go out instead: every rank stops as diverged */
         tr_overflow_note(r, step, qe.msg);
     else if (rc)
         goto fail;
@@ -85,7 +85,7 @@ static int stripes_step(run *r, double loss, uint32_t step, double compute, step
     w0 = sim_wall();
     rc = sim_stripes_reduce(s, x->srecv, x->rlens, x->rdispls, r->cfg.seed, step, x->smsg2,
                             s->max_msg2, &len2, &b2, &qe);
-    if (rc == SIM_EOVERFLOW)
+    if (rc == GRAD_CODEC_EOVERFLOW)
         tr_overflow_note(r, step, qe.msg);
     else if (rc)
         goto fail;

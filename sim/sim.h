@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "grad_codec.h"
 #include "model.h"
 #include "quant.h"
 #include "sim_exit.h"
@@ -140,53 +141,11 @@ size_t sim_peak_rss(void);
  * mapped several times (SMPI shared buffers) count once per mapping in RSS. */
 void sim_rss_kinds(size_t *anon, size_t *file, size_t *shmem);
 
-/* ---- the gradient message of one worker ---------------------------------------------------- */
-/* Layout (bytes): [loss: float64][nbits of tensor 0..T-1: uint32 each][payload of each
- * tensor, byte-aligned]. Tensors below the size threshold are fp32 quantized too (the
- * fp32 quantizer), so every tensor has a quantizer. All integers little-endian. The
- * header is counted in the bits sent. */
-typedef struct sim_codec {
-    size_t ntensors;
-    quant **q;         /* [ntensors] */
-    size_t *offset;    /* [ntensors] */
-    size_t *numel;     /* [ntensors] */
-    size_t max_bytes;  /* upper bound on one message */
-    int fixed_size;    /* 1 if every message has the same length (no length exchange) */
-    size_t fixed_len;  /* that length in bytes (fixed_size only) */
-    size_t nquantized; /* tensors with the requested quantizer (others fp32) */
-    size_t quantized_numel;
-    float *tmp; /* [largest tensor] decode scratch */
-} sim_codec;
-
-sim_codec *sim_codec_alloc(const model *m, const char *spec, size_t min_numel, quant_err *err);
-void sim_codec_free(sim_codec *c);
-int sim_codec_describe(const sim_codec *c, char *buf, size_t len);
-
-/* A gradient that overflowed: quant_encode rejected a tensor because its values (plus the
- * error-feedback residual, for onebit) are not finite or their norm overflows float. That is
- * a divergence, not an encoder error: the encoders below then return SIM_EOVERFLOW (err->msg
- * names the tensor) and write an overflow marker in place of the message, which every
- * receiver decodes as the loss -inf (real losses are >= 0, so -inf says "some worker's
- * gradient overflowed"): all ranks learn it from the exchange they were doing anyway, and
- * stop as diverged. Marker: [loss: -inf][nbits of tensor 0: 0xFFFFFFFF][zeros], the
- * codec's fixed length for fixed-size codecs (every rank sends the same count), the header
- * alone otherwise. No real message has a tensor of 0xFFFFFFFF bits (refused at encode). */
-#define SIM_EOVERFLOW 100
-/* 1 if quant_encode's refusal of v[q->n] (a failed encode) is an overflow of the values: one
- * of them (+ residual) is not finite, or their l2 norm is beyond float. */
-int sim_encode_overflowed(const quant *q, const float *v);
-/* 1 if the (loss, first nbits) of a message header mark an overflow (see SIM_EOVERFLOW). */
-int sim_is_overflow_marker(const uint8_t *msg, size_t len);
-
-/* Encode grad[nparams] (+ loss) into msg[cap]; *len = bytes, *bits = exact bits of the
- * payloads + header. SIM_EOVERFLOW: the gradient overflowed, msg holds the marker. */
-int sim_codec_encode(sim_codec *c, const float *grad, double loss, uint64_t seed, uint32_t worker,
-                     uint32_t step, uint8_t *msg, size_t cap, size_t *len, uint64_t *bits,
-                     quant_err *err);
-/* acc[nparams] += decode(msg); *loss = the sender's loss (-inf and nothing added for an
- * overflow marker). */
-int sim_codec_decode_add(sim_codec *c, const uint8_t *msg, size_t len, float *acc, double *loss,
-                         quant_err *err);
+/* ---- the gradient message of one worker: grad_codec (models/grad_codec.h), the codec that
+ * `qsgdsim train` uses too: layout, fp32 fallback, the overflow marker (GRAD_CODEC_EOVERFLOW:
+ * a gradient that overflowed is sent as a marker every receiver decodes as the loss -inf).
+ * sim_codec: the name run.codec (sim/exchange.h) still has. */
+typedef grad_codec sim_codec;
 
 /* ---- stripes: 1-bit SGD's CNTK aggregation (the data side; MPI is the trainer's) ------- */
 /* Messages: [loss or mean loss: float64][nbits of each tensor: uint32][payloads]. */
@@ -208,13 +167,13 @@ sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_nume
 void sim_stripes_free(sim_stripes *s);
 /* Stage 1: the K messages (message j = stripe j, for rank j) into out, laid out for
  * MPI_Alltoallv (counts/displs in bytes); *bits: bits sent to the other ranks.
- * SIM_EOVERFLOW: the gradient overflowed, the K messages are overflow markers. */
+ * GRAD_CODEC_EOVERFLOW: the gradient overflowed, the K messages are overflow markers. */
 int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed, uint32_t step,
                        uint8_t *out, size_t cap_each, int *counts, int *displs, uint64_t *bits,
                        quant_err *err);
 /* Stage 2 (owner): average my stripe over the K received messages, re-quantize it. A
- * received marker is passed on as a marker (QUANT_OK); SIM_EOVERFLOW: the average overflowed
- * and out holds a marker. */
+ * received marker is passed on as a marker (QUANT_OK); GRAD_CODEC_EOVERFLOW: the average
+ * overflowed and out holds a marker. */
 int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                        uint64_t seed, uint32_t step, uint8_t *out, size_t cap, size_t *len,
                        uint64_t *bits, quant_err *err);
@@ -222,18 +181,6 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
  * one of them is an overflow marker. */
 int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                          float *avg, double *loss, quant_err *err);
-
-/* Little-endian uint32 in message headers. */
-static inline void sim_put_u32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static inline uint32_t sim_get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* ---- result files -------------------------------------------------------------------------- */
 /* A TSV written as PATH.partial and renamed to PATH by sim_table_close: a file without the

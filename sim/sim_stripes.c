@@ -11,13 +11,10 @@
 
 #include "sim.h"
 
-/* An overflow marker (see SIM_EOVERFLOW) of T tensors: the header alone (stripes messages
- * have their lengths exchanged). Returns its length. */
+/* An overflow marker (grad_codec.h) of T tensors: the header alone (stripes messages have
+ * their lengths exchanged). Returns its length. */
 static size_t stripes_marker(uint8_t *out, size_t T) {
-    double ninf = -INFINITY;
-    memset(out, 0, 8 + 4 * T);
-    memcpy(out, &ninf, 8);
-    sim_put_u32(out + 8, UINT32_MAX);
+    grad_codec_write_marker(out, 8 + 4 * T, T);
     return 8 + 4 * T;
 }
 
@@ -156,11 +153,11 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
             gather(s, t, j, grad, s->buf);
             quant_ctx ctx = {seed, (uint32_t)s->me, step, (uint32_t)t << 16 | (uint32_t)j};
             int rc = quant_encode(q, s->buf, &ctx, out + off, cap - off, &nb, err);
-            if (rc && sim_encode_overflowed(q, s->buf)) {
+            if (rc && grad_codec_overflowed(q, s->buf)) {
                 char why[sizeof err->msg];
                 snprintf(why, sizeof why, "%s", err->msg);
-                return quant_fail(err, SIM_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s", t, j,
-                                  why);
+                return quant_fail(err, GRAD_CODEC_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s", t,
+                                  j, why);
             }
             if (rc)
                 return rc;
@@ -168,7 +165,7 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
                 return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
                                   t);
         }
-        sim_put_u32(out + 4 * t, (uint32_t)nb);
+        grad_codec_put_u32(out + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
         total += nb;
     }
@@ -186,7 +183,7 @@ int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t 
         size_t len;
         uint64_t b;
         int rc = encode_for(s, j, grad, loss, seed, step, out + pos, cap_each, &len, &b, err);
-        if (rc == SIM_EOVERFLOW) { /* every destination gets a marker */
+        if (rc == GRAD_CODEC_EOVERFLOW) { /* every destination gets a marker */
             *bits = 0;
             for (int k = 0; k < s->K; k++) {
                 counts[k] =
@@ -224,7 +221,7 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                               w);
         memcpy(&l, in + displs[w], 8);
         lsum += l;
-        marker |= sim_is_overflow_marker(in + displs[w], (size_t)counts[w]);
+        marker |= grad_codec_is_marker(in + displs[w], (size_t)counts[w]);
     }
     if (marker) { /* a worker's gradient overflowed: pass the marker on */
         *len = stripes_marker(out, T);
@@ -244,8 +241,8 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                 const uint8_t *msg = in + displs[w] + 8;
                 size_t mlen = (size_t)counts[w] - 8, off = 4 * T;
                 for (size_t u = 0; u < t; u++)
-                    off += (sim_get_u32(msg + 4 * u) + 7) / 8;
-                uint64_t mb = sim_get_u32(msg + 4 * t);
+                    off += (grad_codec_get_u32(msg + 4 * u) + 7) / 8;
+                uint64_t mb = grad_codec_get_u32(msg + 4 * t);
                 if (off + (mb + 7) / 8 > mlen)
                     return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
                                       "stripes: rank %d tensor %zu truncated", w, t);
@@ -261,12 +258,12 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
             quant_ctx ctx = {seed, (uint32_t)s->me, step,
                              (uint32_t)(1u << 31 | (uint32_t)t << 16 | (uint32_t)s->me)};
             int rc = quant_encode(s->q2[t], s->sum, &ctx, out + pos, cap - pos, &nb, err);
-            if (rc && sim_encode_overflowed(s->q2[t], s->sum)) {
+            if (rc && grad_codec_overflowed(s->q2[t], s->sum)) {
                 char why[sizeof err->msg];
                 snprintf(why, sizeof why, "%s", err->msg);
                 *len = stripes_marker(out - 8, T);
                 *bits = 8ull * *len;
-                return quant_fail(err, SIM_EOVERFLOW, 0,
+                return quant_fail(err, GRAD_CODEC_EOVERFLOW, 0,
                                   "tensor %zu (average of stripe %d): %.200s", t, s->me, why);
             }
             if (rc)
@@ -275,7 +272,7 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                 return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
                                   t);
         }
-        sim_put_u32(out + 4 * t, (uint32_t)nb);
+        grad_codec_put_u32(out + 4 * t, (uint32_t)nb);
         pos += (size_t)((nb + 7) / 8);
         total += nb;
     }
@@ -288,7 +285,7 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
                          float *avg, double *loss, quant_err *err) {
     size_t T = s->ntensors;
     for (int j = 0; j < s->K; j++)
-        if (sim_is_overflow_marker(in + displs[j], (size_t)counts[j])) {
+        if (grad_codec_is_marker(in + displs[j], (size_t)counts[j])) {
             *loss = -INFINITY;
             return QUANT_OK;
         }
@@ -302,7 +299,7 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
         size_t mlen = (size_t)counts[j] - 8, off = 4 * T;
         for (size_t t = 0; t < T; t++) {
             quant *q = s->q1[t * (size_t)s->K + (size_t)j];
-            uint64_t nb = sim_get_u32(msg + 4 * t);
+            uint64_t nb = grad_codec_get_u32(msg + 4 * t);
             size_t bytes = (size_t)((nb + 7) / 8);
             if (!q)
                 continue;

@@ -18,8 +18,9 @@
 #   test_sim.sh train QSGDSIM
 #       `qsgdsim train` (single worker, one process: `ulimit -f` works here): the exit
 #       statuses of sim_exit.h, --epochs that overflowed refused, --max-steps honoured, the
-#       quantizer spec parsed up front and --quant-min 0 = every tensor, the TSV kept and
-#       marked on divergence (exit 3), a TSV that cannot be written: exit 5, data kept.
+#       quantizer spec parsed up front and --quant-min-numel 0 = every tensor (--quant-min:
+#       deprecated, same numbers), cosine without total= over the whole run, the TSV kept
+#       and marked on divergence (exit 3), a TSV that cannot be written: exit 5, data kept.
 set -u
 mode=$1; qsgdsim=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qsgdsim-simtest.XXXXXX")
@@ -188,12 +189,21 @@ train)
     tr "${ls[@]}" $a --out "$tmp/t3.tsv"; rc=$?
     [ $rc -eq 2 ] && grep -q -- "${a%% *}" "$tmp/t.log" && ok "train $a: exit 2" || { bad "train $a: rc=$rc"; cat "$tmp/t.log"; }
   done
-  tr "${lg[@]}" --quant qsgd:bits=1 --quant-min 0 --out "$tmp/t4.tsv"; rc=$?
+  tr "${lg[@]}" --quant qsgd:bits=1 --quant-min-numel 0 --out "$tmp/t4.tsv"; rc=$?
   [ $rc -eq 2 ] && grep -q "qsgd:bits=1" "$tmp/t.log" && [ ! -e "$tmp/t4.tsv" ] \
-    && ok "train --quant qsgd:bits=1 --quant-min 0: exit 2 with the reason (it trained fp32)" || { bad "train qsgd:bits=1: rc=$rc"; cat "$tmp/t.log"; }
-  tr "${lg[@]}" --quant qsgd:bits=4 --quant-min 0 --epochs 1 --out "$tmp/t5.tsv"; rc=$?
+    && ok "train --quant qsgd:bits=1 --quant-min-numel 0: exit 2 with the reason (it trained fp32)" || { bad "train qsgd:bits=1: rc=$rc"; cat "$tmp/t.log"; }
+  tr "${lg[@]}" --quant qsgd:bits=4 --quant-min-numel 0 --epochs 1 --out "$tmp/t5.tsv"; rc=$?
   [ $rc -eq 0 ] && grep -q "^# quant: qsgd.* on 4 of 4 tensors" "$tmp/t5.tsv" \
-    && ok "train --quant-min 0: every tensor quantized (as the trainer's --quant-min-numel 0)" || { bad "train --quant-min 0: rc=$rc"; grep quant "$tmp/t5.tsv"; }
+    && ok "train --quant-min-numel 0: every tensor quantized (as the trainer's)" || { bad "train --quant-min-numel 0: rc=$rc"; grep quant "$tmp/t5.tsv"; }
+  # the old spelling still works, with a deprecation warning, and gives the same numbers
+  tr "${lg[@]}" --quant qsgd:bits=4 --quant-min 0 --epochs 1 --out "$tmp/t5b.tsv"; rc=$?
+  [ $rc -eq 0 ] && grep -q "quant-min is deprecated" "$tmp/t.log" \
+    && diff <(grep -v '^#' "$tmp/t5.tsv" | cut -f1-6,9) <(grep -v '^#' "$tmp/t5b.tsv" | cut -f1-6,9) > /dev/null \
+    && ok "train --quant-min 0: deprecated (warns), same numbers" || { bad "train --quant-min: rc=$rc"; cat "$tmp/t.log"; }
+  # cosine without total= decays over the whole run (train_schedule_resolve): 2 x 4 steps
+  tr "${ls[@]}" --optim sgd:lr=0.01,schedule=cosine --epochs 2 --out "$tmp/tcos.tsv"; rc=$?
+  [ $rc -eq 0 ] && grep -q "^# optim: sgd:lr=0.01,schedule=cosine,total=8," "$tmp/tcos.tsv" \
+    && ok "train cosine without total=: the whole run (total=8)" || { bad "train cosine: rc=$rc"; cat "$tmp/t.log" "$tmp/tcos.tsv"; }
   tr "${ls[@]}" --lr 50 --schedule constant --epochs 30 --out "$tmp/t6.tsv"; rc=$?
   [ $rc -eq 3 ] && tail -1 "$tmp/t6.tsv" | grep -q "^# status: diverged at step" && grep -q "^0	0	" "$tmp/t6.tsv" \
      && ! ls "$tmp" | grep -q "t6.tsv.tmp" \

@@ -12,7 +12,7 @@
  * where all ranks can reach one; a failure inside the loop on one rank (an I/O error, a bug)
  * writes the status file first and then calls MPI_Abort with its class's status (smpirun
  * returns 0 after MPI_Abort: the status file is what tells). A gradient that overflows is a
- * divergence, carried to every rank by the exchange itself (see SIM_EOVERFLOW).
+ * divergence, carried to every rank by the exchange itself (see GRAD_CODEC_EOVERFLOW).
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +33,7 @@
 #include "qsgdsim_git.h"
 #include "quant.h"
 #include "sim.h"
+#include "train.h"
 
 #ifdef SMPI_H
 #define PROG "qsgdsim-trainer-smpi"
@@ -375,16 +376,14 @@ static int setup_model(run *r) {
     r->m = model_alloc_spec_on(r->cfg.model, shape, max_batch, r->cfg.backend, &me);
     if (!r->m)
         rc = tr_fail_rank(r, model_exit(me.code), "model '%s': %s", r->cfg.model, me.msg);
-    if (!rc && !(r->codec = sim_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe)))
+    if (!rc && !(r->codec = grad_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe)))
         rc = tr_fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
                           "quantizer '%s': %s", r->cfg.quant, qe.msg);
     optim_params op;
     memset(&op, 0, sizeof op);
     if (!rc && optim_params_parse(r->cfg.optim, &op, &oe) != OPTIM_OK)
         rc = tr_fail_rank(r, EXIT_USAGE, "optimizer '%s': %s", r->cfg.optim, oe.msg);
-    if (!rc && !(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
-        rc = tr_fail_rank(r, oe.code == OPTIM_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
-                          "optimizer '%s': %s", r->cfg.optim, oe.msg);
+    /* the optimizer itself once the run's length is known (plan_steps: the schedule's total) */
     if ((rc = tr_agree_code(rc)))
         return rc;
     size_t np = r->m->nparams;
@@ -539,7 +538,7 @@ int tr_decode_gathered(run *r, void *ctx, int w, float *acc, double *loss) {
     const uint8_t *m = tr_message_of(r, v);
     if (!m)
         return tr_fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
-    if (sim_codec_decode_add(r->codec, m, (size_t)r->lens[v], acc, loss, &qe) != QUANT_OK)
+    if (grad_codec_decode_add(r->codec, m, (size_t)r->lens[v], acc, loss, &qe) != QUANT_OK)
         return tr_fail_rank(r, tr_quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
                             qe.msg, (unsigned long long)qe.bit);
     return EXIT_OK;
@@ -567,9 +566,9 @@ void tr_overflow_note(run *r, uint32_t step, const char *why) {
 int tr_encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *st) {
     double w0 = sim_wall();
     quant_err qe = {0};
-    int rc = sim_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step,
-                              r->msg, r->codec->max_bytes, len, &st->bits, &qe);
-    if (rc == SIM_EOVERFLOW) /* the marker goes out instead: every rank stops as diverged */
+    int rc = grad_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step,
+                               r->msg, r->codec->max_bytes, len, &st->bits, &qe);
+    if (rc == GRAD_CODEC_EOVERFLOW) /* the marker goes out instead: every rank stops as diverged */
         tr_overflow_note(r, step, qe.msg);
     else if (rc)
         return tr_fail_rank(r, tr_quant_exit(qe.code), "encode at iteration %llu: %s",
@@ -599,7 +598,7 @@ static void provenance(run *r, FILE *f) {
     model_describe(r->m, d, sizeof d);
     fprintf(f, "# model: %s\n", d);
     fprintf(f, "# gradients computed on: %s\n", model_device_desc(r->m));
-    sim_codec_describe(r->codec, d, sizeof d);
+    grad_codec_describe(r->codec, d, sizeof d);
     fprintf(f, "# codec: %s\n", d);
     sim_config_write(f, &r->cfg, "# config: ");
 }
@@ -673,9 +672,11 @@ static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
     return 0;
 }
 
-/* The iterations of the run: min(ceil(epochs x iterations per epoch), max_steps), computed in
- * double before any cast, and refused beyond SIM_MAX_ITERATIONS (the step counter of the
- * quantizers is 32 bits). The same on every rank. */
+/* The iterations of the run and the optimizer: train_plan_steps (models/train.h, shared with
+ * `qsgdsim train`): min(ceil(epochs x iterations per epoch), max_steps), refused beyond
+ * TRAIN_MAX_STEPS (the step counter of the quantizers is 32 bits); then the schedule's
+ * length from it (train_schedule_resolve: cosine's total = the run, step's step = one
+ * epoch unless the spec gives them). The same on every rank. */
 static int plan_steps(run *r) {
     size_t per_worker = r->shard ? r->shard->n : 0;
     unsigned long long pw = per_worker;
@@ -684,20 +685,19 @@ static int plan_steps(run *r) {
         pw = ~0ull;
     MPI_Allreduce(&pw, &minpw, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
     r->ipe = (size_t)minpw / r->cfg.batch; /* >= 1: setup_data checked one batch per worker */
-    double want = ceil(r->cfg.epochs * (double)r->ipe);
-    if (r->cfg.max_steps && (double)r->cfg.max_steps < want)
-        want = (double)r->cfg.max_steps;
-    if (!(want <= SIM_MAX_ITERATIONS)) {
-        char m[400];
-        snprintf(m, sizeof m,
-                 "%g epochs of %zu iterations are %.4g iterations, more than the %.0f a run may "
-                 "have (the quantizers' step counter is 32 bits): lower --epochs or set "
-                 "--max-steps",
-                 r->cfg.epochs, r->ipe, want, SIM_MAX_ITERATIONS);
-        return tr_fail_all(r, EXIT_USAGE, "--epochs", m);
-    }
-    r->steps = (size_t)want;
-    return EXIT_OK;
+    train_err te = {0};
+    if (train_plan_steps(r->cfg.epochs, r->ipe, r->cfg.max_steps, &r->steps, &te))
+        return tr_fail_all(r, EXIT_USAGE, "--epochs", te.msg);
+    optim_params op;
+    optim_err oe = {0};
+    memset(&op, 0, sizeof op);
+    optim_params_parse(r->cfg.optim, &op, &oe); /* parsed in setup_model already */
+    train_schedule_resolve(&op, r->steps, r->ipe, 0);
+    int rc = 0;
+    if (!(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
+        rc = tr_fail_rank(r, oe.code == OPTIM_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+                          "optimizer '%s': %s", r->cfg.optim, oe.msg);
+    return tr_agree_code(rc);
 }
 
 /* summary.txt (rank 0), through summary.txt.partial; 0 or nonzero with the reason in err. */
@@ -734,7 +734,7 @@ static int write_summary(run *r, size_t it, double total, double last_loss, doub
 static int train(run *r) {
     size_t ipe = r->ipe, steps = r->steps;
     char d[256];
-    sim_codec_describe(r->codec, d, sizeof d);
+    grad_codec_describe(r->codec, d, sizeof d);
     SAY(r,
         "qsgdsim-trainer (%s): %d ranks, %d workers, %zu parameters, %zu iterations (%zu per "
         "epoch)\n  %s\n",
@@ -786,7 +786,7 @@ static int train(run *r) {
                 table_failed(r, &r->iters);
         }
         /* every rank sees the same mean loss: all stop here. -inf is no loss but the marker of
-         * a gradient that overflowed on some worker (SIM_EOVERFLOW) */
+         * a gradient that overflowed on some worker (GRAD_CODEC_EOVERFLOW) */
         if (!isfinite(st.loss)) {
             if (st.loss == -INFINITY)
                 snprintf(why, sizeof why,
@@ -860,7 +860,7 @@ static void cleanup(run *r) {
     if (r->test && r->test != r->shard)
         dataset_free(r->test);
     dataset_free(r->shard);
-    sim_codec_free(r->codec);
+    grad_codec_free(r->codec);
     optim_free(r->opt);
     model_free(r->m);
     free(r->theta);

@@ -81,7 +81,7 @@ static void test_tsv_and_learning(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "# command: test_train_run\n# git: test\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "# model: logreg"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "# data: synth-logreg:n=2000"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "# quant: none"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "# quant: fp32 on 0 of"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "# optim: sgd:lr=0.1,schedule=constant"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nepoch\tstep\tlr\ttrain_loss\ttest_loss\ttest_acc\t"));
     int rows = 0, comments = 0;
@@ -162,19 +162,21 @@ static void test_codec(void) {
     model_err me = {0};
     model *m = model_alloc_spec("mlp:hidden=32", &sh, 8, &me);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    train_err err = {0};
-    train_codec *c = train_codec_alloc(m, "qsgd:bits=4,bucket=128", TRAIN_QUANT_MIN_NUMEL, &err);
+    quant_err err = {0};
+    grad_codec *c = grad_codec_alloc(m, "qsgd:bits=4,bucket=128", TRAIN_QUANT_MIN_NUMEL, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->nquantized, 1); /* 32x784 weights; the rest < 10000 */
     char d[400];
-    CU_ASSERT_EQUAL(train_codec_describe(c, d, sizeof d), 0);
+    CU_ASSERT_EQUAL(grad_codec_describe(c, d, sizeof d), 0);
     printf("\n  codec: %s\n", d);
     CU_ASSERT_PTR_NOT_NULL(strstr(d, "on 1 of"));
     float *g = malloc(m->nparams * sizeof *g), *o = malloc(m->nparams * sizeof *o);
     for (size_t i = 0; i < m->nparams; i++)
         g[i] = (float)sin(0.1 * i);
     uint64_t bits = 0;
-    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 0, &bits, &err), TRAIN_OK);
+    uint8_t *msg = malloc(c->max_bytes);
+    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 0, msg, c->max_bytes, &bits, &err),
+                    QUANT_OK);
     size_t small = m->nparams - 32 * 784;
     CU_ASSERT(bits > 32u * small + 4u * 32 * 784);
     CU_ASSERT(bits < 32u * small + 5u * 32 * 784);
@@ -194,9 +196,10 @@ static void test_codec(void) {
     }
     CU_ASSERT(exact);
     CU_ASSERT(e2 > 0 && e2 < 1.0 * n2); /* variance bound sqrt(128)/7 ~ 1.6; typically less */
-    train_codec_free(c);
-    CU_ASSERT_PTR_NULL(train_codec_alloc(m, "qsgd:bits=99", 1, &err));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "qsgd:bits=99"));
+    grad_codec_free(c);
+    CU_ASSERT_PTR_NULL(grad_codec_alloc(m, "qsgd:bits=99", 1, &err));
+    CU_ASSERT_EQUAL(err.code, QUANT_EINVAL);
+    free(msg);
     free(g);
     free(o);
     model_free(m);
@@ -210,29 +213,38 @@ static void test_quantizer_cases(void) {
     model_err me = {0};
     model *m = model_alloc_spec("mlp:hidden=8", &sh, 8, &me);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    train_err err = {0};
-    train_codec *c = train_codec_alloc(m, "qsgd:bits=4", 0, &err);
+    quant_err qe = {0};
+    grad_codec *c = grad_codec_alloc(m, "qsgd:bits=4", 0, &qe);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->nquantized, m->ntensors); /* 0: every tensor */
     float *g = calloc(m->nparams, sizeof *g), *o = calloc(m->nparams, sizeof *o);
+    uint8_t *msg = malloc(c->max_bytes);
     uint64_t bits;
-    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 0, &bits, &err), TRAIN_OK);
+    size_t cap = c->max_bytes;
+    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 0, msg, cap, &bits, &qe), QUANT_OK);
     g[3] = -INFINITY;
-    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 1, &bits, &err), TRAIN_EDIVERGED);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "overflow"));
+    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 1, msg, cap, &bits, &qe),
+                    GRAD_CODEC_EOVERFLOW);
+    CU_ASSERT_PTR_NOT_NULL(strstr(qe.msg, "tensor 0"));
     g[3] = 3e38f; /* finite, but the bucket's l2 norm is beyond float */
     g[4] = 3e38f;
-    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 2, &bits, &err), TRAIN_EDIVERGED);
-    train_codec_free(c);
-    c = train_codec_alloc(m, "onebit", 0, &err);
+    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 2, msg, cap, &bits, &qe),
+                    GRAD_CODEC_EOVERFLOW);
+    grad_codec_free(c);
+    free(msg);
+    c = grad_codec_alloc(m, "onebit", 0, &qe);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    msg = malloc(c->max_bytes);
     g[3] = NAN;
-    CU_ASSERT_EQUAL(train_codec_roundtrip(c, g, o, 1, 0, 0, &bits, &err), TRAIN_EDIVERGED);
-    train_codec_free(c);
+    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 0, msg, c->max_bytes, &bits, &qe),
+                    GRAD_CODEC_EOVERFLOW);
+    grad_codec_free(c);
+    free(msg);
     free(g);
     free(o);
     model_free(m);
 
+    train_err err = {0};
     train_config cf = base();
     cf.model = "mlp:hidden=8";
     cf.epochs = 1;
