@@ -14,6 +14,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FP16_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -26,8 +27,10 @@ static int fp16_simd(const quant *q) {
 static int fp16_init(quant *q, quant_err *err) {
     q->impl = NULL;
 #ifdef FP16_X86
-    if (qrng_simd_available() > 0 && __builtin_cpu_supports("f16c") &&
-        __builtin_cpu_supports("avx2"))
+    /* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c" */
+    unsigned a, b, c, d;
+    if (qrng_simd_available() > 0 && __builtin_cpu_supports("avx2") &&
+        __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C))
         q->impl = (void *)&fp16_f16c_marker;
 #endif
     return QUANT_OK;

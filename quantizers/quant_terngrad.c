@@ -224,6 +224,14 @@ static int terngrad_encode(quant *q, const float *v, const quant_ctx *ctx, uint8
     return QUANT_OK;
 }
 
+/* The value of code c (00 -> +0, 01 -> +s, 11 -> -s) with su the scale's bits, as bits;
+ * returns 1 when c cannot have been encoded (10, or nonzero with scale 0). Branch-free. */
+static inline uint32_t tern_put(float *o, uint32_t c, uint32_t su) {
+    uint32_t u = ((0u - (c & 1u)) & su) | (c >> 1) << 31;
+    memcpy(o, &u, 4);
+    return (c == 2u) | ((c != 0) & (su == 0));
+}
+
 static int terngrad_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
                            float *out, quant_err *err) {
     const terngrad_impl *im = q->impl;
@@ -245,16 +253,19 @@ static int terngrad_decode(const quant *q, const uint8_t *buf, size_t len, uint6
             return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
                               "terngrad: bucket %zu has invalid scale %g at bit %llu", b, (double)s,
                               32ull * b);
-        size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+        size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n, i = b0;
         uint32_t bad = 0;
-        for (size_t i = b0; i < bend; i++) {
-            uint32_t c = (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u;
-            bad |= (c == 2u) | ((c != 0) & (s == 0.0f));
-            float val = (c & 1) ? s : 0.0f;
-            out[i] = (c >> 1) ? -val : val;
+        for (; i < bend && (i & 3); i++)
+            bad |= tern_put(out + i, (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u, u);
+        for (; i + 4 <= bend; i += 4) { /* whole bytes: four codes each */
+            uint32_t byte = codes[i >> 2];
+            bad |= tern_put(out + i, byte >> 6, u) | tern_put(out + i + 1, (byte >> 4) & 3u, u) |
+                   tern_put(out + i + 2, (byte >> 2) & 3u, u) | tern_put(out + i + 3, byte & 3u, u);
         }
-        if (bad)
-            for (size_t i = b0; i < bend; i++) {
+        for (; i < bend; i++)
+            bad |= tern_put(out + i, (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u, u);
+        if (bad) /* find the first offending code */
+            for (i = b0; i < bend; i++) {
                 uint32_t c = (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u;
                 if (c == 2u || (c != 0 && s == 0.0f)) {
                     uint64_t at = 32ull * nb + 2ull * i;
