@@ -199,7 +199,7 @@ enum {
     {                                                                                              \
         .name = key, .kind = QSGD_OPT_SIZES, .offset = F(field), .count_offset = F(n##field),      \
         .len = NET_FT_MAX_LEVELS, .min = 1, .max = NET_MAX_HOSTS, .meta = "AxB...",                \
-        .flags = QSGD_OPT_DERIVED, .help = what " (level 1 first)"                                 \
+        .flags = QSGD_OPT_DERIVED, .help = what                                                    \
     }
 static const qsgd_opt fat_tree_opts[FT_NOPTS + 1] = {
     ROW_HOSTS("16", 0),
