@@ -81,8 +81,8 @@ static void list_settings(void) {
     printf("  %-16s %-8s %s\n", "description", "string", "one line, copied to the result files");
     for (int k = 0; k < EXP_NKEYS; k++) {
         const exp_keyinfo *ki = exp_key_info((exp_key)k);
-        printf("  %-16s %-8s %s (default %s)\n", ki->name, type[ki->type], ki->help,
-               *ki->deflt ? ki->deflt : "none");
+        printf("  %-16s %-8s %s (default %s)\n", ki->name, type[exp_key_type((exp_key)k)], ki->help,
+               *ki->def ? ki->def : "none");
     }
     printf("  %-16s %-8s %s\n", "reference", "groups",
            "paper numbers: ( { <settings>; speedup = X; accuracy = A; source = \"...\"; }, ... )");
@@ -127,6 +127,7 @@ static const struct category {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: qsgdsim list [CATEGORY...]\n"
+               "       qsgdsim list settings --markdown   (the table of docs/experiments.md)\n"
                "List what qsgdsim knows, one line each. Categories:\n");
     for (size_t i = 0; i < NCAT; i++)
         fprintf(f, "  %-11s %s\n", categories[i].name, categories[i].summary);
@@ -145,16 +146,29 @@ static size_t find_category(const char *name) {
 }
 
 int cmd_list(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'}, {"markdown", no_argument, 0, 'm'}, {0, 0, 0, 0}};
+    int c, markdown = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return CMD_OK;
         }
+        if (c == 'm') {
+            markdown = 1;
+            continue;
+        }
         fprintf(stderr, PROG ": unknown option '%s'\n\n", argv[optind - 1]);
         usage(stderr);
         return CMD_USAGE;
+    }
+    if (markdown) { /* the settings table, generated from sim/sim_settings.def */
+        if (argc - optind != 1 || find_category(argv[optind]) != find_category("settings")) {
+            fprintf(stderr, PROG ": --markdown is for the category settings only\n");
+            return CMD_USAGE;
+        }
+        sim_settings_markdown(stdout);
+        return CMD_OK;
     }
     if (optind == argc) {
         for (size_t i = 0; i < NCAT; i++) {

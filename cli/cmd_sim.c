@@ -25,6 +25,7 @@
 #include "exp_runner.h"
 #include "net.h"
 #include "qsgd_file.h"
+#include "sim.h"
 #include "sim_exit.h"
 
 #define PROG "qsgdsim sim"
@@ -41,36 +42,39 @@
 #define MEM_BASE (256.0 * 1048576)   /* bytes besides the ranks */
 #define MEM_PER_RANK (1.5 * 1048576) /* bytes per rank, without the model's own buffers */
 
+/* The launcher's settings are the SIM_SF_LAUNCHER rows of the run-settings table
+ * (sim/sim_settings.def): their options, --help lines and checks come from there. */
 static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: qsgdsim sim --ranks K --out DIR [options] [-- TRAINER OPTIONS]\n"
-        "Simulate data-parallel training on K MPI ranks over a modelled network.\n"
-        "  --ranks K            MPI ranks (workers; with --exchange ps rank 0 is the server)\n"
-        "  --network SPEC       platform, e.g. star:link=10GbE (default),\n"
-        "                       star:bw=1Gbps,lat=50us, fat-tree:radix=8,link=100GbIB,\n"
-        "                       multi-gpu-nodes:nodes=2,gpus=8,gpu_link=NVLink,link=25GbE\n"
-        "                       (hosts= is set to K unless the spec gives hosts or nodes)\n"
-        "  --smpi-model M       cm02 (exact alpha-beta, default) | default (SimGrid's calibrated\n"
-        "                       LV08/SMPI factors)\n"
-        "  --allgatherv ALG     SMPI algorithm of MPI_Allgatherv (default ring)\n"
-        "  --allgather ALG      SMPI algorithm of MPI_Allgather (default: ring on one switch,\n"
-        "                       NTSLR on multi-gpu-nodes, whose ring is a true neighbour ring)\n"
-        "  --allreduce ALG      SMPI algorithm of MPI_Allreduce (default lr: ring)\n"
-        "  --trainer PATH       the SMPI trainer (default: next to this program, or\n"
-        "                       $QSGDSIM_TRAINER)\n"
-        "  --dry-run            write the platform and print the command, run nothing\n"
-        "  --out DIR            results: platform.xml, hostfile, command.txt and the\n"
-        "                       trainer's iterations.tsv, eval.tsv, status\n"
-        "Example:\n"
-        "  qsgdsim sim --ranks 8 --network star:link=1GbE --out results/r1 -- \\\n"
-        "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n"
-        "The output directory is locked while the run lasts (DIR/.lock); a second run on it\n"
-        "is refused. Before starting, the memory maps (vm.max_map_count) and memory the\n"
-        "ranks need are estimated; a run this machine cannot hold is refused.\n"
-        "exit status (from the status file the trainer writes): 0 complete, 1 internal\n"
-        "failure (or no status written), 2 bad options or settings, 3 the training diverged\n"
-        "(results kept), 4 data, 5 I/O (or DIR in use), 6 resources, 130 interrupted\n");
+    fprintf(f, "usage: qsgdsim sim --ranks K --out DIR [options] [-- TRAINER OPTIONS]\n"
+               "Simulate data-parallel training on K MPI ranks over a modelled network.\n");
+    for (int i = 0; i < SIM_NSETTINGS; i++) {
+        const sim_setting *s = sim_setting_get(i);
+        if (!(s->flags & SIM_SF_LAUNCHER))
+            continue;
+        char head[64];
+        snprintf(head, sizeof head, "--%s %s", s->option, s->meta);
+        fprintf(f, "  %-19s", head);
+        for (const char *l = s->usage, *nl; l; l = nl ? nl + 1 : NULL) {
+            nl = strchr(l, '\n');
+            fprintf(f, "%s%.*s\n", l == s->usage ? "  " : "                       ",
+                    nl ? (int)(nl - l) : (int)strlen(l), l);
+        }
+    }
+    fprintf(f,
+            "  --trainer PATH       the SMPI trainer (default: next to this program, or\n"
+            "                       $QSGDSIM_TRAINER)\n"
+            "  --dry-run            write the platform and print the command, run nothing\n"
+            "  --out DIR            results: platform.xml, hostfile, command.txt and the\n"
+            "                       trainer's iterations.tsv, eval.tsv, status\n"
+            "Example:\n"
+            "  qsgdsim sim --ranks 8 --network star:link=1GbE --out results/r1 -- \\\n"
+            "      --model mlp --data fmnist --quant qsgd:bits=4,bucket=512 --epochs 1\n"
+            "The output directory is locked while the run lasts (DIR/.lock); a second run on it\n"
+            "is refused. Before starting, the memory maps (vm.max_map_count) and memory the\n"
+            "ranks need are estimated; a run this machine cannot hold is refused.\n"
+            "exit status (from the status file the trainer writes): 0 complete, 1 internal\n"
+            "failure (or no status written), 2 bad options or settings, 3 the training diverged\n"
+            "(results kept), 4 data, 5 I/O (or DIR in use), 6 resources, 130 interrupted\n");
 }
 
 static int find_trainer(const char *given, char *buf, size_t len) {
@@ -444,57 +448,43 @@ static int run_simulation(const sim_run *r) {
 }
 
 int cmd_sim(int argc, char **argv) {
-    static const struct option opts[] = {{"ranks", required_argument, 0, 'k'},
-                                         {"network", required_argument, 0, 'n'},
-                                         {"smpi-model", required_argument, 0, 'm'},
-                                         {"allgatherv", required_argument, 0, 'v'},
-                                         {"allgather", required_argument, 0, 'g'},
-                                         {"allreduce", required_argument, 0, 'r'},
-                                         {"trainer", required_argument, 0, 't'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"dry-run", no_argument, 0, 'd'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    enum { O_TRAINER = 1, O_OUT, O_DRY, O_HELP, O_SETTING = 256 };
+    struct option opts[SIM_NSETTINGS + 5];
+    const char *val[SIM_NSETTINGS] = {0}; /* the launcher settings given, else the defaults */
+    int nopt = 0;
+    for (int i = 0; i < SIM_NSETTINGS; i++) {
+        const sim_setting *s = sim_setting_get(i);
+        if (!(s->flags & SIM_SF_LAUNCHER))
+            continue;
+        opts[nopt++] = (struct option){s->option, required_argument, 0, O_SETTING + i};
+        val[i] = *s->def ? s->def : NULL;
+    }
+    opts[nopt++] = (struct option){"trainer", required_argument, 0, O_TRAINER};
+    opts[nopt++] = (struct option){"out", required_argument, 0, O_OUT};
+    opts[nopt++] = (struct option){"dry-run", no_argument, 0, O_DRY};
+    opts[nopt++] = (struct option){"help", no_argument, 0, O_HELP};
+    opts[nopt] = (struct option){0, 0, 0, 0};
     long ranks = 0;
-    const char *network = "star:link=10GbE", *model = "cm02", *agv = "ring", *ag = NULL;
-    const char *ar = "lr", *trainer_arg = NULL, *out = NULL;
-    int dry = 0, o;
+    const char *trainer_arg = NULL, *out = NULL;
+    int dry = 0, o, given_ranks = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
+        if (o >= O_SETTING && o < O_SETTING + SIM_NSETTINGS) {
+            val[o - O_SETTING] = optarg;
+            given_ranks |= o - O_SETTING == SIM_SET_WORKERS;
+            continue;
+        }
         switch (o) {
-        case 'k':
-            errno = 0;
-            ranks = strtol(optarg, &end, 10);
-            if (errno || *end || ranks < 1 || ranks > 100000) {
-                fprintf(stderr, PROG ": --ranks: '%s' is not an integer in 1..100000\n", optarg);
-                return QSGD_EXIT_CONFIG;
-            }
-            break;
-        case 'n':
-            network = optarg;
-            break;
-        case 'm':
-            model = optarg;
-            break;
-        case 'v':
-            agv = optarg;
-            break;
-        case 'g':
-            ag = optarg;
-            break;
-        case 'r':
-            ar = optarg;
-            break;
-        case 't':
+        case O_TRAINER:
             trainer_arg = optarg;
             break;
-        case 'o':
+        case O_OUT:
             out = optarg;
             break;
-        case 'd':
+        case O_DRY:
             dry = 1;
             break;
         case 'h':
+        case O_HELP:
             usage(stdout);
             return CMD_OK;
         default:
@@ -503,6 +493,23 @@ int cmd_sim(int argc, char **argv) {
             return QSGD_EXIT_CONFIG;
         }
     }
+    if (given_ranks) {
+        const sim_setting *w = sim_setting_get(SIM_SET_WORKERS);
+        const char *a = val[SIM_SET_WORKERS];
+        char *end;
+        errno = 0;
+        ranks = strtol(a, &end, 10);
+        if (errno || *end || ranks < (long)w->min || ranks > (long)w->max) {
+            fprintf(stderr, PROG ": --ranks: '%s' is not an integer in %llu..%llu\n", a, w->min,
+                    w->max);
+            return QSGD_EXIT_CONFIG;
+        }
+    }
+    const char *network = val[SIM_SET_NETWORK], *model = val[SIM_SET_SMPI_MODEL];
+    /* SimGrid's collectives when not given: ring all-gathers, lr (ring) all-reduce */
+    const char *agv = val[SIM_SET_SMPI_ALLGATHERV] ? val[SIM_SET_SMPI_ALLGATHERV] : "ring";
+    const char *ag = val[SIM_SET_SMPI_ALLGATHER];
+    const char *ar = val[SIM_SET_SMPI_ALLREDUCE] ? val[SIM_SET_SMPI_ALLREDUCE] : "lr";
     if (!ranks || !out || !*out) {
         fprintf(stderr, PROG ": --ranks and --out are required\n");
         usage(stderr);

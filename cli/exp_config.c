@@ -29,57 +29,23 @@
 
 #define MAX_ERRORS 40 /* errors kept; the rest are counted */
 
-/* The settings. deflt "" = not passed to the trainer/simulator unless given. */
-static const exp_keyinfo keys[EXP_NKEYS] = {
-    [EXP_MODEL] = {"model", "model", EXP_T_STRING, "mlp:hidden=256x128",
-                   "model spec (qsgdsim list models)"},
-    [EXP_DATA] = {"data", "data", EXP_T_STRING, "fmnist",
-                  "data spec name[:k=v,...] (sources and options: data_sources(), models/data.h)"},
-    [EXP_OPTIMIZER] = {"optimizer", "opt", EXP_T_STRING, "sgd:lr=0.05,momentum=0.9",
-                       "optimizer spec sgd:lr=,momentum=,schedule=,total=,..."},
-    [EXP_QUANTIZER] =
-        {"quantizer", "q", EXP_T_STRING, "fp32",
-         "quantizer spec, or a group {name=..; bits=..; ..} (qsgdsim list quantizers)"},
-    [EXP_QUANT_MIN_NUMEL] = {"quant_min_numel", "qmin", EXP_T_INT, "10000",
-                             "tensors with fewer elements are sent fp32"},
-    [EXP_EXCHANGE] = {"exchange", "ex", EXP_T_STRING, "allgather",
-                      "allgather | allreduce | ps | stripes (qsgdsim list exchanges)"},
-    [EXP_ALLREDUCE_IMPL] = {"allreduce_impl", "arimpl", EXP_T_STRING, "ring",
-                            "exchange allreduce: ring (qsgdsim's, reproducible) | mpi"},
-    [EXP_WORKERS] = {"workers", "K", EXP_T_INT, "4", "MPI ranks (ps: rank 0 is the server)"},
-    [EXP_NETWORK] = {"network", "net", EXP_T_STRING, "star:link=10GbE",
-                     "network spec (qsgdsim list networks); hosts= is set to workers"},
-    [EXP_SMPI_MODEL] = {"smpi_model", "smpi", EXP_T_STRING, "cm02", "cm02 | default"},
-    [EXP_SMPI_ALLGATHERV] = {"smpi_allgatherv", "agv", EXP_T_STRING, "",
-                             "SMPI algorithm of MPI_Allgatherv (default ring)"},
-    [EXP_SMPI_ALLGATHER] =
-        {"smpi_allgather", "ag", EXP_T_STRING, "",
-         "SMPI algorithm of MPI_Allgather (default ring, NTSLR on multi-gpu-nodes)"},
-    [EXP_SMPI_ALLREDUCE] = {"smpi_allreduce", "ar", EXP_T_STRING, "",
-                            "SMPI algorithm of MPI_Allreduce (default lr)"},
-    [EXP_OVERLAP] = {"overlap", "overlap", EXP_T_BOOL, "false",
-                     "all-gathers overlap backprop (allgather, fixed-size formats)"},
-    [EXP_SHARED_DECODE] = {"shared_decode", "shdec", EXP_T_BOOL, "true",
-                           "SMPI: one decode per step serves all ranks (same bits)"},
-    [EXP_COMPUTE] = {"compute", "compute", EXP_T_STRING, "measured",
-                     "measured[:F] | flops:DEVICE | fixed:SECONDS"},
-    [EXP_CODEC] = {"codec", "codec", EXP_T_STRING, "measured",
-                   "measured[:F] | device:DEVICE | none"},
-    [EXP_DEVICE_EFF] = {"device_eff", "eff", EXP_T_FLOAT, "",
-                        "sustained fraction of the device's peak (compute flops:DEVICE)"},
-    [EXP_BATCH] = {"batch", "batch", EXP_T_INT, "64", "minibatch per worker"},
-    [EXP_EPOCHS] = {"epochs", "epochs", EXP_T_FLOAT, "1", "global epochs (may be fractional)"},
-    [EXP_MAX_STEPS] = {"max_steps", "steps", EXP_T_INT, "0",
-                       "stop after N iterations (0 = no limit)"},
-    [EXP_TARGET_ACCURACY] = {"target_accuracy", "target", EXP_T_FLOAT, "0",
-                             "> 0: stop at this test accuracy (fraction)"},
-    [EXP_EVAL_EVERY] = {"eval_every", "eval", EXP_T_INT, "0",
-                        "evaluate every N iterations (0 = once per epoch)"},
-    [EXP_SEEDS] = {"seeds", "seed", EXP_T_INT, "1", "experiment seed(s): one point per seed"},
-    [EXP_THREADS] = {"threads", "threads", EXP_T_INT, "1", "OpenBLAS threads per rank"},
-    [EXP_DEVICE] = {"device", "dev", EXP_T_STRING, "auto",
-                    "where gradients are computed: auto (CUDA GPU if present) | cpu | cuda"},
-};
+/* The settings are the rows of the run-settings table (sim/sim_settings.def): exp_key k is
+ * row k of sim_setting_get. */
+_Static_assert((int)EXP_NKEYS == (int)SIM_NKEYS, "exp_key = the table's experiment keys");
+#define KEY(k) sim_setting_get((int)(k))
+
+exp_type exp_key_type(exp_key k) {
+    switch (KEY(k)->kind) {
+    case SIM_SK_COUNT:
+        return EXP_T_INT;
+    case SIM_SK_DOUBLE:
+        return EXP_T_FLOAT;
+    case SIM_SK_FLAG:
+        return EXP_T_BOOL;
+    default:
+        return EXP_T_STRING;
+    }
+}
 
 /* Keys that are not settings. */
 static const char *const meta_keys[] = {"name", "description", "reference"};
@@ -89,14 +55,11 @@ static const char *const ref_fields[] = {"speedup", "accuracy", "source"};
 #define N_REF_FIELDS (sizeof ref_fields / sizeof ref_fields[0])
 
 const exp_keyinfo *exp_key_info(exp_key k) {
-    return (unsigned)k < EXP_NKEYS ? &keys[k] : NULL;
+    return (unsigned)k < EXP_NKEYS ? KEY(k) : NULL;
 }
 
 int exp_key_find(const char *name) {
-    for (int k = 0; k < EXP_NKEYS; k++)
-        if (strcmp(keys[k].name, name) == 0)
-            return k;
-    return -1;
+    return sim_setting_find(name, 0);
 }
 
 /* ---- diagnostics ------------------------------------------------------------------------- */
@@ -286,7 +249,7 @@ static void valid_top_keys(const char *name, char *buf, size_t len) {
     size_t bestd = 3;
     off += (size_t)snprintf(buf + off, len - off, "valid: ");
     for (size_t i = 0; i < N_META + EXP_NKEYS && off < len; i++) {
-        const char *k = i < N_META ? meta_keys[i] : keys[i - N_META].name;
+        const char *k = i < N_META ? meta_keys[i] : KEY(i - N_META)->name;
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", k);
         size_t dd = levenshtein(name, k);
         if (dd < bestd) {
@@ -408,244 +371,21 @@ static int push_value(exp_setting *st, exp_value *v) {
     return 0;
 }
 
-/* ---- the data spec: the source name and option names, checked through the data source
- * registry (data.h; values are checked when the point runs, without loading here) -------- */
-static int data_check(const char *spec, char *msg, size_t len) {
-    const char *colon = strchr(spec, ':');
-    size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    const data_source *src = data_source_find(spec, nlen);
-    echo_buf b;
-    if (!src) {
-        char usage[400];
-        data_sources_usage(usage, sizeof usage);
-        snprintf(msg, len, "unknown data source %s (valid: %s)", echo1(spec, nlen, &b), usage);
-        return -1;
-    }
-    char names[256];
-    data_opt_names(src->opts, " ", names, sizeof names);
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s", colon ? colon + 1 : "");
-    char *save = NULL;
-    int first = 1;
-    if (src->path_meta && opts[0] == '\0') {
-        char usage[512];
-        data_source_usage(src, 1, usage, sizeof usage);
-        snprintf(msg, len, "%s needs a file: %s", src->name, usage);
-        return -1;
-    }
-    for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save), first = 0) {
-        if (src->path_meta && first)
-            continue; /* the path */
-        char *eq = strchr(kv, '=');
-        if (!eq || eq == kv) {
-            snprintf(msg, len, "%s: option %s is not key=value (options: %s)", src->name,
-                     echo1(kv, strlen(kv), &b), names);
-            return -1;
-        }
-        *eq = '\0';
-        if (!data_opt_find(src->opts, kv)) {
-            snprintf(msg, len, "%s: unknown option %s (valid: %s)", src->name,
-                     echo1(kv, strlen(kv), &b), names);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* The trainer's own option parser on "--opt value" (NULL value: a flag). */
-static int trainer_check(const char *opt, const char *value, char *msg, size_t len) {
-    sim_config sc;
-    sim_config_default(&sc);
-    char *argv[4] = {"qsgdsim-trainer", (char *)opt, (char *)value, NULL};
-    int help = 0;
-    int rc = sim_config_parse(value ? 3 : 2, argv, &sc, &help, msg, len);
-    optind = 0; /* leave getopt re-initialised for whoever comes next */
-    return rc ? -1 : 0;
-}
-
-/* The longest value of string setting k that reaches the trainer or `qsgdsim sim` whole:
- * the trainer's spec buffers (sim_config), sim's platform spec and SMPI options. */
+/* The longest value of string setting k that reaches the trainer or `qsgdsim sim` whole
+ * (the table's size: the trainer's spec buffers, sim's platform spec and SMPI options). */
 static size_t max_length(exp_key k) {
-    switch (k) {
-    case EXP_MODEL:
-        return sizeof((sim_config *)0)->model - 1;
-    case EXP_DATA:
-        return sizeof((sim_config *)0)->data - 1;
-    case EXP_QUANTIZER:
-        return sizeof((sim_config *)0)->quant - 1;
-    case EXP_OPTIMIZER:
-        return sizeof((sim_config *)0)->optim - 1;
-    case EXP_SMPI_ALLGATHERV:
-    case EXP_SMPI_ALLGATHER:
-    case EXP_SMPI_ALLREDUCE:
-        return 100;
-    default:
-        return 500;
-    }
+    return KEY(k)->size - 1;
 }
 
-/* Validate one value of setting k. msg gets the reason. */
+/* Validate one value of setting k: the table's check of its row (kind, range, spec parser),
+ * then what depends on this machine. msg gets the reason. */
 static int check_value(exp_key k, const exp_value *v, char *msg, size_t len) {
-    const char *t = v->text;
-    if (keys[k].type == EXP_T_STRING && strlen(t) > max_length(k)) {
-        snprintf(msg, len, "too long: %zu characters, at most %zu", strlen(t), max_length(k));
+    if (sim_setting_check((int)k, v->text, v->num, msg, len))
         return -1;
-    }
-    switch (k) {
-    case EXP_MODEL: {
-        model_spec ms;
-        model_err me = {0};
-        if (model_spec_parse(t, &ms, &me) != MODEL_OK) {
-            snprintf(msg, len, "%s", me.msg);
-            return -1;
-        }
-        return 0;
-    }
-    case EXP_DATA:
-        return data_check(t, msg, len);
-    case EXP_OPTIMIZER: {
-        optim_params op;
-        memset(&op, 0, sizeof op); /* as the trainer does */
-        optim_err oe = {0};
-        if (optim_params_parse(t, &op, &oe) != OPTIM_OK ||
-            optim_params_check(&op, &oe) != OPTIM_OK) {
-            snprintf(msg, len, "%s", oe.msg);
-            return -1;
-        }
-        return 0;
-    }
-    case EXP_QUANTIZER: {
-        quant_err qe = {0};
-        quant_spec qs;
-        if (quant_spec_parse(t, &qs, &qe) != QUANT_OK) {
-            snprintf(msg, len, "%s", qe.msg);
-            return -1;
-        }
-        quant *q = quant_alloc(qs.name, &qs.params, 1, 4096, &qe); /* init checks the values */
-        if (!q) {
-            snprintf(msg, len, "%s", qe.msg);
-            return -1;
-        }
-        quant_free(q);
-        return 0;
-    }
-    case EXP_EXCHANGE: {
-        size_t n;
-        const sim_exchange_info *x = sim_exchange_list(&n);
-        char names[160] = "";
-        size_t off = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(x[i].name, t) == 0)
-                return 0;
-            off +=
-                (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", x[i].name);
-        }
-        echo_buf b;
-        snprintf(msg, len, "unknown exchange %s (valid: %s)", echo1(t, strlen(t), &b), names);
+    char why[200];
+    if (k == EXP_DEVICE && !strcmp(v->text, "cuda") && gpu_device_count(why, sizeof why) == 0) {
+        snprintf(msg, len, "cuda: no usable GPU here (%s); use auto or cpu", why);
         return -1;
-    }
-    case EXP_ALLREDUCE_IMPL:
-        if (strcmp(t, "ring") && strcmp(t, "mpi")) {
-            echo_buf b;
-            snprintf(msg, len, "unknown all-reduce implementation %s (valid: ring, mpi)",
-                     echo1(t, strlen(t), &b));
-            return -1;
-        }
-        return 0;
-    case EXP_NETWORK: {
-        net_config nc;
-        net_err ne = {0};
-        if (net_config_parse(t, &nc, &ne) != NET_OK) {
-            snprintf(msg, len, "%s", ne.msg);
-            return -1;
-        }
-        return 0;
-    }
-    case EXP_SMPI_MODEL: {
-        net_smpi_model m;
-        net_err ne = {0};
-        if (net_smpi_model_parse(t, &m, &ne) != NET_OK) {
-            snprintf(msg, len, "%s", ne.msg);
-            return -1;
-        }
-        return 0;
-    }
-    case EXP_SMPI_ALLGATHERV:
-    case EXP_SMPI_ALLGATHER:
-    case EXP_SMPI_ALLREDUCE:
-        if (!*t || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+") !=
-                       strlen(t)) {
-            echo_buf b;
-            snprintf(msg, len,
-                     "not an SMPI algorithm name (letters, digits, '_', '-', "
-                     "e.g. ring, lr, rdb, NTSLR; see SimGrid's smpi/ collectives): %s",
-                     echo1(t, strlen(t), &b));
-            return -1;
-        }
-        return 0;
-    case EXP_COMPUTE:
-        return trainer_check("--compute", t, msg, len);
-    case EXP_DEVICE: {
-        if (trainer_check("--device", t, msg, len))
-            return -1;
-        char why[200];
-        if (!strcmp(t, "cuda") && gpu_device_count(why, sizeof why) == 0) {
-            snprintf(msg, len, "cuda: no usable GPU here (%s); use auto or cpu", why);
-            return -1;
-        }
-        return 0;
-    }
-    case EXP_CODEC:
-        return trainer_check("--codec", t, msg, len);
-    case EXP_DEVICE_EFF:
-        if (!(v->num > 0 && v->num <= 1)) {
-            snprintf(msg, len, "must be in (0, 1] (a fraction of the peak)");
-            return -1;
-        }
-        return 0;
-    case EXP_WORKERS:
-        if (v->num < 1 || v->num > 100000) {
-            snprintf(msg, len, "must be in 1..100000");
-            return -1;
-        }
-        return 0;
-    case EXP_QUANT_MIN_NUMEL:
-    case EXP_MAX_STEPS:
-    case EXP_EVAL_EVERY:
-    case EXP_SEEDS:
-        if (v->num < 0) {
-            snprintf(msg, len, "negative numbers are not allowed (must be >= 0)");
-            return -1;
-        }
-        return 0;
-    case EXP_BATCH:
-        if (v->num < 1) {
-            snprintf(msg, len, "must be >= 1 (samples per worker)");
-            return -1;
-        }
-        return trainer_check("--batch", t, msg, len);
-    case EXP_THREADS:
-        if (v->num < 1 || v->num > 256) {
-            snprintf(msg, len, "must be in 1..256");
-            return -1;
-        }
-        return 0;
-    case EXP_EPOCHS:
-        if (!(v->num > 0)) {
-            snprintf(msg, len, "must be > 0");
-            return -1;
-        }
-        return 0;
-    case EXP_TARGET_ACCURACY:
-        if (!(v->num >= 0 && v->num <= 1)) {
-            snprintf(msg, len, "a target accuracy is a fraction in [0, 1] (0 = none)");
-            return -1;
-        }
-        return 0;
-    case EXP_OVERLAP:
-    case EXP_SHARED_DECODE:
-    case EXP_NKEYS:
-        return 0;
     }
     return 0;
 }
@@ -822,15 +562,15 @@ static int read_and_check(ctx *c, exp_key k, const config_setting_t *s, exp_sett
     if (k == EXP_QUANTIZER && config_setting_type(s) == CONFIG_TYPE_GROUP)
         return expand_quant_group(c, s, st, swept);
     exp_value v = {0};
-    if (read_scalar(c, keys[k].name, keys[k].type, s, &v))
+    if (read_scalar(c, KEY(k)->name, exp_key_type(k), s, &v))
         return -1;
     char msg[700];
     if (check_value(k, &v, msg, sizeof msg)) {
         echo_buf b;
-        if (keys[k].type == EXP_T_STRING) /* the reason first: a long value cannot cut it off */
-            err_s(c, s, "%s: %s; the value is %s", keys[k].name, msg, echo(v.text, &b));
+        if (exp_key_type(k) == EXP_T_STRING) /* the reason first: a long value cannot cut it off */
+            err_s(c, s, "%s: %s; the value is %s", KEY(k)->name, msg, echo(v.text, &b));
         else
-            err_s(c, s, "%s = %s: %s", keys[k].name, v.text, msg);
+            err_s(c, s, "%s = %s: %s", KEY(k)->name, v.text, msg);
         value_free(&v);
         return -1;
     }
@@ -855,14 +595,14 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
         swept = 1;
         int n = config_setting_length(s);
         if (n == 0) {
-            err_s(c, s, "%s: empty list (give at least one value)", keys[k].name);
+            err_s(c, s, "%s: empty list (give at least one value)", KEY(k)->name);
             return -1;
         }
         for (int i = 0; i < n; i++) {
             const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
             if (is_list(el)) {
-                err_s(c, el, "%s: a list inside a list (expected %s)", keys[k].name,
-                      expected_phrase(keys[k].type));
+                err_s(c, el, "%s: a list inside a list (expected %s)", KEY(k)->name,
+                      expected_phrase(exp_key_type(k)));
                 bad = 1;
                 continue;
             }
@@ -871,8 +611,8 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
         }
     } else {
         if (config_setting_type(s) == CONFIG_TYPE_GROUP && k != EXP_QUANTIZER) {
-            err_s(c, s, "%s: expected %s (or a list of them), got a group { ... }", keys[k].name,
-                  expected_phrase(keys[k].type));
+            err_s(c, s, "%s: expected %s (or a list of them), got a group { ... }", KEY(k)->name,
+                  expected_phrase(exp_key_type(k)));
             return -1;
         }
         if (read_and_check(c, k, s, st, &swept))
@@ -884,7 +624,7 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
      * 100,000 values) */
     size_t *ord = malloc(st->n * sizeof *ord);
     if (!ord) {
-        err_s(c, s, "%s: out of memory", keys[k].name);
+        err_s(c, s, "%s: out of memory", KEY(k)->name);
         return -1;
     }
     for (size_t i = 0; i < st->n; i++)
@@ -897,7 +637,7 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
             continue;
         }
         echo_buf b;
-        err_at(c, dup->line, "%s: a value is listed twice (also line %d): %s", keys[k].name,
+        err_at(c, dup->line, "%s: a value is listed twice (also line %d): %s", KEY(k)->name,
                st->v[ord[first]].line, echo(dup->text, &b));
         bad = 1;
     }
@@ -956,7 +696,7 @@ static void name_points(exp_experiment *e) {
             char frag[400];
             exp_sanitize(e->set[k].v[p->vi[k]].text, frag, sizeof frag);
             off += (size_t)snprintf(name + off, sizeof name - off, "%s%s=%s", a ? "_" : "",
-                                    keys[k].abbrev, frag);
+                                    KEY(k)->abbrev, frag);
         }
         if (e->naxes == 0)
             snprintf(name, sizeof name, "run");
@@ -1020,91 +760,59 @@ static unsigned exchange_flags(const char *name) {
 
 #define MAX_ARGV 80
 
+/* Whether setting k is passed at point p, and how: 0 not passed, 1 "--opt" (a flag), 2
+ * "--opt value". Read from the table: optional settings only when given, flags when they
+ * differ from the option's absence, settings of one kind of exchange only with it. */
+static int passed(const exp_experiment *e, const exp_point *p, int k) {
+    const sim_setting *s = KEY(k);
+    if (s->only_exf && !(exchange_flags(pv(e, p, EXP_EXCHANGE)) & s->only_exf))
+        return 0;
+    if (s->kind == SIM_SK_FLAG)
+        return (exp_point_value(e, p, (exp_key)k)->num != 0) != !!(s->flags & SIM_SF_NEGATED);
+    if ((s->flags & SIM_SF_OPTIONAL) && !*pv(e, p, (exp_key)k))
+        return 0;
+    return 2;
+}
+
 /* Arguments of `qsgdsim sim` (sim = 1, from "qsgdsim") or of the trainer only (sim = 0, from
- * the trainer's argv[0]) into av[MAX_ARGV]; pointers into e's strings and outdir. */
+ * the trainer's argv[0]) into av[MAX_ARGV]; pointers into e's strings, opt and outdir.
+ * Launcher settings, then --out and "--", then the trainer's, in the table's order. */
+typedef char opt_names[EXP_NKEYS][40]; /* "--" + each row's option, for argv */
 static int build_args(const exp_experiment *e, const exp_point *p, const char *outdir, int sim,
-                      const char **av) {
+                      const char **av, opt_names opt) {
     int n = 0;
-#define A(s) (av[n++] = (s))
     if (sim) {
-        A("qsgdsim");
-        A("sim");
-        A("--ranks");
-        A(pv(e, p, EXP_WORKERS));
-        A("--network");
-        A(pv(e, p, EXP_NETWORK));
-        A("--smpi-model");
-        A(pv(e, p, EXP_SMPI_MODEL));
-        if (*pv(e, p, EXP_SMPI_ALLGATHERV)) {
-            A("--allgatherv");
-            A(pv(e, p, EXP_SMPI_ALLGATHERV));
-        }
-        if (*pv(e, p, EXP_SMPI_ALLGATHER)) {
-            A("--allgather");
-            A(pv(e, p, EXP_SMPI_ALLGATHER));
-        }
-        if (*pv(e, p, EXP_SMPI_ALLREDUCE)) {
-            A("--allreduce");
-            A(pv(e, p, EXP_SMPI_ALLREDUCE));
-        }
-        A("--out");
-        A(outdir);
-        A("--");
+        av[n++] = "qsgdsim";
+        av[n++] = "sim";
     } else {
-        A("qsgdsim-trainer");
+        av[n++] = "qsgdsim-trainer";
     }
-    A("--model");
-    A(pv(e, p, EXP_MODEL));
-    A("--data");
-    A(pv(e, p, EXP_DATA));
-    A("--quant");
-    A(pv(e, p, EXP_QUANTIZER));
-    A("--quant-min-numel");
-    A(pv(e, p, EXP_QUANT_MIN_NUMEL));
-    A("--optim");
-    A(pv(e, p, EXP_OPTIMIZER));
-    A("--exchange");
-    A(pv(e, p, EXP_EXCHANGE));
-    if (exchange_flags(pv(e, p, EXP_EXCHANGE)) & SIM_EXF_ALLREDUCE_ALGO) {
-        A("--allreduce");
-        A(pv(e, p, EXP_ALLREDUCE_IMPL));
+    for (int side = 1; side >= 0; side--) {
+        for (int k = 0; k < EXP_NKEYS; k++) {
+            if (!!(KEY(k)->flags & SIM_SF_LAUNCHER) != side)
+                continue;
+            int how = passed(e, p, k);
+            if (!how || (side && !sim))
+                continue;
+            snprintf(opt[k], sizeof opt[k], "--%s", KEY(k)->option);
+            av[n++] = opt[k];
+            if (how == 2)
+                av[n++] = pv(e, p, (exp_key)k);
+        }
+        if (side && sim) {
+            av[n++] = "--out";
+            av[n++] = outdir;
+            av[n++] = "--";
+        }
     }
-    A("--batch");
-    A(pv(e, p, EXP_BATCH));
-    A("--epochs");
-    A(pv(e, p, EXP_EPOCHS));
-    A("--max-steps");
-    A(pv(e, p, EXP_MAX_STEPS));
-    A("--seed");
-    A(pv(e, p, EXP_SEEDS));
-    A("--compute");
-    A(pv(e, p, EXP_COMPUTE));
-    A("--codec");
-    A(pv(e, p, EXP_CODEC));
-    if (*pv(e, p, EXP_DEVICE_EFF)) {
-        A("--device-eff");
-        A(pv(e, p, EXP_DEVICE_EFF));
-    }
-    A("--eval-every");
-    A(pv(e, p, EXP_EVAL_EVERY));
-    A("--target-accuracy");
-    A(pv(e, p, EXP_TARGET_ACCURACY));
-    A("--threads");
-    A(pv(e, p, EXP_THREADS));
-    A("--device");
-    A(pv(e, p, EXP_DEVICE));
-    if (exp_point_value(e, p, EXP_OVERLAP)->num != 0)
-        A("--overlap");
-    if (exp_point_value(e, p, EXP_SHARED_DECODE)->num == 0)
-        A("--no-shared-decode");
-#undef A
     av[n] = NULL;
     return n;
 }
 
 char **exp_point_argv(const exp_experiment *e, const exp_point *p, const char *outdir) {
     const char *av[MAX_ARGV];
-    int n = build_args(e, p, outdir, 1, av);
+    opt_names opt;
+    int n = build_args(e, p, outdir, 1, av, opt);
     size_t bytes = (size_t)(n + 1) * sizeof(char *);
     for (int i = 0; i < n; i++)
         bytes += strlen(av[i]) + 1;
@@ -1137,56 +845,13 @@ static int quant_variable_length(const char *spec) {
     return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && !quant_spec_fixed_size(&qs);
 }
 
-/* The line of the setting that a message of the trainer's parser (sim_config_parse) is
- * about: of the options it names, the first one the file gives (a message may name a
- * default beside the setting that conflicts with it); if it names only defaults, the first
- * setting of the file. */
-static int option_line(const exp_experiment *e, const exp_point *p, const char *msg) {
-    static const struct {
-        const char *opt;
-        exp_key k;
-    } map[] = {
-        {"--quant-min-numel", EXP_QUANT_MIN_NUMEL},
-        {"--quant", EXP_QUANTIZER},
-        {"--model", EXP_MODEL},
-        {"--data", EXP_DATA},
-        {"--optim", EXP_OPTIMIZER},
-        {"--exchange", EXP_EXCHANGE},
-        {"--allreduce", EXP_ALLREDUCE_IMPL},
-        {"--batch", EXP_BATCH},
-        {"--epochs", EXP_EPOCHS},
-        {"--max-steps", EXP_MAX_STEPS},
-        {"--seed", EXP_SEEDS},
-        {"--compute", EXP_COMPUTE},
-        {"--codec", EXP_CODEC},
-        {"--device-eff", EXP_DEVICE_EFF},
-        {"--device", EXP_DEVICE},
-        {"--eval-every", EXP_EVAL_EVERY},
-        {"--target-accuracy", EXP_TARGET_ACCURACY},
-        {"--threads", EXP_THREADS},
-        {"--overlap", EXP_OVERLAP},
-        {"--no-shared-decode", EXP_SHARED_DECODE},
-    };
-    const char *best = NULL;
-    int line = 0;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        int l = pline(e, p, map[i].k);
-        if (l <= 0)
-            continue;
-        for (const char *f = strstr(msg, map[i].opt); f; f = strstr(f + 1, map[i].opt)) {
-            char next = f[strlen(map[i].opt)]; /* --quant is not --quant-min-numel */
-            if (next == '-' || (next >= 'a' && next <= 'z'))
-                continue;
-            if (!best || f < best) {
-                best = f;
-                line = l;
-            }
-            break;
-        }
-    }
-    for (int k = 0; k < EXP_NKEYS && line <= 0; k++)
-        if (e->set[k].given && e->set[k].line > 0)
-            line = line <= 0 || e->set[k].line < line ? e->set[k].line : line;
+/* The line of setting k, the one the trainer's parser (sim_config_parse_at) reports; when
+ * the file does not give it (or the error is about no setting), the first setting of the file. */
+static int setting_line(const exp_experiment *e, const exp_point *p, int k) {
+    int line = k >= 0 && k < EXP_NKEYS ? pline(e, p, (exp_key)k) : 0;
+    for (int j = 0; j < EXP_NKEYS && line <= 0; j++)
+        if (e->set[j].given && e->set[j].line > 0)
+            line = line <= 0 || e->set[j].line < line ? e->set[j].line : line;
     return line;
 }
 
@@ -1271,15 +936,16 @@ static void check_point(ctx *c, const exp_point *p) {
         return; /* the trainer's own check below would repeat the errors above */
     /* last, the trainer's parser on the whole command line */
     const char *av[MAX_ARGV];
-    int n = build_args(e, p, "", 0, av);
+    opt_names opt;
+    int n = build_args(e, p, "", 0, av, opt);
     sim_config sc;
     sim_config_default(&sc);
     char msg[600];
-    int help = 0;
-    int rc = sim_config_parse(n, (char **)av, &sc, &help, msg, sizeof msg);
+    int help = 0, setting = -1;
+    int rc = sim_config_parse_at(n, (char **)av, &sc, &help, &setting, msg, sizeof msg);
     optind = 0;
     if (rc)
-        err_at(c, option_line(e, p, msg), "%s (the trainer's check of point %s)", msg, p->dir);
+        err_at(c, setting_line(e, p, setting), "%s (the trainer's check of point %s)", msg, p->dir);
 }
 
 static void make_points(ctx *c) {
@@ -1383,9 +1049,9 @@ static void canon_values(exp_experiment *e) {
 static int same_value(exp_key k, const exp_value *a, const exp_value *b) {
     if (strcmp(a->text, b->text) == 0)
         return 1;
-    if (keys[k].type == EXP_T_INT || keys[k].type == EXP_T_BOOL)
+    if (exp_key_type(k) == EXP_T_INT || exp_key_type(k) == EXP_T_BOOL)
         return 0; /* canonical text ("%lld"): exact beyond 2^53, where doubles are not */
-    if (keys[k].type != EXP_T_STRING)
+    if (exp_key_type(k) != EXP_T_STRING)
         return a->num == b->num;
     if (a->canon && b->canon)
         return strcmp(a->canon, b->canon) == 0;
@@ -1443,13 +1109,13 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
         if (k >= 0) {
             if (is_list(m) || (config_setting_type(m) == CONFIG_TYPE_GROUP)) {
                 err_s(c, m, "reference %s: expected one value (%s), got %s", name,
-                      expected_phrase(keys[k].type), type_phrase(config_setting_type(m)));
+                      expected_phrase(exp_key_type(k)), type_phrase(config_setting_type(m)));
                 continue;
             }
             exp_value v = {0};
             char what[64];
             snprintf(what, sizeof what, "reference %s", name);
-            if (read_scalar(c, what, keys[k].type, m, &v))
+            if (read_scalar(c, what, exp_key_type(k), m, &v))
                 continue;
             char msg[700];
             if (check_value((exp_key)k, &v, msg, sizeof msg)) {
@@ -1491,7 +1157,7 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
             for (size_t j = 0; j < N_REF_FIELDS; j++)
                 off += (size_t)snprintf(valid + off, sizeof valid - off, "%s, ", ref_fields[j]);
             for (int j = 0; j < EXP_NKEYS && off < sizeof valid; j++)
-                off += (size_t)snprintf(valid + off, sizeof valid - off, "%s%s", keys[j].name,
+                off += (size_t)snprintf(valid + off, sizeof valid - off, "%s%s", KEY(j)->name,
                                         j + 1 < EXP_NKEYS ? ", " : "");
             echo_buf b;
             err_s(c, m, "reference: unknown field %s (valid: %s)", echo1(name, strlen(name), &b),
@@ -1916,11 +1582,11 @@ static void ctx_free(ctx *c) {
 
 /* ---- the file ------------------------------------------------------------------------------ */
 static void set_default(exp_setting *st, exp_key k) {
-    exp_value v = {strdup(keys[k].deflt), NAN, 0, NULL};
-    if (keys[k].type == EXP_T_BOOL)
-        v.num = strcmp(keys[k].deflt, "true") == 0;
-    else if (keys[k].type != EXP_T_STRING && *keys[k].deflt)
-        v.num = strtod(keys[k].deflt, NULL);
+    exp_value v = {strdup(KEY(k)->def), NAN, 0, NULL};
+    if (exp_key_type(k) == EXP_T_BOOL)
+        v.num = strcmp(KEY(k)->def, "true") == 0;
+    else if (exp_key_type(k) != EXP_T_STRING && *KEY(k)->def)
+        v.num = strtod(KEY(k)->def, NULL);
     if (v.text)
         push_value(st, &v);
 }

@@ -13,48 +13,28 @@
 
 #include <stddef.h>
 
-/* The settings of an experiment, in the order of docs/experiments.md. */
+#include "sim.h"
+
+/* The settings of an experiment: the SIM_SETTING rows of the run-settings table
+ * (sim/sim_settings.def, sim.h), in its order; EXP_ID is row SIM_SET_ID. */
 typedef enum exp_key {
-    EXP_MODEL = 0,
-    EXP_DATA,
-    EXP_OPTIMIZER,
-    EXP_QUANTIZER,
-    EXP_QUANT_MIN_NUMEL,
-    EXP_EXCHANGE,
-    EXP_ALLREDUCE_IMPL,
-    EXP_WORKERS,
-    EXP_NETWORK,
-    EXP_SMPI_MODEL,
-    EXP_SMPI_ALLGATHERV,
-    EXP_SMPI_ALLGATHER,
-    EXP_SMPI_ALLREDUCE,
-    EXP_OVERLAP,
-    EXP_SHARED_DECODE,
-    EXP_COMPUTE,
-    EXP_CODEC,
-    EXP_DEVICE_EFF,
-    EXP_BATCH,
-    EXP_EPOCHS,
-    EXP_MAX_STEPS,
-    EXP_TARGET_ACCURACY,
-    EXP_EVAL_EVERY,
-    EXP_SEEDS,
-    EXP_THREADS,
-    EXP_DEVICE,
+#define SIM_SETTING(id, ...) EXP_##id,
+#define SIM_OPTION(id, ...)
+#include "sim_settings.def"
+#undef SIM_SETTING
+#undef SIM_OPTION
     EXP_NKEYS
 } exp_key;
 
 typedef enum exp_type { EXP_T_STRING, EXP_T_INT, EXP_T_FLOAT, EXP_T_BOOL } exp_type;
 
-/* Static description of a setting. */
-typedef struct exp_keyinfo {
-    const char *name;   /* key in the file, column name in points.tsv / summary.tsv */
-    const char *abbrev; /* short name in point directory names */
-    exp_type type;
-    const char *deflt; /* default value as text ("" = not passed on unless given) */
-    const char *help;  /* one line */
-} exp_keyinfo;
+/* Static description of a setting: its row of the table (name = key in the file and column
+ * of points.tsv / summary.tsv, abbrev in point directory names, def = default as text, ""
+ * = not passed on unless given, help = one line). */
+typedef sim_setting exp_keyinfo;
 
+/* The type of the values of a setting in the file (from the row's kind). */
+exp_type exp_key_type(exp_key k);
 const exp_keyinfo *exp_key_info(exp_key k);
 /* The key named `name`, or -1. */
 int exp_key_find(const char *name);

@@ -2,7 +2,7 @@
 # test_config_cli.sh — CTest driver: experiment files and command lines that cannot run are
 # refused, with a message that says where and why, and the exit status of their class
 # (sim/sim_exit.h); issue 10, failures 2, 12, 13 (cli/CMakeLists.txt, cli_config_*).
-# Usage: test_config_cli.sh values|empty|messages|size|list|exit QSGDSIM_BINARY
+# Usage: test_config_cli.sh values|empty|messages|size|list|exit|settings QSGDSIM_BINARY
 #   values    numbers that cannot run: epochs 1e308 (valid with max_steps), 1e400, integers
 #             beyond 64 bits, plain integers libconfig 1.5 wraps; "too large" at FILE:LINE,
 #             never a wrapped value
@@ -13,8 +13,12 @@
 #   list      `qsgdsim list A B` lists both; an unknown word lists nothing and exits 2
 #   exit      the qsgdsim command: unknown command / option 2 with the list; a failed write
 #             of standard output 5; --help names the classes
+#   settings  the run-settings table (sim/sim_settings.def): docs/experiments.md's table is
+#             `qsgdsim list settings --markdown`; the argv of a point with every setting
+#             given is the command line written by hand before the table, in its order;
+#             `qsgdsim sim --help` names every launcher option of the table
 set -euo pipefail
-mode=${1:?mode: values|empty|messages|size|list|exit}
+mode=${1:?mode: values|empty|messages|size|list|exit|settings}
 bin=${2:?path of the qsgdsim binary}
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
@@ -206,6 +210,44 @@ exit)
   [ "$rc" -eq 2 ] || fail "run of an invalid file: exit $rc, expected 2"
   rc=0; "$bin" run "$tmp/none.cfg" --check >/dev/null 2>&1 || rc=$?
   [ "$rc" -eq 2 ] || fail "run of a missing file: exit $rc, expected 2"
+  ;;
+
+settings)
+  docs=$here/../docs/experiments.md
+  "$bin" list settings --markdown >"$tmp/gen.md" || fail "list settings --markdown: exit $?"
+  sed -n '/^| key | type | default | passed as | meaning |$/,/^| `reference` |/p' "$docs" >"$tmp/doc.md"
+  [ -s "$tmp/doc.md" ] || fail "docs/experiments.md: no settings table"
+  diff -u "$tmp/doc.md" "$tmp/gen.md" >"$tmp/diff" ||
+    fail "docs/experiments.md's settings table is not the generated one (qsgdsim list settings --markdown):
+$(cat "$tmp/diff")"
+  rc=0; "$bin" list models --markdown >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "list models --markdown: exit $rc, expected 2"
+  # every setting given: the argv in the order and form of the hand-written build_args
+  base='model = "logreg"; data = "synth-logreg:n=600,dim=64,ntest=200"; optimizer = "sgd:lr=0.1";
+quant_min_numel = 0; network = "star:link=1GbE"; smpi_model = "default"; smpi_allgatherv = "ring";
+smpi_allgather = "bruck"; smpi_allreduce = "rdb"; workers = 3; batch = 16; epochs = 2.5;
+max_steps = 4; seeds = 7; compute = "flops:V100"; codec = "device:V100"; device_eff = 0.4;
+eval_every = 2; target_accuracy = 0.9; threads = 2; device = "cpu"; shared_decode = false;'
+  printf '%s\nname = "a"; quantizer = "qsgd:bits=4,bucket=32"; exchange = "allgather"; overlap = true;\n' "$base" >"$tmp/a.cfg"
+  printf '%s\nname = "b"; quantizer = "fp32"; exchange = "allreduce"; allreduce_impl = "mpi";\n' "$base" >"$tmp/b.cfg"
+  common="--model logreg --data synth-logreg:n=600,dim=64,ntest=200"
+  launcher="qsgdsim sim --ranks 3 --network star:link=1GbE --smpi-model default --allgatherv ring --allgather bruck --allreduce rdb --out OUT --"
+  rest="--batch 16 --epochs 2.5 --max-steps 4 --seed 7 --compute flops:V100 --codec device:V100 --device-eff 0.4 --eval-every 2 --target-accuracy 0.9 --threads 2 --device cpu"
+  want_a="$launcher $common --quant qsgd:bits=4,bucket=32 --quant-min-numel 0 --optim sgd:lr=0.1 --exchange allgather $rest --overlap --no-shared-decode"
+  want_b="$launcher $common --quant fp32 --quant-min-numel 0 --optim sgd:lr=0.1 --exchange allreduce --allreduce mpi $rest --no-shared-decode"
+  for x in a b; do
+    rc=0; (cd "$tmp" && "$bin" run "$tmp/$x.cfg" --dry-run) >"$tmp/$x.out" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || { fail "$x.cfg --dry-run: exit $rc: $(cat "$tmp/$x.out")"; continue; }
+    got=$(grep '^  qsgdsim sim ' "$tmp/$x.out" | sed -e 's/^  //' -e 's/ --out [^ ]* -- / --out OUT -- /')
+    want=want_$x
+    [ "$got" = "${!want}" ] || fail "$x.cfg: the argv changed:
+  got  $got
+  want ${!want}"
+  done
+  "$bin" sim --help >"$tmp/simhelp" || fail "sim --help: exit $?"
+  for o in ranks network smpi-model allgatherv allgather allreduce trainer dry-run out; do
+    grep -q -- "^  --$o " "$tmp/simhelp" || fail "sim --help does not list --$o"
+  done
   ;;
 
 *)

@@ -1,12 +1,12 @@
 /* exchange.h — the trainer's exchange strategies (sim/trainer.c and sim/ex_*.c, compiled
  * together by smpicc or mpicc; never part of libqsgd_sim).
  *
- * One strategy = one file sim/ex_NAME.c defining a sim_exchange_ops, plus one line in the
- * registry (exchange_registry in trainer.c) and one in sim_core.c's list (name, summary,
- * SIM_EXF_* flags: what the configuration checks need to know). The trainer keeps the loop,
- * the common setup (data, model, codec, the message buffers) and the results; a strategy
- * keeps its own state (ops->setup allocates it into r->exs, ops->teardown frees it) and
- * decodes through tr_decode_average, the one decode-and-average of all.
+ * One strategy = one file sim/ex_NAME.c defining ex_NAME_ops, a sim_exchange_ops, plus one
+ * line in sim/exchanges.def (name, SIM_EXF_* flags: what the configuration checks need to
+ * know, summary), which generates the enum, sim_core.c's list and the trainer's registry. The
+ * trainer keeps the loop, the common setup (data, model, codec, the message buffers) and the
+ * results; a strategy keeps its own state (ops->setup allocates it into r->exs, ops->teardown frees
+ * it) and decodes through tr_decode_average, the one decode-and-average of all.
  */
 #ifndef QSGDSIM_EXCHANGE_H
 #define QSGDSIM_EXCHANGE_H
@@ -110,8 +110,11 @@ typedef struct sim_exchange_ops {
     void (*teardown)(run *r);
 } sim_exchange_ops;
 
-extern const sim_exchange_ops ex_allgather_ops, ex_allgather_overlap_ops, ex_allreduce_ops,
-    ex_ps_ops, ex_stripes_ops;
+/* The registry's entries (sim/exchanges.def): ex_NAME_ops of each sim/ex_NAME.c. */
+#define SIM_EXCHANGE(id, name, flags, summary) extern const sim_exchange_ops ex_##name##_ops;
+#include "exchanges.def"
+#undef SIM_EXCHANGE
+extern const sim_exchange_ops ex_allgather_overlap_ops; /* allgather's --overlap variant */
 
 /* ---- the trainer's helpers (trainer.c) ------------------------------------------------ */
 /* A failure of this rank: recorded (the first one counts) and printed. Returns code. */

@@ -15,6 +15,7 @@
 
 #include "grad_codec.h"
 #include "model.h"
+#include "qsgd_opt.h"
 #include "quant.h"
 #include "sim_exit.h"
 
@@ -35,14 +36,14 @@ const sim_device *const *sim_devices(void); /* NULL-terminated */
 const sim_device *sim_device_find(const char *name);
 
 /* ---- exchange strategies ------------------------------------------------------------------ */
-/* The registry: sim_core.c lists each strategy's name, summary and properties (below, indexed
- * by this enum); the trainer's sim/exchange.h registers its implementation (one sim/ex_NAME.c
- * per strategy). Adding one: an enum value, a line in each registry, the file. */
+/* The registry: sim/exchanges.def, one line per strategy (name, flags, summary), generates
+ * this enum, sim_core.c's info table (below) and the trainer's ops registry (sim/exchange.h,
+ * one sim/ex_NAME.c per strategy). Adding one: its file and one line there. */
 typedef enum sim_exchange {
-    SIM_EX_ALLGATHER = 0, /* Algorithm 1: every encoded message reaches every worker */
-    SIM_EX_ALLREDUCE = 1, /* dense fp32 sum */
-    SIM_EX_PS = 2,        /* parameter server on rank 0 */
-    SIM_EX_STRIPES = 3,   /* CNTK 1-bit SGD: column stripes, quantized twice */
+#define SIM_EXCHANGE(id, name, flags, summary) SIM_EX_##id,
+#include "exchanges.def"
+#undef SIM_EXCHANGE
+    SIM_NEXCHANGES
 } sim_exchange;
 
 /* Properties of an exchange, for the callers that check a configuration. */
@@ -96,6 +97,7 @@ typedef struct sim_config {
     sim_compute_kind compute;
     double compute_factor;    /* measured: multiply the real time */
     double compute_fixed;     /* fixed: seconds per iteration */
+    double device_eff;        /* --device-eff (0: the profile's), folded into compute_factor */
     const sim_device *device; /* flops / codec device */
     sim_codec_kind codec;
     double codec_factor;
@@ -116,12 +118,104 @@ typedef struct sim_config {
  * min(ceil(epochs x iterations per epoch), max_steps) exceeds it is refused (config). */
 #define SIM_MAX_ITERATIONS 4294967295.0
 
+/* ---- the run settings: one table (sim/sim_settings.def) ------------------------------------ */
+typedef enum sim_setting_kind {
+    SIM_SK_STRING, /* char[size] field (a spec), copied whole; launcher: at most size-1 chars */
+    SIM_SK_COUNT,  /* unsigned integer field of size 4 or 8 bytes, decimal in [min, max] */
+    SIM_SK_DOUBLE, /* double field, finite, in [dmin, dmax] ((dmin, dmax] with OPEN_MIN) */
+    SIM_SK_FLAG,   /* an option without value; int field = the experiment's bool (the option
+                      sets it to 1, or to 0 with SIM_SF_NEGATED) */
+    SIM_SK_ENUM,   /* int-sized field, one of choices (by name) */
+    SIM_SK_HOOK,   /* parsed and written by the row's parse and format hooks */
+} sim_setting_kind;
+
+enum sim_setting_flags {
+    SIM_SF_LAUNCHER = 1u, /* an option of `qsgdsim sim`, not of the trainer (no field) */
+    SIM_SF_NEGATED = 2u,  /* flag: the option turns the setting off (--no-shared-decode) */
+    SIM_SF_OPEN_MIN = 4u, /* double: > dmin */
+    SIM_SF_OPTIONAL = 8u, /* default "": passed on only when an experiment gives it */
+};
+
+struct sim_config;
+typedef struct sim_setting {
+    const char *name;   /* experiment-file key, column name of points.tsv */
+    const char *abbrev; /* in point directory names */
+    const char *option; /* command-line option without "--" (the launcher's or the trainer's) */
+    const char *meta;   /* value placeholder in --help ("SPEC"); NULL for a flag */
+    const char *dump;   /* key in sim_config_write's dump (NULL: not dumped) */
+    sim_setting_kind kind;
+    unsigned flags;                 /* sim_setting_flags */
+    size_t offset, size;            /* the field of sim_config (launcher STRING: size = max+1) */
+    unsigned long long min, max;    /* COUNT */
+    double dmin, dmax;              /* DOUBLE */
+    const qsgd_opt_choice *choices; /* ENUM, ends with {NULL} */
+    unsigned only_exf;              /* passed and dumped only with an exchange of these flags */
+    const char *def;                /* default as text ("" with SIM_SF_OPTIONAL) */
+    const char *help;               /* one line: experiment keys, list, docs */
+    const char *usage;              /* --help text, lines joined by '\n' (NULL: ENUM choices) */
+    /* HOOK: parse v into c (0, or -1 with the reason in err, without the option's name) */
+    int (*parse)(struct sim_config *c, const char *v, char *err, size_t errlen);
+    /* HOOK: the value of c as the dump writes it */
+    void (*format)(const struct sim_config *c, char *buf, size_t len);
+    /* STRING (optional): a value of an experiment file; 0, or -1 with the reason in msg */
+    int (*check)(const char *v, char *msg, size_t len);
+} sim_setting;
+
+typedef enum sim_setting_id {
+#define SIM_SETTING(id, ...) SIM_SET_##id,
+#define SIM_OPTION(id, ...) SIM_SET_##id,
+#include "sim_settings.def"
+#undef SIM_SETTING
+#undef SIM_OPTION
+    SIM_NSETTINGS
+} sim_setting_id;
+
+/* The experiment keys are the SIM_SETTING rows, first in the table: 0..SIM_NKEYS-1. */
+enum {
+#define SIM_SETTING(id, ...) SIM_KEY_##id,
+#define SIM_OPTION(id, ...)
+#include "sim_settings.def"
+#undef SIM_SETTING
+#undef SIM_OPTION
+    SIM_NKEYS
+};
+
+/* Row id of the table (NULL if out of range). */
+const sim_setting *sim_setting_get(int id);
+/* The row whose experiment key is name (or whose option is name when option != 0); -1. */
+int sim_setting_find(const char *name, int option);
+/* The value names of an enum row ("a, b, c" or "a | b | c" with sep). */
+void sim_setting_choices(const sim_setting *s, const char *sep, char *buf, size_t len);
+/* Parse one value of row id into c (as its option does); 0, or -1 with the reason in err,
+ * without the option's name. A flag takes "true"/"false" (or NULL: given). */
+int sim_setting_parse(int id, const char *v, struct sim_config *c, char *err, size_t errlen);
+/* Check one value of an experiment file: text, and num for numbers (NaN for strings): the
+ * row's kind and range, its check hook, or its parse on a default config; 0 or -1 (msg). */
+int sim_setting_check(int id, const char *text, double num, char *msg, size_t len);
+/* The row's range in words ("integer 1..256", "number in (0, 1]", "string", ...). */
+void sim_setting_type_text(const sim_setting *s, char *buf, size_t len);
+/* The docs/experiments.md table of settings (markdown), generated from the rows. */
+void sim_settings_markdown(FILE *f);
+
+/* Spec and value checks of the rows (experiment files: sim_setting_check). */
+int sim_check_model(const char *v, char *msg, size_t len);
+int sim_check_data(const char *v, char *msg, size_t len);
+int sim_check_quant(const char *v, char *msg, size_t len);
+int sim_check_optim(const char *v, char *msg, size_t len);
+int sim_check_network(const char *v, char *msg, size_t len);
+int sim_check_smpi_model(const char *v, char *msg, size_t len);
+int sim_check_smpi_algorithm(const char *v, char *msg, size_t len);
+
 void sim_config_default(sim_config *c);
 /* Parse the trainer's command line (options after the program name). On error returns
- * nonzero with a message in err naming the option. *help set when --help was given. Counts
- * are checked for overflow ("too large", never a wrapped value), --epochs is finite and > 0,
- * and the --quant, --model and --optim specs are parsed here (a bad spec is an error before
- * any work, even when no tensor would use the quantizer). */
+ * nonzero with a message in err naming the option, and *setting (may be NULL) = the row id
+ * of the setting it is about (-1: none, e.g. an unknown option). *help set when --help was
+ * given. Counts are checked for overflow ("too large", never a wrapped value), --epochs is
+ * finite and > 0, and the --quant, --model and --optim specs are parsed here (a bad spec is
+ * an error before any work, even when no tensor would use the quantizer). */
+int sim_config_parse_at(int argc, char **argv, sim_config *c, int *help, int *setting, char *err,
+                        size_t errlen);
+/* The same without the setting. */
 int sim_config_parse(int argc, char **argv, sim_config *c, int *help, char *err, size_t errlen);
 void sim_config_usage(FILE *f, const char *prog);
 /* The resolved configuration as "key = value" lines, each prefixed by prefix. */

@@ -83,12 +83,11 @@ __asm__(".text\n"
         "\thlt\n");
 #endif
 
-/* The exchanges (exchange.h): one line each, indexed by sim_exchange. */
+/* The exchanges (exchange.h): generated from sim/exchanges.def, indexed by sim_exchange. */
 static const sim_exchange_ops *const exchange_registry[] = {
-    [SIM_EX_ALLGATHER] = &ex_allgather_ops,
-    [SIM_EX_ALLREDUCE] = &ex_allreduce_ops,
-    [SIM_EX_PS] = &ex_ps_ops,
-    [SIM_EX_STRIPES] = &ex_stripes_ops,
+#define SIM_EXCHANGE(id, name, flags, summary) [SIM_EX_##id] = &ex_##name##_ops,
+#include "exchanges.def"
+#undef SIM_EXCHANGE
 };
 
 /* The implementation a configuration runs (its --overlap variant with --overlap). */
