@@ -21,6 +21,8 @@ extern const quant_type quant_type_natural;
 extern const quant_type quant_type_terngrad;
 extern const quant_type quant_type_signsgd;
 extern const quant_type quant_type_efsignsgd;
+extern const quant_type quant_type_mxfp8;
+extern const quant_type quant_type_mxfp4;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
@@ -36,6 +38,8 @@ static const quant_type *const registry[] = {
     &quant_type_terngrad,
     &quant_type_signsgd,
     &quant_type_efsignsgd,
+    &quant_type_mxfp8,
+    &quant_type_mxfp4,
 #ifdef QSGDSIM_EXTRA_QUANT_TYPES /* a variant build's extra registry lines (tests/extend/) */
     QSGDSIM_EXTRA_QUANT_TYPES,
 #endif

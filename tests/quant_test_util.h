@@ -202,6 +202,10 @@ QT_FN size_t qt_specs_for(const quant_type *t, char (*out)[QT_SPEC_LEN], size_t 
         for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
             if (strncmp(sp[a], t->name, strlen(t->name)) == 0)
                 snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
+    } else if (strncmp(t->name, "mx", 2) == 0) { /* C3: mxfp8, mxfp4 */
+        snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
+        if (k < max)
+            snprintf(out[k++], QT_SPEC_LEN, "%s:rounding=stochastic", t->name);
     } else if (k < max) {
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
     }
