@@ -18,7 +18,7 @@ run() { # name, then train options
 }
 Q8=qsgd:bits=8,bucket=512
 run softmax-fp32      --model softmax --epochs 10 --lr 0.02
-run softmax-qsgd8     --model softmax --epochs 10 --lr 0.02 --quant $Q8 --quant-min 1
+run softmax-qsgd8     --model softmax --epochs 10 --lr 0.02 --quant $Q8 --quant-min-numel 1
 run mlp-fp32          --model mlp:hidden=256x128 --epochs 10 --lr 0.05
 run mlp-qsgd8         --model mlp:hidden=256x128 --epochs 10 --lr 0.05 --quant $Q8
 run cnn-fp32          --model cnn:channels=16x32,fc=128 --epochs 6 --lr 0.05

@@ -88,7 +88,7 @@ plot)
   ;;
 train)
   args=(train --model xtest:l2=0.001 --data xtest:n=256,d=8 --quant xtest:b=8,scale=2
-    --quant-min 0 --epochs 4 --batch 16 --lr 0.1 --schedule constant --momentum 0
+    --quant-min-numel 0 --epochs 4 --batch 16 --lr 0.1 --schedule constant --momentum 0
     --device cpu --threads 1 --quiet)
   for r in 1 2; do
     rc=0
