@@ -1,27 +1,39 @@
-/* data_xtest.c — a data source added from outside models/ (tests/extend/): a noiseless
- * linear regression y = a.w* with w*_j = 1/(j+1) on n rows of dim deterministic features
- * in [-1, 1]; the test set is the next n/4 + 1 rows. Options n and dim. */
+/* data_xtest.c — a data source added from outside models/ (tests/extend/): a
+ * noiseless linear regression y = a.w* with w*_j = 1/(j+1) on n rows of dim
+ * deterministic features in [-1, 1]; the test set is the next n/4 + 1 rows.
+ * Options n and dim. */
 #include <stddef.h>
 #include <stdio.h>
 
 #include "data.h"
 
-enum { XD_N, XD_DIM };
-
-static const data_opt xd_opts[] = {
-    [XD_N] = {.name = "n", .meta = "N", .help = "training rows (default 256)"},
-    [XD_DIM] = {.name = "dim", .aliases = "d", .meta = "D", .help = "features (default 8)"},
-    {.name = NULL},
-};
-
 typedef struct xd_spec {
     size_t n, dim;
 } xd_spec;
+DATA_PARAMS_FITS(xd_spec);
 
-static int xd_opt(void *ctx, const data_opt *o, const char *v, data_err *err) {
-    xd_spec *s = ctx;
-    return data_parse_size("xtest", o->name, v, o - xd_opts == XD_N ? &s->n : &s->dim, err);
-}
+static const qsgd_opt xd_opts[] = {
+    {.name = "n",
+     .kind = QSGD_OPT_SIZE,
+     .offset = offsetof(xd_spec, n),
+     .min = 1,
+     .max = DATA_MAX_COUNT,
+     .def = "256",
+     .meta = "N",
+     .flags = QSGD_OPT_EXP,
+     .help = "training rows"},
+    {.name = "dim",
+     .aliases = "d",
+     .kind = QSGD_OPT_SIZE,
+     .offset = offsetof(xd_spec, dim),
+     .min = 1,
+     .max = DATA_MAX_COUNT,
+     .def = "8",
+     .meta = "D",
+     .flags = QSGD_OPT_EXP,
+     .help = "features"},
+    {.name = NULL},
+};
 
 /* Rows first .. first + n of the sequence. */
 static int xd_make(const xd_spec *s, size_t first, size_t n, dataset **out, data_err *err) {
@@ -42,18 +54,17 @@ static int xd_make(const xd_spec *s, size_t first, size_t n, dataset **out, data
     return DATA_OK;
 }
 
-static int xd_load(const data_source *src, const char *path, const char *opts, uint64_t seed,
+static int xd_load(const data_source *src, const char *path, const void *params, uint64_t seed,
                    dataset **train, dataset **test, data_err *err) {
+    (void)src;
+    (void)path;
+    (void)seed;
     *train = *test = NULL;
-    xd_spec s = {.n = 256, .dim = 8};
-    int rc = data_opts_each(src, opts, xd_opt, &s, err);
-    if (rc)
+    const xd_spec *s = params;
+    int rc;
+    if ((rc = xd_make(s, 0, s->n, train, err)))
         return rc;
-    if (s.n == 0 || s.dim == 0)
-        return data_fail(err, DATA_EINVAL, "xtest: n and dim must be >= 1");
-    if ((rc = xd_make(&s, 0, s.n, train, err)))
-        return rc;
-    if ((rc = xd_make(&s, s.n, s.n / 4 + 1, test, err))) {
+    if ((rc = xd_make(s, s->n, s->n / 4 + 1, test, err))) {
         dataset_free(*train);
         *train = NULL;
     }
@@ -64,5 +75,6 @@ const data_source data_source_xtest = {
     .name = "xtest",
     .summary = "noiseless linear regression y = a.w*, w*_j = 1/(j+1) (extension test)",
     .opts = xd_opts,
+    .params_size = sizeof(xd_spec),
     .load = xd_load,
 };
