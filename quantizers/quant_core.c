@@ -23,6 +23,7 @@ extern const quant_type quant_type_signsgd;
 extern const quant_type quant_type_efsignsgd;
 extern const quant_type quant_type_mxfp8;
 extern const quant_type quant_type_mxfp4;
+extern const quant_type quant_type_powersgd;
 
 /* The registry: adding a quantizer is one file plus one line here. */
 static const quant_type *const registry[] = {
@@ -40,6 +41,7 @@ static const quant_type *const registry[] = {
     &quant_type_efsignsgd,
     &quant_type_mxfp8,
     &quant_type_mxfp4,
+    &quant_type_powersgd,
 #ifdef QSGDSIM_EXTRA_QUANT_TYPES /* a variant build's extra registry lines (tests/extend/) */
     QSGDSIM_EXTRA_QUANT_TYPES,
 #endif

@@ -206,6 +206,11 @@ QT_FN size_t qt_specs_for(const quant_type *t, char (*out)[QT_SPEC_LEN], size_t 
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
         if (k < max)
             snprintf(out[k++], QT_SPEC_LEN, "%s:rounding=stochastic", t->name);
+    } else if (strcmp(t->name, "powersgd") == 0) { /* C3 */
+        static const char *const sp[] = {"powersgd", "powersgd:rank=1", "powersgd:rank=4",
+                                         "powersgd:rank=2,feedback=0", "powersgd:rank=64"};
+        for (size_t a = 0; a < sizeof sp / sizeof *sp && k < max; a++)
+            snprintf(out[k++], QT_SPEC_LEN, "%s", sp[a]);
     } else if (k < max) {
         snprintf(out[k++], QT_SPEC_LEN, "%s", t->name);
     }

@@ -1,0 +1,431 @@
+/* quant_powersgd.c — PowerSGD (Vogels, Karimireddy, Jaggi, NeurIPS 2019) as a per-worker
+ * quantizer: one step of rank-r power iteration with error feedback and warm start on a
+ * rows x cols tensor M (row-major):
+ *   M = g + e;  P = M Q;  P = orth(P);  Q' = M^T P;  C(M) = P Q'^T;  e' = M - C(M);  Q = Q'
+ * r = min(rank, rows, cols). orth is modified Gram-Schmidt over P's columns in index order,
+ * dot products and norms in double; a column whose remaining norm is 0 (or not a normal
+ * float) becomes zero. Q (cols x r) is kept across steps (warm start) and initialised on
+ * the first step after an allocation or reset from the qrng stream keyed by (seed, worker 0,
+ * step 0, tensor) only: Q_jk = (int32) word_{k cols + j} * 2^-31, so every worker of a run
+ * starts from the same Q, as the paper requires; drawn again so whenever a column of Q' is
+ * all zeros (M = 0 along it: Q would stay zero). feedback=0: e stays 0.
+ *
+ * Not the paper's distributed algorithm: there every worker computes its P = M_w Q, the P are
+ * all-reduced (summed) before orthogonalising, and Q' = M_w^T P is all-reduced again, so
+ * that all workers share P and Q. A quantizer sees one worker's tensor, so here each worker
+ * compresses on its own (its own P and Q', a rank-r approximation of its own M): what the
+ * all-gather exchange sums is then a sum of rank-r matrices, not a rank-r matrix. The two
+ * all-reduces belong to the exchange (a separate task).
+ *
+ * A vector (rows = 1 or cols = 1) is sent uncompressed (32-bit floats, e stays 0), as in
+ * the paper's implementation.
+ *
+ * The products are this file's own loops in a fixed order (no BLAS), so that the numbers do
+ * not depend on a BLAS kernel or thread count: P = M Q as dot products over a row of M with
+ * eight partial sums (lane j % 8, added pairwise at the end), Q' = M^T P and P Q'^T as
+ * axpy loops over rows in index order.
+ *
+ * Wire format: [P: rows x r 32-bit floats, row-major][Q': cols x r 32-bit floats,
+ * row-major], each float's IEEE bits MSB first. Exactly 32 r (rows + cols) bits (32 n for a
+ * vector). The decoder refuses a non-finite value, an entry of P of magnitude above 1 + 2^-10
+ * (P's columns are unit or zero vectors) and a product that overflows. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qrng.h"
+#include "qsgd_opt.h"
+#include "quant.h"
+
+/* decode(encode(v)) == quantize(v) needs the same roundings in both products: never fused */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#define PSGD_MAX_RANK 64
+#define PSGD_PMAX (1.0f + 0x1p-10f) /* the largest |P_ik| the decoder accepts */
+
+typedef struct powersgd_opts {
+    unsigned rank;   /* r */
+    int no_feedback; /* 1: feedback=0 */
+} powersgd_opts;
+QUANT_EXT_FITS(powersgd_opts);
+
+typedef struct powersgd_impl {
+    size_t r;   /* effective rank, 0 for a vector */
+    int have_q; /* Q initialised (first step done since alloc or reset) */
+    float *e;   /* [n] residual */
+    float *m;   /* [n] M = g + e */
+    float *p;   /* [rows r] P, row-major */
+    float *qt;  /* [r cols] Q transposed (warm start) */
+    float *qn;  /* [r cols] Q' transposed, this step's */
+    float *d;   /* [n] C(M) */
+} powersgd_impl;
+
+static void impl_free(powersgd_impl *im) {
+    if (!im)
+        return;
+    free(im->e);
+    free(im->m);
+    free(im->p);
+    free(im->qt);
+    free(im->qn);
+    free(im->d);
+    free(im);
+}
+
+static int is_vector(const quant *q) {
+    return q->rows == 1 || q->cols == 1;
+}
+
+static int powersgd_init(quant *q, quant_err *err) {
+    powersgd_opts *o = QUANT_EXT(&q->params, powersgd_opts);
+    if (o->rank == 0 || o->rank > PSGD_MAX_RANK)
+        return quant_fail(err, QUANT_EINVAL, 0, "powersgd: rank=%u is not in 1..%d", o->rank,
+                          PSGD_MAX_RANK);
+    o->no_feedback = o->no_feedback != 0;
+    powersgd_impl *im = calloc(1, sizeof *im);
+    if (!im)
+        return quant_fail(err, QUANT_ENOMEM, 0, "powersgd: out of memory");
+    if (!is_vector(q)) {
+        size_t r = o->rank;
+        if (r > q->rows)
+            r = q->rows;
+        if (r > q->cols)
+            r = q->cols;
+        im->r = r;
+        im->e = calloc(q->n, sizeof *im->e);
+        im->m = malloc(q->n * sizeof *im->m);
+        im->d = malloc(q->n * sizeof *im->d);
+        im->p = malloc(q->rows * r * sizeof *im->p);
+        im->qt = malloc(q->cols * r * sizeof *im->qt);
+        im->qn = malloc(q->cols * r * sizeof *im->qn);
+        if (!im->e || !im->m || !im->d || !im->p || !im->qt || !im->qn) {
+            impl_free(im);
+            return quant_fail(err, QUANT_ENOMEM, 0, "powersgd: out of memory for %zu x %zu",
+                              q->rows, q->cols);
+        }
+    }
+    q->impl = im;
+    return QUANT_OK;
+}
+
+static void powersgd_fini(quant *q) {
+    impl_free(q->impl);
+}
+
+static uint64_t powersgd_max_bits(const quant *q) {
+    const powersgd_impl *im = q->impl;
+    return is_vector(q) ? 32ull * q->n : 32ull * im->r * (q->rows + q->cols);
+}
+
+static void powersgd_reset(quant *q) {
+    powersgd_impl *im = q->impl;
+    im->have_q = 0;
+    if (im->e)
+        memset(im->e, 0, q->n * sizeof *im->e);
+}
+
+static const float *powersgd_residual(const quant *q) {
+    const powersgd_impl *im = q->impl;
+    return im->e;
+}
+
+static uint32_t f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static float u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* out[i] = sum_j a[j] b[j] with eight lanes j % 8, combined ((0+1)+(2+3))+((4+5)+(6+7)). */
+static float dot8(const float *a, const float *b, size_t len) {
+    float s[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] += a[j + l] * b[j + l];
+    for (int l = 0; j < len; j++, l++)
+        s[l] += a[j] * b[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* d = P Q^T (rows x cols), P rows x r row-major, qt r x cols: the decoder's product too. */
+static void product(const float *p, const float *qt, size_t rows, size_t cols, size_t r, float *d) {
+    for (size_t i = 0; i < rows; i++) {
+        float *di = d + i * cols;
+        const float *pi = p + i * r;
+        float p0 = pi[0];
+        for (size_t j = 0; j < cols; j++)
+            di[j] = p0 * qt[j];
+        for (size_t k = 1; k < r; k++) {
+            float pk = pi[k];
+            const float *qk = qt + k * cols;
+            for (size_t j = 0; j < cols; j++)
+                di[j] += pk * qk[j];
+        }
+    }
+}
+
+/* 1 if every x[i] is finite. */
+static int all_finite(const float *x, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= (f2u(x[i]) & 0x7fffffffu) >= 0x7f800000u;
+    return !bad;
+}
+
+/* One power-iteration step into im->p, im->qn, im->d (state untouched). EINVAL when M or a
+ * product is not finite. */
+static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_err *err) {
+    powersgd_impl *im = q->impl;
+    const size_t rows = q->rows, cols = q->cols, r = im->r, n = q->n;
+    for (size_t i = 0; i < n; i++)
+        im->m[i] = v[i] + im->e[i];
+    if (!all_finite(im->m, n)) {
+        size_t i = 0;
+        while (i < n && isfinite(im->m[i]))
+            i++;
+        return quant_fail(err, QUANT_EINVAL, 0,
+                          "powersgd: input value %g (+ residual) at index %zu is not finite",
+                          (double)v[i], i);
+    }
+    float *qt = im->qt;
+    if (!im->have_q) { /* the same Q on every worker: (seed, tensor) only */
+        qrng_stream st = qrng_make(ctx->seed, 0, 0, ctx->tensor);
+        for (size_t i = 0; i < r * cols; i++)
+            im->qn[i] = (float)(int32_t)qrng_word(&st, i) * 0x1p-31f;
+        qt = im->qn;
+    }
+    /* P = M Q */
+    for (size_t i = 0; i < rows; i++)
+        for (size_t k = 0; k < r; k++)
+            im->p[i * r + k] = dot8(im->m + i * cols, qt + k * cols, cols);
+    /* orthogonalise P's columns (modified Gram-Schmidt, double sums) */
+    for (size_t k = 0; k < r; k++) {
+        for (size_t l = 0; l < k; l++) {
+            double dp = 0;
+            for (size_t i = 0; i < rows; i++)
+                dp += (double)im->p[i * r + k] * im->p[i * r + l];
+            for (size_t i = 0; i < rows; i++)
+                im->p[i * r + k] = (float)((double)im->p[i * r + k] - dp * im->p[i * r + l]);
+        }
+        double nn = 0;
+        for (size_t i = 0; i < rows; i++)
+            nn += (double)im->p[i * r + k] * im->p[i * r + k];
+        double nrm = sqrt(nn);
+        int zero = !(nrm >= 0x1p-126) || !isfinite(nrm);
+        for (size_t i = 0; i < rows; i++)
+            im->p[i * r + k] = zero ? 0.0f : (float)(im->p[i * r + k] / nrm);
+    }
+    /* Q' = M^T P, kept transposed: qn[k][j] = sum_i P[i][k] M[i][j], rows in order */
+    memset(im->qn, 0, r * cols * sizeof *im->qn);
+    for (size_t i = 0; i < rows; i++) {
+        const float *mi = im->m + i * cols;
+        for (size_t k = 0; k < r; k++) {
+            float pk = im->p[i * r + k];
+            float *qk = im->qn + k * cols;
+            for (size_t j = 0; j < cols; j++)
+                qk[j] += pk * mi[j];
+        }
+    }
+    product(im->p, im->qn, rows, cols, r, im->d);
+    if (!all_finite(im->qn, r * cols) || !all_finite(im->d, n))
+        return quant_fail(err, QUANT_EINVAL, 0,
+                          "powersgd: the rank-%zu approximation overflows float (input too large)",
+                          r);
+    return QUANT_OK;
+}
+
+/* Commit the step: e = M - C(M) (or 0), Q = Q'. */
+static void powersgd_commit(quant *q) {
+    powersgd_impl *im = q->impl;
+    const int fb = !QUANT_EXT(&q->params, powersgd_opts)->no_feedback;
+    for (size_t i = 0; i < q->n; i++)
+        im->e[i] = fb ? im->m[i] - im->d[i] : 0.0f;
+    float *t = im->qt;
+    im->qt = im->qn;
+    im->qn = t;
+    /* a zero column of Q (M = 0 along it) would stay zero forever: draw Q afresh next step */
+    im->have_q = 1;
+    for (size_t k = 0; k < im->r && im->have_q; k++) {
+        uint32_t any = 0;
+        for (size_t j = 0; j < q->cols; j++)
+            any |= f2u(im->qt[k * q->cols + j]) & 0x7fffffffu;
+        im->have_q = any != 0;
+    }
+}
+
+static int vector_check(const quant *q, const float *v, quant_err *err) {
+    if (all_finite(v, q->n))
+        return QUANT_OK;
+    size_t i = 0;
+    while (i < q->n && isfinite(v[i]))
+        i++;
+    return quant_fail(err, QUANT_EINVAL, 0, "powersgd: input value %g at index %zu is not finite",
+                      (double)v[i], i);
+}
+
+static int powersgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
+                             quant_err *err) {
+    powersgd_impl *im = q->impl;
+    if (is_vector(q)) {
+        int rc = vector_check(q, v, err);
+        if (rc == QUANT_OK)
+            memcpy(out, v, q->n * sizeof *out);
+        return rc;
+    }
+    int rc = powersgd_step(q, v, ctx, err);
+    if (rc)
+        return rc;
+    memcpy(out, im->d, q->n * sizeof *out);
+    powersgd_commit(q);
+    return QUANT_OK;
+}
+
+static void put_floats(uint8_t *buf, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = f2u(x[i]);
+        buf[4 * i] = (uint8_t)(u >> 24);
+        buf[4 * i + 1] = (uint8_t)(u >> 16);
+        buf[4 * i + 2] = (uint8_t)(u >> 8);
+        buf[4 * i + 3] = (uint8_t)u;
+    }
+}
+
+static int powersgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
+                           uint64_t *nbits, quant_err *err) {
+    powersgd_impl *im = q->impl;
+    uint64_t total = powersgd_max_bits(q);
+    if (total / 8 > cap)
+        return quant_fail(err, QUANT_ENOSPC, 0, "powersgd: buffer of %zu bytes, need %llu", cap,
+                          (unsigned long long)(total / 8));
+    if (is_vector(q)) {
+        int rc = vector_check(q, v, err);
+        if (rc)
+            return rc;
+        put_floats(buf, v, q->n);
+    } else {
+        int rc = powersgd_step(q, v, ctx, err);
+        if (rc)
+            return rc;
+        const size_t r = im->r, cols = q->cols;
+        put_floats(buf, im->p, q->rows * r);
+        uint8_t *b = buf + 4 * q->rows * r; /* Q' row-major (cols x r) from its transpose */
+        for (size_t j = 0; j < cols; j++)
+            for (size_t k = 0; k < r; k++) {
+                uint32_t u = f2u(im->qn[k * cols + j]);
+                uint8_t *o = b + 4 * (j * r + k);
+                o[0] = (uint8_t)(u >> 24);
+                o[1] = (uint8_t)(u >> 16);
+                o[2] = (uint8_t)(u >> 8);
+                o[3] = (uint8_t)u;
+            }
+        powersgd_commit(q);
+    }
+    *nbits = total;
+    return QUANT_OK;
+}
+
+static uint32_t get_u32(const uint8_t *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
+                           float *out, quant_err *err) {
+    const powersgd_impl *im = q->impl;
+    uint64_t want = powersgd_max_bits(q);
+    if (nbits != want)
+        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
+                          "powersgd: message of %llu bits, expected exactly %llu (%s)",
+                          (unsigned long long)nbits, (unsigned long long)want,
+                          nbits < want ? "truncated" : "trailing bits");
+    size_t nf = (size_t)(want / 32), np = is_vector(q) ? 0 : q->rows * im->r;
+    for (size_t i = 0; i < nf; i++) {
+        uint32_t u = get_u32(buf + 4 * i);
+        float x = u2f(u);
+        if ((u & 0x7fffffffu) >= 0x7f800000u || (i < np && !(fabsf(x) <= PSGD_PMAX)))
+            return quant_fail(err, QUANT_ECORRUPT, 32ull * i,
+                              "powersgd: %s value %zu is %g at bit %llu (%s)", i < np ? "P" : "Q",
+                              i < np ? i : i - np, (double)x, 32ull * i,
+                              i < np ? "P's columns are unit or zero vectors" : "not finite");
+        if (is_vector(q))
+            out[i] = x;
+    }
+    if (is_vector(q))
+        return QUANT_OK;
+    /* the decoder owns no workspace it may write (q is const): P and Q' as floats go
+     * through out, P Q'^T computed row by row from the message */
+    const size_t rows = q->rows, cols = q->cols, r = im->r;
+    const uint8_t *pb = buf, *qb = buf + 4 * np;
+    for (size_t i = 0; i < rows; i++) {
+        float *di = out + i * cols;
+        for (size_t k = 0; k < r; k++) {
+            float pk = u2f(get_u32(pb + 4 * (i * r + k)));
+            if (k == 0)
+                for (size_t j = 0; j < cols; j++)
+                    di[j] = pk * u2f(get_u32(qb + 4 * (j * r)));
+            else
+                for (size_t j = 0; j < cols; j++)
+                    di[j] += pk * u2f(get_u32(qb + 4 * (j * r + k)));
+        }
+    }
+    if (!all_finite(out, q->n))
+        return quant_fail(err, QUANT_ECORRUPT, 32ull * np,
+                          "powersgd: P Q^T overflows float (no encoder writes such a message)");
+    return QUANT_OK;
+}
+
+enum { OPT_RANK, OPT_FEEDBACK };
+static const qsgd_opt powersgd_optrows[] = {
+    [OPT_RANK] = {.name = "rank",
+                  .aliases = "r",
+                  .kind = QSGD_OPT_UINT,
+                  .offset = QUANT_EXT_OFFSET(powersgd_opts, rank),
+                  .min = 1,
+                  .max = PSGD_MAX_RANK,
+                  .def = "2",
+                  .meta = "R",
+                  .help = "rank of the approximation P Q^T (clamped to min(rows, cols))"},
+    [OPT_FEEDBACK] = {.name = "feedback",
+                      .kind = QSGD_OPT_BOOL,
+                      .offset = QUANT_EXT_OFFSET(powersgd_opts, no_feedback),
+                      .def = "1",
+                      .help = "error feedback (0 = the residual is dropped)",
+                      .flags = QSGD_OPT_NEGATED},
+    {.name = NULL},
+};
+
+/* "PowerSGD r=2" (" no EF" without feedback). */
+static int powersgd_label(const quant_spec *sp, int level, char *out, size_t len) {
+    const powersgd_opts *o = QUANT_EXT_CONST(&sp->params, powersgd_opts);
+    int w = snprintf(out, len, "PowerSGD r=%u%s", o->rank, o->no_feedback ? " no EF" : "");
+    return w >= 0 && (size_t)w < len ? 0 : -1;
+}
+
+const quant_type quant_type_powersgd = {
+    .name = "powersgd",
+    .summary = "PowerSGD: rank-r power iteration with error feedback and warm start, P and Q "
+               "in fp32 (vectors uncompressed)",
+    .opts = powersgd_optrows,
+    .stateful = 1,
+    .lossless = 0,
+    .label = powersgd_label,
+    .init = powersgd_init,
+    .fini = powersgd_fini,
+    .max_bits = powersgd_max_bits,
+    .quantize = powersgd_quantize,
+    .encode = powersgd_encode,
+    .decode = powersgd_decode,
+    .reset = powersgd_reset,
+    .residual = powersgd_residual,
+};
