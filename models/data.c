@@ -296,7 +296,10 @@ size_t data_sampler_next(data_sampler *s, size_t *idx) {
 
 /* ---- data specs: the registry ------------------------------------------------------------ */
 
-/* One line per source; adding a source is its file plus one line here. */
+/* One line per source; adding a source is its file (models/data_NAME.c, compiled by the
+ * glob) plus its line here. */
+extern const data_source data_source_fmnist, data_source_libsvm, data_source_synth_leastsq,
+    data_source_synth_logreg;
 static const data_source *const registry[] = {
     &data_source_fmnist,
     &data_source_libsvm,

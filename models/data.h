@@ -242,11 +242,6 @@ typedef struct data_source {
 #define DATA_PARAMS_FITS(type)                                                                     \
     _Static_assert(sizeof(type) <= DATA_PARAMS_MAX, #type " is larger than DATA_PARAMS_MAX")
 
-extern const data_source data_source_fmnist;        /* data_fmnist.c */
-extern const data_source data_source_libsvm;        /* data_libsvm.c */
-extern const data_source data_source_synth_leastsq; /* data_synth.c */
-extern const data_source data_source_synth_logreg;  /* data_synth.c */
-
 /* The registry: a NULL-terminated array of every source. */
 const data_source *const *data_sources(void);
 /* The source whose name is the first len bytes of name, or NULL. */

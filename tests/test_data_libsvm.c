@@ -170,6 +170,9 @@ static void test_errors(void) {
 
 #include "test_memlimit.h"
 
+/* the sources' tables, declared where the registry lists them (models/data.c) */
+extern const data_source data_source_fmnist, data_source_libsvm, data_source_synth_leastsq;
+
 /* Load path in a child process whose address space may grow by at most `extra` bytes (not
  * under ASan, whose shadow memory needs terabytes; there only the 30 s alarm bounds it) and
  * expect code and a message containing want1 and want2. */
