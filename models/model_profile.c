@@ -1,9 +1,11 @@
 /* model_profile.c — "profile" models for timing studies: the real per-layer parameter
- * tensors and forward+backward FLOPs of a published network (AlexNet, ResNet-50/152, VGG19,
- * the paper's AN4 LSTM), with a cheap deterministic pseudo-random gradient instead of real
- * backpropagation. Only the sizes matter: what is sent, and how long a step computes.
+ * tensors and forward+backward FLOPs of a published network (AlexNet in three variants,
+ * ResNet-50/152, ResNet-110 for CIFAR-10, BN-Inception, VGG19, the paper's AN4 LSTM), with a
+ * cheap deterministic pseudo-random gradient instead of real backpropagation. Only the sizes
+ * matter: what is sent, and how long a step computes. docs/profiles.md tabulates them.
  *
- * Spec: profile:name=NET (default resnet50). The data spec is ignored (any shape works,
+ * Spec: profile:name=NET[,stride=v1.5|v1] (default resnet50; stride= only for the bottleneck
+ * ResNets, see net_resnet). The data spec is ignored (any shape works,
  * e.g. synth-logreg:n=4096,dim=8); one "sample" is one image (CNNs) or one 20-frame
  * segment (LSTM; see profile_nets).
  *
@@ -39,7 +41,8 @@
 typedef struct prof_build {
     model *m; /* NULL: only count (sizes pass) */
     size_t ntensors, nparams;
-    double macs; /* forward multiply-accumulates per sample */
+    double macs;   /* forward multiply-accumulates per sample */
+    int stride_v1; /* bottleneck ResNets: the stride on the first 1x1 conv (net_resnet) */
 } prof_build;
 
 static void add_tensor(prof_build *b, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
@@ -116,7 +119,8 @@ static void net_alexnet(prof_build *b) {
 }
 
 /* AlexNet, the one-GPU "one weird trick" variant (Krizhevsky 2014, arXiv:1404.5997) as in
- * torchvision and CNTK's AlexNet example: 64-192-384-256-256, 61.10M parameters. */
+ * torchvision (and CNTK's old NDL example, Examples/Image/Classification/AlexNet/AlexNet.ndl,
+ * not the one the paper ran: see net_alexnet_cntk): 64-192-384-256-256, 61.10M parameters. */
 static void net_alexnet_owt(prof_build *b) {
     conv(b, "conv1", 64, 3, 11, 55, 1);
     conv(b, "conv2", 192, 64, 5, 27, 1);
@@ -128,8 +132,37 @@ static void net_alexnet_owt(prof_build *b) {
     fc(b, "fc8", 1000, 4096);
 }
 
-/* ResNet with bottleneck blocks (He et al. 2016) as in torchvision ("v1.5": the stride of a
- * stage's first block is on its 3x3 conv), 224x224 input, convs without bias + BN. */
+/* AlexNet as CNTK 2.0 trains it, the network the paper ran: microsoft/CNTK
+ * Examples/Image/Classification/AlexNet/BrainScript/AlexNet_ImageNet.cntk (stored commit
+ * 08ae3b79), 227x227x3 input, ConvolutionalLayer {96, (11:11), stride 4, pad=false} ->
+ * 55x55, 3x3/2 max pool -> 27, {192, (5:5), pad} -> 27, pool -> 13, {384,(3:3)}, {384,(3:3)},
+ * {256,(3:3)} at 13, pool -> 6, DenseLayer 4096, 4096, LinearLayer 1000, every layer with a
+ * bias: 62,003,496 parameters, 0.986 GMACs (the issue's 62.0M, ~0.99 GMAC). Its two LRN
+ * layers hold a 5-element ParameterTensor each with learningRateMultiplier = 0: CNTK does not
+ * update or aggregate those (no gradient is sent), so they are not tensors here. */
+static void net_alexnet_cntk(prof_build *b) {
+    conv(b, "conv1", 96, 3, 11, 55, 1);
+    conv(b, "conv2", 192, 96, 5, 27, 1);
+    conv(b, "conv3", 384, 192, 3, 13, 1);
+    conv(b, "conv4", 384, 384, 3, 13, 1);
+    conv(b, "conv5", 256, 384, 3, 13, 1);
+    fc(b, "fc6", 4096, 256 * 6 * 6);
+    fc(b, "fc7", 4096, 4096);
+    fc(b, "fc8", 1000, 4096);
+}
+
+/* ResNet with bottleneck blocks (He et al. 2016), 224x224 input, convs without bias + BN.
+ * Where the stride of a stage's first block sits changes the MACs, not the parameters:
+ *   v1.5 (default; torchvision, the study's numbers so far): on the block's 3x3 conv, so its
+ *        first 1x1 conv runs at the stage's input resolution;
+ *   v1   (stride=v1; He et al. 2016 and CNTK, the variant the paper ran): on the first 1x1
+ *        conv. CNTK's ResNet50_ImageNet1K.cntk and ResNet152_ImageNet1K.cntk (microsoft/CNTK
+ *        Examples/Image/Classification/ResNet/BrainScript/) set "stride1x1 = (2:2)",
+ *        "stride3x3 = (1:1)" for ResNetBottleneckInc, whose Macros.bs says: "One can reduce
+ *        the size either at the first 1x1 convolution by specifying stride1x1=(2:2) (original
+ *        paper), or at the 3x3 convolution by specifying stride3x3=(2:2) (Facebook
+ *        re-implementation)". v1 saves 3 x 77,070,336 MACs (stages 2-4: 128x256 at 56^2 - 28^2,
+ *        256x512 at 28^2 - 14^2, 512x1024 at 14^2 - 7^2). */
 static void net_resnet(prof_build *b, const int blocks[4]) {
     conv(b, "conv1", 64, 3, 7, 112, 0);
     bnorm(b, "bn1", 64);
@@ -140,7 +173,7 @@ static void net_resnet(prof_build *b, const int blocks[4]) {
         size_t p = planes[s], hw = hws[s];
         for (int k = 0; k < blocks[s]; k++) {
             snprintf(n, sizeof n, "l%d.%d.conv1", s + 1, k);
-            conv(b, n, p, in, 1, k == 0 ? in_hw : hw, 0);
+            conv(b, n, p, in, 1, k == 0 && !b->stride_v1 ? in_hw : hw, 0);
             snprintf(n, sizeof n, "l%d.%d.bn1", s + 1, k);
             bnorm(b, n, p);
             snprintf(n, sizeof n, "l%d.%d.conv2", s + 1, k);
@@ -172,6 +205,117 @@ static void net_resnet50(prof_build *b) {
 static void net_resnet152(prof_build *b) {
     static const int blocks[4] = {3, 8, 36, 3};
     net_resnet(b, blocks);
+}
+
+/* ResNet-110 for CIFAR-10 (He et al. 2016 §4.2): 32x32x3 input, a 3x3 conv to 16 channels,
+ * three stages of 18 basic blocks (two 3x3 convs + BN each) at 16, 32, 64 channels on 32x32,
+ * 16x16, 8x8 maps (the first conv of stages 2 and 3 has stride 2), global average pool, fc 10.
+ *   proj = 0: option A, the paper's (zero-padded identity shortcut, no parameters):
+ *             1,727,962 parameters, 252.9M MACs; 24.3% of the parameters (419,290: every BN,
+ *             the first conv, the fc and every conv of stages 1 and 2, at most 9,216 elements
+ *             each) sit in tensors under 10,000 elements.
+ *   proj = 1: CNTK's example, the one the paper ran (microsoft/CNTK
+ *             Examples/Image/Classification/ResNet/BrainScript/ResNet110_CIFAR10.cntk with
+ *             Macros.bs: ResNetBasicInc's shortcut is "ConvBNLayer {outChannels, (1:1),
+ *             stride ...}", i.e. option B): + a 1x1 conv + BN where the width doubles,
+ *             1,730,714 parameters, 253.1M MACs, 24.4% under 10,000 elements. */
+static void net_resnet_cifar(prof_build *b, int n, int proj) {
+    conv(b, "conv1", 16, 3, 3, 32, 0);
+    bnorm(b, "bn1", 16);
+    static const size_t planes[3] = {16, 32, 64}, hws[3] = {32, 16, 8};
+    size_t in = 16;
+    char t[40];
+    for (int s = 0; s < 3; s++) {
+        size_t p = planes[s], hw = hws[s];
+        for (int k = 0; k < n; k++) {
+            snprintf(t, sizeof t, "s%d.%d.conv1", s + 1, k);
+            conv(b, t, p, in, 3, hw, 0);
+            snprintf(t, sizeof t, "s%d.%d.bn1", s + 1, k);
+            bnorm(b, t, p);
+            snprintf(t, sizeof t, "s%d.%d.conv2", s + 1, k);
+            conv(b, t, p, p, 3, hw, 0);
+            snprintf(t, sizeof t, "s%d.%d.bn2", s + 1, k);
+            bnorm(b, t, p);
+            if (proj && in != p) {
+                snprintf(t, sizeof t, "s%d.%d.down", s + 1, k);
+                conv(b, t, p, in, 1, hw, 0);
+                snprintf(t, sizeof t, "s%d.%d.down.bn", s + 1, k);
+                bnorm(b, t, p);
+            }
+            in = p;
+        }
+    }
+    fc(b, "fc", 10, 64);
+}
+
+static void net_resnet110(prof_build *b) {
+    net_resnet_cifar(b, 18, 0);
+}
+
+static void net_resnet110_cntk(prof_build *b) {
+    net_resnet_cifar(b, 18, 1);
+}
+
+/* conv without bias + BN, the unit of BN-Inception. */
+static void convbn(prof_build *b, const char *name, size_t out, size_t in, size_t k, size_t hw) {
+    char t[40];
+    conv(b, name, out, in, k, hw, 0);
+    snprintf(t, sizeof t, "%.20s.bn", name);
+    bnorm(b, t, out);
+}
+
+/* One BN-Inception module on an hw x hw map of `in` channels (n1 = 0: the stride-2
+ * "pass-through" module, whose 3x3 and second double-3x3 convs have stride 2 and whose max
+ * pool passes the input channels through). Returns the output channels. */
+static size_t inception(prof_build *b, const char *name, size_t in, size_t hw, size_t n1, size_t r3,
+                        size_t n3, size_t rd, size_t nd, size_t np) {
+    char t[40];
+    int pass = n1 == 0;
+    size_t out_hw = pass ? hw / 2 : hw;
+    if (!pass) {
+        snprintf(t, sizeof t, "%s.1x1", name);
+        convbn(b, t, n1, in, 1, hw);
+    }
+    snprintf(t, sizeof t, "%s.3x3r", name);
+    convbn(b, t, r3, in, 1, hw);
+    snprintf(t, sizeof t, "%s.3x3", name);
+    convbn(b, t, n3, r3, 3, out_hw);
+    snprintf(t, sizeof t, "%s.d3x3r", name);
+    convbn(b, t, rd, in, 1, hw);
+    snprintf(t, sizeof t, "%s.d3x3a", name);
+    convbn(b, t, nd, rd, 3, hw);
+    snprintf(t, sizeof t, "%s.d3x3b", name);
+    convbn(b, t, nd, nd, 3, out_hw);
+    if (pass)
+        return n3 + nd + in;
+    snprintf(t, sizeof t, "%s.pool", name);
+    convbn(b, t, np, in, 1, hw);
+    return n1 + n3 + nd + np;
+}
+
+/* BN-Inception (Ioffe & Szegedy 2015, Figure 5) as CNTK's example builds it, the paper's
+ * framework: microsoft/CNTK Examples/Image/Classification/GoogLeNet/BN-Inception/BrainScript/
+ * BN-Inception.bs and InceptionLayers.bs (ConvBNReLULayer = ConvolutionalLayer {bias =
+ * false} + BatchNormalizationLayer; modules 3a-5b with the widths below, 3c and 4e the
+ * stride-2 pass-through ones; 7x7 average pool; LinearLayer 1000). 224x224 input: 69 convs,
+ * 11,285,224 parameters, 2.033 GMACs. The Caffe model (Cadene/pretrained-models.pytorch
+ * bninception.py, osmr/imgclsmob pytorchcv bninception.py) has the same layers with a bias on
+ * every conv: 10,016 more, 11,295,240 (the paper's 11.3M either way). */
+static void net_bn_inception(prof_build *b) {
+    convbn(b, "conv1", 64, 3, 7, 112);  /* 7x7/2 -> 112, 3x3/2 max pool -> 56 */
+    convbn(b, "conv2r", 64, 64, 1, 56); /* 1x1 */
+    convbn(b, "conv2", 192, 64, 3, 56); /* 3x3, then 3x3/2 max pool -> 28 */
+    size_t c = inception(b, "3a", 192, 28, 64, 64, 64, 64, 96, 32); /* 256 */
+    c = inception(b, "3b", c, 28, 64, 64, 96, 64, 96, 64);          /* 320 */
+    c = inception(b, "3c", c, 28, 0, 128, 160, 64, 96, 0);          /* 576 at 14 */
+    c = inception(b, "4a", c, 14, 224, 64, 96, 96, 128, 128);       /* 576 */
+    c = inception(b, "4b", c, 14, 192, 96, 128, 96, 128, 128);      /* 576 */
+    c = inception(b, "4c", c, 14, 160, 128, 160, 128, 160, 128);    /* 608 */
+    c = inception(b, "4d", c, 14, 96, 128, 192, 160, 192, 128);     /* 608 */
+    c = inception(b, "4e", c, 14, 0, 128, 192, 192, 256, 0);        /* 1056 at 7 */
+    c = inception(b, "5a", c, 7, 352, 192, 320, 160, 224, 128);     /* 1024 */
+    c = inception(b, "5b", c, 7, 352, 192, 320, 192, 224, 128);     /* 1024 */
+    fc(b, "fc", 1000, c);
 }
 
 /* VGG19 (Simonyan & Zisserman 2015, configuration E), 224x224 input, no BN. */
@@ -206,15 +350,20 @@ static void net_lstm_an4(prof_build *b) {
     fc(b, "out", 132, 512);
 }
 
-/* The networks. params and gmacs are the published totals this table reproduces (checked
- * in tests/test_model_profile.c within 1%):
+/* The networks. params and gmacs are the totals this table reproduces (checked in
+ * tests/test_model_profile.c against the cited references; docs/profiles.md):
  *   alexnet     62,378,344 params, 1.14 GMACs: computed from Krizhevsky et al. 2012's layer
  *               sizes without grouping (the grouped original has 60.97M, 0.72 GMACs).
  *   alexnet-owt 61,100,840 params, 0.714 GMACs: torchvision alexnet (docs' model table:
  *               61.1M params, 0.71 "GFLOPS" = GMACs).
- *   resnet50    25,557,032 params, 4.09 GMACs (torchvision resnet50; He et al.: 3.8 GFLOPs
- *               for v1, stride on the 1x1 conv).
- *   resnet152   60,192,808 params, 11.51 GMACs (torchvision resnet152).
+ *   alexnet-cntk 62,003,496 params, 0.986 GMACs: CNTK 2.0's AlexNet, the paper's.
+ *   resnet50    25,557,032 params, 4.09 GMACs (torchvision resnet50, v1.5); stride=v1:
+ *               3.858 GMACs (He et al.: 3.8 GFLOPs = multiply-adds).
+ *   resnet152   60,192,808 params, 11.51 GMACs (torchvision resnet152); stride=v1: 11.28
+ *               GMACs (He et al.: 11.3).
+ *   resnet110   1,727,962 params, 0.253 GMACs (He et al. option A); resnet110-cntk
+ *               1,730,714, 0.253 GMACs (CNTK's example, option B).
+ *   bn-inception 11,285,224 params, 2.033 GMACs (CNTK's example; paper: 11.3M).
  *   vgg19       143,667,240 params, 19.63 GMACs (torchvision vgg19).
  *   lstm-an4    13,634,692 params, 13.63 MMACs per frame, 0.2727 GMACs per 20-frame
  *               sample (the layout above; paper: 13M). */
@@ -227,17 +376,33 @@ typedef struct profile_net {
     const char *what;
     void (*build)(prof_build *b);
     double steps; /* forward passes through the layer table per sample (frames) */
+    int strided;  /* 1: a bottleneck ResNet, stride= applies */
 } profile_net;
 
 static const profile_net profile_nets[] = {
-    {"alexnet", "AlexNet (Krizhevsky 2012 widths, one GPU, 62.4M)", net_alexnet, 1},
-    {"alexnet-owt", "AlexNet one-GPU variant (torchvision/CNTK, 61.1M)", net_alexnet_owt, 1},
-    {"resnet50", "ResNet-50 (torchvision, 25.6M)", net_resnet50, 1},
-    {"resnet152", "ResNet-152 (torchvision, 60.2M)", net_resnet152, 1},
-    {"vgg19", "VGG19 (configuration E, 143.7M)", net_vgg19, 1},
-    {"lstm-an4", "3-layer LSTMP 1024/512 on AN4 features (13.6M)", net_lstm_an4, 20},
-    {NULL, NULL, NULL, 0},
+    {"alexnet", "AlexNet (Krizhevsky 2012 widths, one GPU, 62.4M)", net_alexnet, 1, 0},
+    {"alexnet-owt", "AlexNet one-GPU variant (torchvision, 61.1M)", net_alexnet_owt, 1, 0},
+    {"alexnet-cntk", "AlexNet as CNTK 2.0 trains it, 96-192-384-384-256 (62.0M)", net_alexnet_cntk,
+     1, 0},
+    {"resnet50", "ResNet-50 (torchvision, 25.6M)", net_resnet50, 1, 1},
+    {"resnet152", "ResNet-152 (torchvision, 60.2M)", net_resnet152, 1, 1},
+    {"resnet110", "ResNet-110 on CIFAR-10 (He et al., option A, 1.73M)", net_resnet110, 1, 0},
+    {"resnet110-cntk", "ResNet-110 on CIFAR-10 as CNTK's example (option B, 1.73M)",
+     net_resnet110_cntk, 1, 0},
+    {"bn-inception", "BN-Inception (Ioffe & Szegedy, CNTK's example, 11.3M)", net_bn_inception, 1,
+     0},
+    {"vgg19", "VGG19 (configuration E, 143.7M)", net_vgg19, 1, 0},
+    {"lstm-an4", "3-layer LSTMP 1024/512 on AN4 features (13.6M)", net_lstm_an4, 20, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
+
+/* The profile's own options, in model_params.ext (name= is the legacy
+ * model_params.profile). */
+enum { PROF_STRIDE_V15 = 0, PROF_STRIDE_V1 = 1 };
+typedef struct profile_ext {
+    int stride; /* PROF_STRIDE_*: where a bottleneck ResNet's stride sits (net_resnet) */
+} profile_ext;
+MODEL_EXT_FITS(profile_ext);
 
 #define PROF_DEFAULT "resnet50"
 
@@ -296,11 +461,17 @@ static int profile_init(model *m, const data_shape *shape, size_t max_batch, mod
     (void)max_batch;
     const profile_net *net = find_net(m->params.profile);
     if (!net) {
-        char names[200];
+        char names[300];
         valid_nets(names, sizeof names);
         return model_fail(err, MODEL_EINVAL, "model profile: unknown name '%s' (valid: %s)",
                           m->params.profile, names);
     }
+    const profile_ext *ext = MODEL_EXT_CONST(&m->params, profile_ext);
+    if (ext->stride != PROF_STRIDE_V15 && !net->strided)
+        return model_fail(err, MODEL_EINVAL,
+                          "model profile: stride= applies to the bottleneck ResNets (resnet50, "
+                          "resnet152), not '%s'",
+                          net->name);
     if (!m->params.profile[0])
         snprintf(m->params.profile, sizeof m->params.profile, "%s", PROF_DEFAULT);
     profile *s = calloc(1, sizeof *s);
@@ -311,12 +482,12 @@ static int profile_init(model *m, const data_shape *shape, size_t max_batch, mod
     s->pool = nn_falloc(2 * PROF_POOL);
     if (!s->pool)
         return model_fail(err, MODEL_ENOMEM, "model profile: out of memory");
-    prof_build count = {0};
+    prof_build count = {.stride_v1 = ext->stride == PROF_STRIDE_V1};
     net->build(&count);
     int rc = nn_tensors_begin(m, count.ntensors, err);
     if (rc)
         return rc;
-    prof_build b = {.m = m};
+    prof_build b = {.m = m, .stride_v1 = count.stride_v1};
     net->build(&b);
     s->macs = b.macs * net->steps;
     fill_pool(s, 0);
@@ -394,6 +565,18 @@ static double profile_flops(const model *m) {
     return 3.0 * 2.0 * s->macs;
 }
 
+static const qsgd_opt_choice stride_choices[] = {
+    {"v1.5", PROF_STRIDE_V15},
+    {"v1", PROF_STRIDE_V1},
+    {NULL, 0},
+};
+
+/* stride= is described only when not the default, so that the names of the existing
+ * studies' models ("profile:name=resnet50") do not change. */
+static int stride_shown(const void *params) {
+    return MODEL_EXT_CONST((const model_params *)params, profile_ext)->stride != PROF_STRIDE_V15;
+}
+
 static const qsgd_opt profile_opts[] = {
     {.name = "name",
      .kind = QSGD_OPT_STRING,
@@ -402,14 +585,23 @@ static const qsgd_opt profile_opts[] = {
      .check = check_name,
      .meta = "NET",
      .help = "network whose layer shapes and FLOPs are simulated (\"\" = resnet50)"},
+    {.name = "stride",
+     .kind = QSGD_OPT_ENUM,
+     .offset = MODEL_EXT_OFFSET(profile_ext, stride),
+     .choices = stride_choices,
+     .def = "v1.5",
+     .shown = stride_shown,
+     .help = "bottleneck ResNets: stride of a stage's first block on its 3x3 conv (v1.5, "
+             "torchvision) or its first 1x1 conv (v1, He et al. and CNTK: fewer MACs, same "
+             "parameters); described only when v1"},
     {.name = NULL},
 };
 
 const model_type model_type_profile = {
     .name = "profile",
     .summary = "timing stand-in: real layer shapes and FLOPs of a published network, "
-               "pseudo-random gradients (alexnet, alexnet-owt, resnet50, resnet152, vgg19, "
-               "lstm-an4)",
+               "pseudo-random gradients (alexnet, alexnet-owt, alexnet-cntk, resnet50, "
+               "resnet152, resnet110, resnet110-cntk, bn-inception, vgg19, lstm-an4)",
     .init = profile_init,
     .fini = profile_fini,
     .init_params = profile_init_params,
