@@ -24,9 +24,13 @@
 
 extern char **environ;
 
+int cmd_stats(int argc, char **argv); /* cli/cmd_stats.c (its declaration belongs in cmd.h) */
+
 /* The subcommands, NULL-terminated. */
 static const exp_cmd commands[] = {
     {"bounds", "check Lemma 3.1 / Theorem 3.2 bounds of QSGD on random vectors", cmd_bounds},
+    {"stats", "every compressor vs its claims: bias, variance bound, bits, error feedback",
+     cmd_stats},
     {"train", "train one model on one worker (fp32 or quantized gradients), per-epoch TSV",
      cmd_train},
     {"sim", "simulate distributed training on K SMPI ranks over a modelled network", cmd_sim},

@@ -144,6 +144,16 @@ typedef struct quant_type {
     /* Optional (stateful types): zero the state; the residual vector (length n). */
     void (*reset)(quant *q);
     const float *(*residual)(const quant *q);
+    /* Optional claims, checked on random vectors by `qsgdsim stats` (docs/compressors-stats.md);
+     * NULL = unknown. C is one encode + decode from a reset state.
+     * unbiased: 1 if E[C(v)] = v for every v with these parameters, 0 if not.
+     * variance_bound: a bound on E||C(v) - v||^2 / ||v||^2 valid for every v != 0 for this
+     *   instance (its resolved parameters and shape), NAN when none is known.
+     * bits_bound: variable-length formats, a bound on the expected bits of a message tighter
+     *   than max_bits (qsgd format=elias: Theorem 3.2), NAN when none is known. */
+    int (*unbiased)(const quant_params *p);
+    double (*variance_bound)(const quant *q);
+    double (*bits_bound)(const quant *q);
 } quant_type;
 
 /* The instance. Public so that implementations in other files can reach it; callers use

@@ -54,6 +54,17 @@ static int fp32_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
     return QUANT_OK;
 }
 
+/* Lossless: unbiased, error 0 (checked by `qsgdsim stats`). */
+static int fp32_unbiased(const quant_params *p) {
+    (void)p;
+    return 1;
+}
+
+static double fp32_variance_bound(const quant *q) {
+    (void)q;
+    return 0.0;
+}
+
 const quant_type quant_type_fp32 = {
     .name = "fp32",
     .summary = "uncompressed float32 baseline (32 bits per coordinate)",
@@ -66,4 +77,6 @@ const quant_type quant_type_fp32 = {
     .quantize = fp32_quantize,
     .encode = fp32_encode,
     .decode = fp32_decode,
+    .unbiased = fp32_unbiased,
+    .variance_bound = fp32_variance_bound,
 };

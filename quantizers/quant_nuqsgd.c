@@ -307,6 +307,19 @@ static int nuqsgd_label(const quant_spec *sp, int level, char *out, size_t len) 
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats`: unbiased; the variance bound of the header comment with
+ * d the (resolved) bucket size, for either norm (max|v_i| <= ||v||_2 in its proof). */
+static int nuqsgd_unbiased(const quant_params *p) {
+    (void)p;
+    return 1;
+}
+
+static double nuqsgd_variance_bound(const quant *q) {
+    const nuqsgd_opts *o = QUANT_EXT_CONST(&q->params, nuqsgd_opts);
+    double d = (double)o->bucket, s = (double)o->s;
+    return 0.125 + fmin(d * exp2(-2.0 * s), exp2(1.0 - s) * sqrt(d));
+}
+
 const quant_type quant_type_nuqsgd = {
     .name = "nuqsgd",
     .summary = "NUQSGD: QSGD with exponentially spaced levels {0, 2^-(s-1), .., 1/2, 1}, "
@@ -321,4 +334,6 @@ const quant_type quant_type_nuqsgd = {
     .quantize = nuqsgd_quantize,
     .encode = nuqsgd_encode,
     .decode = nuqsgd_decode,
+    .unbiased = nuqsgd_unbiased,
+    .variance_bound = nuqsgd_variance_bound,
 };

@@ -302,6 +302,19 @@ static int onebit_label(const quant_spec *sp, int level, char *out, size_t len) 
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats` (from a reset state): biased; each group's values are
+ * replaced by the mean of their sign class, which removes that class's mean from its sum of
+ * squares, so ||C(v) - v||^2 <= ||v||^2. */
+static int onebit_unbiased(const quant_params *p) {
+    (void)p;
+    return 0;
+}
+
+static double onebit_variance_bound(const quant *q) {
+    (void)q;
+    return 1.0;
+}
+
 const quant_type quant_type_onebit = {
     .name = "onebit",
     .summary = "1-bit SGD with error feedback: sign bit per value, two means per column/bucket",
@@ -317,4 +330,6 @@ const quant_type quant_type_onebit = {
     .decode = onebit_decode,
     .reset = onebit_reset,
     .residual = onebit_residual,
+    .unbiased = onebit_unbiased,
+    .variance_bound = onebit_variance_bound,
 };

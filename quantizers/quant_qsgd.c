@@ -25,6 +25,7 @@
 #include "qsgd_kernels.h"
 #include "qsgd_opt.h"
 #include "quant.h"
+#include "theory.h"
 
 #define CHUNK 1024 /* coordinates per inner pass; a multiple of QRNG_GROUP */
 #define QSGD_MAX_S 32767u
@@ -520,6 +521,28 @@ static int qsgd_label(const quant_spec *sp, int level, char *out, size_t len) {
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats`: unbiased (Lemma 3.1 i) for either norm; Lemma 3.1 ii per
+ * bucket, min(d/s^2, sqrt(d)/s) with d the bucket size (increasing in d: the last, shorter
+ * bucket is covered; its proof holds for norm=max since max|v_i| <= ||v||_2); format=elias
+ * with the l2 norm and s >= 2: Theorem 3.2 (o(1) = 0) summed over the buckets. */
+static int qsgd_unbiased(const quant_params *p) {
+    (void)p;
+    return 1;
+}
+
+static double qsgd_variance_bound(const quant *q) {
+    return theory_variance_bound((double)q->params.bucket, (double)q->params.s);
+}
+
+static double qsgd_bits_bound(const quant *q) {
+    const quant_params *p = &q->params;
+    if (p->format != QUANT_FMT_ELIAS || p->norm != QUANT_NORM_L2 || p->s < 2)
+        return NAN;
+    size_t d = p->bucket, nb = (q->n + d - 1) / d, last = q->n - (nb - 1) * d;
+    return (double)(nb - 1) * theory_elias_bits_bound((double)d, p->s) +
+           theory_elias_bits_bound((double)last, p->s);
+}
+
 const quant_type quant_type_qsgd = {
     .name = "qsgd",
     .summary = "QSGD stochastic quantization: s levels per bucket, l2/max norm, dense or Elias "
@@ -535,4 +558,7 @@ const quant_type quant_type_qsgd = {
     .quantize = qsgd_quantize,
     .encode = qsgd_encode,
     .decode = qsgd_decode,
+    .unbiased = qsgd_unbiased,
+    .variance_bound = qsgd_variance_bound,
+    .bits_bound = qsgd_bits_bound,
 };

@@ -355,6 +355,22 @@ static int randomk_label(const quant_spec *sp, int level, char *out, size_t len)
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats` (from a reset state): scale=1 unbiased (up to the rounding
+ * of c = fl(n/k)) with E||C(v) - v||^2 = (p (c - 1)^2 + 1 - p) ||v||^2, p = k/n, i.e.
+ * n/k - 1 for c = n/k exactly; scale=0 biased, each coordinate dropped with probability
+ * 1 - p: E||C(v) - v||^2 = (1 - p) ||v||^2. */
+static int randomk_unbiased(const quant_params *p) {
+    return !QUANT_EXT_CONST(p, randomk_opts)->no_scale;
+}
+
+static double randomk_variance_bound(const quant *q) {
+    const randomk_impl *im = q->impl;
+    double p = (double)im->k / (double)q->n, c = (double)im->scale;
+    if (QUANT_EXT_CONST(&q->params, randomk_opts)->no_scale)
+        return 1.0 - p;
+    return p * (c - 1.0) * (c - 1.0) + (1.0 - p);
+}
+
 const quant_type quant_type_randomk = {
     .name = "randomk",
     .summary = "random-k sparsification: k coordinates from the shared-seed stream, scaled n/k "
@@ -372,4 +388,6 @@ const quant_type quant_type_randomk = {
     .decode = randomk_decode,
     .reset = randomk_reset,
     .residual = randomk_residual,
+    .unbiased = randomk_unbiased,
+    .variance_bound = randomk_variance_bound,
 };

@@ -351,6 +351,18 @@ static int topk_label(const quant_spec *sp, int level, char *out, size_t len) {
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats` (from a reset state): biased; the n - k smallest squares
+ * are dropped, at most a fraction 1 - k/n of ||v||^2 (the contraction of Stich et al.). */
+static int topk_unbiased(const quant_params *p) {
+    (void)p;
+    return 0;
+}
+
+static double topk_variance_bound(const quant *q) {
+    const topk_impl *im = q->impl;
+    return 1.0 - (double)im->k / (double)q->n;
+}
+
 const quant_type quant_type_topk = {
     .name = "topk",
     .summary = "top-k sparsification with error feedback: the k largest |v+e|, fp32 values, "
@@ -368,4 +380,6 @@ const quant_type quant_type_topk = {
     .decode = topk_decode,
     .reset = topk_reset,
     .residual = topk_residual,
+    .unbiased = topk_unbiased,
+    .variance_bound = topk_variance_bound,
 };
