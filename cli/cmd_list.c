@@ -65,6 +65,26 @@ static void list_devices(void) {
                (*d)->summary);
 }
 
+static void list_time_models(const char *what, const sim_time_model *const *reg) {
+    printf("%s\n", what);
+    for (size_t i = 0; reg[i]; i++) {
+        const sim_time_model *m = reg[i];
+        char spell[64];
+        snprintf(spell, sizeof spell, "%s%s%s%s%s", m->name, m->arg && m->arg_optional ? "[" : "",
+                 m->arg ? ":" : "", m->arg ? m->arg : "", m->arg && m->arg_optional ? "]" : "");
+        printf("  %-18s %s\n", spell, m->summary);
+    }
+}
+
+static void list_compute(void) {
+    list_time_models("compute time models (compute = MODEL, trainer --compute):",
+                     sim_compute_models());
+}
+
+static void list_codecs(void) {
+    list_time_models("codec time models (codec = MODEL, trainer --codec):", sim_codec_models());
+}
+
 static void list_exchanges(void) {
     size_t n;
     const sim_exchange_info *x = sim_exchange_list(&n);
@@ -81,7 +101,9 @@ static void list_settings(void) {
     printf("  %-16s %-8s %s\n", "description", "string", "one line, copied to the result files");
     for (int k = 0; k < EXP_NKEYS; k++) {
         const exp_keyinfo *ki = exp_key_info((exp_key)k);
-        printf("  %-16s %-8s %s (default %s)\n", ki->name, type[exp_key_type((exp_key)k)], ki->help,
+        char help[300];
+        sim_setting_help(ki, help, sizeof help);
+        printf("  %-16s %-8s %s (default %s)\n", ki->name, type[exp_key_type((exp_key)k)], help,
                *ki->def ? ki->def : "none");
     }
     printf("  %-16s %-8s %s\n", "reference", "groups",
@@ -121,6 +143,8 @@ static const struct category {
     {"backends", "backend", "where gradients are computed (cpu, cuda) and whether a GPU is here",
      list_backends},
     {"exchanges", "exchange", "gradient exchange strategies", list_exchanges},
+    {"compute", "compute-models", "compute time models (simulated gradient time)", list_compute},
+    {"codecs", "codec", "codec time models (simulated encode/decode time)", list_codecs},
     {"settings", "keys", "settings of an experiment file (qsgdsim run)", list_settings},
 };
 #define NCAT (sizeof categories / sizeof categories[0])

@@ -67,6 +67,8 @@ int sim_exchange_find(const char *name, sim_exchange *ex);
 /* The least number of ranks the exchange runs on (2 with a server, else 1). */
 int sim_exchange_min_ranks(sim_exchange ex);
 
+/* ---- compute and codec time models: a registry each (sim_core.c) ------------------------- */
+/* Indices of sim_compute_models() and sim_codec_models(), in their order. */
 typedef enum sim_compute_kind {
     SIM_COMPUTE_MEASURED = 0, /* real gradient time on this machine x factor */
     SIM_COMPUTE_FLOPS = 1,    /* model FLOPs per sample x batch / device sustained rate */
@@ -78,6 +80,29 @@ typedef enum sim_codec_kind {
     SIM_CODEC_DEVICE = 1,   /* bytes / device codec bandwidth */
     SIM_CODEC_NONE = 2,     /* free */
 } sim_codec_kind;
+
+struct sim_config;
+/* A time model, spelled NAME, NAME:ARG or NAME[:ARG] (--compute, --codec). */
+typedef struct sim_time_model {
+    const char *name;
+    const char *summary;
+    const char *arg;  /* the argument's placeholder ("FACTOR", "DEVICE"); NULL: none */
+    int arg_optional; /* NAME alone is valid too */
+    /* Set the model's fields of c from arg (NULL: not given); 0, or -1 with the reason in
+     * err (without the option's name). The caller sets c->compute / c->codec. */
+    int (*parse)(struct sim_config *c, const char *arg, char *err, size_t errlen);
+    /* The model as the config dump writes it ("measured:1", "device:V100 (2.25e+11 B/s)"). */
+    void (*format)(const struct sim_config *c, char *buf, size_t len);
+    /* Simulated seconds: measured_s of real time, amount = FLOPs (compute) or bytes (codec). */
+    double (*seconds)(const struct sim_config *c, double measured_s, double amount);
+} sim_time_model;
+
+/* The registries, NULL-terminated, indexed by sim_compute_kind / sim_codec_kind. */
+const sim_time_model *const *sim_compute_models(void);
+const sim_time_model *const *sim_codec_models(void);
+/* "measured[:FACTOR] | flops:DEVICE | ..." of a registry, joined by sep. */
+void sim_time_models_usage(const sim_time_model *const *reg, const char *sep, char *buf,
+                           size_t len);
 
 /* ---- run configuration -------------------------------------------------------------------- */
 typedef struct sim_config {
@@ -151,8 +176,12 @@ typedef struct sim_setting {
     const qsgd_opt_choice *choices; /* ENUM, ends with {NULL} */
     unsigned only_exf;              /* passed and dumped only with an exchange of these flags */
     const char *def;                /* default as text ("" with SIM_SF_OPTIONAL) */
-    const char *help;               /* one line: experiment keys, list, docs */
-    const char *usage;              /* --help text, lines joined by '\n' (NULL: ENUM choices) */
+    const char *help;               /* one line: experiment keys, list, docs (NULL: models) */
+    const char *usage;              /* --help text, lines joined by '\n' (NULL: ENUM choices,
+                                       or the models) */
+    /* HOOK (optional): the registry of time models it names (sim_compute_models, ...), from
+     * which its help and usage are generated */
+    const struct sim_time_model *const *(*models)(void);
     /* HOOK: parse v into c (0, or -1 with the reason in err, without the option's name) */
     int (*parse)(struct sim_config *c, const char *v, char *err, size_t errlen);
     /* HOOK: the value of c as the dump writes it */
@@ -192,6 +221,8 @@ int sim_setting_parse(int id, const char *v, struct sim_config *c, char *err, si
 /* Check one value of an experiment file: text, and num for numbers (NaN for strings): the
  * row's kind and range, its check hook, or its parse on a default config; 0 or -1 (msg). */
 int sim_setting_check(int id, const char *text, double num, char *msg, size_t len);
+/* The row's help line (its own, or the spellings of its models). */
+void sim_setting_help(const sim_setting *s, char *buf, size_t len);
 /* The row's range in words ("integer 1..256", "number in (0, 1]", "string", ...). */
 void sim_setting_type_text(const sim_setting *s, char *buf, size_t len);
 /* The docs/experiments.md table of settings (markdown), generated from the rows. */

@@ -76,28 +76,220 @@ int sim_exchange_min_ranks(sim_exchange ex) {
     return x && (x->flags & SIM_EXF_SERVER_RANK0) ? 2 : 1;
 }
 
-double sim_compute_seconds(const sim_config *c, double measured_s, double flops) {
-    switch (c->compute) {
-    case SIM_COMPUTE_FLOPS:
-        return flops / (c->device->peak_flops * c->device->efficiency * c->compute_factor);
-    case SIM_COMPUTE_FIXED:
-        return c->compute_fixed;
-    case SIM_COMPUTE_MEASURED:
-    default:
-        return measured_s * c->compute_factor;
+/* ---- the compute and codec time models ------------------------------------------------- */
+static int tm_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int tm_fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A finite number, all of s. */
+static int tm_number(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || s[0] == '\0' || v != v || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void device_names(char *buf, size_t len) {
+    size_t off = 0;
+    buf[0] = 0;
+    for (size_t i = 0; device_list[i] && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", device_list[i]->name);
+}
+
+/* measured[:FACTOR], both registries: the factor into *factor. */
+static int measured_factor(const char *arg, double *factor, char *err, size_t errlen) {
+    *factor = 1.0;
+    if (arg && (tm_number(arg, factor) || *factor <= 0))
+        return tm_fail(err, errlen, "measured:FACTOR needs a factor > 0");
+    return 0;
+}
+
+static int compute_measured_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    return measured_factor(arg, &c->compute_factor, err, errlen);
+}
+static void compute_measured_format(const sim_config *c, char *buf, size_t len) {
+    snprintf(buf, len, "measured:%g", c->compute_factor);
+}
+static double compute_measured_seconds(const sim_config *c, double measured_s, double flops) {
+    (void)flops;
+    return measured_s * c->compute_factor;
+}
+
+static int compute_flops_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    c->device = sim_device_find(arg);
+    if (!c->device) {
+        char devs[128];
+        device_names(devs, sizeof devs);
+        return tm_fail(err, errlen, "flops: unknown device '%s' (valid: %s)", arg, devs);
+    }
+    return 0;
+}
+static void compute_flops_format(const sim_config *c, char *buf, size_t len) {
+    snprintf(buf, len, "flops:%s (%.3g FLOP/s peak x %.3g sustained)", c->device->name,
+             c->device->peak_flops, c->device->efficiency * c->compute_factor);
+}
+static double compute_flops_seconds(const sim_config *c, double measured_s, double flops) {
+    (void)measured_s;
+    return flops / (c->device->peak_flops * c->device->efficiency * c->compute_factor);
+}
+
+static int compute_fixed_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    if (tm_number(arg, &c->compute_fixed))
+        return tm_fail(err, errlen, "fixed:SECONDS: '%s' is not a number", arg);
+    if (c->compute_fixed < 0)
+        return tm_fail(err, errlen, "fixed:SECONDS must be >= 0");
+    return 0;
+}
+static void compute_fixed_format(const sim_config *c, char *buf, size_t len) {
+    snprintf(buf, len, "fixed:%g", c->compute_fixed);
+}
+static double compute_fixed_seconds(const sim_config *c, double measured_s, double flops) {
+    (void)measured_s;
+    (void)flops;
+    return c->compute_fixed;
+}
+
+static const sim_time_model compute_measured = {
+    "measured",
+    "the real gradient time on this machine x FACTOR (default 1)",
+    "FACTOR",
+    1,
+    compute_measured_parse,
+    compute_measured_format,
+    compute_measured_seconds};
+static const sim_time_model compute_flops = {
+    "flops",
+    "the model's FLOPs / the device profile's sustained rate (peak x efficiency, --device-eff)",
+    "DEVICE",
+    0,
+    compute_flops_parse,
+    compute_flops_format,
+    compute_flops_seconds};
+static const sim_time_model compute_fixed = {"fixed",
+                                             "SECONDS per iteration",
+                                             "SECONDS",
+                                             0,
+                                             compute_fixed_parse,
+                                             compute_fixed_format,
+                                             compute_fixed_seconds};
+static const sim_time_model *const compute_models[] = {
+    [SIM_COMPUTE_MEASURED] = &compute_measured,
+    [SIM_COMPUTE_FLOPS] = &compute_flops,
+    [SIM_COMPUTE_FIXED] = &compute_fixed,
+    NULL,
+};
+
+static int codec_measured_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    return measured_factor(arg, &c->codec_factor, err, errlen);
+}
+static void codec_measured_format(const sim_config *c, char *buf, size_t len) {
+    snprintf(buf, len, "measured:%g", c->codec_factor);
+}
+static double codec_measured_seconds(const sim_config *c, double measured_s, double bytes) {
+    (void)bytes;
+    return measured_s * c->codec_factor;
+}
+
+static int codec_device_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    const sim_device *d = sim_device_find(arg);
+    if (!d) {
+        char devs[128];
+        device_names(devs, sizeof devs);
+        return tm_fail(err, errlen, "device: unknown device '%s' (valid: %s)", arg, devs);
+    }
+    if (c->device && c->device != d)
+        return tm_fail(err, errlen, "device:%s differs from --compute flops:%s", d->name,
+                       c->device->name);
+    c->device = d;
+    return 0;
+}
+static void codec_device_format(const sim_config *c, char *buf, size_t len) {
+    snprintf(buf, len, "device:%s (%.3g B/s)", c->device->name, c->device->codec_bytes_per_s);
+}
+static double codec_device_seconds(const sim_config *c, double measured_s, double bytes) {
+    (void)measured_s;
+    return bytes / c->device->codec_bytes_per_s;
+}
+
+static int codec_none_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    (void)c, (void)arg, (void)err, (void)errlen;
+    return 0;
+}
+static void codec_none_format(const sim_config *c, char *buf, size_t len) {
+    (void)c;
+    snprintf(buf, len, "none");
+}
+static double codec_none_seconds(const sim_config *c, double measured_s, double bytes) {
+    (void)c, (void)measured_s, (void)bytes;
+    return 0.0;
+}
+
+static const sim_time_model codec_measured = {"measured",
+                                              "the real encode/decode time x FACTOR (default 1)",
+                                              "FACTOR",
+                                              1,
+                                              codec_measured_parse,
+                                              codec_measured_format,
+                                              codec_measured_seconds};
+static const sim_time_model codec_device = {
+    "device",
+    "bytes / the device profile's codec bandwidth (the compute device, if any)",
+    "DEVICE",
+    0,
+    codec_device_parse,
+    codec_device_format,
+    codec_device_seconds};
+static const sim_time_model codec_none = {"none",
+                                          "free: encoding and decoding take no simulated time",
+                                          NULL,
+                                          0,
+                                          codec_none_parse,
+                                          codec_none_format,
+                                          codec_none_seconds};
+static const sim_time_model *const codec_models[] = {
+    [SIM_CODEC_MEASURED] = &codec_measured,
+    [SIM_CODEC_DEVICE] = &codec_device,
+    [SIM_CODEC_NONE] = &codec_none,
+    NULL,
+};
+
+const sim_time_model *const *sim_compute_models(void) {
+    return compute_models;
+}
+
+const sim_time_model *const *sim_codec_models(void) {
+    return codec_models;
+}
+
+void sim_time_models_usage(const sim_time_model *const *reg, const char *sep, char *buf,
+                           size_t len) {
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; reg[i] && off < len; i++) {
+        const sim_time_model *m = reg[i];
+        int n = snprintf(buf + off, len - off, "%s%s%s%s%s%s", i ? sep : "", m->name,
+                         m->arg && m->arg_optional ? "[" : "", m->arg ? ":" : "",
+                         m->arg ? m->arg : "", m->arg && m->arg_optional ? "]" : "");
+        if (n < 0)
+            break;
+        off += (size_t)n;
     }
 }
 
+double sim_compute_seconds(const sim_config *c, double measured_s, double flops) {
+    return compute_models[c->compute]->seconds(c, measured_s, flops);
+}
+
 double sim_codec_seconds(const sim_config *c, double measured_s, double bytes) {
-    switch (c->codec) {
-    case SIM_CODEC_DEVICE:
-        return bytes / c->device->codec_bytes_per_s;
-    case SIM_CODEC_NONE:
-        return 0.0;
-    case SIM_CODEC_MEASURED:
-    default:
-        return measured_s * c->codec_factor;
-    }
+    return codec_models[c->codec]->seconds(c, measured_s, bytes);
 }
 
 double sim_wall(void) {

@@ -222,85 +222,46 @@ static void format_value(const sim_setting *s, const sim_config *c, char *buf, s
 }
 
 /* ---- the compute and codec time models, the gradient device ------------------------------- */
-static void device_names(char *buf, size_t len) {
-    size_t off = 0;
-    buf[0] = 0;
-    const sim_device *const *d = sim_devices();
-    for (size_t i = 0; d[i] && off < len; i++)
-        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", d[i]->name);
+/* A time model of registry reg (sim_compute_models, sim_codec_models) spelled NAME[:ARG]:
+ * *kind = its index, its fields set by its parse hook. */
+static int parse_time_model(const sim_time_model *const *reg, int *kind, sim_config *c,
+                            const char *a, char *err, size_t errlen) {
+    const char *colon = strchr(a, ':');
+    size_t nl = colon ? (size_t)(colon - a) : strlen(a);
+    for (int i = 0; reg[i]; i++) {
+        const sim_time_model *m = reg[i];
+        if (strlen(m->name) != nl || strncmp(m->name, a, nl) != 0)
+            continue;
+        if (colon ? !m->arg : m->arg && !m->arg_optional)
+            break; /* NAME:ARG of a model without argument, or NAME without its ARG */
+        *kind = i;
+        return m->parse(c, colon ? colon + 1 : NULL, err, errlen);
+    }
+    char names[256];
+    sim_time_models_usage(reg, ", ", names, sizeof names);
+    return fail(err, errlen, "'%s' (valid: %s)", a, names);
 }
 
 static int sim_parse_compute(sim_config *c, const char *a, char *err, size_t errlen) {
-    char devs[128];
-    if (strncmp(a, "measured", 8) == 0 && (a[8] == 0 || a[8] == ':')) {
-        c->compute = SIM_COMPUTE_MEASURED;
-        c->compute_factor = 1.0;
-        if (a[8] == ':' &&
-            (parse_double(a + 9, &c->compute_factor, err, errlen) || c->compute_factor <= 0))
-            return fail(err, errlen, "measured:FACTOR needs a factor > 0");
-    } else if (strncmp(a, "flops:", 6) == 0) {
-        c->compute = SIM_COMPUTE_FLOPS;
-        c->device = sim_device_find(a + 6);
-        if (!c->device) {
-            device_names(devs, sizeof devs);
-            return fail(err, errlen, "flops: unknown device '%s' (valid: %s)", a + 6, devs);
-        }
-    } else if (strncmp(a, "fixed:", 6) == 0) {
-        c->compute = SIM_COMPUTE_FIXED;
-        if (parse_double(a + 6, &c->compute_fixed, err, errlen))
-            return fail(err, errlen, "fixed:SECONDS: '%s' is not a number", a + 6);
-        if (c->compute_fixed < 0)
-            return fail(err, errlen, "fixed:SECONDS must be >= 0");
-    } else {
-        return fail(err, errlen, "'%s' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS)", a);
-    }
-    return 0;
+    int k = 0;
+    int rc = parse_time_model(sim_compute_models(), &k, c, a, err, errlen);
+    c->compute = (sim_compute_kind)k;
+    return rc;
 }
 
 static void sim_format_compute(const sim_config *c, char *buf, size_t len) {
-    if (c->compute == SIM_COMPUTE_MEASURED)
-        snprintf(buf, len, "measured:%g", c->compute_factor);
-    else if (c->compute == SIM_COMPUTE_FLOPS)
-        snprintf(buf, len, "flops:%s (%.3g FLOP/s peak x %.3g sustained)", c->device->name,
-                 c->device->peak_flops, c->device->efficiency * c->compute_factor);
-    else
-        snprintf(buf, len, "fixed:%g", c->compute_fixed);
+    sim_compute_models()[c->compute]->format(c, buf, len);
 }
 
 static int sim_parse_codec(sim_config *c, const char *a, char *err, size_t errlen) {
-    char devs[128];
-    if (strncmp(a, "measured", 8) == 0 && (a[8] == 0 || a[8] == ':')) {
-        c->codec = SIM_CODEC_MEASURED;
-        c->codec_factor = 1.0;
-        if (a[8] == ':' &&
-            (parse_double(a + 9, &c->codec_factor, err, errlen) || c->codec_factor <= 0))
-            return fail(err, errlen, "measured:FACTOR needs a factor > 0");
-    } else if (strncmp(a, "device:", 7) == 0) {
-        c->codec = SIM_CODEC_DEVICE;
-        const sim_device *d = sim_device_find(a + 7);
-        if (!d) {
-            device_names(devs, sizeof devs);
-            return fail(err, errlen, "device: unknown device '%s' (valid: %s)", a + 7, devs);
-        }
-        if (c->device && c->device != d)
-            return fail(err, errlen, "device:%s differs from --compute flops:%s", d->name,
-                        c->device->name);
-        c->device = d;
-    } else if (strcmp(a, "none") == 0) {
-        c->codec = SIM_CODEC_NONE;
-    } else {
-        return fail(err, errlen, "'%s' (valid: measured[:FACTOR], device:DEVICE, none)", a);
-    }
-    return 0;
+    int k = 0;
+    int rc = parse_time_model(sim_codec_models(), &k, c, a, err, errlen);
+    c->codec = (sim_codec_kind)k;
+    return rc;
 }
 
 static void sim_format_codec(const sim_config *c, char *buf, size_t len) {
-    if (c->codec == SIM_CODEC_MEASURED)
-        snprintf(buf, len, "measured:%g", c->codec_factor);
-    else if (c->codec == SIM_CODEC_DEVICE)
-        snprintf(buf, len, "device:%s (%.3g B/s)", c->device->name, c->device->codec_bytes_per_s);
-    else
-        snprintf(buf, len, "none");
+    sim_codec_models()[c->codec]->format(c, buf, len);
 }
 
 static int sim_parse_backend(sim_config *c, const char *a, char *err, size_t errlen) {
@@ -479,6 +440,15 @@ void sim_setting_type_text(const sim_setting *s, char *buf, size_t len) {
     }
 }
 
+void sim_setting_help(const sim_setting *s, char *buf, size_t len) {
+    if (s->help)
+        snprintf(buf, len, "%s", s->help);
+    else if (s->models)
+        sim_time_models_usage(s->models(), " | ", buf, len);
+    else
+        snprintf(buf, len, "%s", "");
+}
+
 /* s with '|' escaped for a markdown table cell. */
 static void md_cell(FILE *f, const char *s) {
     for (; *s; s++)
@@ -522,7 +492,9 @@ void sim_settings_markdown(FILE *f) {
         md_cell(f, type);
         fprintf(f, " | %s%s%s | %s | ", *s->def ? "`" : "", *s->def ? s->def : "none",
                 *s->def ? "`" : "", passed);
-        md_cell(f, s->help);
+        char help[300];
+        sim_setting_help(s, help, sizeof help);
+        md_cell(f, help);
         fprintf(f, " |\n");
     }
     fprintf(f, "| `reference` | list of groups | none | — | paper numbers, see below |\n");
@@ -553,6 +525,10 @@ void sim_config_usage(FILE *f, const char *prog) {
                  s->meta ? s->meta : "");
         if (s->usage) {
             snprintf(text, sizeof text, "%s", s->usage);
+        } else if (s->models) { /* the spellings of its models */
+            char names[256];
+            sim_time_models_usage(s->models(), " | ", names, sizeof names);
+            snprintf(text, sizeof text, "%s (default %s)", names, s->def);
         } else { /* an enum: its choices */
             char names[256];
             sim_setting_choices(s, " | ", names, sizeof names);

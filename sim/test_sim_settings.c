@@ -15,8 +15,8 @@ static void test_rows(void) {
     for (int i = 0; i < SIM_NSETTINGS; i++) {
         const sim_setting *a = sim_setting_get(i);
         CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-        CU_ASSERT(a->name && a->option && a->help && a->def);
-        CU_ASSERT(a->usage || a->kind == SIM_SK_ENUM);
+        CU_ASSERT(a->name && a->option && (a->help || a->models) && a->def);
+        CU_ASSERT(a->usage || a->kind == SIM_SK_ENUM || a->models);
         CU_ASSERT((a->meta == NULL) == (a->kind == SIM_SK_FLAG));
         if (i < SIM_NKEYS)
             CU_ASSERT(a->abbrev && sim_setting_find(a->name, 0) == i);
@@ -200,6 +200,38 @@ static void test_checks(void) {
               strstr(msg, "too long: 299 characters, at most 159") != NULL);
 }
 
+/* The compute and codec time models: the spellings, and seconds by the old formulas. */
+static void test_time_models(void) {
+    sim_config c;
+    char err[600] = "";
+    int setting = 99;
+    CU_ASSERT(parse(&c, &setting, err, sizeof err, "--compute", "measured:2", "--codec",
+                    "measured:0.5", NULL) == 0);
+    CU_ASSERT(sim_compute_seconds(&c, 3.0, 1e9) == 6.0 && sim_codec_seconds(&c, 3.0, 1e6) == 1.5);
+    CU_ASSERT(parse(&c, &setting, err, sizeof err, "--compute", "flops:V100", "--device-eff",
+                    "0.25", "--codec", "device:V100", NULL) == 0);
+    CU_ASSERT(sim_compute_seconds(&c, 3.0, 1e12) == 1e12 / (15.7e12 * 0.5 * (0.25 / 0.5)));
+    CU_ASSERT(sim_codec_seconds(&c, 3.0, 1e9) == 1e9 / 225e9);
+    CU_ASSERT(parse(&c, &setting, err, sizeof err, "--compute", "fixed:0.25", "--codec", "none",
+                    NULL) == 0);
+    CU_ASSERT(sim_compute_seconds(&c, 3.0, 1e12) == 0.25 && sim_codec_seconds(&c, 3.0, 1e9) == 0);
+    static const char *const bad[][2] = {
+        {"--compute", "flops"},      {"--compute", "measuredX"}, {"--compute", "measured:0"},
+        {"--compute", "fixed:-1"},   {"--codec", "none:1"},      {"--codec", "device"},
+        {"--codec", "measured:nan"}, {"--compute", "fixed:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = parse(&c, &setting, err, sizeof err, bad[i][0], bad[i][1], NULL);
+        CU_ASSERT(rc != 0 && setting == (bad[i][0][4] == 'm' ? SIM_SET_COMPUTE : SIM_SET_CODEC));
+    }
+    parse(&c, &setting, err, sizeof err, "--compute", "flops", NULL);
+    CU_ASSERT_STRING_EQUAL(
+        err, "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS)");
+    char u[200];
+    sim_time_models_usage(sim_codec_models(), " | ", u, sizeof u);
+    CU_ASSERT_STRING_EQUAL(u, "measured[:FACTOR] | device:DEVICE | none");
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return CU_get_error();
@@ -208,6 +240,7 @@ int main(void) {
     CU_add_test(s, "defaults and the config dump, byte for byte", test_defaults_and_dump);
     CU_add_test(s, "a parse error names its setting", test_parse_errors);
     CU_add_test(s, "experiment-file checks of the rows", test_checks);
+    CU_add_test(s, "compute and codec time models", test_time_models);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
