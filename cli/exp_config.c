@@ -865,9 +865,6 @@ static const char *dflt(const exp_experiment *e, const exp_point *p, exp_key k) 
     return pline(e, p, k) > 0 ? "" : " (the default)";
 }
 
-/* The trainer's iteration counter is 32 bits (quant_ctx.step): at most this many iterations. */
-#define MAX_ITERATIONS 4294967295.0
-
 /* Combinations that cannot run, each reported once at the line of the setting to change
  * (or, when that one is a default, of the setting it conflicts with). Reasons come before
  * echoed values, which are cut to ECHO_MAX characters. */
@@ -927,11 +924,11 @@ static void check_point(ctx *c, const exp_point *p) {
                echo(comp, &b2), where(pline(e, p, EXP_COMPUTE)));
     /* iterations: at least one per epoch, counted in 32 bits, unless max_steps stops earlier */
     double epochs = exp_point_value(e, p, EXP_EPOCHS)->num;
-    if (exp_point_value(e, p, EXP_MAX_STEPS)->num == 0 && epochs > MAX_ITERATIONS)
+    if (exp_point_value(e, p, EXP_MAX_STEPS)->num == 0 && epochs > SIM_MAX_ITERATIONS)
         err_at(c, conflict_line(e, p, EXP_EPOCHS, EXP_MAX_STEPS),
                "epochs = %s: too large: an epoch is at least one iteration, and the trainer "
                "counts at most %.0f iterations; give fewer epochs, or max_steps to stop earlier",
-               pv(e, p, EXP_EPOCHS), MAX_ITERATIONS);
+               pv(e, p, EXP_EPOCHS), SIM_MAX_ITERATIONS);
     if (c->d->nerrors)
         return; /* the trainer's own check below would repeat the errors above */
     /* last, the trainer's parser on the whole command line */
