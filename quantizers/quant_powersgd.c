@@ -28,7 +28,8 @@
  * Wire format: [P: rows x r 32-bit floats, row-major][Q': cols x r 32-bit floats,
  * row-major], each float's IEEE bits MSB first. Exactly 32 r (rows + cols) bits (32 n for a
  * vector). The decoder refuses a non-finite value, an entry of P of magnitude above 1 + 2^-10
- * (P's columns are unit or zero vectors) and a product that overflows. */
+ * (P's columns are unit or zero vectors) and a row j of Q' with sum_k |Q'_jk| > 2^127 (the
+ * encoder refuses such an input, EINVAL: |C(M)_ij| <= sum_k |Q'_jk| then cannot overflow). */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,8 @@
 #endif
 
 #define PSGD_MAX_RANK 64
+#define PSGD_TILE 4096        /* floats of Q'^T the decoder holds at a time (16 KiB of stack) */
+#define PSGD_QSUM_MAX 0x1p127 /* the largest sum_k |Q'_jk| of a message */
 #define PSGD_PMAX (1.0f + 0x1p-10f) /* the largest |P_ik| the decoder accepts */
 
 typedef struct powersgd_opts {
@@ -101,7 +104,7 @@ static int powersgd_init(quant *q, quant_err *err) {
         im->r = r;
         im->e = calloc(q->n, sizeof *im->e);
         im->m = malloc(q->n * sizeof *im->m);
-        im->d = malloc(q->n * sizeof *im->d);
+        im->d = malloc(q->cols * sizeof *im->d);
         im->p = malloc(q->rows * r * sizeof *im->p);
         im->qt = malloc(q->cols * r * sizeof *im->qt);
         im->qn = malloc(q->cols * r * sizeof *im->qn);
@@ -159,20 +162,17 @@ static float dot8(const float *a, const float *b, size_t len) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* d = P Q^T (rows x cols), P rows x r row-major, qt r x cols: the decoder's product too. */
-static void product(const float *p, const float *qt, size_t rows, size_t cols, size_t r, float *d) {
-    for (size_t i = 0; i < rows; i++) {
-        float *di = d + i * cols;
-        const float *pi = p + i * r;
-        float p0 = pi[0];
-        for (size_t j = 0; j < cols; j++)
-            di[j] = p0 * qt[j];
-        for (size_t k = 1; k < r; k++) {
-            float pk = pi[k];
-            const float *qk = qt + k * cols;
-            for (size_t j = 0; j < cols; j++)
-                di[j] += pk * qk[j];
-        }
+/* One row of P Q^T: d[j] = p[0] qt[0][j] + p[1] qt[1][j] + ... in k order (qt: r rows of
+ * stride ld); the decoder's order too. */
+static void row_product(const float *p, const float *qt, size_t ld, size_t w, size_t r, float *d) {
+    float p0 = p[0];
+    for (size_t j = 0; j < w; j++)
+        d[j] = p0 * qt[j];
+    for (size_t k = 1; k < r; k++) {
+        float pk = p[k];
+        const float *qk = qt + k * ld;
+        for (size_t j = 0; j < w; j++)
+            d[j] += pk * qk[j];
     }
 }
 
@@ -184,21 +184,12 @@ static int all_finite(const float *x, size_t n) {
     return !bad;
 }
 
-/* One power-iteration step into im->p, im->qn, im->d (state untouched). EINVAL when M or a
- * product is not finite. */
+/* One power-iteration step: M, P and Q' into im->m, im->p, im->qn; the state (e, Q) is
+ * untouched. EINVAL when M is not finite or C(M) could overflow. Two passes over M, a row
+ * at a time: M = g + e with P = M Q, then Q' = M^T P; powersgd_finish makes the third. */
 static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_err *err) {
     powersgd_impl *im = q->impl;
-    const size_t rows = q->rows, cols = q->cols, r = im->r, n = q->n;
-    for (size_t i = 0; i < n; i++)
-        im->m[i] = v[i] + im->e[i];
-    if (!all_finite(im->m, n)) {
-        size_t i = 0;
-        while (i < n && isfinite(im->m[i]))
-            i++;
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "powersgd: input value %g (+ residual) at index %zu is not finite",
-                          (double)v[i], i);
-    }
+    const size_t rows = q->rows, cols = q->cols, r = im->r;
     float *qt = im->qt;
     if (!im->have_q) { /* the same Q on every worker: (seed, tensor) only */
         qrng_stream st = qrng_make(ctx->seed, 0, 0, ctx->tensor);
@@ -206,10 +197,23 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_e
             im->qn[i] = (float)(int32_t)qrng_word(&st, i) * 0x1p-31f;
         qt = im->qn;
     }
-    /* P = M Q */
-    for (size_t i = 0; i < rows; i++)
+    /* M = g + e and P = M Q, row by row */
+    for (size_t i = 0; i < rows; i++) {
+        float *mi = im->m + i * cols;
+        const float *vi = v + i * cols, *ei = im->e + i * cols;
+        for (size_t j = 0; j < cols; j++)
+            mi[j] = vi[j] + ei[j];
+        if (!all_finite(mi, cols)) {
+            size_t j = 0;
+            while (j < cols && isfinite(mi[j]))
+                j++;
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "powersgd: input value %g (+ residual) at index %zu is not finite",
+                              (double)vi[j], i * cols + j);
+        }
         for (size_t k = 0; k < r; k++)
-            im->p[i * r + k] = dot8(im->m + i * cols, qt + k * cols, cols);
+            im->p[i * r + k] = dot8(mi, qt + k * cols, cols);
+    }
     /* orthogonalise P's columns (modified Gram-Schmidt, double sums) */
     for (size_t k = 0; k < r; k++) {
         for (size_t l = 0; l < k; l++) {
@@ -238,20 +242,44 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_e
                 qk[j] += pk * mi[j];
         }
     }
-    product(im->p, im->qn, rows, cols, r, im->d);
-    if (!all_finite(im->qn, r * cols) || !all_finite(im->d, n))
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "powersgd: the rank-%zu approximation overflows float (input too large)",
-                          r);
+    /* |C(M)_ij| <= sum_k |Q'_jk| (|P_ik| <= 1): refused when that could overflow, so that
+     * the state is written only after every check */
+    for (size_t j = 0; j < cols; j++) {
+        double cs = 0;
+        for (size_t k = 0; k < r; k++)
+            cs += fabs((double)im->qn[k * cols + j]);
+        if (!(cs <= PSGD_QSUM_MAX))
+            return quant_fail(err, QUANT_EINVAL, 0,
+                              "powersgd: the rank-%zu approximation could overflow float (sum of "
+                              "|Q'| in column %zu is %g > 2^127: input too large)",
+                              r, j, cs);
+    }
     return QUANT_OK;
 }
 
-/* Commit the step: e = M - C(M) (or 0), Q = Q'. */
-static void powersgd_commit(quant *q) {
+/* C(M) = P Q'^T (the decoder's order) into out (NULL: not wanted) and, with feedback, the
+ * next residual M - C(M), row by row (im->d: one row). */
+static void powersgd_finish(quant *q, float *out) {
     powersgd_impl *im = q->impl;
+    const size_t rows = q->rows, cols = q->cols, r = im->r;
     const int fb = !QUANT_EXT(&q->params, powersgd_opts)->no_feedback;
-    for (size_t i = 0; i < q->n; i++)
-        im->e[i] = fb ? im->m[i] - im->d[i] : 0.0f;
+    if (!out && !fb) /* encode without feedback: C(M) is not needed here */
+        return;
+    for (size_t i = 0; i < rows; i++) {
+        float *di = out ? out + i * cols : im->d, *ei = im->e + i * cols;
+        const float *mi = im->m + i * cols;
+        row_product(im->p + i * r, im->qn, cols, cols, r, di);
+        if (fb)
+            for (size_t j = 0; j < cols; j++)
+                ei[j] = mi[j] - di[j];
+    }
+}
+
+/* Commit the step: C(M) (into out, may be NULL), e = M - C(M) (feedback; else e stays 0),
+ * Q = Q'. */
+static void powersgd_commit(quant *q, float *out) {
+    powersgd_impl *im = q->impl;
+    powersgd_finish(q, out);
     float *t = im->qt;
     im->qt = im->qn;
     im->qn = t;
@@ -277,7 +305,6 @@ static int vector_check(const quant *q, const float *v, quant_err *err) {
 
 static int powersgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
                              quant_err *err) {
-    powersgd_impl *im = q->impl;
     if (is_vector(q)) {
         int rc = vector_check(q, v, err);
         if (rc == QUANT_OK)
@@ -287,8 +314,7 @@ static int powersgd_quantize(quant *q, const float *v, const quant_ctx *ctx, flo
     int rc = powersgd_step(q, v, ctx, err);
     if (rc)
         return rc;
-    memcpy(out, im->d, q->n * sizeof *out);
-    powersgd_commit(q);
+    powersgd_commit(q, out);
     return QUANT_OK;
 }
 
@@ -330,7 +356,7 @@ static int powersgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8
                 o[2] = (uint8_t)(u >> 8);
                 o[3] = (uint8_t)u;
             }
-        powersgd_commit(q);
+        powersgd_commit(q, NULL);
     }
     *nbits = total;
     return QUANT_OK;
@@ -350,6 +376,7 @@ static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint6
                           (unsigned long long)nbits, (unsigned long long)want,
                           nbits < want ? "truncated" : "trailing bits");
     size_t nf = (size_t)(want / 32), np = is_vector(q) ? 0 : q->rows * im->r;
+    double cs = 0; /* sum_k |Q'_jk| of the current j */
     for (size_t i = 0; i < nf; i++) {
         uint32_t u = get_u32(buf + 4 * i);
         float x = u2f(u);
@@ -358,30 +385,38 @@ static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint6
                               "powersgd: %s value %zu is %g at bit %llu (%s)", i < np ? "P" : "Q",
                               i < np ? i : i - np, (double)x, 32ull * i,
                               i < np ? "P's columns are unit or zero vectors" : "not finite");
-        if (is_vector(q))
+        if (is_vector(q)) {
             out[i] = x;
+        } else if (i >= np) {
+            cs += fabs((double)x);
+            if ((i - np) % im->r == im->r - 1) {
+                if (!(cs <= PSGD_QSUM_MAX))
+                    return quant_fail(err, QUANT_ECORRUPT, 32ull * (i + 1 - im->r),
+                                      "powersgd: row %zu of Q has sum |Q_jk| = %g > 2^127 at "
+                                      "bit %llu (no encoder writes it)",
+                                      (i - np) / im->r, cs, 32ull * (i + 1 - im->r));
+                cs = 0;
+            }
+        }
     }
     if (is_vector(q))
         return QUANT_OK;
-    /* the decoder owns no workspace it may write (q is const): P and Q' as floats go
-     * through out, P Q'^T computed row by row from the message */
-    const size_t rows = q->rows, cols = q->cols, r = im->r;
+    /* the decoder writes nothing but out: Q'^T a tile of columns at a time on the stack,
+     * each row of P Q'^T in row_product's order */
+    const size_t rows = q->rows, cols = q->cols, r = im->r, tw = PSGD_TILE / r;
     const uint8_t *pb = buf, *qb = buf + 4 * np;
-    for (size_t i = 0; i < rows; i++) {
-        float *di = out + i * cols;
-        for (size_t k = 0; k < r; k++) {
-            float pk = u2f(get_u32(pb + 4 * (i * r + k)));
-            if (k == 0)
-                for (size_t j = 0; j < cols; j++)
-                    di[j] = pk * u2f(get_u32(qb + 4 * (j * r)));
-            else
-                for (size_t j = 0; j < cols; j++)
-                    di[j] += pk * u2f(get_u32(qb + 4 * (j * r + k)));
+    float qtile[PSGD_TILE], prow[PSGD_MAX_RANK];
+    for (size_t j0 = 0; j0 < cols; j0 += tw) {
+        size_t w = cols - j0 < tw ? cols - j0 : tw;
+        for (size_t k = 0; k < r; k++)
+            for (size_t j = 0; j < w; j++)
+                qtile[k * w + j] = u2f(get_u32(qb + 4 * ((j0 + j) * r + k)));
+        for (size_t i = 0; i < rows; i++) {
+            for (size_t k = 0; k < r; k++)
+                prow[k] = u2f(get_u32(pb + 4 * (i * r + k)));
+            row_product(prow, qtile, w, w, r, out + i * cols + j0);
         }
     }
-    if (!all_finite(out, q->n))
-        return quant_fail(err, QUANT_ECORRUPT, 32ull * np,
-                          "powersgd: P Q^T overflows float (no encoder writes such a message)");
     return QUANT_OK;
 }
 
