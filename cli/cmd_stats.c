@@ -733,7 +733,8 @@ static void print_table(FILE *f, const stats_opts *o, const row *rows, size_t n_
 }
 
 /* DIR/stats.png from the tables. Returns 0, or -1 (warning printed, no figure). */
-static int draw_figure(const stats_opts *o, const char *table, char *png, size_t plen) {
+static int draw_figure(const stats_opts *o, const row *rows, size_t n_rows, const char *table,
+                       char *png, size_t plen) {
     char script[PATH_MAX], tmp[PATH_MAX], ef[PATH_MAX], dists[64] = "", w[32];
     snprintf(png, plen, "%s/stats.png", o->out);
     snprintf(ef, sizeof ef, "%s/ef.tsv", o->out);
@@ -747,30 +748,54 @@ static int draw_figure(const stats_opts *o, const char *table, char *png, size_t
         size_t pos = strlen(dists);
         snprintf(dists + pos, sizeof dists - pos, "%s%s", i ? " " : "", dist_names[o->dists[i]]);
     }
-    char setup[4 * PATH_MAX + 512] = "";
+    size_t elen = 1;
+    for (size_t i = 0; i < n_rows; i++)
+        elen += strlen(o->specs[rows[i].spec]) + 16;
+    char *efnames = malloc(elen), *speclist = malloc(elen),
+         *setup = malloc(4 * PATH_MAX + 4 * elen + 512);
+    if (!efnames || !speclist || !setup) {
+        free(efnames);
+        free(speclist);
+        free(setup);
+        fprintf(stderr, PROG ": warning: out of memory; no figure\n");
+        return -1;
+    }
+    size_t ssize = 4 * PATH_MAX + 4 * elen + 512;
+    efnames[0] = speclist[0] = setup[0] = '\0';
+    for (size_t i = 0, pos = 0; i < o->n_specs; i++)
+        pos += (size_t)snprintf(speclist + pos, elen - pos, "%s%s", i ? " " : "", o->specs[i]);
+    for (size_t i = 0, pos = 0; i < n_rows; i++)
+        if (rows[i].ef)
+            pos += (size_t)snprintf(efnames + pos, elen - pos, "%s%s/%s", pos ? " " : "",
+                                    o->specs[rows[i].spec], dist_names[rows[i].dist]);
     size_t pos;
 #define GP_SET(name, value)                                                                        \
     do {                                                                                           \
         pos = strlen(setup);                                                                       \
-        snprintf(setup + pos, sizeof setup - pos, "%s=", name);                                    \
-        exp_gp_quote(setup, sizeof setup, value);                                                  \
+        snprintf(setup + pos, ssize - pos, "%s=", name);                                           \
+        exp_gp_quote(setup, ssize, value);                                                         \
         pos = strlen(setup);                                                                       \
-        snprintf(setup + pos, sizeof setup - pos, "; ");                                           \
+        snprintf(setup + pos, ssize - pos, "; ");                                                  \
     } while (0)
     GP_SET("datafile", table);
     GP_SET("effile", ef);
     GP_SET("outfile", tmp);
     GP_SET("dists", dists);
-    snprintf(w, sizeof w, "%zu", o->n_specs);
-    GP_SET("nspecs", w);
+    GP_SET("specs", speclist);
     snprintf(w, sizeof w, "%zu", o->n);
     GP_SET("n", w);
+    snprintf(w, sizeof w, "%lu", o->ef_steps);
+    GP_SET("efsteps", w);
+    GP_SET("efnames", efnames);
     snprintf(w, sizeof w, "%lu", o->trials);
     GP_SET("trials", w);
     snprintf(w, sizeof w, "%g", o->conf);
     GP_SET("conf", w);
 #undef GP_SET
     int rc = exp_run_gnuplot(setup, script);
+    free(efnames);
+    free(speclist);
+    free(setup);
     if (rc == 127) {
         fprintf(stderr,
                 PROG ": warning: gnuplot not found (install gnuplot-nox, or set QSGDSIM_GNUPLOT); "
@@ -963,7 +988,7 @@ int cmd_stats(int argc, char **argv) {
         if (o.no_plot) {
             if (unlink(png) == 0)
                 fprintf(stderr, PROG ": removed stale %s (--no-plot)\n", png);
-        } else if (draw_figure(&o, table, png, sizeof png) == 0) {
+        } else if (draw_figure(&o, rows, n_rows, table, png, sizeof png) == 0) {
             fprintf(stderr, PROG ": figure: %s\n", png);
         } else if (unlink(png) == 0) {
             fprintf(stderr, PROG ": removed stale %s from an earlier run\n", png);
