@@ -254,6 +254,21 @@ static int efsignsgd_label(const quant_spec *sp, int level, char *out, size_t le
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats` (from a reset state): biased; per bucket of d values
+ * ||C(p) - p||^2 = ||p||^2 - ||p||_1^2/d <= (1 - 1/d) ||p||^2 (Karimireddy et al. 2019),
+ * d the largest bucket. */
+static int efsignsgd_unbiased(const quant_params *p) {
+    (void)p;
+    return 0;
+}
+
+static double efsignsgd_variance_bound(const quant *q) {
+    size_t d = QUANT_EXT_CONST(&q->params, efsignsgd_opts)->bucket;
+    if (d == 0 || d > q->n)
+        d = q->n;
+    return 1.0 - 1.0 / (double)d;
+}
+
 const quant_type quant_type_efsignsgd = {
     .name = "efsignsgd",
     .summary = "EF-signSGD: scaled sign ||g+e||_1/d * sign(g+e) per bucket with error feedback, "
@@ -270,4 +285,6 @@ const quant_type quant_type_efsignsgd = {
     .decode = efsignsgd_decode,
     .reset = efsignsgd_reset,
     .residual = efsignsgd_residual,
+    .unbiased = efsignsgd_unbiased,
+    .variance_bound = efsignsgd_variance_bound,
 };

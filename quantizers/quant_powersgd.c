@@ -447,6 +447,18 @@ static int powersgd_label(const quant_spec *sp, int level, char *out, size_t len
     return w >= 0 && (size_t)w < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats` (from a reset state): biased; C(M) = P P^T M with P's
+ * columns orthonormal is a projection, so ||C(M) - M||^2 <= ||M||^2 (up to float rounding). */
+static int powersgd_unbiased(const quant_params *p) {
+    (void)p;
+    return 0;
+}
+
+static double powersgd_variance_bound(const quant *q) {
+    (void)q;
+    return 1.0;
+}
+
 const quant_type quant_type_powersgd = {
     .name = "powersgd",
     .summary = "PowerSGD: rank-r power iteration with error feedback and warm start, P and Q "
@@ -463,4 +475,6 @@ const quant_type quant_type_powersgd = {
     .decode = powersgd_decode,
     .reset = powersgd_reset,
     .residual = powersgd_residual,
+    .unbiased = powersgd_unbiased,
+    .variance_bound = powersgd_variance_bound,
 };

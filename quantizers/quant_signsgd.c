@@ -94,6 +94,12 @@ static int signsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64
     return QUANT_OK;
 }
 
+/* Claims checked by `qsgdsim stats`: biased and scale-free (no variance bound). */
+static int signsgd_unbiased(const quant_params *p) {
+    (void)p;
+    return 0;
+}
+
 const quant_type quant_type_signsgd = {
     .name = "signsgd",
     .summary = "signSGD: the sign of each coordinate (1 bit), decoded to +-1; majority vote",
@@ -106,4 +112,5 @@ const quant_type quant_type_signsgd = {
     .quantize = signsgd_quantize,
     .encode = signsgd_encode,
     .decode = signsgd_decode,
+    .unbiased = signsgd_unbiased,
 };
