@@ -42,6 +42,8 @@
 
 #define MX_BLOCK 32 /* elements per shared scale (the spec's k); = QRNG_GROUP */
 #define MX_CHUNK 32 /* blocks per pass of random words */
+/* inlined into each type's functions, so that the format's fields are constants there */
+#define MX_INLINE static inline __attribute__((always_inline))
 
 typedef struct mx_fmt {
     const char *name; /* "mxfp8" */
@@ -148,8 +150,8 @@ static inline int mx_scale_exp(const mx_fmt *f, uint32_t amax) {
 }
 
 /* Element codes (sign in bit w-1) of len values v scaled by 2^-e; rnd NULL: nearest. */
-static inline void mx_codes(const mx_fmt *f, const float *v, size_t len, int e, const uint32_t *rnd,
-                            uint8_t *codes) {
+MX_INLINE void mx_codes_k(const mx_fmt *f, const float *v, size_t len, int e, const uint32_t *rnd,
+                          uint8_t *codes, const int stoch) {
     const float inv = mx_u2f((uint32_t)(127 - e) << 23); /* 2^-e, -e in [-125, 127] */
     const unsigned sh = 23 - f->m;
     const int emin = 1 - f->bias;
@@ -157,27 +159,38 @@ static inline void mx_codes(const mx_fmt *f, const float *v, size_t len, int e, 
     const uint32_t off = (uint32_t)(127 - f->bias) << f->m;
     const float tscale = mx_u2f((uint32_t)(127 + (int)f->m - emin + 23) << 23);
     const uint32_t lowmask = (1u << sh) - 1, fmask = (1u << 23) - 1;
+    /* signed 32-bit lanes throughout (every value here is below 2^31): SSE2 compares them */
+    const int32_t minn = (int32_t)minnorm, offs = (int32_t)off, maxc = (int32_t)f->maxcode;
     for (size_t k = 0; k < len; k++) {
         float p = v[k] * inv;
         uint32_t pu = mx_f2u(p);
-        uint32_t a = pu & 0x7fffffffu;
-        uint32_t sign = pu >> 31;
+        int32_t a = (int32_t)(pu & 0x7fffffffu);
         /* normal */
-        uint32_t inc_n = rnd ? rnd[k] >> (32 - sh) : (lowmask >> 1) + ((a >> sh) & 1u);
-        uint32_t cn = ((a + inc_n) >> sh) - off;
+        int32_t inc_n =
+            stoch ? (int32_t)(rnd[k] >> (32 - sh)) : (int32_t)(lowmask >> 1) + ((a >> sh) & 1);
+        int32_t cn = ((a + inc_n) >> sh) - offs;
         /* subnormal: 23-bit fixed point of |P| / 2^(emin - m) */
-        uint32_t t = (uint32_t)(mx_u2f(a < minnorm ? a : 0u) * tscale);
-        uint32_t inc_s = rnd ? rnd[k] >> 9 : (fmask >> 1) + ((t >> 23) & 1u);
-        uint32_t cs = (t + inc_s) >> 23;
-        uint32_t c = a >= minnorm ? cn : cs;
-        c = c > f->maxcode ? f->maxcode : c;
-        codes[k] = (uint8_t)(c | sign << (f->w - 1));
+        int32_t isn = -(int32_t)(a >= minn); /* all ones for a normal |P| */
+        int32_t t = (int32_t)(mx_u2f((uint32_t)(a & ~isn)) * tscale); /* < 2^26 */
+        int32_t inc_s = stoch ? (int32_t)(rnd[k] >> 9) : (int32_t)(fmask >> 1) + ((t >> 23) & 1);
+        int32_t cs = (t + inc_s) >> 23;
+        int32_t c = cs ^ ((cn ^ cs) & isn);
+        c -= (c - maxc) & -(int32_t)(c > maxc);
+        codes[k] = (uint8_t)((uint32_t)c | (pu >> 31) << (f->w - 1));
     }
 }
 
+MX_INLINE void mx_codes(const mx_fmt *f, const float *v, size_t len, int e, const uint32_t *rnd,
+                        uint8_t *codes) {
+    if (rnd)
+        mx_codes_k(f, v, len, e, rnd, codes, 1);
+    else
+        mx_codes_k(f, v, len, e, rnd, codes, 0);
+}
+
 /* The shared driver: per block the scale and the codes, into buf (message) and/or out. */
-static int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
-                  float *out, quant_err *err) {
+MX_INLINE int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
+                     float *out, quant_err *err) {
     mx_impl *im = q->impl;
     const size_t n = q->n;
     const int stoch = QUANT_EXT(&q->params, mx_opts)->rounding == MX_STOCHASTIC;
@@ -229,6 +242,18 @@ static int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ct
                 uint8_t *p = buf + (bit >> 3);
                 p[0] = (uint8_t)(e + 127);
                 size_t k = 0;
+                for (; k + 8 <= len; k += 8) { /* 8 codes -> 4 bytes (SWAR) */
+                    uint64_t x = 0;
+                    for (int b = 7; b >= 0; b--) /* code k + b in byte b: one load on x86 */
+                        x = x << 8 | codes[k + (size_t)b];
+                    x = (x & 0x000F000F000F000Full) << 4 | (x & 0x0F000F000F000F00ull) >> 8;
+                    x = (x | x >> 8) & 0x0000FFFF0000FFFFull;
+                    x = (x | x >> 16) & 0xFFFFFFFFull;
+                    p[1 + k / 2] = (uint8_t)x;
+                    p[2 + k / 2] = (uint8_t)(x >> 8);
+                    p[3 + k / 2] = (uint8_t)(x >> 16);
+                    p[4 + k / 2] = (uint8_t)(x >> 24);
+                }
                 for (; k + 2 <= len; k += 2)
                     p[1 + k / 2] = (uint8_t)(codes[k] << 4 | codes[k + 1]);
                 if (k < len)
@@ -240,13 +265,13 @@ static int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ct
     return QUANT_OK;
 }
 
-static int mx_quantize(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx, float *out,
-                       quant_err *err) {
+MX_INLINE int mx_quantize(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx,
+                          float *out, quant_err *err) {
     return mx_run(f, q, v, ctx, NULL, out, err);
 }
 
-static int mx_encode(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
-                     size_t cap, uint64_t *nbits, quant_err *err) {
+MX_INLINE int mx_encode(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx,
+                        uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
     uint64_t total = mx_bits(f, q);
     if ((total + 7) / 8 > cap)
         return quant_fail(err, QUANT_ENOSPC, 0, "%s: buffer of %zu bytes, need %llu", f->name, cap,
@@ -258,8 +283,8 @@ static int mx_encode(const mx_fmt *f, quant *q, const float *v, const quant_ctx 
     return QUANT_OK;
 }
 
-static int mx_decode(const mx_fmt *f, const quant *q, const uint8_t *buf, size_t len,
-                     uint64_t nbits, float *out, quant_err *err) {
+MX_INLINE int mx_decode(const mx_fmt *f, const quant *q, const uint8_t *buf, size_t len,
+                        uint64_t nbits, float *out, quant_err *err) {
     const mx_impl *im = q->impl;
     const size_t n = q->n;
     uint64_t want = mx_bits(f, q);
