@@ -29,7 +29,7 @@
 
 typedef struct terngrad_opts {
     size_t bucket; /* d, 0 = the whole tensor */
-    char clip[16]; /* "none" or c > 0 (canonicalised by init with %g) */
+    char clip[16]; /* "none" or c > 0 (init rounds it to %g, the value then used) */
 } terngrad_opts;
 QUANT_EXT_FITS(terngrad_opts);
 
@@ -81,8 +81,10 @@ static int terngrad_init(quant *q, quant_err *err) {
     if (memchr(o->clip, '\0', sizeof o->clip) == NULL || parse_clip(o->clip, &c) != 0)
         return quant_fail(err, QUANT_EINVAL, 0,
                           "terngrad: clip='%.15s' is not none or a number in (0, 1000]", o->clip);
-    if (c > 0)
+    if (c > 0) { /* canonical: 6 significant digits, and the value used is the described one */
         snprintf(o->clip, sizeof o->clip, "%g", c);
+        c = strtod(o->clip, NULL);
+    }
     if (o->bucket == 0 || o->bucket > q->n)
         o->bucket = q->n;
     terngrad_impl *im = calloc(1, sizeof *im);
@@ -128,13 +130,22 @@ static int terngrad_scales(quant *q, const float *v, quant_err *err) {
                               "terngrad: input value %g at index %zu is not finite", (double)v[i],
                               i);
         }
-        if (im->clip > 0 && s > 0) { /* sigma around the mean, two passes in double */
-            double mean = 0, var = 0;
-            for (size_t i = b0; i < b0 + len; i++)
-                mean += v[i];
-            mean /= (double)len;
-            for (size_t i = b0; i < b0 + len; i++)
-                var += ((double)v[i] - mean) * ((double)v[i] - mean);
+        if (im->clip > 0 && s > 0) { /* sigma about the mean: two passes, 4 lanes (i % 4) */
+            const float *x = v + b0;
+            double m[4] = {0, 0, 0, 0}, q2[4] = {0, 0, 0, 0};
+            size_t i = 0;
+            for (; i + 4 <= len; i += 4)
+                for (int l = 0; l < 4; l++)
+                    m[l] += x[i + l];
+            for (; i < len; i++)
+                m[0] += x[i];
+            double mean = ((m[0] + m[1]) + (m[2] + m[3])) / (double)len;
+            for (i = 0; i + 4 <= len; i += 4)
+                for (int l = 0; l < 4; l++)
+                    q2[l] += ((double)x[i + l] - mean) * ((double)x[i + l] - mean);
+            for (; i < len; i++)
+                q2[0] += ((double)x[i] - mean) * ((double)x[i] - mean);
+            double var = (q2[0] + q2[1]) + (q2[2] + q2[3]);
             double cs = im->clip * sqrt(var / (double)len);
             if (cs > 0 && cs < (double)s) /* sigma = 0 (a constant bucket): no clip */
                 s = (float)cs;            /* rounds to a float <= max |v|: still finite */

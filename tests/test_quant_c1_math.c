@@ -325,6 +325,20 @@ static void test_terngrad_decoder_and_spec(void) {
         QT_CHECK(strcmp(d, "terngrad:bucket=10,clip=2.5") == 0, "describe '%s'", d);
     }
     quant_free(q);
+    /* the clip value is rounded to its description: both instances draw the same */
+    q = qt_alloc("terngrad:clip=0.123456789", 1, 10);
+    quant *q2 = qt_alloc("terngrad:clip=0.123457", 1, 10);
+    if (q && q2) {
+        quant_describe(q, d, sizeof d);
+        QT_CHECK(strcmp(d, "terngrad:bucket=10,clip=0.123457") == 0, "describe '%s'", d);
+        float v[10] = {1, -2, 3, -4, 5, -6, 7, -8, 9, -10}, a[10], b2[10];
+        quant_ctx ctx = qt_ctx(1, 0, 0, 0);
+        quant_quantize(q, v, &ctx, a, &err);
+        quant_quantize(q2, v, &ctx, b2, &err);
+        QT_CHECK(qt_first_diff(a, b2, 10) == 10, "clip=0.123456789 differs from its description");
+    }
+    quant_free(q);
+    quant_free(q2);
     q = qt_alloc("terngrad", 1, 10);
     if (q) {
         quant_describe(q, d, sizeof d);
