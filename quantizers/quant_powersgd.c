@@ -168,7 +168,14 @@ static void row_product(const float *p, const float *qt, size_t ld, size_t w, si
     float p0 = p[0];
     for (size_t j = 0; j < w; j++)
         d[j] = p0 * qt[j];
-    for (size_t k = 1; k < r; k++) {
+    size_t k = 1;
+    for (; k + 2 <= r; k += 2) { /* two terms a pass, added in k order */
+        float pk = p[k], pl = p[k + 1];
+        const float *qk = qt + k * ld, *ql = qk + ld;
+        for (size_t j = 0; j < w; j++)
+            d[j] = (d[j] + pk * qk[j]) + pl * ql[j];
+    }
+    for (; k < r; k++) {
         float pk = p[k];
         const float *qk = qt + k * ld;
         for (size_t j = 0; j < w; j++)
@@ -235,7 +242,16 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_e
     memset(im->qn, 0, r * cols * sizeof *im->qn);
     for (size_t i = 0; i < rows; i++) {
         const float *mi = im->m + i * cols;
-        for (size_t k = 0; k < r; k++) {
+        size_t k = 0;
+        for (; k + 2 <= r; k += 2) { /* two columns a pass over the row */
+            float pk = im->p[i * r + k], pl = im->p[i * r + k + 1];
+            float *qk = im->qn + k * cols, *ql = qk + cols;
+            for (size_t j = 0; j < cols; j++) {
+                qk[j] += pk * mi[j];
+                ql[j] += pl * mi[j];
+            }
+        }
+        for (; k < r; k++) {
             float pk = im->p[i * r + k];
             float *qk = im->qn + k * cols;
             for (size_t j = 0; j < cols; j++)
