@@ -92,8 +92,9 @@ static const struct {
     {"name=resnet152,stride=v1", 1, 11.3, ROUND, 0.1},
     {"name=resnet110", 0, 1.7e6, ROUND, 0.05e6},
     {"name=resnet110", 0, 1727962, EXACT, 0},
-    /* Li et al. 2017 ("Pruning Filters for Efficient ConvNets", Table 1): ResNet-110 2.53E8
-     * FLOPs (multiply-adds of the convs and the fc) */
+    /* Li et al. 2017 ("Pruning Filters for Efficient ConvNets", arXiv:1608.08710, Table 1):
+     * ResNet-110 2.53E8 FLOPs (multiply-adds of the convs and the fc); the value is quoted
+     * from the paper's table as recalled, not re-read from a stored copy (docs/profiles.md) */
     {"name=resnet110", 1, 0.253, ROUND, 0.0005},
     /* issue 14 for CNTK's AlexNet (from AlexNet_ImageNet.cntk): 62.0M, ~0.99 GMAC */
     {"name=alexnet-cntk", 0, 62.0e6, ROUND, 0.05e6},
