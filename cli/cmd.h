@@ -27,6 +27,7 @@ typedef struct exp_cmd {
 } exp_cmd;
 
 int cmd_bounds(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -24,8 +24,6 @@
 
 extern char **environ;
 
-int cmd_stats(int argc, char **argv); /* cli/cmd_stats.c (its declaration belongs in cmd.h) */
-
 /* The subcommands, NULL-terminated. */
 static const exp_cmd commands[] = {
     {"bounds", "check Lemma 3.1 / Theorem 3.2 bounds of QSGD on random vectors", cmd_bounds},

@@ -23,8 +23,9 @@
  *            "out.w" {nclass,fc}, "out.b"; feat columns in HWC order. He init.
  *                                                               options: channels, fc
  *   profile  timing stand-in: the per-layer tensors and FLOPs of a published network
- *            (alexnet, alexnet-owt, resnet50, resnet152, vgg19, lstm-an4), pseudo-random
- *            gradients, synthetic loss, NaN accuracy; any data.           options: name
+ *            (alexnet, alexnet-owt, alexnet-cntk, resnet50, resnet152, resnet110,
+ *            resnet110-cntk, bn-inception, vgg19, lstm-an4; docs/profiles.md), pseudo-random
+ *            gradients, synthetic loss, NaN accuracy; any data.   options: name, stride
  * Regularizers (l2) are part of the loss returned by loss_grad and evaluate; biases are not
  * regularized. CSR column indices must be < dim (the data readers guarantee it).
  * The gradients are checked against a double-precision reference in

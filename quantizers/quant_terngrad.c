@@ -325,6 +325,24 @@ static int terngrad_label(const quant_spec *sp, int level, char *out, size_t len
     return l < len ? 0 : -1;
 }
 
+/* Claims checked by `qsgdsim stats`: without clipping C(v) is unbiased, and per bucket
+ * E||C - v||^2 = s ||v||_1 - ||v||^2 <= (sqrt(d) - 1) ||v||^2 (s = max|v|, ||v||_1 <=
+ * sqrt(d) ||v||_2 <= sqrt(d) ||v||^2 / s); clipping biases it and the bound is not known. */
+static int terngrad_unbiased(const quant_params *p) {
+    const terngrad_opts *o = QUANT_EXT_CONST(p, terngrad_opts);
+    double c = 0;
+    return o->clip[0] == '\0' || (parse_clip(o->clip, &c) == 0 && c == 0);
+}
+
+static double terngrad_variance_bound(const quant *q) {
+    if (!terngrad_unbiased(&q->params))
+        return NAN;
+    size_t d = QUANT_EXT_CONST(&q->params, terngrad_opts)->bucket; /* resolved by init */
+    if (d == 0 || d > q->n)
+        d = q->n;
+    return sqrt((double)d) - 1.0;
+}
+
 const quant_type quant_type_terngrad = {
     .name = "terngrad",
     .summary = "TernGrad: stochastic ternary {-1, 0, 1} x scale per bucket (max |v|, optional "
@@ -339,4 +357,6 @@ const quant_type quant_type_terngrad = {
     .quantize = terngrad_quantize,
     .encode = terngrad_encode,
     .decode = terngrad_decode,
+    .unbiased = terngrad_unbiased,
+    .variance_bound = terngrad_variance_bound,
 };

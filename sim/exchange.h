@@ -66,7 +66,7 @@ typedef struct run {
     int nworkers, is_worker, worker; /* SIM_EXF_SERVER_RANK0: rank 0 serves, ranks 1.. work */
     dataset *shard, *test;
     model *m;
-    sim_codec *codec;
+    grad_codec *codec;
     optim *opt;
     data_sampler *sampler;
     float *theta, *grad; /* [nparams], [nparams + 1] (the loss may ride along) */

@@ -114,7 +114,7 @@ typedef struct sim_config {
     int allreduce_mpi;      /* allreduce: 0 = qsgdsim's own ring (fixed summation order, same bits
                                on every MPI), 1 = the MPI library's MPI_Allreduce */
     size_t quant_min_numel; /* tensors smaller than this are sent fp32 (default 10000; 0 =
-                               every tensor quantized, as in `qsgdsim train --quant-min 0`) */
+                               every tensor quantized, as in `qsgdsim train --quant-min-numel 0`) */
     size_t batch;           /* per worker */
     double epochs;          /* global epochs (every sample seen once per epoch across workers) */
     size_t max_steps;       /* 0 = no limit (the run is bounded by SIM_MAX_ITERATIONS anyway) */
@@ -268,9 +268,7 @@ void sim_rss_kinds(size_t *anon, size_t *file, size_t *shmem);
 
 /* ---- the gradient message of one worker: grad_codec (models/grad_codec.h), the codec that
  * `qsgdsim train` uses too: layout, fp32 fallback, the overflow marker (GRAD_CODEC_EOVERFLOW:
- * a gradient that overflowed is sent as a marker every receiver decodes as the loss -inf).
- * sim_codec: the name run.codec (sim/exchange.h) still has. */
-typedef grad_codec sim_codec;
+ * a gradient that overflowed is sent as a marker every receiver decodes as the loss -inf). */
 
 /* ---- stripes: 1-bit SGD's CNTK aggregation (the data side; MPI is the trainer's) ------- */
 /* Messages: [loss or mean loss: float64][nbits of each tensor: uint32][payloads]. */
