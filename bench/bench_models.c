@@ -127,7 +127,7 @@ static double run_c(const synth *sy, const char *name, size_t batch, int threads
     model_set_threads(threads);
     reset_peak_rss();
     dataset d = synth_view(sy, name);
-    model_err err = {0};
+    qsgd_err err = {0};
     model *m = model_alloc_spec_on(name, &d.shape, batch, g_device, &err);
     if (!m) {
         fprintf(stderr, "bench_models: %s\n", err.msg);
@@ -145,7 +145,7 @@ static double run_c(const synth *sy, const char *name, size_t batch, int threads
             t0 = now();
         for (size_t i = 0; i < batch; i++)
             idx[i] = xs_next(&st) % NSAMPLES;
-        if (m->type->loss_grad(m, theta, &d, idx, batch, &loss, g, &err) != MODEL_OK) {
+        if (m->type->loss_grad(m, theta, &d, idx, batch, &loss, g, &err) != QSGD_OK) {
             fprintf(stderr, "bench_models: %s\n", err.msg);
             steps = -1;
             break;
@@ -338,8 +338,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-peer"))
             use_peer = 0;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-            model_err me = {0};
-            if (model_device_parse(argv[++i], &g_device, &me) != MODEL_OK ||
+            qsgd_err me = {0};
+            if (model_device_parse(argv[++i], &g_device, &me) != QSGD_OK ||
                 g_device == MODEL_DEVICE_AUTO) {
                 fprintf(stderr, "bench_models: --device: expected cpu or cuda\n");
                 return 2;

@@ -133,8 +133,8 @@ typedef struct op {
 } op;
 
 static void op_run(op *o) {
-    quant_err err;
-    int rc = QUANT_OK;
+    qsgd_err err;
+    int rc = QSGD_OK;
     switch (o->kind) {
     case OP_MEMCPY:
         memcpy(o->out, o->v, o->n * sizeof(float));
@@ -156,7 +156,7 @@ static void op_run(op *o) {
         break;
     }
     }
-    if (rc != QUANT_OK && o->status == QUANT_OK) {
+    if (rc != QSGD_OK && o->status == QSGD_OK) {
         o->status = rc;
         fprintf(stderr, "bench_quant: %s failed: %s\n", o->kind == OP_ENCODE ? "encode" : "decode",
                 err.msg);
@@ -370,15 +370,15 @@ static int parse_args(int argc, char **argv, opts *o) {
 /* Compare decode(encode(v)) with quantize(v) from the same state. 0 = equal. */
 static int check_roundtrip(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
                            float *a, float *b, size_t n) {
-    quant_err err;
+    qsgd_err err;
     uint64_t nbits;
     quant_reset(q);
-    if (quant_quantize(q, v, ctx, a, &err) != QUANT_OK)
+    if (quant_quantize(q, v, ctx, a, &err) != QSGD_OK)
         return -1;
     quant_reset(q);
-    if (quant_encode(q, v, ctx, buf, cap, &nbits, &err) != QUANT_OK)
+    if (quant_encode(q, v, ctx, buf, cap, &nbits, &err) != QSGD_OK)
         return -1;
-    if (quant_decode(q, buf, cap, nbits, b, &err) != QUANT_OK)
+    if (quant_decode(q, buf, cap, nbits, b, &err) != QSGD_OK)
         return -1;
     quant_reset(q);
     for (size_t i = 0; i < n; i++)
@@ -601,7 +601,7 @@ static int time_sgemm(size_t rows, size_t cols, unsigned r, const float *m, floa
     };
     /* P = M Q writes p, which M^T P reads and which writes q: the values stay finite */
     for (int i = 0; i < 3; i++) {
-        op o = {.kind = OP_SGEMM, .g = gs[i], .status = QUANT_OK};
+        op o = {.kind = OP_SGEMM, .g = gs[i], .status = QSGD_OK};
         t[i] = time_op(&o, opt).best;
     }
     free(q);
@@ -638,7 +638,7 @@ static void print_tsv_row(FILE *f, size_t n, const char *label, const char *spec
 /* Run one cell at one n: returns nonzero on an error. */
 static int run_cell(const cell *c, size_t n, const float *v, float *out, float *ref,
                     const opts *opt, peer *pr) {
-    quant_err err;
+    qsgd_err err;
     quant *q = quant_alloc_spec(c->spec, c->rows, c->cols, &err);
     if (!q) {
         fprintf(stderr, "bench_quant: %s (%s): quant_alloc_spec failed: %s\n", c->label, c->spec,
@@ -668,13 +668,13 @@ static int run_cell(const cell *c, size_t n, const float *v, float *out, float *
             .cap = cap,
             .n = n,
             .ctx = ctx,
-            .status = QUANT_OK};
+            .status = QSGD_OK};
     timing te = time_op(&o, opt);
     /* decode the message of the last encode */
     double bpc = (double)o.nbits / (double)n;
     o.kind = OP_DECODE;
     timing td = time_op(&o, opt);
-    int failed = o.status != QUANT_OK || bad != 0;
+    int failed = o.status != QSGD_OK || bad != 0;
 
     /* sgemm alone at powersgd's shapes; ref is free again (it held quantize's output) */
     double sg[3] = {0, 0, 0}, share_enc = 0, share_dec = 0;

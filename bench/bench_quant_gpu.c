@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
         double gb = 4.0 * (double)n * 1e-9;
         for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
             size_t rows = cfgs[ci].matrix ? (size_t)1 << (k / 2) : 1, cols = n / rows;
-            quant_err err = {0};
+            qsgd_err err = {0};
             quant *q = quant_alloc_spec(cfgs[ci].spec, rows, cols, &err);
             qcuda *g = q ? qcuda_alloc(q, 0, NULL, &err) : NULL;
             if (!g) {
@@ -114,14 +114,14 @@ int main(int argc, char **argv) {
                 double t0 = now();
                 for (int c = 0; c < calls && ok; c++) {
                     quant_ctx ctx = {1, 0, (uint32_t)(r * calls + c), 0};
-                    ok = qcuda_encode(g, dv, &ctx, dbuf, cap, &nbits, &err) == QUANT_OK;
+                    ok = qcuda_encode(g, dv, &ctx, dbuf, cap, &nbits, &err) == QSGD_OK;
                 }
                 double t1 = now();
                 for (int c = 0; c < calls && ok; c++)
-                    ok = qcuda_decode(g, dbuf, cap, nbits, dout, &err) == QUANT_OK;
+                    ok = qcuda_decode(g, dbuf, cap, nbits, dout, &err) == QSGD_OK;
                 double t2 = now();
                 for (int c = 0; c < calls && ok; c++)
-                    ok = qcuda_decode_add(g, dbuf, cap, nbits, dout, &err) == QUANT_OK;
+                    ok = qcuda_decode_add(g, dbuf, cap, nbits, dout, &err) == QSGD_OK;
                 double t3 = now();
                 te = (t1 - t0) / calls < te ? (t1 - t0) / calls : te;
                 td = (t2 - t1) / calls < td ? (t2 - t1) / calls : td;

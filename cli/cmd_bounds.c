@@ -365,7 +365,7 @@ static int parse_args(int argc, char **argv, bounds_opts *o) {
     /* Let the library judge the levels now (a tiny instance), not after minutes of work. */
     for (size_t i = 0; i < o->s.len; i++) {
         quant_params p = {.s = (unsigned)o->s.v[i], .norm = (quant_norm)o->norms[0]};
-        quant_err err;
+        qsgd_err err;
         quant *q = quant_alloc("qsgd", &p, 1, 1, &err);
         if (!q) {
             char val[32];
@@ -445,7 +445,7 @@ typedef struct config {
     int norm;
 } config;
 
-static int fail_quant(const char *what, const config *c, size_t n, const quant_err *err) {
+static int fail_quant(const char *what, const config *c, size_t n, const qsgd_err *err) {
     fprintf(stderr, PROG ": %s failed for n=%zu s=%u bucket=%zu norm=%s: %s (code %d)\n", what, n,
             c->s, c->bucket, norm_names[c->norm], err->msg, err->code);
     return CMD_FAIL;
@@ -471,15 +471,15 @@ static int encode_checked(quant *q, const char *fmt, const config *c, size_t n, 
                           unsigned long t, const float *v, const float *qv, const quant_ctx *ctx,
                           uint8_t *buf, size_t cap, float *dec, uint64_t *bits,
                           int *consistency_bad) {
-    quant_err err = {0};
+    qsgd_err err = {0};
     char what[64];
     snprintf(what, sizeof what, "quant_encode(format=%s)", fmt);
-    if (quant_encode(q, v, ctx, buf, cap, bits, &err) != QUANT_OK)
+    if (quant_encode(q, v, ctx, buf, cap, bits, &err) != QSGD_OK)
         return fail_quant(what, c, n, &err);
     if (t >= VERIFY_TRIALS)
         return CMD_OK;
     snprintf(what, sizeof what, "quant_decode(format=%s)", fmt);
-    if (quant_decode(q, buf, (size_t)((*bits + 7) / 8), *bits, dec, &err) != QUANT_OK)
+    if (quant_decode(q, buf, (size_t)((*bits + 7) / 8), *bits, dec, &err) != QSGD_OK)
         return fail_quant(what, c, n, &err);
     size_t bad;
     if (compare_decoded(qv, dec, n, &bad) != 0 && ++*consistency_bad <= MAX_REPORTS)
@@ -505,7 +505,7 @@ static int measure_n(const bounds_opts *o, size_t n, row *rows, int *consistency
     size_t cap = 0;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     int rc = CMD_OK;
-    quant_err err;
+    qsgd_err err;
     if (!cf || !v || !qv || !dec || !samp || !rng) {
         fprintf(stderr, PROG ": out of memory for n=%zu (%zu samples)\n", n, n_samp);
         rc = CMD_FAIL;
@@ -579,7 +579,7 @@ static int measure_n(const bounds_opts *o, size_t n, row *rows, int *consistency
             for (size_t ic = 0; ic < n_conf; ic++) {
                 config *c = &cf[ic];
                 double *sm = samp + ((size_t)id * n_conf + ic) * 4 * o->trials;
-                if (quant_quantize(c->qe, v, &ctx, qv, &err) != QUANT_OK) {
+                if (quant_quantize(c->qe, v, &ctx, qv, &err) != QSGD_OK) {
                     rc = fail_quant("quant_quantize", c, n, &err);
                     goto out;
                 }

@@ -117,8 +117,8 @@ static int spec_opt(const char *spec, const char *key, char *out, size_t len) {
 /* 1 if the quantizer spec is lossless (fp32: the speedup baseline), from its type table */
 static int spec_lossless(const char *spec) {
     quant_spec qs;
-    quant_err qe = {0};
-    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && quant_spec_lossless(&qs);
+    qsgd_err qe = {0};
+    return quant_spec_parse(spec, &qs, &qe) == QSGD_OK && quant_spec_lossless(&qs);
 }
 
 static void spec_name(const char *spec, char *out, size_t len) {

@@ -257,7 +257,7 @@ typedef struct sim_run {
 static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags,
                        const char *cmdf) {
     const char *out = r->out;
-    net_err ne = {0};
+    qsgd_err ne = {0};
     FILE *f = fopen(cmdf, "w");
     if (!f)
         return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf,
@@ -384,7 +384,7 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
 /* One simulation, its output directory locked. */
 static int run_simulation(const sim_run *r) {
     const char *out = r->out;
-    net_err ne = {0};
+    qsgd_err ne = {0};
     char st_path[PATH_MAX + 16];
     snprintf(st_path, sizeof st_path, "%s/status", out);
     if (!r->dry && unlink(st_path) != 0 && errno != ENOENT) /* a stale status is no result */
@@ -394,10 +394,10 @@ static int run_simulation(const sim_run *r) {
     snprintf(xml, sizeof xml, "%s/platform.xml", out);
     snprintf(hosts, sizeof hosts, "%s/hostfile", out);
     snprintf(cmdf, sizeof cmdf, "%s/command.txt", out);
-    if (net_write_platform(r->nc, xml, hosts, &ne) != NET_OK)
+    if (net_write_platform(r->nc, xml, hosts, &ne) != QSGD_OK)
         return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "%s", ne.msg);
     char flags[4096];
-    if (net_smpi_flags(r->nc, r->sm, flags, sizeof flags, &ne) != NET_OK)
+    if (net_smpi_flags(r->nc, r->sm, flags, sizeof flags, &ne) != QSGD_OK)
         return fail_with(r->dry ? NULL : out, QSGD_EXIT_CONFIG, "%s", ne.msg);
 
     /* argv for smpirun, sized for every flag and trainer argument: nothing is dropped */
@@ -527,8 +527,8 @@ int cmd_sim(int argc, char **argv) {
         return QSGD_EXIT_RESOURCES;
     }
     net_config nc;
-    net_err ne = {0};
-    int bad = net_config_parse(spec, &nc, &ne) != NET_OK;
+    qsgd_err ne = {0};
+    int bad = net_config_parse(spec, &nc, &ne) != QSGD_OK;
     free(spec);
     if (bad) {
         fprintf(stderr, PROG ": --network '%s': %s\n", network, ne.msg);
@@ -540,7 +540,7 @@ int cmd_sim(int argc, char **argv) {
         return QSGD_EXIT_CONFIG;
     }
     net_smpi_model sm;
-    if (net_smpi_model_parse(model, &sm, &ne) != NET_OK) {
+    if (net_smpi_model_parse(model, &sm, &ne) != QSGD_OK) {
         fprintf(stderr, PROG ": --smpi-model: %s\n", ne.msg);
         return QSGD_EXIT_CONFIG;
     }

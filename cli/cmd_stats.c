@@ -329,8 +329,8 @@ static int parse_args(int argc, char **argv, stats_opts *o) {
     if (o->n_specs == 0) { /* the defaults: customary settings, then every other type */
         for (size_t i = 0; default_specs[i]; i++) {
             quant_spec sp;
-            quant_err err;
-            if (quant_spec_parse(default_specs[i], &sp, &err) == QUANT_OK)
+            qsgd_err err;
+            if (quant_spec_parse(default_specs[i], &sp, &err) == QSGD_OK)
                 o->specs[o->n_specs++] = default_specs[i];
         }
         for (const quant_type *const *t = quant_types(); *t && o->n_specs < MAX_SPECS; t++) {
@@ -345,7 +345,7 @@ static int parse_args(int argc, char **argv, stats_opts *o) {
     }
     /* Every spec must make a quantizer of this length now, not after minutes of work. */
     for (size_t i = 0; i < o->n_specs; i++) {
-        quant_err err;
+        qsgd_err err;
         quant *q = quant_alloc_spec(o->specs[i], 1, o->n, &err);
         if (!q)
             return usage_error("--quant %s: %s", o->specs[i], err.msg);
@@ -433,7 +433,7 @@ typedef struct work {
     size_t cap;
 } work;
 
-static int fail_quant(const char *what, const char *spec, const quant_err *err) {
+static int fail_quant(const char *what, const char *spec, const qsgd_err *err) {
     fprintf(stderr, PROG ": %s: %s failed: %s (code %d)\n", spec, what, err->msg, err->code);
     return CMD_FAIL;
 }
@@ -441,7 +441,7 @@ static int fail_quant(const char *what, const char *spec, const quant_err *err) 
 static int measure(const stats_opts *o, work *w, size_t is, int dist, row *r) {
     const char *spec = o->specs[is];
     const size_t n = w->n, T = o->trials;
-    quant_err err = {0};
+    qsgd_err err = {0};
     quant *q = quant_alloc_spec(spec, 1, n, &err);
     if (!q)
         return fail_quant("quant_alloc", spec, &err);
@@ -485,11 +485,11 @@ static int measure(const stats_opts *o, work *w, size_t is, int dist, row *r) {
         quant_ctx ctx = {
             .seed = o->seed, .worker = 0, .step = (uint32_t)k, .tensor = (uint32_t)dist};
         uint64_t nbits;
-        if (quant_encode(q, v, &ctx, w->buf, w->cap, &nbits, &err) != QUANT_OK) {
+        if (quant_encode(q, v, &ctx, w->buf, w->cap, &nbits, &err) != QSGD_OK) {
             rc = fail_quant("quant_encode", spec, &err);
             goto out;
         }
-        if (quant_decode(q, w->buf, (size_t)((nbits + 7) / 8), nbits, w->out, &err) != QUANT_OK) {
+        if (quant_decode(q, w->buf, (size_t)((nbits + 7) / 8), nbits, w->out, &err) != QSGD_OK) {
             rc = fail_quant("quant_decode", spec, &err);
             goto out;
         }
@@ -542,7 +542,7 @@ static int measure(const stats_opts *o, work *w, size_t is, int dist, row *r) {
                                  .tensor = (uint32_t)(DIST_COUNT + dist)};
                 uint64_t nbits;
                 if (quant_encode(q, w->efv[dist * S + k], &ctx, w->buf, w->cap, &nbits, &err) !=
-                    QUANT_OK) {
+                    QSGD_OK) {
                     rc = fail_quant("quant_encode (error feedback)", spec, &err);
                     goto out;
                 }

@@ -94,25 +94,6 @@ static int parse_real(const char *opt, const char *s, double *out) {
     return 0;
 }
 
-static int train_exit(int train_code) {
-    switch (train_code) {
-    case TRAIN_OK:
-        return QSGD_EXIT_OK;
-    case TRAIN_EINVAL:
-        return QSGD_EXIT_CONFIG;
-    case TRAIN_ENOMEM:
-        return QSGD_EXIT_RESOURCES;
-    case TRAIN_EIO:
-        return QSGD_EXIT_IO;
-    case TRAIN_EDIVERGED:
-        return QSGD_EXIT_DIVERGED;
-    case TRAIN_EDATA:
-        return QSGD_EXIT_DATA;
-    default:
-        return QSGD_EXIT_INTERNAL;
-    }
-}
-
 int cmd_train(int argc, char **argv) {
     enum {
         O_MODEL = 256,
@@ -185,7 +166,7 @@ int cmd_train(int argc, char **argv) {
     const char *optim_spec = NULL;
     int rc = 0, ch;
     size_t u;
-    optim_err oe = {0};
+    qsgd_err oe = {0};
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case O_MODEL:
@@ -267,8 +248,8 @@ int cmd_train(int argc, char **argv) {
             c.threads = (int)u;
             break;
         case O_DEVICE: {
-            model_err me = {0};
-            if (model_device_parse(optarg, &c.device, &me) != MODEL_OK)
+            qsgd_err me = {0};
+            if (model_device_parse(optarg, &c.device, &me) != QSGD_OK)
                 return bad("--device", optarg, "expected auto, cpu or cuda");
             break;
         }
@@ -301,11 +282,11 @@ int cmd_train(int argc, char **argv) {
         return bad("optimizer", optim_spec ? optim_spec : "options", oe.msg);
     /* every spec parsed before any work (train_run checks again, for its other callers) */
     model_spec ms;
-    model_err me = {0};
-    if (model_spec_parse(c.model, &ms, &me) != MODEL_OK)
+    qsgd_err me = {0};
+    if (model_spec_parse(c.model, &ms, &me) != QSGD_OK)
         return bad("--model", c.model, me.msg);
     if (c.quant && *c.quant && strcmp(c.quant, "none") != 0) {
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         quant *q = quant_alloc_spec(c.quant, 1, 1, &qe);
         if (!q)
             return bad("--quant", c.quant, qe.msg);
@@ -329,9 +310,9 @@ int cmd_train(int argc, char **argv) {
     c.provenance = prov;
 
     train_result r;
-    train_err err = {0};
+    qsgd_err err = {0};
     int trc = train_run(&c, &r, &err);
-    if (trc == TRAIN_EDIVERGED) {
+    if (trc == QSGD_EDIVERGED) {
         fprintf(stderr, PROG ": %s\n", err.msg);
         fprintf(stderr, PROG ": the epochs before it are kept in %s (last line: the status)\n",
                 c.out_tsv);
@@ -339,7 +320,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (trc) {
         fprintf(stderr, PROG ": %s\n", err.msg);
-        return train_exit(trc);
+        return qsgd_status_exit(trc);
     }
     if (c.log) {
         printf("done: %zu steps in %.1f s (training only), final test loss %.4f", r.steps,

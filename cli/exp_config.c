@@ -501,8 +501,8 @@ static int expand_quant_group(ctx *c, const config_setting_t *g, exp_setting *st
             format_member(first, val, sizeof val);
             snprintf(one, sizeof one, "%s:%s=%s", qname, config_setting_name(m), val);
             quant_spec qs;
-            quant_err qe = {0};
-            if (quant_spec_parse(one, &qs, &qe) != QUANT_OK) {
+            qsgd_err qe = {0};
+            if (quant_spec_parse(one, &qs, &qe) != QSGD_OK) {
                 echo_buf b;
                 err_s(c, m, "quantizer %s: %s; the option is %s", config_setting_name(m), qe.msg,
                       echo(one, &b));
@@ -835,14 +835,14 @@ char **exp_point_argv(const exp_experiment *e, const exp_point *p, const char *o
  * (qsgd format=elias: no double buffering). A spec that does not parse has neither. */
 static int quant_lossless(const char *spec) {
     quant_spec qs;
-    quant_err qe = {0};
-    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && quant_spec_lossless(&qs);
+    qsgd_err qe = {0};
+    return quant_spec_parse(spec, &qs, &qe) == QSGD_OK && quant_spec_lossless(&qs);
 }
 
 static int quant_variable_length(const char *spec) {
     quant_spec qs;
-    quant_err qe = {0};
-    return quant_spec_parse(spec, &qs, &qe) == QUANT_OK && !quant_spec_fixed_size(&qs);
+    qsgd_err qe = {0};
+    return quant_spec_parse(spec, &qs, &qe) == QSGD_OK && !quant_spec_fixed_size(&qs);
 }
 
 /* The line of setting k, the one the trainer's parser (sim_config_parse_at) reports; when
@@ -900,8 +900,8 @@ static void check_point(ctx *c, const exp_point *p) {
     char spec[700];
     network_spec(pv(e, p, EXP_NETWORK), pv(e, p, EXP_WORKERS), spec, sizeof spec);
     net_config nc;
-    net_err ne = {0};
-    if (net_config_parse(spec, &nc, &ne) != NET_OK)
+    qsgd_err ne = {0};
+    if (net_config_parse(spec, &nc, &ne) != QSGD_OK)
         err_at(c, conflict_line(e, p, EXP_NETWORK, EXP_WORKERS),
                "network with workers = %ld (%s): %s; the network is %s%s", K,
                where(pline(e, p, EXP_WORKERS)), ne.msg, echo(pv(e, p, EXP_NETWORK), &b1),
@@ -1007,7 +1007,7 @@ long exp_point_baseline(const exp_experiment *e, size_t i) {
 /* The canonical form of a quantizer or model spec (exp_value.canon), or NULL. */
 static char *canon_of(exp_key k, const char *text) {
     if (k == EXP_QUANTIZER) {
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         quant *q = quant_alloc_spec(text, 1, 1 << 20, &qe);
         char d[256];
         int ok = q && quant_describe(q, d, sizeof d) == 0;
@@ -1016,9 +1016,9 @@ static char *canon_of(exp_key k, const char *text) {
     }
     if (k == EXP_MODEL) {
         model_spec m;
-        model_err me = {0};
+        qsgd_err me = {0};
         memset(&m, 0, sizeof m);
-        if (model_spec_parse(text, &m, &me) != MODEL_OK)
+        if (model_spec_parse(text, &m, &me) != QSGD_OK)
             return NULL;
         char *hex = malloc(2 * sizeof m + 1); /* the parsed struct, byte for byte */
         if (hex)
@@ -1053,7 +1053,7 @@ static int same_value(exp_key k, const exp_value *a, const exp_value *b) {
     if (a->canon && b->canon)
         return strcmp(a->canon, b->canon) == 0;
     if (k == EXP_QUANTIZER) { /* canonical descriptions of built instances */
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         quant *qa = quant_alloc_spec(a->text, 1, 1 << 20, &qe);
         quant *qb = quant_alloc_spec(b->text, 1, 1 << 20, &qe);
         char da[256] = "", db[256] = "-";
@@ -1067,11 +1067,11 @@ static int same_value(exp_key k, const exp_value *a, const exp_value *b) {
     }
     if (k == EXP_MODEL) {
         model_spec ma, mb;
-        model_err me = {0};
+        qsgd_err me = {0};
         memset(&ma, 0, sizeof ma);
         memset(&mb, 0, sizeof mb);
-        return model_spec_parse(a->text, &ma, &me) == MODEL_OK &&
-               model_spec_parse(b->text, &mb, &me) == MODEL_OK && memcmp(&ma, &mb, sizeof ma) == 0;
+        return model_spec_parse(a->text, &ma, &me) == QSGD_OK &&
+               model_spec_parse(b->text, &mb, &me) == QSGD_OK && memcmp(&ma, &mb, sizeof ma) == 0;
     }
     return 0;
 }

@@ -52,7 +52,8 @@ const char *qsgd_status_name(int code) {
                                                     [QSGD_EFORMAT] = "format",
                                                     [QSGD_EIO] = "io",
                                                     [QSGD_EDIVERGED] = "diverged",
-                                                    [QSGD_EINTERNAL] = "internal"};
+                                                    [QSGD_EINTERNAL] = "internal",
+                                                    [QSGD_EDEVICE] = "device"};
     return code >= 0 && code < QSGD_NSTATUS ? names[code] : "unknown";
 }
 

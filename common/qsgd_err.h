@@ -30,6 +30,7 @@ typedef enum qsgd_status {
     QSGD_EIO = 7,       /* an output (results, platform file) could not be written */
     QSGD_EDIVERGED = 8, /* loss or gradient became NaN or infinite */
     QSGD_EINTERNAL = 9, /* a bug: an invariant of our own code does not hold */
+    QSGD_EDEVICE = 10,  /* a GPU runtime or library call failed (not for lack of memory) */
     QSGD_NSTATUS
 } qsgd_status;
 
@@ -67,11 +68,12 @@ int qsgd_err_where(qsgd_err *err, const char *fmt, ...)
 /* "where: msg" when where is set, else msg, into buf[len]; returns buf. */
 const char *qsgd_err_text(const qsgd_err *err, char *buf, size_t len);
 /* The code's name: "ok", "invalid", "out of memory", "no space", "corrupt", "data",
- * "format", "io", "diverged", "internal"; "unknown" outside the enum. */
+ * "format", "io", "diverged", "internal", "device"; "unknown" outside the enum. */
 const char *qsgd_status_name(int code);
 /* The exit class (sim/sim_exit.h) of a code: EINVAL 2 config, EDATA/EFORMAT 4 data, EIO 5,
  * EDIVERGED 3, ENOMEM 6 resources, anything else 1 internal (ENOSPC and ECORRUPT are bugs
- * when they reach a program's exit: buffers are sized by the code, messages made by it). */
+ * when they reach a program's exit: buffers are sized by the code, messages made by it; a
+ * failing GPU, EDEVICE, is not the user's setting). */
 int qsgd_status_exit(int code);
 
 #ifdef __cplusplus

@@ -38,8 +38,8 @@ static int fuzz_c1_one(int t, const uint8_t *data, size_t size) {
     char spec[96];
     fuzz_c1_spec(t, h, spec, sizeof spec);
     quant_spec sp;
-    quant_err err;
-    FUZZ_CHECK(quant_spec_parse(spec, &sp, &err) == QUANT_OK);
+    qsgd_err err;
+    FUZZ_CHECK(quant_spec_parse(spec, &sp, &err) == QSGD_OK);
     quant *q = quant_alloc(sp.name, &sp.params, rows, cols, &err);
     FUZZ_CHECK(q != NULL && q->n == n);
     fuzz_target ft = {sp.name, 0, 0, 0, quant_spec_fixed_size(&sp)};
@@ -77,7 +77,7 @@ static void fuzz_c1_gen(int t, const char *dir) {
             n = rows * (n / rows);
             char spec[96];
             fuzz_c1_spec(t, hdr, spec, sizeof spec);
-            quant_err err;
+            qsgd_err err;
             quant *q = quant_alloc_spec(spec, rows, n / rows, &err);
             if (!q)
                 continue;

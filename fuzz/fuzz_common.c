@@ -15,17 +15,17 @@
  *   h[14..15] encoder capacity fraction for the ENOSPC check (round trip)
  *
  * Properties checked (any violation is __builtin_trap(), ASan/UBSan catch the rest):
- *  decode:  quant_decode returns QUANT_OK or QUANT_ECORRUPT (with err.bit within the
+ *  decode:  quant_decode returns QSGD_OK or QSGD_ECORRUPT (with err.bit within the
  *           message and a NUL-terminated err.msg), reads only buf[0..len) and
  *           writes only out[0..n) (both heap blocks of exactly that size); an accepted
  *           message decodes deterministically and writes all n outputs; a fixed-size format
  *           (fp32, qsgd dense, onebit) accepts only its exact message length.
  *  round trip: encode succeeds with cap = quant_max_bytes (raw floats may be rejected with
- *           QUANT_EINVAL, by quantize and encode alike), nbits <= quant_max_bits; decode of
+ *           QSGD_EINVAL, by quantize and encode alike), nbits <= quant_max_bits; decode of
  *           the message succeeds and equals quant_quantize from the same state (for onebit
  *           over two steps, residuals equal too); the scalar kernels (QSGDSIM_NO_SIMD=1)
  *           encode the same message bit for bit; encode with a smaller capacity returns OK
- *           with the same message, or QUANT_ENOSPC, and writes nothing past cap. */
+ *           with the same message, or QSGD_ENOSPC, and writes nothing past cap. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,7 +65,7 @@ static const fuzz_target fuzz_onebit __attribute__((unused)) = {"onebit", 0, QUA
 #define FUZZ_OK(call)                                                                              \
     do {                                                                                           \
         int rc_ = (call);                                                                          \
-        if (rc_ != QUANT_OK) {                                                                     \
+        if (rc_ != QSGD_OK) {                                                                      \
             fprintf(stderr, "fuzz: %s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call, rc_,   \
                     err.msg);                                                                      \
             __builtin_trap();                                                                      \
@@ -99,11 +99,11 @@ static quant *fuzz_make(const fuzz_target *t, const uint8_t *h, size_t *n_out) {
     if (t->use_s || t->use_bucket)
         p.bucket = fuzz_bucket_table[(h[3] >> 4) % 5];
     p.no_feedback = (h[4] >> 1) & 1;
-    quant_err err;
+    qsgd_err err;
     quant *q = quant_alloc(t->name, &p, rows, cols, &err);
     if (!q) {
         /* a rejection must say so */
-        FUZZ_CHECK(err.code == QUANT_EINVAL || err.code == QUANT_ENOMEM);
+        FUZZ_CHECK(err.code == QSGD_EINVAL || err.code == QSGD_ENOMEM);
         FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
         return NULL;
     }
@@ -123,7 +123,7 @@ static uint64_t fuzz_fixed_bits(quant *q, size_t n) {
     uint8_t *buf = malloc(cap);
     quant_ctx ctx = {1, 0, 0, 0};
     uint64_t nbits = 0;
-    quant_err err;
+    qsgd_err err;
     FUZZ_CHECK(z && buf);
     FUZZ_OK(quant_encode(q, z, &ctx, buf, cap, &nbits, &err));
     quant_reset(q);
@@ -165,12 +165,12 @@ static void fuzz_decode(const fuzz_target *t, quant *q, size_t n, const uint8_t 
     memset(out, 0xA5, n * sizeof *out);
     memset(out2, 0x5A, n * sizeof *out2);
 
-    quant_err err;
+    qsgd_err err;
     memset(&err, 0, sizeof err);
     int rc = quant_decode(q, buf, len, nbits, out, &err);
-    FUZZ_CHECK(rc == QUANT_OK || rc == QUANT_ECORRUPT);
-    if (rc == QUANT_ECORRUPT) {
-        FUZZ_CHECK(err.code == QUANT_ECORRUPT);
+    FUZZ_CHECK(rc == QSGD_OK || rc == QSGD_ECORRUPT);
+    if (rc == QSGD_ECORRUPT) {
+        FUZZ_CHECK(err.code == QSGD_ECORRUPT);
         FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
         /* the reported offset lies within the message (or at the buffer's end) */
         FUZZ_CHECK(err.bit <= nbits || err.bit <= (uint64_t)len * 8);
@@ -209,22 +209,22 @@ static void fuzz_roundtrip(quant *q, size_t n, const uint8_t *h, const uint8_t *
     size_t cap = quant_max_bytes(q);
     uint8_t *buf = malloc(cap);
     FUZZ_CHECK(buf);
-    quant_err err;
+    qsgd_err err;
     uint64_t nbits = 0;
 
     /* reference: quantize, steps times from a reset state. Raw floats may be rejected
-     * (QUANT_EINVAL: a norm or input + residual that overflows float); encode must then
+     * (QSGD_EINVAL: a norm or input + residual that overflows float); encode must then
      * reject them at the same step. Int16 payloads (|v| <= 128) must always be accepted. */
     int raw = (h[0] & 3) == 2;
-    int qrc = QUANT_OK, qstep = steps;
+    int qrc = QSGD_OK, qstep = steps;
     quant_reset(q);
     for (int k = 0; k < steps; k++) {
         quant_ctx c = ctx;
         c.step += (uint32_t)k;
         if (raw) {
             qrc = quant_quantize(q, v, &c, ref, &err);
-            FUZZ_CHECK(qrc == QUANT_OK || qrc == QUANT_EINVAL);
-            if (qrc != QUANT_OK) {
+            FUZZ_CHECK(qrc == QSGD_OK || qrc == QSGD_EINVAL);
+            if (qrc != QSGD_OK) {
                 qstep = k;
                 break;
             }
@@ -290,18 +290,18 @@ static void fuzz_roundtrip(quant *q, size_t n, const uint8_t *h, const uint8_t *
     FUZZ_CHECK(sbuf);
     uint64_t snbits = 0;
     quant_reset(q);
-    int rc = QUANT_OK;
-    for (int k = 0; k < steps && rc == QUANT_OK; k++) {
+    int rc = QSGD_OK;
+    for (int k = 0; k < steps && rc == QSGD_OK; k++) {
         quant_ctx c = ctx;
         c.step += (uint32_t)k;
         rc = quant_encode(q, v, &c, sbuf, small, &snbits, &err);
     }
-    FUZZ_CHECK(rc == QUANT_OK || rc == QUANT_ENOSPC);
-    if (rc == QUANT_OK) {
+    FUZZ_CHECK(rc == QSGD_OK || rc == QSGD_ENOSPC);
+    if (rc == QSGD_OK) {
         FUZZ_CHECK(snbits == nbits);
         FUZZ_CHECK(memcmp(sbuf, buf, (size_t)((nbits + 7) / 8)) == 0);
     } else {
-        FUZZ_CHECK(err.code == QUANT_ENOSPC);
+        FUZZ_CHECK(err.code == QSGD_ENOSPC);
     }
     free(sbuf);
 done:

@@ -5,7 +5,7 @@
  * bits 4-5 nclass 0 (= 10), 3, 10, 255; bits 6-7 limit 0, 1, 3, 1000), bytes 1-2 the split
  * (u16 % (rest + 1)): the rest is the images file up to the split and the labels file after it;
  * a file that starts with the gzip magic is a gzip stream already.
- * Properties: the load returns DATA_OK or DATA_EFORMAT (nothing else for small files) with
+ * Properties: the load returns QSGD_OK or QSGD_EFORMAT (nothing else for small files) with
  * *out NULL and a NUL-terminated message naming one of the two files on failure; a loaded
  * dataset is dense 1 x h x w with finite values and labels below nclass, and where the plain
  * content is known here it matches the header (n, h, w, limit), the pixels (raw norm) and the
@@ -88,11 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.limit = limits[(h >> 6) & 3];
 
     dataset *d = (dataset *)0x1;
-    data_err err;
+    qsgd_err err;
     memset(&err, 0, sizeof err);
     int rc = data_idx_load(fimg.path, flab.path, &o, &d, &err);
-    FUZZ_CHECK(rc == DATA_OK || rc == DATA_EFORMAT);
-    if (rc != DATA_OK) {
+    FUZZ_CHECK(rc == QSGD_OK || rc == QSGD_EFORMAT);
+    if (rc != QSGD_OK) {
         FUZZ_CHECK(d == NULL);
         FUZZ_CHECK(err.code == rc);
         FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);

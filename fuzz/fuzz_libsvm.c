@@ -3,7 +3,7 @@
  * Input: byte 0 selects the options (bits 0-1 task: auto, classify, regression, or the fixed
  * classes {-1, 0, 1, 2.5}; bits 2-3 dense: 0, 1 (with dim 100), auto with dense_max 64;
  * bits 4-5 dim 0, 5, 100, 1000; bit 6 max_line 64; bit 7 max_bytes 300); the rest is the file.
- * Properties: the load returns DATA_OK or DATA_EFORMAT (nothing else for a small file) with
+ * Properties: the load returns QSGD_OK or QSGD_EFORMAT (nothing else for a small file) with
  * *out NULL and a NUL-terminated message naming the file on failure; a loaded dataset has one
  * row per line holding a label (counted here independently, as are the nonzeros), CSR rows
  * with strictly increasing columns < dim and finite values (or a dense n x dim of finite
@@ -97,12 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     dataset *d = (dataset *)0x1;
     data_libsvm_info info;
-    data_err err;
+    qsgd_err err;
     memset(&err, 0, sizeof err);
     memset(&info, 0xA5, sizeof info);
     int rc = data_libsvm_load(file.path, &o, &d, &info, &err);
-    FUZZ_CHECK(rc == DATA_OK || rc == DATA_EFORMAT);
-    if (rc != DATA_OK) {
+    FUZZ_CHECK(rc == QSGD_OK || rc == QSGD_EFORMAT);
+    if (rc != QSGD_OK) {
         FUZZ_CHECK(d == NULL);
         FUZZ_CHECK(err.code == rc);
         FUZZ_CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);

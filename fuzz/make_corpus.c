@@ -72,8 +72,8 @@ static void seeds_for(const fuzz_target *t, const char *dir, int *count, size_t 
         v[i] = lcg_value(i);
     quant_ctx ctx = {7, 0, 1, 0};
     uint64_t nbits = 0;
-    quant_err err;
-    if (quant_encode(q, v, &ctx, msg + FUZZ_HDR, cap, &nbits, &err) != QUANT_OK) {
+    qsgd_err err;
+    if (quant_encode(q, v, &ctx, msg + FUZZ_HDR, cap, &nbits, &err) != QSGD_OK) {
         fprintf(stderr, "make_corpus: encode failed for %s: %s\n", t->name, err.msg);
         exit(1);
     }

@@ -14,30 +14,19 @@
 
 #include <gsl/gsl_randist.h>
 
-int data_fail(data_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* ---- datasets --------------------------------------------------------------------------- */
 
-int dataset_alloc_dense(const data_shape *shape, size_t n, dataset **out, data_err *err) {
+int dataset_alloc_dense(const data_shape *shape, size_t n, dataset **out, qsgd_err *err) {
     *out = NULL;
     if (!shape || shape->dim == 0 || shape->nclass < 0)
-        return data_fail(err, DATA_EINVAL, "dataset_alloc_dense: bad shape (dim %zu)",
+        return QSGD_FAIL(err, QSGD_EINVAL, "dataset_alloc_dense: bad shape (dim %zu)",
                          shape ? shape->dim : 0);
     if (n > 0 && shape->dim > SIZE_MAX / sizeof(float) / n)
-        return data_fail(err, DATA_ENOMEM, "dataset_alloc_dense: %zu x %zu floats overflow", n,
+        return QSGD_FAIL(err, QSGD_ENOMEM, "dataset_alloc_dense: %zu x %zu floats overflow", n,
                          shape->dim);
     dataset *d = calloc(1, sizeof *d);
     if (!d)
-        return data_fail(err, DATA_ENOMEM, "dataset_alloc_dense: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "dataset_alloc_dense: out of memory");
     d->shape = *shape;
     d->n = n;
     d->layout = DATA_DENSE;
@@ -49,11 +38,11 @@ int dataset_alloc_dense(const data_shape *shape, size_t n, dataset **out, data_e
         d->target = calloc(nn, sizeof(float));
     if (!d->x || (!d->label && !d->target)) {
         dataset_free(d);
-        return data_fail(err, DATA_ENOMEM, "dataset_alloc_dense: out of memory for %zu x %zu", n,
+        return QSGD_FAIL(err, QSGD_ENOMEM, "dataset_alloc_dense: out of memory for %zu x %zu", n,
                          shape->dim);
     }
     *out = d;
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 void dataset_free(dataset *d) {
@@ -74,15 +63,15 @@ size_t dataset_nnz(const dataset *d) {
     return d->n * d->shape.dim;
 }
 
-int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out, data_err *err) {
+int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out, qsgd_err *err) {
     *out = NULL;
     for (size_t i = 0; i < k; i++)
         if (idx[i] >= d->n)
-            return data_fail(err, DATA_EINVAL, "dataset_subset: row %zu out of range (n = %zu)",
+            return QSGD_FAIL(err, QSGD_EINVAL, "dataset_subset: row %zu out of range (n = %zu)",
                              idx[i], d->n);
     dataset *s = calloc(1, sizeof *s);
     if (!s)
-        return data_fail(err, DATA_ENOMEM, "dataset_subset: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "dataset_subset: out of memory");
     s->shape = d->shape;
     s->n = k;
     s->layout = d->layout;
@@ -122,7 +111,7 @@ int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out,
     }
     if (!ok) {
         dataset_free(s);
-        return data_fail(err, DATA_ENOMEM, "dataset_subset: out of memory for %zu rows", k);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "dataset_subset: out of memory for %zu rows", k);
     }
     for (size_t i = 0; i < k; i++) {
         if (d->label)
@@ -131,18 +120,18 @@ int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out,
             s->target[i] = d->target[idx[i]];
     }
     *out = s;
-    return DATA_OK;
+    return QSGD_OK;
 }
 
-int dataset_densify(dataset *d, data_err *err) {
+int dataset_densify(dataset *d, qsgd_err *err) {
     if (d->layout == DATA_DENSE)
-        return DATA_OK;
+        return QSGD_OK;
     size_t dim = d->shape.dim;
     if (d->n > 0 && dim > SIZE_MAX / sizeof(float) / d->n)
-        return data_fail(err, DATA_ENOMEM, "dataset_densify: %zu x %zu floats overflow", d->n, dim);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "dataset_densify: %zu x %zu floats overflow", d->n, dim);
     float *x = calloc((d->n ? d->n : 1) * dim, sizeof(float));
     if (!x)
-        return data_fail(err, DATA_ENOMEM,
+        return QSGD_FAIL(err, QSGD_ENOMEM,
                          "dataset_densify: out of memory for %zu x %zu floats (%s)", d->n, dim,
                          d->source);
     for (size_t i = 0; i < d->n; i++)
@@ -156,22 +145,22 @@ int dataset_densify(dataset *d, data_err *err) {
     d->val = NULL;
     d->x = x;
     d->layout = DATA_DENSE;
-    return DATA_OK;
+    return QSGD_OK;
 }
 
-int dataset_label_histogram(const dataset *d, size_t *hist, int nclass, data_err *err) {
+int dataset_label_histogram(const dataset *d, size_t *hist, int nclass, qsgd_err *err) {
     if (!d->label || nclass <= 0)
-        return data_fail(err, DATA_EINVAL, "label histogram: %s has no class labels", d->source);
+        return QSGD_FAIL(err, QSGD_EINVAL, "label histogram: %s has no class labels", d->source);
     memset(hist, 0, (size_t)nclass * sizeof *hist);
     for (size_t i = 0; i < d->n; i++) {
         if (d->label[i] < 0 || d->label[i] >= nclass)
-            return data_fail(err, DATA_EINVAL,
+            return QSGD_FAIL(err, QSGD_EINVAL,
                              "label histogram: %s row %zu has label %d "
                              "outside 0..%d",
                              d->source, i, (int)d->label[i], nclass - 1);
         hist[d->label[i]]++;
     }
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 /* ---- seeds, shards, samplers ---------------------------------------------------------------- */
@@ -207,21 +196,21 @@ static int cmp_size(const void *a, const void *b) {
 }
 
 int data_shard(size_t n, unsigned nworkers, unsigned worker, uint64_t seed, size_t *idx,
-               data_err *err) {
+               qsgd_err *err) {
     if (nworkers == 0 || worker >= nworkers)
-        return data_fail(err, DATA_EINVAL, "data_shard: worker %u of %u workers", worker, nworkers);
+        return QSGD_FAIL(err, QSGD_EINVAL, "data_shard: worker %u of %u workers", worker, nworkers);
     size_t q = n / nworkers, r = n % nworkers;
     size_t lo = worker * q + (size_t)worker * r / nworkers;
     size_t len = data_shard_size(n, nworkers, worker);
     if (len == 0)
-        return DATA_OK;
+        return QSGD_OK;
     size_t *perm = malloc(n * sizeof *perm);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!perm || !rng) {
         free(perm);
         if (rng)
             gsl_rng_free(rng);
-        return data_fail(err, DATA_ENOMEM, "data_shard: out of memory for %zu indices", n);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "data_shard: out of memory for %zu indices", n);
     }
     /* stream 0x5ead: the permutation is shared by all workers (worker field 0). */
     gsl_rng_set(rng, data_rng_seed(seed, 0, 0x5eadu));
@@ -232,7 +221,7 @@ int data_shard(size_t n, unsigned nworkers, unsigned worker, uint64_t seed, size
     qsort(idx, len, sizeof *idx, cmp_size);
     free(perm);
     gsl_rng_free(rng);
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 static void sampler_shuffle(data_sampler *s) {
@@ -242,22 +231,22 @@ static void sampler_shuffle(data_sampler *s) {
 }
 
 data_sampler *data_sampler_alloc(const size_t *pool, size_t n, size_t batch, int drop_last,
-                                 uint64_t seed, uint32_t worker, data_err *err) {
+                                 uint64_t seed, uint32_t worker, qsgd_err *err) {
     if (n == 0 || batch == 0 || (drop_last && batch > n)) {
-        data_fail(err, DATA_EINVAL, "data_sampler: pool of %zu rows cannot give batches of %zu%s",
+        QSGD_FAIL(err, QSGD_EINVAL, "data_sampler: pool of %zu rows cannot give batches of %zu%s",
                   n, batch, drop_last ? " (drop_last)" : "");
         return NULL;
     }
     data_sampler *s = calloc(1, sizeof *s);
     if (!s) {
-        data_fail(err, DATA_ENOMEM, "data_sampler: out of memory");
+        QSGD_FAIL(err, QSGD_ENOMEM, "data_sampler: out of memory");
         return NULL;
     }
     s->order = malloc(n * sizeof *s->order);
     s->rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!s->order || !s->rng) {
         data_sampler_free(s);
-        data_fail(err, DATA_ENOMEM, "data_sampler: out of memory for %zu indices", n);
+        QSGD_FAIL(err, QSGD_ENOMEM, "data_sampler: out of memory for %zu indices", n);
         return NULL;
     }
     gsl_rng_set(s->rng, data_rng_seed(seed, worker, 0x5a3b1eu));
@@ -422,53 +411,53 @@ int data_sources_names(char *buf, size_t len) {
     return rc ? -1 : 0;
 }
 
-int data_source_parse(const data_source *src, const char *opts, void *params, data_err *err) {
+int data_source_parse(const data_source *src, const char *opts, void *params, qsgd_err *err) {
     char msg[sizeof err->msg];
     if (src->params_size > DATA_PARAMS_MAX)
-        return data_fail(err, DATA_EINVAL, "%s: params of %zu bytes, more than DATA_PARAMS_MAX",
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s: params of %zu bytes, more than DATA_PARAMS_MAX",
                          src->name, src->params_size);
     memset(params, 0, src->params_size);
     if (qsgd_opt_defaults(src->opts, params, msg, sizeof msg) ||
         qsgd_opt_parse(src->opts, src->name, opts, params, NULL, msg, sizeof msg)) {
         /* key errors name the source already; value errors ("option n: ...") get it here */
         int named = strncmp(msg, src->name, strlen(src->name)) == 0;
-        return data_fail(err, DATA_EINVAL, "%s%s%s", named ? "" : src->name, named ? "" : ": ",
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s%s%s", named ? "" : src->name, named ? "" : ": ",
                          msg);
     }
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 /* The source of spec, its PATH element (path_meta sources) and the options after it. */
 static int split_spec(const char *spec, const data_source **src, char *path, size_t plen_max,
-                      const char **opts, data_err *err) {
+                      const char **opts, qsgd_err *err) {
     char names[256];
     data_sources_names(names, sizeof names);
     if (!spec || !*spec)
-        return data_fail(err, DATA_EINVAL, "empty data spec (valid: %s)", names);
+        return QSGD_FAIL(err, QSGD_EINVAL, "empty data spec (valid: %s)", names);
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     *opts = colon ? colon + 1 : "";
     *src = data_source_find(spec, nlen);
     path[0] = '\0';
     if (!*src)
-        return data_fail(err, DATA_EINVAL, "unknown data set '%.*s' in spec '%s' (valid: %s)",
+        return QSGD_FAIL(err, QSGD_EINVAL, "unknown data set '%.*s' in spec '%s' (valid: %s)",
                          (int)nlen, spec, spec, names);
     if (!(*src)->path_meta)
-        return DATA_OK;
+        return QSGD_OK;
     const char *comma = strchr(*opts, ',');
     size_t plen = comma ? (size_t)(comma - *opts) : strlen(*opts);
     if (plen == 0 || plen >= plen_max) {
         char usage[512];
         data_source_usage(*src, 1, usage, sizeof usage);
-        return data_fail(err, DATA_EINVAL, "%s spec '%s': expected %s", (*src)->name, spec, usage);
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s spec '%s': expected %s", (*src)->name, spec, usage);
     }
     memcpy(path, *opts, plen);
     path[plen] = '\0';
     *opts = comma ? comma + 1 : "";
-    return DATA_OK;
+    return QSGD_OK;
 }
 
-int data_spec_check(const char *spec, data_err *err) {
+int data_spec_check(const char *spec, qsgd_err *err) {
     const data_source *src = NULL;
     const char *opts = "";
     char path[512];
@@ -488,7 +477,7 @@ void data_list_sources(FILE *f) {
 }
 
 int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test,
-                   data_err *err) {
+                   qsgd_err *err) {
     *train = *test = NULL;
     const data_source *src = NULL;
     const char *opts = "";

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "qsgd_err.h" /* the one error type: qsgd_err, QSGD_OK, QSGD_E*, QSGD_FAIL */
+
 #include <gsl/gsl_rng.h>
 
 #include "qsgd_opt.h"
@@ -53,39 +55,19 @@ typedef struct dataset {
  * caller releases with dataset_free().
  * ===================================================================================== */
 
-enum data_status {
-    DATA_OK = 0,
-    DATA_EINVAL = 1,  /* bad argument or spec */
-    DATA_ENOMEM = 2,  /* allocation failed */
-    DATA_EIO = 3,     /* file missing or unreadable */
-    DATA_EFORMAT = 4, /* file readable but malformed (bad magic, truncated, bad token, ...) */
-};
-
-typedef struct data_err {
-    int code;
-    char msg[512];
-} data_err;
-
-/* Fill err (printf-style) and return code. err may be NULL. */
-int data_fail(data_err *err, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
 /* --- datasets (data.c) ----------------------------------------------------------------- */
 /* An empty dense dataset of n rows with the given shape, x zeroed; label[] (nclass > 0) or
  * target[] (nclass == 0) allocated. */
-int dataset_alloc_dense(const data_shape *shape, size_t n, dataset **out, data_err *err);
+int dataset_alloc_dense(const data_shape *shape, size_t n, dataset **out, qsgd_err *err);
 void dataset_free(dataset *d); /* NULL is fine */
 /* Rows idx[0..k) of d copied (same layout) into a new dataset. */
-int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out, data_err *err);
+int dataset_subset(const dataset *d, const size_t *idx, size_t k, dataset **out, qsgd_err *err);
 /* Convert a CSR dataset to dense in place (no-op for dense). */
-int dataset_densify(dataset *d, data_err *err);
+int dataset_densify(dataset *d, qsgd_err *err);
 /* Number of stored values (dense: n*dim, csr: nnz). */
 size_t dataset_nnz(const dataset *d);
 /* Per-class counts hist[nclass] (classification datasets only). */
-int dataset_label_histogram(const dataset *d, size_t *hist, int nclass, data_err *err);
+int dataset_label_histogram(const dataset *d, size_t *hist, int nclass, qsgd_err *err);
 
 /* --- Fashion-MNIST and IDX files (data_fmnist.c) ---------------------------------------- */
 #define DATA_FMNIST_DIR "/usr/share/datasets/fashion-mnist" /* Debian dataset-fashion-mnist */
@@ -110,11 +92,11 @@ typedef struct data_idx_opts {
  * length of the payload (truncation and trailing bytes) and the label range. opts may be
  * NULL (standardize, 10 classes, all samples). Images become dense 1 x h x w samples. */
 int data_idx_load(const char *images_path, const char *labels_path, const data_idx_opts *opts,
-                  dataset **out, data_err *err);
+                  dataset **out, qsgd_err *err);
 /* Fashion-MNIST split "train" (60000) or "test" (10000) from dir (NULL = DATA_FMNIST_DIR).
- * A missing file is DATA_EIO with a message saying how to install the Debian package. */
+ * A missing file is QSGD_EDATA with a message saying how to install the Debian package. */
 int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *opts, dataset **out,
-                     data_err *err);
+                     qsgd_err *err);
 
 /* --- LIBSVM text files (data_libsvm.c) --------------------------------------------------- */
 typedef enum data_task {
@@ -137,7 +119,7 @@ typedef struct data_libsvm_opts {
     const double *classes;
     int nclasses;
     /* Bounds of the reader (0 = the defaults below): a line longer than max_line bytes or a
-     * file of more than max_bytes bytes is refused (DATA_EFORMAT, naming file:line) before it
+     * file of more than max_bytes bytes is refused (QSGD_EFORMAT, naming file:line) before it
      * is held in memory. */
     size_t max_line;
     uint64_t max_bytes;
@@ -156,12 +138,12 @@ typedef struct data_libsvm_info {
 
 /* Parse "label idx:val idx:val ..." lines (1-based, strictly increasing idx; '#' starts a
  * comment; blank lines skipped; "qid:N" tokens ignored). Errors name file:line and the
- * token. A NUL byte (binary data, /dev/zero), an overlong line or file is DATA_EFORMAT;
+ * token. A NUL byte (binary data, /dev/zero), an overlong line or file is QSGD_EFORMAT;
  * running out of memory (an allocation failing, or the parsed rows needing more than the
- * machine's physical memory) is DATA_ENOMEM ("out of memory reading PATH after N rows").
+ * machine's physical memory) is QSGD_ENOMEM ("out of memory reading PATH after N rows").
  * Regression targets must be finite as floats. opts and info may be NULL. */
 int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **out,
-                     data_libsvm_info *info, data_err *err);
+                     data_libsvm_info *info, qsgd_err *err);
 
 /* --- synthetic problems (data_synth.c) ---------------------------------------------------- */
 /* Least squares f(x) = 1/(2n) * ||A x - y||^2 with a chosen spectrum: A = U diag(sqrt(n*l_i))
@@ -193,7 +175,7 @@ typedef struct data_synth_leastsq_info {
  * 1 = test): the test split has the same Hessian spectrum and, without noise, the same
  * optimum. */
 int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset **out,
-                       data_synth_leastsq_info *info, data_err *err);
+                       data_synth_leastsq_info *info, qsgd_err *err);
 void data_synth_leastsq_info_free(data_synth_leastsq_info *info);
 
 /* Binary logistic data: x ~ N(0, I_dim), planted w ~ N(0, scale^2/dim I) (plus bias 0),
@@ -207,7 +189,7 @@ typedef struct data_synth_logreg_opts {
 
 /* w_planted (may be NULL) receives dim doubles. split as for leastsq (same w). */
 int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **out,
-                      double *w_planted, data_err *err);
+                      double *w_planted, qsgd_err *err);
 
 /* --- data specs and the source registry (data.c; each source's table in its own file) --- */
 /* Load a train and a test set from a spec "name[:options]", dispatched through the registry
@@ -218,7 +200,7 @@ int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **o
  *   synth-logreg[:n=,dim=,scale=,hard=0|1,ntest=]
  * seed seeds the synthetic generators. *test may come back equal to *train (the same
  * object; free it once: dataset_free(test) only if test != train). */
-int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test, data_err *err);
+int data_load_spec(const char *spec, uint64_t seed, dataset **train, dataset **test, qsgd_err *err);
 
 /* A data source: one type table per source (data_fmnist.c, data_libsvm.c, data_synth.c).
  * Its options are qsgd_opt rows (common/qsgd_opt.h) into its own params struct of
@@ -234,7 +216,7 @@ typedef struct data_source {
     /* Load train and test. path: the PATH element (path_meta sources) or NULL; params: the
      * parsed options (the source's struct). Same contract as data_load_spec. */
     int (*load)(const struct data_source *src, const char *path, const void *params, uint64_t seed,
-                dataset **train, dataset **test, data_err *err);
+                dataset **train, dataset **test, qsgd_err *err);
 } data_source;
 
 #define DATA_PARAMS_MAX 2048
@@ -261,12 +243,12 @@ int data_sources_usage(char *buf, size_t len);
 int data_sources_names(char *buf, size_t len);
 
 /* Set params (src->params_size bytes) to the rows' defaults and parse opts ("k=v,k=v")
- * into it. Errors (DATA_EINVAL) name the source, the key, the value and the range, choices
+ * into it. Errors (QSGD_EINVAL) name the source, the key, the value and the range, choices
  * or valid keys. */
-int data_source_parse(const data_source *src, const char *opts, void *params, data_err *err);
+int data_source_parse(const data_source *src, const char *opts, void *params, qsgd_err *err);
 /* Check a whole spec as data_load_spec reads it (source, PATH element, every option and
  * value) without loading anything. */
-int data_spec_check(const char *spec, data_err *err);
+int data_spec_check(const char *spec, qsgd_err *err);
 /* `qsgdsim list data`: each source's usage, summary and one help line per option. */
 void data_list_sources(FILE *f);
 
@@ -276,7 +258,7 @@ void data_list_sources(FILE *f);
 size_t data_shard_size(size_t n, unsigned nworkers, unsigned worker);
 /* idx receives data_shard_size(n, nworkers, worker) row indices (sorted ascending). */
 int data_shard(size_t n, unsigned nworkers, unsigned worker, uint64_t seed, size_t *idx,
-               data_err *err);
+               qsgd_err *err);
 
 /* 32-bit gsl_rng seed derived from (seed, worker, stream) by a splitmix64 hash. */
 unsigned long data_rng_seed(uint64_t seed, uint32_t worker, uint32_t stream);
@@ -298,7 +280,7 @@ typedef struct data_sampler {
 
 /* pool: the worker's rows (e.g. its shard), copied; NULL = 0..n-1. */
 data_sampler *data_sampler_alloc(const size_t *pool, size_t n, size_t batch, int drop_last,
-                                 uint64_t seed, uint32_t worker, data_err *err);
+                                 uint64_t seed, uint32_t worker, qsgd_err *err);
 void data_sampler_free(data_sampler *s); /* NULL is fine */
 /* Batches per epoch: floor(n/batch) with drop_last, else ceil(n/batch). */
 size_t data_sampler_batches_per_epoch(const data_sampler *s);

@@ -35,20 +35,20 @@ typedef struct idx_file {
     const char *path;
 } idx_file;
 
-static int idx_open(idx_file *f, const char *path, data_err *err) {
+static int idx_open(idx_file *f, const char *path, qsgd_err *err) {
     f->path = path;
     f->gz = NULL;
     struct stat st;
     if (stat(path, &st) != 0)
-        return data_fail(err, DATA_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return QSGD_FAIL(err, QSGD_EDATA, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return data_fail(err, DATA_EIO, "%s: is a directory, expected an IDX file", path);
+        return QSGD_FAIL(err, QSGD_EDATA, "%s: is a directory, expected an IDX file", path);
     f->gz = gzopen(path, "rb");
     if (!f->gz)
-        return data_fail(err, DATA_EIO, "%s: cannot open: %s", path,
+        return QSGD_FAIL(err, QSGD_EDATA, "%s: cannot open: %s", path,
                          errno ? strerror(errno) : "zlib gzopen failed");
     gzbuffer(f->gz, 1 << 17);
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 static void idx_close(idx_file *f) {
@@ -59,7 +59,7 @@ static void idx_close(idx_file *f) {
 
 /* Read exactly len bytes of `what` (bytes before..before+len of its total), for the message. */
 static int idx_read_part(idx_file *f, void *buf, size_t len, const char *what, uint64_t before,
-                         uint64_t total, data_err *err) {
+                         uint64_t total, qsgd_err *err) {
     size_t got = 0;
     unsigned char *p = buf;
     while (got < len) {
@@ -70,7 +70,7 @@ static int idx_read_part(idx_file *f, void *buf, size_t len, const char *what, u
         if (r < 0) {
             int zerr;
             const char *m = gzerror(f->gz, &zerr);
-            return data_fail(err, DATA_EFORMAT, "%s: corrupt gzip data while reading %s: %s",
+            return QSGD_FAIL(err, QSGD_EFORMAT, "%s: corrupt gzip data while reading %s: %s",
                              f->path, what, m ? m : "unknown zlib error");
         }
         if (r == 0)
@@ -80,15 +80,15 @@ static int idx_read_part(idx_file *f, void *buf, size_t len, const char *what, u
     if (got < len) {
         int zerr = Z_OK;
         const char *m = gzerror(f->gz, &zerr);
-        return data_fail(
-            err, DATA_EFORMAT, "%s: truncated: expected %llu bytes of %s, got only %llu%s%s",
+        return QSGD_FAIL(
+            err, QSGD_EFORMAT, "%s: truncated: expected %llu bytes of %s, got only %llu%s%s",
             f->path, (unsigned long long)total, what, (unsigned long long)(before + got),
             zerr != Z_OK && m && *m ? " (zlib: " : "", zerr != Z_OK && m && *m ? m : "");
     }
-    return DATA_OK;
+    return QSGD_OK;
 }
 
-static int idx_read(idx_file *f, void *buf, size_t len, const char *what, data_err *err) {
+static int idx_read(idx_file *f, void *buf, size_t len, const char *what, qsgd_err *err) {
     return idx_read_part(f, buf, len, what, 0, len, err);
 }
 
@@ -104,13 +104,13 @@ static uint64_t phys_memory(void) {
  * `keep` in *out: a buffer allocated here and doubled as the data arrives (from 64 KiB), so a
  * header claiming more than the file holds fails as truncated having held at most twice what
  * is there; the rest passes through a scratch buffer. `factor` bytes per kept byte (with the
- * caller's copies, e.g. floats) must fit in physical memory, else DATA_ENOMEM. */
+ * caller's copies, e.g. floats) must fit in physical memory, else QSGD_ENOMEM. */
 static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned factor, size_t unit,
-                         const char *what, const char *noun, unsigned char **out, data_err *err) {
+                         const char *what, const char *noun, unsigned char **out, qsgd_err *err) {
     *out = NULL;
     unsigned char *buf = NULL, *scratch = NULL;
     uint64_t cap = 0, got = 0, limit = phys_memory() / factor;
-    int rc = DATA_OK;
+    int rc = QSGD_OK;
     while (got < total) {
         uint64_t want = total - got < IDX_CHUNK ? total - got : IDX_CHUNK;
         unsigned char *dst;
@@ -122,7 +122,7 @@ static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned fa
                 if (c > keep)
                     c = keep;
                 if (c > limit || c > SIZE_MAX) {
-                    rc = data_fail(err, DATA_ENOMEM,
+                    rc = QSGD_FAIL(err, QSGD_ENOMEM,
                                    "out of memory reading %s after %llu %s: %llu %s need more "
                                    "than this machine's %llu MiB of memory",
                                    f->path, (unsigned long long)(got / unit), noun,
@@ -132,7 +132,7 @@ static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned fa
                 }
                 unsigned char *q = realloc(buf, (size_t)c);
                 if (!q) {
-                    rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %llu %s",
+                    rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s after %llu %s",
                                    f->path, (unsigned long long)(got / unit), noun);
                     goto done;
                 }
@@ -146,7 +146,7 @@ static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned fa
             if (want > IDX_FIRST)
                 want = IDX_FIRST;
             if (!scratch && !(scratch = malloc(IDX_FIRST))) {
-                rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %llu %s", f->path,
+                rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s after %llu %s", f->path,
                                (unsigned long long)(got / unit), noun);
                 goto done;
             }
@@ -157,7 +157,7 @@ static int idx_read_keep(idx_file *f, uint64_t total, uint64_t keep, unsigned fa
         got += want;
     }
     if (!buf && !(buf = malloc(1))) /* keep == 0 */
-        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s", f->path);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s", f->path);
 done:
     free(scratch);
     if (rc) {
@@ -165,7 +165,7 @@ done:
         return rc;
     }
     *out = buf;
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 static uint32_t be32(const unsigned char *b) {
@@ -173,7 +173,7 @@ static uint32_t be32(const unsigned char *b) {
 }
 
 /* Header: magic, then ndim big-endian uint32 sizes. */
-static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim, data_err *err) {
+static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim, qsgd_err *err) {
     unsigned char b[16] = {0};
     int rc = idx_read(f, b, 4, "the IDX magic number", err);
     if (rc)
@@ -181,7 +181,7 @@ static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim
     uint32_t magic = be32(b);
     if (magic != want_magic) {
         const char *kind = want_magic == IDX_MAGIC_U8_3D ? "images" : "labels";
-        return data_fail(err, DATA_EFORMAT,
+        return QSGD_FAIL(err, QSGD_EFORMAT,
                          "%s: bad IDX magic 0x%08x, expected 0x%08x (uint8 %s, %d dimension%s)%s",
                          f->path, magic, want_magic, kind, ndim, ndim > 1 ? "s" : "",
                          magic == 0x00000801u || magic == 0x00000803u
@@ -192,29 +192,29 @@ static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim
         return rc;
     for (int i = 0; i < ndim; i++)
         dims[i] = be32(b + 4 + 4 * i);
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 /* Nothing may follow the payload. */
-static int idx_expect_eof(idx_file *f, data_err *err) {
+static int idx_expect_eof(idx_file *f, qsgd_err *err) {
     unsigned char c;
     int r = gzread(f->gz, &c, 1);
     if (r > 0)
-        return data_fail(err, DATA_EFORMAT,
+        return QSGD_FAIL(err, QSGD_EFORMAT,
                          "%s: unexpected trailing data after the last sample "
                          "(count in the header too small?)",
                          f->path);
     if (r < 0) {
         int zerr;
         const char *m = gzerror(f->gz, &zerr);
-        return data_fail(err, DATA_EFORMAT, "%s: corrupt gzip data at the end: %s", f->path,
+        return QSGD_FAIL(err, QSGD_EFORMAT, "%s: corrupt gzip data at the end: %s", f->path,
                          m ? m : "unknown zlib error");
     }
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 int data_idx_load(const char *images_path, const char *labels_path, const data_idx_opts *opts,
-                  dataset **out, data_err *err) {
+                  dataset **out, qsgd_err *err) {
     *out = NULL;
     data_idx_opts o = {0};
     if (opts)
@@ -226,7 +226,7 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
         o.std = DATA_FMNIST_STD;
     }
     if (o.norm == DATA_NORM_STANDARDIZE && !(o.std > 0))
-        return data_fail(err, DATA_EINVAL, "IDX load: standardization std %g must be > 0", o.std);
+        return QSGD_FAIL(err, QSGD_EINVAL, "IDX load: standardization std %g must be > 0", o.std);
 
     idx_file fi = {0}, fl = {0};
     dataset *d = NULL;
@@ -240,20 +240,20 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
         goto done;
     if (idim[0] == 0 || idim[0] > IDX_MAX_SAMPLES || idim[1] == 0 || idim[1] > IDX_MAX_SIDE ||
         idim[2] == 0 || idim[2] > IDX_MAX_SIDE) {
-        rc = data_fail(err, DATA_EFORMAT,
+        rc = QSGD_FAIL(err, QSGD_EFORMAT,
                        "%s: implausible image dimensions %u x %u x %u in the "
                        "IDX header",
                        images_path, idim[0], idim[1], idim[2]);
         goto done;
     }
     if (ldim[0] != idim[0]) {
-        rc = data_fail(err, DATA_EFORMAT, "%s: %u labels, but %s holds %u images", labels_path,
+        rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s: %u labels, but %s holds %u images", labels_path,
                        ldim[0], images_path, idim[0]);
         goto done;
     }
     size_t n = idim[0], h = idim[1], w = idim[2], dim = h * w;
     if ((uint64_t)n * dim > IDX_MAX_BYTES) {
-        rc = data_fail(err, DATA_EFORMAT,
+        rc = QSGD_FAIL(err, QSGD_EFORMAT,
                        "%s: IDX header claims %u x %u x %u = %llu bytes of "
                        "pixels, more than the %llu accepted",
                        images_path, idim[0], idim[1], idim[2], (unsigned long long)n * dim,
@@ -271,14 +271,14 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
         goto done;
     for (size_t i = 0; i < n; i++)
         if (lab[i] >= o.nclass) {
-            rc = data_fail(err, DATA_EFORMAT, "%s: label %u of sample %zu is outside 0..%d",
+            rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s: label %u of sample %zu is outside 0..%d",
                            labels_path, lab[i], i, o.nclass - 1);
             goto done;
         }
     data_shape shape = {.dim = dim, .channels = 1, .height = h, .width = w, .nclass = o.nclass};
     if ((rc = dataset_alloc_dense(&shape, keep, &d, err))) {
-        if (rc == DATA_ENOMEM)
-            data_fail(err, rc, "out of memory reading %s after %zu images (%zu MiB as floats)",
+        if (rc == QSGD_ENOMEM)
+            QSGD_FAIL(err, rc, "out of memory reading %s after %zu images (%zu MiB as floats)",
                       images_path, n, keep * dim * sizeof(float) >> 20);
         goto done;
     }
@@ -296,7 +296,7 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
     snprintf(d->source, sizeof d->source, "%.240s", images_path);
     *out = d;
     d = NULL;
-    rc = DATA_OK;
+    rc = QSGD_OK;
 done:
     idx_close(&fi);
     idx_close(&fl);
@@ -307,7 +307,7 @@ done:
 }
 
 int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *opts, dataset **out,
-                     data_err *err) {
+                     qsgd_err *err) {
     *out = NULL;
     if (!dir)
         dir = DATA_FMNIST_DIR;
@@ -317,7 +317,7 @@ int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *op
     else if (split && (!strcmp(split, "test") || !strcmp(split, "t10k")))
         prefix = "t10k";
     else
-        return data_fail(err, DATA_EINVAL, "fmnist: split '%s' (valid: train, test)",
+        return QSGD_FAIL(err, QSGD_EINVAL, "fmnist: split '%s' (valid: train, test)",
                          split ? split : "(null)");
     char ip[600], lp[600];
     snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
@@ -325,10 +325,10 @@ int data_fmnist_load(const char *dir, const char *split, const data_idx_opts *op
     struct stat st;
     const char *missing = stat(ip, &st) != 0 ? ip : stat(lp, &st) != 0 ? lp : NULL;
     if (missing)
-        return data_fail(err, DATA_EIO, "%s: not found (%s). %s", missing, strerror(errno),
+        return QSGD_FAIL(err, QSGD_EDATA, "%s: not found (%s). %s", missing, strerror(errno),
                          install_hint);
     int rc = data_idx_load(ip, lp, opts, out, err);
-    if (rc == DATA_OK) {
+    if (rc == QSGD_OK) {
         snprintf((*out)->source, sizeof(*out)->source, "fmnist:%s (%.200s)", split, dir);
     }
     return rc;
@@ -370,7 +370,7 @@ static const qsgd_opt fmnist_opts[] = {
 };
 
 static int fmnist_source_load(const data_source *src, const char *path, const void *params,
-                              uint64_t seed, dataset **train, dataset **test, data_err *err) {
+                              uint64_t seed, dataset **train, dataset **test, qsgd_err *err) {
     (void)src;
     (void)path;
     (void)seed;
@@ -386,7 +386,7 @@ static int fmnist_source_load(const data_source *src, const char *path, const vo
         *train = NULL;
         return rc;
     }
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 const data_source data_source_fmnist = {

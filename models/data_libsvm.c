@@ -58,14 +58,14 @@ static size_t phys_memory(void) {
     return (size_t)pages * (size_t)page;
 }
 
-/* The failure of grow() (rc -1 or -2) as DATA_ENOMEM. */
-static int fail_nomem(data_err *err, const char *path, const csr_build *b, int rc) {
+/* The failure of grow() (rc -1 or -2) as QSGD_ENOMEM. */
+static int fail_nomem(qsgd_err *err, const char *path, const csr_build *b, int rc) {
     if (rc == -2)
-        return data_fail(err, DATA_ENOMEM,
+        return QSGD_FAIL(err, QSGD_ENOMEM,
                          "out of memory reading %s after %zu rows: they need more than this "
                          "machine's %zu MiB of memory",
                          path, b->n, b->limit >> 20);
-    return data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows (%zu MiB held)",
+    return QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s after %zu rows (%zu MiB held)",
                      path, b->n, b->bytes >> 20);
 }
 
@@ -79,32 +79,32 @@ typedef struct line_reader {
     size_t lineno;
 } line_reader;
 
-/* Read the next line into r->buf. Returns DATA_OK with a line, -1 at the end of the file,
+/* Read the next line into r->buf. Returns QSGD_OK with a line, -1 at the end of the file,
  * or a data_status (NUL byte, line or file too long, read error, out of memory). */
-static int read_line(line_reader *r, data_err *err) {
+static int read_line(line_reader *r, qsgd_err *err) {
     size_t len = 0;
     int c = EOF;
     r->lineno++;
     while ((c = getc_unlocked(r->f)) != EOF) {
         if (++r->total > r->max_bytes)
-            return data_fail(err, DATA_EFORMAT,
+            return QSGD_FAIL(err, QSGD_EFORMAT,
                              "%s:%zu: file longer than %llu bytes (the LIBSVM reader's limit)",
                              r->path, r->lineno, (unsigned long long)r->max_bytes);
         if (c == '\n')
             break;
         if (c == '\0')
-            return data_fail(err, DATA_EFORMAT, "%s:%zu: NUL byte in line (binary file?)", r->path,
+            return QSGD_FAIL(err, QSGD_EFORMAT, "%s:%zu: NUL byte in line (binary file?)", r->path,
                              r->lineno);
         if (len + 1 >= r->cap) {
             if (len >= r->max_line)
-                return data_fail(err, DATA_EFORMAT, "%s:%zu: line longer than %zu bytes", r->path,
+                return QSGD_FAIL(err, QSGD_EFORMAT, "%s:%zu: line longer than %zu bytes", r->path,
                                  r->lineno, r->max_line);
             size_t c2 = r->cap ? 2 * r->cap : 256;
             if (c2 > r->max_line + 1)
                 c2 = r->max_line + 1;
             char *q = realloc(r->buf, c2);
             if (!q)
-                return data_fail(err, DATA_ENOMEM, "out of memory reading %s at line %zu", r->path,
+                return QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s at line %zu", r->path,
                                  r->lineno);
             r->buf = q;
             r->cap = c2;
@@ -113,19 +113,19 @@ static int read_line(line_reader *r, data_err *err) {
     }
     if (c == EOF) {
         if (ferror(r->f))
-            return data_fail(err, DATA_EIO, "%s:%zu: read error: %s", r->path, r->lineno,
+            return QSGD_FAIL(err, QSGD_EDATA, "%s:%zu: read error: %s", r->path, r->lineno,
                              strerror(errno));
         if (len == 0)
             return -1;
     }
     if (!r->buf) { /* an empty first line */
         if (!(r->buf = malloc(1)))
-            return data_fail(err, DATA_ENOMEM, "out of memory reading %s at line %zu", r->path,
+            return QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s at line %zu", r->path,
                              r->lineno);
         r->cap = 1;
     }
     r->buf[len] = '\0';
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 static void csr_build_free(csr_build *b) {
@@ -156,7 +156,7 @@ static int class_of(const double *classes, int k, double v) {
 }
 
 int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **out,
-                     data_libsvm_info *info, data_err *err) {
+                     data_libsvm_info *info, qsgd_err *err) {
     *out = NULL;
     data_libsvm_opts o = {.dense = -1};
     if (opts)
@@ -165,16 +165,16 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         o.dense_max = 4096;
     if (o.classes) {
         if (o.nclasses <= 0 || o.nclasses > DATA_MAX_CLASSES)
-            return data_fail(err, DATA_EINVAL, "%s: %d fixed classes (1..%d allowed)", path,
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: %d fixed classes (1..%d allowed)", path,
                              o.nclasses, DATA_MAX_CLASSES);
         for (int k = 1; k < o.nclasses; k++)
             if (!(o.classes[k - 1] < o.classes[k]))
-                return data_fail(err, DATA_EINVAL,
+                return QSGD_FAIL(err, QSGD_EINVAL,
                                  "%s: fixed class values must be strictly "
                                  "increasing",
                                  path);
         if (o.task == DATA_TASK_REGRESSION)
-            return data_fail(err, DATA_EINVAL, "%s: fixed classes given for a regression task",
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: fixed classes given for a regression task",
                              path);
         o.task = DATA_TASK_CLASSIFY;
     }
@@ -183,20 +183,20 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                      .max_bytes = o.max_bytes ? o.max_bytes : DATA_LIBSVM_MAX_BYTES};
     r.f = fopen(path, "r");
     if (!r.f)
-        return data_fail(err, DATA_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return QSGD_FAIL(err, QSGD_EDATA, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(r.f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
         (uint64_t)st.st_size > r.max_bytes) {
         fclose(r.f);
-        return data_fail(err, DATA_EFORMAT,
+        return QSGD_FAIL(err, QSGD_EFORMAT,
                          "%s: file of %llu bytes, more than the %llu the LIBSVM reader accepts",
                          path, (unsigned long long)st.st_size, (unsigned long long)r.max_bytes);
     }
 
     csr_build b = {.limit = phys_memory()};
     size_t lineno = 0, max_index = 0;
-    int rc = DATA_OK, g;
-    while ((rc = read_line(&r, err)) == DATA_OK) {
+    int rc = QSGD_OK, g;
+    while ((rc = read_line(&r, err)) == QSGD_OK) {
         lineno = r.lineno;
         char *line = r.buf;
         char *hash = strchr(line, '#');
@@ -210,12 +210,12 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         errno = 0;
         double y = strtod(tok, &end);
         if (end == tok || *end || errno == ERANGE || !isfinite(y)) {
-            rc = data_fail(err, DATA_EFORMAT, "%s:%zu: bad label '%.40s' (expected a number)", path,
+            rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s:%zu: bad label '%.40s' (expected a number)", path,
                            lineno, tok);
             goto done;
         }
         if (o.classes && class_of(o.classes, o.nclasses, y) < 0) {
-            rc = data_fail(err, DATA_EFORMAT,
+            rc = QSGD_FAIL(err, QSGD_EFORMAT,
                            "%s:%zu: label %g is not one of the %d known "
                            "classes (from the training file)",
                            path, lineno, y, o.nclasses);
@@ -232,7 +232,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         while ((tok = strtok_r(NULL, " \t\r\n\v\f", &save))) {
             char *colon = strchr(tok, ':');
             if (!colon || colon == tok || !colon[1]) {
-                rc = data_fail(err, DATA_EFORMAT,
+                rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s:%zu: bad token '%.40s' (expected "
                                "index:value)",
                                path, lineno, tok);
@@ -242,7 +242,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                 continue;
             errno = 0;
             if (*tok == '-' || *tok == '+') {
-                rc = data_fail(err, DATA_EFORMAT,
+                rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s:%zu: bad index in '%.40s' (indices are "
                                "1-based positive integers)",
                                path, lineno, tok);
@@ -250,28 +250,28 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
             }
             unsigned long long idx = strtoull(tok, &end, 10);
             if (end != colon || errno == ERANGE || idx == 0 || idx > UINT32_MAX) {
-                rc = data_fail(err, DATA_EFORMAT,
+                rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s:%zu: bad index in '%.40s' (indices are "
                                "1-based positive integers)",
                                path, lineno, tok);
                 goto done;
             }
             if (idx <= prev) {
-                rc = data_fail(err, DATA_EFORMAT,
+                rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s:%zu: index %llu after %zu: indices must be "
                                "strictly increasing",
                                path, lineno, idx, prev);
                 goto done;
             }
             if (o.dim && idx > o.dim) {
-                rc = data_fail(err, DATA_EFORMAT, "%s:%zu: index %llu exceeds the dimension %zu",
+                rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s:%zu: index %llu exceeds the dimension %zu",
                                path, lineno, idx, o.dim);
                 goto done;
             }
             errno = 0;
             double v = strtod(colon + 1, &end);
             if (end == colon + 1 || *end || errno == ERANGE || !isfinite(v) || fabs(v) > 3.0e38) {
-                rc = data_fail(err, DATA_EFORMAT,
+                rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s:%zu: bad value in '%.40s' (expected a "
                                "finite number)",
                                path, lineno, tok);
@@ -293,9 +293,9 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     }
     if (rc > 0) /* read_line failed */
         goto done;
-    rc = DATA_OK;
+    rc = QSGD_OK;
     if (b.n == 0) {
-        rc = data_fail(err, DATA_EFORMAT, "%s: no samples (empty file or only comments)", path);
+        rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s: no samples (empty file or only comments)", path);
         goto done;
     }
     b.rowptr[b.n] = b.nnz;
@@ -320,7 +320,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         }
     }
     if (task != DATA_TASK_REGRESSION && !classes) {
-        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
         goto done;
     }
     if (task == DATA_TASK_AUTO) {
@@ -331,7 +331,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     }
     if (task == DATA_TASK_CLASSIFY && k > DATA_MAX_CLASSES) {
         free(classes);
-        rc = data_fail(err, DATA_EFORMAT,
+        rc = QSGD_FAIL(err, QSGD_EFORMAT,
                        "%s: more than %d distinct labels, the most classes "
                        "allowed (use task=reg for regression)",
                        path, DATA_MAX_CLASSES);
@@ -341,7 +341,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         for (size_t i = 0; i < b.n; i++)
             if (fabs(b.y[i]) > FLT_MAX) {
                 free(classes);
-                rc = data_fail(err, DATA_EFORMAT,
+                rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s: regression target %g of row %zu is out of the float range",
                                path, b.y[i], i + 1);
                 goto done;
@@ -352,7 +352,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     dataset *d = calloc(1, sizeof *d);
     if (!d) {
         free(classes);
-        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
         goto done;
     }
     d->shape.dim = dim;
@@ -380,7 +380,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
     if (!d->col || !d->val || (!d->label && !d->target)) {
         free(classes);
         dataset_free(d);
-        rc = data_fail(err, DATA_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory reading %s after %zu rows", path, b.n);
         goto done;
     }
     if (info) {
@@ -452,7 +452,7 @@ static const qsgd_opt libsvm_opts[] = {
 };
 
 static int libsvm_source_load(const data_source *src, const char *path, const void *params,
-                              uint64_t seed, dataset **train, dataset **test, data_err *err) {
+                              uint64_t seed, dataset **train, dataset **test, qsgd_err *err) {
     (void)src;
     (void)seed;
     *train = *test = NULL;
@@ -461,9 +461,9 @@ static int libsvm_source_load(const data_source *src, const char *path, const vo
     int rc;
     data_libsvm_info *info = malloc(sizeof *info);
     if (!info)
-        return data_fail(err, DATA_ENOMEM, "out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "out of memory");
     rc = data_libsvm_load(path, &o, train, info, err);
-    if (rc == DATA_OK && s->test[0]) {
+    if (rc == QSGD_OK && s->test[0]) {
         /* The test file must use the training file's classes and dimension. */
         data_libsvm_opts t = o;
         t.dim = (*train)->shape.dim;
@@ -480,7 +480,7 @@ static int libsvm_source_load(const data_source *src, const char *path, const vo
             dataset_free(*train);
             *train = NULL;
         }
-    } else if (rc == DATA_OK) {
+    } else if (rc == QSGD_OK) {
         *test = *train;
     }
     free(info);

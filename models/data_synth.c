@@ -65,7 +65,7 @@ void data_synth_leastsq_info_free(data_synth_leastsq_info *info) {
 }
 
 int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset **out,
-                       data_synth_leastsq_info *info, data_err *err) {
+                       data_synth_leastsq_info *info, qsgd_err *err) {
     *out = NULL;
     if (info)
         memset(info, 0, sizeof *info);
@@ -79,24 +79,24 @@ int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset *
     if (o.kappa == 0)
         o.kappa = 10;
     if (!(o.kappa >= 1) || !isfinite(o.kappa))
-        return data_fail(err, DATA_EINVAL, "synth-leastsq: kappa=%g must be >= 1", o.kappa);
+        return QSGD_FAIL(err, QSGD_EINVAL, "synth-leastsq: kappa=%g must be >= 1", o.kappa);
     if (o.mu == 0)
         o.mu = 1.0 / o.kappa;
     if (!(o.mu > 0) || !isfinite(o.mu) || !(o.noise >= 0))
-        return data_fail(err, DATA_EINVAL, "synth-leastsq: mu=%g must be > 0 and noise=%g >= 0",
+        return QSGD_FAIL(err, QSGD_EINVAL, "synth-leastsq: mu=%g must be > 0 and noise=%g >= 0",
                          o.mu, o.noise);
     if (o.n < o.dim)
-        return data_fail(err, DATA_EINVAL,
+        return QSGD_FAIL(err, QSGD_EINVAL,
                          "synth-leastsq: n=%zu samples < dim=%zu: the "
                          "Hessian would be singular",
                          o.n, o.dim);
     if (o.dim > 20000 || o.n > 100000000 / o.dim)
-        return data_fail(err, DATA_EINVAL,
+        return QSGD_FAIL(err, QSGD_EINVAL,
                          "synth-leastsq: n*dim = %zu*%zu too large for the "
                          "dense generator",
                          o.n, o.dim);
     size_t n = o.n, d = o.dim;
-    int rc = DATA_OK;
+    int rc = QSGD_OK;
     dataset *ds = NULL;
     gsl_rng *rv = rng_new(o.seed, 0, STREAM_SHARED),
             *ru = rng_new(o.seed, (uint32_t)split + 1, STREAM_SPLIT);
@@ -107,12 +107,12 @@ int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset *
     gsl_vector *bvec = gsl_vector_alloc(d), *r = gsl_vector_alloc(n), *ev = gsl_vector_alloc(d);
     gsl_eigen_symm_workspace *ew = gsl_eigen_symm_alloc(d);
     if (!rv || !ru || !V || !U || !A || !H || !xp || !y || !xo || !bvec || !r || !ev || !ew) {
-        rc = data_fail(err, DATA_ENOMEM, "synth-leastsq: out of memory for n=%zu dim=%zu", n, d);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "synth-leastsq: out of memory for n=%zu dim=%zu", n, d);
         goto done;
     }
     /* Shared by all splits: V, the spectrum and x_planted. */
     if (random_orthonormal(rv, V)) {
-        rc = data_fail(err, DATA_ENOMEM, "synth-leastsq: out of memory");
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "synth-leastsq: out of memory");
         goto done;
     }
     double L = o.mu * o.kappa;
@@ -120,7 +120,7 @@ int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset *
         gsl_vector_set(xp, i, gsl_ran_gaussian(rv, 1.0));
     /* Per split: U and noise. A = U diag(sqrt(n l_j)) V^T. */
     if (random_orthonormal(ru, U)) {
-        rc = data_fail(err, DATA_ENOMEM, "synth-leastsq: out of memory");
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "synth-leastsq: out of memory");
         goto done;
     }
     for (size_t j = 0; j < d; j++) {
@@ -161,7 +161,7 @@ int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset *
         gsl_blas_dgemv(CblasTrans, 1.0 / (double)n, A, y, 0.0, bvec);
         gsl_matrix *Hc = gsl_matrix_alloc(d, d);
         if (!Hc) {
-            rc = data_fail(err, DATA_ENOMEM, "synth-leastsq: out of memory");
+            rc = QSGD_FAIL(err, QSGD_ENOMEM, "synth-leastsq: out of memory");
             goto done;
         }
         gsl_matrix_memcpy(Hc, H);
@@ -170,7 +170,7 @@ int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset *
         info->mu = gsl_vector_min(ev);
         if (!(info->mu > 0)) {
             gsl_matrix_free(Hc);
-            rc = data_fail(err, DATA_EINVAL,
+            rc = QSGD_FAIL(err, QSGD_EINVAL,
                            "synth-leastsq: stored Hessian is singular "
                            "(kappa=%g too large for float data)",
                            o.kappa);
@@ -200,7 +200,7 @@ int data_synth_leastsq(const data_synth_leastsq_opts *opts, int split, dataset *
         info->x_opt = malloc(d * sizeof(double));
         if (!info->x_planted || !info->x_opt) {
             data_synth_leastsq_info_free(info);
-            rc = data_fail(err, DATA_ENOMEM, "synth-leastsq: out of memory");
+            rc = QSGD_FAIL(err, QSGD_ENOMEM, "synth-leastsq: out of memory");
             goto done;
         }
         for (size_t i = 0; i < d; i++) {
@@ -232,7 +232,7 @@ done:
 }
 
 int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **out,
-                      double *w_planted, data_err *err) {
+                      double *w_planted, qsgd_err *err) {
     *out = NULL;
     data_synth_logreg_opts o = {0};
     if (opts)
@@ -244,17 +244,17 @@ int data_synth_logreg(const data_synth_logreg_opts *opts, int split, dataset **o
     if (o.scale == 0)
         o.scale = 5;
     if (!(o.scale > 0) || !isfinite(o.scale))
-        return data_fail(err, DATA_EINVAL, "synth-logreg: scale=%g must be > 0", o.scale);
+        return QSGD_FAIL(err, QSGD_EINVAL, "synth-logreg: scale=%g must be > 0", o.scale);
     if (o.dim > 1000000 || o.n > 200000000 / o.dim)
-        return data_fail(err, DATA_EINVAL, "synth-logreg: n*dim = %zu*%zu too large", o.n, o.dim);
+        return QSGD_FAIL(err, QSGD_EINVAL, "synth-logreg: n*dim = %zu*%zu too large", o.n, o.dim);
     size_t n = o.n, d = o.dim;
     double *w = malloc(d * sizeof *w);
     gsl_rng *rv = rng_new(o.seed, 0, STREAM_SHARED + 1);
     gsl_rng *ru = rng_new(o.seed, (uint32_t)split + 1, STREAM_SPLIT + 1);
     dataset *ds = NULL;
-    int rc = DATA_OK;
+    int rc = QSGD_OK;
     if (!w || !rv || !ru) {
-        rc = data_fail(err, DATA_ENOMEM, "synth-logreg: out of memory");
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "synth-logreg: out of memory");
         goto done;
     }
     for (size_t j = 0; j < d; j++)
@@ -351,7 +351,7 @@ static const qsgd_opt logreg_opts[] = {
 };
 
 static int leastsq_source_load(const data_source *src, const char *path, const void *params,
-                               uint64_t seed, dataset **train, dataset **test, data_err *err) {
+                               uint64_t seed, dataset **train, dataset **test, qsgd_err *err) {
     (void)src;
     (void)path;
     *train = *test = NULL;
@@ -376,7 +376,7 @@ static int leastsq_source_load(const data_source *src, const char *path, const v
 }
 
 static int logreg_source_load(const data_source *src, const char *path, const void *params,
-                              uint64_t seed, dataset **train, dataset **test, data_err *err) {
+                              uint64_t seed, dataset **train, dataset **test, qsgd_err *err) {
     (void)src;
     (void)path;
     *train = *test = NULL;

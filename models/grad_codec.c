@@ -57,17 +57,17 @@ void grad_codec_free(grad_codec *c) {
     free(c);
 }
 
-grad_codec *grad_codec_alloc(const model *m, const char *spec, size_t min_numel, quant_err *err) {
+grad_codec *grad_codec_alloc(const model *m, const char *spec, size_t min_numel, qsgd_err *err) {
     quant_spec qs;
     int lossless = no_quant(spec);
     if (!lossless) {
-        if (quant_spec_parse(spec, &qs, err) != QUANT_OK)
+        if (quant_spec_parse(spec, &qs, err) != QSGD_OK)
             return NULL;
         lossless = quant_spec_lossless(&qs);
     }
     grad_codec *c = calloc(1, sizeof *c);
     if (!c) {
-        quant_fail(err, QUANT_ENOMEM, 0, "out of memory");
+        QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "out of memory");
         return NULL;
     }
     size_t nt = m->ntensors;
@@ -81,7 +81,7 @@ grad_codec *grad_codec_alloc(const model *m, const char *spec, size_t min_numel,
     c->tmp = malloc(largest * sizeof(float));
     if (!c->q || !c->offset || !c->numel || !c->tmp) {
         grad_codec_free(c);
-        quant_fail(err, QUANT_ENOMEM, 0, "out of memory");
+        QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "out of memory");
         return NULL;
     }
     c->max_bytes = grad_codec_header_bytes(c);
@@ -136,10 +136,10 @@ int grad_codec_describe(const grad_codec *c, char *buf, size_t len) {
 
 int grad_codec_encode(grad_codec *c, const float *grad, double loss, uint64_t seed, uint32_t worker,
                       uint32_t step, uint8_t *msg, size_t cap, size_t *len, uint64_t *bits,
-                      quant_err *err) {
+                      qsgd_err *err) {
     size_t hdr = grad_codec_header_bytes(c);
     if (cap < hdr)
-        return quant_fail(err, QUANT_ENOSPC, 0, "message buffer too small");
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "message buffer too small");
     memcpy(msg, &loss, 8);
     size_t off = hdr;
     uint64_t total = 8ull * hdr;
@@ -150,10 +150,10 @@ int grad_codec_encode(grad_codec *c, const float *grad, double loss, uint64_t se
         if (rc && grad_codec_overflowed(c->q[t], grad + c->offset[t])) {
             char why[sizeof err->msg];
             snprintf(why, sizeof why, "%s", err->msg);
-            quant_fail(err, GRAD_CODEC_EOVERFLOW, 0, "tensor %zu: %.200s", t, why);
+            QSGD_FAIL_BIT(err, GRAD_CODEC_EOVERFLOW, 0, "tensor %zu: %.200s", t, why);
             *len = c->fixed_size ? c->fixed_len : hdr;
             if (*len > cap)
-                return quant_fail(err, QUANT_ENOSPC, 0, "message buffer too small");
+                return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "message buffer too small");
             grad_codec_write_marker(msg, *len, c->ntensors);
             *bits = 8ull * *len;
             return GRAD_CODEC_EOVERFLOW;
@@ -161,36 +161,37 @@ int grad_codec_encode(grad_codec *c, const float *grad, double loss, uint64_t se
         if (rc)
             return rc;
         if (nb >= UINT32_MAX) /* 0xFFFFFFFF marks an overflow */
-            return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits", t);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
+                                 t);
         grad_codec_put_u32(msg + 8 + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
         total += nb;
     }
     *len = off;
     *bits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* Decode msg[len] into v[nparams]: added to it (add) or written in place. */
 static int decode(grad_codec *c, const uint8_t *msg, size_t len, float *v, int add, double *loss,
-                  quant_err *err) {
+                  qsgd_err *err) {
     size_t hdr = grad_codec_header_bytes(c);
     if (len < hdr)
-        return quant_fail(err, QUANT_ECORRUPT, 8ull * len, "message of %zu bytes has no header",
-                          len);
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 8ull * len, "message of %zu bytes has no header",
+                             len);
     memcpy(loss, msg, 8);
     if (grad_codec_is_marker(msg, len)) {
         *loss = -INFINITY;
-        return QUANT_OK;
+        return QSGD_OK;
     }
     size_t off = hdr;
     for (size_t t = 0; t < c->ntensors; t++) {
         uint64_t nb = grad_codec_get_u32(msg + 8 + 4 * t);
         size_t bytes = (size_t)((nb + 7) / 8);
         if (bytes > len - off)
-            return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
-                              "tensor %zu: %llu bits announced, %zu bytes left", t,
-                              (unsigned long long)nb, len - off);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 8ull * off,
+                                 "tensor %zu: %llu bits announced, %zu bytes left", t,
+                                 (unsigned long long)nb, len - off);
         float *a = v + c->offset[t];
         int rc = quant_decode(c->q[t], msg + off, bytes, nb, add ? c->tmp : a, err);
         if (rc)
@@ -201,19 +202,19 @@ static int decode(grad_codec *c, const uint8_t *msg, size_t len, float *v, int a
         off += bytes;
     }
     if (off != len)
-        return quant_fail(err, QUANT_ECORRUPT, 8ull * off, "%zu trailing bytes in message",
-                          len - off);
-    return QUANT_OK;
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 8ull * off, "%zu trailing bytes in message",
+                             len - off);
+    return QSGD_OK;
 }
 
 int grad_codec_decode_add(grad_codec *c, const uint8_t *msg, size_t len, float *acc, double *loss,
-                          quant_err *err) {
+                          qsgd_err *err) {
     return decode(c, msg, len, acc, 1, loss, err);
 }
 
 int grad_codec_roundtrip(grad_codec *c, const float *grad, float *out, uint64_t seed,
                          uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, uint64_t *bits,
-                         quant_err *err) {
+                         qsgd_err *err) {
     size_t len;
     uint64_t nb;
     double loss;
@@ -223,5 +224,5 @@ int grad_codec_roundtrip(grad_codec *c, const float *grad, float *out, uint64_t 
     if ((rc = decode(c, msg, len, out, 0, &loss, err)))
         return rc;
     *bits = nb - 8ull * grad_codec_header_bytes(c);
-    return QUANT_OK;
+    return QSGD_OK;
 }

@@ -45,7 +45,7 @@ typedef struct grad_codec {
  * tensor), fp32 on the others, shaped rows = shape[0], cols = the product of the other
  * dimensions. spec NULL, "" or "none", or a lossless type (fp32): every tensor fp32
  * (nquantized 0). NULL with err set on a bad spec (message naming the tensor) or no memory. */
-grad_codec *grad_codec_alloc(const model *m, const char *spec, size_t min_numel, quant_err *err);
+grad_codec *grad_codec_alloc(const model *m, const char *spec, size_t min_numel, qsgd_err *err);
 void grad_codec_free(grad_codec *c); /* NULL is fine */
 /* e.g. "qsgd:s=127,bucket=512,norm=l2,format=dense on 3 of 6 tensors (99.29% of 235146
  * parameters), others fp32". 0, or nonzero if truncated. */
@@ -75,11 +75,11 @@ void grad_codec_write_marker(uint8_t *msg, size_t len, size_t ntensors);
  * GRAD_CODEC_EOVERFLOW: the gradient overflowed, msg holds the marker. */
 int grad_codec_encode(grad_codec *c, const float *grad, double loss, uint64_t seed, uint32_t worker,
                       uint32_t step, uint8_t *msg, size_t cap, size_t *len, uint64_t *bits,
-                      quant_err *err);
+                      qsgd_err *err);
 /* acc[nparams] += decode(msg); *loss = the sender's loss (-inf and nothing added for an
- * overflow marker). QUANT_ECORRUPT (err->bit) for a truncated or corrupt message. */
+ * overflow marker). QSGD_ECORRUPT (err->bit) for a truncated or corrupt message. */
 int grad_codec_decode_add(grad_codec *c, const uint8_t *msg, size_t len, float *acc, double *loss,
-                          quant_err *err);
+                          qsgd_err *err);
 /* One worker's round trip, the step of `qsgdsim train`: out[nparams] = decode(encode(grad))
  * through the message msg[cap] (cap >= c->max_bytes), decoded in place (not added: out is
  * exactly the decoded values, fp32 tensors a bit copy). *bits = the payloads' bits (32 per
@@ -87,7 +87,7 @@ int grad_codec_decode_add(grad_codec *c, const uint8_t *msg, size_t len, float *
  * GRAD_CODEC_EOVERFLOW as grad_codec_encode. */
 int grad_codec_roundtrip(grad_codec *c, const float *grad, float *out, uint64_t seed,
                          uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, uint64_t *bits,
-                         quant_err *err);
+                         qsgd_err *err);
 
 /* Little-endian uint32 in message headers. */
 static inline void grad_codec_put_u32(uint8_t *p, uint32_t v) {

@@ -51,17 +51,6 @@ const model_type *model_type_find(const char *name) {
     return NULL;
 }
 
-int model_fail(model_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 void model_set_threads(int n) {
     openblas_set_num_threads(n < 1 ? 1 : n);
 }
@@ -96,28 +85,28 @@ static const qsgd_opt *type_opts(const model_type *t) {
     return cpu ? cpu->opts : NULL;
 }
 
-int model_spec_parse(const char *spec, model_spec *out, model_err *err) {
+int model_spec_parse(const char *spec, model_spec *out, qsgd_err *err) {
     char names[128];
     valid_names(names, sizeof names);
     memset(out, 0, sizeof *out);
     model_params_default(&out->params);
     if (!spec || !*spec)
-        return model_fail(err, MODEL_EINVAL,
-                          "empty model spec (expected NAME[:key=value,...], "
-                          "NAME one of %s)",
-                          names);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "empty model spec (expected NAME[:key=value,...], "
+                         "NAME one of %s)",
+                         names);
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     if (nlen == 0 || nlen >= sizeof out->name)
-        return model_fail(err, MODEL_EINVAL,
-                          "bad model spec '%s' (expected NAME[:key=value,...], NAME one of %s)",
-                          spec, names);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "bad model spec '%s' (expected NAME[:key=value,...], NAME one of %s)",
+                         spec, names);
     memcpy(out->name, spec, nlen);
     out->name[nlen] = '\0';
     const model_type *t = model_type_find(out->name);
     if (!t)
-        return model_fail(err, MODEL_EINVAL, "unknown model '%s' in spec '%s' (valid: %s)",
-                          out->name, spec, names);
+        return QSGD_FAIL(err, QSGD_EINVAL, "unknown model '%s' in spec '%s' (valid: %s)", out->name,
+                         spec, names);
     char owner[64], msg[sizeof err->msg];
     snprintf(owner, sizeof owner, "model %s", t->name);
     /* the table's defaults agree with model_params_default (test_model_api checks it) */
@@ -126,20 +115,20 @@ int model_spec_parse(const char *spec, model_spec *out, model_err *err) {
                        sizeof msg)) {
         size_t ol = strlen(owner);
         int prefixed = strncmp(msg, owner, ol) == 0 && msg[ol] == ':';
-        return model_fail(err, MODEL_EINVAL, "%s%s%.200s", prefixed ? "" : owner,
-                          prefixed ? "" : ": ", msg);
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s%s%.200s", prefixed ? "" : owner,
+                         prefixed ? "" : ": ", msg);
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 model *model_alloc(const char *name, const model_params *p, const data_shape *shape,
-                   size_t max_batch, model_err *err) {
+                   size_t max_batch, qsgd_err *err) {
     char names[128];
     const model_type *t = model_type_find(name);
     if (!t) {
         valid_names(names, sizeof names);
-        model_fail(err, MODEL_EINVAL, "unknown model '%s' (valid: %s)", name ? name : "(null)",
-                   names);
+        QSGD_FAIL(err, QSGD_EINVAL, "unknown model '%s' (valid: %s)", name ? name : "(null)",
+                  names);
         return NULL;
     }
     return model_alloc_type(t, p, shape, max_batch, err);
@@ -148,24 +137,24 @@ model *model_alloc(const char *name, const model_params *p, const data_shape *sh
 /* model_alloc for a given type table: the CPU types of the registry, or their CUDA twins
  * (model_device.c). Declared in model_cuda.h. */
 model *model_alloc_type(const model_type *t, const model_params *p, const data_shape *shape,
-                        size_t max_batch, model_err *err) {
+                        size_t max_batch, qsgd_err *err) {
     if (!shape || shape->dim == 0) {
-        model_fail(err, MODEL_EINVAL, "model %s: data shape missing or dim == 0", t->name);
+        QSGD_FAIL(err, QSGD_EINVAL, "model %s: data shape missing or dim == 0", t->name);
         return NULL;
     }
     if (p && (!isfinite(p->l2) || p->l2 < 0)) {
-        model_fail(err, MODEL_EINVAL, "model %s: l2 = %g, expected a finite number >= 0", t->name,
-                   p->l2);
+        QSGD_FAIL(err, QSGD_EINVAL, "model %s: l2 = %g, expected a finite number >= 0", t->name,
+                  p->l2);
         return NULL;
     }
     if (max_batch == 0 || max_batch > (1u << 24)) {
-        model_fail(err, MODEL_EINVAL, "model %s: max_batch %zu not in [1, %u]", t->name, max_batch,
-                   1u << 24);
+        QSGD_FAIL(err, QSGD_EINVAL, "model %s: max_batch %zu not in [1, %u]", t->name, max_batch,
+                  1u << 24);
         return NULL;
     }
     model *m = calloc(1, sizeof *m);
     if (!m) {
-        model_fail(err, MODEL_ENOMEM, "model %s: out of memory", t->name);
+        QSGD_FAIL(err, QSGD_ENOMEM, "model %s: out of memory", t->name);
         return NULL;
     }
     m->type = t;
@@ -175,7 +164,7 @@ model *model_alloc_type(const model_type *t, const model_params *p, const data_s
         char msg[200];
         model_params_default(&m->params);
         if (qsgd_opt_defaults(type_opts(t), &m->params, msg, sizeof msg)) {
-            model_fail(err, MODEL_EINVAL, "model %s: %s", t->name, msg);
+            QSGD_FAIL(err, QSGD_EINVAL, "model %s: %s", t->name, msg);
             free(m);
             return NULL;
         }
@@ -184,7 +173,7 @@ model *model_alloc_type(const model_type *t, const model_params *p, const data_s
     m->max_batch = max_batch;
     m->on_gpu = 0;
     snprintf(m->device_desc, sizeof m->device_desc, "cpu"); /* a CUDA init overwrites both */
-    if (t->init(m, shape, max_batch, err) != MODEL_OK) {
+    if (t->init(m, shape, max_batch, err) != QSGD_OK) {
         model_free(m);
         return NULL;
     }
@@ -192,9 +181,9 @@ model *model_alloc_type(const model_type *t, const model_params *p, const data_s
 }
 
 model *model_alloc_spec(const char *spec, const data_shape *shape, size_t max_batch,
-                        model_err *err) {
+                        qsgd_err *err) {
     model_spec s;
-    if (model_spec_parse(spec, &s, err) != MODEL_OK)
+    if (model_spec_parse(spec, &s, err) != QSGD_OK)
         return NULL;
     return model_alloc(s.name, &s.params, shape, max_batch, err);
 }
@@ -225,15 +214,15 @@ int model_type_usage(const model_type *t, char *buf, size_t len) {
 
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
 
-int model_device_parse(const char *s, model_device *out, model_err *err) {
+int model_device_parse(const char *s, model_device *out, qsgd_err *err) {
     for (int i = 0; i < 3; i++)
         if (s && strcmp(s, device_names[i]) == 0) {
             if (out)
                 *out = (model_device)i;
-            return MODEL_OK;
+            return QSGD_OK;
         }
-    return model_fail(err, MODEL_EINVAL, "unknown device '%s' (valid: auto, cpu, cuda)",
-                      s ? s : "(null)");
+    return QSGD_FAIL(err, QSGD_EINVAL, "unknown device '%s' (valid: auto, cpu, cuda)",
+                     s ? s : "(null)");
 }
 
 const char *model_device_name(model_device dev) {

@@ -72,18 +72,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qsgd_err.h" /* the one error type: qsgd_err, QSGD_OK, QSGD_E*, QSGD_FAIL */
+
 #include "data.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum model_status { MODEL_OK = 0, MODEL_EINVAL = 1, MODEL_ENOMEM = 2, MODEL_EIO = 3 };
-
-typedef struct model_err {
-    int code;
-    char msg[256];
-} model_err;
 
 #define MODEL_MAX_DIMS 4
 /* One parameter tensor: theta[offset .. offset + numel), row-major with the given shape.
@@ -139,17 +134,17 @@ typedef struct model_type {
     const char *summary; /* one line */
     /* Check the dataset shape fits the model (e.g. labels binary for logreg, image shape for
      * cnn), fill m->tensors/ntensors/nparams, allocate m->impl workspaces for max_batch. */
-    int (*init)(model *m, const data_shape *shape, size_t max_batch, model_err *err);
+    int (*init)(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err);
     void (*fini)(model *m);
     /* Deterministic initialization from seed (e.g. He/Glorot from a seeded GSL rng). */
     void (*init_params)(const model *m, float *theta, uint64_t seed);
     /* Mean loss over rows idx[0..batch) of d (regularizer included) and its gradient
      * grad[nparams]. batch <= max_batch. */
     int (*loss_grad)(model *m, const float *theta, const dataset *d, const size_t *idx,
-                     size_t batch, double *loss, float *grad, model_err *err);
+                     size_t batch, double *loss, float *grad, qsgd_err *err);
     /* Mean loss and accuracy (fraction correct; for leastsq accuracy is NaN) over all rows. */
     int (*evaluate)(model *m, const float *theta, const dataset *d, double *loss, double *accuracy,
-                    model_err *err);
+                    qsgd_err *err);
     /* Forward + backward FLOPs for one sample (for the compute-time model). */
     double (*flops_per_sample)(const model *m);
     /* The options: rows {name, kind, offsetof(model_params, field), range, default, help}
@@ -173,11 +168,10 @@ struct model {
 
 const model_type *const *model_types(void); /* NULL-terminated */
 const model_type *model_type_find(const char *name);
-int model_spec_parse(const char *spec, model_spec *out, model_err *err);
+int model_spec_parse(const char *spec, model_spec *out, qsgd_err *err);
 model *model_alloc(const char *name, const model_params *p, const data_shape *shape,
-                   size_t max_batch, model_err *err);
-model *model_alloc_spec(const char *spec, const data_shape *shape, size_t max_batch,
-                        model_err *err);
+                   size_t max_batch, qsgd_err *err);
+model *model_alloc_spec(const char *spec, const data_shape *shape, size_t max_batch, qsgd_err *err);
 void model_free(model *m); /* NULL is fine */
 
 /* ---- additions (models engineer) ----------------------------------------------------
@@ -204,17 +198,17 @@ typedef enum model_device {
     MODEL_DEVICE_CPU = 1,
     MODEL_DEVICE_CUDA = 2, /* the GPU or an error */
 } model_device;
-/* "auto" | "cpu" | "cuda" -> *out; MODEL_EINVAL listing the choices otherwise. */
-int model_device_parse(const char *s, model_device *out, model_err *err);
+/* "auto" | "cpu" | "cuda" -> *out; QSGD_EINVAL listing the choices otherwise. */
+int model_device_parse(const char *s, model_device *out, qsgd_err *err);
 /* "auto", "cpu", "cuda" ("?" for other values). */
 const char *model_device_name(model_device dev);
 /* Build spec's model on dev (model_alloc_spec semantics otherwise). */
 model *model_alloc_spec_on(const char *spec, const data_shape *shape, size_t max_batch,
-                           model_device dev, model_err *err);
+                           model_device dev, qsgd_err *err);
 /* The same for the dataset d the model will be used with (its shape and its layout: CSR data
  * has no CUDA implementation, so cuda fails and auto picks the CPU). */
 model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch, model_device dev,
-                            model_err *err);
+                            qsgd_err *err);
 /* 1 if this build has a CUDA version of the model type called name (whether or not a GPU
  * is present: gpu_device_count). */
 int model_has_cuda(const char *name);

@@ -49,7 +49,7 @@ typedef struct cnn {
     size_t *idx;
 } cnn;
 
-static int cnn_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int cnn_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     model_params *p = &m->params;
     model_params def;
     model_params_default(&def);
@@ -58,21 +58,21 @@ static int cnn_init(model *m, const data_shape *shape, size_t max_batch, model_e
         p->nconv = def.nconv;
     }
     if (shape->nclass < 2)
-        return model_fail(err, MODEL_EINVAL,
-                          "model cnn needs class labels (nclass >= 2), data has nclass=%d",
-                          shape->nclass);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model cnn needs class labels (nclass >= 2), data has nclass=%d",
+                         shape->nclass);
     if (shape->channels == 0 || shape->height == 0 || shape->width == 0 ||
         shape->channels * shape->height * shape->width != shape->dim)
-        return model_fail(err, MODEL_EINVAL,
-                          "model cnn needs image data (channels*height*width == dim), data has "
-                          "%zux%zux%zu, dim %zu",
-                          shape->channels, shape->height, shape->width, shape->dim);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model cnn needs image data (channels*height*width == dim), data has "
+                         "%zux%zux%zu, dim %zu",
+                         shape->channels, shape->height, shape->width, shape->dim);
     if (p->nconv < 1 || p->nconv > CNN_MAX_CONV)
-        return model_fail(err, MODEL_EINVAL, "model cnn: %d conv blocks, expected 1 to %d",
-                          p->nconv, CNN_MAX_CONV);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model cnn: %d conv blocks, expected 1 to %d", p->nconv,
+                         CNN_MAX_CONV);
     cnn *s = calloc(1, sizeof *s);
     if (!s)
-        return model_fail(err, MODEL_ENOMEM, "model cnn: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model cnn: out of memory");
     m->impl = s;
     s->nconv = p->nconv;
     s->fc = p->fc;
@@ -83,11 +83,11 @@ static int cnn_init(model *m, const data_shape *shape, size_t max_batch, model_e
     for (int l = 0; l < s->nconv; l++) {
         conv_layer *c = &s->cv[l];
         if (H < 2 || W < 2)
-            return model_fail(err, MODEL_EINVAL,
-                              "model cnn: image %zux%zux%zu too small for %d 2x2 poolings",
-                              shape->channels, shape->height, shape->width, s->nconv);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "model cnn: image %zux%zux%zu too small for %d 2x2 poolings",
+                             shape->channels, shape->height, shape->width, s->nconv);
         if (p->channels[l] == 0)
-            return model_fail(err, MODEL_EINVAL, "model cnn: conv block %d has 0 channels", l + 1);
+            return QSGD_FAIL(err, QSGD_EINVAL, "model cnn: conv block %d has 0 channels", l + 1);
         c->cin = C;
         c->cout = p->channels[l];
         c->H = H;
@@ -144,10 +144,10 @@ static int cnn_init(model *m, const data_shape *shape, size_t max_batch, model_e
         if (!c->wg || !c->dwg || !c->db || !c->out || !c->dout || !c->arg)
             goto oom;
     }
-    return MODEL_OK;
+    return QSGD_OK;
 oom:
-    return model_fail(err, MODEL_ENOMEM, "model cnn: out of memory for batch %zu workspaces",
-                      max_batch);
+    return QSGD_FAIL(err, QSGD_ENOMEM, "model cnn: out of memory for batch %zu workspaces",
+                     max_batch);
 }
 
 static void cnn_fini(model *m) {
@@ -275,14 +275,14 @@ static void cnn_backward(cnn *s, const float *theta, float *grad, size_t B) {
 }
 
 static int cnn_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                         size_t batch, double *loss, float *grad, model_err *err) {
+                         size_t batch, double *loss, float *grad, qsgd_err *err) {
     cnn *s = m->impl;
     int rc = nn_check_data(m, d, 0, err);
     if (rc)
         return rc;
     if (batch == 0 || batch > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model cnn: batch %zu not in [1, %zu]", batch,
-                          m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model cnn: batch %zu not in [1, %zu]", batch,
+                         m->max_batch);
     if ((rc = nn_gather_labels(s->lab, d, idx, batch, m->shape.nclass, err)))
         return rc;
     cnn_forward(s, m, theta, d, idx, batch);
@@ -290,11 +290,11 @@ static int cnn_loss_grad(model *m, const float *theta, const dataset *d, const s
         nn_softmax_xent(s->logits, s->logits, s->lab, batch, s->ncls, 1.0f / (float)batch, NULL);
     cnn_backward(s, theta, grad, batch);
     *loss = sum / (double)batch;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int cnn_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                        double *accuracy, model_err *err) {
+                        double *accuracy, qsgd_err *err) {
     cnn *s = m->impl;
     int rc = nn_check_data(m, d, 0, err);
     if (rc)
@@ -312,7 +312,7 @@ static int cnn_evaluate(model *m, const float *theta, const dataset *d, double *
     *loss = d->n ? sum / (double)d->n : 0.0;
     if (accuracy)
         *accuracy = d->n ? (double)correct / (double)d->n : NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* FLOPs per sample. A conv block on an HxW input with G = 2*9*cin*cout*H*W (its GEMM):

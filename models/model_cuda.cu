@@ -160,17 +160,17 @@ typedef struct gctx {
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-static int cu_fail(model_err *err, const model *m, const char *what, cudaError_t e, int line) {
+static int cu_fail(qsgd_err *err, const model *m, const char *what, cudaError_t e, int line) {
     (void)cudaGetLastError(); /* clear a non-sticky error */
-    return model_fail(err, e == cudaErrorMemoryAllocation ? MODEL_ENOMEM : MODEL_EIO,
-                      "model %s (cuda): %s: %s [%.90s at model_cuda.cu:%d]", m->type->name,
-                      cudaGetErrorName(e), cudaGetErrorString(e), what, line);
+    return QSGD_FAIL(err, e == cudaErrorMemoryAllocation ? QSGD_ENOMEM : QSGD_EDEVICE,
+                     "model %s (cuda): %s: %s [%.90s at model_cuda.cu:%d]", m->type->name,
+                     cudaGetErrorName(e), cudaGetErrorString(e), what, line);
 }
 
-static int cb_fail(model_err *err, const model *m, const char *what, cublasStatus_t s, int line) {
-    return model_fail(err, s == CUBLAS_STATUS_ALLOC_FAILED ? MODEL_ENOMEM : MODEL_EIO,
-                      "model %s (cuda): cuBLAS: %s [%.90s at model_cuda.cu:%d]", m->type->name,
-                      cublasGetStatusString(s), what, line);
+static int cb_fail(qsgd_err *err, const model *m, const char *what, cublasStatus_t s, int line) {
+    return QSGD_FAIL(err, s == CUBLAS_STATUS_ALLOC_FAILED ? QSGD_ENOMEM : QSGD_EDEVICE,
+                     "model %s (cuda): cuBLAS: %s [%.90s at model_cuda.cu:%d]", m->type->name,
+                     cublasGetStatusString(s), what, line);
 }
 
 /* Inside functions with `m` (const model *) and `err` in scope. */
@@ -189,7 +189,7 @@ static int cb_fail(model_err *err, const model *m, const char *what, cublasStatu
 #define TRY(call)                                                                                  \
     do {                                                                                           \
         int rc_ = (call);                                                                          \
-        if (rc_ != MODEL_OK)                                                                       \
+        if (rc_ != QSGD_OK)                                                                        \
             return rc_;                                                                            \
     } while (0)
 
@@ -479,15 +479,15 @@ __global__ void k_pool_bwd(float *dz, const float *dout, const float *out, const
 
 /* ---- device helpers ------------------------------------------------------------------------ */
 
-static int dalloc(gctx *g, const model *m, void **p, size_t count, size_t elem, model_err *err) {
+static int dalloc(gctx *g, const model *m, void **p, size_t count, size_t elem, qsgd_err *err) {
     *p = NULL;
     if (count > SIZE_MAX / elem || g->nallocs >= G_MAX_ALLOCS)
-        return model_fail(err, MODEL_ENOMEM, "model %s (cuda): buffer of %zu x %zu bytes too large",
-                          m->type->name, count, elem);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model %s (cuda): buffer of %zu x %zu bytes too large",
+                         m->type->name, count, elem);
     size_t bytes = count * elem;
     CU(cudaMalloc(p, bytes ? bytes : 1));
     g->allocs[g->nallocs++] = *p;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 #define DALLOC(ptr, count) dalloc(g, m, (void **)&(ptr), (count), sizeof *(ptr), err)
 
@@ -495,37 +495,37 @@ static cublasOperation_t op_of(char t) {
     return (t == 'T' || t == 't') ? CUBLAS_OP_T : CUBLAS_OP_N;
 }
 
-static int check_int(const model *m, size_t v, const char *what, model_err *err) {
+static int check_int(const model *m, size_t v, const char *what, qsgd_err *err) {
     if (v > (size_t)INT_MAX)
-        return model_fail(err, MODEL_EINVAL,
-                          "model %s (cuda): %s = %zu exceeds cuBLAS's int dimensions",
-                          m->type->name, what, v);
-    return MODEL_OK;
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model %s (cuda): %s = %zu exceeds cuBLAS's int dimensions", m->type->name,
+                         what, v);
+    return QSGD_OK;
 }
 
 /* Row-major C[M][N] = alpha op(A) op(B) + beta C: nn_sgemm's mapping onto column-major
  * cuBLAS. (Dimensions were checked against INT_MAX in init.) */
 static int gemm_rm(gctx *g, const model *m, char ta, char tb, size_t M, size_t N, size_t K,
                    float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
-                   float *C, size_t ldc, model_err *err) {
+                   float *C, size_t ldc, qsgd_err *err) {
     CB(cublasSgemm(g->blas, op_of(tb), op_of(ta), (int)N, (int)M, (int)K, &alpha, B, (int)ldb, A,
                    (int)lda, &beta, C, (int)ldc));
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* y = alpha op(A) x + beta y for row-major A[M][N]: nn_sgemv's mapping (a row-major A is the
  * column-major A^T, so the transpose flag flips). */
 static int gemv_rm(gctx *g, const model *m, char ta, size_t M, size_t N, float alpha,
                    const float *A, size_t lda, const float *x, float beta, float *y,
-                   model_err *err) {
+                   qsgd_err *err) {
     cublasOperation_t t = (ta == 'T' || ta == 't') ? CUBLAS_OP_N : CUBLAS_OP_T;
     CB(cublasSgemv(g->blas, t, (int)N, (int)M, &alpha, A, (int)lda, x, 1, &beta, y, 1));
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* y[B][out] = x[B][in] W^T (no bias: the callers fuse it), as nn_linear_forward. */
 static int lin_fwd(gctx *g, const model *m, float *y, const float *x, const float *w, size_t B,
-                   size_t in, size_t out, model_err *err) {
+                   size_t in, size_t out, qsgd_err *err) {
     if (out == 1)
         return gemv_rm(g, m, 'N', B, in, 1.0f, x, in, w, 0.0f, y, err);
     return gemm_rm(g, m, 'N', 'T', B, out, in, 1.0f, x, in, w, in, 0.0f, y, out, err);
@@ -533,22 +533,21 @@ static int lin_fwd(gctx *g, const model *m, float *y, const float *x, const floa
 
 /* Column sums out[cols] (+= when accumulate) of z[rows][cols], ReLU-masked by mask. */
 static int colsum(gctx *g, const model *m, float *out, const float *z, const float *mask,
-                  size_t rows, size_t cols, int accumulate, model_err *err) {
+                  size_t rows, size_t cols, int accumulate, qsgd_err *err) {
     size_t np = (rows + CS_ROWS - 1) / CS_ROWS;
     if (np * cols > g->part_cap)
-        return model_fail(err, MODEL_EINVAL,
-                          "model %s (cuda): internal: column-sum workspace %zu < %zu",
-                          m->type->name, g->part_cap, np * cols);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model %s (cuda): internal: column-sum workspace %zu < %zu", m->type->name,
+                         g->part_cap, np * cols);
     LAUNCH_N(np * cols, k_colsum_part, g->part, z, mask, rows, cols);
     LAUNCH_N(cols, k_colsum_final, out, g->part, np, cols, accumulate);
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* nn_linear_backward: dw[out][in] = dy^T x, db[out] = column sums of dy (db may be NULL),
  * dx[B][in] = dy W when dx != NULL. */
 static int lin_bwd(gctx *g, const model *m, float *dw, float *db, float *dx, const float *dy,
-                   const float *x, const float *w, size_t B, size_t in, size_t out,
-                   model_err *err) {
+                   const float *x, const float *w, size_t B, size_t in, size_t out, qsgd_err *err) {
     if (out == 1)
         TRY(gemv_rm(g, m, 'T', B, in, 1.0f, x, in, dy, 0.0f, dw, err));
     else
@@ -557,16 +556,16 @@ static int lin_bwd(gctx *g, const model *m, float *dw, float *db, float *dx, con
         TRY(colsum(g, m, db, dy, NULL, B, out, 0, err));
     if (dx)
         TRY(gemm_rm(g, m, 'N', 'N', B, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in, err));
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* acc = (accumulate ? acc : 0) + sum of the first n per-row losses / hits. */
 static int reduce_rows(gctx *g, const model *m, size_t n, int with_ok, int accumulate,
-                       model_err *err) {
+                       qsgd_err *err) {
     QSGD_KLAUNCH(k_reduce, 1u, RED_TPB, g->st, g->rowloss, with_ok ? g->rowok : NULL, n, g->acc,
                  accumulate);
     CU(cudaGetLastError());
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* ---- the dataset cache --------------------------------------------------------------------- */
@@ -614,7 +613,7 @@ static void ds_release(gctx *g, gds *s) {
 }
 
 /* The device copy of d (dense, n > 0, checked by the caller), uploaded if not cached. */
-static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, model_err *err) {
+static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, qsgd_err *err) {
     /* labels for the classifiers, targets for leastsq: what the kernels read (nn_check_data
      * made sure it is there), not whichever array happens to be non-NULL, so that a dataset
      * carrying both cannot leave tgt_d NULL and fault the context for every model. */
@@ -639,26 +638,26 @@ static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, model_er
     if (hit) {
         hit->used = ++g->clock;
         *out = hit;
-        return MODEL_OK;
+        return QSGD_OK;
     }
     gds *s = same ? same : empty ? empty : lru;
     ds_release(g, s);
     if (d->n > SIZE_MAX / sizeof(float) / dim)
-        return model_fail(err, MODEL_ENOMEM, "model %s (cuda): dataset '%s' too large",
-                          m->type->name, d->source);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model %s (cuda): dataset '%s' too large", m->type->name,
+                         d->source);
     size_t nx = d->n * dim;
     int rc = DALLOC(s->x_d, nx);
-    if (rc == MODEL_OK && labels)
+    if (rc == QSGD_OK && labels)
         rc = DALLOC(s->lab_d, d->n);
-    else if (rc == MODEL_OK)
+    else if (rc == QSGD_OK)
         rc = DALLOC(s->tgt_d, d->n);
-    if (rc != MODEL_OK) {
-        char why[256] = "";
+    if (rc != QSGD_OK) {
+        char why[sizeof err->msg] = "";
         if (err)
             snprintf(why, sizeof why, "%s", err->msg);
         ds_release(g, s);
-        return model_fail(err, rc, "dataset '%.60s' (%zu x %zu floats, %.1f MiB) on the GPU: %s",
-                          d->source, d->n, dim, (double)nx * 4.0 / 1048576.0, why);
+        return QSGD_FAIL(err, rc, "dataset '%.60s' (%zu x %zu floats, %.1f MiB) on the GPU: %s",
+                         d->source, d->n, dim, (double)nx * 4.0 / 1048576.0, why);
     }
     cudaError_t e =
         cudaMemcpyAsync(s->x_d, d->x, nx * sizeof(float), cudaMemcpyHostToDevice, g->st);
@@ -681,64 +680,63 @@ static int ds_get(gctx *g, const model *m, const dataset *d, gds **out, model_er
     s->fp = fp;
     s->used = ++g->clock;
     *out = s;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* ---- host-side checks ------------------------------------------------------------------------ */
 
 /* Dense data of the model's shape (the CPU check, with a CUDA-specific word for CSR). */
-static int check_data(const model *m, const dataset *d, model_err *err) {
+static int check_data(const model *m, const dataset *d, qsgd_err *err) {
     if (d && d->layout == DATA_CSR)
-        return model_fail(err, MODEL_EINVAL,
-                          "model %s (cuda): dataset '%s' is CSR (sparse), which the CUDA models do "
-                          "not take (dense rows only): densify it or use device cpu",
-                          m->type->name, d->source);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model %s (cuda): dataset '%s' is CSR (sparse), which the CUDA models do "
+                         "not take (dense rows only): densify it or use device cpu",
+                         m->type->name, d->source);
     return nn_check_data(m, d, 0, err);
 }
 
 /* Label check of rows [0, n) (evaluate), with nn_gather_labels' message. */
-static int check_labels_all(const model *m, const dataset *d, model_err *err) {
+static int check_labels_all(const model *m, const dataset *d, qsgd_err *err) {
     if (m->shape.nclass <= 0)
-        return MODEL_OK;
+        return QSGD_OK;
     for (size_t i = 0; i < d->n; i++) {
         int32_t y = d->label[i];
         if (y < 0 || y >= m->shape.nclass)
-            return model_fail(err, MODEL_EINVAL,
-                              "dataset '%s': row %zu has label %d, not in [0, %d)", d->source, i,
-                              (int)y, m->shape.nclass);
+            return QSGD_FAIL(err, QSGD_EINVAL, "dataset '%s': row %zu has label %d, not in [0, %d)",
+                             d->source, i, (int)y, m->shape.nclass);
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* Batch checks of loss_grad: size, row indices < n, labels; indices into g->idx_h.
  * *contig = the rows are idx[0], idx[0]+1, ... (no gather needed for dense rows). */
 static int prep_batch(gctx *g, const model *m, const dataset *d, const size_t *idx, size_t B,
-                      int *contig, model_err *err) {
+                      int *contig, qsgd_err *err) {
     if (B == 0 || B > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model %s: batch %zu not in [1, %zu]", m->type->name,
-                          B, m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s: batch %zu not in [1, %zu]", m->type->name, B,
+                         m->max_batch);
     if (!idx)
-        return model_fail(err, MODEL_EINVAL, "model %s: NULL row indices", m->type->name);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s: NULL row indices", m->type->name);
     int c = 1;
     for (size_t i = 0; i < B; i++) {
         size_t r = idx[i];
         if (r >= d->n)
-            return model_fail(err, MODEL_EINVAL,
-                              "model %s (cuda): row index %zu at batch position %zu is not below "
-                              "the %zu rows of dataset '%s'",
-                              m->type->name, r, i, d->n, d->source);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "model %s (cuda): row index %zu at batch position %zu is not below "
+                             "the %zu rows of dataset '%s'",
+                             m->type->name, r, i, d->n, d->source);
         if (m->shape.nclass > 0) {
             int32_t y = d->label[r];
             if (y < 0 || y >= m->shape.nclass)
-                return model_fail(err, MODEL_EINVAL,
-                                  "dataset '%s': row %zu has label %d, not in [0, %d)", d->source,
-                                  r, (int)y, m->shape.nclass);
+                return QSGD_FAIL(err, QSGD_EINVAL,
+                                 "dataset '%s': row %zu has label %d, not in [0, %d)", d->source, r,
+                                 (int)y, m->shape.nclass);
         }
         c &= r == idx[0] + i;
         g->idx_h[i] = (long long)r;
     }
     *contig = c;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* ---- forward / backward per model -------------------------------------------------------------
@@ -747,9 +745,9 @@ static int prep_batch(gctx *g, const model *m, const dataset *d, const size_t *i
  * the output bias, which the loss kernels add. */
 
 static const float *dense_rows(gctx *g, const model *m, const gds *s, const long long *idx_d,
-                               size_t start, size_t B, int *rc, model_err *err) {
+                               size_t start, size_t B, int *rc, qsgd_err *err) {
     const size_t dim = m->shape.dim;
-    *rc = MODEL_OK;
+    *rc = QSGD_OK;
     if (!idx_d)
         return s->x_d + start * dim;
     size_t n = B * dim;
@@ -766,7 +764,7 @@ static const float *dense_rows(gctx *g, const model *m, const gds *s, const long
 /* glm: scores z[B][out] = X W^T, then the link (per-row losses; dz in place when scale != 0). */
 static int glm_forward_link(gctx *g, const model *m, const gds *s, const long long *idx_d,
                             size_t start, size_t B, float scale, int write, const float **X,
-                            model_err *err) {
+                            qsgd_err *err) {
     int rc;
     *X = dense_rows(g, m, s, idx_d, start, B, &rc, err);
     TRY(rc);
@@ -781,22 +779,22 @@ static int glm_forward_link(gctx *g, const model *m, const gds *s, const long lo
         LAUNCH_N(B, k_xent, write ? g->z : (float *)NULL, g->z, g->theta + g->nw, s->lab_d, idx_d,
                  start, B, g->out, scale, g->rowloss, g->rowok);
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
-static int glm_backward(gctx *g, const model *m, const float *X, size_t B, model_err *err) {
+static int glm_backward(gctx *g, const model *m, const float *X, size_t B, qsgd_err *err) {
     const size_t dim = m->shape.dim;
     float *db = g->kind == GK_LEASTSQ ? NULL : g->grad + g->nw;
     TRY(lin_bwd(g, m, g->grad, db, NULL, g->z, X, NULL, B, dim, g->out, err));
     double l2 = m->params.l2;
     if (l2 > 0)
         LAUNCH_N(g->nw, k_l2, g->grad, g->theta, g->nw, (float)l2);
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* mlp: logits (without the output bias) in act[nl-1]; *X = the input rows. */
 static int mlp_forward(gctx *g, const model *m, const gds *s, const long long *idx_d, size_t start,
-                       size_t B, const float **X, model_err *err) {
+                       size_t B, const float **X, qsgd_err *err) {
     int rc;
     *X = dense_rows(g, m, s, idx_d, start, B, &rc, err);
     TRY(rc);
@@ -809,11 +807,11 @@ static int mlp_forward(gctx *g, const model *m, const gds *s, const long long *i
                      g->width[l + 1]);
         in = g->act[l];
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* act[nl-1] holds d loss / d logits. */
-static int mlp_backward(gctx *g, const model *m, const float *X, size_t B, model_err *err) {
+static int mlp_backward(gctx *g, const model *m, const float *X, size_t B, qsgd_err *err) {
     const float *dy = g->act[g->nl - 1];
     for (int l = g->nl - 1; l >= 0; l--) {
         const float *in = l > 0 ? g->act[l - 1] : X;
@@ -825,7 +823,7 @@ static int mlp_backward(gctx *g, const model *m, const float *X, size_t B, model
             dy = dx;
         }
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static const float *conv_input(const gctx *g, int l) {
@@ -834,7 +832,7 @@ static const float *conv_input(const gctx *g, int l) {
 
 /* cnn: logits (without out.b) in g->logits. */
 static int cnn_forward(gctx *g, const model *m, const gds *s, const long long *idx_d, size_t start,
-                       size_t B, model_err *err) {
+                       size_t B, qsgd_err *err) {
     const size_t C0 = m->shape.channels, HW0 = m->shape.height * m->shape.width;
     LAUNCH_N(B * C0 * HW0, k_gather_hwc, g->x0, s->x_d, idx_d, start, B, C0, HW0);
     for (int l = 0; l < g->nconv; l++) {
@@ -864,7 +862,7 @@ static int cnn_forward(gctx *g, const model *m, const gds *s, const long long *i
 }
 
 /* g->logits holds d loss / d logits. */
-static int cnn_backward(gctx *g, const model *m, size_t B, model_err *err) {
+static int cnn_backward(gctx *g, const model *m, size_t B, qsgd_err *err) {
     gconv *top = &g->cv[g->nconv - 1];
     const float *f = top->out;
     if (g->fc) {
@@ -902,7 +900,7 @@ static int cnn_backward(gctx *g, const model *m, size_t B, model_err *err) {
         }
         LAUNCH_N(c->cout * c->cin * 9, k_w_from_gemm, g->grad + c->woff, c->dwg, c->cout, c->cin);
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
@@ -936,14 +934,14 @@ static const model_tensor *tensor_at(const model *m, size_t i, const char *name)
     return &m->tensors[i];
 }
 
-static int layout_fail(const model *m, model_err *err) {
-    return model_fail(err, MODEL_EINVAL,
-                      "model %s (cuda): internal: unexpected tensor table of the CPU model",
-                      m->type->name);
+static int layout_fail(const model *m, qsgd_err *err) {
+    return QSGD_FAIL(err, QSGD_EINVAL,
+                     "model %s (cuda): internal: unexpected tensor table of the CPU model",
+                     m->type->name);
 }
 
 /* The layer structure, read back from the CPU model's tensor table. */
-static int read_layers(gctx *g, const model *m, model_err *err) {
+static int read_layers(gctx *g, const model *m, qsgd_err *err) {
     const data_shape *sh = &m->shape;
     if (g->kind <= GK_SOFTMAX) {
         g->out = g->kind == GK_SOFTMAX ? (size_t)sh->nclass : 1;
@@ -952,7 +950,7 @@ static int read_layers(gctx *g, const model *m, model_err *err) {
         if (!w || w->numel != g->nw || w->offset != 0 ||
             m->nparams != g->nw + (g->kind == GK_LEASTSQ ? 0 : g->out))
             return layout_fail(m, err);
-        return MODEL_OK;
+        return QSGD_OK;
     }
     if (g->kind == GK_MLP) {
         if (m->ntensors % 2 || m->ntensors < 2 || m->ntensors / 2 > G_MAXL)
@@ -969,7 +967,7 @@ static int read_layers(gctx *g, const model *m, model_err *err) {
         }
         if (g->width[g->nl] != (size_t)sh->nclass)
             return layout_fail(m, err);
-        return MODEL_OK;
+        return QSGD_OK;
     }
     /* cnn */
     size_t C = sh->channels, H = sh->height, W = sh->width, i = 0;
@@ -1013,7 +1011,7 @@ static int read_layers(gctx *g, const model *m, model_err *err) {
         return layout_fail(m, err);
     g->ow = ow->offset;
     g->ob = ob->offset;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static size_t max_sz(size_t a, size_t b) {
@@ -1025,12 +1023,12 @@ static size_t parts(size_t rows, size_t cols) {
 }
 
 /* Device resources and workspaces (m->impl == g already). */
-static int g_setup(gctx *g, model *m, size_t max_batch, model_err *err) {
+static int g_setup(gctx *g, model *m, size_t max_batch, qsgd_err *err) {
     const size_t dim = m->shape.dim, MB = max_batch;
     char why[160] = "";
     if (gpu_device_count(why, sizeof why) <= 0)
-        return model_fail(err, MODEL_EINVAL, "model %s (cuda): no usable CUDA GPU (%s)",
-                          m->type->name, why);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s (cuda): no usable CUDA GPU (%s)",
+                         m->type->name, why);
     g->dev = 0;
     CU(cudaSetDevice(g->dev));
     g->dev_ok = 1;
@@ -1058,8 +1056,8 @@ static int g_setup(gctx *g, model *m, size_t max_batch, model_err *err) {
     CU(cudaMallocHost((void **)&g->idx_h, MB * sizeof *g->idx_h));
     CU(cudaMallocHost((void **)&g->acc_h, sizeof *g->acc_h));
     if (MB > SIZE_MAX / sizeof(float) / dim)
-        return model_fail(err, MODEL_ENOMEM, "model %s (cuda): batch buffer overflows",
-                          m->type->name);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model %s (cuda): batch buffer overflows",
+                         m->type->name);
 
     size_t part = 0;
     if (g->kind <= GK_SOFTMAX) {
@@ -1114,14 +1112,14 @@ static int g_setup(gctx *g, model *m, size_t max_batch, model_err *err) {
         snprintf(name, sizeof name, "(unnamed)");
     snprintf(m->device_desc, sizeof m->device_desc, "cuda:%d %s", g->dev, name);
     m->on_gpu = 1;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
-static int g_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int g_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     int kind = g_kind_of(m->type->name);
     const model_type *cpu = model_type_find(m->type->name);
     if (kind < 0 || !cpu)
-        return model_fail(err, MODEL_EINVAL, "model %s has no CUDA implementation", m->type->name);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s has no CUDA implementation", m->type->name);
     /* The CPU init: option defaults, shape checks, tensor table, the impl init_params reads.
      * A batch of 1 keeps its (unused) host workspaces small. */
     int rc = cpu->init(m, shape, 1, err);
@@ -1130,7 +1128,7 @@ static int g_init(model *m, const data_shape *shape, size_t max_batch, model_err
         if (cpu->fini)
             cpu->fini(m);
         m->impl = NULL;
-        return rc ? rc : model_fail(err, MODEL_ENOMEM, "model %s (cuda): out of memory", cpu->name);
+        return rc ? rc : QSGD_FAIL(err, QSGD_ENOMEM, "model %s (cuda): out of memory", cpu->name);
     }
     g->kind = kind;
     g->cpu = cpu;
@@ -1190,7 +1188,7 @@ static double g_flops(const model *m) {
 }
 
 static int g_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                       size_t batch, double *loss, float *grad, model_err *err) {
+                       size_t batch, double *loss, float *grad, qsgd_err *err) {
     gctx *g = (gctx *)m->impl;
     TRY(check_data(m, d, err));
     int contig = 0;
@@ -1234,11 +1232,11 @@ static int g_loss_grad(model *m, const float *theta, const dataset *d, const siz
     double reg = l2 > 0 ? 0.5 * l2 * nn_sumsq(theta, g->nw) : 0.0;
     CU(cudaStreamSynchronize(g->st));
     *loss = g->acc_h->loss / (double)batch + reg;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int g_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                      double *accuracy, model_err *err) {
+                      double *accuracy, qsgd_err *err) {
     gctx *g = (gctx *)m->impl;
     TRY(check_data(m, d, err));
     TRY(check_labels_all(m, d, err));
@@ -1248,7 +1246,7 @@ static int g_evaluate(model *m, const float *theta, const dataset *d, double *lo
         *loss = reg;
         if (accuracy)
             *accuracy = NAN;
-        return MODEL_OK;
+        return QSGD_OK;
     }
     CU(cudaSetDevice(g->dev));
     gds *s = NULL;
@@ -1277,7 +1275,7 @@ static int g_evaluate(model *m, const float *theta, const dataset *d, double *lo
     *loss = g->acc_h->loss / (double)d->n + reg;
     if (accuracy)
         *accuracy = g->kind == GK_LEASTSQ ? NAN : (double)g->acc_h->ok / (double)d->n;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* ---- the type tables ------------------------------------------------------------------------ */

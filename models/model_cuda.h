@@ -21,7 +21,7 @@ const model_type *model_cuda_type(const char *name, char *why, size_t len);
 
 /* model_alloc for a given type table (no registry lookup): model.c. */
 model *model_alloc_type(const model_type *t, const model_params *p, const data_shape *shape,
-                        size_t max_batch, model_err *err);
+                        size_t max_batch, qsgd_err *err);
 
 #ifdef __cplusplus
 }

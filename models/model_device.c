@@ -12,13 +12,13 @@
 
 /* layout < 0: unknown (model_alloc_spec_on). */
 static model *alloc_on(const char *spec, const data_shape *shape, int layout, size_t max_batch,
-                       model_device dev, model_err *err) {
+                       model_device dev, qsgd_err *err) {
     model_spec s;
-    if (model_spec_parse(spec, &s, err) != MODEL_OK)
+    if (model_spec_parse(spec, &s, err) != QSGD_OK)
         return NULL;
     if (dev != MODEL_DEVICE_AUTO && dev != MODEL_DEVICE_CPU && dev != MODEL_DEVICE_CUDA) {
-        model_fail(err, MODEL_EINVAL, "model %s: unknown device %d (valid: auto, cpu, cuda)",
-                   s.name, (int)dev);
+        QSGD_FAIL(err, QSGD_EINVAL, "model %s: unknown device %d (valid: auto, cpu, cuda)", s.name,
+                  (int)dev);
         return NULL;
     }
     if (dev == MODEL_DEVICE_CPU)
@@ -42,12 +42,12 @@ static model *alloc_on(const char *spec, const data_shape *shape, int layout, si
     }
     if (!gt) {
         if (dev == MODEL_DEVICE_CUDA) {
-            model_fail(err, MODEL_EINVAL, "device cuda: %s", why);
+            QSGD_FAIL(err, QSGD_EINVAL, "device cuda: %s", why);
             return NULL;
         }
         return model_alloc(s.name, &s.params, shape, max_batch, err); /* auto: the CPU */
     }
-    model_err ge = {0};
+    qsgd_err ge = {0};
     model *m = model_alloc_type(gt, &s.params, shape, max_batch, &ge);
     if (m || dev == MODEL_DEVICE_CUDA) {
         if (!m && err)
@@ -60,14 +60,14 @@ static model *alloc_on(const char *spec, const data_shape *shape, int layout, si
 }
 
 model *model_alloc_spec_on(const char *spec, const data_shape *shape, size_t max_batch,
-                           model_device dev, model_err *err) {
+                           model_device dev, qsgd_err *err) {
     return alloc_on(spec, shape, -1, max_batch, dev, err);
 }
 
 model *model_alloc_spec_for(const char *spec, const dataset *d, size_t max_batch, model_device dev,
-                            model_err *err) {
+                            qsgd_err *err) {
     if (!d) {
-        model_fail(err, MODEL_EINVAL, "model '%s': NULL dataset", spec ? spec : "(null)");
+        QSGD_FAIL(err, QSGD_EINVAL, "model '%s': NULL dataset", spec ? spec : "(null)");
         return NULL;
     }
     return alloc_on(spec, &d->shape, (int)d->layout, max_batch, dev, err);

@@ -13,14 +13,14 @@ typedef struct lsq {
     nn_glm g;
 } lsq;
 
-static int lsq_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int lsq_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     if (shape->nclass != 0)
-        return model_fail(err, MODEL_EINVAL,
-                          "model leastsq needs regression targets (nclass 0), data has nclass=%d",
-                          shape->nclass);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model leastsq needs regression targets (nclass 0), data has nclass=%d",
+                         shape->nclass);
     lsq *s = calloc(1, sizeof *s);
     if (!s)
-        return model_fail(err, MODEL_ENOMEM, "model leastsq: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model leastsq: out of memory");
     m->impl = s;
     int rc = nn_tensors_begin(m, 1, err);
     if (rc)
@@ -54,14 +54,14 @@ static double lsq_link(float *z, const float *y, size_t B, float scale) {
 }
 
 static int lsq_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                         size_t batch, double *loss, float *grad, model_err *err) {
+                         size_t batch, double *loss, float *grad, qsgd_err *err) {
     lsq *s = m->impl;
     int rc = nn_check_data(m, d, 1, err);
     if (rc)
         return rc;
     if (batch == 0 || batch > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model leastsq: batch %zu not in [1, %zu]", batch,
-                          m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model leastsq: batch %zu not in [1, %zu]", batch,
+                         m->max_batch);
     for (size_t i = 0; i < batch; i++)
         s->g.tgt[i] = d->target[idx[i]];
     nn_glm_forward(&s->g, theta, NULL, d, idx, batch);
@@ -74,11 +74,11 @@ static int lsq_loss_grad(model *m, const float *theta, const dataset *d, const s
             grad[j] += (float)l2 * theta[j];
     }
     *loss = sum / (double)batch + reg;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int lsq_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                        double *accuracy, model_err *err) {
+                        double *accuracy, qsgd_err *err) {
     lsq *s = m->impl;
     int rc = nn_check_data(m, d, 1, err);
     if (rc)
@@ -96,7 +96,7 @@ static int lsq_evaluate(model *m, const float *theta, const dataset *d, double *
     *loss = (d->n ? sum / (double)d->n : 0.0) + reg;
     if (accuracy)
         *accuracy = NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* Forward 2*dim (dot) + 3 (residual, square, sum); backward 2*dim (axpy into the gradient)

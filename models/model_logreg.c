@@ -13,14 +13,14 @@ typedef struct logreg {
     nn_glm g;
 } logreg;
 
-static int lr_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int lr_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     if (shape->nclass != 2)
-        return model_fail(err, MODEL_EINVAL,
-                          "model logreg needs binary labels {0,1} (nclass 2), data has nclass=%d",
-                          shape->nclass);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model logreg needs binary labels {0,1} (nclass 2), data has nclass=%d",
+                         shape->nclass);
     logreg *s = calloc(1, sizeof *s);
     if (!s)
-        return model_fail(err, MODEL_ENOMEM, "model logreg: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model logreg: out of memory");
     m->impl = s;
     int rc = nn_tensors_begin(m, 2, err);
     if (rc)
@@ -61,15 +61,15 @@ static double lr_link(float *z, const int32_t *y, size_t B, float scale, size_t 
 }
 
 static int lr_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                        size_t batch, double *loss, float *grad, model_err *err) {
+                        size_t batch, double *loss, float *grad, qsgd_err *err) {
     logreg *s = m->impl;
     const size_t dim = m->shape.dim;
     int rc = nn_check_data(m, d, 1, err);
     if (rc)
         return rc;
     if (batch == 0 || batch > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model logreg: batch %zu not in [1, %zu]", batch,
-                          m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model logreg: batch %zu not in [1, %zu]", batch,
+                         m->max_batch);
     if ((rc = nn_gather_labels(s->g.lab, d, idx, batch, 2, err)))
         return rc;
     nn_glm_forward(&s->g, theta, theta + dim, d, idx, batch);
@@ -82,11 +82,11 @@ static int lr_loss_grad(model *m, const float *theta, const dataset *d, const si
             grad[j] += (float)l2 * theta[j];
     }
     *loss = sum / (double)batch + reg;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int lr_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                       double *accuracy, model_err *err) {
+                       double *accuracy, qsgd_err *err) {
     logreg *s = m->impl;
     const size_t dim = m->shape.dim;
     int rc = nn_check_data(m, d, 1, err);
@@ -106,7 +106,7 @@ static int lr_evaluate(model *m, const float *theta, const dataset *d, double *l
     *loss = (d->n ? sum / (double)d->n : 0.0) + reg;
     if (accuracy)
         *accuracy = d->n ? (double)correct / (double)d->n : NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* Forward 2*dim + 1 (score) + ~6 (softplus); backward ~3 (sigmoid, residual) + 2*dim

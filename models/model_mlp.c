@@ -29,7 +29,7 @@ typedef struct mlp {
     const float *x;              /* input rows of the last forward */
 } mlp;
 
-static int mlp_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int mlp_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     model_params *p = &m->params;
     if (p->nhidden == 0) {
         model_params def;
@@ -38,20 +38,20 @@ static int mlp_init(model *m, const data_shape *shape, size_t max_batch, model_e
         p->nhidden = def.nhidden;
     }
     if (shape->nclass < 2)
-        return model_fail(err, MODEL_EINVAL,
-                          "model mlp needs class labels (nclass >= 2), data has nclass=%d",
-                          shape->nclass);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model mlp needs class labels (nclass >= 2), data has nclass=%d",
+                         shape->nclass);
     if (p->nhidden < 0 || p->nhidden > 8)
-        return model_fail(err, MODEL_EINVAL, "model mlp: %d hidden layers, at most 8", p->nhidden);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model mlp: %d hidden layers, at most 8", p->nhidden);
     mlp *s = calloc(1, sizeof *s);
     if (!s)
-        return model_fail(err, MODEL_ENOMEM, "model mlp: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model mlp: out of memory");
     m->impl = s;
     s->nl = p->nhidden + 1;
     s->width[0] = shape->dim;
     for (int l = 0; l < p->nhidden; l++) {
         if (p->hidden[l] == 0)
-            return model_fail(err, MODEL_EINVAL, "model mlp: hidden layer %d has width 0", l + 1);
+            return QSGD_FAIL(err, QSGD_EINVAL, "model mlp: hidden layer %d has width 0", l + 1);
         s->width[l + 1] = p->hidden[l];
     }
     s->width[s->nl] = (size_t)shape->nclass;
@@ -77,10 +77,10 @@ static int mlp_init(model *m, const data_shape *shape, size_t max_batch, model_e
         if (l < s->nl - 1 && !(s->dact[l] = nn_falloc(max_batch * s->width[l + 1])))
             goto oom;
     }
-    return MODEL_OK;
+    return QSGD_OK;
 oom:
-    return model_fail(err, MODEL_ENOMEM, "model mlp: out of memory for batch %zu workspaces",
-                      max_batch);
+    return QSGD_FAIL(err, QSGD_ENOMEM, "model mlp: out of memory for batch %zu workspaces",
+                     max_batch);
 }
 
 static void mlp_fini(model *m) {
@@ -144,14 +144,14 @@ static void mlp_backward(mlp *s, const float *theta, float *grad, size_t B) {
 }
 
 static int mlp_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                         size_t batch, double *loss, float *grad, model_err *err) {
+                         size_t batch, double *loss, float *grad, qsgd_err *err) {
     mlp *s = m->impl;
     int rc = nn_check_data(m, d, 0, err);
     if (rc)
         return rc;
     if (batch == 0 || batch > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model mlp: batch %zu not in [1, %zu]", batch,
-                          m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model mlp: batch %zu not in [1, %zu]", batch,
+                         m->max_batch);
     if ((rc = nn_gather_labels(s->lab, d, idx, batch, m->shape.nclass, err)))
         return rc;
     mlp_forward(s, theta, d, idx, batch);
@@ -159,11 +159,11 @@ static int mlp_loss_grad(model *m, const float *theta, const dataset *d, const s
     double sum = nn_softmax_xent(z, z, s->lab, batch, s->width[s->nl], 1.0f / (float)batch, NULL);
     mlp_backward(s, theta, grad, batch);
     *loss = sum / (double)batch;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int mlp_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                        double *accuracy, model_err *err) {
+                        double *accuracy, qsgd_err *err) {
     mlp *s = m->impl;
     int rc = nn_check_data(m, d, 0, err);
     if (rc)
@@ -181,7 +181,7 @@ static int mlp_evaluate(model *m, const float *theta, const dataset *d, double *
     *loss = d->n ? sum / (double)d->n : 0.0;
     if (accuracy)
         *accuracy = d->n ? (double)correct / (double)d->n : NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* FLOPs per sample, counted exactly as the kernels do them. For layer l (in -> out), with

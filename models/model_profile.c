@@ -456,32 +456,32 @@ static void fill_pool(profile *s, uint64_t seed) {
     s->seed = seed;
 }
 
-static int profile_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int profile_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     (void)shape;
     (void)max_batch;
     const profile_net *net = find_net(m->params.profile);
     if (!net) {
         char names[300];
         valid_nets(names, sizeof names);
-        return model_fail(err, MODEL_EINVAL, "model profile: unknown name '%s' (valid: %s)",
-                          m->params.profile, names);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model profile: unknown name '%s' (valid: %s)",
+                         m->params.profile, names);
     }
     const profile_ext *ext = MODEL_EXT_CONST(&m->params, profile_ext);
     if (ext->stride != PROF_STRIDE_V15 && !net->strided)
-        return model_fail(err, MODEL_EINVAL,
-                          "model profile: stride= applies to the bottleneck ResNets (resnet50, "
-                          "resnet152), not '%s'",
-                          net->name);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model profile: stride= applies to the bottleneck ResNets (resnet50, "
+                         "resnet152), not '%s'",
+                         net->name);
     if (!m->params.profile[0])
         snprintf(m->params.profile, sizeof m->params.profile, "%s", PROF_DEFAULT);
     profile *s = calloc(1, sizeof *s);
     if (!s)
-        return model_fail(err, MODEL_ENOMEM, "model profile: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model profile: out of memory");
     m->impl = s;
     s->net = net;
     s->pool = nn_falloc(2 * PROF_POOL);
     if (!s->pool)
-        return model_fail(err, MODEL_ENOMEM, "model profile: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model profile: out of memory");
     prof_build count = {.stride_v1 = ext->stride == PROF_STRIDE_V1};
     net->build(&count);
     int rc = nn_tensors_begin(m, count.ntensors, err);
@@ -492,7 +492,7 @@ static int profile_init(model *m, const data_shape *shape, size_t max_batch, mod
     s->macs = b.macs * net->steps;
     fill_pool(s, 0);
     s->last_loss = NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static void profile_fini(model *m) {
@@ -518,12 +518,12 @@ static uint64_t mix64(uint64_t x) { /* splitmix64 finalizer */
 }
 
 static int profile_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                             size_t batch, double *loss, float *grad, model_err *err) {
+                             size_t batch, double *loss, float *grad, qsgd_err *err) {
     (void)theta;
     (void)d;
     profile *s = m->impl;
     if (batch == 0)
-        return model_fail(err, MODEL_EINVAL, "model profile: batch 0");
+        return QSGD_FAIL(err, QSGD_EINVAL, "model profile: batch 0");
     uint64_t h = mix64(s->seed ^ mix64(s->calls ^ mix64((uint64_t)idx[0])));
     /* per tensor: a rotated run of the pool, sign flipped per tensor, so tensors differ */
     for (size_t t = 0; t < m->ntensors; t++) {
@@ -545,11 +545,11 @@ static int profile_loss_grad(model *m, const float *theta, const dataset *d, con
     s->calls++;
     s->last_loss = 2.3 / sqrt(1.0 + (double)s->calls / 100.0);
     *loss = s->last_loss;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int profile_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                            double *accuracy, model_err *err) {
+                            double *accuracy, qsgd_err *err) {
     (void)theta;
     (void)d;
     (void)err;
@@ -557,7 +557,7 @@ static int profile_evaluate(model *m, const float *theta, const dataset *d, doub
     *loss = s->calls ? s->last_loss : 2.3;
     if (accuracy)
         *accuracy = NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static double profile_flops(const model *m) {

@@ -13,14 +13,14 @@ typedef struct softmax {
     nn_glm g;
 } softmax;
 
-static int sm_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int sm_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     if (shape->nclass < 2)
-        return model_fail(err, MODEL_EINVAL,
-                          "model softmax needs class labels (nclass >= 2), data has nclass=%d",
-                          shape->nclass);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model softmax needs class labels (nclass >= 2), data has nclass=%d",
+                         shape->nclass);
     softmax *s = calloc(1, sizeof *s);
     if (!s)
-        return model_fail(err, MODEL_ENOMEM, "model softmax: out of memory");
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model softmax: out of memory");
     m->impl = s;
     size_t k = (size_t)shape->nclass;
     int rc = nn_tensors_begin(m, 2, err);
@@ -45,15 +45,15 @@ static void sm_init_params(const model *m, float *theta, uint64_t seed) {
 }
 
 static int sm_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                        size_t batch, double *loss, float *grad, model_err *err) {
+                        size_t batch, double *loss, float *grad, qsgd_err *err) {
     softmax *s = m->impl;
     const size_t nw = (size_t)m->shape.nclass * m->shape.dim;
     int rc = nn_check_data(m, d, 1, err);
     if (rc)
         return rc;
     if (batch == 0 || batch > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model softmax: batch %zu not in [1, %zu]", batch,
-                          m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model softmax: batch %zu not in [1, %zu]", batch,
+                         m->max_batch);
     if ((rc = nn_gather_labels(s->g.lab, d, idx, batch, m->shape.nclass, err)))
         return rc;
     nn_glm_forward(&s->g, theta, theta + nw, d, idx, batch);
@@ -67,11 +67,11 @@ static int sm_loss_grad(model *m, const float *theta, const dataset *d, const si
             grad[j] += (float)l2 * theta[j];
     }
     *loss = sum / (double)batch + reg;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int sm_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                       double *accuracy, model_err *err) {
+                       double *accuracy, qsgd_err *err) {
     softmax *s = m->impl;
     const size_t nw = (size_t)m->shape.nclass * m->shape.dim;
     int rc = nn_check_data(m, d, 1, err);
@@ -91,7 +91,7 @@ static int sm_evaluate(model *m, const float *theta, const dataset *d, double *l
     *loss = (d->n ? sum / (double)d->n : 0.0) + reg;
     if (accuracy)
         *accuracy = d->n ? (double)correct / (double)d->n : NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 /* Forward 2*dim*k (logits) + k (bias) + 5k (softmax: max, sub, exp, sum, log/scale);

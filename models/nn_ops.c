@@ -26,14 +26,14 @@ float *nn_falloc(size_t n) {
     return nn_alloc(n * sizeof(float));
 }
 
-int nn_tensors_begin(model *m, size_t cap, model_err *err) {
+int nn_tensors_begin(model *m, size_t cap, qsgd_err *err) {
     m->tensors = calloc(cap, sizeof *m->tensors);
     m->ntensors = 0;
     m->nparams = 0;
     if (!m->tensors)
-        return model_fail(err, MODEL_ENOMEM, "model %s: out of memory for %zu tensors",
-                          m->type->name, cap);
-    return MODEL_OK;
+        return QSGD_FAIL(err, QSGD_ENOMEM, "model %s: out of memory for %zu tensors", m->type->name,
+                         cap);
+    return QSGD_OK;
 }
 
 size_t nn_tensor_add(model *m, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
@@ -52,51 +52,50 @@ size_t nn_tensor_add(model *m, const char *name, int ndim, size_t d0, size_t d1,
     return t->offset;
 }
 
-int nn_check_data(const model *m, const dataset *d, int csr_ok, model_err *err) {
+int nn_check_data(const model *m, const dataset *d, int csr_ok, qsgd_err *err) {
     const char *mn = m->type->name;
     if (!d)
-        return model_fail(err, MODEL_EINVAL, "model %s: NULL dataset", mn);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s: NULL dataset", mn);
     if (d->shape.dim != m->shape.dim || d->shape.nclass != m->shape.nclass)
-        return model_fail(err, MODEL_EINVAL,
-                          "model %s built for dim=%zu nclass=%d, dataset '%s' has dim=%zu "
-                          "nclass=%d",
-                          mn, m->shape.dim, m->shape.nclass, d->source, d->shape.dim,
-                          d->shape.nclass);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model %s built for dim=%zu nclass=%d, dataset '%s' has dim=%zu "
+                         "nclass=%d",
+                         mn, m->shape.dim, m->shape.nclass, d->source, d->shape.dim,
+                         d->shape.nclass);
     if (d->layout == DATA_CSR) {
         if (!csr_ok)
-            return model_fail(err, MODEL_EINVAL,
-                              "model %s needs dense data, dataset '%s' is CSR (sparse)", mn,
-                              d->source);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "model %s needs dense data, dataset '%s' is CSR (sparse)", mn,
+                             d->source);
         if (d->n > 0 && (!d->rowptr || !d->col || !d->val))
-            return model_fail(err, MODEL_EINVAL, "model %s: CSR dataset '%s' lacks arrays", mn,
-                              d->source);
+            return QSGD_FAIL(err, QSGD_EINVAL, "model %s: CSR dataset '%s' lacks arrays", mn,
+                             d->source);
     } else if (d->layout == DATA_DENSE) {
         if (d->n > 0 && !d->x)
-            return model_fail(err, MODEL_EINVAL, "model %s: dense dataset '%s' has no x", mn,
-                              d->source);
+            return QSGD_FAIL(err, QSGD_EINVAL, "model %s: dense dataset '%s' has no x", mn,
+                             d->source);
     } else {
-        return model_fail(err, MODEL_EINVAL, "model %s: dataset '%s' has unknown layout %d", mn,
-                          d->source, (int)d->layout);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s: dataset '%s' has unknown layout %d", mn,
+                         d->source, (int)d->layout);
     }
     if (m->shape.nclass > 0 && d->n > 0 && !d->label)
-        return model_fail(err, MODEL_EINVAL, "model %s: dataset '%s' has no labels", mn, d->source);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s: dataset '%s' has no labels", mn, d->source);
     if (m->shape.nclass == 0 && d->n > 0 && !d->target)
-        return model_fail(err, MODEL_EINVAL, "model %s: dataset '%s' has no regression targets", mn,
-                          d->source);
-    return MODEL_OK;
+        return QSGD_FAIL(err, QSGD_EINVAL, "model %s: dataset '%s' has no regression targets", mn,
+                         d->source);
+    return QSGD_OK;
 }
 
 int nn_gather_labels(int32_t *lab, const dataset *d, const size_t *idx, size_t n, int nclass,
-                     model_err *err) {
+                     qsgd_err *err) {
     for (size_t i = 0; i < n; i++) {
         int32_t y = d->label[idx[i]];
         if (y < 0 || y >= nclass)
-            return model_fail(err, MODEL_EINVAL,
-                              "dataset '%s': row %zu has label %d, not in [0, %d)", d->source,
-                              idx[i], (int)y, nclass);
+            return QSGD_FAIL(err, QSGD_EINVAL, "dataset '%s': row %zu has label %d, not in [0, %d)",
+                             d->source, idx[i], (int)y, nclass);
         lab[i] = y;
     }
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 void nn_gather_rows(float *dst, const float *x, size_t dim, const size_t *idx, size_t n) {
@@ -229,14 +228,14 @@ void nn_csr_linear_backward_accum(float *dw, const dataset *d, const size_t *idx
     }
 }
 
-int nn_glm_init(nn_glm *g, size_t dim, size_t out, size_t max_batch, model_err *err) {
+int nn_glm_init(nn_glm *g, size_t dim, size_t out, size_t max_batch, qsgd_err *err) {
     memset(g, 0, sizeof *g);
     g->dim = dim;
     g->out = out;
     g->max_batch = max_batch;
     if (dim > SIZE_MAX / sizeof(float) / max_batch)
-        return model_fail(err, MODEL_ENOMEM, "batch buffer of %zu x %zu floats overflows",
-                          max_batch, dim);
+        return QSGD_FAIL(err, QSGD_ENOMEM, "batch buffer of %zu x %zu floats overflows", max_batch,
+                         dim);
     g->xb = nn_falloc(max_batch * dim);
     g->z = nn_falloc(max_batch * out);
     g->lab = nn_alloc(max_batch * sizeof *g->lab);
@@ -244,10 +243,10 @@ int nn_glm_init(nn_glm *g, size_t dim, size_t out, size_t max_batch, model_err *
     g->idx = nn_alloc(max_batch * sizeof *g->idx);
     g->acc = nn_alloc(out * sizeof *g->acc);
     if (!g->xb || !g->z || !g->lab || !g->tgt || !g->idx || !g->acc)
-        return model_fail(err, MODEL_ENOMEM,
-                          "out of memory for a %zu x %zu batch workspace (%.1f MiB)", max_batch,
-                          dim, (double)max_batch * dim * 4 / 1048576.0);
-    return MODEL_OK;
+        return QSGD_FAIL(err, QSGD_ENOMEM,
+                         "out of memory for a %zu x %zu batch workspace (%.1f MiB)", max_batch, dim,
+                         (double)max_batch * dim * 4 / 1048576.0);
+    return QSGD_OK;
 }
 
 void nn_glm_fini(nn_glm *g) {

@@ -19,17 +19,13 @@
 
 /* ---- errors, memory, tensors ------------------------------------------------------- */
 
-/* Fill *err (if non-NULL) and return code. Defined in model.c. */
-int model_fail(model_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* 64-byte aligned, uninitialised; NULL on failure (or for n == 0: a 64-byte block). Free
  * with free(). */
 void *nn_alloc(size_t bytes);
 float *nn_falloc(size_t n); /* n floats */
 
 /* Allocate m->tensors for up to cap tensors (zeroed, m->ntensors = m->nparams = 0). */
-int nn_tensors_begin(model *m, size_t cap, model_err *err);
+int nn_tensors_begin(model *m, size_t cap, qsgd_err *err);
 /* Append tensor `name` of the given shape at offset m->nparams; returns its offset. */
 size_t nn_tensor_add(model *m, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
                      size_t d3);
@@ -37,11 +33,11 @@ size_t nn_tensor_add(model *m, const char *name, int ndim, size_t d0, size_t d1,
 /* Check that d can be fed to m: same dim and nclass as m->shape, a label array when
  * nclass > 0 (target when 0), the storage for its layout present, and (when !csr_ok)
  * a dense layout. */
-int nn_check_data(const model *m, const dataset *d, int csr_ok, model_err *err);
+int nn_check_data(const model *m, const dataset *d, int csr_ok, qsgd_err *err);
 
 /* lab[i] = d->label[idx[i]], checking 0 <= label < nclass. */
 int nn_gather_labels(int32_t *lab, const dataset *d, const size_t *idx, size_t n, int nclass,
-                     model_err *err);
+                     qsgd_err *err);
 
 /* dst[i][0..dim) = x[idx[i]][0..dim) */
 void nn_gather_rows(float *dst, const float *x, size_t dim, const size_t *idx, size_t n);
@@ -99,7 +95,7 @@ typedef struct nn_glm {
     double *acc;        /* [out] CSR accumulators */
     const float *xrows; /* rows used by the last dense forward (xb or into the dataset) */
 } nn_glm;
-int nn_glm_init(nn_glm *g, size_t dim, size_t out, size_t max_batch, model_err *err);
+int nn_glm_init(nn_glm *g, size_t dim, size_t out, size_t max_batch, qsgd_err *err);
 void nn_glm_fini(nn_glm *g);
 /* g->z[B][out] = rows idx of d times W^T, plus b (b may be NULL). */
 void nn_glm_forward(nn_glm *g, const float *w, const float *b, const dataset *d, const size_t *idx,

@@ -10,67 +10,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int optim_fail(optim_err *err, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int optim_fail(optim_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static const char *const schedule_names[] = {"constant", "step", "cosine", "invsqrt", "invt"};
 
 const char *optim_schedule_name(optim_schedule s) {
     return (unsigned)s < sizeof schedule_names / sizeof *schedule_names ? schedule_names[s] : "?";
 }
 
-int optim_params_check(const optim_params *p, optim_err *err) {
+int optim_params_check(const optim_params *p, qsgd_err *err) {
     if (!(p->lr > 0) || !isfinite(p->lr))
-        return optim_fail(err, OPTIM_EINVAL, "optim: lr=%g must be > 0", p->lr);
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: lr=%g must be > 0", p->lr);
     if (!(p->momentum >= 0 && p->momentum < 1))
-        return optim_fail(err, OPTIM_EINVAL, "optim: momentum=%g must be in [0, 1)", p->momentum);
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: momentum=%g must be in [0, 1)", p->momentum);
     if (p->nesterov && p->momentum == 0)
-        return optim_fail(err, OPTIM_EINVAL, "optim: nesterov=1 needs momentum > 0");
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: nesterov=1 needs momentum > 0");
     if (!(p->weight_decay >= 0) || !isfinite(p->weight_decay))
-        return optim_fail(err, OPTIM_EINVAL, "optim: wd=%g must be >= 0", p->weight_decay);
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: wd=%g must be >= 0", p->weight_decay);
     switch (p->schedule) {
     case OPTIM_LR_CONSTANT:
         break;
     case OPTIM_LR_STEP:
         if (p->step_size == 0)
-            return optim_fail(err, OPTIM_EINVAL,
-                              "optim: schedule=step needs step=N (steps "
-                              "between decays)");
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "optim: schedule=step needs step=N (steps "
+                             "between decays)");
         if (!(p->gamma >= 0 && p->gamma <= 1))
-            return optim_fail(err, OPTIM_EINVAL, "optim: gamma=%g must be in (0, 1]", p->gamma);
+            return QSGD_FAIL(err, QSGD_EINVAL, "optim: gamma=%g must be in (0, 1]", p->gamma);
         break;
     case OPTIM_LR_COSINE:
         if (p->total_steps <= p->warmup)
-            return optim_fail(err, OPTIM_EINVAL,
-                              "optim: schedule=cosine needs total=N steps "
-                              "> warmup (%zu)",
-                              p->warmup);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "optim: schedule=cosine needs total=N steps "
+                             "> warmup (%zu)",
+                             p->warmup);
         if (!(p->lr_min >= 0 && p->lr_min <= p->lr))
-            return optim_fail(err, OPTIM_EINVAL, "optim: lr_min=%g must be in [0, lr]", p->lr_min);
+            return QSGD_FAIL(err, QSGD_EINVAL, "optim: lr_min=%g must be in [0, lr]", p->lr_min);
         break;
     case OPTIM_LR_INVSQRT:
     case OPTIM_LR_INVT:
         if (!(p->t0 >= 0) || !isfinite(p->t0))
-            return optim_fail(err, OPTIM_EINVAL, "optim: t0=%g must be >= 0", p->t0);
+            return QSGD_FAIL(err, QSGD_EINVAL, "optim: t0=%g must be >= 0", p->t0);
         break;
     default:
-        return optim_fail(err, OPTIM_EINVAL, "optim: unknown schedule %d", (int)p->schedule);
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: unknown schedule %d", (int)p->schedule);
     }
-    return OPTIM_OK;
+    return QSGD_OK;
 }
 
 double optim_lr(const optim_params *p, size_t t) {
@@ -100,12 +83,12 @@ double optim_lr(const optim_params *p, size_t t) {
     }
 }
 
-optim *optim_alloc(size_t n, const optim_params *p, optim_err *err) {
+optim *optim_alloc(size_t n, const optim_params *p, qsgd_err *err) {
     if (optim_params_check(p, err))
         return NULL;
     optim *o = calloc(1, sizeof *o);
     if (!o) {
-        optim_fail(err, OPTIM_ENOMEM, "optim: out of memory");
+        QSGD_FAIL(err, QSGD_ENOMEM, "optim: out of memory");
         return NULL;
     }
     o->p = *p;
@@ -116,7 +99,7 @@ optim *optim_alloc(size_t n, const optim_params *p, optim_err *err) {
         o->v = calloc(n ? n : 1, sizeof *o->v);
         if (!o->v) {
             free(o);
-            optim_fail(err, OPTIM_ENOMEM, "optim: out of memory for %zu momentum values", n);
+            QSGD_FAIL(err, QSGD_ENOMEM, "optim: out of memory for %zu momentum values", n);
             return NULL;
         }
     }
@@ -165,30 +148,30 @@ double optim_step(optim *o, float *theta, const float *grad, size_t t) {
 
 /* ---- spec strings ---------------------------------------------------------------------- */
 
-static int num(const char *k, const char *v, double *out, optim_err *err) {
+static int num(const char *k, const char *v, double *out, qsgd_err *err) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
     if (end == v || *end || errno || !isfinite(x))
-        return optim_fail(err, OPTIM_EINVAL, "optim: %s=%s is not a number", k, v);
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: %s=%s is not a number", k, v);
     *out = x;
-    return OPTIM_OK;
+    return QSGD_OK;
 }
 
-static int count(const char *k, const char *v, size_t *out, optim_err *err) {
+static int count(const char *k, const char *v, size_t *out, qsgd_err *err) {
     double x = 0;
     int rc = num(k, v, &x, err);
     if (rc)
         return rc;
     if (x < 0 || x != floor(x) || x > 1e15)
-        return optim_fail(err, OPTIM_EINVAL, "optim: %s=%s is not a non-negative integer", k, v);
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: %s=%s is not a non-negative integer", k, v);
     *out = (size_t)x;
-    return OPTIM_OK;
+    return QSGD_OK;
 }
 
-int optim_params_parse(const char *spec, optim_params *p, optim_err *err) {
+int optim_params_parse(const char *spec, optim_params *p, qsgd_err *err) {
     if (!spec)
-        return OPTIM_OK;
+        return QSGD_OK;
     const char *s = spec;
     if (!strncmp(s, "sgd:", 4))
         s += 4;
@@ -196,16 +179,16 @@ int optim_params_parse(const char *spec, optim_params *p, optim_err *err) {
         s += 3;
     char buf[1024];
     if (strlen(s) >= sizeof buf)
-        return optim_fail(err, OPTIM_EINVAL, "optim: spec too long");
+        return QSGD_FAIL(err, QSGD_EINVAL, "optim: spec too long");
     strcpy(buf, s);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         if (!eq)
-            return optim_fail(err, OPTIM_EINVAL, "optim: '%s' is not key=value", tok);
+            return QSGD_FAIL(err, QSGD_EINVAL, "optim: '%s' is not key=value", tok);
         *eq = '\0';
         const char *k = tok, *v = eq + 1;
-        int rc = OPTIM_OK;
+        int rc = QSGD_OK;
         double x = 0;
         if (!strcmp(k, "lr"))
             rc = num(k, v, &p->lr, err);
@@ -217,10 +200,10 @@ int optim_params_parse(const char *spec, optim_params *p, optim_err *err) {
                     found = 1;
                 }
             if (!found)
-                rc = optim_fail(err, OPTIM_EINVAL,
-                                "optim: schedule=%s (valid: constant, step, "
-                                "cosine, invsqrt, invt)",
-                                v);
+                rc = QSGD_FAIL(err, QSGD_EINVAL,
+                               "optim: schedule=%s (valid: constant, step, "
+                               "cosine, invsqrt, invt)",
+                               v);
         } else if (!strcmp(k, "gamma"))
             rc = num(k, v, &p->gamma, err);
         else if (!strcmp(k, "step") || !strcmp(k, "step_size"))
@@ -241,14 +224,14 @@ int optim_params_parse(const char *spec, optim_params *p, optim_err *err) {
         } else if (!strcmp(k, "wd") || !strcmp(k, "weight_decay"))
             rc = num(k, v, &p->weight_decay, err);
         else
-            rc = optim_fail(err, OPTIM_EINVAL,
-                            "optim: unknown key '%s' (valid: lr, schedule, "
-                            "gamma, step, total, lr_min, t0, warmup, momentum, nesterov, wd)",
-                            k);
+            rc = QSGD_FAIL(err, QSGD_EINVAL,
+                           "optim: unknown key '%s' (valid: lr, schedule, "
+                           "gamma, step, total, lr_min, t0, warmup, momentum, nesterov, wd)",
+                           k);
         if (rc)
             return rc;
     }
-    return OPTIM_OK;
+    return QSGD_OK;
 }
 
 int optim_describe(const optim_params *p, char *buf, size_t len) {

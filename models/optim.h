@@ -18,16 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qsgd_err.h" /* the one error type: qsgd_err, QSGD_OK, QSGD_E*, QSGD_FAIL */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum optim_status { OPTIM_OK = 0, OPTIM_EINVAL = 1, OPTIM_ENOMEM = 2 };
-
-typedef struct optim_err {
-    int code;
-    char msg[256];
-} optim_err;
 
 /* Learning-rate schedules; t counts steps after warmup (t' = t - warmup):
  *   constant  lr
@@ -67,9 +62,9 @@ typedef struct optim {
 /* Parse "sgd[:key=value,...]" (or just "key=value,...") into *p, starting from *p's values.
  * Keys: lr, schedule (constant|step|cosine|invsqrt|invt), gamma, step (step_size), total,
  * lr_min, t0, warmup, momentum (alias mu), nesterov (0|1), wd (alias weight_decay). */
-int optim_params_parse(const char *spec, optim_params *p, optim_err *err);
+int optim_params_parse(const char *spec, optim_params *p, qsgd_err *err);
 /* Check p: lr > 0, momentum in [0,1), schedule parameters present. */
-int optim_params_check(const optim_params *p, optim_err *err);
+int optim_params_check(const optim_params *p, qsgd_err *err);
 /* Canonical description, e.g. "sgd:lr=0.1,schedule=cosine,total=4690,lr_min=0,warmup=0,
  * momentum=0.9,nesterov=0,wd=0". */
 int optim_describe(const optim_params *p, char *buf, size_t len);
@@ -79,7 +74,7 @@ const char *optim_schedule_name(optim_schedule s);
 double optim_lr(const optim_params *p, size_t t);
 
 /* An optimizer for n parameters (validates p). NULL with err filled on failure. */
-optim *optim_alloc(size_t n, const optim_params *p, optim_err *err);
+optim *optim_alloc(size_t n, const optim_params *p, qsgd_err *err);
 void optim_free(optim *o);  /* NULL is fine */
 void optim_reset(optim *o); /* zero the momentum buffer */
 /* theta[n] -= lr(t) * direction(grad[n]) as documented above. Returns the lr used. */

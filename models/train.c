@@ -20,23 +20,6 @@
 /* OpenBLAS extension; declared here so that no particular cblas.h is needed. */
 void openblas_set_num_threads(int num_threads);
 
-static int train_fail(train_err *err, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int train_fail(train_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -50,18 +33,18 @@ static int no_quant(const char *spec) {
 /* ---- the plan of a run ------------------------------------------------------------------ */
 
 int train_plan_steps(double epochs, size_t steps_per_epoch, size_t max_steps, size_t *steps,
-                     train_err *err) {
+                     qsgd_err *err) {
     double want = ceil(epochs * (double)steps_per_epoch);
     if (max_steps && (double)max_steps < want)
         want = (double)max_steps;
     if (!(want <= TRAIN_MAX_STEPS))
-        return train_fail(err, TRAIN_EINVAL,
-                          "%g epochs of %zu steps are %.4g steps, more than the %.0f a run may "
-                          "have (the quantizers' step counter is 32 bits): lower --epochs or set "
-                          "--max-steps",
-                          epochs, steps_per_epoch, want, TRAIN_MAX_STEPS);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "%g epochs of %zu steps are %.4g steps, more than the %.0f a run may "
+                         "have (the quantizers' step counter is 32 bits): lower --epochs or set "
+                         "--max-steps",
+                         epochs, steps_per_epoch, want, TRAIN_MAX_STEPS);
     *steps = (size_t)want;
-    return TRAIN_OK;
+    return QSGD_OK;
 }
 
 void train_schedule_resolve(optim_params *p, size_t steps, size_t steps_per_epoch,
@@ -83,19 +66,19 @@ typedef struct tsv {
     int rows;   /* data rows written */
 } tsv;
 
-static int tsv_open(tsv *t, const char *path, train_err *err) {
+static int tsv_open(tsv *t, const char *path, qsgd_err *err) {
     memset(t, 0, sizeof *t);
     if (!path)
-        return TRAIN_OK;
+        return QSGD_OK;
     if (strlen(path) >= sizeof t->path)
-        return train_fail(err, TRAIN_EINVAL, "output path too long: %s", path);
+        return QSGD_FAIL(err, QSGD_EINVAL, "output path too long: %s", path);
     strcpy(t->path, path);
     char suffix[32], msg[2400];
     snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
     t->f = qsgd_file_open(path, suffix, t->tmp, sizeof t->tmp, msg, sizeof msg);
     if (!t->f)
-        return train_fail(err, TRAIN_EIO, "%s", msg);
-    return TRAIN_OK;
+        return QSGD_FAIL(err, QSGD_EIO, "%s", msg);
+    return QSGD_OK;
 }
 
 /* After writes to t->f: 0, or -1 with the first failure's errno kept (full disk, EFBIG). */
@@ -106,27 +89,27 @@ static int tsv_check(tsv *t, int wrote) {
     return qsgd_file_flush(t->f, &t->errnum);
 }
 
-static int tsv_write_failed(tsv *t, train_err *err) {
+static int tsv_write_failed(tsv *t, qsgd_err *err) {
     char msg[1300];
     qsgd_file_error(t->tmp, t->errnum, msg, sizeof msg);
-    return train_fail(err, TRAIN_EIO, "%s (what was written is kept there)", msg);
+    return QSGD_FAIL(err, QSGD_EIO, "%s (what was written is kept there)", msg);
 }
 
 /* The last line "# status: STATUS", close, rename into place. On failure the temp file stays
  * (never renamed to look complete) and the message names it. */
-static int tsv_commit(tsv *t, const char *status, train_err *err) {
+static int tsv_commit(tsv *t, const char *status, qsgd_err *err) {
     if (!t->f)
-        return TRAIN_OK;
+        return QSGD_OK;
     errno = 0;
     tsv_check(t, fprintf(t->f, "# status: %s\n", status));
     FILE *f = t->f;
     t->f = NULL;
     char msg[2400];
     if (qsgd_file_commit(f, &t->errnum, t->tmp, t->path, QSGD_FILE_KEEP, msg, sizeof msg) == 0)
-        return TRAIN_OK;
+        return QSGD_OK;
     if (t->errnum)
         return tsv_write_failed(t, err);
-    return train_fail(err, TRAIN_EIO, "%s (the results are in %s)", msg, t->tmp);
+    return QSGD_FAIL(err, QSGD_EIO, "%s (the results are in %s)", msg, t->tmp);
 }
 
 /* A failed run: a temp file without results (no epoch trained) is removed; one with results
@@ -173,25 +156,25 @@ static int emit(const train_config *cfg, tsv *t, const train_epoch *e) {
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-int train_run(const train_config *cfg, train_result *res, train_err *err) {
+int train_run(const train_config *cfg, train_result *res, qsgd_err *err) {
     if (res)
         memset(res, 0, sizeof *res);
     size_t batch = cfg->batch ? cfg->batch : 128;
     size_t epochs = cfg->epochs ? cfg->epochs : 1;
     if (!cfg->model || !cfg->data)
-        return train_fail(err, TRAIN_EINVAL, "train: model and data specs are required");
+        return QSGD_FAIL(err, QSGD_EINVAL, "train: model and data specs are required");
     /* every spec is parsed before any work: a bad quantizer is an error even if no tensor is
      * large enough to use it (built once on a 1 x 1 tensor, which checks its options' values) */
     model_spec ms;
-    model_err mse = {0};
-    if (model_spec_parse(cfg->model, &ms, &mse) != MODEL_OK)
-        return train_fail(err, TRAIN_EINVAL, "model '%s': %s", cfg->model, mse.msg);
+    qsgd_err mse = {0};
+    if (model_spec_parse(cfg->model, &ms, &mse) != QSGD_OK)
+        return QSGD_FAIL(err, QSGD_EINVAL, "model '%s': %s", cfg->model, mse.msg);
     if (!no_quant(cfg->quant)) {
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         quant *q = quant_alloc_spec(cfg->quant, 1, 1, &qe);
         if (!q)
-            return train_fail(err, qe.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
-                              "quantizer '%s': %s", cfg->quant, qe.msg);
+            return QSGD_FAIL(err, qe.code == QSGD_ENOMEM ? QSGD_ENOMEM : QSGD_EINVAL,
+                             "quantizer '%s': %s", cfg->quant, qe.msg);
         quant_free(q);
     }
     if (cfg->threads > 0)
@@ -208,30 +191,27 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     tsv out = {0};
     int rc;
 
-    data_err de = {0};
+    qsgd_err de = {0};
     if ((rc = data_load_spec(cfg->data, cfg->seed, &train, &test, &de))) {
-        rc = train_fail(err,
-                        rc == DATA_EINVAL   ? TRAIN_EINVAL
-                        : rc == DATA_ENOMEM ? TRAIN_ENOMEM
-                                            : TRAIN_EDATA,
-                        "%s", de.msg);
+        if (err)
+            *err = de; /* its code (EINVAL, ENOMEM, EDATA, EFORMAT), message and where */
         goto done;
     }
     if (test->shape.dim != train->shape.dim || test->shape.nclass != train->shape.nclass) {
-        rc = train_fail(err, TRAIN_EINVAL,
-                        "test set %s (dim %zu, %d classes) does not match the "
-                        "training set %s (dim %zu, %d classes)",
-                        test->source, test->shape.dim, test->shape.nclass, train->source,
-                        train->shape.dim, train->shape.nclass);
+        rc = QSGD_FAIL(err, QSGD_EINVAL,
+                       "test set %s (dim %zu, %d classes) does not match the "
+                       "training set %s (dim %zu, %d classes)",
+                       test->source, test->shape.dim, test->shape.nclass, train->source,
+                       train->shape.dim, train->shape.nclass);
         goto done;
     }
     if (batch > train->n)
         batch = train->n;
-    model_err me = {0};
+    qsgd_err me = {0};
     m = model_alloc_spec_for(cfg->model, train, batch, cfg->device, &me);
     if (!m) {
-        rc = train_fail(err, me.code == MODEL_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
-                        "model '%s' on %s: %s", cfg->model, train->source, me.msg);
+        rc = QSGD_FAIL(err, me.code == QSGD_ENOMEM ? QSGD_ENOMEM : QSGD_EINVAL,
+                       "model '%s' on %s: %s", cfg->model, train->source, me.msg);
         goto done;
     }
     if (cfg->log)
@@ -242,25 +222,24 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     gq = malloc(n * sizeof *gq);
     idx = malloc(batch * sizeof *idx);
     if (!theta || !grad || !gq || !idx) {
-        rc = train_fail(err, TRAIN_ENOMEM, "out of memory for %zu parameters", n);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory for %zu parameters", n);
         goto done;
     }
     m->type->init_params(m, theta, cfg->seed);
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     codec = grad_codec_alloc(m, cfg->quant, cfg->quant_min_numel, &qe);
     if (!codec) {
-        rc = train_fail(err, qe.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL,
-                        "quantizer '%s': %s", cfg->quant, qe.msg);
+        rc = QSGD_FAIL(err, qe.code == QSGD_ENOMEM ? QSGD_ENOMEM : QSGD_EINVAL,
+                       "quantizer '%s': %s", cfg->quant, qe.msg);
         goto done;
     }
     if (!(msg = malloc(codec->max_bytes))) {
-        rc =
-            train_fail(err, TRAIN_ENOMEM, "out of memory for a %zu-byte message", codec->max_bytes);
+        rc = QSGD_FAIL(err, QSGD_ENOMEM, "out of memory for a %zu-byte message", codec->max_bytes);
         goto done;
     }
     smp = data_sampler_alloc(NULL, train->n, batch, 0, cfg->seed, 0, &de);
     if (!smp) {
-        rc = train_fail(err, TRAIN_EINVAL, "%s", de.msg);
+        rc = QSGD_FAIL(err, QSGD_EINVAL, "%s", de.msg);
         goto done;
     }
     size_t spe = data_sampler_batches_per_epoch(smp);
@@ -269,10 +248,10 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         goto done;
     optim_params op = cfg->optim;
     train_schedule_resolve(&op, total, spe, cfg->decay_epochs);
-    optim_err oe = {0};
+    qsgd_err oe = {0};
     opt = optim_alloc(n, &op, &oe);
     if (!opt) {
-        rc = train_fail(err, TRAIN_EINVAL, "%s", oe.msg);
+        rc = QSGD_FAIL(err, QSGD_EINVAL, "%s", oe.msg);
         goto done;
     }
 
@@ -326,7 +305,7 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
     train_epoch e = {.train_loss = NAN};
     double t0 = now_s();
     if ((rc = m->type->evaluate(m, theta, test, &e.test_loss, &e.test_acc, &me))) {
-        rc = train_fail(err, TRAIN_EINVAL, "evaluate: %s", me.msg);
+        rc = QSGD_FAIL(err, QSGD_EINVAL, "evaluate: %s", me.msg);
         goto done;
     }
     e.eval_seconds = now_s() - t0;
@@ -349,33 +328,33 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
             size_t k = data_sampler_next(smp, idx);
             double loss = 0;
             if ((rc = m->type->loss_grad(m, theta, train, idx, k, &loss, grad, &me))) {
-                rc = train_fail(err, TRAIN_EINVAL, "loss_grad at step %zu: %s", step, me.msg);
+                rc = QSGD_FAIL(err, QSGD_EINVAL, "loss_grad at step %zu: %s", step, me.msg);
                 goto done;
             }
             if (!isfinite(loss)) {
                 snprintf(dstatus, sizeof dstatus, "diverged at step %zu (epoch %zu): loss %g", step,
                          ep, loss);
-                rc = train_fail(err, TRAIN_EDIVERGED, "training %s; lower the learning rate (%s)",
-                                dstatus, odesc);
+                rc = QSGD_FAIL(err, QSGD_EDIVERGED, "training %s; lower the learning rate (%s)",
+                               dstatus, odesc);
                 goto diverged;
             }
             uint64_t bits = 32u * (uint64_t)n;
             const float *g = grad;
             if (codec->nquantized) {
-                quant_err qe2 = {0};
+                qsgd_err qe2 = {0};
                 int crc = grad_codec_roundtrip(codec, grad, gq, cfg->seed, 0, (uint32_t)step, msg,
                                                codec->max_bytes, &bits, &qe2);
                 if (crc == GRAD_CODEC_EOVERFLOW) {
                     snprintf(dstatus, sizeof dstatus,
                              "diverged at step %zu (epoch %zu): the gradient overflowed: %.300s",
                              step, ep, qe2.msg);
-                    rc = train_fail(err, TRAIN_EDIVERGED,
-                                    "training %s; lower the learning rate (%s)", dstatus, odesc);
+                    rc = QSGD_FAIL(err, QSGD_EDIVERGED, "training %s; lower the learning rate (%s)",
+                                   dstatus, odesc);
                     goto diverged;
                 }
                 if (crc) {
-                    rc = train_fail(err, qe2.code == QUANT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINTERNAL,
-                                    "quantizer at step %zu: %s", step, qe2.msg);
+                    rc = QSGD_FAIL(err, qe2.code == QSGD_ENOMEM ? QSGD_ENOMEM : QSGD_EINTERNAL,
+                                   "quantizer at step %zu: %s", step, qe2.msg);
                     goto done;
                 }
                 g = gq;
@@ -395,7 +374,7 @@ int train_run(const train_config *cfg, train_result *res, train_err *err) {
         e.seconds = train_seconds;
         t0 = now_s();
         if ((rc = m->type->evaluate(m, theta, test, &e.test_loss, &e.test_acc, &me))) {
-            rc = train_fail(err, TRAIN_EINVAL, "evaluate: %s", me.msg);
+            rc = QSGD_FAIL(err, QSGD_EINVAL, "evaluate: %s", me.msg);
             goto done;
         }
         e.eval_seconds = now_s() - t0;
@@ -421,9 +400,9 @@ diverged:
         res->seconds = train_seconds;
     }
     if (out.f) {
-        train_err werr = {0};
+        qsgd_err werr = {0};
         if (tsv_commit(&out, dstatus, &werr)) {
-            rc = TRAIN_EIO;
+            rc = QSGD_EIO;
             if (err)
                 *err = werr;
         }

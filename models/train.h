@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "qsgd_err.h" /* the one error type: qsgd_err, QSGD_OK, QSGD_E*, QSGD_FAIL */
+
 #include "data.h"
 #include "grad_codec.h"
 #include "model.h"
@@ -24,21 +26,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum train_status {
-    TRAIN_OK = 0,
-    TRAIN_EINVAL = 1, /* bad configuration (spec, option, a count that does not fit) */
-    TRAIN_ENOMEM = 2,
-    TRAIN_EIO = 3,       /* the output file could not be written (what was written is kept) */
-    TRAIN_EDIVERGED = 4, /* loss or gradient became NaN or infinite (the TSV is kept, marked) */
-    TRAIN_EDATA = 5,     /* data file missing, unreadable or malformed */
-    TRAIN_EINTERNAL = 6, /* a bug: a quantizer refused a finite gradient or its own message */
-};
-
-typedef struct train_err {
-    int code;
-    char msg[640];
-} train_err;
 
 /* Tensors with fewer elements than this are sent uncompressed (fp32): grad_codec.h's
  * GRAD_CODEC_MIN_NUMEL, the default of --quant-min-numel everywhere. */
@@ -50,10 +37,10 @@ typedef struct train_err {
 
 /* --- the plan of a run: shared by `qsgdsim train` and the distributed trainer ----------- */
 /* *steps = min(ceil(epochs x steps_per_epoch), max_steps (0: no limit)), computed in double
- * before any cast (a size_t product wraps); TRAIN_EINVAL beyond TRAIN_MAX_STEPS, the message
+ * before any cast (a size_t product wraps); QSGD_EINVAL beyond TRAIN_MAX_STEPS, the message
  * naming --epochs and --max-steps. epochs > 0 and finite. */
 int train_plan_steps(double epochs, size_t steps_per_epoch, size_t max_steps, size_t *steps,
-                     train_err *err);
+                     qsgd_err *err);
 /* What a schedule takes from the run, filled where p leaves it 0: cosine total_steps = steps
  * (the whole run); step step_size = decay_epochs epochs (<= 0: 1) of steps_per_epoch,
  * rounded, at least 1. Other fields and schedules are left as they are. */
@@ -70,7 +57,7 @@ typedef struct train_config {
                                tensor (TRAIN_QUANT_MIN_NUMEL is the paper's 10000) */
     size_t batch;           /* 0 -> 128 */
     size_t epochs;          /* 0 -> 1; epochs x steps per epoch is computed without overflow
-                               and refused (TRAIN_EINVAL) beyond TRAIN_MAX_STEPS */
+                               and refused (QSGD_EINVAL) beyond TRAIN_MAX_STEPS */
     size_t max_steps;       /* stop after this many steps (0 = no limit) */
     optim_params optim;     /* cosine total_steps = 0 -> the whole run; step schedule
                                step_size = 0 -> decay_epochs epochs */
@@ -103,9 +90,9 @@ typedef struct train_result {
     double seconds; /* total training time (evaluation excluded) */
 } train_result;
 
-/* Run the training described by cfg. res may be NULL; on TRAIN_EDIVERGED it holds the epochs
+/* Run the training described by cfg. res may be NULL; on QSGD_EDIVERGED it holds the epochs
  * completed before the divergence. */
-int train_run(const train_config *cfg, train_result *res, train_err *err);
+int train_run(const train_config *cfg, train_result *res, qsgd_err *err);
 
 #ifdef __cplusplus
 }

@@ -10,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int net_fail(net_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 unsigned long net_ft_hosts_below(const net_config *c, unsigned level) {
     unsigned long p = 1;
     for (unsigned l = 0; l < level && l < c->ft_levels; l++)
@@ -41,31 +30,31 @@ void net_config_default(net_config *c, net_topology topo) {
 }
 
 /* --- validation ------------------------------------------------------------------------ */
-static int check_pos(const char *what, double x, int allow_zero, net_err *err) {
+static int check_pos(const char *what, double x, int allow_zero, qsgd_err *err) {
     if (!isfinite(x) || x < 0 || (!allow_zero && x == 0))
-        return net_fail(err, NET_EINVAL, "%s must be %s and finite (got %g)", what,
-                        allow_zero ? ">= 0" : "> 0", x);
-    return NET_OK;
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s must be %s and finite (got %g)", what,
+                         allow_zero ? ">= 0" : "> 0", x);
+    return QSGD_OK;
 }
 
 /* Derive a full-bisection PGFT from hosts and radix: one switch if hosts <= radix, else
  * levels whose switches use radix/2 ports down and radix/2 up (downs chosen as the largest
  * divisor of what is left <= radix/2), with a top level of <= radix downs. */
-static int ft_derive(net_config *c, net_err *err) {
+static int ft_derive(net_config *c, qsgd_err *err) {
     unsigned h = c->hosts, r = c->radix, d = c->radix / 2, rem = h, l = 0;
     if (r < 2)
-        return net_fail(err, NET_EINVAL, "fat-tree: radix must be >= 2 (got %u)", r);
+        return QSGD_FAIL(err, QSGD_EINVAL, "fat-tree: radix must be >= 2 (got %u)", r);
     while (rem > r) {
         unsigned best = 0;
         for (unsigned f = d; f >= 2 && !best; f--)
             if (rem % f == 0)
                 best = f;
         if (!best || l + 1 >= NET_FT_MAX_LEVELS)
-            return net_fail(err, NET_EINVAL,
-                            "fat-tree: cannot build hosts=%u from switches of radix %u (%u has "
-                            "no divisor in [2, %u]); give downs=AxB...,ups=...,parallels=... "
-                            "explicitly",
-                            h, r, rem, d);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "fat-tree: cannot build hosts=%u from switches of radix %u (%u has "
+                             "no divisor in [2, %u]); give downs=AxB...,ups=...,parallels=... "
+                             "explicitly",
+                             h, r, rem, d);
         c->ft_downs[l++] = best;
         rem /= best;
     }
@@ -75,13 +64,13 @@ static int ft_derive(net_config *c, net_err *err) {
         c->ft_ups[i] = i == 0 ? 1 : c->ft_downs[i - 1];
         c->ft_parallels[i] = 1;
     }
-    return NET_OK;
+    return QSGD_OK;
 }
 
-int net_config_validate(net_config *c, net_err *err) {
+int net_config_validate(net_config *c, qsgd_err *err) {
     int rc;
     if (!net_topology_get(c->topology))
-        return net_fail(err, NET_EINVAL, "unknown topology %d", (int)c->topology);
+        return QSGD_FAIL(err, QSGD_EINVAL, "unknown topology %d", (int)c->topology);
     const char *t = net_topology_name(c->topology);
     if ((rc = check_pos("speed", c->speed, 0, err)) || (rc = check_pos("bw", c->bw, 0, err)) ||
         (rc = check_pos("lat", c->lat, 1, err)) ||
@@ -95,32 +84,32 @@ int net_config_validate(net_config *c, net_err *err) {
             (rc = check_pos("gpu_lat", c->gpu_lat, 1, err)))
             return rc;
         if (c->nodes < 1 || c->nodes > NET_MAX_NODES)
-            return net_fail(err, NET_EINVAL, "%s: nodes must be in [1, %u] (got %u)", t,
-                            NET_MAX_NODES, c->nodes);
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: nodes must be in [1, %u] (got %u)", t,
+                             NET_MAX_NODES, c->nodes);
         if (c->gpus < 1 || c->gpus > NET_MAX_HOSTS / c->nodes)
-            return net_fail(err, NET_EINVAL, "%s: gpus must be >= 1 and nodes*gpus <= %u", t,
-                            NET_MAX_HOSTS);
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: gpus must be >= 1 and nodes*gpus <= %u", t,
+                             NET_MAX_HOSTS);
         c->hosts = c->nodes * c->gpus;
     } else if (c->bb_lat > 0 && c->bb_bw == 0) {
-        return net_fail(err, NET_EINVAL, "%s: bb_lat given without bb_bw", t);
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s: bb_lat given without bb_bw", t);
     }
     if (c->hosts < 1 || c->hosts > NET_MAX_HOSTS)
-        return net_fail(err, NET_EINVAL, "%s: hosts must be in [1, %u] (got %u)", t, NET_MAX_HOSTS,
-                        c->hosts);
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s: hosts must be in [1, %u] (got %u)", t,
+                         NET_MAX_HOSTS, c->hosts);
     if (c->topology == NET_TOPO_FAT_TREE) {
         if (c->bb_bw > 0)
-            return net_fail(err, NET_EINVAL, "fat-tree: no backbone (bb_bw); use the tree");
+            return QSGD_FAIL(err, QSGD_EINVAL, "fat-tree: no backbone (bb_bw); use the tree");
         if (c->ft_levels == 0)
             return ft_derive(c, err);
         if (c->ft_levels > NET_FT_MAX_LEVELS)
-            return net_fail(err, NET_EINVAL, "fat-tree: at most %d levels (got %u)",
-                            NET_FT_MAX_LEVELS, c->ft_levels);
+            return QSGD_FAIL(err, QSGD_EINVAL, "fat-tree: at most %d levels (got %u)",
+                             NET_FT_MAX_LEVELS, c->ft_levels);
         unsigned long prod = 1;
         for (unsigned l = 0; l < c->ft_levels; l++) {
             if (c->ft_downs[l] < 1 || c->ft_ups[l] < 1 || c->ft_parallels[l] < 1)
-                return net_fail(err, NET_EINVAL,
-                                "fat-tree: downs, ups and parallels must be >= 1 (level %u)",
-                                l + 1);
+                return QSGD_FAIL(err, QSGD_EINVAL,
+                                 "fat-tree: downs, ups and parallels must be >= 1 (level %u)",
+                                 l + 1);
             prod *= c->ft_downs[l];
             if (prod > NET_MAX_HOSTS)
                 break;
@@ -131,34 +120,34 @@ int net_config_validate(net_config *c, net_err *err) {
             for (unsigned l = 0; l < c->ft_levels && off < sizeof list; l++)
                 off += (size_t)snprintf(list + off, sizeof list - off, "%s%u", l ? "x" : "",
                                         c->ft_downs[l]);
-            return net_fail(err, NET_EINVAL,
-                            "fat-tree: the product of downs (%s = %lu) must equal hosts (%u)", list,
-                            prod, c->hosts);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "fat-tree: the product of downs (%s = %lu) must equal hosts (%u)",
+                             list, prod, c->hosts);
         }
     }
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* --- spec parsing: generic over the topology's option table ----------------------------- */
-int net_config_parse(const char *spec, net_config *c, net_err *err) {
+int net_config_parse(const char *spec, net_config *c, qsgd_err *err) {
     if (!spec || !*spec)
-        return net_fail(err, NET_EINVAL, "empty network spec (expected topology:key=value,...)");
+        return QSGD_FAIL(err, QSGD_EINVAL, "empty network spec (expected topology:key=value,...)");
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     const net_topology_type *t = net_topology_find(spec, nlen);
     if (!t) {
         char names[128];
         net_topology_names(names, sizeof names);
-        return net_fail(err, NET_EINVAL, "unknown topology '%.*s' in '%s' (valid: %s)", (int)nlen,
-                        spec, spec, names);
+        return QSGD_FAIL(err, QSGD_EINVAL, "unknown topology '%.*s' in '%s' (valid: %s)", (int)nlen,
+                         spec, spec, names);
     }
     net_spec s;
     net_spec_default(&s, t->id);
     uint64_t given = 0;
     char msg[sizeof err->msg];
     if (qsgd_opt_parse(t->opts, t->name, colon ? colon + 1 : "", &s, &given, msg, sizeof msg))
-        return net_fail(err, NET_EINVAL, "%s", msg);
-    int rc = t->resolve ? t->resolve(&s, given, err) : NET_OK;
+        return QSGD_FAIL(err, QSGD_EINVAL, "%s", msg);
+    int rc = t->resolve ? t->resolve(&s, given, err) : QSGD_OK;
     if (rc)
         return rc;
     *c = s.c;
@@ -166,7 +155,7 @@ int net_config_parse(const char *spec, net_config *c, net_err *err) {
 }
 
 /* --- description: the topology's rows, from a validated copy ------------------------------ */
-int net_describe(const net_config *cfg, char *buf, size_t len, net_err *err) {
+int net_describe(const net_config *cfg, char *buf, size_t len, qsgd_err *err) {
     net_spec s = {.c = *cfg};
     int rc = net_config_validate(&s.c, err);
     if (rc)
@@ -183,26 +172,26 @@ int net_describe(const net_config *cfg, char *buf, size_t len, net_err *err) {
     const net_topology_type *t = net_topology_get(c->topology);
     char full[1024];
     if (qsgd_opt_describe(t->opts, t->name, &s, full, sizeof full))
-        return net_fail(err, NET_ENOSPC, "net_describe: description longer than %zu bytes",
-                        sizeof full);
+        return QSGD_FAIL(err, QSGD_ENOSPC, "net_describe: description longer than %zu bytes",
+                         sizeof full);
     size_t need = strlen(full) + 1;
     if (need > len)
-        return net_fail(err, NET_ENOSPC, "net_describe: buffer of %zu bytes too small (need %zu)",
-                        len, need);
+        return QSGD_FAIL(err, QSGD_ENOSPC, "net_describe: buffer of %zu bytes too small (need %zu)",
+                         len, need);
     memcpy(buf, full, need);
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* --- analytical alpha-beta ------------------------------------------------------------- */
 int net_alpha_beta(const net_config *cfg, unsigned src, unsigned dst, double *alpha, double *beta,
-                   net_err *err) {
+                   qsgd_err *err) {
     net_config c = *cfg;
     int rc = net_config_validate(&c, err);
     if (rc)
         return rc;
     if (src >= c.hosts || dst >= c.hosts)
-        return net_fail(err, NET_EINVAL, "net_alpha_beta: ranks %u, %u out of range [0, %u)", src,
-                        dst, c.hosts);
+        return QSGD_FAIL(err, QSGD_EINVAL, "net_alpha_beta: ranks %u, %u out of range [0, %u)", src,
+                         dst, c.hosts);
     /* Every network hop has latency lat/2 (see net.h). */
     double a, b;
     if (src == dst) {
@@ -239,7 +228,7 @@ int net_alpha_beta(const net_config *cfg, unsigned src, unsigned dst, double *al
     }
     *alpha = a;
     *beta = b;
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* --- SMPI flags ------------------------------------------------------------------------ */
@@ -247,20 +236,21 @@ const char *net_smpi_model_name(net_smpi_model m) {
     return m == NET_SMPI_CM02 ? "cm02" : m == NET_SMPI_DEFAULT ? "default" : "?";
 }
 
-int net_smpi_model_parse(const char *name, net_smpi_model *out, net_err *err) {
+int net_smpi_model_parse(const char *name, net_smpi_model *out, qsgd_err *err) {
     if (name && (!strcmp(name, "cm02") || !strcmp(name, "exact"))) {
         *out = NET_SMPI_CM02;
-        return NET_OK;
+        return QSGD_OK;
     }
     if (name && (!strcmp(name, "default") || !strcmp(name, "smpi"))) {
         *out = NET_SMPI_DEFAULT;
-        return NET_OK;
+        return QSGD_OK;
     }
-    return net_fail(err, NET_EINVAL, "unknown SMPI network model '%s' (valid: cm02, default)",
-                    name ? name : "(null)");
+    return QSGD_FAIL(err, QSGD_EINVAL, "unknown SMPI network model '%s' (valid: cm02, default)",
+                     name ? name : "(null)");
 }
 
-int net_smpi_flags(const net_config *c, net_smpi_model model, char *buf, size_t len, net_err *err) {
+int net_smpi_flags(const net_config *c, net_smpi_model model, char *buf, size_t len,
+                   qsgd_err *err) {
     (void)c; /* the flags do not depend on the platform (yet) */
     const char *flags;
     switch (model) {
@@ -274,10 +264,10 @@ int net_smpi_flags(const net_config *c, net_smpi_model model, char *buf, size_t 
         flags = "--cfg=network/model:SMPI --cfg=network/crosstraffic:1";
         break;
     default:
-        return net_fail(err, NET_EINVAL, "unknown SMPI network model %d", (int)model);
+        return QSGD_FAIL(err, QSGD_EINVAL, "unknown SMPI network model %d", (int)model);
     }
     if (strlen(flags) >= len)
-        return net_fail(err, NET_ENOSPC, "net_smpi_flags: buffer of %zu bytes too small", len);
+        return QSGD_FAIL(err, QSGD_ENOSPC, "net_smpi_flags: buffer of %zu bytes too small", len);
     strcpy(buf, flags);
-    return NET_OK;
+    return QSGD_OK;
 }

@@ -49,7 +49,7 @@
  * rank, in rank order.
  *
  * Threading: no global mutable state; every function is reentrant. Errors are status codes
- * with a message in a net_err; nothing here exits or prints.
+ * with a message in a qsgd_err; nothing here exits or prints.
  */
 #ifndef QSGDSIM_NET_H
 #define QSGDSIM_NET_H
@@ -58,25 +58,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "qsgd_err.h" /* the one error type: qsgd_err, QSGD_OK, QSGD_E*, QSGD_FAIL */
+
 #include "qsgd_opt.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Status codes returned by every fallible function. */
-enum net_status {
-    NET_OK = 0,
-    NET_EINVAL = 1, /* bad parameter, unknown name, key or unit */
-    NET_EIO = 2,    /* writing a file failed */
-    NET_ENOSPC = 3, /* caller's buffer too small */
-    NET_ENOMEM = 4, /* allocation failed */
-};
-
-typedef struct net_err {
-    int code;
-    char msg[256];
-} net_err;
 
 /* --- link presets ------------------------------------------------------------------- */
 typedef struct net_preset {
@@ -146,8 +134,8 @@ typedef struct net_topology_type {
      * ranks share nodes); the trainer's default (qsgdsim sim --smpi-allgather) */
     const char *smpi_allgather;
     /* After the keys are parsed (given: bit i for row i of opts): what only it knows
-     * (presets vs explicit values, lists, nodes vs hosts). Returns NET_OK or an error. */
-    int (*resolve)(struct net_spec *s, uint64_t given, net_err *err);
+     * (presets vs explicit values, lists, nodes vs hosts). Returns QSGD_OK or an error. */
+    int (*resolve)(struct net_spec *s, uint64_t given, qsgd_err *err);
 } net_topology_type;
 
 const net_topology_type *const *net_topology_types(void);  /* NULL-terminated, enum order */
@@ -166,28 +154,28 @@ void net_list_topologies(FILE *f);
 void net_config_default(net_config *c, net_topology topo);
 
 /* Parse a spec string (see the top of this file) into *c and validate it. */
-int net_config_parse(const char *spec, net_config *c, net_err *err);
+int net_config_parse(const char *spec, net_config *c, qsgd_err *err);
 
 /* Check a (hand-filled) config and fill derived fields: multi-gpu hosts, fat-tree levels
  * from the radix. Every function below calls it on a copy; call it to see errors early. */
-int net_config_validate(net_config *c, net_err *err);
+int net_config_validate(net_config *c, qsgd_err *err);
 
 /* Topology name ("star", "fat-tree", "multi-gpu-nodes") of an enum value. */
 const char *net_topology_name(net_topology t);
 
 /* One line, a spec that net_config_parse reads back to the same config, e.g.
  * "star:hosts=16,link=10GbE,bw=1250000000Bps,lat=1e-05s,speed=1000000000f,...". */
-int net_describe(const net_config *c, char *buf, size_t len, net_err *err);
+int net_describe(const net_config *c, char *buf, size_t len, qsgd_err *err);
 
 /* --- outputs ------------------------------------------------------------------------ */
 /* Write the platform XML and the hostfile (one host per rank, rank order). Each file is
  * written to a temporary file next to it and renamed into place. hostfile_path may be
  * NULL (no hostfile). */
 int net_write_platform(const net_config *c, const char *xml_path, const char *hostfile_path,
-                       net_err *err);
+                       qsgd_err *err);
 
 /* Host name of a rank (buf of at least 32 bytes is enough). */
-int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, net_err *err);
+int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, qsgd_err *err);
 
 /* The route between two ranks as alpha-beta: *alpha = sum of the link latencies on the
  * route (s), *beta = bandwidth of its narrowest link (bytes/s). A message of m bytes alone
@@ -195,7 +183,7 @@ int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, net
  * gives the loopback. Concurrent flows that share a link (a backbone, a NIC) are not
  * accounted for: that is the caller's formula to make. */
 int net_alpha_beta(const net_config *c, unsigned src, unsigned dst, double *alpha, double *beta,
-                   net_err *err);
+                   qsgd_err *err);
 
 /* --- SMPI settings ------------------------------------------------------------------ */
 typedef enum net_smpi_model {
@@ -210,14 +198,14 @@ typedef enum net_smpi_model {
 } net_smpi_model;
 
 /* "cm02" (alias "exact") or "default" (alias "smpi"). */
-int net_smpi_model_parse(const char *name, net_smpi_model *out, net_err *err);
+int net_smpi_model_parse(const char *name, net_smpi_model *out, qsgd_err *err);
 const char *net_smpi_model_name(net_smpi_model m);
 
 /* The --cfg flags of a network model, space-separated, for smpirun's command line and for
  * the experiment's provenance, e.g. "--cfg=network/model:CM02 --cfg=network/crosstraffic:0
  * --cfg=network/TCP-gamma:1e18". Collective algorithms are not included (they are the
  * experiment's choice, e.g. --cfg=smpi/allreduce:lr). */
-int net_smpi_flags(const net_config *c, net_smpi_model model, char *buf, size_t len, net_err *err);
+int net_smpi_flags(const net_config *c, net_smpi_model model, char *buf, size_t len, qsgd_err *err);
 
 #ifdef __cplusplus
 }

@@ -23,9 +23,6 @@ typedef struct net_spec {
  * then the default link presets' bandwidths and latencies (net_topo.c). */
 void net_spec_default(net_spec *s, net_topology topo);
 
-/* Fill err (if non-NULL) and return code. */
-int net_fail(net_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* Shortest decimal form of x that strtod reads back to exactly x ("1250000000", "5e-06"):
  * qsgd_opt_fmt_num, the form every description uses. buf must hold at least 32 bytes. */
 #define net_fmt_num qsgd_opt_fmt_num

@@ -172,11 +172,11 @@ static const qsgd_opt star_opts[ST_NOPTS + 1] = {
 };
 _Static_assert(sizeof star_opts / sizeof star_opts[0] == ST_NOPTS + 1, "star: a row per key");
 
-static int star_resolve(net_spec *s, uint64_t g, net_err *err) {
+static int star_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
     (void)err;
     apply_preset(s->c.link, sizeof s->c.link, &s->c.bw, &s->c.lat, !!(g & BIT(ST_LINK)),
                  !!(g & BIT(ST_BW)), !!(g & BIT(ST_LAT)));
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* --- fat-tree --------------------------------------------------------------------------- */
@@ -233,27 +233,27 @@ static const qsgd_opt fat_tree_opts[FT_NOPTS + 1] = {
 _Static_assert(sizeof fat_tree_opts / sizeof fat_tree_opts[0] == FT_NOPTS + 1,
                "fat-tree: a row per key");
 
-static int fat_tree_resolve(net_spec *s, uint64_t g, net_err *err) {
+static int fat_tree_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
     net_config *c = &s->c;
     apply_preset(c->link, sizeof c->link, &c->bw, &c->lat, !!(g & BIT(FT_LINK)), !!(g & BIT(FT_BW)),
                  !!(g & BIT(FT_LAT)));
     if (!(g & (BIT(FT_LEVELS) | BIT(FT_DOWNS) | BIT(FT_UPS) | BIT(FT_PARALLELS))))
-        return NET_OK; /* derived from the radix by net_config_validate */
+        return QSGD_OK; /* derived from the radix by net_config_validate */
     if (g & BIT(FT_RADIX))
-        return net_fail(err, NET_EINVAL,
-                        "fat-tree: give either radix (derived tree) or "
-                        "levels/downs/ups/parallels, not both");
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "fat-tree: give either radix (derived tree) or "
+                         "levels/downs/ups/parallels, not both");
     unsigned nd = (unsigned)s->ndowns, nu = (unsigned)s->nups, np = (unsigned)s->nparallels;
     unsigned levels = s->levels;
     if (nd == 0)
-        return net_fail(err, NET_EINVAL,
-                        "fat-tree: downs=AxB... is required with ups, "
-                        "parallels or levels");
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "fat-tree: downs=AxB... is required with ups, "
+                         "parallels or levels");
     if ((levels && levels != nd) || (nu && nu != nd) || (np && np != nd))
-        return net_fail(err, NET_EINVAL,
-                        "fat-tree: levels (%u), downs (%u), ups (%u) and parallels (%u) "
-                        "must agree on the number of levels",
-                        levels ? levels : nd, nd, nu ? nu : nd, np ? np : nd);
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "fat-tree: levels (%u), downs (%u), ups (%u) and parallels (%u) "
+                         "must agree on the number of levels",
+                         levels ? levels : nd, nd, nu ? nu : nd, np ? np : nd);
     c->ft_levels = nd;
     for (unsigned l = 0; l < nd; l++) {
         c->ft_downs[l] = (unsigned)s->downs[l];
@@ -261,7 +261,7 @@ static int fat_tree_resolve(net_spec *s, uint64_t g, net_err *err) {
         c->ft_ups[l] = nu ? (unsigned)s->ups[l] : l == 0 ? 1 : c->ft_downs[l - 1];
         c->ft_parallels[l] = np ? (unsigned)s->parallels[l] : 1;
     }
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* --- multi-gpu-nodes -------------------------------------------------------------------- */
@@ -315,25 +315,25 @@ static const qsgd_opt multi_gpu_opts[MG_NOPTS + 1] = {
 _Static_assert(sizeof multi_gpu_opts / sizeof multi_gpu_opts[0] == MG_NOPTS + 1,
                "multi-gpu-nodes: a row per key");
 
-static int multi_gpu_resolve(net_spec *s, uint64_t g, net_err *err) {
+static int multi_gpu_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
     net_config *c = &s->c;
     apply_preset(c->link, sizeof c->link, &c->bw, &c->lat, !!(g & BIT(MG_LINK)), !!(g & BIT(MG_BW)),
                  !!(g & BIT(MG_LAT)));
     apply_preset(c->gpu_link, sizeof c->gpu_link, &c->gpu_bw, &c->gpu_lat, !!(g & BIT(MG_GPU_LINK)),
                  !!(g & BIT(MG_GPU_BW)), !!(g & BIT(MG_GPU_LAT)));
     if (!(g & BIT(MG_HOSTS)))
-        return NET_OK; /* hosts = nodes * gpus, by net_config_validate */
+        return QSGD_OK; /* hosts = nodes * gpus, by net_config_validate */
     if (!(g & BIT(MG_NODES))) {
         if (c->hosts % c->gpus)
-            return net_fail(err, NET_EINVAL,
-                            "multi-gpu-nodes: hosts=%u is not a multiple of gpus=%u", c->hosts,
-                            c->gpus);
+            return QSGD_FAIL(err, QSGD_EINVAL,
+                             "multi-gpu-nodes: hosts=%u is not a multiple of gpus=%u", c->hosts,
+                             c->gpus);
         c->nodes = c->hosts / c->gpus;
     } else if ((unsigned long)c->nodes * c->gpus != c->hosts) {
-        return net_fail(err, NET_EINVAL, "multi-gpu-nodes: hosts=%u but nodes*gpus = %u*%u",
-                        c->hosts, c->nodes, c->gpus);
+        return QSGD_FAIL(err, QSGD_EINVAL, "multi-gpu-nodes: hosts=%u but nodes*gpus = %u*%u",
+                         c->hosts, c->nodes, c->gpus);
     }
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* --- the registry ----------------------------------------------------------------------- */

@@ -79,8 +79,8 @@ static double step_time(const net_config *c, const unsigned *src, const unsigned
     }
     for (unsigned f = 0; f < nf; f++) {
         double a, b;
-        net_err e;
-        if (net_alpha_beta(c, src[f], dst[f], &a, &b, &e) != NET_OK) {
+        qsgd_err e;
+        if (net_alpha_beta(c, src[f], dst[f], &a, &b, &e) != QSGD_OK) {
             fprintf(stderr, "net_alpha_beta: %s\n", e.msg);
             exit(2);
         }
@@ -138,8 +138,8 @@ typedef struct row {
 static int run_case(const vcase *vc, int idx, const char *smpirun, const char *probe,
                     const char *workdir, row *rows, int *nrows, int maxrows, FILE *cmdlog) {
     net_config c;
-    net_err e;
-    if (net_config_parse(vc->spec, &c, &e) != NET_OK) {
+    qsgd_err e;
+    if (net_config_parse(vc->spec, &c, &e) != QSGD_OK) {
         fprintf(stderr, "case %d: %s\n", idx, e.msg);
         return 2;
     }
@@ -147,8 +147,8 @@ static int run_case(const vcase *vc, int idx, const char *smpirun, const char *p
     snprintf(xml, sizeof xml, "%s/case%02d.xml", workdir, idx);
     snprintf(hosts, sizeof hosts, "%s/case%02d.hosts", workdir, idx);
     snprintf(log, sizeof log, "%s/case%02d.log", workdir, idx);
-    if (net_write_platform(&c, xml, hosts, &e) != NET_OK ||
-        net_smpi_flags(&c, vc->model, flags, sizeof flags, &e) != NET_OK) {
+    if (net_write_platform(&c, xml, hosts, &e) != QSGD_OK ||
+        net_smpi_flags(&c, vc->model, flags, sizeof flags, &e) != QSGD_OK) {
         fprintf(stderr, "case %d: %s\n", idx, e.msg);
         return 2;
     }
@@ -366,10 +366,10 @@ int main(int argc, char **argv) {
     FILE *tsv = fopen(tsvpath, "w");
     if (tsv) {
         char flags[256];
-        net_err e;
+        qsgd_err e;
         net_config c;
         net_config_default(&c, NET_TOPO_STAR);
-        if (net_smpi_flags(&c, NET_SMPI_CM02, flags, sizeof flags, &e) == NET_OK)
+        if (net_smpi_flags(&c, NET_SMPI_CM02, flags, sizeof flags, &e) == QSGD_OK)
             fprintf(tsv, "# network flags (cm02 rows): %s\n", flags);
         fprintf(tsv, "# commands: %s\n", cmdpath);
         fprintf(tsv, "network\tK\tbytes\tcollective\tformula\tsimulated_s\tanalytical_s\trel_"

@@ -16,20 +16,20 @@
 
 #include "qsgd_file.h"
 
-int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, net_err *err) {
+int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, qsgd_err *err) {
     int w;
     if (c->topology == NET_TOPO_MULTI_GPU) {
         if (c->gpus == 0 || rank >= c->nodes * c->gpus)
-            return net_fail(err, NET_EINVAL, "rank %u out of range", rank);
+            return QSGD_FAIL(err, QSGD_EINVAL, "rank %u out of range", rank);
         w = snprintf(buf, len, "node%u-gpu%u", rank / c->gpus, rank % c->gpus);
     } else {
         if (rank >= c->hosts)
-            return net_fail(err, NET_EINVAL, "rank %u out of range", rank);
+            return QSGD_FAIL(err, QSGD_EINVAL, "rank %u out of range", rank);
         w = snprintf(buf, len, "host%u", rank);
     }
     if (w < 0 || (size_t)w >= len)
-        return net_fail(err, NET_ENOSPC, "host name buffer too small");
-    return NET_OK;
+        return QSGD_FAIL(err, QSGD_ENOSPC, "host name buffer too small");
+    return QSGD_OK;
 }
 
 #define HEADER                                                                                     \
@@ -115,7 +115,7 @@ static void emit_multi_gpu(FILE *f, const net_config *c) {
     fprintf(f, "</zone>\n");
 }
 
-static int emit_platform(FILE *f, const net_config *c, net_err *err) {
+static int emit_platform(FILE *f, const net_config *c, qsgd_err *err) {
     char desc[1024];
     int rc = net_describe(c, desc, sizeof desc, err);
     if (rc)
@@ -137,10 +137,10 @@ static int emit_platform(FILE *f, const net_config *c, net_err *err) {
         break;
     }
     fputs("</platform>\n", f);
-    return NET_OK;
+    return QSGD_OK;
 }
 
-static int emit_hostfile(FILE *f, const net_config *c, net_err *err) {
+static int emit_hostfile(FILE *f, const net_config *c, qsgd_err *err) {
     char name[64];
     for (unsigned r = 0; r < c->hosts; r++) {
         int rc = net_host_name(c, r, name, sizeof name, err);
@@ -148,36 +148,36 @@ static int emit_hostfile(FILE *f, const net_config *c, net_err *err) {
             return rc;
         fprintf(f, "%s\n", name);
     }
-    return NET_OK;
+    return QSGD_OK;
 }
 
 /* Write path through a unique temporary beside it + rename (qsgd_file.h), so readers never
  * see a partial file; on any failure the temporary is removed. */
-static int write_atomic(const char *path, int (*emit)(FILE *, const net_config *, net_err *),
-                        const net_config *c, net_err *err) {
+static int write_atomic(const char *path, int (*emit)(FILE *, const net_config *, qsgd_err *),
+                        const net_config *c, qsgd_err *err) {
     char tmp[PATH_MAX + 64], msg[2 * PATH_MAX + 256];
     FILE *f = qsgd_file_open(path, NULL, tmp, sizeof tmp, msg, sizeof msg);
     if (!f)
-        return net_fail(err, NET_EIO, "%s", msg);
+        return QSGD_FAIL(err, QSGD_EIO, "%s", msg);
     int rc = emit(f, c, err);
-    if (rc != NET_OK) {
+    if (rc != QSGD_OK) {
         qsgd_file_abandon(f, tmp, 0);
         return rc;
     }
     int errnum = 0;
     if (qsgd_file_commit(f, &errnum, tmp, path, 0, msg, sizeof msg) != 0)
-        return net_fail(err, NET_EIO, "%s", msg);
-    return NET_OK;
+        return QSGD_FAIL(err, QSGD_EIO, "%s", msg);
+    return QSGD_OK;
 }
 
 int net_write_platform(const net_config *cfg, const char *xml_path, const char *hostfile_path,
-                       net_err *err) {
+                       qsgd_err *err) {
     net_config c = *cfg;
     int rc = net_config_validate(&c, err);
     if (rc)
         return rc;
     if (!xml_path)
-        return net_fail(err, NET_EINVAL, "net_write_platform: no XML path");
+        return QSGD_FAIL(err, QSGD_EINVAL, "net_write_platform: no XML path");
     if ((rc = write_atomic(xml_path, emit_platform, &c, err)))
         return rc;
     if (hostfile_path)

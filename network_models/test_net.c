@@ -23,21 +23,21 @@ static char tmpdir[256];
 
 static net_config parse_ok(const char *spec) {
     net_config c;
-    net_err e = {0};
+    qsgd_err e = {0};
     int rc = net_config_parse(spec, &c, &e);
     if (rc)
         fprintf(stderr, "\n  parse '%s' failed: %s\n", spec, e.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, NET_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     return c;
 }
 
-/* Parse must fail with NET_EINVAL and a message containing `needle`. */
+/* Parse must fail with QSGD_EINVAL and a message containing `needle`. */
 static void parse_bad(const char *spec, const char *needle) {
     net_config c;
-    net_err e = {0};
+    qsgd_err e = {0};
     int rc = net_config_parse(spec, &c, &e);
-    CU_ASSERT_EQUAL(rc, NET_EINVAL);
-    CU_ASSERT_EQUAL(e.code, NET_EINVAL);
+    CU_ASSERT_EQUAL(rc, QSGD_EINVAL);
+    CU_ASSERT_EQUAL(e.code, QSGD_EINVAL);
     if (!strstr(e.msg, needle)) {
         fprintf(stderr, "\n  spec '%s': message '%s' lacks '%s'\n", spec, e.msg, needle);
         CU_FAIL("error message");
@@ -221,8 +221,8 @@ static void test_describe_pinned(void) {
     for (size_t i = 0; i < sizeof pin / sizeof pin[0]; i++) {
         net_config c = parse_ok(pin[i][0]);
         char d[1024];
-        net_err e;
-        CU_ASSERT_EQUAL_FATAL(net_describe(&c, d, sizeof d, &e), NET_OK);
+        qsgd_err e;
+        CU_ASSERT_EQUAL_FATAL(net_describe(&c, d, sizeof d, &e), QSGD_OK);
         if (strcmp(d, pin[i][1]))
             fprintf(stderr, "\n  %s:\n    got  %s\n    want %s\n", pin[i][0], d, pin[i][1]);
         CU_ASSERT_STRING_EQUAL(d, pin[i][1]);
@@ -302,11 +302,11 @@ static void test_describe_roundtrip(void) {
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         net_config a = parse_ok(specs[i]), b;
         char da[1024], db[1024];
-        net_err e = {0};
-        CU_ASSERT_EQUAL_FATAL(net_describe(&a, da, sizeof da, &e), NET_OK);
+        qsgd_err e = {0};
+        CU_ASSERT_EQUAL_FATAL(net_describe(&a, da, sizeof da, &e), QSGD_OK);
         CU_ASSERT_PTR_NULL(strchr(da, ' ')); /* one token: a spec */
         b = parse_ok(da);
-        CU_ASSERT_EQUAL(net_describe(&b, db, sizeof db, &e), NET_OK);
+        CU_ASSERT_EQUAL(net_describe(&b, db, sizeof db, &e), QSGD_OK);
         CU_ASSERT_STRING_EQUAL(da, db);
         CU_ASSERT(a.bw == b.bw && a.lat == b.lat && a.hosts == b.hosts && a.speed == b.speed &&
                   a.gpu_bw == b.gpu_bw && a.gpu_lat == b.gpu_lat && a.bb_bw == b.bb_bw &&
@@ -314,14 +314,14 @@ static void test_describe_roundtrip(void) {
     }
     net_config c = parse_ok("star:hosts=4");
     char small[10];
-    net_err e = {0};
-    CU_ASSERT_EQUAL(net_describe(&c, small, sizeof small, &e), NET_ENOSPC);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL(net_describe(&c, small, sizeof small, &e), QSGD_ENOSPC);
 }
 
 /* ---- alpha-beta ---------------------------------------------------------------------- */
 static void ab(const net_config *c, unsigned s, unsigned d, double *a, double *b) {
-    net_err e = {0};
-    CU_ASSERT_EQUAL_FATAL(net_alpha_beta(c, s, d, a, b, &e), NET_OK);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL_FATAL(net_alpha_beta(c, s, d, a, b, &e), QSGD_OK);
 }
 
 static void test_alpha_beta(void) {
@@ -358,27 +358,27 @@ static void test_alpha_beta(void) {
     ab(&c, 0, 2, &a, &b);
     REL_EQ(a, 5e-6 + 1e-6 + 1e-6);
     REL_EQ(b, 4e9);
-    net_err e = {0};
-    CU_ASSERT_EQUAL(net_alpha_beta(&c, 0, 4, &a, &b, &e), NET_EINVAL);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL(net_alpha_beta(&c, 0, 4, &a, &b, &e), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "out of range"));
 }
 
 static void test_smpi_flags(void) {
     net_config c = parse_ok("star");
     char buf[256];
-    net_err e = {0};
+    qsgd_err e = {0};
     net_smpi_model m;
-    CU_ASSERT_EQUAL(net_smpi_flags(&c, NET_SMPI_CM02, buf, sizeof buf, &e), NET_OK);
+    CU_ASSERT_EQUAL(net_smpi_flags(&c, NET_SMPI_CM02, buf, sizeof buf, &e), QSGD_OK);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "--cfg=network/model:CM02"));
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "--cfg=network/crosstraffic:0"));
-    CU_ASSERT_EQUAL(net_smpi_flags(&c, NET_SMPI_DEFAULT, buf, sizeof buf, &e), NET_OK);
+    CU_ASSERT_EQUAL(net_smpi_flags(&c, NET_SMPI_DEFAULT, buf, sizeof buf, &e), QSGD_OK);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "network/model:SMPI"));
-    CU_ASSERT_EQUAL(net_smpi_flags(&c, NET_SMPI_CM02, buf, 8, &e), NET_ENOSPC);
-    CU_ASSERT_EQUAL(net_smpi_model_parse("exact", &m, &e), NET_OK);
+    CU_ASSERT_EQUAL(net_smpi_flags(&c, NET_SMPI_CM02, buf, 8, &e), QSGD_ENOSPC);
+    CU_ASSERT_EQUAL(net_smpi_model_parse("exact", &m, &e), QSGD_OK);
     CU_ASSERT_EQUAL(m, NET_SMPI_CM02);
-    CU_ASSERT_EQUAL(net_smpi_model_parse("default", &m, &e), NET_OK);
+    CU_ASSERT_EQUAL(net_smpi_model_parse("default", &m, &e), QSGD_OK);
     CU_ASSERT_EQUAL(m, NET_SMPI_DEFAULT);
-    CU_ASSERT_EQUAL(net_smpi_model_parse("ns-3", &m, &e), NET_EINVAL);
+    CU_ASSERT_EQUAL(net_smpi_model_parse("ns-3", &m, &e), QSGD_EINVAL);
     CU_ASSERT_STRING_EQUAL(net_smpi_model_name(NET_SMPI_CM02), "cm02");
 }
 
@@ -419,17 +419,17 @@ static void check_written(const char *spec, size_t clusters, size_t zone_routes,
     char xml[512], hosts[512];
     snprintf(xml, sizeof xml, "%s/p.xml", tmpdir);
     snprintf(hosts, sizeof hosts, "%s/hosts", tmpdir);
-    net_err e = {0};
+    qsgd_err e = {0};
     int rc = net_write_platform(&c, xml, hosts, &e);
     if (rc)
         fprintf(stderr, "\n  %s: %s\n", spec, e.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, NET_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     static char lines[4096][64];
     size_t n = read_lines(hosts, lines, 4096);
     CU_ASSERT_EQUAL(n, c.hosts);
     for (unsigned r = 0; r < c.hosts && r < 4096; r++) {
         char name[64];
-        CU_ASSERT_EQUAL(net_host_name(&c, r, name, sizeof name, &e), NET_OK);
+        CU_ASSERT_EQUAL(net_host_name(&c, r, name, sizeof name, &e), QSGD_OK);
         CU_ASSERT_STRING_EQUAL(lines[r], name);
     }
     /* No temporary files left behind. */
@@ -476,21 +476,21 @@ static void test_write_files(void) {
     /* rank r -> node r / G, gpu r % G */
     net_config c = parse_ok("multi-gpu-nodes:nodes=3,gpus=4");
     char name[32];
-    net_err e = {0};
-    CU_ASSERT_EQUAL(net_host_name(&c, 5, name, sizeof name, &e), NET_OK);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL(net_host_name(&c, 5, name, sizeof name, &e), QSGD_OK);
     CU_ASSERT_STRING_EQUAL(name, "node1-gpu1");
-    CU_ASSERT_EQUAL(net_host_name(&c, 12, name, sizeof name, &e), NET_EINVAL);
+    CU_ASSERT_EQUAL(net_host_name(&c, 12, name, sizeof name, &e), QSGD_EINVAL);
 }
 
 static void test_write_errors(void) {
     net_config c = parse_ok("star:hosts=4");
-    net_err e = {0};
+    qsgd_err e = {0};
     int rc = net_write_platform(&c, "/nonexistent-dir/p.xml", NULL, &e);
-    CU_ASSERT_EQUAL(rc, NET_EIO);
+    CU_ASSERT_EQUAL(rc, QSGD_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/nonexistent-dir/p.xml"));
     c.bw = -1; /* a hand-filled config is validated too */
     rc = net_write_platform(&c, "/tmp/never.xml", NULL, &e);
-    CU_ASSERT_EQUAL(rc, NET_EINVAL);
+    CU_ASSERT_EQUAL(rc, QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "bw"));
     CU_ASSERT_EQUAL(access("/tmp/never.xml", F_OK), -1);
 }

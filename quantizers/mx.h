@@ -99,13 +99,13 @@ static inline uint32_t mx_maxscale(const mx_fmt *f) {
     return (uint32_t)(127 - f->emax + 127);
 }
 
-static int mx_init(const mx_fmt *f, quant *q, quant_err *err) {
+static int mx_init(const mx_fmt *f, quant *q, qsgd_err *err) {
     mx_opts *o = QUANT_EXT(&q->params, mx_opts);
     if (o->rounding != MX_NEAREST && o->rounding != MX_STOCHASTIC)
-        return quant_fail(err, QUANT_EINVAL, 0, "%s: bad rounding %d", f->name, o->rounding);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "%s: bad rounding %d", f->name, o->rounding);
     mx_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "%s: out of memory", f->name);
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "%s: out of memory", f->name);
     im->simd = qrng_simd_available();
     im->rnd = malloc(MX_CHUNK * MX_BLOCK * sizeof *im->rnd);
     im->codes = malloc(MX_BLOCK);
@@ -113,7 +113,7 @@ static int mx_init(const mx_fmt *f, quant *q, quant_err *err) {
         free(im->rnd);
         free(im->codes);
         free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "%s: out of memory", f->name);
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "%s: out of memory", f->name);
     }
     const uint32_t ncodes = 1u << (f->w - 1);
     const int emin = 1 - f->bias;
@@ -124,7 +124,7 @@ static int mx_init(const mx_fmt *f, quant *q, quant_err *err) {
         im->table[c] = (float)val;
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void mx_fini(quant *q) {
@@ -190,7 +190,7 @@ MX_INLINE void mx_codes(const mx_fmt *f, const float *v, size_t len, int e, cons
 
 /* The shared driver: per block the scale and the codes, into buf (message) and/or out. */
 MX_INLINE int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
-                     float *out, quant_err *err) {
+                     float *out, qsgd_err *err) {
     mx_impl *im = q->impl;
     const size_t n = q->n;
     const int stoch = QUANT_EXT(&q->params, mx_opts)->rounding == MX_STOCHASTIC;
@@ -209,8 +209,9 @@ MX_INLINE int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx 
             size_t k = 0;
             while (k < len && isfinite(x[k]))
                 k++;
-            return quant_fail(err, QUANT_EINVAL, 0, "%s: input value %g at index %zu is not finite",
-                              f->name, (double)x[k < len ? k : 0], i0 + k);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "%s: input value %g at index %zu is not finite", f->name,
+                                 (double)x[k < len ? k : 0], i0 + k);
         }
         int e = mx_scale_exp(f, amax);
         const uint32_t *r = NULL;
@@ -262,37 +263,37 @@ MX_INLINE int mx_run(const mx_fmt *f, quant *q, const float *v, const quant_ctx 
             bit += 8 + (uint64_t)f->w * len;
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 MX_INLINE int mx_quantize(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx,
-                          float *out, quant_err *err) {
+                          float *out, qsgd_err *err) {
     return mx_run(f, q, v, ctx, NULL, out, err);
 }
 
 MX_INLINE int mx_encode(const mx_fmt *f, quant *q, const float *v, const quant_ctx *ctx,
-                        uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
+                        uint8_t *buf, size_t cap, uint64_t *nbits, qsgd_err *err) {
     uint64_t total = mx_bits(f, q);
     if ((total + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "%s: buffer of %zu bytes, need %llu", f->name, cap,
-                          (unsigned long long)((total + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "%s: buffer of %zu bytes, need %llu", f->name,
+                             cap, (unsigned long long)((total + 7) / 8));
     int rc = mx_run(f, q, v, ctx, buf, NULL, err);
     if (rc)
         return rc;
     *nbits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 MX_INLINE int mx_decode(const mx_fmt *f, const quant *q, const uint8_t *buf, size_t len,
-                        uint64_t nbits, float *out, quant_err *err) {
+                        uint64_t nbits, float *out, qsgd_err *err) {
     const mx_impl *im = q->impl;
     const size_t n = q->n;
     uint64_t want = mx_bits(f, q);
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "%s: message of %llu bits, expected exactly %llu (%s)", f->name,
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "%s: message of %llu bits, expected exactly %llu (%s)", f->name,
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     const size_t nb = (size_t)mx_nblocks(q);
     const uint32_t smax = mx_maxscale(f), mag = (1u << (f->w - 1)) - 1;
     uint64_t bit = 0;
@@ -301,10 +302,10 @@ MX_INLINE int mx_decode(const mx_fmt *f, const quant *q, const uint8_t *buf, siz
         const uint8_t *p = buf + (bit >> 3);
         uint32_t sc = p[0];
         if (sc > smax)
-            return quant_fail(err, QUANT_ECORRUPT, bit,
-                              "%s: block %zu has scale byte 0x%02x (%s) at bit %llu", f->name, b,
-                              sc, sc == 0xFF ? "NaN" : "beyond any float32 block",
-                              (unsigned long long)bit);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, bit,
+                                 "%s: block %zu has scale byte 0x%02x (%s) at bit %llu", f->name, b,
+                                 sc, sc == 0xFF ? "NaN" : "beyond any float32 block",
+                                 (unsigned long long)bit);
         const float X = mx_pow2((int)sc - 127);
         uint32_t top = 0, nan = 0;
         float *o = out + i0;
@@ -331,17 +332,19 @@ MX_INLINE int mx_decode(const mx_fmt *f, const quant *q, const uint8_t *buf, siz
                     break;
             }
             if (k < blen)
-                return quant_fail(err, QUANT_ECORRUPT, bit + 8 + (uint64_t)f->w * k,
-                                  "%s: block %zu element %zu is NaN (0x%02x) at bit %llu", f->name,
-                                  b, k, c, (unsigned long long)(bit + 8 + (uint64_t)f->w * k));
-            return quant_fail(err, QUANT_ECORRUPT, bit,
-                              "%s: block %zu has scale byte 0x%02x but no element in the top "
-                              "binade (the encoder's scale is floor(log2 max|v|) - %d) at bit %llu",
-                              f->name, b, sc, f->emax, (unsigned long long)bit);
+                return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, bit + 8 + (uint64_t)f->w * k,
+                                     "%s: block %zu element %zu is NaN (0x%02x) at bit %llu",
+                                     f->name, b, k, c,
+                                     (unsigned long long)(bit + 8 + (uint64_t)f->w * k));
+            return QSGD_FAIL_BIT(
+                err, QSGD_ECORRUPT, bit,
+                "%s: block %zu has scale byte 0x%02x but no element in the top "
+                "binade (the encoder's scale is floor(log2 max|v|) - %d) at bit %llu",
+                f->name, b, sc, f->emax, (unsigned long long)bit);
         }
         bit += 8 + (uint64_t)f->w * blen;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static const qsgd_opt_choice mx_rounding_choices[] = {

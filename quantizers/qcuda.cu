@@ -27,10 +27,10 @@ struct device_scope {
     }
 };
 
-int cu_fail(quant_err *err, cudaError_t e, const char *what) {
+int cu_fail(qsgd_err *err, cudaError_t e, const char *what) {
     (void)cudaGetLastError();
-    return quant_fail(err, e == cudaErrorMemoryAllocation ? QUANT_ENOMEM : QUANT_EINVAL, 0,
-                      "qcuda: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+    return QSGD_FAIL_BIT(err, e == cudaErrorMemoryAllocation ? QSGD_ENOMEM : QSGD_EINVAL, 0,
+                         "qcuda: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
 cudaStream_t stream_of(const qcuda *g) {
@@ -45,7 +45,7 @@ template <int K> __global__ void k_run(const __grid_constant__ qk_args a, uint64
         qk_run_item(K, &a, i);
 }
 
-int cuda_alloc(qcuda *g, void **p, size_t bytes, quant_err *err) {
+int cuda_alloc(qcuda *g, void **p, size_t bytes, qsgd_err *err) {
     device_scope ds(g->device);
     cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
@@ -54,7 +54,7 @@ int cuda_alloc(qcuda *g, void **p, size_t bytes, quant_err *err) {
         snprintf(what, sizeof what, "cudaMalloc(%zu bytes)", bytes);
         return cu_fail(err, e, what);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 void cuda_release(qcuda *g, void *p) {
@@ -62,7 +62,7 @@ void cuda_release(qcuda *g, void *p) {
     cudaFree(p);
 }
 
-int cuda_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quant_err *err) {
+int cuda_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, qsgd_err *err) {
     device_scope ds(g->device);
     cudaMemcpyKind k = kind == QC_H2D   ? cudaMemcpyHostToDevice
                        : kind == QC_D2H ? cudaMemcpyDeviceToHost
@@ -70,18 +70,18 @@ int cuda_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quan
     cudaError_t e = cudaMemcpyAsync(dst, src, bytes, k, stream_of(g));
     if (e == cudaSuccess) /* every qcuda call is synchronous with respect to the host */
         e = cudaStreamSynchronize(stream_of(g));
-    return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "copy");
+    return e == cudaSuccess ? QSGD_OK : cu_fail(err, e, "copy");
 }
 
-int cuda_zero(qcuda *g, void *dst, size_t bytes, quant_err *err) {
+int cuda_zero(qcuda *g, void *dst, size_t bytes, qsgd_err *err) {
     device_scope ds(g->device);
     cudaError_t e = cudaMemsetAsync(dst, 0, bytes, stream_of(g));
     if (e == cudaSuccess)
         e = cudaStreamSynchronize(stream_of(g));
-    return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "memset");
+    return e == cudaSuccess ? QSGD_OK : cu_fail(err, e, "memset");
 }
 
-int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, quant_err *err) {
+int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, qsgd_err *err) {
     device_scope ds(g->device);
     uint64_t blocks = (n + QC_TPB - 1) / QC_TPB;
     unsigned grid = (unsigned)(blocks < 65535ull * 16 ? blocks : 65535ull * 16);
@@ -106,10 +106,10 @@ int cuda_run(qcuda *g, int kernel, uint64_t n, const qk_args *a, quant_err *err)
         QC_CASE(QK_FP32_DECODE)
 #undef QC_CASE
     default:
-        return quant_fail(err, QUANT_EINVAL, 0, "qcuda: unknown kernel %d", kernel);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qcuda: unknown kernel %d", kernel);
     }
     cudaError_t e = cudaGetLastError();
-    return e == cudaSuccess ? QUANT_OK : cu_fail(err, e, "kernel launch");
+    return e == cudaSuccess ? QSGD_OK : cu_fail(err, e, "kernel launch");
 }
 
 void cuda_destroy(qcuda *g) {}
@@ -119,16 +119,16 @@ const qc_ops cuda_ops = {"cuda",    cuda_alloc, cuda_release, cuda_copy,
 
 } // namespace
 
-extern "C" int qc_cuda_attach(qcuda *g, int device, void *stream, quant_err *err) {
+extern "C" int qc_cuda_attach(qcuda *g, int device, void *stream, qsgd_err *err) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess)
         return cu_fail(err, e, "no usable CUDA GPU");
     if (device < 0 || device >= n)
-        return quant_fail(err, QUANT_EINVAL, 0, "qcuda: device %d out of range (%d device%s)",
-                          device, n, n == 1 ? "" : "s");
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qcuda: device %d out of range (%d device%s)",
+                             device, n, n == 1 ? "" : "s");
     g->ops = &cuda_ops;
     g->device = device;
     g->stream = stream;
-    return QUANT_OK;
+    return QSGD_OK;
 }

@@ -30,9 +30,9 @@
  * codec's stream, then waits for them (one 8-byte device-to-host copy of the error word per
  * call; errors are reported by return value).
  *
- * Errors: the codes and messages of the CPU quantizers (QUANT_EINVAL for non-finite
- * input, QUANT_ENOSPC, QUANT_ECORRUPT with err->bit for bad messages); a failing CUDA call
- * gives QUANT_ENOMEM (allocation) or QUANT_EINVAL with the CUDA error text and the call
+ * Errors: the codes and messages of the CPU quantizers (QSGD_EINVAL for non-finite
+ * input, QSGD_ENOSPC, QSGD_ECORRUPT with err->bit for bad messages); a failing CUDA call
+ * gives QSGD_ENOMEM (allocation) or QSGD_EINVAL with the CUDA error text and the call
  * site. A sticky CUDA error (e.g. an illegal address) leaves the CUDA context unusable.
  *
  * Limits: n = rows * cols <= 2^31 - 1. QSGD format=elias is not supported (variable
@@ -59,17 +59,17 @@ int qcuda_supported(const quant *q, char *why, size_t len);
  * duration of each call (and restores the previous current device). onebit: the residual
  * starts at zero (like a fresh CPU instance), and evolves exactly as the CPU instance's
  * would over the same inputs. Returns NULL and fills err on failure. */
-qcuda *qcuda_alloc(const quant *q, int device, void *stream, quant_err *err);
+qcuda *qcuda_alloc(const quant *q, int device, void *stream, qsgd_err *err);
 /* The same codec with no GPU: every kernel runs as a loop on the host, over host memory
  * (all "device" pointers below are then host pointers). The same kernel code, phases and
  * workspace as on the GPU, only sequential: used by the tests to check the GPU algorithms
  * against the CPU quantizers on machines without a GPU. Slow. */
-qcuda *qcuda_alloc_emulated(const quant *q, quant_err *err);
+qcuda *qcuda_alloc_emulated(const quant *q, qsgd_err *err);
 void qcuda_free(qcuda *g); /* NULL is fine */
 /* onebit: zero the residual (no-op for the stateless types). */
-int qcuda_reset(qcuda *g, quant_err *err);
+int qcuda_reset(qcuda *g, qsgd_err *err);
 /* onebit: copy the current residual (n floats) to device memory d_out. Other types: EINVAL. */
-int qcuda_residual(const qcuda *g, float *d_out, quant_err *err);
+int qcuda_residual(const qcuda *g, float *d_out, qsgd_err *err);
 
 /* Bits of every message of this codec (the formats are fixed-size) and its byte size. */
 uint64_t qcuda_message_bits(const qcuda *g);
@@ -79,17 +79,17 @@ size_t qcuda_message_bytes(const qcuda *g);
  * codes as quant_encode of the CPU instance with the same ctx (ctx is used by qsgd only and
  * may be NULL otherwise). Bytes of d_buf past the message are not touched. */
 int qcuda_encode(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_buf, size_t cap,
-                 uint64_t *nbits, quant_err *err);
+                 uint64_t *nbits, qsgd_err *err);
 /* Decode a message of nbits bits in d_buf[0 .. len) into d_out (n floats): the float bits of
- * quant_decode. nbits must be exactly qcuda_message_bits (else QUANT_ECORRUPT, as on the
- * CPU); invalid contents give QUANT_ECORRUPT with the CPU's message and bit offset, and
+ * quant_decode. nbits must be exactly qcuda_message_bits (else QSGD_ECORRUPT, as on the
+ * CPU); invalid contents give QSGD_ECORRUPT with the CPU's message and bit offset, and
  * d_out is then unspecified. */
 int qcuda_decode(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits, float *d_out,
-                 quant_err *err);
+                 qsgd_err *err);
 /* d_out[i] += decoded[i] (float addition, round to nearest): the aggregation path. The
- * message is validated before anything is added: on QUANT_ECORRUPT d_out is unchanged. */
+ * message is validated before anything is added: on QSGD_ECORRUPT d_out is unchanged. */
 int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits, float *d_out,
-                     quant_err *err);
+                     qsgd_err *err);
 
 /* "cuda" or "emulated". */
 const char *qcuda_backend(const qcuda *g);

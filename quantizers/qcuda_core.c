@@ -10,31 +10,31 @@
 
 /* ---- the emulation backend ------------------------------------------------------------------ */
 
-static int emu_alloc(qcuda *g, void **p, size_t bytes, quant_err *err) {
+static int emu_alloc(qcuda *g, void **p, size_t bytes, qsgd_err *err) {
     *p = calloc(1, bytes ? bytes : 1);
-    return *p ? QUANT_OK
-              : quant_fail(err, QUANT_ENOMEM, 0, "qcuda (emulated): out of memory (%zu bytes)",
-                           bytes);
+    return *p ? QSGD_OK
+              : QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "qcuda (emulated): out of memory (%zu bytes)",
+                              bytes);
 }
 
 static void emu_release(qcuda *g, void *p) {
     free(p);
 }
 
-static int emu_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quant_err *err) {
+static int emu_copy(qcuda *g, void *dst, const void *src, size_t bytes, int kind, qsgd_err *err) {
     memmove(dst, src, bytes);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
-static int emu_zero(qcuda *g, void *dst, size_t bytes, quant_err *err) {
+static int emu_zero(qcuda *g, void *dst, size_t bytes, qsgd_err *err) {
     memset(dst, 0, bytes);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
-static int emu_run(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, quant_err *err) {
+static int emu_run(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, qsgd_err *err) {
     for (uint64_t i = 0; i < nitems; i++)
         qk_run_item(kernel, a, i);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void emu_destroy(qcuda *g) {}
@@ -64,25 +64,25 @@ int qcuda_supported(const quant *q, char *why, size_t len) {
     return no == NULL;
 }
 
-static int ws(qcuda *g, void *pp, size_t bytes, quant_err *err) {
+static int ws(qcuda *g, void *pp, size_t bytes, qsgd_err *err) {
     return g->ops->alloc(g, (void **)pp, bytes, err);
 }
 
 static qcuda *alloc_common(const quant *q, const qc_ops *ops, int device, void *stream,
-                           quant_err *err) {
+                           qsgd_err *err) {
     char why[160];
     if (!qcuda_supported(q, why, sizeof why)) {
-        quant_fail(err, QUANT_EINVAL, 0, "qcuda: %s", why);
+        QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qcuda: %s", why);
         return NULL;
     }
     qcuda *g = calloc(1, sizeof *g);
     if (!g) {
-        quant_fail(err, QUANT_ENOMEM, 0, "qcuda: out of memory");
+        QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "qcuda: out of memory");
         return NULL;
     }
     if (ops) {
         g->ops = ops;
-    } else if (qc_cuda_attach(g, device, stream, err) != QUANT_OK) {
+    } else if (qc_cuda_attach(g, device, stream, err) != QSGD_OK) {
         free(g);
         return NULL;
     }
@@ -92,7 +92,7 @@ static qcuda *alloc_common(const quant *q, const qc_ops *ops, int device, void *
     a->rows = q->rows;
     a->cols = q->cols;
     const char *t = q->type->name;
-    int rc = QUANT_OK;
+    int rc = QSGD_OK;
     if (!strcmp(t, "fp32")) {
         g->type = QC_FP32;
         g->msg_bits = 32ull * q->n;
@@ -140,11 +140,11 @@ static qcuda *alloc_common(const quant *q, const qc_ops *ops, int device, void *
     return g;
 }
 
-qcuda *qcuda_alloc(const quant *q, int device, void *stream, quant_err *err) {
+qcuda *qcuda_alloc(const quant *q, int device, void *stream, qsgd_err *err) {
     return alloc_common(q, NULL, device, stream, err);
 }
 
-qcuda *qcuda_alloc_emulated(const quant *q, quant_err *err) {
+qcuda *qcuda_alloc_emulated(const quant *q, qsgd_err *err) {
     return alloc_common(q, &emu_ops, 0, NULL, err);
 }
 
@@ -173,38 +173,38 @@ size_t qcuda_message_bytes(const qcuda *g) {
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static int clear_bad(qcuda *g, quant_err *err) {
+static int clear_bad(qcuda *g, qsgd_err *err) {
     unsigned long long none = QK_NONE;
     return g->ops->copy(g, g->bad, &none, sizeof none, QC_H2D, err);
 }
 
 /* After the kernels (rc: how queuing them went): wait for them and read the error word. */
-static int wait_bad(qcuda *g, int rc, unsigned long long *bad, quant_err *err) {
+static int wait_bad(qcuda *g, int rc, unsigned long long *bad, qsgd_err *err) {
     *bad = QK_NONE;
     return rc ? rc : g->ops->copy(g, bad, g->bad, sizeof *bad, QC_D2H, err);
 }
 
-static int run(qcuda *g, int k, uint64_t items, const qk_args *a, quant_err *err) {
-    return items ? g->ops->run(g, k, items, a, err) : QUANT_OK;
+static int run(qcuda *g, int k, uint64_t items, const qk_args *a, qsgd_err *err) {
+    return items ? g->ops->run(g, k, items, a, err) : QSGD_OK;
 }
 
-int qcuda_reset(qcuda *g, quant_err *err) {
+int qcuda_reset(qcuda *g, qsgd_err *err) {
     if (g->type != QC_ONEBIT)
-        return QUANT_OK;
+        return QSGD_OK;
     return g->ops->zero(g, g->residual, g->base.n * sizeof(float), err);
 }
 
-int qcuda_residual(const qcuda *g, float *d_out, quant_err *err) {
+int qcuda_residual(const qcuda *g, float *d_out, qsgd_err *err) {
     if (g->type != QC_ONEBIT)
-        return quant_fail(err, QUANT_EINVAL, 0, "qcuda %s: no residual (stateless quantizer)",
-                          g->name);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qcuda %s: no residual (stateless quantizer)",
+                             g->name);
     return g->ops->copy((qcuda *)g, d_out, g->residual, g->base.n * sizeof(float), QC_D2D, err);
 }
 
 /* The first non-finite value of v[i0 .. i1) (device), for the error messages: 1 found (*at,
  * *val), 0 none, -1 a copy failed (err filled). */
 static int first_nonfinite(qcuda *g, const float *d_v, uint64_t i0, uint64_t i1, uint64_t *at,
-                           float *val, quant_err *err) {
+                           float *val, qsgd_err *err) {
     float chunk[1024];
     for (uint64_t i = i0; i < i1; i += 1024) {
         size_t k = (size_t)(i1 - i < 1024 ? i1 - i : 1024);
@@ -223,7 +223,7 @@ static int first_nonfinite(qcuda *g, const float *d_v, uint64_t i0, uint64_t i1,
 /* ---- encode ------------------------------------------------------------------------------ */
 
 static int encode_qsgd(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_buf, size_t cap,
-                       uint64_t *nbits, quant_err *err) {
+                       uint64_t *nbits, qsgd_err *err) {
     qk_args a = g->base;
     a.v = d_v;
     a.buf = d_buf;
@@ -247,27 +247,27 @@ static int encode_qsgd(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t
         float val = 0;
         int found = first_nonfinite(g, d_v, b0, b1, &at, &val, err);
         if (found < 0)
-            return err ? err->code : QUANT_EINVAL;
+            return err ? err->code : QSGD_EINVAL;
         if (found)
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "qsgd: input value %g at index %llu is not finite", (double)val,
-                              (unsigned long long)at);
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "qsgd: the norm of bucket %llu overflows float (values too large)",
-                          (unsigned long long)b);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "qsgd: input value %g at index %llu is not finite", (double)val,
+                                 (unsigned long long)at);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "qsgd: the norm of bucket %llu overflows float (values too large)",
+                             (unsigned long long)b);
     }
     if (!fits)
-        return quant_fail(err, QUANT_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((g->msg_bits + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((g->msg_bits + 7) / 8));
     *nbits = g->msg_bits;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int encode_onebit(qcuda *g, const float *d_v, uint8_t *d_buf, size_t cap, uint64_t *nbits,
-                         quant_err *err) {
+                         qsgd_err *err) {
     if ((g->msg_bits + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "onebit: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((g->msg_bits + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "onebit: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((g->msg_bits + 7) / 8));
     qk_args a = g->base;
     a.v = d_v;
     a.buf = d_buf;
@@ -288,27 +288,28 @@ static int encode_onebit(qcuda *g, const float *d_v, uint8_t *d_buf, size_t cap,
         rc = g->ops->copy(g, &val, d_v + bad, sizeof val, QC_D2H, err);
         if (rc)
             return rc;
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "onebit: input value %g (+ residual) at index %llu is not finite",
-                          (double)val, (unsigned long long)bad);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "onebit: input value %g (+ residual) at index %llu is not finite",
+                             (double)val, (unsigned long long)bad);
     }
     *nbits = g->msg_bits;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 int qcuda_encode(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_buf, size_t cap,
-                 uint64_t *nbits, quant_err *err) {
+                 uint64_t *nbits, qsgd_err *err) {
     *nbits = 0;
     if (g->type == QC_QSGD) {
         if (!ctx)
-            return quant_fail(err, QUANT_EINVAL, 0, "qcuda %s: encode needs a quant_ctx", g->name);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qcuda %s: encode needs a quant_ctx",
+                                 g->name);
         return encode_qsgd(g, d_v, ctx, d_buf, cap, nbits, err);
     }
     if (g->type == QC_ONEBIT)
         return encode_onebit(g, d_v, d_buf, cap, nbits, err);
     if (cap < 4 * g->base.n)
-        return quant_fail(err, QUANT_ENOSPC, 0, "fp32: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)(4 * g->base.n));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "fp32: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)(4 * g->base.n));
     qk_args a = g->base;
     a.v = d_v;
     a.buf = d_buf;
@@ -317,7 +318,7 @@ int qcuda_encode(qcuda *g, const float *d_v, const quant_ctx *ctx, uint8_t *d_bu
     if ((rc = wait_bad(g, rc, &bad, err)))
         return rc;
     *nbits = g->msg_bits;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* ---- decode ------------------------------------------------------------------------------ */
@@ -327,19 +328,19 @@ static const char *type_name(const qcuda *g) {
 }
 
 static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint64_t nbits,
-                         float *d_out, int add, quant_err *err) {
+                         float *d_out, int add, qsgd_err *err) {
     qcuda *g = (qcuda *)gc; /* the workspace changes, the codec does not */
     if (len > (UINT64_MAX >> 3) || nbits > (uint64_t)len * 8)
-        return quant_fail(err, QUANT_ECORRUPT, (uint64_t)len * 8,
-                          "%s message claims %llu bits but its buffer holds %zu bytes",
-                          g->type == QC_QSGD ? "qsgd" : type_name(g), (unsigned long long)nbits,
-                          len);
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, (uint64_t)len * 8,
+                             "%s message claims %llu bits but its buffer holds %zu bytes",
+                             g->type == QC_QSGD ? "qsgd" : type_name(g), (unsigned long long)nbits,
+                             len);
     const uint64_t want = g->msg_bits;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "%s: message of %llu bits, expected exactly %llu (%s)", type_name(g),
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "%s: message of %llu bits, expected exactly %llu (%s)", type_name(g),
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     qk_args a = g->base;
     a.msg = d_buf;
     a.out = d_out;
@@ -371,8 +372,8 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
         rc = g->ops->copy(g, m, d_buf + 8 * bad, 8, QC_D2H, err);
         if (rc)
             return rc;
-        return quant_fail(
-            err, QUANT_ECORRUPT, 64ull * bad,
+        return QSGD_FAIL_BIT(
+            err, QSGD_ECORRUPT, 64ull * bad,
             "onebit: group %llu has invalid reconstruction values (%g, %g) at bit %llu", bad,
             (double)qk_bits_float(qk_get_be32(m)), (double)qk_bits_float(qk_get_be32(m + 4)),
             64ull * bad);
@@ -383,9 +384,9 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
         rc = g->ops->copy(g, m, d_buf + 4 * b, 4, QC_D2H, err);
         if (rc)
             return rc;
-        return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
-                          "qsgd: bucket %llu has invalid norm %g at bit %llu",
-                          (unsigned long long)b, (double)qk_bits_float(qk_get_be32(m)), 32ull * b);
+        return QSGD_FAIL_BIT(
+            err, QSGD_ECORRUPT, 32ull * b, "qsgd: bucket %llu has invalid norm %g at bit %llu",
+            (unsigned long long)b, (double)qk_bits_float(qk_get_be32(m)), 32ull * b);
     }
     uint64_t i = bad / 2, bit = 32ull * a.nb + i * a.w;
     uint8_t m[3] = {0, 0, 0};
@@ -395,17 +396,17 @@ static int decode_common(const qcuda *gc, const uint8_t *d_buf, size_t len, uint
         return rc;
     uint32_t x = (uint32_t)m[0] << 16 | (uint32_t)m[1] << 8 | m[2];
     uint32_t c = (x >> (24 - (bit & 7) - a.w)) & ((1u << a.w) - 1);
-    return quant_fail(err, QUANT_ECORRUPT, bit,
-                      "qsgd dense: coordinate %llu has invalid code %u (s=%u) at bit %llu",
-                      (unsigned long long)i, c, a.s, (unsigned long long)bit);
+    return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, bit,
+                         "qsgd dense: coordinate %llu has invalid code %u (s=%u) at bit %llu",
+                         (unsigned long long)i, c, a.s, (unsigned long long)bit);
 }
 
 int qcuda_decode(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits, float *d_out,
-                 quant_err *err) {
+                 qsgd_err *err) {
     return decode_common(g, d_buf, len, nbits, d_out, 0, err);
 }
 
 int qcuda_decode_add(const qcuda *g, const uint8_t *d_buf, size_t len, uint64_t nbits, float *d_out,
-                     quant_err *err) {
+                     qsgd_err *err) {
     return decode_common(g, d_buf, len, nbits, d_out, 1, err);
 }

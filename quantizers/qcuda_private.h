@@ -16,12 +16,12 @@ enum { QC_H2D, QC_D2H, QC_D2D };
 
 typedef struct qc_ops {
     const char *name; /* "cuda" or "emulated" */
-    int (*alloc)(qcuda *g, void **p, size_t bytes, quant_err *err);
+    int (*alloc)(qcuda *g, void **p, size_t bytes, qsgd_err *err);
     void (*release)(qcuda *g, void *p);
     /* queued on the codec's stream (the CUDA backend's D2H copies wait for it) */
-    int (*copy)(qcuda *g, void *dst, const void *src, size_t bytes, int kind, quant_err *err);
-    int (*zero)(qcuda *g, void *dst, size_t bytes, quant_err *err); /* synchronous */
-    int (*run)(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, quant_err *err);
+    int (*copy)(qcuda *g, void *dst, const void *src, size_t bytes, int kind, qsgd_err *err);
+    int (*zero)(qcuda *g, void *dst, size_t bytes, qsgd_err *err); /* synchronous */
+    int (*run)(qcuda *g, int kernel, uint64_t nitems, const qk_args *a, qsgd_err *err);
     void (*destroy)(qcuda *g); /* backend state (stream, device) */
 } qc_ops;
 
@@ -41,9 +41,9 @@ struct qcuda {
     unsigned long long *bad; /* [1] */
 };
 
-/* The CUDA backend: sets g->ops, g->device, g->stream. QUANT_EINVAL with the reason when
+/* The CUDA backend: sets g->ops, g->device, g->stream. QSGD_EINVAL with the reason when
  * there is none (built without CUDA, no device, bad device index). */
-int qc_cuda_attach(qcuda *g, int device, void *stream, quant_err *err);
+int qc_cuda_attach(qcuda *g, int device, void *stream, qsgd_err *err);
 
 #ifdef __cplusplus
 }

@@ -32,26 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qsgd_err.h" /* the one error type: qsgd_err, QSGD_OK, QSGD_E*, QSGD_FAIL */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Status codes returned by every fallible function. */
-enum quant_status {
-    QUANT_OK = 0,
-    QUANT_EINVAL = 1,   /* bad parameter, unknown name or option */
-    QUANT_ENOSPC = 2,   /* caller's output buffer too small */
-    QUANT_ECORRUPT = 3, /* message truncated, corrupt or oversized */
-    QUANT_ENOMEM = 4,   /* allocation failed */
-};
-
-/* An error: code, human-readable message and, for QUANT_ECORRUPT, the bit offset in the
- * message where decoding failed. */
-typedef struct quant_err {
-    int code;
-    uint64_t bit; /* bit offset of the failure (decode errors), else 0 */
-    char msg[256];
-} quant_err;
 
 typedef enum quant_norm { QUANT_NORM_L2 = 0, QUANT_NORM_MAX = 1 } quant_norm;
 typedef enum quant_format { QUANT_FMT_DENSE = 0, QUANT_FMT_ELIAS = 1 } quant_format;
@@ -129,18 +114,18 @@ typedef struct quant_type {
      * truncated. */
     int (*label)(const quant_spec *s, int level, char *out, size_t len);
     /* Validate q->params for q's shape, fill derived fields, allocate q->impl. */
-    int (*init)(quant *q, quant_err *err);
+    int (*init)(quant *q, qsgd_err *err);
     void (*fini)(quant *q);
     /* Upper bound on the bits any encode of this instance writes. */
     uint64_t (*max_bits)(const quant *q);
     /* Q(v) written as floats, without encoding (reference semantics; updates state like
      * encode does). out may not alias v. */
-    int (*quantize)(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err);
+    int (*quantize)(quant *q, const float *v, const quant_ctx *ctx, float *out, qsgd_err *err);
     int (*encode)(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                  uint64_t *nbits, quant_err *err);
+                  uint64_t *nbits, qsgd_err *err);
     /* buf holds len bytes; nbits <= 8 * len is checked by quant_decode before the call. */
     int (*decode)(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                  quant_err *err);
+                  qsgd_err *err);
     /* Optional (stateful types): zero the state; the residual vector (length n). */
     void (*reset)(quant *q);
     const float *(*residual)(const quant *q);
@@ -171,7 +156,7 @@ const quant_type *const *quant_types(void); /* NULL-terminated list */
 const quant_type *quant_type_find(const char *name);
 
 /* Parse "name[:key=value,...]". Unknown names and keys are errors naming the valid ones. */
-int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err);
+int quant_spec_parse(const char *spec, quant_spec *out, qsgd_err *err);
 /* Canonical spec string of an instance, e.g. "qsgd:s=7,bucket=512,norm=l2,format=dense":
  * every option of its table in row order with its resolved value, except shorthands
  * (qsgd's bits); just the name for a type without options. */
@@ -189,8 +174,8 @@ int quant_type_usage(const quant_type *t, char *buf, size_t len);
 /* Create a quantizer for a rows x cols tensor. p NULL: the defaults of the type's option
  * table. Returns NULL and fills err on failure. */
 quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t cols,
-                   quant_err *err);
-quant *quant_alloc_spec(const char *spec, size_t rows, size_t cols, quant_err *err);
+                   qsgd_err *err);
+quant *quant_alloc_spec(const char *spec, size_t rows, size_t cols, qsgd_err *err);
 void quant_free(quant *q); /* NULL is fine */
 /* Reset state (error-feedback residual) to zero. */
 void quant_reset(quant *q);
@@ -198,26 +183,18 @@ void quant_reset(quant *q);
 uint64_t quant_max_bits(const quant *q);
 size_t quant_max_bytes(const quant *q); /* (max_bits + 7) / 8, plus 8 bytes of slack */
 
-int quant_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err);
+int quant_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out, qsgd_err *err);
 int quant_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                 uint64_t *nbits, quant_err *err);
+                 uint64_t *nbits, qsgd_err *err);
 /* Decode a message of nbits bits held in buf[0 .. len). A message that is truncated,
  * corrupt, or longer than the quantizer can produce (trailing bits), or nbits > 8 * len,
- * returns QUANT_ECORRUPT with err->bit at the offending bit offset; out is then unspecified
+ * returns QSGD_ECORRUPT with err->bit at the offending bit offset; out is then unspecified
  * but nothing outside buf[0..len) and out[0..n) is touched. */
 int quant_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                 quant_err *err);
+                 qsgd_err *err);
 
 /* onebit only: the current residual (length n), NULL for stateless quantizers. */
 const float *quant_residual(const quant *q);
-
-/* --- helpers for implementations ------------------------------------------------------ */
-/* Fill err (printf-style) and return code. err may be NULL. */
-int quant_fail(quant_err *err, int code, uint64_t bit, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
 
 #ifdef __cplusplus
 }

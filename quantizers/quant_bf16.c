@@ -11,9 +11,9 @@
 #include "half.h"
 #include "quant.h"
 
-static int bf16_init(quant *q, quant_err *err) {
+static int bf16_init(quant *q, qsgd_err *err) {
     q->impl = NULL;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void bf16_fini(quant *q) {}
@@ -22,12 +22,12 @@ static uint64_t bf16_max_bits(const quant *q) {
     return 16ull * q->n;
 }
 
-static int bf16_nonfinite(const quant *q, const float *v, quant_err *err) {
+static int bf16_nonfinite(const quant *q, const float *v, qsgd_err *err) {
     size_t i = 0;
     while (i < q->n && isfinite(v[i]))
         i++;
-    return quant_fail(err, QUANT_EINVAL, 0, "bf16: input value %g at index %zu is not finite",
-                      (double)v[i < q->n ? i : 0], i);
+    return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "bf16: input value %g at index %zu is not finite",
+                         (double)v[i < q->n ? i : 0], i);
 }
 
 /* Branch-free loops the compiler vectorises; return 1 if some v[i] is not finite. */
@@ -52,31 +52,31 @@ static int bf16_to_out(const float *v, size_t n, float *out) {
 }
 
 static int bf16_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     if (bf16_to_out(v, q->n, out))
         return bf16_nonfinite(q, v, err);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int bf16_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                       uint64_t *nbits, quant_err *err) {
+                       uint64_t *nbits, qsgd_err *err) {
     if (cap / 2 < q->n)
-        return quant_fail(err, QUANT_ENOSPC, 0, "bf16: buffer of %zu bytes, need %zu", cap,
-                          2 * q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "bf16: buffer of %zu bytes, need %zu", cap,
+                             2 * q->n);
     if (bf16_to_buf(v, q->n, buf))
         return bf16_nonfinite(q, v, err);
     *nbits = 16ull * q->n;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int bf16_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                       quant_err *err) {
+                       qsgd_err *err) {
     uint64_t want = 16ull * q->n;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "bf16: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "bf16: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     uint32_t bad = 0;
     for (size_t i = 0; i < q->n; i++) {
         uint32_t h = (uint32_t)buf[2 * i] << 8 | buf[2 * i + 1];
@@ -86,11 +86,11 @@ static int bf16_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
     if (bad)
         for (size_t i = 0; i < q->n; i++)
             if ((buf[2 * i] & 0x7fu) == 0x7fu && (buf[2 * i + 1] & 0x80u))
-                return quant_fail(
-                    err, QUANT_ECORRUPT, 16ull * i,
+                return QSGD_FAIL_BIT(
+                    err, QSGD_ECORRUPT, 16ull * i,
                     "bf16: coordinate %zu is an infinity or NaN (0x%02x%02x) at bit %llu", i,
                     buf[2 * i], buf[2 * i + 1], 16ull * i);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* Claims checked by `qsgdsim stats`: biased (round to nearest); no variance bound holds for

@@ -59,18 +59,6 @@ const quant_type *quant_type_find(const char *name) {
     return NULL;
 }
 
-int quant_fail(quant_err *err, int code, uint64_t bit, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        err->bit = bit;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static void valid_names(char *buf, size_t len) {
     size_t off = 0;
     buf[0] = '\0';
@@ -78,51 +66,51 @@ static void valid_names(char *buf, size_t len) {
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", registry[i]->name);
 }
 
-int quant_spec_parse(const char *spec, quant_spec *out, quant_err *err) {
+int quant_spec_parse(const char *spec, quant_spec *out, qsgd_err *err) {
     memset(out, 0, sizeof *out);
     if (!spec)
-        return quant_fail(err, QUANT_EINVAL, 0, "empty quantizer spec");
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "empty quantizer spec");
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     char names[128];
     valid_names(names, sizeof names);
     if (nlen == 0 || nlen >= sizeof out->name)
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "bad quantizer spec '%s' (expected NAME[:key=value,...], NAME one of %s)",
-                          spec, names);
+        return QSGD_FAIL_BIT(
+            err, QSGD_EINVAL, 0,
+            "bad quantizer spec '%s' (expected NAME[:key=value,...], NAME one of %s)", spec, names);
     memcpy(out->name, spec, nlen);
     out->name[nlen] = '\0';
     const quant_type *t = quant_type_find(out->name);
     if (!t)
-        return quant_fail(err, QUANT_EINVAL, 0, "unknown quantizer '%s' (valid: %s)", out->name,
-                          names);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "unknown quantizer '%s' (valid: %s)", out->name,
+                             names);
     char owner[64], msg[sizeof err->msg];
     snprintf(owner, sizeof owner, "quantizer %s", t->name);
     if (qsgd_opt_defaults(t->opts, &out->params, msg, sizeof msg) ||
         qsgd_opt_parse(t->opts, owner, colon ? colon + 1 : NULL, &out->params, &out->given, msg,
                        sizeof msg))
-        return quant_fail(err, QUANT_EINVAL, 0, "%s", msg);
-    return QUANT_OK;
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "%s", msg);
+    return QSGD_OK;
 }
 
 quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t cols,
-                   quant_err *err) {
+                   qsgd_err *err) {
     char names[128];
     const quant_type *t = name ? quant_type_find(name) : NULL;
     if (!t) {
         valid_names(names, sizeof names);
-        quant_fail(err, QUANT_EINVAL, 0, "unknown quantizer '%s' (valid: %s)",
-                   name ? name : "(null)", names);
+        QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "unknown quantizer '%s' (valid: %s)",
+                      name ? name : "(null)", names);
         return NULL;
     }
     if (rows == 0 || cols == 0 || rows > ((size_t)1 << 40) / cols) {
-        quant_fail(err, QUANT_EINVAL, 0, "quantizer %s: bad tensor shape %zu x %zu", name, rows,
-                   cols);
+        QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "quantizer %s: bad tensor shape %zu x %zu", name, rows,
+                      cols);
         return NULL;
     }
     quant *q = calloc(1, sizeof *q);
     if (!q) {
-        quant_fail(err, QUANT_ENOMEM, 0, "out of memory");
+        QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "out of memory");
         return NULL;
     }
     q->type = t;
@@ -131,7 +119,7 @@ quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t 
     } else {
         char msg[200];
         if (qsgd_opt_defaults(t->opts, &q->params, msg, sizeof msg)) {
-            quant_fail(err, QUANT_EINVAL, 0, "quantizer %s: %s", t->name, msg);
+            QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "quantizer %s: %s", t->name, msg);
             free(q);
             return NULL;
         }
@@ -139,16 +127,16 @@ quant *quant_alloc(const char *name, const quant_params *p, size_t rows, size_t 
     q->rows = rows;
     q->cols = cols;
     q->n = rows * cols;
-    if (t->init(q, err) != QUANT_OK) {
+    if (t->init(q, err) != QSGD_OK) {
         free(q);
         return NULL;
     }
     return q;
 }
 
-quant *quant_alloc_spec(const char *spec, size_t rows, size_t cols, quant_err *err) {
+quant *quant_alloc_spec(const char *spec, size_t rows, size_t cols, qsgd_err *err) {
     quant_spec s;
-    if (quant_spec_parse(spec, &s, err) != QUANT_OK)
+    if (quant_spec_parse(spec, &s, err) != QSGD_OK)
         return NULL;
     return quant_alloc(s.name, &s.params, rows, cols, err);
 }
@@ -177,28 +165,28 @@ size_t quant_max_bytes(const quant *q) {
     return (size_t)((quant_max_bits(q) + 7) / 8) + 8;
 }
 
-int quant_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out, quant_err *err) {
+int quant_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out, qsgd_err *err) {
     return q->type->quantize(q, v, ctx, out, err);
 }
 
 int quant_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                 uint64_t *nbits, quant_err *err) {
+                 uint64_t *nbits, qsgd_err *err) {
     *nbits = 0;
     return q->type->encode(q, v, ctx, buf, cap, nbits, err);
 }
 
 int quant_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                 quant_err *err) {
+                 qsgd_err *err) {
     if (len > (UINT64_MAX >> 3) || nbits > (uint64_t)len * 8)
-        return quant_fail(err, QUANT_ECORRUPT, (uint64_t)len * 8,
-                          "%s message claims %llu bits but its buffer holds %zu bytes",
-                          q->type->name, (unsigned long long)nbits, len);
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, (uint64_t)len * 8,
+                             "%s message claims %llu bits but its buffer holds %zu bytes",
+                             q->type->name, (unsigned long long)nbits, len);
     return q->type->decode(q, buf, len, nbits, out, err);
 }
 
 int quant_describe(const quant *q, char *buf, size_t len) {
-    return qsgd_opt_describe(q->type->opts, q->type->name, &q->params, buf, len) ? QUANT_EINVAL
-                                                                                 : QUANT_OK;
+    return qsgd_opt_describe(q->type->opts, q->type->name, &q->params, buf, len) ? QSGD_EINVAL
+                                                                                 : QSGD_OK;
 }
 
 int quant_spec_lossless(const quant_spec *s) {
@@ -229,10 +217,10 @@ static int default_label(const quant_type *t, const quant_spec *s, char *out, si
 
 int quant_spec_label(const char *spec, int level, char *out, size_t len) {
     quant_spec s;
-    quant_err e = {0};
+    qsgd_err e = {0};
     if (len)
         out[0] = '\0';
-    if (quant_spec_parse(spec, &s, &e) != QUANT_OK)
+    if (quant_spec_parse(spec, &s, &e) != QSGD_OK)
         return -1;
     const quant_type *t = quant_type_find(s.name);
     return t->label ? t->label(&s, level, out, len) : default_label(t, &s, out, len);

@@ -45,24 +45,24 @@ static const efsignsgd_opts *opts_of(const quant *q) {
     return QUANT_EXT_CONST(&q->params, efsignsgd_opts);
 }
 
-static int efsignsgd_init(quant *q, quant_err *err) {
+static int efsignsgd_init(quant *q, qsgd_err *err) {
     efsignsgd_opts *o = QUANT_EXT(&q->params, efsignsgd_opts);
     if (o->bucket == 0 || o->bucket > q->n)
         o->bucket = q->n;
     o->no_feedback = o->no_feedback != 0;
     efsignsgd_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "efsignsgd: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "efsignsgd: out of memory");
     im->nbuckets = (q->n + o->bucket - 1) / o->bucket;
     im->residual = calloc(q->n, sizeof *im->residual);
     im->p = malloc(q->n * sizeof *im->p);
     im->scale = malloc(im->nbuckets * sizeof *im->scale);
     if (!im->residual || !im->p || !im->scale) {
         impl_free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "efsignsgd: out of memory for %zu values", q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "efsignsgd: out of memory for %zu values", q->n);
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void efsignsgd_fini(quant *q) {
@@ -86,7 +86,7 @@ static const float *efsignsgd_residual(const quant *q) {
 
 /* p = v + e and the bucket scales ||p||_1 / d (summed in double, in index order). The state
  * is not touched; EINVAL when some p_i is not finite. */
-static int efsignsgd_stats(quant *q, const float *v, quant_err *err) {
+static int efsignsgd_stats(quant *q, const float *v, qsgd_err *err) {
     efsignsgd_impl *im = q->impl;
     const size_t n = q->n, d = opts_of(q)->bucket;
     uint32_t bad = 0;
@@ -101,9 +101,9 @@ static int efsignsgd_stats(quant *q, const float *v, quant_err *err) {
         size_t i = 0;
         while (i < n && isfinite(im->p[i]))
             i++;
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "efsignsgd: input value %g (+ residual) at index %zu is not finite",
-                          (double)v[i], i);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "efsignsgd: input value %g (+ residual) at index %zu is not finite",
+                             (double)v[i], i);
     }
     for (size_t b = 0; b < im->nbuckets; b++) {
         size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
@@ -119,7 +119,7 @@ static int efsignsgd_stats(quant *q, const float *v, quant_err *err) {
             s0 += fabs((double)im->p[b0 + i]);
         im->scale[b] = (float)(((s0 + s1) + (s2 + s3)) / (double)len);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* +s or -s by the sign of p (as bits, so the encoder and decoder agree on -0.0). */
@@ -150,22 +150,22 @@ static void efsignsgd_finish(quant *q, float *out) {
 }
 
 static int efsignsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                              quant_err *err) {
+                              qsgd_err *err) {
     int rc = efsignsgd_stats(q, v, err);
     if (rc)
         return rc;
     efsignsgd_finish(q, out);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int efsignsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
-                            size_t cap, uint64_t *nbits, quant_err *err) {
+                            size_t cap, uint64_t *nbits, qsgd_err *err) {
     efsignsgd_impl *im = q->impl;
     const size_t n = q->n, nb = im->nbuckets;
     uint64_t total = efsignsgd_max_bits(q);
     if ((total + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "efsignsgd: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((total + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "efsignsgd: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((total + 7) / 8));
     int rc = efsignsgd_stats(q, v, err);
     if (rc)
         return rc;
@@ -194,19 +194,19 @@ static int efsignsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint
     }
     efsignsgd_finish(q, NULL);
     *nbits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int efsignsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                            float *out, quant_err *err) {
+                            float *out, qsgd_err *err) {
     const efsignsgd_impl *im = q->impl;
     const size_t n = q->n, d = opts_of(q)->bucket, nb = im->nbuckets;
     uint64_t want = efsignsgd_max_bits(q);
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "efsignsgd: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "efsignsgd: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     const uint8_t *bits = buf + 4 * nb;
     for (size_t b = 0; b < nb; b++) {
         uint32_t su = (uint32_t)buf[4 * b] << 24 | (uint32_t)buf[4 * b + 1] << 16 |
@@ -214,15 +214,15 @@ static int efsignsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint
         if (su >= 0x7f800000u) { /* sign bit set, infinity or NaN */
             float s;
             memcpy(&s, &su, 4);
-            return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
-                              "efsignsgd: bucket %zu has invalid scale %g at bit %llu", b,
-                              (double)s, 32ull * b);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 32ull * b,
+                                 "efsignsgd: bucket %zu has invalid scale %g at bit %llu", b,
+                                 (double)s, 32ull * b);
         }
         size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
         for (size_t i = b0; i < bend; i++)
             out[i] = signed_scale(su, (bits[i >> 3] >> (7 - (i & 7))) & 1u);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 enum { OPT_BUCKET, OPT_FEEDBACK };

@@ -24,7 +24,7 @@ static int fp16_simd(const quant *q) {
     return q->impl == &fp16_f16c_marker;
 }
 
-static int fp16_init(quant *q, quant_err *err) {
+static int fp16_init(quant *q, qsgd_err *err) {
     q->impl = NULL;
 #ifdef FP16_X86
     /* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c" */
@@ -33,7 +33,7 @@ static int fp16_init(quant *q, quant_err *err) {
         __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C))
         q->impl = (void *)&fp16_f16c_marker;
 #endif
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void fp16_fini(quant *q) {}
@@ -42,12 +42,12 @@ static uint64_t fp16_max_bits(const quant *q) {
     return 16ull * q->n;
 }
 
-static int fp16_nonfinite(const quant *q, const float *v, quant_err *err) {
+static int fp16_nonfinite(const quant *q, const float *v, qsgd_err *err) {
     size_t i = 0;
     while (i < q->n && isfinite(v[i]))
         i++;
-    return quant_fail(err, QUANT_EINVAL, 0, "fp16: input value %g at index %zu is not finite",
-                      (double)v[i < q->n ? i : 0], i);
+    return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "fp16: input value %g at index %zu is not finite",
+                         (double)v[i < q->n ? i : 0], i);
 }
 
 /* The codes of v[0..n) into buf (big endian) and/or the decoded values into out (either may
@@ -125,31 +125,31 @@ static int fp16_run(const quant *q, const float *v, uint8_t *buf, float *out) {
 }
 
 static int fp16_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     if (fp16_run(q, v, NULL, out))
         return fp16_nonfinite(q, v, err);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int fp16_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                       uint64_t *nbits, quant_err *err) {
+                       uint64_t *nbits, qsgd_err *err) {
     if (cap / 2 < q->n)
-        return quant_fail(err, QUANT_ENOSPC, 0, "fp16: buffer of %zu bytes, need %zu", cap,
-                          2 * q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "fp16: buffer of %zu bytes, need %zu", cap,
+                             2 * q->n);
     if (fp16_run(q, v, buf, NULL))
         return fp16_nonfinite(q, v, err);
     *nbits = 16ull * q->n;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int fp16_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                       quant_err *err) {
+                       qsgd_err *err) {
     uint64_t want = 16ull * q->n;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "fp16: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "fp16: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     size_t bad = q->n;
 #ifdef FP16_X86
     if (fp16_simd(q))
@@ -165,10 +165,10 @@ static int fp16_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
             out[k] = half_to_float(h);
         }
     if (bad < q->n)
-        return quant_fail(err, QUANT_ECORRUPT, 16ull * bad,
-                          "fp16: coordinate %zu is an infinity or NaN (0x%02x%02x) at bit %llu",
-                          bad, buf[2 * bad], buf[2 * bad + 1], 16ull * bad);
-    return QUANT_OK;
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 16ull * bad,
+                             "fp16: coordinate %zu is an infinity or NaN (0x%02x%02x) at bit %llu",
+                             bad, buf[2 * bad], buf[2 * bad + 1], 16ull * bad);
+    return QSGD_OK;
 }
 
 /* Claims checked by `qsgdsim stats`: biased (round to nearest); no variance bound holds for

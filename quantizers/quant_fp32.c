@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include <string.h>
 
-static int fp32_init(quant *q, quant_err *err) {
+static int fp32_init(quant *q, qsgd_err *err) {
     q->impl = NULL;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void fp32_fini(quant *q) {}
@@ -17,16 +17,16 @@ static uint64_t fp32_max_bits(const quant *q) {
 }
 
 static int fp32_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     memcpy(out, v, q->n * sizeof *v);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int fp32_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                       uint64_t *nbits, quant_err *err) {
+                       uint64_t *nbits, qsgd_err *err) {
     if (cap < 4 * q->n)
-        return quant_fail(err, QUANT_ENOSPC, 0, "fp32: buffer of %zu bytes, need %zu", cap,
-                          4 * q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "fp32: buffer of %zu bytes, need %zu", cap,
+                             4 * q->n);
     for (size_t i = 0; i < q->n; i++) {
         uint32_t u;
         memcpy(&u, &v[i], 4);
@@ -34,24 +34,24 @@ static int fp32_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
         memcpy(buf + 4 * i, &u, 4);
     }
     *nbits = 32ull * q->n;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int fp32_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                       quant_err *err) {
+                       qsgd_err *err) {
     uint64_t want = 32ull * q->n;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "fp32: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "fp32: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     for (size_t i = 0; i < q->n; i++) {
         uint32_t u;
         memcpy(&u, buf + 4 * i, 4);
         u = __builtin_bswap32(u);
         memcpy(&out[i], &u, 4);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* Lossless: unbiased, error 0 (checked by `qsgdsim stats`). */

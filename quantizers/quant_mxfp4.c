@@ -17,7 +17,7 @@ static const mx_fmt fmt = {.name = "mxfp4",
                            .nancode = 0,
                            .topmask = 0x6};
 
-static int mxfp4_init(quant *q, quant_err *err) {
+static int mxfp4_init(quant *q, qsgd_err *err) {
     return mx_init(&fmt, q, err);
 }
 
@@ -26,17 +26,17 @@ static uint64_t mxfp4_max_bits(const quant *q) {
 }
 
 static int mxfp4_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                          quant_err *err) {
+                          qsgd_err *err) {
     return mx_quantize(&fmt, q, v, ctx, out, err);
 }
 
 static int mxfp4_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                        uint64_t *nbits, quant_err *err) {
+                        uint64_t *nbits, qsgd_err *err) {
     return mx_encode(&fmt, q, v, ctx, buf, cap, nbits, err);
 }
 
 static int mxfp4_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                        quant_err *err) {
+                        qsgd_err *err) {
     return mx_decode(&fmt, q, buf, len, nbits, out, err);
 }
 

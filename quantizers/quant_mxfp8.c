@@ -18,7 +18,7 @@ static const mx_fmt fmt = {.name = "mxfp8",
                            .nancode = 0x7F,
                            .topmask = 0x78};
 
-static int mxfp8_init(quant *q, quant_err *err) {
+static int mxfp8_init(quant *q, qsgd_err *err) {
     return mx_init(&fmt, q, err);
 }
 
@@ -27,17 +27,17 @@ static uint64_t mxfp8_max_bits(const quant *q) {
 }
 
 static int mxfp8_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                          quant_err *err) {
+                          qsgd_err *err) {
     return mx_quantize(&fmt, q, v, ctx, out, err);
 }
 
 static int mxfp8_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                        uint64_t *nbits, quant_err *err) {
+                        uint64_t *nbits, qsgd_err *err) {
     return mx_encode(&fmt, q, v, ctx, buf, cap, nbits, err);
 }
 
 static int mxfp8_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                        quant_err *err) {
+                        qsgd_err *err) {
     return mx_decode(&fmt, q, buf, len, nbits, out, err);
 }
 

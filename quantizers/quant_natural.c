@@ -26,17 +26,17 @@ typedef struct natural_impl {
     uint32_t *rnd; /* [CHUNK] random words */
 } natural_impl;
 
-static int natural_init(quant *q, quant_err *err) {
+static int natural_init(quant *q, qsgd_err *err) {
     natural_impl *im = calloc(1, sizeof *im);
     if (im)
         im->rnd = malloc(CHUNK * sizeof *im->rnd);
     if (!im || !im->rnd) {
         free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "natural: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "natural: out of memory");
     }
     im->simd = qrng_simd_available();
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void natural_fini(quant *q) {
@@ -85,15 +85,15 @@ static size_t natural_run(quant *q, const float *v, const quant_ctx *ctx, uint8_
     return n;
 }
 
-static int natural_nonfinite(const float *v, size_t i, quant_err *err) {
-    return quant_fail(err, QUANT_EINVAL, 0, "natural: input value %g at index %zu is not finite",
-                      (double)v[i], i);
+static int natural_nonfinite(const float *v, size_t i, qsgd_err *err) {
+    return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "natural: input value %g at index %zu is not finite",
+                         (double)v[i], i);
 }
 
 static int natural_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                            quant_err *err) {
+                            qsgd_err *err) {
     size_t i = natural_run(q, v, ctx, NULL, out);
-    return i < q->n ? natural_nonfinite(v, i, err) : QUANT_OK;
+    return i < q->n ? natural_nonfinite(v, i, err) : QSGD_OK;
 }
 
 /* Sign bits of v[0..n), 1 = negative (the float's sign bit), MSB first, zero padded. */
@@ -121,28 +121,28 @@ static void put_signs(const float *v, size_t n, uint8_t *dst) {
 }
 
 static int natural_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                          uint64_t *nbits, quant_err *err) {
+                          uint64_t *nbits, qsgd_err *err) {
     const size_t n = q->n, bytes = n + (n + 7) / 8;
     if (cap < bytes)
-        return quant_fail(err, QUANT_ENOSPC, 0, "natural: buffer of %zu bytes, need %zu", cap,
-                          bytes);
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "natural: buffer of %zu bytes, need %zu", cap,
+                             bytes);
     size_t i = natural_run(q, v, ctx, buf, NULL);
     if (i < n)
         return natural_nonfinite(v, i, err);
     put_signs(v, n, buf + n);
     *nbits = 9ull * n;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int natural_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                          float *out, quant_err *err) {
+                          float *out, qsgd_err *err) {
     const size_t n = q->n;
     uint64_t want = 9ull * n;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "natural: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "natural: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     const uint8_t *signs = buf + n;
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -154,12 +154,12 @@ static int natural_decode(const quant *q, const uint8_t *buf, size_t len, uint64
     if (bad)
         for (size_t i = 0; i < n; i++)
             if (buf[i] == 0xffu)
-                return quant_fail(err, QUANT_ECORRUPT, 8ull * i,
-                                  "natural: coordinate %zu has exponent 255 (not a finite power "
-                                  "of two) at bit %llu",
-                                  i, 8ull * i);
+                return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 8ull * i,
+                                     "natural: coordinate %zu has exponent 255 (not a finite power "
+                                     "of two) at bit %llu",
+                                     i, 8ull * i);
     /* the padding bits after the last sign are outside nbits: not looked at */
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* Claims checked by `qsgdsim stats`: unbiased and E (C(v) - v)^2 <= v^2 / 8 per coordinate

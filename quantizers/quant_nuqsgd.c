@@ -49,18 +49,18 @@ static unsigned bitlen(uint32_t x) {
     return x ? 32u - (unsigned)__builtin_clz(x) : 0u;
 }
 
-static int nuqsgd_init(quant *q, quant_err *err) {
+static int nuqsgd_init(quant *q, qsgd_err *err) {
     nuqsgd_opts *o = QUANT_EXT(&q->params, nuqsgd_opts);
     if (o->s < 1 || o->s > NUQSGD_MAX_S)
-        return quant_fail(err, QUANT_EINVAL, 0, "nuqsgd: s=%u out of range 1..%u", o->s,
-                          NUQSGD_MAX_S);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "nuqsgd: s=%u out of range 1..%u", o->s,
+                             NUQSGD_MAX_S);
     if (o->norm != QUANT_NORM_L2 && o->norm != QUANT_NORM_MAX)
-        return quant_fail(err, QUANT_EINVAL, 0, "nuqsgd: bad norm %d", o->norm);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "nuqsgd: bad norm %d", o->norm);
     if (o->bucket == 0 || o->bucket > q->n)
         o->bucket = q->n;
     nuqsgd_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "nuqsgd: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "nuqsgd: out of memory");
     im->d = o->bucket;
     im->nbuckets = (q->n + im->d - 1) / im->d;
     im->w = 1 + bitlen(o->s);
@@ -73,11 +73,11 @@ static int nuqsgd_init(quant *q, quant_err *err) {
         free(im->rnd);
         free(im->codes);
         free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "nuqsgd: out of memory (%zu buckets)",
-                          (size_t)((q->n + o->bucket - 1) / o->bucket));
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "nuqsgd: out of memory (%zu buckets)",
+                             (size_t)((q->n + o->bucket - 1) / o->bucket));
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void nuqsgd_fini(quant *q) {
@@ -130,7 +130,7 @@ static void nuqsgd_levels(const float *v, const uint32_t *r, size_t len, float N
 enum nuqsgd_mode { MODE_VALUES, MODE_DENSE };
 
 static int nuqsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum nuqsgd_mode mode,
-                      float *out, uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
+                      float *out, uint8_t *buf, size_t cap, uint64_t *nbits, qsgd_err *err) {
     nuqsgd_impl *im = q->impl;
     const nuqsgd_opts *o = QUANT_EXT_CONST(&q->params, nuqsgd_opts);
     const size_t n = q->n, d = im->d, nb = im->nbuckets;
@@ -145,19 +145,19 @@ static int nuqsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum nuqsg
             while (i < b0 + len && isfinite(v[i]))
                 i++;
             if (i < b0 + len)
-                return quant_fail(err, QUANT_EINVAL, 0,
-                                  "nuqsgd: input value %g at index %zu is not finite", (double)v[i],
-                                  i);
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "nuqsgd: the norm of bucket %zu overflows float (values too large)",
-                              b);
+                return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                     "nuqsgd: input value %g at index %zu is not finite",
+                                     (double)v[i], i);
+            return QSGD_FAIL_BIT(
+                err, QSGD_EINVAL, 0,
+                "nuqsgd: the norm of bucket %zu overflows float (values too large)", b);
         }
     }
     if (mode == MODE_DENSE) {
         uint64_t total = nuqsgd_max_bits(q);
         if ((total + 7) / 8 > cap)
-            return quant_fail(err, QUANT_ENOSPC, 0, "nuqsgd: buffer of %zu bytes, need %llu", cap,
-                              (unsigned long long)((total + 7) / 8));
+            return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "nuqsgd: buffer of %zu bytes, need %llu", cap,
+                                 (unsigned long long)((total + 7) / 8));
         for (size_t b = 0; b < nb; b++) {
             uint32_t u;
             memcpy(&u, &im->norms[b], 4);
@@ -197,31 +197,31 @@ static int nuqsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum nuqsg
         if (mode == MODE_DENSE)
             qsgd_pack(im->codes, clen, w, buf + 4 * nb + c0 * w / 8);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int nuqsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                           quant_err *err) {
+                           qsgd_err *err) {
     return nuqsgd_run(q, v, ctx, MODE_VALUES, out, NULL, 0, NULL, err);
 }
 
 static int nuqsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                         uint64_t *nbits, quant_err *err) {
+                         uint64_t *nbits, qsgd_err *err) {
     return nuqsgd_run(q, v, ctx, MODE_DENSE, NULL, buf, cap, nbits, err);
 }
 
 static int nuqsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     const nuqsgd_impl *im = q->impl;
     const size_t n = q->n, d = im->d, nb = im->nbuckets;
     const unsigned s = QUANT_EXT_CONST(&q->params, nuqsgd_opts)->s, w = im->w;
     const uint32_t lmask = (1u << (w - 1)) - 1;
     uint64_t want = nuqsgd_max_bits(q);
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "nuqsgd: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "nuqsgd: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     uint16_t codes[CHUNK];
     for (size_t b = 0; b < nb; b++) {
         size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
@@ -230,9 +230,9 @@ static int nuqsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
         float N;
         memcpy(&N, &u, 4);
         if (!(N >= 0.0f) || !isfinite(N))
-            return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
-                              "nuqsgd: bucket %zu has invalid norm %g at bit %llu", b, (double)N,
-                              (unsigned long long)(32ull * b));
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 32ull * b,
+                                 "nuqsgd: bucket %zu has invalid norm %g at bit %llu", b, (double)N,
+                                 (unsigned long long)(32ull * b));
         uint32_t lv[32]; /* bits of the level values ldexp(N, j - s), j = 0..s; 0 beyond */
         memset(lv, 0, sizeof lv);
         for (unsigned j = 1; j <= s; j++) {
@@ -254,14 +254,14 @@ static int nuqsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
                 for (size_t k = 0; k < clen; k++) {
                     uint32_t c = codes[k], level = c & lmask;
                     if (level > s || ((c >> (w - 1)) && level == 0))
-                        return quant_fail(
-                            err, QUANT_ECORRUPT, bit0 + k * w,
+                        return QSGD_FAIL_BIT(
+                            err, QSGD_ECORRUPT, bit0 + k * w,
                             "nuqsgd: coordinate %zu has invalid code %u (s=%u) at bit %llu", i + k,
                             c, s, (unsigned long long)(bit0 + k * w));
                 }
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 enum { OPT_S, OPT_BUCKET, OPT_NORM };

@@ -45,11 +45,11 @@ static void impl_free(onebit_impl *im) {
     free(im);
 }
 
-static int onebit_init(quant *q, quant_err *err) {
+static int onebit_init(quant *q, qsgd_err *err) {
     quant_params *p = &q->params;
     onebit_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "onebit: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "onebit: out of memory");
     if (q->rows > 1) {
         im->columns = 1;
         im->ngroups = q->cols;
@@ -71,10 +71,10 @@ static int onebit_init(quant *q, quant_err *err) {
     if (!im->residual || !im->g || !im->m0 || !im->m1 || !im->sum0 || !im->sum1 || !im->cnt0 ||
         !im->cnt1) {
         impl_free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "onebit: out of memory for %zu values", q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "onebit: out of memory for %zu values", q->n);
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void onebit_fini(quant *q) {
@@ -97,7 +97,7 @@ static const float *onebit_residual(const quant *q) {
 }
 
 /* g = v + residual; per-group means; returns EINVAL on non-finite input. */
-static int onebit_stats(quant *q, const float *v, quant_err *err) {
+static int onebit_stats(quant *q, const float *v, qsgd_err *err) {
     onebit_impl *im = q->impl;
     const size_t n = q->n, G = im->ngroups;
     memset(im->sum0, 0, G * sizeof(double));
@@ -114,9 +114,9 @@ static int onebit_stats(quant *q, const float *v, quant_err *err) {
         size_t i = 0;
         while (i < n && isfinite(im->g[i]))
             i++;
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "onebit: input value %g (+ residual) at index %zu is not finite",
-                          (double)v[i], i);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "onebit: input value %g (+ residual) at index %zu is not finite",
+                             (double)v[i], i);
     }
     /* branch-free sums: the signs are random, so branches would mispredict half the time */
     if (im->columns) {
@@ -154,7 +154,7 @@ static int onebit_stats(quant *q, const float *v, quant_err *err) {
         im->m0[b] = im->cnt0[b] ? (float)(im->sum0[b] / (double)im->cnt0[b]) : 0.0f;
         im->m1[b] = im->cnt1[b] ? (float)(im->sum1[b] / (double)im->cnt1[b]) : 0.0f;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* c ? a : b without a branch (signs are random: a branch mispredicts half the time). */
@@ -190,21 +190,21 @@ static void onebit_finish(quant *q, float *out) {
 }
 
 static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                           quant_err *err) {
+                           qsgd_err *err) {
     int rc = onebit_stats(q, v, err);
     if (rc)
         return rc;
     onebit_finish(q, out);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                         uint64_t *nbits, quant_err *err) {
+                         uint64_t *nbits, qsgd_err *err) {
     onebit_impl *im = q->impl;
     uint64_t total = onebit_max_bits(q);
     if ((total + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "onebit: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((total + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "onebit: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((total + 7) / 8));
     int rc = onebit_stats(q, v, err);
     if (rc)
         return rc;
@@ -228,19 +228,19 @@ static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t
         bitw_put(&w, im->g[i] >= 0.0f, 1);
     *nbits = bitw_finish(&w);
     onebit_finish(q, NULL);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     const onebit_impl *im = q->impl;
     const size_t G = im->ngroups;
     uint64_t want = 64ull * G + q->n;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "onebit: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "onebit: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     bitr r;
     bitr_init(&r, buf, len, nbits);
     /* validate every reconstruction value first, then expand bits (no allocation) */
@@ -253,8 +253,8 @@ static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
         memcpy(&m0, &u0, 4);
         memcpy(&m1, &u1, 4);
         if (!isfinite(m0) || !isfinite(m1) || m0 > 0.0f || m1 < 0.0f)
-            return quant_fail(
-                err, QUANT_ECORRUPT, at,
+            return QSGD_FAIL_BIT(
+                err, QSGD_ECORRUPT, at,
                 "onebit: group %zu has invalid reconstruction values (%g, %g) at bit %llu", b,
                 (double)m0, (double)m1, (unsigned long long)at);
     }
@@ -271,7 +271,7 @@ static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
             memcpy(&out[i], &u, 4);
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 enum { OPT_BUCKET, OPT_FEEDBACK };

@@ -86,15 +86,15 @@ static int is_vector(const quant *q) {
     return q->rows == 1 || q->cols == 1;
 }
 
-static int powersgd_init(quant *q, quant_err *err) {
+static int powersgd_init(quant *q, qsgd_err *err) {
     powersgd_opts *o = QUANT_EXT(&q->params, powersgd_opts);
     if (o->rank == 0 || o->rank > PSGD_MAX_RANK)
-        return quant_fail(err, QUANT_EINVAL, 0, "powersgd: rank=%u is not in 1..%d", o->rank,
-                          PSGD_MAX_RANK);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "powersgd: rank=%u is not in 1..%d", o->rank,
+                             PSGD_MAX_RANK);
     o->no_feedback = o->no_feedback != 0;
     powersgd_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "powersgd: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "powersgd: out of memory");
     if (!is_vector(q)) {
         size_t r = o->rank;
         if (r > q->rows)
@@ -110,12 +110,12 @@ static int powersgd_init(quant *q, quant_err *err) {
         im->qn = malloc(q->cols * r * sizeof *im->qn);
         if (!im->e || !im->m || !im->d || !im->p || !im->qt || !im->qn) {
             impl_free(im);
-            return quant_fail(err, QUANT_ENOMEM, 0, "powersgd: out of memory for %zu x %zu",
-                              q->rows, q->cols);
+            return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "powersgd: out of memory for %zu x %zu",
+                                 q->rows, q->cols);
         }
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void powersgd_fini(quant *q) {
@@ -194,7 +194,7 @@ static int all_finite(const float *x, size_t n) {
 /* One power-iteration step: M, P and Q' into im->m, im->p, im->qn; the state (e, Q) is
  * untouched. EINVAL when M is not finite or C(M) could overflow. Two passes over M, a row
  * at a time: M = g + e with P = M Q, then Q' = M^T P; powersgd_finish makes the third. */
-static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_err *err) {
+static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
     powersgd_impl *im = q->impl;
     const size_t rows = q->rows, cols = q->cols, r = im->r;
     float *qt = im->qt;
@@ -214,9 +214,9 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_e
             size_t j = 0;
             while (j < cols && isfinite(mi[j]))
                 j++;
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "powersgd: input value %g (+ residual) at index %zu is not finite",
-                              (double)vi[j], i * cols + j);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "powersgd: input value %g (+ residual) at index %zu is not finite",
+                                 (double)vi[j], i * cols + j);
         }
         for (size_t k = 0; k < r; k++)
             im->p[i * r + k] = dot8(mi, qt + k * cols, cols);
@@ -265,12 +265,13 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, quant_e
         for (size_t k = 0; k < r; k++)
             cs += fabs((double)im->qn[k * cols + j]);
         if (!(cs <= PSGD_QSUM_MAX))
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "powersgd: the rank-%zu approximation could overflow float (sum of "
-                              "|Q'| in column %zu is %g > 2^127: input too large)",
-                              r, j, cs);
+            return QSGD_FAIL_BIT(
+                err, QSGD_EINVAL, 0,
+                "powersgd: the rank-%zu approximation could overflow float (sum of "
+                "|Q'| in column %zu is %g > 2^127: input too large)",
+                r, j, cs);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* C(M) = P Q'^T (the decoder's order) into out (NULL: not wanted) and, with feedback, the
@@ -309,21 +310,21 @@ static void powersgd_commit(quant *q, float *out) {
     }
 }
 
-static int vector_check(const quant *q, const float *v, quant_err *err) {
+static int vector_check(const quant *q, const float *v, qsgd_err *err) {
     if (all_finite(v, q->n))
-        return QUANT_OK;
+        return QSGD_OK;
     size_t i = 0;
     while (i < q->n && isfinite(v[i]))
         i++;
-    return quant_fail(err, QUANT_EINVAL, 0, "powersgd: input value %g at index %zu is not finite",
-                      (double)v[i], i);
+    return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "powersgd: input value %g at index %zu is not finite",
+                         (double)v[i], i);
 }
 
 static int powersgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                             quant_err *err) {
+                             qsgd_err *err) {
     if (is_vector(q)) {
         int rc = vector_check(q, v, err);
-        if (rc == QUANT_OK)
+        if (rc == QSGD_OK)
             memcpy(out, v, q->n * sizeof *out);
         return rc;
     }
@@ -331,7 +332,7 @@ static int powersgd_quantize(quant *q, const float *v, const quant_ctx *ctx, flo
     if (rc)
         return rc;
     powersgd_commit(q, out);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void put_floats(uint8_t *buf, const float *x, size_t n) {
@@ -345,12 +346,12 @@ static void put_floats(uint8_t *buf, const float *x, size_t n) {
 }
 
 static int powersgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                           uint64_t *nbits, quant_err *err) {
+                           uint64_t *nbits, qsgd_err *err) {
     powersgd_impl *im = q->impl;
     uint64_t total = powersgd_max_bits(q);
     if (total / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "powersgd: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)(total / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "powersgd: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)(total / 8));
     if (is_vector(q)) {
         int rc = vector_check(q, v, err);
         if (rc)
@@ -375,7 +376,7 @@ static int powersgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8
         powersgd_commit(q, NULL);
     }
     *nbits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static uint32_t get_u32(const uint8_t *b) {
@@ -383,40 +384,40 @@ static uint32_t get_u32(const uint8_t *b) {
 }
 
 static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                           float *out, quant_err *err) {
+                           float *out, qsgd_err *err) {
     const powersgd_impl *im = q->impl;
     uint64_t want = powersgd_max_bits(q);
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "powersgd: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "powersgd: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     size_t nf = (size_t)(want / 32), np = is_vector(q) ? 0 : q->rows * im->r;
     double cs = 0; /* sum_k |Q'_jk| of the current j */
     for (size_t i = 0; i < nf; i++) {
         uint32_t u = get_u32(buf + 4 * i);
         float x = u2f(u);
         if ((u & 0x7fffffffu) >= 0x7f800000u || (i < np && !(fabsf(x) <= PSGD_PMAX)))
-            return quant_fail(err, QUANT_ECORRUPT, 32ull * i,
-                              "powersgd: %s value %zu is %g at bit %llu (%s)", i < np ? "P" : "Q",
-                              i < np ? i : i - np, (double)x, 32ull * i,
-                              i < np ? "P's columns are unit or zero vectors" : "not finite");
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 32ull * i,
+                                 "powersgd: %s value %zu is %g at bit %llu (%s)",
+                                 i < np ? "P" : "Q", i < np ? i : i - np, (double)x, 32ull * i,
+                                 i < np ? "P's columns are unit or zero vectors" : "not finite");
         if (is_vector(q)) {
             out[i] = x;
         } else if (i >= np) {
             cs += fabs((double)x);
             if ((i - np) % im->r == im->r - 1) {
                 if (!(cs <= PSGD_QSUM_MAX))
-                    return quant_fail(err, QUANT_ECORRUPT, 32ull * (i + 1 - im->r),
-                                      "powersgd: row %zu of Q has sum |Q_jk| = %g > 2^127 at "
-                                      "bit %llu (no encoder writes it)",
-                                      (i - np) / im->r, cs, 32ull * (i + 1 - im->r));
+                    return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 32ull * (i + 1 - im->r),
+                                         "powersgd: row %zu of Q has sum |Q_jk| = %g > 2^127 at "
+                                         "bit %llu (no encoder writes it)",
+                                         (i - np) / im->r, cs, 32ull * (i + 1 - im->r));
                 cs = 0;
             }
         }
     }
     if (is_vector(q))
-        return QUANT_OK;
+        return QSGD_OK;
     /* the decoder writes nothing but out: Q'^T a tile of columns at a time on the stack,
      * each row of P Q'^T in row_product's order */
     const size_t rows = q->rows, cols = q->cols, r = im->r, tw = PSGD_TILE / r;
@@ -433,7 +434,7 @@ static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint6
             row_product(prow, qtile, w, w, r, out + i * cols + j0);
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 enum { OPT_RANK, OPT_FEEDBACK };

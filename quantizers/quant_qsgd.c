@@ -43,32 +43,33 @@ static unsigned bitlen(uint32_t x) {
     return x ? 32u - (unsigned)__builtin_clz(x) : 0u;
 }
 
-static int qsgd_init(quant *q, quant_err *err) {
+static int qsgd_init(quant *q, qsgd_err *err) {
     quant_params *p = &q->params;
     if (p->s == 0) {
         if (p->bits == 0)
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "qsgd: give the number of levels s (1..%u) or bits (2..16)",
-                              QSGD_MAX_S);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "qsgd: give the number of levels s (1..%u) or bits (2..16)",
+                                 QSGD_MAX_S);
         if (p->bits < 2 || p->bits > 16)
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "qsgd: bits=%u out of range 2..16 (bits=b means s = 2^(b-1)-1)",
-                              p->bits);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "qsgd: bits=%u out of range 2..16 (bits=b means s = 2^(b-1)-1)",
+                                 p->bits);
         p->s = (1u << (p->bits - 1)) - 1;
     }
     if (p->s < 1 || p->s > QSGD_MAX_S)
-        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: s=%u out of range 1..%u", p->s, QSGD_MAX_S);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qsgd: s=%u out of range 1..%u", p->s,
+                             QSGD_MAX_S);
     if (p->norm != QUANT_NORM_L2 && p->norm != QUANT_NORM_MAX)
-        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: bad norm %d", (int)p->norm);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qsgd: bad norm %d", (int)p->norm);
     if (p->format != QUANT_FMT_DENSE && p->format != QUANT_FMT_ELIAS)
-        return quant_fail(err, QUANT_EINVAL, 0, "qsgd: bad format %d", (int)p->format);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "qsgd: bad format %d", (int)p->format);
     if (p->bucket == 0 || p->bucket > q->n)
         p->bucket = q->n;
     p->bits = 1 + bitlen(p->s);
 
     qsgd_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "qsgd: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "qsgd: out of memory");
     im->nbuckets = (q->n + p->bucket - 1) / p->bucket;
     im->w = p->bits;
     im->simd = qrng_simd_available();
@@ -80,11 +81,11 @@ static int qsgd_init(quant *q, quant_err *err) {
         free(im->rnd);
         free(im->codes);
         free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "qsgd: out of memory (%zu buckets)",
-                          (size_t)((q->n + p->bucket - 1) / p->bucket));
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "qsgd: out of memory (%zu buckets)",
+                             (size_t)((q->n + p->bucket - 1) / p->bucket));
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void qsgd_fini(quant *q) {
@@ -125,7 +126,7 @@ enum qsgd_mode { MODE_VALUES, MODE_DENSE, MODE_ELIAS };
 
 /* The one driver: norms, then chunk by chunk random words -> levels -> output. */
 static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mode mode, float *out,
-                    uint8_t *buf, size_t cap, uint64_t *nbits, quant_err *err) {
+                    uint8_t *buf, size_t cap, uint64_t *nbits, qsgd_err *err) {
     qsgd_impl *im = q->impl;
     const quant_params *p = &q->params;
     const size_t n = q->n, d = p->bucket, nb = im->nbuckets;
@@ -143,11 +144,12 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
             while (i < b0 + len && isfinite(v[i]))
                 i++;
             if (i < b0 + len)
-                return quant_fail(err, QUANT_EINVAL, 0,
-                                  "qsgd: input value %g at index %zu is not finite", (double)v[i],
-                                  i);
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "qsgd: the norm of bucket %zu overflows float (values too large)", b);
+                return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                     "qsgd: input value %g at index %zu is not finite",
+                                     (double)v[i], i);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "qsgd: the norm of bucket %zu overflows float (values too large)",
+                                 b);
         }
     }
 
@@ -155,8 +157,8 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
     if (mode == MODE_DENSE) {
         uint64_t total = 32ull * nb + (uint64_t)n * w;
         if ((total + 7) / 8 > cap)
-            return quant_fail(err, QUANT_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
-                              (unsigned long long)((total + 7) / 8));
+            return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
+                                 (unsigned long long)((total + 7) / 8));
         for (size_t b = 0; b < nb; b++) {
             uint32_t u;
             memcpy(&u, &im->norms[b], 4);
@@ -267,36 +269,36 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
     if (mode == MODE_ELIAS) {
         uint64_t total = bitw_finish(&bw);
         if (bw.overflow)
-            return quant_fail(
-                err, QUANT_ENOSPC, 0,
+            return QSGD_FAIL_BIT(
+                err, QSGD_ENOSPC, 0,
                 "qsgd: buffer of %zu bytes too small for the elias message (max %llu bits)", cap,
                 (unsigned long long)qsgd_max_bits(q));
         *nbits = total;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int qsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     return qsgd_run(q, v, ctx, MODE_VALUES, out, NULL, 0, NULL, err);
 }
 
 static int qsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                       uint64_t *nbits, quant_err *err) {
+                       uint64_t *nbits, qsgd_err *err) {
     return qsgd_run(q, v, ctx, q->params.format == QUANT_FMT_ELIAS ? MODE_ELIAS : MODE_DENSE, NULL,
                     buf, cap, nbits, err);
 }
 
-static int check_norm(float norm, size_t b, uint64_t bit, quant_err *err) {
+static int check_norm(float norm, size_t b, uint64_t bit, qsgd_err *err) {
     if (!(norm >= 0.0f) || !isfinite(norm))
-        return quant_fail(err, QUANT_ECORRUPT, bit,
-                          "qsgd: bucket %zu has invalid norm %g at bit %llu", b, (double)norm,
-                          (unsigned long long)bit);
-    return QUANT_OK;
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, bit,
+                             "qsgd: bucket %zu has invalid norm %g at bit %llu", b, (double)norm,
+                             (unsigned long long)bit);
+    return QSGD_OK;
 }
 
 static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                        quant_err *err) {
+                        qsgd_err *err) {
     const qsgd_impl *im = q->impl;
     const size_t n = q->n, d = q->params.bucket, nb = im->nbuckets;
     const uint32_t s = q->params.s;
@@ -304,10 +306,10 @@ static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t
     const uint32_t lmask = (1u << (w - 1)) - 1;
     uint64_t want = 32ull * nb + (uint64_t)n * w;
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "qsgd dense: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "qsgd dense: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     uint16_t codes[CHUNK];
     for (size_t b = 0; b < nb; b++) {
         size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
@@ -333,19 +335,19 @@ static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t
                 for (size_t k = 0; k < clen; k++) {
                     uint32_t c = codes[k], level = c & lmask;
                     if (level > s || ((c >> (w - 1)) && level == 0))
-                        return quant_fail(
-                            err, QUANT_ECORRUPT, bit0 + k * w,
+                        return QSGD_FAIL_BIT(
+                            err, QSGD_ECORRUPT, bit0 + k * w,
                             "qsgd dense: coordinate %zu has invalid code %u (s=%u) at bit %llu",
                             i + k, c, s, (unsigned long long)(bit0 + k * w));
                 }
             }
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                        quant_err *err) {
+                        qsgd_err *err) {
     const qsgd_impl *im = q->impl;
     const size_t n = q->n, d = q->params.bucket, nb = im->nbuckets;
     const uint32_t s = q->params.s;
@@ -357,9 +359,9 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
         uint32_t u;
         uint64_t at = r.pos;
         if (bitr_get(&r, 32, &u))
-            return quant_fail(err, QUANT_ECORRUPT, at,
-                              "qsgd elias: truncated in the norm of bucket %zu at bit %llu", b,
-                              (unsigned long long)at);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, at,
+                                 "qsgd elias: truncated in the norm of bucket %zu at bit %llu", b,
+                                 (unsigned long long)at);
         float norm = get_float_bits(u);
         int rc = check_norm(norm, b, at, err);
         if (rc)
@@ -405,13 +407,13 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
             at = r.pos;
             int e = elias_omega_get(&r, blen + 1 - pos, &gap);
             if (e == ELIAS_TRUNCATED)
-                return quant_fail(
-                    err, QUANT_ECORRUPT, at,
+                return QSGD_FAIL_BIT(
+                    err, QSGD_ECORRUPT, at,
                     "qsgd elias: truncated in a position gap of bucket %zu at bit %llu", b,
                     (unsigned long long)at);
             if (e == ELIAS_TOO_LARGE)
-                return quant_fail(
-                    err, QUANT_ECORRUPT, at,
+                return QSGD_FAIL_BIT(
+                    err, QSGD_ECORRUPT, at,
                     "qsgd elias: position gap past the end of bucket %zu (size %zu) at bit %llu", b,
                     blen, (unsigned long long)at);
             pos += gap;
@@ -420,29 +422,29 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
             uint32_t neg;
             at = r.pos;
             if (bitr_get(&r, 1, &neg))
-                return quant_fail(err, QUANT_ECORRUPT, at,
-                                  "qsgd elias: truncated in a sign of bucket %zu at bit %llu", b,
-                                  (unsigned long long)at);
+                return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, at,
+                                     "qsgd elias: truncated in a sign of bucket %zu at bit %llu", b,
+                                     (unsigned long long)at);
             at = r.pos;
             e = elias_omega_get(&r, s, &level);
             if (e != ELIAS_OK)
-                return quant_fail(err, QUANT_ECORRUPT, at,
-                                  "qsgd elias: %s level in bucket %zu at bit %llu (s=%u)",
-                                  e == ELIAS_TRUNCATED ? "truncated" : "out-of-range", b,
-                                  (unsigned long long)at, s);
+                return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, at,
+                                     "qsgd elias: %s level in bucket %zu at bit %llu (s=%u)",
+                                     e == ELIAS_TRUNCATED ? "truncated" : "out-of-range", b,
+                                     (unsigned long long)at, s);
             float val = (float)level * unit;
             out[b0 + pos - 1] = neg ? -val : val;
         }
     }
     if (r.pos != nbits)
-        return quant_fail(err, QUANT_ECORRUPT, r.pos,
-                          "qsgd elias: %llu trailing bits after the last bucket at bit %llu",
-                          (unsigned long long)(nbits - r.pos), (unsigned long long)r.pos);
-    return QUANT_OK;
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, r.pos,
+                             "qsgd elias: %llu trailing bits after the last bucket at bit %llu",
+                             (unsigned long long)(nbits - r.pos), (unsigned long long)r.pos);
+    return QSGD_OK;
 }
 
 static int qsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                       quant_err *err) {
+                       qsgd_err *err) {
     return q->params.format == QUANT_FMT_ELIAS ? decode_elias(q, buf, len, nbits, out, err)
                                                : decode_dense(q, buf, len, nbits, out, err);
 }

@@ -66,19 +66,19 @@ static void impl_free(randomk_impl *im) {
     free(im);
 }
 
-static int randomk_init(quant *q, quant_err *err) {
+static int randomk_init(quant *q, qsgd_err *err) {
     randomk_opts *o = QUANT_EXT(&q->params, randomk_opts);
     if (q->n > SPARSE_INDEX_MAX_N)
-        return quant_fail(err, QUANT_EINVAL, 0, "randomk: %zu coordinates, at most %llu", q->n,
-                          (unsigned long long)SPARSE_INDEX_MAX_N);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "randomk: %zu coordinates, at most %llu", q->n,
+                             (unsigned long long)SPARSE_INDEX_MAX_N);
     if (o->index != SPARSE_INDEX_RAW && o->index != SPARSE_INDEX_ELIAS && o->index != INDEX_SEED)
-        return quant_fail(err, QUANT_EINVAL, 0, "randomk: bad index code %d", o->index);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "randomk: bad index code %d", o->index);
     if (!(o->ratio > 0.0 && o->ratio <= 1.0) && o->k == 0)
-        return quant_fail(err, QUANT_EINVAL, 0, "randomk: ratio=%g must lie in (0, 1] (or give k)",
-                          o->ratio);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "randomk: ratio=%g must lie in (0, 1] (or give k)", o->ratio);
     randomk_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "randomk: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "randomk: out of memory");
     if (o->k) {
         im->k = o->k < q->n ? o->k : q->n;
     } else {
@@ -95,10 +95,10 @@ static int randomk_init(quant *q, quant_err *err) {
     im->rnd = malloc(CHUNK * sizeof *im->rnd);
     if (!im->e || !im->bits || !im->idx || !im->val || !im->rnd) {
         impl_free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "randomk: out of memory for %zu values", q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "randomk: out of memory for %zu values", q->n);
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void randomk_fini(quant *q) {
@@ -163,7 +163,7 @@ static void draw_set(randomk_impl *im, size_t n, uint64_t seed) {
 }
 
 /* The set and its values; the residual is updated (scale=0) only when all is well. */
-static int randomk_run(quant *q, const float *v, const quant_ctx *ctx, quant_err *err) {
+static int randomk_run(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
     randomk_impl *im = q->impl;
     const int fb = QUANT_EXT_CONST(&q->params, randomk_opts)->no_scale;
     const size_t n = q->n, k = im->k;
@@ -179,9 +179,9 @@ static int randomk_run(quant *q, const float *v, const quant_ctx *ctx, quant_err
         size_t i = 0;
         while (i < n && isfinite(fb ? v[i] + im->e[i] : v[i]))
             i++;
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "randomk: input value %g%s at index %zu is not finite", (double)v[i],
-                          fb ? " (+ residual)" : "", i);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "randomk: input value %g%s at index %zu is not finite", (double)v[i],
+                             fb ? " (+ residual)" : "", i);
     }
     draw_set(im, n, set_seed(ctx));
     if (fb) {
@@ -201,16 +201,16 @@ static int randomk_run(quant *q, const float *v, const quant_ctx *ctx, quant_err
             size_t j = 0;
             while (j < k && isfinite(im->val[j]))
                 j++;
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "randomk: value %g at index %u times n/k = %g overflows float",
-                              (double)v[im->idx[j]], im->idx[j], (double)im->scale);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "randomk: value %g at index %u times n/k = %g overflows float",
+                                 (double)v[im->idx[j]], im->idx[j], (double)im->scale);
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int randomk_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                            quant_err *err) {
+                            qsgd_err *err) {
     randomk_impl *im = q->impl;
     int rc = randomk_run(q, v, ctx, err);
     if (rc)
@@ -218,11 +218,11 @@ static int randomk_quantize(quant *q, const float *v, const quant_ctx *ctx, floa
     memset(out, 0, q->n * sizeof *out);
     for (size_t j = 0; j < im->k; j++)
         out[im->idx[j]] = im->val[j];
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int randomk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                          uint64_t *nbits, quant_err *err) {
+                          uint64_t *nbits, qsgd_err *err) {
     randomk_impl *im = q->impl;
     const int index = QUANT_EXT_CONST(&q->params, randomk_opts)->index;
     const size_t k = im->k;
@@ -235,8 +235,8 @@ static int randomk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_
         total = sparse_index_bits((sparse_index_code)index, im->idx, k) + 32ull * k;
     }
     if ((total + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "randomk: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((total + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "randomk: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((total + 7) / 8));
     int rc = randomk_run(q, v, ctx, err);
     if (rc)
         return rc;
@@ -255,11 +255,11 @@ static int randomk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_
         bitw_put(&w, u, 32);
     }
     *nbits = bitw_finish(&w);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int randomk_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                          float *out, quant_err *err) {
+                          float *out, qsgd_err *err) {
     randomk_impl *im = q->impl; /* decode workspace (one thread at a time, quant.h) */
     const int index = QUANT_EXT_CONST(&q->params, randomk_opts)->index;
     const size_t k = im->k;
@@ -268,21 +268,21 @@ static int randomk_decode(const quant *q, const uint8_t *buf, size_t len, uint64
     if (index == INDEX_SEED) {
         uint32_t hi, lo;
         if (bitr_get(&r, 32, &hi) || bitr_get(&r, 32, &lo))
-            return quant_fail(err, QUANT_ECORRUPT, nbits, "randomk: truncated in the set seed");
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits, "randomk: truncated in the set seed");
         draw_set(im, q->n, (uint64_t)hi << 32 | lo);
     } else {
         uint64_t bit;
         const char *why;
         if (sparse_index_get(&r, (sparse_index_code)index, k, q->n, im->idx, &bit, &why))
-            return quant_fail(err, QUANT_ECORRUPT, bit, "randomk: %s at bit %llu", why,
-                              (unsigned long long)bit);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, bit, "randomk: %s at bit %llu", why,
+                                 (unsigned long long)bit);
     }
     if (nbits - r.pos != 32ull * k)
-        return quant_fail(err, QUANT_ECORRUPT,
-                          nbits - r.pos < 32ull * k ? nbits : r.pos + 32ull * k,
-                          "randomk: %llu bits of values after the indices, expected %llu (%s)",
-                          (unsigned long long)(nbits - r.pos), (unsigned long long)(32ull * k),
-                          nbits - r.pos < 32ull * k ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT,
+                             nbits - r.pos < 32ull * k ? nbits : r.pos + 32ull * k,
+                             "randomk: %llu bits of values after the indices, expected %llu (%s)",
+                             (unsigned long long)(nbits - r.pos), (unsigned long long)(32ull * k),
+                             nbits - r.pos < 32ull * k ? "truncated" : "trailing bits");
     memset(out, 0, q->n * sizeof *out);
     for (size_t j = 0; j < k; j++) {
         uint64_t at = r.pos;
@@ -291,12 +291,12 @@ static int randomk_decode(const quant *q, const uint8_t *buf, size_t len, uint64
         float x;
         memcpy(&x, &u, 4);
         if (!isfinite(x))
-            return quant_fail(err, QUANT_ECORRUPT, at,
-                              "randomk: value %zu is not finite at bit %llu", j,
-                              (unsigned long long)at);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, at,
+                                 "randomk: value %zu is not finite at bit %llu", j,
+                                 (unsigned long long)at);
         out[im->idx[j]] = x;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static const qsgd_opt_choice index_choices[] = {

@@ -11,9 +11,9 @@
 
 #include "quant.h"
 
-static int signsgd_init(quant *q, quant_err *err) {
+static int signsgd_init(quant *q, qsgd_err *err) {
     q->impl = NULL;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void signsgd_fini(quant *q) {}
@@ -39,28 +39,28 @@ static size_t first_nonfinite(const float *v, size_t n) {
 }
 
 static int signsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                            quant_err *err) {
+                            qsgd_err *err) {
     size_t bad = first_nonfinite(v, q->n);
     if (bad < q->n)
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "signsgd: input value %g at index %zu is not finite", (double)v[bad],
-                          bad);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "signsgd: input value %g at index %zu is not finite", (double)v[bad],
+                             bad);
     for (size_t i = 0; i < q->n; i++)
         out[i] = v[i] >= 0.0f ? 1.0f : -1.0f;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int signsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                          uint64_t *nbits, quant_err *err) {
+                          uint64_t *nbits, qsgd_err *err) {
     const size_t n = q->n, bytes = (n + 7) / 8;
     if (cap < bytes)
-        return quant_fail(err, QUANT_ENOSPC, 0, "signsgd: buffer of %zu bytes, need %zu", cap,
-                          bytes);
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "signsgd: buffer of %zu bytes, need %zu", cap,
+                             bytes);
     size_t bad = first_nonfinite(v, n);
     if (bad < n)
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "signsgd: input value %g at index %zu is not finite", (double)v[bad],
-                          bad);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "signsgd: input value %g at index %zu is not finite", (double)v[bad],
+                             bad);
     size_t j = 0;
     for (; 8 * j + 8 <= n; j++) {
         const float *x = v + 8 * j;
@@ -76,22 +76,23 @@ static int signsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_
         buf[j] = (uint8_t)b;
     }
     *nbits = n;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int signsgd_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                          float *out, quant_err *err) {
+                          float *out, qsgd_err *err) {
     const size_t n = q->n;
     if (nbits != n)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < n ? nbits : n,
-                          "signsgd: message of %llu bits, expected exactly %zu (%s)",
-                          (unsigned long long)nbits, n, nbits < n ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < n ? nbits : n,
+                             "signsgd: message of %llu bits, expected exactly %zu (%s)",
+                             (unsigned long long)nbits, n,
+                             nbits < n ? "truncated" : "trailing bits");
     for (size_t i = 0; i < n; i++) { /* 1.0f or -1.0f: the sign bit from the message bit */
         uint32_t bit = (buf[i >> 3] >> (7 - (i & 7))) & 1u;
         uint32_t u = 0x3f800000u | (bit ^ 1u) << 31;
         memcpy(&out[i], &u, 4);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* Claims checked by `qsgdsim stats`: biased and scale-free (no variance bound). */

@@ -73,14 +73,15 @@ static int check_clip(const char *val, char *valid, size_t vlen) {
     return -1;
 }
 
-static int terngrad_init(quant *q, quant_err *err) {
+static int terngrad_init(quant *q, qsgd_err *err) {
     terngrad_opts *o = QUANT_EXT(&q->params, terngrad_opts);
     double c = 0;
     if (o->clip[0] == '\0') /* zeroed params (quant_alloc with a zeroed struct): none */
         snprintf(o->clip, sizeof o->clip, "none");
     if (memchr(o->clip, '\0', sizeof o->clip) == NULL || parse_clip(o->clip, &c) != 0)
-        return quant_fail(err, QUANT_EINVAL, 0,
-                          "terngrad: clip='%.15s' is not none or a number in (0, 1000]", o->clip);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "terngrad: clip='%.15s' is not none or a number in (0, 1000]",
+                             o->clip);
     if (c > 0) { /* canonical: 6 significant digits, and the value used is the described one */
         snprintf(o->clip, sizeof o->clip, "%g", c);
         c = strtod(o->clip, NULL);
@@ -89,7 +90,7 @@ static int terngrad_init(quant *q, quant_err *err) {
         o->bucket = q->n;
     terngrad_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "terngrad: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "terngrad: out of memory");
     im->nbuckets = (q->n + o->bucket - 1) / o->bucket;
     im->clip = c;
     im->simd = qrng_simd_available();
@@ -98,11 +99,11 @@ static int terngrad_init(quant *q, quant_err *err) {
     im->codes = malloc(CHUNK * sizeof *im->codes);
     if (!im->scale || !im->rnd || !im->codes) {
         impl_free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "terngrad: out of memory (%zu buckets)",
-                          (size_t)((q->n + o->bucket - 1) / o->bucket));
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "terngrad: out of memory (%zu buckets)",
+                             (size_t)((q->n + o->bucket - 1) / o->bucket));
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void terngrad_fini(quant *q) {
@@ -115,7 +116,7 @@ static uint64_t terngrad_max_bits(const quant *q) {
 }
 
 /* Scales of every bucket; EINVAL naming the index on a non-finite input. */
-static int terngrad_scales(quant *q, const float *v, quant_err *err) {
+static int terngrad_scales(quant *q, const float *v, qsgd_err *err) {
     terngrad_impl *im = q->impl;
     const size_t n = q->n, d = QUANT_EXT(&q->params, terngrad_opts)->bucket;
     for (size_t b = 0; b < im->nbuckets; b++) {
@@ -126,9 +127,9 @@ static int terngrad_scales(quant *q, const float *v, quant_err *err) {
             size_t i = b0;
             while (i < b0 + len && isfinite(v[i]))
                 i++;
-            return quant_fail(err, QUANT_EINVAL, 0,
-                              "terngrad: input value %g at index %zu is not finite", (double)v[i],
-                              i);
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "terngrad: input value %g at index %zu is not finite",
+                                 (double)v[i], i);
         }
         if (im->clip > 0 && s > 0) { /* sigma about the mean: two passes, 4 lanes (i % 4) */
             const float *x = v + b0;
@@ -152,7 +153,7 @@ static int terngrad_scales(quant *q, const float *v, quant_err *err) {
         }
         im->scale[b] = s;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* Codes of v[i0..i0+len) (one bucket segment, scale s) with words r. */
@@ -176,7 +177,7 @@ static void terngrad_codes(const terngrad_impl *im, const float *v, const uint32
 
 /* The one driver: scales, then per chunk words -> codes -> message and/or values. */
 static int terngrad_run(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, float *out,
-                        quant_err *err) {
+                        qsgd_err *err) {
     terngrad_impl *im = q->impl;
     const size_t n = q->n, d = QUANT_EXT(&q->params, terngrad_opts)->bucket, nb = im->nbuckets;
     int rc = terngrad_scales(q, v, err);
@@ -214,25 +215,25 @@ static int terngrad_run(quant *q, const float *v, const quant_ctx *ctx, uint8_t 
         if (buf) /* c0 is a multiple of 4: the chunk starts on a byte */
             qsgd_pack(im->codes, clen, 2, buf + 4 * nb + c0 / 4);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int terngrad_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                             quant_err *err) {
+                             qsgd_err *err) {
     return terngrad_run(q, v, ctx, NULL, out, err);
 }
 
 static int terngrad_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                           uint64_t *nbits, quant_err *err) {
+                           uint64_t *nbits, qsgd_err *err) {
     uint64_t total = terngrad_max_bits(q);
     if ((total + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "terngrad: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((total + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "terngrad: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((total + 7) / 8));
     int rc = terngrad_run(q, v, ctx, buf, NULL, err);
     if (rc)
         return rc;
     *nbits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* The value of code c (00 -> +0, 01 -> +s, 11 -> -s) with su the scale's bits, as bits;
@@ -244,16 +245,16 @@ static inline uint32_t tern_put(float *o, uint32_t c, uint32_t su) {
 }
 
 static int terngrad_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits,
-                           float *out, quant_err *err) {
+                           float *out, qsgd_err *err) {
     const terngrad_impl *im = q->impl;
     const size_t n = q->n, d = QUANT_EXT_CONST(&q->params, terngrad_opts)->bucket,
                  nb = im->nbuckets;
     uint64_t want = terngrad_max_bits(q);
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "terngrad: message of %llu bits, expected exactly %llu (%s)",
-                          (unsigned long long)nbits, (unsigned long long)want,
-                          nbits < want ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "terngrad: message of %llu bits, expected exactly %llu (%s)",
+                             (unsigned long long)nbits, (unsigned long long)want,
+                             nbits < want ? "truncated" : "trailing bits");
     const uint8_t *codes = buf + 4 * nb;
     for (size_t b = 0; b < nb; b++) {
         uint32_t u = (uint32_t)buf[4 * b] << 24 | (uint32_t)buf[4 * b + 1] << 16 |
@@ -261,9 +262,9 @@ static int terngrad_decode(const quant *q, const uint8_t *buf, size_t len, uint6
         float s;
         memcpy(&s, &u, 4);
         if ((u >> 31) || !isfinite(s))
-            return quant_fail(err, QUANT_ECORRUPT, 32ull * b,
-                              "terngrad: bucket %zu has invalid scale %g at bit %llu", b, (double)s,
-                              32ull * b);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 32ull * b,
+                                 "terngrad: bucket %zu has invalid scale %g at bit %llu", b,
+                                 (double)s, 32ull * b);
         size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n, i = b0;
         uint32_t bad = 0;
         for (; i < bend && (i & 3); i++)
@@ -280,14 +281,14 @@ static int terngrad_decode(const quant *q, const uint8_t *buf, size_t len, uint6
                 uint32_t c = (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3u;
                 if (c == 2u || (c != 0 && s == 0.0f)) {
                     uint64_t at = 32ull * nb + 2ull * i;
-                    return quant_fail(err, QUANT_ECORRUPT, at,
-                                      "terngrad: coordinate %zu has invalid code %u (scale %g) "
-                                      "at bit %llu",
-                                      i, c, (double)s, (unsigned long long)at);
+                    return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, at,
+                                         "terngrad: coordinate %zu has invalid code %u (scale %g) "
+                                         "at bit %llu",
+                                         i, c, (double)s, (unsigned long long)at);
                 }
             }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 enum { OPT_BUCKET, OPT_CLIP };

@@ -61,19 +61,19 @@ static size_t topk_k(const topk_opts *o, size_t n) {
     return k < n ? k : n;
 }
 
-static int topk_init(quant *q, quant_err *err) {
+static int topk_init(quant *q, qsgd_err *err) {
     topk_opts *o = QUANT_EXT(&q->params, topk_opts);
     if (q->n > SPARSE_INDEX_MAX_N)
-        return quant_fail(err, QUANT_EINVAL, 0, "topk: %zu coordinates, at most %llu", q->n,
-                          (unsigned long long)SPARSE_INDEX_MAX_N);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "topk: %zu coordinates, at most %llu", q->n,
+                             (unsigned long long)SPARSE_INDEX_MAX_N);
     if (o->index != SPARSE_INDEX_RAW && o->index != SPARSE_INDEX_ELIAS)
-        return quant_fail(err, QUANT_EINVAL, 0, "topk: bad index code %d", o->index);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "topk: bad index code %d", o->index);
     if (!(o->ratio > 0.0 && o->ratio <= 1.0) && o->k == 0)
-        return quant_fail(err, QUANT_EINVAL, 0, "topk: ratio=%g must lie in (0, 1] (or give k)",
-                          o->ratio);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "topk: ratio=%g must lie in (0, 1] (or give k)",
+                             o->ratio);
     topk_impl *im = calloc(1, sizeof *im);
     if (!im)
-        return quant_fail(err, QUANT_ENOMEM, 0, "topk: out of memory");
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "topk: out of memory");
     im->k = topk_k(o, q->n);
     o->k = im->k; /* resolved, as quant_describe prints it */
     im->e = calloc(q->n, sizeof *im->e);
@@ -83,10 +83,10 @@ static int topk_init(quant *q, quant_err *err) {
     im->cand = malloc(q->n * sizeof *im->cand);
     if (!im->e || !im->g || !im->idx || !im->val || !im->cand) {
         impl_free(im);
-        return quant_fail(err, QUANT_ENOMEM, 0, "topk: out of memory for %zu values", q->n);
+        return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "topk: out of memory for %zu values", q->n);
     }
     q->impl = im;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void topk_fini(quant *q) {
@@ -117,7 +117,7 @@ static inline uint32_t mag_bits(float x) {
 
 /* g = v + e (or v), checked finite; then the selection into im->idx/val. Nothing of the
  * state changes here (the residual is committed by topk_commit). */
-static int topk_select(quant *q, const float *v, const float **gout, quant_err *err) {
+static int topk_select(quant *q, const float *v, const float **gout, qsgd_err *err) {
     topk_impl *im = q->impl;
     const topk_opts *o = QUANT_EXT_CONST(&q->params, topk_opts);
     const size_t n = q->n, k = im->k;
@@ -153,8 +153,9 @@ static int topk_select(quant *q, const float *v, const float **gout, quant_err *
     if (bad) {
         for (i = 0; i < n && isfinite(g[i]); i++)
             ;
-        return quant_fail(err, QUANT_EINVAL, 0, "topk: input value %g%s at index %zu is not finite",
-                          (double)v[i], o->no_feedback ? "" : " (+ residual)", i);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "topk: input value %g%s at index %zu is not finite", (double)v[i],
+                             o->no_feedback ? "" : " (+ residual)", i);
     }
     /* the bin of the k-th largest, from the top */
     size_t above = 0; /* count of magnitudes in higher bins */
@@ -212,7 +213,7 @@ static int topk_select(quant *q, const float *v, const float **gout, quant_err *
         }
     }
     *gout = g;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 /* e = g with the selected coordinates zeroed (feedback on). */
@@ -226,7 +227,7 @@ static void topk_commit(quant *q, const float *g) {
 }
 
 static int topk_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                         quant_err *err) {
+                         qsgd_err *err) {
     (void)ctx;
     topk_impl *im = q->impl;
     const float *g;
@@ -237,11 +238,11 @@ static int topk_quantize(quant *q, const float *v, const quant_ctx *ctx, float *
     for (size_t j = 0; j < im->k; j++)
         out[im->idx[j]] = im->val[j];
     topk_commit(q, g);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                       uint64_t *nbits, quant_err *err) {
+                       uint64_t *nbits, qsgd_err *err) {
     (void)ctx;
     topk_impl *im = q->impl;
     const sparse_index_code code = (sparse_index_code)QUANT_EXT(&q->params, topk_opts)->index;
@@ -251,8 +252,8 @@ static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
         return rc;
     uint64_t total = sparse_index_bits(code, im->idx, im->k) + 32ull * im->k;
     if ((total + 7) / 8 > cap)
-        return quant_fail(err, QUANT_ENOSPC, 0, "topk: buffer of %zu bytes, need %llu", cap,
-                          (unsigned long long)((total + 7) / 8));
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "topk: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((total + 7) / 8));
     bitw w;
     bitw_init(&w, buf, cap);
     sparse_index_put(&w, code, im->idx, im->k);
@@ -263,11 +264,11 @@ static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
     }
     *nbits = bitw_finish(&w);
     topk_commit(q, g);
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int topk_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                       quant_err *err) {
+                       qsgd_err *err) {
     topk_impl *im = q->impl; /* decode workspace: idx (one thread at a time, quant.h) */
     const sparse_index_code code = (sparse_index_code)QUANT_EXT_CONST(&q->params, topk_opts)->index;
     const size_t k = im->k;
@@ -276,14 +277,14 @@ static int topk_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
     uint64_t bit;
     const char *why;
     if (sparse_index_get(&r, code, k, q->n, im->idx, &bit, &why))
-        return quant_fail(err, QUANT_ECORRUPT, bit, "topk: %s at bit %llu", why,
-                          (unsigned long long)bit);
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, bit, "topk: %s at bit %llu", why,
+                             (unsigned long long)bit);
     if (nbits - r.pos != 32ull * k)
-        return quant_fail(err, QUANT_ECORRUPT,
-                          nbits - r.pos < 32ull * k ? nbits : r.pos + 32ull * k,
-                          "topk: %llu bits of values after the indices, expected %llu (%s)",
-                          (unsigned long long)(nbits - r.pos), (unsigned long long)(32ull * k),
-                          nbits - r.pos < 32ull * k ? "truncated" : "trailing bits");
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT,
+                             nbits - r.pos < 32ull * k ? nbits : r.pos + 32ull * k,
+                             "topk: %llu bits of values after the indices, expected %llu (%s)",
+                             (unsigned long long)(nbits - r.pos), (unsigned long long)(32ull * k),
+                             nbits - r.pos < 32ull * k ? "truncated" : "trailing bits");
     memset(out, 0, q->n * sizeof *out);
     for (size_t j = 0; j < k; j++) {
         uint64_t at = r.pos;
@@ -292,11 +293,12 @@ static int topk_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t 
         float x;
         memcpy(&x, &u, 4);
         if (!isfinite(x))
-            return quant_fail(err, QUANT_ECORRUPT, at, "topk: value %zu is not finite at bit %llu",
-                              j, (unsigned long long)at);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, at,
+                                 "topk: value %zu is not finite at bit %llu", j,
+                                 (unsigned long long)at);
         out[im->idx[j]] = x;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static const qsgd_opt_choice index_choices[] = {

@@ -57,11 +57,11 @@ static int decode_tensors(run *r, void *ctx, int w, float *acc, double *loss) {
     grad_codec *c = r->codec;
     (void)loss;
     for (size_t t = 0; t < c->ntensors; t++) {
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         const uint8_t *m = om->sd ? om->sd->msgs[w] + om->soffs[t]
                                   : r->recv + om->roffs[t] + (size_t)w * (size_t)r->lens[t];
         uint64_t nb = quant_max_bits(c->q[t]);
-        if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QUANT_OK) {
+        if (quant_decode(c->q[t], m, (size_t)r->lens[t], nb, c->tmp, &qe) != QSGD_OK) {
             if (all_ones(m, (size_t)r->lens[t])) { /* worker w's gradient overflowed */
                 om->overflow = 1;
                 continue;
@@ -103,7 +103,7 @@ static int overlap_step(run *r, double loss, uint32_t step, double compute, step
         double w0 = sim_wall();
         quant_ctx ctx = {r->cfg.seed, (uint32_t)r->worker, step, (uint32_t)t};
         uint64_t nb;
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         size_t cap = quant_max_bytes(c->q[t]);
         if (quant_encode(c->q[t], r->grad + c->offset[t], &ctx, r->msg + soff, cap, &nb, &qe)) {
             if (!grad_codec_overflowed(c->q[t], r->grad + c->offset[t]))

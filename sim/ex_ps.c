@@ -40,7 +40,7 @@ static int ps_step(run *r, double loss, uint32_t step, double compute, step_time
          * zero gradient (not charged: it is a constant of the format) */
         if (!r->is_worker && ps->len == 0) {
             uint64_t b;
-            quant_err qe;
+            qsgd_err qe;
             memset(r->grad, 0, np * sizeof(float));
             grad_codec_encode(r->codec, r->grad, 0, 0, 0, 0, r->msg, r->codec->max_bytes, &ps->len,
                               &b, &qe);

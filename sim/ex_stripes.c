@@ -29,7 +29,7 @@ static void stripes_teardown(run *r) {
 }
 
 static int stripes_setup(run *r) {
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     int rc = 0;
     stripes_state *x = calloc(1, sizeof *x);
     r->exs = x;
@@ -37,7 +37,7 @@ static int stripes_setup(run *r) {
         rc = tr_fail_rank(r, EXIT_MEMORY, "stripes: out of memory");
     else if (!(x->s = sim_stripes_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, r->size,
                                         r->rank, &qe)))
-        rc = tr_fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+        rc = tr_fail_rank(r, qe.code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
                           "quantizer (stripes) '%s': %s", r->cfg.quant, qe.msg);
     if ((rc = tr_agree_code(rc)))
         return rc;
@@ -62,7 +62,7 @@ static int stripes_step(run *r, double loss, uint32_t step, double compute, step
     (void)compute;
     stripes_state *x = r->exs;
     sim_stripes *s = x->s;
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     uint64_t b1, b2;
     size_t len2;
     double w0 = sim_wall();
@@ -105,7 +105,7 @@ static int stripes_step(run *r, double loss, uint32_t step, double compute, step
                    MPI_COMM_WORLD);
     st->comm = comm + (MPI_Wtime() - t0);
     w0 = sim_wall();
-    if (sim_stripes_assemble(s, x->srecv2, r->lens, r->displs, r->grad, &st->loss, &qe) != QUANT_OK)
+    if (sim_stripes_assemble(s, x->srecv2, r->lens, r->displs, r->grad, &st->loss, &qe) != QSGD_OK)
         goto fail;
     st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, bytes);
     SIM_EXECUTE(st->decode);

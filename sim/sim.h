@@ -286,24 +286,24 @@ typedef struct sim_stripes {
 } sim_stripes;
 
 sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_numel, int K, int me,
-                               quant_err *err);
+                               qsgd_err *err);
 void sim_stripes_free(sim_stripes *s);
 /* Stage 1: the K messages (message j = stripe j, for rank j) into out, laid out for
  * MPI_Alltoallv (counts/displs in bytes); *bits: bits sent to the other ranks.
  * GRAD_CODEC_EOVERFLOW: the gradient overflowed, the K messages are overflow markers. */
 int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed, uint32_t step,
                        uint8_t *out, size_t cap_each, int *counts, int *displs, uint64_t *bits,
-                       quant_err *err);
+                       qsgd_err *err);
 /* Stage 2 (owner): average my stripe over the K received messages, re-quantize it. A
- * received marker is passed on as a marker (QUANT_OK); GRAD_CODEC_EOVERFLOW: the average
+ * received marker is passed on as a marker (QSGD_OK); GRAD_CODEC_EOVERFLOW: the average
  * overflowed and out holds a marker. */
 int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                        uint64_t seed, uint32_t step, uint8_t *out, size_t cap, size_t *len,
-                       uint64_t *bits, quant_err *err);
+                       uint64_t *bits, qsgd_err *err);
 /* Everyone: decode the K owners' second-stage messages into avg[nparams]; *loss = -inf if
  * one of them is an overflow marker. */
 int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
-                         float *avg, double *loss, quant_err *err);
+                         float *avg, double *loss, qsgd_err *err);
 
 /* ---- result files -------------------------------------------------------------------------- */
 /* A TSV written as PATH.partial and renamed to PATH by sim_table_close: a file without the

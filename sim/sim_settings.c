@@ -265,8 +265,8 @@ static void sim_format_codec(const sim_config *c, char *buf, size_t len) {
 }
 
 static int sim_parse_backend(sim_config *c, const char *a, char *err, size_t errlen) {
-    model_err me = {0};
-    if (model_device_parse(a, &c->backend, &me) != MODEL_OK)
+    qsgd_err me = {0};
+    if (model_device_parse(a, &c->backend, &me) != QSGD_OK)
         return fail(err, errlen, "%s", me.msg);
     return 0;
 }
@@ -287,8 +287,8 @@ static const char *quote(const char *v, size_t l, char *b, size_t blen) {
 
 int sim_check_model(const char *v, char *msg, size_t len) {
     model_spec ms;
-    model_err me = {0};
-    return model_spec_parse(v, &ms, &me) == MODEL_OK ? 0 : fail(msg, len, "%s", me.msg);
+    qsgd_err me = {0};
+    return model_spec_parse(v, &ms, &me) == QSGD_OK ? 0 : fail(msg, len, "%s", me.msg);
 }
 
 /* The data spec: the source name and option names, checked through the data source registry
@@ -331,9 +331,9 @@ int sim_check_data(const char *spec, char *msg, size_t len) {
 }
 
 int sim_check_quant(const char *v, char *msg, size_t len) {
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     quant_spec qs;
-    if (quant_spec_parse(v, &qs, &qe) != QUANT_OK)
+    if (quant_spec_parse(v, &qs, &qe) != QSGD_OK)
         return fail(msg, len, "%s", qe.msg);
     quant *q = quant_alloc(qs.name, &qs.params, 1, 4096, &qe); /* init checks the values */
     if (!q)
@@ -345,22 +345,22 @@ int sim_check_quant(const char *v, char *msg, size_t len) {
 int sim_check_optim(const char *v, char *msg, size_t len) {
     optim_params op;
     memset(&op, 0, sizeof op); /* as the trainer does */
-    optim_err oe = {0};
-    if (optim_params_parse(v, &op, &oe) != OPTIM_OK || optim_params_check(&op, &oe) != OPTIM_OK)
+    qsgd_err oe = {0};
+    if (optim_params_parse(v, &op, &oe) != QSGD_OK || optim_params_check(&op, &oe) != QSGD_OK)
         return fail(msg, len, "%s", oe.msg);
     return 0;
 }
 
 int sim_check_network(const char *v, char *msg, size_t len) {
     net_config nc;
-    net_err ne = {0};
-    return net_config_parse(v, &nc, &ne) == NET_OK ? 0 : fail(msg, len, "%s", ne.msg);
+    qsgd_err ne = {0};
+    return net_config_parse(v, &nc, &ne) == QSGD_OK ? 0 : fail(msg, len, "%s", ne.msg);
 }
 
 int sim_check_smpi_model(const char *v, char *msg, size_t len) {
     net_smpi_model m;
-    net_err ne = {0};
-    return net_smpi_model_parse(v, &m, &ne) == NET_OK ? 0 : fail(msg, len, "%s", ne.msg);
+    qsgd_err ne = {0};
+    return net_smpi_model_parse(v, &m, &ne) == QSGD_OK ? 0 : fail(msg, len, "%s", ne.msg);
 }
 
 int sim_check_smpi_algorithm(const char *t, char *msg, size_t len) {
@@ -609,23 +609,23 @@ int sim_config_parse_at(int argc, char **argv, sim_config *c, int *help, int *se
      * would never be used (a quantizer on a model whose tensors are all below
      * --quant-min-numel); the quantizer is built once on a 1 x 1 tensor, which checks the
      * values of its options too (qsgd:bits=1 has no level) */
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     quant_spec qs;
     quant *q = NULL;
-    if (quant_spec_parse(c->quant, &qs, &qe) != QUANT_OK ||
+    if (quant_spec_parse(c->quant, &qs, &qe) != QSGD_OK ||
         !(q = quant_alloc(qs.name, &qs.params, 1, 1, &qe)))
         return failed_at(setting, SIM_SET_QUANTIZER, err, errlen, "--quant: %s (spec '%s')", qe.msg,
                          c->quant);
     quant_free(q);
     model_spec ms;
-    model_err me = {0};
-    if (model_spec_parse(c->model, &ms, &me) != MODEL_OK)
+    qsgd_err me = {0};
+    if (model_spec_parse(c->model, &ms, &me) != QSGD_OK)
         return failed_at(setting, SIM_SET_MODEL, err, errlen, "--model: %s (spec '%s')", me.msg,
                          c->model);
     optim_params op;
     memset(&op, 0, sizeof op);
-    optim_err oe = {0};
-    if (optim_params_parse(c->optim, &op, &oe) != OPTIM_OK)
+    qsgd_err oe = {0};
+    if (optim_params_parse(c->optim, &op, &oe) != QSGD_OK)
         return failed_at(setting, SIM_SET_OPTIMIZER, err, errlen, "--optim: %s (spec '%s')", oe.msg,
                          c->optim);
     const sim_exchange_info *x = sim_exchange_get(c->exchange);

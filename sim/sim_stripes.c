@@ -43,9 +43,9 @@ static size_t bound(size_t cols, int K, int j) {
 }
 
 sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_numel, int K, int me,
-                               quant_err *err) {
+                               qsgd_err *err) {
     quant_spec qs;
-    if (quant_spec_parse(spec, &qs, err) != QUANT_OK)
+    if (quant_spec_parse(spec, &qs, err) != QSGD_OK)
         return NULL;
     sim_stripes *s = calloc(1, sizeof *s);
     if (!s)
@@ -110,7 +110,7 @@ sim_stripes *sim_stripes_alloc(const model *m, const char *spec, size_t min_nume
         goto oom;
     return s;
 oom:
-    quant_fail(err, QUANT_ENOMEM, 0, "stripes: out of memory");
+    QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "stripes: out of memory");
 fail:
     sim_stripes_free(s);
     return NULL;
@@ -139,7 +139,7 @@ static void scatter(const sim_stripes *s, size_t t, int j, const float *src, flo
  * of every tensor of grad, encoded by this rank's first-stage quantizer of that stripe. */
 static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uint64_t seed,
                       uint32_t step, uint8_t *out, size_t cap, size_t *len, uint64_t *bits,
-                      quant_err *err) {
+                      qsgd_err *err) {
     size_t T = s->ntensors, off = 8 + 4 * T;
     uint64_t total = 8ull * off;
     memcpy(out, &loss, 8);
@@ -156,14 +156,14 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
             if (rc && grad_codec_overflowed(q, s->buf)) {
                 char why[sizeof err->msg];
                 snprintf(why, sizeof why, "%s", err->msg);
-                return quant_fail(err, GRAD_CODEC_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s", t,
-                                  j, why);
+                return QSGD_FAIL_BIT(err, GRAD_CODEC_EOVERFLOW, 0, "tensor %zu (stripe %d): %.200s",
+                                     t, j, why);
             }
             if (rc)
                 return rc;
             if (nb >= UINT32_MAX)
-                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
-                                  t);
+                return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                     "tensor %zu message exceeds 2^32 - 2 bits", t);
         }
         grad_codec_put_u32(out + 4 * t, (uint32_t)nb);
         off += (size_t)((nb + 7) / 8);
@@ -171,12 +171,12 @@ static int encode_for(sim_stripes *s, int j, const float *grad, double loss, uin
     }
     *len = off + 8;
     *bits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t seed, uint32_t step,
                        uint8_t *out, size_t cap_each, int *counts, int *displs, uint64_t *bits,
-                       quant_err *err) {
+                       qsgd_err *err) {
     *bits = 0;
     size_t pos = 0;
     for (int j = 0; j < s->K; j++) {
@@ -202,12 +202,12 @@ int sim_stripes_encode(sim_stripes *s, const float *grad, double loss, uint64_t 
         if (j != s->me)
             *bits += b;
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
                        uint64_t seed, uint32_t step, uint8_t *out, size_t cap, size_t *len,
-                       uint64_t *bits, quant_err *err) {
+                       uint64_t *bits, qsgd_err *err) {
     /* tensor by tensor: average my stripe over the K messages (in rank order), re-quantize */
     size_t T = s->ntensors;
     size_t pos = 4 * T;
@@ -217,8 +217,8 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
     for (int w = 0; w < s->K; w++) {
         double l;
         if ((size_t)counts[w] < 8 + 4 * T)
-            return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header",
-                              w);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 0, "stripes: message of rank %d has no header",
+                                 w);
         memcpy(&l, in + displs[w], 8);
         lsum += l;
         marker |= grad_codec_is_marker(in + displs[w], (size_t)counts[w]);
@@ -226,7 +226,7 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
     if (marker) { /* a worker's gradient overflowed: pass the marker on */
         *len = stripes_marker(out, T);
         *bits = 8ull * *len;
-        return QUANT_OK;
+        return QSGD_OK;
     }
     lsum /= s->K;
     memcpy(out, &lsum, 8);
@@ -244,8 +244,8 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                     off += (grad_codec_get_u32(msg + 4 * u) + 7) / 8;
                 uint64_t mb = grad_codec_get_u32(msg + 4 * t);
                 if (off + (mb + 7) / 8 > mlen)
-                    return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
-                                      "stripes: rank %d tensor %zu truncated", w, t);
+                    return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 8ull * off,
+                                         "stripes: rank %d tensor %zu truncated", w, t);
                 int rc = quant_decode(q, msg + off, (size_t)((mb + 7) / 8), mb, s->dec, err);
                 if (rc)
                     return rc;
@@ -263,14 +263,14 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
                 snprintf(why, sizeof why, "%s", err->msg);
                 *len = stripes_marker(out - 8, T);
                 *bits = 8ull * *len;
-                return quant_fail(err, GRAD_CODEC_EOVERFLOW, 0,
-                                  "tensor %zu (average of stripe %d): %.200s", t, s->me, why);
+                return QSGD_FAIL_BIT(err, GRAD_CODEC_EOVERFLOW, 0,
+                                     "tensor %zu (average of stripe %d): %.200s", t, s->me, why);
             }
             if (rc)
                 return rc;
             if (nb >= UINT32_MAX)
-                return quant_fail(err, QUANT_EINVAL, 0, "tensor %zu message exceeds 2^32 - 2 bits",
-                                  t);
+                return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                     "tensor %zu message exceeds 2^32 - 2 bits", t);
         }
         grad_codec_put_u32(out + 4 * t, (uint32_t)nb);
         pos += (size_t)((nb + 7) / 8);
@@ -278,21 +278,21 @@ int sim_stripes_reduce(sim_stripes *s, const uint8_t *in, const int *counts, con
     }
     *len = pos + 8;
     *bits = total;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, const int *displs,
-                         float *avg, double *loss, quant_err *err) {
+                         float *avg, double *loss, qsgd_err *err) {
     size_t T = s->ntensors;
     for (int j = 0; j < s->K; j++)
         if (grad_codec_is_marker(in + displs[j], (size_t)counts[j])) {
             *loss = -INFINITY;
-            return QUANT_OK;
+            return QSGD_OK;
         }
     for (int j = 0; j < s->K; j++) {
         if ((size_t)counts[j] < 8 + 4 * T)
-            return quant_fail(err, QUANT_ECORRUPT, 0, "stripes: message of rank %d has no header",
-                              j);
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 0, "stripes: message of rank %d has no header",
+                                 j);
         if (j == 0)
             memcpy(loss, in + displs[j], 8);
         const uint8_t *msg = in + displs[j] + 8;
@@ -304,8 +304,8 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
             if (!q)
                 continue;
             if (off + bytes > mlen)
-                return quant_fail(err, QUANT_ECORRUPT, 8ull * off,
-                                  "stripes: rank %d tensor %zu truncated", j, t);
+                return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, 8ull * off,
+                                     "stripes: rank %d tensor %zu truncated", j, t);
             int rc = quant_decode(q, msg + off, bytes, nb, s->dec, err);
             if (rc)
                 return rc;
@@ -313,5 +313,5 @@ int sim_stripes_assemble(sim_stripes *s, const uint8_t *in, const int *counts, c
             off += bytes;
         }
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }

@@ -155,20 +155,19 @@ int tr_agree_code(int code) {
     return any;
 }
 
+/* Loading data and building the model: the exit class of the code (qsgd_status_exit). */
 static int data_exit(int data_code) {
-    return data_code == DATA_EINVAL   ? EXIT_USAGE
-           : data_code == DATA_ENOMEM ? EXIT_MEMORY
-                                      : EXIT_DATA;
+    return qsgd_status_exit(data_code);
 }
 
 static int model_exit(int model_code) {
-    return model_code == MODEL_ENOMEM   ? EXIT_MEMORY
-           : model_code == MODEL_EINVAL ? EXIT_USAGE
-                                        : EXIT_FAIL;
+    return qsgd_status_exit(model_code);
 }
 
+/* A quantizer failing during the run (the specs were all checked before it started): out
+ * of memory, or a bug (it refused a finite gradient or its own message). */
 int tr_quant_exit(int quant_code) {
-    return quant_code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_FAIL;
+    return quant_code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_FAIL;
 }
 
 /* "failed (CLASS): MESSAGE" */
@@ -212,7 +211,7 @@ static void abort_run(run *r) {
 
 /* ---- data: rank 0 loads, sends each worker its shard ------------------------------------ */
 static int setup_data(run *r) {
-    data_err de = {0};
+    qsgd_err de = {0};
     dataset *train = NULL, *test = NULL;
     int bad = 0;
     struct {
@@ -223,7 +222,7 @@ static int setup_data(run *r) {
     int rc = 0;
     if (r->rank == 0) {
         int drc = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de);
-        if (drc != DATA_OK)
+        if (drc != QSGD_OK)
             rc = tr_fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
         else {
             meta.shape = train->shape;
@@ -249,7 +248,7 @@ static int setup_data(run *r) {
         /* sparse data: every worker loads the file and keeps its rows */
         if (r->rank != 0 && r->is_worker) {
             int drc = data_load_spec(r->cfg.data, r->cfg.seed, &train, &test, &de);
-            if (drc != DATA_OK)
+            if (drc != QSGD_OK)
                 rc = tr_fail_rank(r, data_exit(drc), "data '%s': %s", r->cfg.data, de.msg);
         }
         if (!rc && r->is_worker) {
@@ -278,7 +277,7 @@ static int setup_data(run *r) {
         if (r->rank != 0 && r->is_worker) {
             size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)r->worker);
             int drc = dataset_alloc_dense(&meta.shape, k, &r->shard, &de);
-            if (drc != DATA_OK)
+            if (drc != QSGD_OK)
                 rc = tr_fail_rank(r, data_exit(drc), "data: the shard of %zu rows: %s", k, de.msg);
         }
         if ((rc = tr_agree_code(rc))) {
@@ -291,7 +290,7 @@ static int setup_data(run *r) {
             size_t *idx = malloc((n / (size_t)r->nworkers + 1) * sizeof *idx);
             bad = !idx;
             if (bad)
-                de = (data_err){.code = DATA_ENOMEM, .msg = "out of memory"};
+                de = (qsgd_err){.code = QSGD_ENOMEM, .msg = "out of memory"};
             for (int w = 0; w < r->nworkers; w++) {
                 size_t k = data_shard_size(n, (unsigned)r->nworkers, (unsigned)w);
                 dataset *sub = NULL;
@@ -344,7 +343,7 @@ static int setup_data(run *r) {
     /* every rank needs the shape for the model: workers have a shard, rank 0 the test set */
     if (!rc && !r->shard && !r->test) {
         int drc = dataset_alloc_dense(&meta.shape, 0, &r->shard, &de);
-        if (drc != DATA_OK)
+        if (drc != QSGD_OK)
             rc = tr_fail_rank(r, data_exit(drc), "data: %s", de.msg);
     }
     return tr_agree_code(rc);
@@ -365,22 +364,22 @@ static size_t gather_piece(void) {
 /* ---- model, codec, optimizer -------------------------------------------------------------- */
 static int setup_model(run *r) {
     const data_shape *shape = r->shard ? &r->shard->shape : &r->test->shape;
-    model_err me = {0};
+    qsgd_err me = {0};
     size_t max_batch = r->cfg.batch > 256 ? r->cfg.batch : 256; /* evaluation chunks too */
     /* no collective until every rank has agreed on the model, codec and optimizer: a rank
      * may fail alone (out of memory) */
     int rc = 0;
-    quant_err qe = {0};
-    optim_err oe = {0};
+    qsgd_err qe = {0};
+    qsgd_err oe = {0};
     r->m = model_alloc_spec_on(r->cfg.model, shape, max_batch, r->cfg.backend, &me);
     if (!r->m)
         rc = tr_fail_rank(r, model_exit(me.code), "model '%s': %s", r->cfg.model, me.msg);
     if (!rc && !(r->codec = grad_codec_alloc(r->m, r->cfg.quant, r->cfg.quant_min_numel, &qe)))
-        rc = tr_fail_rank(r, qe.code == QUANT_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+        rc = tr_fail_rank(r, qe.code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
                           "quantizer '%s': %s", r->cfg.quant, qe.msg);
     optim_params op;
     memset(&op, 0, sizeof op);
-    if (!rc && optim_params_parse(r->cfg.optim, &op, &oe) != OPTIM_OK)
+    if (!rc && optim_params_parse(r->cfg.optim, &op, &oe) != QSGD_OK)
         rc = tr_fail_rank(r, EXIT_USAGE, "optimizer '%s': %s", r->cfg.optim, oe.msg);
     /* the optimizer itself once the run's length is known (plan_steps: the schedule's total) */
     if ((rc = tr_agree_code(rc)))
@@ -410,7 +409,7 @@ static int setup_model(run *r) {
         return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
     r->m->type->init_params(r->m, r->theta, r->cfg.seed);
     if (r->is_worker) {
-        data_err de = {0};
+        qsgd_err de = {0};
         r->sampler = data_sampler_alloc(NULL, r->shard->n, r->cfg.batch, 1, r->cfg.seed,
                                         (uint32_t)r->worker, &de);
         bad = !r->sampler;
@@ -533,11 +532,11 @@ int tr_decode_average(run *r, int count, tr_decode_fn dec, void *ctx, float *acc
 
 int tr_decode_gathered(run *r, void *ctx, int w, float *acc, double *loss) {
     int v = *(const int *)ctx + w;
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     const uint8_t *m = tr_message_of(r, v);
     if (!m)
         return tr_fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
-    if (grad_codec_decode_add(r->codec, m, (size_t)r->lens[v], acc, loss, &qe) != QUANT_OK)
+    if (grad_codec_decode_add(r->codec, m, (size_t)r->lens[v], acc, loss, &qe) != QSGD_OK)
         return tr_fail_rank(r, tr_quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
                             qe.msg, (unsigned long long)qe.bit);
     return EXIT_OK;
@@ -564,7 +563,7 @@ void tr_overflow_note(run *r, uint32_t step, const char *why) {
 
 int tr_encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *st) {
     double w0 = sim_wall();
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     int rc = grad_codec_encode(r->codec, r->grad, loss, r->cfg.seed, (uint32_t)r->worker, step,
                                r->msg, r->codec->max_bytes, len, &st->bits, &qe);
     if (rc == GRAD_CODEC_EOVERFLOW) /* the marker goes out instead: every rank stops as diverged */
@@ -651,8 +650,8 @@ static int evaluate(run *r, size_t it, double epoch, double t) {
 
 static int evaluate_rank0(run *r, size_t it, double epoch, double t) {
     double loss = NAN, acc = NAN;
-    model_err me = {0};
-    if (r->m->type->evaluate(r->m, r->theta, r->test, &loss, &acc, &me) != MODEL_OK) {
+    qsgd_err me = {0};
+    if (r->m->type->evaluate(r->m, r->theta, r->test, &loss, &acc, &me) != QSGD_OK) {
         tr_fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
                      "evaluation at iteration %zu: %s", it, me.msg);
         abort_run(r);
@@ -684,17 +683,17 @@ static int plan_steps(run *r) {
         pw = ~0ull;
     MPI_Allreduce(&pw, &minpw, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
     r->ipe = (size_t)minpw / r->cfg.batch; /* >= 1: setup_data checked one batch per worker */
-    train_err te = {0};
+    qsgd_err te = {0};
     if (train_plan_steps(r->cfg.epochs, r->ipe, r->cfg.max_steps, &r->steps, &te))
         return tr_fail_all(r, EXIT_USAGE, "--epochs", te.msg);
     optim_params op;
-    optim_err oe = {0};
+    qsgd_err oe = {0};
     memset(&op, 0, sizeof op);
     optim_params_parse(r->cfg.optim, &op, &oe); /* parsed in setup_model already */
     train_schedule_resolve(&op, r->steps, r->ipe, 0);
     int rc = 0;
     if (!(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
-        rc = tr_fail_rank(r, oe.code == OPTIM_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
+        rc = tr_fail_rank(r, oe.code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
                           "optimizer '%s': %s", r->cfg.optim, oe.msg);
     return tr_agree_code(rc);
 }
@@ -756,9 +755,9 @@ static int train(run *r) {
         if (r->is_worker) {
             size_t b = data_sampler_next(r->sampler, r->idx);
             double w0 = sim_wall();
-            model_err me = {0};
+            qsgd_err me = {0};
             if (r->m->type->loss_grad(r->m, r->theta, r->shard, r->idx, b, &loss, r->grad, &me) !=
-                MODEL_OK) {
+                QSGD_OK) {
                 tr_fail_rank(r, model_exit(me.code) == EXIT_MEMORY ? EXIT_MEMORY : EXIT_FAIL,
                              "gradient at iteration %zu: %s", it + 1, me.msg);
                 abort_run(r);

@@ -28,7 +28,7 @@ MT_UNUSED static void poison(float *g, size_t n) {
 }
 
 MT_UNUSED static model *make(const char *spec, const dataset *d, size_t mb, model_device dev) {
-    model_err err = {0};
+    qsgd_err err = {0};
     model *m = model_alloc_spec_on(spec, &d->shape, mb, dev, &err);
     if (!m)
         fprintf(stderr, "\n  model_alloc_spec_on(%s, %s): %s\n", spec, model_device_name(dev),
@@ -131,7 +131,7 @@ MT_UNUSED static int loss_close(double c, double g) {
 
 MT_UNUSED static int lg(model *m, const float *theta, const dataset *d, const size_t *idx, size_t B,
                         double *loss, float *grad) {
-    model_err err = {0};
+    qsgd_err err = {0};
     *loss = NAN;
     poison(grad, m->nparams);
     int rc = m->type->loss_grad(m, theta, d, idx, B, loss, grad, &err);
@@ -142,7 +142,7 @@ MT_UNUSED static int lg(model *m, const float *theta, const dataset *d, const si
 }
 
 MT_UNUSED static int ev(model *m, const float *theta, const dataset *d, double *loss, double *acc) {
-    model_err err = {0};
+    qsgd_err err = {0};
     *loss = *acc = -1;
     int rc = m->type->evaluate(m, theta, d, loss, acc, &err);
     if (rc)
@@ -176,8 +176,8 @@ MT_UNUSED static void parity(const char *spec, dataset *d, dataset *t, size_t mb
             for (size_t i = 0; i < B; i++)
                 idx[i] = consecutive ? s0 + i : gsl_rng_uniform_int(R, (unsigned long)d->n);
             double lc, lgp, l2;
-            CU_ASSERT_EQUAL_FATAL(lg(c, theta, d, idx, B, &lc, gc), MODEL_OK);
-            CU_ASSERT_EQUAL_FATAL(lg(g, theta, d, idx, B, &lgp, gg), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(c, theta, d, idx, B, &lc, gc), QSGD_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(g, theta, d, idx, B, &lgp, gg), QSGD_OK);
             char what[64];
             snprintf(what, sizeof what, "batch %zu%s", B, consecutive ? " (consecutive rows)" : "");
             if (!loss_close(lc, lgp))
@@ -186,7 +186,7 @@ MT_UNUSED static void parity(const char *spec, dataset *d, dataset *t, size_t mb
             if (!loss_only)
                 CU_ASSERT(grad_close(c, gc, gg, what));
             /* the same call again: bit-identical */
-            CU_ASSERT_EQUAL_FATAL(lg(g, theta, d, idx, B, &l2, g2), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(g, theta, d, idx, B, &l2, g2), QSGD_OK);
             CU_ASSERT(memcmp(&l2, &lgp, sizeof l2) == 0);
             CU_ASSERT(memcmp(gg, g2, n * sizeof(float)) == 0);
         }
@@ -195,8 +195,8 @@ MT_UNUSED static void parity(const char *spec, dataset *d, dataset *t, size_t mb
     dataset *sets[3] = {t, d, t};
     for (int k = 0; k < 3; k++) {
         double lc, ac, lgv, agv, l2, a2;
-        CU_ASSERT_EQUAL_FATAL(ev(c, theta, sets[k], &lc, &ac), MODEL_OK);
-        CU_ASSERT_EQUAL_FATAL(ev(g, theta, sets[k], &lgv, &agv), MODEL_OK);
+        CU_ASSERT_EQUAL_FATAL(ev(c, theta, sets[k], &lc, &ac), QSGD_OK);
+        CU_ASSERT_EQUAL_FATAL(ev(g, theta, sets[k], &lgv, &agv), QSGD_OK);
         if (!loss_close(lc, lgv))
             fprintf(stderr, "\n  %s evaluate: loss cpu %.12g gpu %.12g\n", spec, lc, lgv);
         CU_ASSERT(loss_close(lc, lgv));
@@ -205,7 +205,7 @@ MT_UNUSED static void parity(const char *spec, dataset *d, dataset *t, size_t mb
         } else { /* one row may flip on a near-tie of the logits (not on the grids) */
             CU_ASSERT(fabs(ac - agv) <= 1.0 / (double)sets[k]->n + 1e-12);
         }
-        CU_ASSERT_EQUAL_FATAL(ev(g, theta, sets[k], &l2, &a2), MODEL_OK);
+        CU_ASSERT_EQUAL_FATAL(ev(g, theta, sets[k], &l2, &a2), QSGD_OK);
         CU_ASSERT(memcmp(&l2, &lgv, sizeof l2) == 0);
         CU_ASSERT(isnan(agv) ? isnan(a2) : a2 == agv);
     }

@@ -134,11 +134,11 @@ MT_UNUSED static dataset *mt_blobs(gsl_rng *r, size_t n, size_t dim, int nclass)
 MT_UNUSED static double mt_loss(model *m, const float *theta, const dataset *d, const size_t *idx,
                                 size_t B, float *gbuf) {
     double L = NAN;
-    model_err err = {0};
+    qsgd_err err = {0};
     int rc = m->type->loss_grad(m, theta, d, idx, B, &L, gbuf, &err);
-    if (rc != MODEL_OK)
+    if (rc != QSGD_OK)
         fprintf(stderr, "loss_grad: %s\n", err.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, MODEL_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     return L;
 }
 

@@ -20,7 +20,7 @@
 
 typedef struct qc_backend {
     const char *name;
-    qcuda *(*make)(const quant *q, quant_err *err);
+    qcuda *(*make)(const quant *q, qsgd_err *err);
     void *(*alloc)(size_t bytes);
     void (*release)(void *p);
     int (*to_dev)(void *d, const void *h, size_t bytes);
@@ -72,7 +72,7 @@ static void qc_dev_free(qc_dev *d) {
 }
 
 static qcuda *qc_make(const quant *q) {
-    quant_err err = {0};
+    qsgd_err err = {0};
     qcuda *g = QB->make(q, &err);
     QT_CHECK(g != NULL, "%s: qcuda (%s) for %zux%zu: %s", QB->name, q->type->name, q->rows, q->cols,
              err.msg);
@@ -80,8 +80,8 @@ static qcuda *qc_make(const quant *q) {
 }
 
 /* Same code, bit offset (decode errors) and message. */
-static int qc_same_error(const char *what, int rc_cpu, const quant_err *ec, int rc_gpu,
-                         const quant_err *eg) {
+static int qc_same_error(const char *what, int rc_cpu, const qsgd_err *ec, int rc_gpu,
+                         const qsgd_err *eg) {
     int ok = QT_CHECK(rc_cpu == rc_gpu, "%s: cpu rc %d (%s), gpu rc %d (%s)", what, rc_cpu, ec->msg,
                       rc_gpu, eg->msg);
     if (ok && rc_cpu) {
@@ -123,7 +123,7 @@ static int qc_case(const char *spec, size_t rows, size_t cols, int kind) {
     int ok = G && qc_dev_alloc(&d, n, cap);
     for (uint32_t t = 0; ok && t < STEPS; t++) {
         quant_ctx ctx = qt_ctx(0xC0DA0000u + t, 5, 40 + t, 3);
-        quant_err ec = {0}, eg = {0};
+        qsgd_err ec = {0}, eg = {0};
         uint64_t nb_c = 0, nb_g = 0;
         qt_fill(v, n, kind, QR);
         memset(buf, 0xA5, cap);
@@ -261,13 +261,13 @@ static void qc_test_encode_errors(void) {
                 if (A->type->stateful) { /* a step first, so that there is a residual */
                     float ok_v[R * C];
                     uint64_t nb;
-                    quant_err e = {0};
+                    qsgd_err e = {0};
                     qt_fill(ok_v, n, QT_IN_GAUSS, QR);
                     QB->to_dev(d.v, ok_v, n * sizeof(float));
                     quant_encode(A, ok_v, &ctx, buf, cap, &nb, &e);
                     qcuda_encode(G, d.v, &ctx, d.buf, cap, &nb, &e);
                 }
-                quant_err ec = {0}, eg = {0};
+                qsgd_err ec = {0}, eg = {0};
                 uint64_t nc = 1, ng = 1;
                 QB->to_dev(d.v, v, n * sizeof(float));
                 int rc = quant_encode(A, v, &ctx, buf, use_cap, &nc, &ec);
@@ -279,7 +279,7 @@ static void qc_test_encode_errors(void) {
                          (unsigned long long)ng);
                 if (quant_residual(A)) {
                     memcpy(r1, quant_residual(A), n * sizeof(float));
-                    CU_ASSERT_EQUAL(qcuda_residual(G, d.out, &eg), QUANT_OK);
+                    CU_ASSERT_EQUAL(qcuda_residual(G, d.out, &eg), QSGD_OK);
                     QB->to_host(r2, d.out, n * sizeof(float));
                     QT_CHECK(qt_first_diff(r1, r2, n) == n, "%s: residual differs after the error",
                              w);
@@ -314,9 +314,9 @@ static void qc_test_decode_errors(void) {
             uint8_t *msg = malloc(cap), *bad = malloc(cap);
             qt_fill(v, n, QT_IN_GAUSS, QR);
             quant_ctx ctx = qt_ctx(11, 0, 1, 2);
-            quant_err ec = {0}, eg = {0};
+            qsgd_err ec = {0}, eg = {0};
             uint64_t nbits;
-            CU_ASSERT_EQUAL_FATAL(quant_encode(A, v, &ctx, msg, cap, &nbits, &ec), QUANT_OK);
+            CU_ASSERT_EQUAL_FATAL(quant_encode(A, v, &ctx, msg, cap, &nbits, &ec), QSGD_OK);
             size_t len = (size_t)((nbits + 7) / 8);
             for (int trial = 0; trial < 400; trial++) {
                 memcpy(bad, msg, cap);
@@ -384,18 +384,18 @@ static void qc_test_unsupported(void) {
     char why[200] = "";
     CU_ASSERT_EQUAL(qcuda_supported(e, why, sizeof why), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "elias"));
-    quant_err err = {0};
+    qsgd_err err = {0};
     CU_ASSERT_PTR_NULL(QB->make(e, &err));
-    CU_ASSERT_EQUAL(err.code, QUANT_EINVAL);
+    CU_ASSERT_EQUAL(err.code, QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "elias"));
     quant_free(e);
     quant *q = qt_alloc("qsgd:bits=4", 1, 100);
     qcuda *g = qc_make(q);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     CU_ASSERT_STRING_EQUAL(qcuda_backend(g), QB->name);
-    CU_ASSERT_EQUAL(qcuda_residual(g, NULL, &err), QUANT_EINVAL);
+    CU_ASSERT_EQUAL(qcuda_residual(g, NULL, &err), QSGD_EINVAL);
     uint64_t nb;
-    CU_ASSERT_EQUAL(qcuda_encode(g, NULL, NULL, NULL, 0, &nb, &err), QUANT_EINVAL); /* no ctx */
+    CU_ASSERT_EQUAL(qcuda_encode(g, NULL, NULL, NULL, 0, &nb, &err), QSGD_EINVAL); /* no ctx */
     qcuda_free(g);
     qcuda_free(NULL);
     quant_free(q);

@@ -112,7 +112,7 @@ QT_FN double qt_now(void) {
 /* Allocate from a spec or record a failure (with the library's message) and return NULL. */
 #define qt_alloc(spec, rows, cols) qt_alloc_at(__FILE__, __LINE__, (spec), (rows), (cols))
 QT_FN quant *qt_alloc_at(const char *file, int line, const char *spec, size_t rows, size_t cols) {
-    quant_err err = {0};
+    qsgd_err err = {0};
     quant *q = quant_alloc_spec(spec, rows, cols, &err);
     if (!q)
         qt_fail_at(file, line, "quant_alloc_spec(\"%s\", %zu, %zu) failed: code %d: %s", spec, rows,

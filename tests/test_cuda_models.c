@@ -116,8 +116,8 @@ static void test_virtual_workers(void) {
             for (size_t i = 0; i < B; i++)
                 idx[i] = gsl_rng_uniform_int(R, (unsigned long)d->n);
             double la, lb;
-            CU_ASSERT_EQUAL_FATAL(lg(w[k], th, d, idx, B, &la, ga), MODEL_OK);
-            CU_ASSERT_EQUAL_FATAL(lg(one, th, d, idx, B, &lb, gb), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(w[k], th, d, idx, B, &la, ga), QSGD_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(one, th, d, idx, B, &lb, gb), QSGD_OK);
             CU_ASSERT(memcmp(&la, &lb, sizeof la) == 0);
             CU_ASSERT(memcmp(ga, gb, n * sizeof(float)) == 0);
         }
@@ -149,8 +149,8 @@ static void test_cache(void) {
                 ds[k]->label[0] = (ds[k]->label[0] + 1) % 10;
             }
             double lc, lgp;
-            CU_ASSERT_EQUAL_FATAL(lg(c, th, ds[k], idx, 8, &lc, gc), MODEL_OK);
-            CU_ASSERT_EQUAL_FATAL(lg(g, th, ds[k], idx, 8, &lgp, gg), MODEL_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(c, th, ds[k], idx, 8, &lc, gc), QSGD_OK);
+            CU_ASSERT_EQUAL_FATAL(lg(g, th, ds[k], idx, 8, &lgp, gg), QSGD_OK);
             CU_ASSERT(loss_close(lc, lgp));
             CU_ASSERT(grad_close(c, gc, gg, "cache"));
         }
@@ -169,26 +169,26 @@ static void test_errors(void) {
     float *th = calloc(g->nparams, sizeof(float)), *gr = malloc(g->nparams * sizeof(float));
     size_t idx[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     double L;
-    model_err err = {0};
-    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 0, &L, gr, &err), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 9, &L, gr, &err), MODEL_EINVAL);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 0, &L, gr, &err), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 9, &L, gr, &err), QSGD_EINVAL);
     idx[2] = 20; /* row out of range */
-    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 3, &L, gr, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "row index"));
     idx[2] = 2;
     d->label[1] = 10; /* bad label: the CPU's message */
-    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, d, idx, 3, &L, gr, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "has label 10"));
     double acc;
-    CU_ASSERT_EQUAL(g->type->evaluate(g, th, d, &L, &acc, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->evaluate(g, th, d, &L, &acc, &err), QSGD_EINVAL);
     d->label[1] = 1;
     dataset *other = mt_dense(R, 20, 31, 10, 0.0); /* wrong dim */
-    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, other, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, other, idx, 3, &L, gr, &err), QSGD_EINVAL);
     /* CSR data: refused with a clear message by a CUDA model... */
     dataset *csr = mt_to_csr(d);
-    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, csr, idx, 3, &L, gr, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->loss_grad(g, th, csr, idx, 3, &L, gr, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "CSR"));
-    CU_ASSERT_EQUAL(g->type->evaluate(g, th, csr, &L, &acc, &err), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(g->type->evaluate(g, th, csr, &L, &acc, &err), QSGD_EINVAL);
     /* ...and by model_alloc_spec_for at allocation; auto picks the CPU for it */
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(model_alloc_spec_for("softmax", csr, 8, MODEL_DEVICE_CUDA, &err));
@@ -197,7 +197,7 @@ static void test_errors(void) {
     model *a = model_alloc_spec_for("softmax", csr, 8, MODEL_DEVICE_AUTO, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(a->on_gpu, 0);
-    CU_ASSERT_EQUAL(a->type->loss_grad(a, th, csr, idx, 3, &L, gr, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(a->type->loss_grad(a, th, csr, idx, 3, &L, gr, &err), QSGD_OK);
     model_free(a);
     a = model_alloc_spec_for("softmax", d, 8, MODEL_DEVICE_AUTO, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -205,7 +205,7 @@ static void test_errors(void) {
     model_free(a);
     /* empty dataset: evaluate gives loss 0 (+ reg) and NaN accuracy, like the CPU */
     dataset *empty = mt_dense(R, 0, 30, 10, 0.0);
-    CU_ASSERT_EQUAL(g->type->evaluate(g, th, empty, &L, &acc, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(g->type->evaluate(g, th, empty, &L, &acc, &err), QSGD_OK);
     CU_ASSERT_EQUAL(L, 0.0);
     CU_ASSERT(isnan(acc));
     mt_free(empty);
@@ -219,17 +219,17 @@ static void test_errors(void) {
 
 static void test_devices(void) {
     model_device dev = MODEL_DEVICE_CUDA;
-    model_err err = {0};
-    CU_ASSERT_EQUAL(model_device_parse("auto", &dev, &err), MODEL_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL(model_device_parse("auto", &dev, &err), QSGD_OK);
     CU_ASSERT_EQUAL(dev, MODEL_DEVICE_AUTO);
-    CU_ASSERT_EQUAL(model_device_parse("cpu", &dev, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(model_device_parse("cpu", &dev, &err), QSGD_OK);
     CU_ASSERT_EQUAL(dev, MODEL_DEVICE_CPU);
-    CU_ASSERT_EQUAL(model_device_parse("cuda", &dev, &err), MODEL_OK);
+    CU_ASSERT_EQUAL(model_device_parse("cuda", &dev, &err), QSGD_OK);
     CU_ASSERT_EQUAL(dev, MODEL_DEVICE_CUDA);
     const char *bad[] = {"gpu", "", "CUDA", "cuda:0", NULL};
     for (int i = 0; i < 5; i++) {
         memset(&err, 0, sizeof err);
-        CU_ASSERT_EQUAL(model_device_parse(bad[i], &dev, &err), MODEL_EINVAL);
+        CU_ASSERT_EQUAL(model_device_parse(bad[i], &dev, &err), QSGD_EINVAL);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "auto, cpu, cuda"));
     }
     CU_ASSERT_STRING_EQUAL(model_device_name(MODEL_DEVICE_CUDA), "cuda");

@@ -27,11 +27,11 @@ static void run(const char *model, model_device dev, size_t n, train_result *r) 
         .threads = 2,
         .device = dev,
     };
-    train_err err = {0};
+    qsgd_err err = {0};
     int rc = train_run(&c, r, &err);
     if (rc)
         fprintf(stderr, "\n  train_run %s on %s: %s\n", model, model_device_name(dev), err.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     printf("\n  %s on %s: test accuracy %.2f%%, test loss %.4f, %.2f s", model,
            model_device_name(dev), 100 * r->last.test_acc, r->last.test_loss, r->seconds);
 }

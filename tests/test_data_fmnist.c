@@ -32,11 +32,11 @@ static void test_counts(void) {
 
 static void test_histogram(void) {
     size_t hist[10];
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(dataset_label_histogram(train, hist, 10, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(dataset_label_histogram(train, hist, 10, &err), QSGD_OK);
     for (int c = 0; c < 10; c++)
         CU_ASSERT_EQUAL(hist[c], 6000);
-    CU_ASSERT_EQUAL_FATAL(dataset_label_histogram(test, hist, 10, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(dataset_label_histogram(test, hist, 10, &err), QSGD_OK);
     for (int c = 0; c < 10; c++)
         CU_ASSERT_EQUAL(hist[c], 1000);
 }
@@ -64,9 +64,9 @@ static void test_normalization(void) {
 
 static void test_spec_subset(void) {
     dataset *a = NULL, *b = NULL;
-    data_err err = {0};
+    qsgd_err err = {0};
     CU_ASSERT_EQUAL_FATAL(data_load_spec("fmnist:n=2000,ntest=500,norm=unit", 1, &a, &b, &err),
-                          DATA_OK);
+                          QSGD_OK);
     CU_ASSERT_EQUAL(a->n, 2000);
     CU_ASSERT_EQUAL(b->n, 500);
     CU_ASSERT_EQUAL(a->label[17], train->label[17]);
@@ -84,7 +84,7 @@ int main(void) {
                DATA_FMNIST_DIR);
         return 77;
     }
-    data_err err = {0};
+    qsgd_err err = {0};
     if (data_fmnist_load(NULL, "train", NULL, &train, &err) ||
         data_fmnist_load(NULL, "test", NULL, &test, &err)) {
         fprintf(stderr, "load failed: %s\n", err.msg);

@@ -69,8 +69,8 @@ static void test_valid(void) {
     path_of(lab, sizeof lab, "ok-labels.gz");
     write_valid(img, lab);
     dataset *d = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, NULL, &d, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, NULL, &d, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->n, N);
     CU_ASSERT_EQUAL(d->shape.dim, H * W);
     CU_ASSERT_EQUAL(d->shape.channels, 1);
@@ -88,14 +88,14 @@ static void test_valid(void) {
     dataset_free(d);
 
     data_idx_opts o = {.norm = DATA_NORM_UNIT, .limit = 2};
-    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, &o, &d, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, &o, &d, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->n, 2);
     for (int i = 0; i < 2 * H * W; i++)
         CU_ASSERT(fabs(d->x[i] - pixels[i] / 255.0) < 1e-6);
     dataset_free(d);
 
     o = (data_idx_opts){.norm = DATA_NORM_RAW};
-    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, &o, &d, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, &o, &d, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->x[7], (float)pixels[7]);
     dataset_free(d);
 
@@ -106,7 +106,7 @@ static void test_valid(void) {
     uint32_t ih[4] = {0x803, N, H, W}, lh[2] = {0x801, N};
     write_file(img2, ih, 4, pixels, sizeof pixels, 0);
     write_file(lab2, lh, 2, labels, N, 0);
-    CU_ASSERT_EQUAL_FATAL(data_idx_load(img2, lab2, NULL, &d, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_idx_load(img2, lab2, NULL, &d, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->n, N);
     dataset_free(d);
 }
@@ -115,7 +115,7 @@ static void test_valid(void) {
 static void expect_fail(const char *img, const char *lab, const data_idx_opts *o, int code,
                         const char *file, const char *what) {
     dataset *d = (dataset *)0x1;
-    data_err err = {0};
+    qsgd_err err = {0};
     int rc = data_idx_load(img, lab, o, &d, &err);
     CU_ASSERT_EQUAL(rc, code);
     CU_ASSERT_EQUAL(err.code, code);
@@ -132,9 +132,9 @@ static void test_missing(void) {
     path_of(lab, sizeof lab, "ok-labels.gz");
     path_of(nope, sizeof nope, "no-such-file.gz");
     write_valid(img, lab);
-    expect_fail(nope, lab, NULL, DATA_EIO, nope, "cannot open");
-    expect_fail(img, nope, NULL, DATA_EIO, nope, "cannot open");
-    expect_fail(tmpdir, lab, NULL, DATA_EIO, tmpdir, "directory");
+    expect_fail(nope, lab, NULL, QSGD_EDATA, nope, "cannot open");
+    expect_fail(img, nope, NULL, QSGD_EDATA, nope, "cannot open");
+    expect_fail(tmpdir, lab, NULL, QSGD_EDATA, tmpdir, "directory");
 }
 
 static void test_wrong_magic(void) {
@@ -144,11 +144,11 @@ static void test_wrong_magic(void) {
     write_valid(img, lab);
     uint32_t lh[2] = {0x12345678, N};
     write_file(lab, lh, 2, labels, N, 1);
-    expect_fail(img, lab, NULL, DATA_EFORMAT, lab, "magic");
+    expect_fail(img, lab, NULL, QSGD_EFORMAT, lab, "magic");
     /* Swapped arguments: images file given as labels. */
     char lab_ok[300];
     path_of(lab_ok, sizeof lab_ok, "ok-labels.gz");
-    expect_fail(lab_ok, img, NULL, DATA_EFORMAT, lab_ok, "swapped");
+    expect_fail(lab_ok, img, NULL, QSGD_EFORMAT, lab_ok, "swapped");
 }
 
 static void test_truncated(void) {
@@ -158,10 +158,10 @@ static void test_truncated(void) {
     write_valid(img, lab);
     uint32_t ih[4] = {0x803, N, H, W};
     write_file(img, ih, 4, pixels, sizeof pixels - 7, 1); /* gzip ok, payload short */
-    expect_fail(img, lab, NULL, DATA_EFORMAT, img, "truncated");
+    expect_fail(img, lab, NULL, QSGD_EFORMAT, img, "truncated");
     /* Header itself cut short. */
     write_file(img, ih, 2, NULL, 0, 1);
-    expect_fail(img, lab, NULL, DATA_EFORMAT, img, "truncated");
+    expect_fail(img, lab, NULL, QSGD_EFORMAT, img, "truncated");
     /* A gzip stream cut in the middle (as by an interrupted download). */
     char big[300];
     path_of(big, sizeof big, "cut-images.gz");
@@ -185,8 +185,8 @@ static void test_truncated(void) {
     uint32_t blh[2] = {0x801, BN};
     write_file(biglab, blh, 2, bl, BN, 1);
     dataset *d = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL(data_idx_load(big, biglab, NULL, &d, &err), DATA_EFORMAT);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL(data_idx_load(big, biglab, NULL, &d, &err), QSGD_EFORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, big));
     CU_ASSERT_PTR_NULL(d);
 }
@@ -199,7 +199,7 @@ static void test_trailing(void) {
     unsigned char more[N + 3] = {0};
     uint32_t lh[2] = {0x801, N};
     write_file(lab, lh, 2, more, sizeof more, 1);
-    expect_fail(img, lab, NULL, DATA_EFORMAT, lab, "trailing");
+    expect_fail(img, lab, NULL, QSGD_EFORMAT, lab, "trailing");
 }
 
 static void test_count_mismatch(void) {
@@ -209,13 +209,13 @@ static void test_count_mismatch(void) {
     write_valid(img, lab);
     uint32_t lh[2] = {0x801, N - 1};
     write_file(lab, lh, 2, labels, N - 1, 1);
-    expect_fail(img, lab, NULL, DATA_EFORMAT, lab, "4 labels, but");
+    expect_fail(img, lab, NULL, QSGD_EFORMAT, lab, "4 labels, but");
     /* Zero or absurd dimensions in the image header. */
     uint32_t ih[4] = {0x803, N, 0, W};
     char bad[300];
     path_of(bad, sizeof bad, "zero-images.gz");
     write_file(bad, ih, 4, NULL, 0, 1);
-    expect_fail(bad, lab, NULL, DATA_EFORMAT, bad, "dimensions");
+    expect_fail(bad, lab, NULL, QSGD_EFORMAT, bad, "dimensions");
     /* A header claiming more pixels than can be meant (60000 x 4096 x 4096) is refused
      * before any allocation. */
     uint32_t huge[4] = {0x803, 60000, 4096, 4096}, lh2[2] = {0x801, 60000};
@@ -223,7 +223,7 @@ static void test_count_mismatch(void) {
     path_of(hl, sizeof hl, "huge-labels.gz");
     write_file(bad, huge, 4, NULL, 0, 1);
     write_file(hl, lh2, 2, NULL, 0, 1);
-    expect_fail(bad, hl, NULL, DATA_EFORMAT, bad, "bytes of pixels");
+    expect_fail(bad, hl, NULL, QSGD_EFORMAT, bad, "bytes of pixels");
 }
 
 static void test_label_range(void) {
@@ -234,31 +234,31 @@ static void test_label_range(void) {
     unsigned char l2[N] = {0, 1, 10, 2, 3};
     uint32_t lh[2] = {0x801, N};
     write_file(lab, lh, 2, l2, N, 1);
-    expect_fail(img, lab, NULL, DATA_EFORMAT, lab, "label 10 of sample 2");
+    expect_fail(img, lab, NULL, QSGD_EFORMAT, lab, "label 10 of sample 2");
     /* With nclass = 4 a 9 is out of range too. */
     char lab_ok[300];
     path_of(lab_ok, sizeof lab_ok, "ok-labels.gz");
     data_idx_opts o = {.nclass = 4};
-    expect_fail(img, lab_ok, &o, DATA_EFORMAT, lab_ok, "outside 0..3");
+    expect_fail(img, lab_ok, &o, QSGD_EFORMAT, lab_ok, "outside 0..3");
 }
 
 static void test_fmnist_missing_dir(void) {
     dataset *d = NULL;
-    data_err err = {0};
+    qsgd_err err = {0};
     char dir[300];
     path_of(dir, sizeof dir, "no-fmnist-here");
-    CU_ASSERT_EQUAL(data_fmnist_load(dir, "train", NULL, &d, &err), DATA_EIO);
+    CU_ASSERT_EQUAL(data_fmnist_load(dir, "train", NULL, &d, &err), QSGD_EDATA);
     CU_ASSERT_PTR_NULL(d);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no-fmnist-here/train-images-idx3-ubyte.gz"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "dataset-fashion-mnist"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "apt-get install"));
-    CU_ASSERT_EQUAL(data_fmnist_load(dir, "validation", NULL, &d, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_fmnist_load(dir, "validation", NULL, &d, &err), QSGD_EINVAL);
     /* A directory with fake (tiny) files in the Debian layout loads through the same path. */
     char img[300], lab[300];
     path_of(img, sizeof img, "t10k-images-idx3-ubyte.gz");
     path_of(lab, sizeof lab, "t10k-labels-idx1-ubyte.gz");
     write_valid(img, lab);
-    CU_ASSERT_EQUAL_FATAL(data_fmnist_load(tmpdir, "test", NULL, &d, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_fmnist_load(tmpdir, "test", NULL, &d, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->n, N);
     CU_ASSERT_PTR_NOT_NULL(strstr(d->source, "fmnist:test"));
     dataset_free(d);
@@ -270,22 +270,22 @@ static void test_subset_histogram(void) {
     path_of(lab, sizeof lab, "ok-labels.gz");
     write_valid(img, lab);
     dataset *d = NULL, *s = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, NULL, &d, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_idx_load(img, lab, NULL, &d, &err), QSGD_OK);
     size_t idx[3] = {4, 0, 2};
-    CU_ASSERT_EQUAL_FATAL(dataset_subset(d, idx, 3, &s, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(dataset_subset(d, idx, 3, &s, &err), QSGD_OK);
     CU_ASSERT_EQUAL(s->n, 3);
     CU_ASSERT_EQUAL(s->label[0], 7);
     CU_ASSERT_EQUAL(s->label[1], 0);
     CU_ASSERT_EQUAL(memcmp(s->x, d->x + 4 * H * W, H * W * sizeof(float)), 0);
     size_t hist[10];
-    CU_ASSERT_EQUAL(dataset_label_histogram(d, hist, 10, &err), DATA_OK);
+    CU_ASSERT_EQUAL(dataset_label_histogram(d, hist, 10, &err), QSGD_OK);
     CU_ASSERT_EQUAL(hist[3], 2);
     CU_ASSERT_EQUAL(hist[9], 1);
     CU_ASSERT_EQUAL(hist[1], 0);
     size_t bad = 5;
     dataset *t = NULL;
-    CU_ASSERT_EQUAL(dataset_subset(d, &bad, 1, &t, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(dataset_subset(d, &bad, 1, &t, &err), QSGD_EINVAL);
     dataset_free(s);
     dataset_free(d);
 }
@@ -302,7 +302,7 @@ static void expect_fail_limited(const char *img, const char *lab, const data_idx
     if (pid == 0) {
         limit_child(extra);
         dataset *d = (dataset *)0x1;
-        data_err err = {0};
+        qsgd_err err = {0};
         int rc = data_idx_load(img, lab, o, &d, &err);
         int ok = rc == code && err.code == code && d == NULL && strstr(err.msg, file) &&
                  strstr(err.msg, what);
@@ -328,18 +328,18 @@ static void test_bounds(void) {
     uint32_t ih[4] = {0x803, 1u << 26, 16, 16}, lh[2] = {0x801, 1u << 26};
     write_file(img, ih, 4, pixels, sizeof pixels, 1);
     write_file(lab, lh, 2, labels, N, 1);
-    expect_fail_limited(img, lab, NULL, 64u << 20, DATA_EFORMAT, img,
+    expect_fail_limited(img, lab, NULL, 64u << 20, QSGD_EFORMAT, img,
                         "truncated: expected 17179869184 bytes of pixel data, got only 60");
     /* the same with plain files, and for the labels (images complete) */
     path_of(img, sizeof img, "claims-images");
     write_file(img, ih, 4, pixels, sizeof pixels, 0);
-    expect_fail_limited(img, lab, NULL, 64u << 20, DATA_EFORMAT, img, "got only 60");
+    expect_fail_limited(img, lab, NULL, 64u << 20, QSGD_EFORMAT, img, "got only 60");
     uint32_t ih2[4] = {0x803, N, H, W}, lh2[2] = {0x801, N};
     path_of(img, sizeof img, "ok-images.gz");
     write_file(img, ih2, 4, pixels, sizeof pixels, 1);
     path_of(hl, sizeof hl, "short-labels.gz");
     write_file(hl, lh2, 2, labels, N - 2, 1);
-    expect_fail_limited(img, hl, NULL, 64u << 20, DATA_EFORMAT, hl,
+    expect_fail_limited(img, hl, NULL, 64u << 20, QSGD_EFORMAT, hl,
                         "expected 5 bytes of label data, got only 3");
 
     /* 32 MiB of (highly compressible) pixels need 160 MiB with their floats; 96 MiB allowed. */
@@ -353,12 +353,12 @@ static void test_bounds(void) {
         write_file(img, bh, 4, zero, (size_t)BN * BS * BS, 1);
         write_file(lab, blh, 2, zero, BN, 1);
         free(zero);
-        expect_fail_limited(img, lab, NULL, 96u << 20, DATA_ENOMEM, img, "out of memory reading");
+        expect_fail_limited(img, lab, NULL, 96u << 20, QSGD_ENOMEM, img, "out of memory reading");
         /* with limit = 1000 only 1000 images are kept: it loads in the same memory */
         data_idx_opts o = {.limit = 1000};
         dataset *d = NULL;
-        data_err err = {0};
-        CU_ASSERT_EQUAL(data_idx_load(img, lab, &o, &d, &err), DATA_OK);
+        qsgd_err err = {0};
+        CU_ASSERT_EQUAL(data_idx_load(img, lab, &o, &d, &err), QSGD_OK);
         CU_ASSERT_EQUAL(d ? d->n : 0, 1000);
         dataset_free(d);
     }

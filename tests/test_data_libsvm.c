@@ -41,8 +41,8 @@ static void test_binary_csr(void) {
     data_libsvm_opts o = {.dense = 0};
     data_libsvm_info info;
     dataset *d = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, &o, &d, &info, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, &o, &d, &info, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->n, 4);
     CU_ASSERT_EQUAL(d->layout, DATA_CSR);
     CU_ASSERT_EQUAL(d->shape.dim, 10);
@@ -66,7 +66,7 @@ static void test_binary_csr(void) {
     }
     CU_ASSERT_EQUAL(dataset_nnz(d), 5);
     /* Densify agrees with the CSR rows. */
-    CU_ASSERT_EQUAL_FATAL(dataset_densify(d, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(dataset_densify(d, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->layout, DATA_DENSE);
     CU_ASSERT_EQUAL(d->x[0 * 10 + 2], -2.0f);
     CU_ASSERT_EQUAL(d->x[1 * 10 + 1], 1.0f);
@@ -77,7 +77,7 @@ static void test_binary_csr(void) {
     /* {0,1} labels map to {0,1}; auto densify for small dim; fixed dim. */
     p = write_text("bin01.svm", "0 1:1\n1 2:1\n1 1:3 2:4\n");
     o = (data_libsvm_opts){.dense = -1, .dim = 5};
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, &o, &d, NULL, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, &o, &d, NULL, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->layout, DATA_DENSE);
     CU_ASSERT_EQUAL(d->shape.dim, 5);
     CU_ASSERT_EQUAL(d->label[0], 0);
@@ -90,8 +90,8 @@ static void test_multiclass_regression(void) {
     const char *p = write_text("multi.svm", "3 1:1\n1 1:2\n7 2:1\n3 1:1\n");
     dataset *d = NULL;
     data_libsvm_info info;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, &info, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, &info, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->shape.nclass, 3); /* {1,3,7} -> {0,1,2} */
     CU_ASSERT_EQUAL(d->label[0], 1);
     CU_ASSERT_EQUAL(d->label[1], 0);
@@ -102,19 +102,19 @@ static void test_multiclass_regression(void) {
     /* Test file with the training file's classes: 1 is known, 5 is not. */
     const char *t = write_text("multi.t", "1 1:1\n7 2:2\n");
     data_libsvm_opts o = {.classes = info.classes, .nclasses = info.nclasses, .dim = 2};
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(t, &o, &d, NULL, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(t, &o, &d, NULL, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->shape.nclass, 3);
     CU_ASSERT_EQUAL(d->label[0], 0);
     CU_ASSERT_EQUAL(d->label[1], 2);
     dataset_free(d);
     t = write_text("multi-bad.t", "1 1:1\n5 2:2\n");
-    CU_ASSERT_EQUAL(data_libsvm_load(t, &o, &d, NULL, &err), DATA_EFORMAT);
+    CU_ASSERT_EQUAL(data_libsvm_load(t, &o, &d, NULL, &err), QSGD_EFORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "multi-bad.t:2"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "label 5"));
 
     /* Non-integer labels -> regression targets. */
     p = write_text("reg.svm", "0.5 1:1\n-1.25 2:1\n3 1:1\n");
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, &info, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, &info, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->shape.nclass, 0);
     CU_ASSERT_PTR_NULL(d->label);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d->target);
@@ -124,7 +124,7 @@ static void test_multiclass_regression(void) {
     /* Forced regression on integer labels. */
     p = write_text("reg2.svm", "1 1:1\n2 1:2\n");
     o = (data_libsvm_opts){.task = DATA_TASK_REGRESSION};
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, &o, &d, NULL, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, &o, &d, NULL, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->target[1], 2.0f);
     dataset_free(d);
 }
@@ -134,7 +134,7 @@ static void expect_fail(const char *name, const char *text, const data_libsvm_op
                         const char *want1, const char *want2) {
     const char *p = write_text(name, text);
     dataset *d = (dataset *)0x1;
-    data_err err = {0};
+    qsgd_err err = {0};
     CU_ASSERT_EQUAL(data_libsvm_load(p, o, &d, NULL, &err), code);
     CU_ASSERT_PTR_NULL(d);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, want1));
@@ -145,26 +145,26 @@ static void expect_fail(const char *name, const char *text, const data_libsvm_op
 }
 
 static void test_errors(void) {
-    expect_fail("e1.svm", "1 1:1\n1 2:1 x\n", NULL, DATA_EFORMAT, "e1.svm:2", "'x'");
-    expect_fail("e2.svm", "1 1:1\n\n1 3:1 2:1\n", NULL, DATA_EFORMAT, "e2.svm:3",
+    expect_fail("e1.svm", "1 1:1\n1 2:1 x\n", NULL, QSGD_EFORMAT, "e1.svm:2", "'x'");
+    expect_fail("e2.svm", "1 1:1\n\n1 3:1 2:1\n", NULL, QSGD_EFORMAT, "e2.svm:3",
                 "strictly increasing");
-    expect_fail("e3.svm", "1 1:1 1:2\n", NULL, DATA_EFORMAT, "e3.svm:1", "strictly increasing");
-    expect_fail("e4.svm", "1 1:abc\n", NULL, DATA_EFORMAT, "e4.svm:1", "bad value");
-    expect_fail("e5.svm", "1 0:1\n", NULL, DATA_EFORMAT, "e5.svm:1", "bad index");
-    expect_fail("e6.svm", "1 -3:1\n", NULL, DATA_EFORMAT, "e6.svm:1", "bad index");
-    expect_fail("e7.svm", "abc 1:1\n", NULL, DATA_EFORMAT, "e7.svm:1", "bad label");
-    expect_fail("e8.svm", "1 1:1\n2 1:nan\n", NULL, DATA_EFORMAT, "e8.svm:2", "bad value");
-    expect_fail("e9.svm", "1 1:1e999\n", NULL, DATA_EFORMAT, "e9.svm:1", "bad value");
-    expect_fail("e10.svm", "1 1:\n", NULL, DATA_EFORMAT, "e10.svm:1", "index:value");
-    expect_fail("e11.svm", "# nothing\n\n", NULL, DATA_EFORMAT, "e11.svm", "no samples");
+    expect_fail("e3.svm", "1 1:1 1:2\n", NULL, QSGD_EFORMAT, "e3.svm:1", "strictly increasing");
+    expect_fail("e4.svm", "1 1:abc\n", NULL, QSGD_EFORMAT, "e4.svm:1", "bad value");
+    expect_fail("e5.svm", "1 0:1\n", NULL, QSGD_EFORMAT, "e5.svm:1", "bad index");
+    expect_fail("e6.svm", "1 -3:1\n", NULL, QSGD_EFORMAT, "e6.svm:1", "bad index");
+    expect_fail("e7.svm", "abc 1:1\n", NULL, QSGD_EFORMAT, "e7.svm:1", "bad label");
+    expect_fail("e8.svm", "1 1:1\n2 1:nan\n", NULL, QSGD_EFORMAT, "e8.svm:2", "bad value");
+    expect_fail("e9.svm", "1 1:1e999\n", NULL, QSGD_EFORMAT, "e9.svm:1", "bad value");
+    expect_fail("e10.svm", "1 1:\n", NULL, QSGD_EFORMAT, "e10.svm:1", "index:value");
+    expect_fail("e11.svm", "# nothing\n\n", NULL, QSGD_EFORMAT, "e11.svm", "no samples");
     data_libsvm_opts o = {.dim = 3};
-    expect_fail("e12.svm", "1 1:1\n1 4:1\n", &o, DATA_EFORMAT, "e12.svm:2", "exceeds");
-    expect_fail("e13.svm", "1 1:1\n1 2x:1\n", NULL, DATA_EFORMAT, "e13.svm:2", "bad index");
+    expect_fail("e12.svm", "1 1:1\n1 4:1\n", &o, QSGD_EFORMAT, "e12.svm:2", "exceeds");
+    expect_fail("e13.svm", "1 1:1\n1 2x:1\n", NULL, QSGD_EFORMAT, "e13.svm:2", "bad index");
     char nope[320];
     snprintf(nope, sizeof nope, "%s/does-not-exist.svm", tmpdir);
     dataset *d = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL(data_libsvm_load(nope, NULL, &d, NULL, &err), DATA_EIO);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL(data_libsvm_load(nope, NULL, &d, NULL, &err), QSGD_EDATA);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, nope));
 }
 
@@ -184,7 +184,7 @@ static void expect_fail_limited(const char *path, const data_libsvm_opts *o, siz
     if (pid == 0) {
         limit_child(extra);
         dataset *d = (dataset *)0x1;
-        data_err err = {0};
+        qsgd_err err = {0};
         int rc = data_libsvm_load(path, o, &d, NULL, &err);
         int ok = rc == code && err.code == code && d == NULL && strstr(err.msg, want1) &&
                  (!want2 || strstr(err.msg, want2));
@@ -203,7 +203,7 @@ static void expect_fail_limited(const char *path, const data_libsvm_opts *o, siz
 /* Failure 7 of issue 10: libsvm:/dev/zero grew one line to 23 GB. Every input is bounded. */
 static void test_bounds(void) {
     /* /dev/zero fails at its first byte (with 64 MiB to spare, not 23 GB). */
-    expect_fail_limited("/dev/zero", NULL, 64u << 20, DATA_EFORMAT, "/dev/zero:1", "NUL byte");
+    expect_fail_limited("/dev/zero", NULL, 64u << 20, QSGD_EFORMAT, "/dev/zero:1", "NUL byte");
 
     /* A line past the default 16 MiB: refused at line 2, as such. */
     char path[320];
@@ -219,26 +219,26 @@ static void test_bounds(void) {
     CU_ASSERT_FATAL(fclose(f) == 0);
     char want[64];
     snprintf(want, sizeof want, "line longer than %zu bytes", DATA_LIBSVM_MAX_LINE);
-    expect_fail_limited(path, NULL, 64u << 20, DATA_EFORMAT, "longline.svm:2", want);
+    expect_fail_limited(path, NULL, 64u << 20, QSGD_EFORMAT, "longline.svm:2", want);
 
     /* A chosen limit: a line of exactly max_line bytes passes, one byte more does not. */
     data_libsvm_opts o = {.max_line = 12};
     const char *p = write_text("line12.svm", "1 1:1 2:2 3:3\n0 1:1\n"); /* 13 bytes */
-    expect_fail_limited(p, &o, 64u << 20, DATA_EFORMAT, "line12.svm:1", "longer than 12 bytes");
+    expect_fail_limited(p, &o, 64u << 20, QSGD_EFORMAT, "line12.svm:1", "longer than 12 bytes");
     p = write_text("line12b.svm", "1 1:1 2:2 33\n0 1:1"); /* 12 bytes, then no newline */
     o = (data_libsvm_opts){.max_line = 12, .task = DATA_TASK_REGRESSION};
     dataset *d = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL(data_libsvm_load(p, &o, &d, NULL, &err), DATA_EFORMAT); /* "33": no colon */
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL(data_libsvm_load(p, &o, &d, NULL, &err), QSGD_EFORMAT); /* "33": no colon */
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'33'"));
     p = write_text("line12c.svm", "1 1:1 2:2 3:\n");
-    CU_ASSERT_EQUAL(data_libsvm_load(p, &o, &d, NULL, &err), DATA_EFORMAT); /* read whole */
+    CU_ASSERT_EQUAL(data_libsvm_load(p, &o, &d, NULL, &err), QSGD_EFORMAT); /* read whole */
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'3:'"));
 
     /* The file size: a regular file is refused before reading, a stream when it passes. */
     o = (data_libsvm_opts){.max_bytes = 30};
     p = write_text("big.svm", "1 1:1\n1 1:1\n1 1:1\n1 1:1\n1 1:1\n1 1:1\n");
-    expect_fail_limited(p, &o, 64u << 20, DATA_EFORMAT, "big.svm", "file of 36 bytes");
+    expect_fail_limited(p, &o, 64u << 20, QSGD_EFORMAT, "big.svm", "file of 36 bytes");
     int fds[2];
     CU_ASSERT_FATAL(pipe(fds) == 0);
     for (int i = 0; i < 40; i++)
@@ -246,7 +246,7 @@ static void test_bounds(void) {
     close(fds[1]);
     char fdpath[64];
     snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fds[0]);
-    expect_fail_limited(fdpath, &o, 64u << 20, DATA_EFORMAT, ":31: file longer than 30 bytes",
+    expect_fail_limited(fdpath, &o, 64u << 20, QSGD_EFORMAT, ":31: file longer than 30 bytes",
                         NULL);
     close(fds[0]);
 
@@ -264,12 +264,12 @@ static void test_bounds(void) {
         CU_ASSERT_FATAL(fclose(f) == 0);
         char want2[400];
         snprintf(want2, sizeof want2, "out of memory reading %s after ", path);
-        expect_fail_limited(path, NULL, 32u << 20, DATA_ENOMEM, want2, " rows");
+        expect_fail_limited(path, NULL, 32u << 20, QSGD_ENOMEM, want2, " rows");
     }
 
     /* A regression target beyond float range is refused, not turned into inf. */
     o = (data_libsvm_opts){.task = DATA_TASK_REGRESSION};
-    expect_fail("reg-big.svm", "0.5 1:1\n1e300 1:1\n", &o, DATA_EFORMAT, "reg-big.svm",
+    expect_fail("reg-big.svm", "0.5 1:1\n1e300 1:1\n", &o, QSGD_EFORMAT, "reg-big.svm",
                 "out of the float range");
     /* More than DATA_MAX_CLASSES labels: classification refused, auto -> regression. */
     size_t cap = 16 * (DATA_MAX_CLASSES + 2);
@@ -278,9 +278,9 @@ static void test_bounds(void) {
     for (int i = 0; i <= DATA_MAX_CLASSES; i++)
         q += snprintf(q, cap - (size_t)(q - many), "%d 1:1\n", i);
     o = (data_libsvm_opts){.task = DATA_TASK_CLASSIFY};
-    expect_fail("many.svm", many, &o, DATA_EFORMAT, "many.svm", "more than 1000 distinct labels");
+    expect_fail("many.svm", many, &o, QSGD_EFORMAT, "many.svm", "more than 1000 distinct labels");
     p = write_text("many2.svm", many);
-    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, NULL, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_libsvm_load(p, NULL, &d, NULL, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->shape.nclass, 0);
     CU_ASSERT_EQUAL(d->target[DATA_MAX_CLASSES], (float)DATA_MAX_CLASSES);
     dataset_free(d);
@@ -293,8 +293,8 @@ static void test_spec(void) {
     char spec[800];
     snprintf(spec, sizeof spec, "libsvm:%s,test=%s,dense=0", tr, te);
     dataset *a = NULL, *b = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_load_spec(spec, 1, &a, &b, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_load_spec(spec, 1, &a, &b, &err), QSGD_OK);
     CU_ASSERT_NOT_EQUAL(a, b);
     CU_ASSERT_EQUAL(a->n, 3);
     CU_ASSERT_EQUAL(b->n, 2);
@@ -305,24 +305,24 @@ static void test_spec(void) {
     dataset_free(a);
     dataset_free(b);
     snprintf(spec, sizeof spec, "libsvm:%s", tr);
-    CU_ASSERT_EQUAL_FATAL(data_load_spec(spec, 1, &a, &b, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_load_spec(spec, 1, &a, &b, &err), QSGD_OK);
     CU_ASSERT_EQUAL(a, b);
     CU_ASSERT_EQUAL(a->layout, DATA_DENSE);
     dataset_free(a);
 
-    CU_ASSERT_EQUAL(data_load_spec("mnist", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("mnist", 1, &a, &b, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "valid: fmnist"));
-    CU_ASSERT_EQUAL(data_load_spec("synth-leastsq:kapa=3", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("synth-leastsq:kapa=3", 1, &a, &b, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "kapa"));
-    CU_ASSERT_EQUAL(data_load_spec("synth-leastsq:n=10,dim=20", 1, &a, &b, &err), DATA_EINVAL);
-    CU_ASSERT_EQUAL(data_load_spec("fmnist:n=abc", 1, &a, &b, &err), DATA_EINVAL);
-    CU_ASSERT_EQUAL(data_load_spec("libsvm:", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("synth-leastsq:n=10,dim=20", 1, &a, &b, &err), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("fmnist:n=abc", 1, &a, &b, &err), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("libsvm:", 1, &a, &b, &err), QSGD_EINVAL);
     snprintf(spec, sizeof spec, "libsvm:%s,color=blue", tr);
-    CU_ASSERT_EQUAL(data_load_spec(spec, 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec(spec, 1, &a, &b, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "color"));
 
     CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-logreg:n=300,dim=7,ntest=50", 3, &a, &b, &err),
-                          DATA_OK);
+                          QSGD_OK);
     CU_ASSERT_EQUAL(a->n, 300);
     CU_ASSERT_EQUAL(b->n, 50);
     CU_ASSERT_EQUAL(a->shape.dim, 7);
@@ -368,24 +368,24 @@ static void test_registry(void) {
     CU_ASSERT_STRING_EQUAL(buf, "fmnist, libsvm:PATH, synth-leastsq, synth-logreg");
 
     dataset *a, *b;
-    data_err err;
+    qsgd_err err;
     CU_ASSERT_EQUAL(data_load_spec("synth-logreg:n=30,dim=3,kappa=2", 1, &a, &b, &err),
-                    DATA_EINVAL);
+                    QSGD_EINVAL);
     CU_ASSERT_STRING_EQUAL(err.msg,
                            "synth-logreg: unknown option 'kappa' (options: n=N, dim=N, scale=X, "
                            "hard=0|1, ntest=N)");
-    CU_ASSERT_EQUAL(data_load_spec("libsvm:", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("libsvm:", 1, &a, &b, &err), QSGD_EINVAL);
     CU_ASSERT_STRING_EQUAL(err.msg, "libsvm spec 'libsvm:': expected libsvm:PATH[,test=PATH,"
                                     "dense=0|1|auto,dim=N,task=auto|class|reg]");
-    CU_ASSERT_EQUAL(data_load_spec("nope", 1, &a, &b, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_load_spec("nope", 1, &a, &b, &err), QSGD_EINVAL);
     CU_ASSERT_STRING_EQUAL(err.msg, "unknown data set 'nope' in spec 'nope' (valid: fmnist, "
                                     "libsvm:PATH, synth-leastsq, synth-logreg)");
     /* the alias d= sets dim, like dim= (same data) */
     dataset *c, *e;
     CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-leastsq:n=40,d=5,ntest=10", 2, &a, &b, &err),
-                          DATA_OK);
+                          QSGD_OK);
     CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-leastsq:n=40,dim=5,ntest=10", 2, &c, &e, &err),
-                          DATA_OK);
+                          QSGD_OK);
     CU_ASSERT_EQUAL(a->shape.dim, 5);
     CU_ASSERT_EQUAL(b->n, 10);
     CU_ASSERT_EQUAL(memcmp(a->x, c->x, 40 * 5 * sizeof(float)), 0);
@@ -401,11 +401,11 @@ static void test_registry(void) {
  * without loading; the list is generated from the tables. */
 static void test_option_values(void) {
     dataset *a, *b, *c, *e;
-    data_err err;
+    qsgd_err err;
     CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-logreg:n=3e2,dim=7,ntest=0.5e2", 3, &a, &b, &err),
-                          DATA_OK);
+                          QSGD_OK);
     CU_ASSERT_EQUAL_FATAL(data_load_spec("synth-logreg:n=300,dim=7,ntest=50", 3, &c, &e, &err),
-                          DATA_OK);
+                          QSGD_OK);
     CU_ASSERT(a->n == 300 && b->n == 50 && a->shape.dim == 7);
     CU_ASSERT_STRING_EQUAL(a->source, c->source);
     CU_ASSERT_EQUAL(memcmp(a->x, c->x, 300 * 7 * sizeof(float)), 0);
@@ -434,19 +434,19 @@ static void test_option_values(void) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = data_load_spec(bad[i].spec, 1, &a, &b, &err);
-        int ok = rc == DATA_EINVAL && !strcmp(err.msg, bad[i].msg) && !a && !b;
-        data_err e2;
-        ok = ok && data_spec_check(bad[i].spec, &e2) == DATA_EINVAL && !strcmp(e2.msg, err.msg);
+        int ok = rc == QSGD_EINVAL && !strcmp(err.msg, bad[i].msg) && !a && !b;
+        qsgd_err e2;
+        ok = ok && data_spec_check(bad[i].spec, &e2) == QSGD_EINVAL && !strcmp(e2.msg, err.msg);
         if (!ok)
             fprintf(stderr, "\n  %s: rc %d '%s'\n  want '%s'\n", bad[i].spec, rc, err.msg,
                     bad[i].msg);
         CU_ASSERT(ok);
     }
     /* checked whole without loading: a missing file is not looked at */
-    CU_ASSERT_EQUAL(data_spec_check("libsvm:/nonexistent.svm,dim=1e3,task=reg", &err), DATA_OK);
-    CU_ASSERT_EQUAL(data_spec_check("fmnist:dir=/nonexistent,n=6e4", &err), DATA_OK);
-    CU_ASSERT_EQUAL(data_spec_check("libsvm", &err), DATA_EINVAL);
-    CU_ASSERT_EQUAL(data_spec_check("mnist", &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_spec_check("libsvm:/nonexistent.svm,dim=1e3,task=reg", &err), QSGD_OK);
+    CU_ASSERT_EQUAL(data_spec_check("fmnist:dir=/nonexistent,n=6e4", &err), QSGD_OK);
+    CU_ASSERT_EQUAL(data_spec_check("libsvm", &err), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(data_spec_check("mnist", &err), QSGD_EINVAL);
     char *mem = NULL;
     size_t ml = 0;
     FILE *f = open_memstream(&mem, &ml);

@@ -13,13 +13,13 @@
 static void check_sharding(size_t n, unsigned K, uint64_t seed) {
     unsigned char *seen = calloc(n ? n : 1, 1);
     size_t total = 0, smin = (size_t)-1, smax = 0;
-    data_err err = {0};
+    qsgd_err err = {0};
     for (unsigned w = 0; w < K; w++) {
         size_t m = data_shard_size(n, K, w);
         size_t *idx = malloc((m ? m : 1) * sizeof *idx);
         size_t *again = malloc((m ? m : 1) * sizeof *idx);
-        CU_ASSERT_EQUAL_FATAL(data_shard(n, K, w, seed, idx, &err), DATA_OK);
-        CU_ASSERT_EQUAL_FATAL(data_shard(n, K, w, seed, again, &err), DATA_OK);
+        CU_ASSERT_EQUAL_FATAL(data_shard(n, K, w, seed, idx, &err), QSGD_OK);
+        CU_ASSERT_EQUAL_FATAL(data_shard(n, K, w, seed, again, &err), QSGD_OK);
         CU_ASSERT_EQUAL(memcmp(idx, again, m * sizeof *idx), 0); /* deterministic */
         for (size_t i = 0; i < m; i++) {
             CU_ASSERT_FATAL(idx[i] < n);
@@ -47,10 +47,10 @@ static void test_shard_properties(void) {
     for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
         for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
             check_sharding(ns[a], ks[b], 42 + a);
-    data_err err = {0};
+    qsgd_err err = {0};
     size_t x;
-    CU_ASSERT_EQUAL(data_shard(10, 0, 0, 1, &x, &err), DATA_EINVAL);
-    CU_ASSERT_EQUAL(data_shard(10, 4, 4, 1, &x, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_shard(10, 0, 0, 1, &x, &err), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(data_shard(10, 4, 4, 1, &x, &err), QSGD_EINVAL);
     CU_ASSERT_EQUAL(data_shard_size(10, 4, 4), 0);
 }
 
@@ -59,9 +59,9 @@ static void test_shard_shuffled(void) {
      * 0 of 4 does not get rows 0..n/4-1. */
     enum { N = 1000, K = 4 };
     size_t a[N / K], b[N / K];
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_shard(N, K, 0, 1, a, &err), DATA_OK);
-    CU_ASSERT_EQUAL_FATAL(data_shard(N, K, 0, 2, b, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_shard(N, K, 0, 1, a, &err), QSGD_OK);
+    CU_ASSERT_EQUAL_FATAL(data_shard(N, K, 0, 2, b, &err), QSGD_OK);
     CU_ASSERT_NOT_EQUAL(memcmp(a, b, sizeof a), 0);
     CU_ASSERT(a[N / K - 1] > N / K + 100);
     /* Roughly uniform: about a quarter of the shard falls in each quarter of 0..N. */
@@ -77,7 +77,7 @@ static void test_sampler_epochs(void) {
     size_t pool[N];
     for (size_t i = 0; i < N; i++)
         pool[i] = 1000 + 3 * i;
-    data_err err = {0};
+    qsgd_err err = {0};
     data_sampler *s = data_sampler_alloc(pool, N, B, 0, 7, 0, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(data_sampler_batches_per_epoch(s), 11);
@@ -119,7 +119,7 @@ static void test_sampler_epochs(void) {
     }
     data_sampler_free(s);
     CU_ASSERT_PTR_NULL(data_sampler_alloc(NULL, 5, 10, 1, 1, 0, &err));
-    CU_ASSERT_EQUAL(err.code, DATA_EINVAL);
+    CU_ASSERT_EQUAL(err.code, QSGD_EINVAL);
     CU_ASSERT_PTR_NULL(data_sampler_alloc(NULL, 0, 10, 0, 1, 0, &err));
     data_sampler_free(NULL);
 }
@@ -127,7 +127,7 @@ static void test_sampler_epochs(void) {
 /* Run `steps` batches and write them all into out. */
 static void draw(uint64_t seed, uint32_t worker, size_t *out, int steps) {
     enum { N = 500, B = 32 };
-    data_err err = {0};
+    qsgd_err err = {0};
     data_sampler *s = data_sampler_alloc(NULL, N, B, 1, seed, worker, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     for (int i = 0; i < steps; i++)
@@ -156,11 +156,11 @@ static void test_sampler_on_shards(void) {
      * exactly once (the simulator's setting). */
     enum { N = 997, K = 5, B = 16 };
     unsigned char seen[N] = {0};
-    data_err err = {0};
+    qsgd_err err = {0};
     for (unsigned w = 0; w < K; w++) {
         size_t m = data_shard_size(N, K, w);
         size_t *shard = malloc(m * sizeof *shard);
-        CU_ASSERT_EQUAL_FATAL(data_shard(N, K, w, 9, shard, &err), DATA_OK);
+        CU_ASSERT_EQUAL_FATAL(data_shard(N, K, w, 9, shard, &err), QSGD_OK);
         data_sampler *s = data_sampler_alloc(shard, m, B, 0, 9, w, &err);
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
         size_t idx[B], got = 0;

@@ -38,8 +38,8 @@ static void test_leastsq_spectrum(void) {
                 .n = 400, .dim = 30, .kappa = kappas[k], .linear_spread = lin, .seed = 5};
             dataset *d = NULL;
             data_synth_leastsq_info info;
-            data_err err = {0};
-            CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &d, &info, &err), DATA_OK);
+            qsgd_err err = {0};
+            CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &d, &info, &err), QSGD_OK);
             CU_ASSERT_EQUAL(d->n, 400);
             CU_ASSERT_EQUAL(d->shape.dim, 30);
             CU_ASSERT_EQUAL(d->shape.nclass, 0);
@@ -70,8 +70,8 @@ static void test_leastsq_noise(void) {
     data_synth_leastsq_opts o = {.n = 2000, .dim = 20, .kappa = 10, .noise = 0.5, .seed = 9};
     dataset *d = NULL;
     data_synth_leastsq_info info;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &d, &info, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &d, &info, &err), QSGD_OK);
     double g[20];
     double f = lsq_f(d, info.x_opt, g), gn = 0;
     for (int j = 0; j < 20; j++)
@@ -92,17 +92,17 @@ static void test_leastsq_determinism_splits(void) {
     data_synth_leastsq_opts o = {.n = 100, .dim = 10, .kappa = 50, .seed = 77};
     dataset *a = NULL, *b = NULL, *c = NULL, *t = NULL;
     data_synth_leastsq_info ia, it;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &a, &ia, &err), DATA_OK);
-    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &b, NULL, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &a, &ia, &err), QSGD_OK);
+    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &b, NULL, &err), QSGD_OK);
     CU_ASSERT_EQUAL(memcmp(a->x, b->x, 100 * 10 * sizeof(float)), 0);
     CU_ASSERT_EQUAL(memcmp(a->target, b->target, 100 * sizeof(float)), 0);
     o.seed = 78;
-    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &c, NULL, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &c, NULL, &err), QSGD_OK);
     CU_ASSERT_NOT_EQUAL(memcmp(a->x, c->x, 100 * 10 * sizeof(float)), 0);
     o.seed = 77;
     o.n = 60;
-    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 1, &t, &it, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 1, &t, &it, &err), QSGD_OK);
     CU_ASSERT_NOT_EQUAL(memcmp(a->x, t->x, 60 * 10 * sizeof(float)), 0);
     CU_ASSERT(fabs(it.L - ia.L) < 1e-5 && fabs(it.mu - ia.mu) < 1e-6);
     for (int j = 0; j < 10; j++) {
@@ -116,11 +116,11 @@ static void test_leastsq_determinism_splits(void) {
     dataset_free(c);
     dataset_free(t);
     o.n = 5;
-    CU_ASSERT_EQUAL(data_synth_leastsq(&o, 0, &a, NULL, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_synth_leastsq(&o, 0, &a, NULL, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "n=5"));
     o.n = 100;
     o.kappa = 0.5;
-    CU_ASSERT_EQUAL(data_synth_leastsq(&o, 0, &a, NULL, &err), DATA_EINVAL);
+    CU_ASSERT_EQUAL(data_synth_leastsq(&o, 0, &a, NULL, &err), QSGD_EINVAL);
 }
 
 static void test_logreg(void) {
@@ -128,8 +128,8 @@ static void test_logreg(void) {
     double w[D];
     data_synth_logreg_opts o = {.n = N, .dim = D, .hard = 1, .seed = 3};
     dataset *d = NULL;
-    data_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(data_synth_logreg(&o, 0, &d, w, &err), DATA_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(data_synth_logreg(&o, 0, &d, w, &err), QSGD_OK);
     CU_ASSERT_EQUAL(d->shape.nclass, 2);
     size_t agree = 0, ones = 0;
     for (size_t i = 0; i < N; i++) {
@@ -144,7 +144,7 @@ static void test_logreg(void) {
     dataset_free(d);
     /* Soft labels: the planted w's accuracy is E[max(p, 1-p)], well above 1/2 but < 1. */
     o.hard = 0;
-    CU_ASSERT_EQUAL_FATAL(data_synth_logreg(&o, 0, &d, w, &err), DATA_OK);
+    CU_ASSERT_EQUAL_FATAL(data_synth_logreg(&o, 0, &d, w, &err), QSGD_OK);
     agree = 0;
     for (size_t i = 0; i < N; i++) {
         double z = 0;

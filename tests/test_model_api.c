@@ -7,7 +7,7 @@
 
 static const data_shape IMG = {784, 1, 28, 28, 10};
 
-static int msg_has(const model_err *e, const char *s) {
+static int msg_has(const qsgd_err *e, const char *s) {
     if (!strstr(e->msg, s)) {
         fprintf(stderr, "\n    message '%s' lacks '%s'", e->msg, s);
         return 0;
@@ -34,56 +34,56 @@ static void test_registry(void) {
 
 static void test_spec_parse(void) {
     model_spec s;
-    model_err e = {0};
-    CU_ASSERT_EQUAL(model_spec_parse("mlp", &s, &e), MODEL_OK);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL(model_spec_parse("mlp", &s, &e), QSGD_OK);
     CU_ASSERT_STRING_EQUAL(s.name, "mlp");
     CU_ASSERT_EQUAL(s.params.nhidden, 2);
     CU_ASSERT_EQUAL(s.params.hidden[0], 256);
     CU_ASSERT_EQUAL(s.params.hidden[1], 128);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=64x32x16", &s, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=64x32x16", &s, &e), QSGD_OK);
     CU_ASSERT_EQUAL(s.params.nhidden, 3);
     CU_ASSERT_EQUAL(s.params.hidden[2], 16);
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=8,fc=0", &s, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=8,fc=0", &s, &e), QSGD_OK);
     CU_ASSERT_EQUAL(s.params.nconv, 1);
     CU_ASSERT_EQUAL(s.params.channels[0], 8);
     CU_ASSERT_EQUAL(s.params.fc, 0);
-    CU_ASSERT_EQUAL(model_spec_parse("cnn", &s, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn", &s, &e), QSGD_OK);
     CU_ASSERT_EQUAL(s.params.nconv, 2);
     CU_ASSERT_EQUAL(s.params.fc, 128);
-    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=1e-4", &s, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=1e-4", &s, &e), QSGD_OK);
     CU_ASSERT_DOUBLE_EQUAL(s.params.l2, 1e-4, 1e-18);
 
     /* errors name what was wrong and list the valid choices */
-    CU_ASSERT_EQUAL(model_spec_parse("resnet:depth=50", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("resnet:depth=50", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "resnet") && msg_has(&e, "leastsq, logreg, softmax, mlp, cnn"));
-    CU_ASSERT_EQUAL(model_spec_parse("", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "mlp"));
-    CU_ASSERT_EQUAL(model_spec_parse(":l2=1", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:depth=3", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse(":l2=1", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:depth=3", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "depth") && msg_has(&e, "hidden="));
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:l2=0.1", &s, &e), MODEL_EINVAL); /* not an mlp option */
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:l2=0.1", &s, &e), QSGD_EINVAL); /* not an mlp option */
     CU_ASSERT(msg_has(&e, "l2"));
-    CU_ASSERT_EQUAL(model_spec_parse("logreg:hidden=3", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("logreg:hidden=3", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "l2="));
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=64x", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=64y32", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=1x2x3x4x5x6x7x8x9", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=64x", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=64y32", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=1x2x3x4x5x6x7x8x9", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "hidden"));
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=16x0", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=1x2x3x4x5", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=-1", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=16x0", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=1x2x3x4x5", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=-1", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "fc"));
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=12a", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=-1", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=abc", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=nan", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=12a", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=-1", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=abc", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("softmax:l2=nan", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "l2"));
 }
 
 static void test_alloc_errors(void) {
-    model_err e = {0};
+    qsgd_err e = {0};
     data_shape bin = {10, 0, 0, 0, 2}, reg = {10, 0, 0, 0, 0}, flat = {784, 0, 0, 0, 10};
     data_shape tiny = {4, 1, 2, 2, 10};
     CU_ASSERT_PTR_NULL(model_alloc("nope", NULL, &IMG, 8, &e));
@@ -123,7 +123,7 @@ static void check_tensor(const model *m, const char *name, int ndim, size_t d0, 
 }
 
 static void test_tensors(void) {
-    model_err e = {0};
+    qsgd_err e = {0};
     data_shape bin = {784, 1, 28, 28, 2}, reg = {784, 1, 28, 28, 0};
     const char *specs[] = {
         "leastsq", "logreg", "softmax", "mlp", "cnn", "mlp:hidden=7", "cnn:channels=4x4x4,fc=0"};
@@ -181,7 +181,7 @@ static void test_tensors(void) {
 }
 
 static void test_init_deterministic(void) {
-    model_err e = {0};
+    qsgd_err e = {0};
     const char *specs[] = {"mlp", "cnn", "softmax"};
     for (size_t i = 0; i < 3; i++) {
         model *m = model_alloc_spec(specs[i], &IMG, 4, &e);
@@ -229,7 +229,7 @@ static void test_csr_equals_dense(void) {
     gsl_rng_set(r, 7);
     for (size_t i = 0; i < 3; i++) {
         dataset *dd = mt_dense(r, 50, 40, ncls[i], 0.7), *dc = mt_to_csr(dd);
-        model_err e = {0};
+        qsgd_err e = {0};
         model *m = model_alloc_spec(specs[i], &dd->shape, 20, &e);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
         size_t P = m->nparams;
@@ -248,8 +248,8 @@ static void test_csr_equals_dense(void) {
         }
         CU_ASSERT(dmax <= 1e-5 * gmax);
         double E1, E2, A1, A2;
-        CU_ASSERT_EQUAL(m->type->evaluate(m, th, dd, &E1, &A1, &e), MODEL_OK);
-        CU_ASSERT_EQUAL(m->type->evaluate(m, th, dc, &E2, &A2, &e), MODEL_OK);
+        CU_ASSERT_EQUAL(m->type->evaluate(m, th, dd, &E1, &A1, &e), QSGD_OK);
+        CU_ASSERT_EQUAL(m->type->evaluate(m, th, dc, &E2, &A2, &e), QSGD_OK);
         CU_ASSERT(fabs(E1 - E2) <= 1e-6 * fabs(E1));
         if (ncls[i]) {
             CU_ASSERT_EQUAL(A1, A2);
@@ -276,7 +276,7 @@ static void test_evaluate_and_batches(void) {
     for (size_t i = 0; i < 5; i++) {
         int ncls = i == 0 ? 0 : i == 1 ? 2 : 3;
         dataset *d = i == 4 ? mt_images(r, 37, 2, 8, 8, ncls) : mt_dense(r, 37, 12, ncls, 0);
-        model_err e = {0};
+        qsgd_err e = {0};
         model *small = model_alloc_spec(specs[i], &d->shape, 8, &e);
         model *big = model_alloc_spec(specs[i], &d->shape, 37, &e);
         CU_ASSERT_PTR_NOT_NULL_FATAL(small);
@@ -290,7 +290,7 @@ static void test_evaluate_and_batches(void) {
         for (size_t k = 0; k < 37; k++)
             idx[k] = k;
         double Lall = mt_loss(big, th, d, idx, 37, g), E, A;
-        CU_ASSERT_EQUAL(small->type->evaluate(small, th, d, &E, &A, &e), MODEL_OK);
+        CU_ASSERT_EQUAL(small->type->evaluate(small, th, d, &E, &A, &e), QSGD_OK);
         CU_ASSERT(fabs(E - Lall) <= 1e-6 * fabs(Lall));
         CU_ASSERT(ncls ? (A >= 0 && A <= 1) : isnan(A));
         /* 37 = 20 + 17 rows: L and grad are the weighted means of the parts' */
@@ -316,7 +316,7 @@ static void test_evaluate_and_batches(void) {
 }
 
 static void test_flops(void) {
-    model_err e = {0};
+    qsgd_err e = {0};
     data_shape bin = {784, 1, 28, 28, 2}, reg = {784, 1, 28, 28, 0};
     const char *specs[] = {"leastsq", "logreg", "softmax", "mlp", "cnn"};
     for (size_t i = 0; i < 5; i++) {
@@ -346,25 +346,25 @@ static void test_input_validation(void) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 3);
     dataset *d = mt_dense(r, 10, 6, 3, 0);
-    model_err e = {0};
+    qsgd_err e = {0};
     model *m = model_alloc_spec("mlp:hidden=4", &d->shape, 4, &e);
     size_t P = m->nparams, idx[5] = {0, 1, 2, 3, 4};
     float *th = calloc(P, 4), *g = calloc(P, 4);
     double L;
-    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 5, &L, g, &e), MODEL_EINVAL); /* > max */
+    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 5, &L, g, &e), QSGD_EINVAL); /* > max */
     CU_ASSERT(msg_has(&e, "batch"));
     d->label[2] = 3;
-    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 4, &L, g, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 4, &L, g, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "label"));
     d->label[2] = 0;
     dataset *c = mt_to_csr(d);
-    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, c, idx, 4, &L, g, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, c, idx, 4, &L, g, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "dense"));
     d->shape.dim = 5;
-    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 4, &L, g, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 4, &L, g, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "dim"));
     d->shape.dim = 6;
-    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 4, &L, g, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(m->type->loss_grad(m, th, d, idx, 4, &L, g, &e), QSGD_OK);
     free(th);
     free(g);
     model_free(m);
@@ -377,7 +377,7 @@ static void test_input_validation(void) {
  * small separable problem reach high accuracy (leastsq: the loss falls to the noise). */
 static void train_case(const char *spec, dataset *d, int steps, float lr, size_t B,
                        double min_acc) {
-    model_err e = {0};
+    qsgd_err e = {0};
     model *m = model_alloc_spec(spec, &d->shape, B, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     size_t P = m->nparams;
@@ -385,18 +385,18 @@ static void train_case(const char *spec, dataset *d, int steps, float lr, size_t
     size_t *idx = malloc(B * sizeof(size_t));
     m->type->init_params(m, th, 11);
     double L0, A0, L1, A1, L;
-    CU_ASSERT_EQUAL(m->type->evaluate(m, th, d, &L0, &A0, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(m->type->evaluate(m, th, d, &L0, &A0, &e), QSGD_OK);
     uint64_t st = 88172645463325252ull;
     for (int s = 0; s < steps; s++) {
         for (size_t k = 0; k < B; k++) {
             st ^= st << 13, st ^= st >> 7, st ^= st << 17;
             idx[k] = st % d->n;
         }
-        CU_ASSERT_EQUAL_FATAL(m->type->loss_grad(m, th, d, idx, B, &L, g, &e), MODEL_OK);
+        CU_ASSERT_EQUAL_FATAL(m->type->loss_grad(m, th, d, idx, B, &L, g, &e), QSGD_OK);
         for (size_t j = 0; j < P; j++)
             th[j] -= lr * g[j];
     }
-    CU_ASSERT_EQUAL(m->type->evaluate(m, th, d, &L1, &A1, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(m->type->evaluate(m, th, d, &L1, &A1, &e), QSGD_OK);
     printf("\n    %-26s loss %.4f -> %.4f, accuracy %.3f -> %.3f (need >= %.2f)", spec, L0, L1, A0,
            A1, min_acc);
     CU_ASSERT(L1 < 0.5 * L0);
@@ -454,22 +454,22 @@ static void test_option_schema(void) {
     }
     model_spec s;
     model_params def;
-    model_err e = {0};
+    qsgd_err e = {0};
     model_params_default(&def);
     for (const model_type *const *t = model_types(); *t; t++) {
-        CU_ASSERT_EQUAL(model_spec_parse((*t)->name, &s, &e), MODEL_OK);
+        CU_ASSERT_EQUAL(model_spec_parse((*t)->name, &s, &e), QSGD_OK);
         CU_ASSERT(memcmp(&s.params, &def, sizeof def) == 0); /* table defaults agree */
     }
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=8,hidden=16", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=8,hidden=16", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "model mlp") && msg_has(&e, "twice"));
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=8x16777217", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:hidden=8x16777217", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "model mlp") && msg_has(&e, "8x16777217"));
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=16777217", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:fc=16777217", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "model cnn") && msg_has(&e, "fc"));
-    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=8X4", &s, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(model_spec_parse("cnn:channels=8X4", &s, &e), QSGD_OK);
     CU_ASSERT(s.params.nconv == 2 && s.params.channels[1] == 4);
-    CU_ASSERT_EQUAL(model_spec_parse("profile:name=", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet18", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet18", &s, &e), QSGD_EINVAL);
     CU_ASSERT(msg_has(&e, "model profile") && msg_has(&e, "resnet18") && msg_has(&e, "vgg19"));
 
     /* describe: every spec in tests/, the experiment files and docs, as printed before */

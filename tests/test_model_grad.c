@@ -122,7 +122,7 @@ static void run_case(const gcase *cs, unsigned long seed) {
     dataset *dd = d; /* the reference reads dense rows */
     if (cs->csr)
         d = mt_to_csr(dd);
-    model_err err = {0};
+    qsgd_err err = {0};
     model *m = model_alloc_spec(cs->spec, &d->shape, cs->B, &err);
     if (!m)
         fprintf(stderr, "model_alloc_spec(%s): %s\n", cs->spec, err.msg);

@@ -111,7 +111,7 @@ static const struct {
     {"name=lstm-an4", 0, 13e6, ROUND, 1e6},
 };
 
-static model *alloc_profile(const char *opts, const data_shape *shape, model_err *e) {
+static model *alloc_profile(const char *opts, const data_shape *shape, qsgd_err *e) {
     char spec[80];
     snprintf(spec, sizeof spec, "profile:%s", opts);
     return model_alloc_spec(spec, shape, 64, e);
@@ -139,7 +139,7 @@ static int ref_ok(size_t r, double v) {
 static void test_counts(void) {
     const data_shape shape = {8, 0, 0, 0, 2};
     for (size_t i = 0; i < sizeof NETS / sizeof NETS[0]; i++) {
-        model_err e = {0};
+        qsgd_err e = {0};
         model *m = alloc_profile(NETS[i].spec, &shape, &e);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
         double np = (double)m->nparams;
@@ -180,7 +180,7 @@ static void test_counts(void) {
 static void test_references(void) {
     const data_shape shape = {8, 0, 0, 0, 2};
     for (size_t r = 0; r < sizeof REFS / sizeof REFS[0]; r++) {
-        model_err e = {0};
+        qsgd_err e = {0};
         model *m = alloc_profile(REFS[r].spec, &shape, &e);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
         double v = REFS[r].macs ? m->type->flops_per_sample(m) / 6.0 / 1e9 : (double)m->nparams;
@@ -208,7 +208,7 @@ static void test_references(void) {
 /* stride=: the same tensors, fewer MACs; described only when v1; bottleneck ResNets only. */
 static void test_stride(void) {
     const data_shape shape = {8, 0, 0, 0, 2};
-    model_err e = {0};
+    qsgd_err e = {0};
     model *a = alloc_profile("name=resnet50", &shape, &e);
     model *b = alloc_profile("name=resnet50,stride=v1", &shape, &e);
     model *c = alloc_profile("name=resnet50,stride=v1.5", &shape, &e);
@@ -236,9 +236,9 @@ static void test_stride(void) {
     for (size_t i = 0; i < 4; i++) {
         char spec[64];
         snprintf(spec, sizeof spec, "name=%s,stride=v1", not_bottleneck[i]);
-        e = (model_err){0};
+        e = (qsgd_err){0};
         CU_ASSERT_PTR_NULL(alloc_profile(spec, &shape, &e));
-        CU_ASSERT_EQUAL(e.code, MODEL_EINVAL);
+        CU_ASSERT_EQUAL(e.code, QSGD_EINVAL);
         CU_ASSERT(strstr(e.msg, "stride") != NULL);
         snprintf(spec, sizeof spec, "name=%s,stride=v1.5", not_bottleneck[i]);
         model *m = alloc_profile(spec, &shape, &e); /* the default is accepted everywhere */
@@ -246,14 +246,14 @@ static void test_stride(void) {
         model_free(m);
     }
     model_spec s;
-    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet152,stride=v2", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet152,stride=v2", &s, &e), QSGD_EINVAL);
     CU_ASSERT(strstr(e.msg, "v1.5") != NULL);
 }
 
 /* Hand checks of a few tensor shapes (the torchvision names' counterparts). */
 static void test_shapes(void) {
     const data_shape shape = {8, 0, 0, 0, 2};
-    model_err e = {0};
+    qsgd_err e = {0};
     model *m = alloc_profile("name=resnet50", &shape, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     const model_tensor *t = mt_tensor(m, "conv1.w");
@@ -310,7 +310,7 @@ static void test_shapes(void) {
  * Ioffe & Szegedy's Figure 5. */
 static void test_bn_inception(void) {
     const data_shape shape = {8, 0, 0, 0, 2};
-    model_err e = {0};
+    qsgd_err e = {0};
     model *m = alloc_profile("name=bn-inception", &shape, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     size_t convs = 0, gammas = 0, bn = 0;
@@ -343,7 +343,7 @@ static void test_gradients(void) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 3);
     dataset *d = mt_dense(r, 32, 5, 3, 0.0); /* any data works */
-    model_err e = {0};
+    qsgd_err e = {0};
     model *a = alloc_profile("name=alexnet", &d->shape, &e);
     model *b = alloc_profile("name=alexnet", &d->shape, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -356,8 +356,8 @@ static void test_gradients(void) {
     a->type->init_params(a, th, 7);
     b->type->init_params(b, th, 7);
     for (int step = 0; step < 3; step++) {
-        CU_ASSERT_EQUAL(a->type->loss_grad(a, th, d, idx, 4, &la[step], g1, &e), MODEL_OK);
-        CU_ASSERT_EQUAL(b->type->loss_grad(b, th, d, idx, 4, &lb[step], g2, &e), MODEL_OK);
+        CU_ASSERT_EQUAL(a->type->loss_grad(a, th, d, idx, 4, &la[step], g1, &e), QSGD_OK);
+        CU_ASSERT_EQUAL(b->type->loss_grad(b, th, d, idx, 4, &lb[step], g2, &e), QSGD_OK);
         CU_ASSERT_EQUAL(memcmp(g1, g2, n * sizeof(float)), 0); /* same seed, same calls */
         CU_ASSERT(isfinite(la[step]) && la[step] == lb[step]);
     }
@@ -374,7 +374,7 @@ static void test_gradients(void) {
     double sd = sqrt(s2 / (double)n);
     CU_ASSERT(fabs(s / (double)n) < 1e-3 && sd > 0.009 && sd < 0.011);
     /* the next step differs; another seed differs */
-    CU_ASSERT_EQUAL(a->type->loss_grad(a, th, d, idx, 4, &la[0], g1, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(a->type->loss_grad(a, th, d, idx, 4, &la[0], g1, &e), QSGD_OK);
     CU_ASSERT_NOT_EQUAL(memcmp(g1, g2, n * sizeof(float)), 0);
     b->type->init_params(b, th, 8);
     a->type->init_params(a, th, 7);
@@ -383,7 +383,7 @@ static void test_gradients(void) {
     CU_ASSERT_NOT_EQUAL(memcmp(g1, g2, n * sizeof(float)), 0);
     /* evaluate: finite loss, NaN accuracy */
     double L = NAN, A = 0;
-    CU_ASSERT_EQUAL(a->type->evaluate(a, th, d, &L, &A, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(a->type->evaluate(a, th, d, &L, &A, &e), QSGD_OK);
     CU_ASSERT(isfinite(L) && isnan(A));
     free(th);
     free(g1);
@@ -396,15 +396,15 @@ static void test_gradients(void) {
 
 static void test_spec(void) {
     model_spec s;
-    model_err e = {0};
-    CU_ASSERT_EQUAL(model_spec_parse("profile", &s, &e), MODEL_OK);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL(model_spec_parse("profile", &s, &e), QSGD_OK);
     CU_ASSERT_STRING_EQUAL(s.params.profile, "");
-    CU_ASSERT_EQUAL(model_spec_parse("profile:name=vgg19", &s, &e), MODEL_OK);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=vgg19", &s, &e), QSGD_OK);
     CU_ASSERT_STRING_EQUAL(s.params.profile, "vgg19");
-    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet18", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=resnet18", &s, &e), QSGD_EINVAL);
     CU_ASSERT(strstr(e.msg, "resnet18") && strstr(e.msg, "resnet152") && strstr(e.msg, "lstm-an4"));
-    CU_ASSERT_EQUAL(model_spec_parse("profile:hidden=10", &s, &e), MODEL_EINVAL);
-    CU_ASSERT_EQUAL(model_spec_parse("mlp:name=vgg19", &s, &e), MODEL_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("profile:hidden=10", &s, &e), QSGD_EINVAL);
+    CU_ASSERT_EQUAL(model_spec_parse("mlp:name=vgg19", &s, &e), QSGD_EINVAL);
     /* the default network, and any data shape (images, CSR-sized dims, regression) */
     const data_shape shapes[] = {{784, 1, 28, 28, 10}, {1, 0, 0, 0, 0}, {100000, 0, 0, 0, 2}};
     for (size_t i = 0; i < 3; i++) {

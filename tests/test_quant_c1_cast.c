@@ -124,18 +124,18 @@ static void check_block(const char *spec, const float *v, size_t n, ref_fn ref) 
     uint8_t *b1 = malloc(cap), *b2 = malloc(cap);
     float *o1 = malloc(n * sizeof *o1), *o2 = malloc(n * sizeof *o2), *o3 = malloc(n * sizeof *o3);
     quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-    quant_err err;
+    qsgd_err err;
     uint64_t n1 = 0, n2 = 0;
-    QT_CHECK(quant_encode(q, v, &ctx, b1, cap, &n1, &err) == QUANT_OK, "%s: encode: %s", spec,
+    QT_CHECK(quant_encode(q, v, &ctx, b1, cap, &n1, &err) == QSGD_OK, "%s: encode: %s", spec,
              err.msg);
-    QT_CHECK(quant_encode(qs, v, &ctx, b2, cap, &n2, &err) == QUANT_OK, "%s: scalar encode: %s",
+    QT_CHECK(quant_encode(qs, v, &ctx, b2, cap, &n2, &err) == QSGD_OK, "%s: scalar encode: %s",
              spec, err.msg);
     QT_CHECK(n1 == 16ull * n && n2 == n1, "%s: %llu / %llu bits for n = %zu, want 16 n", spec,
              (unsigned long long)n1, (unsigned long long)n2, n);
     QT_CHECK(memcmp(b1, b2, 2 * n) == 0, "%s: F16C and scalar messages differ", spec);
-    QT_CHECK(quant_quantize(q, v, &ctx, o1, &err) == QUANT_OK, "%s: quantize", spec);
-    QT_CHECK(quant_decode(q, b1, cap, n1, o2, &err) == QUANT_OK, "%s: decode: %s", spec, err.msg);
-    QT_CHECK(quant_decode(qs, b1, cap, n1, o3, &err) == QUANT_OK, "%s: scalar decode", spec);
+    QT_CHECK(quant_quantize(q, v, &ctx, o1, &err) == QSGD_OK, "%s: quantize", spec);
+    QT_CHECK(quant_decode(q, b1, cap, n1, o2, &err) == QSGD_OK, "%s: decode: %s", spec, err.msg);
+    QT_CHECK(quant_decode(qs, b1, cap, n1, o3, &err) == QSGD_OK, "%s: scalar decode", spec);
     for (size_t i = 0; i < n; i++) {
         float r = ref(v[i]);
         if (!QT_CHECK(qt_same_bits(o1[i], r) && qt_same_bits(o2[i], r) && qt_same_bits(o3[i], r),
@@ -199,12 +199,12 @@ static void check_all_codes(const char *spec) {
     for (uint32_t c = 0; c < 65536; c++) {
         uint8_t msg[6] = {0, 0, (uint8_t)(c >> 8), (uint8_t)c, 0x3c, 0x00}; /* 0, c, x */
         float out[3];
-        quant_err err = {0};
+        qsgd_err err = {0};
         int rc = quant_decode(q, msg, 6, 48, out, &err);
         int special = fp16 ? (c & 0x7c00u) == 0x7c00u : (c & 0x7f80u) == 0x7f80u;
         if (special) {
             bad++;
-            if (!QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 16, "%s: code 0x%04x: rc %d bit %llu",
+            if (!QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 16, "%s: code 0x%04x: rc %d bit %llu",
                           spec, c, rc, (unsigned long long)err.bit))
                 break;
             continue;
@@ -218,8 +218,7 @@ static void check_all_codes(const char *spec) {
         }
         if (c & 0x8000u)
             want = -want;
-        if (!QT_CHECK(rc == QUANT_OK && (double)out[1] == want &&
-                          !signbit(out[1]) == !signbit(want),
+        if (!QT_CHECK(rc == QSGD_OK && (double)out[1] == want && !signbit(out[1]) == !signbit(want),
                       "%s: code 0x%04x decodes to %a (rc %d), want %a", spec, c, out[1], rc, want))
             break;
         /* and encodes back to itself (every finite code can be produced) */
@@ -227,7 +226,7 @@ static void check_all_codes(const char *spec) {
         uint64_t nb;
         float in[3] = {0.0f, out[1], 0.0f};
         quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-        QT_CHECK(quant_encode(q, in, &ctx, back, sizeof back, &nb, &err) == QUANT_OK &&
+        QT_CHECK(quant_encode(q, in, &ctx, back, sizeof back, &nb, &err) == QSGD_OK &&
                      back[2] == msg[2] && back[3] == msg[3],
                  "%s: code 0x%04x does not encode back to itself", spec, c);
     }
@@ -260,19 +259,19 @@ static void test_nonfinite_and_sizes(void) {
                 char idx[16];
                 snprintf(idx, sizeof idx, "index %zu", at);
                 quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-                quant_err err = {0};
+                qsgd_err err = {0};
                 uint64_t nb;
                 int rc = quant_quantize(q, v, &ctx, out, &err);
-                QT_CHECK(rc == QUANT_EINVAL && strstr(err.msg, idx),
+                QT_CHECK(rc == QSGD_EINVAL && strstr(err.msg, idx),
                          "%s quantize v[%zu]=%g: %d '%s'", specs[s], at, v[at], rc, err.msg);
                 rc = quant_encode(q, v, &ctx, buf, sizeof buf, &nb, &err);
-                QT_CHECK(rc == QUANT_EINVAL && strstr(err.msg, idx), "%s encode v[%zu]=%g: %d '%s'",
+                QT_CHECK(rc == QSGD_EINVAL && strstr(err.msg, idx), "%s encode v[%zu]=%g: %d '%s'",
                          specs[s], at, v[at], rc, err.msg);
             }
         quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-        quant_err err = {0};
+        qsgd_err err = {0};
         uint64_t nb;
-        QT_CHECK(quant_encode(q, v, &ctx, buf, 1999, &nb, &err) == QUANT_ENOSPC,
+        QT_CHECK(quant_encode(q, v, &ctx, buf, 1999, &nb, &err) == QSGD_ENOSPC,
                  "%s: 1999-byte buffer accepted", specs[s]);
         quant_free(q);
     }

@@ -24,11 +24,11 @@ static int mean_ok(double mean, double mu, double var, double range, size_t T, d
 static int encode_decode(quant *q, const float *v, quant_ctx ctx, float *out, uint64_t *nbits) {
     size_t cap = quant_max_bytes(q);
     uint8_t *buf = malloc(cap);
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_encode(q, v, &ctx, buf, cap, nbits, &err);
-    if (rc == QUANT_OK)
+    if (rc == QSGD_OK)
         rc = quant_decode(q, buf, cap, *nbits, out, &err);
-    QT_CHECK(rc == QUANT_OK, "encode/decode: %s", err.msg);
+    QT_CHECK(rc == QSGD_OK, "encode/decode: %s", err.msg);
     free(buf);
     return rc;
 }
@@ -64,7 +64,7 @@ static void test_natural_values(void) {
         v[1] = -0.0f;
         v[2] = 0x1p-149f;
         uint64_t nb;
-        if (encode_decode(q, v, qt_ctx(5, 1, (uint32_t)kind, 2), out, &nb) == QUANT_OK) {
+        if (encode_decode(q, v, qt_ctx(5, 1, (uint32_t)kind, 2), out, &nb) == QSGD_OK) {
             QT_CHECK(nb == 9000, "natural: %llu bits for 1000 values", (unsigned long long)nb);
             for (size_t i = 0; i < 1000; i++) {
                 double lo, hi, a = fabs((double)out[i]);
@@ -99,7 +99,7 @@ static void test_natural_unbiased_variance(void) {
         return;
     for (uint32_t t = 0; t < T; t++) {
         quant_ctx ctx = qt_ctx(77, 0, t, 0);
-        quant_err err;
+        qsgd_err err;
         quant_quantize(q, v, &ctx, out, &err);
         for (size_t i = 0; i < N; i++) {
             sum[i] += out[i];
@@ -137,7 +137,7 @@ static void test_natural_unbiased_variance(void) {
     }
     for (uint32_t t = 0; t < T; t++) {
         quant_ctx ctx = qt_ctx(78, 0, t, 0);
-        quant_err err;
+        qsgd_err err;
         quant_quantize(q, v, &ctx, out, &err);
         for (size_t i = 0; i < N; i++)
             sq += ((double)out[i] - v[i]) * ((double)out[i] - v[i]);
@@ -155,16 +155,16 @@ static void test_natural_decoder(void) {
     /* 9 exponent bytes, then 9 sign bits (2 bytes, 81 bits in all) */
     uint8_t msg[11] = {127, 128, 0, 1, 254, 126, 0, 130, 127, 0x40, 0x80};
     float out[9];
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_decode(q, msg, 11, 81, out, &err);
     static const float want[9] = {1.0f, -2.0f, 0.0f, 0x1p-126f, 0x1p127f, 0.5f, 0.0f, 8.0f, -1.0f};
-    QT_CHECK(rc == QUANT_OK, "natural: hand-made message refused: %s", err.msg);
+    QT_CHECK(rc == QSGD_OK, "natural: hand-made message refused: %s", err.msg);
     for (int i = 0; i < 9; i++)
         QT_CHECK(out[i] == want[i] && !signbit(out[i]) == !signbit(want[i]),
                  "natural: hand-made code %d decodes to %a, want %a", i, out[i], want[i]);
     msg[4] = 255;
     rc = quant_decode(q, msg, 11, 81, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 32,
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 32,
              "natural: exponent 255 at bit 32: rc %d bit %llu", rc, (unsigned long long)err.bit);
     quant_free(q);
 }
@@ -205,7 +205,7 @@ static void test_terngrad_values(void) {
         for (int kind = 0; kind < QT_IN_COUNT; kind++) {
             qt_fill(v, 1000, kind, r);
             uint64_t nb;
-            if (encode_decode(q, v, qt_ctx(9, 0, (uint32_t)kind, 1), out, &nb) != QUANT_OK)
+            if (encode_decode(q, v, qt_ctx(9, 0, (uint32_t)kind, 1), out, &nb) != QSGD_OK)
                 continue;
             QT_CHECK(nb == 32 * B + 2000, "%s: %llu bits", cases[k].spec, (unsigned long long)nb);
             for (size_t b0 = 0; b0 < 1000; b0 += d) {
@@ -243,7 +243,7 @@ static void test_terngrad_is_qsgd_s1_max(void) {
         for (int kind = 0; qt && qq && kind < QT_IN_COUNT; kind++) {
             qt_fill(v, 1000, kind, r);
             quant_ctx ctx = qt_ctx(11, 2, (uint32_t)kind, 3);
-            quant_err err;
+            qsgd_err err;
             quant_quantize(qt, v, &ctx, a, &err);
             quant_quantize(qq, v, &ctx, b, &err);
             size_t i = qt_first_diff(a, b, 1000);
@@ -270,7 +270,7 @@ static void test_terngrad_unbiased(void) {
         return;
     for (uint32_t t = 0; t < T; t++) {
         quant_ctx ctx = qt_ctx(5, 0, t, 0);
-        quant_err err;
+        qsgd_err err;
         quant_quantize(q, v, &ctx, out, &err);
         for (size_t i = 0; i < N; i++) {
             sum[i] += out[i];
@@ -296,26 +296,26 @@ static void test_terngrad_decoder_and_spec(void) {
     /* scales 2.0, 0.0; codes: +s, 0, -s, 0 | 0, 0, 0, 0 */
     uint8_t msg[10] = {0x40, 0, 0, 0, 0, 0, 0, 0, 0x4c, 0x00};
     float out[8];
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_decode(q, msg, 10, 80, out, &err);
-    QT_CHECK(rc == QUANT_OK && out[0] == 2.0f && out[1] == 0 && out[2] == -2.0f && out[4] == 0,
+    QT_CHECK(rc == QSGD_OK && out[0] == 2.0f && out[1] == 0 && out[2] == -2.0f && out[4] == 0,
              "terngrad: hand-made message: rc %d (%s), %g %g %g", rc, err.msg, out[0], out[1],
              out[2]);
     msg[8] = 0x80; /* code 10 at coordinate 0 */
     rc = quant_decode(q, msg, 10, 80, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 64, "terngrad: code 10: rc %d bit %llu", rc,
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 64, "terngrad: code 10: rc %d bit %llu", rc,
              (unsigned long long)err.bit);
     msg[8] = 0x4c;
     msg[9] = 0x10; /* +s in a bucket of scale 0 (coordinate 5) */
     rc = quant_decode(q, msg, 10, 80, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 74,
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 74,
              "terngrad: nonzero code with scale 0: rc %d "
              "bit %llu",
              rc, (unsigned long long)err.bit);
     msg[9] = 0;
     msg[0] = 0xc0; /* scale -2 */
     rc = quant_decode(q, msg, 10, 80, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 0, "terngrad: negative scale: rc %d", rc);
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 0, "terngrad: negative scale: rc %d", rc);
     quant_free(q);
 
     char d[96];
@@ -348,9 +348,9 @@ static void test_terngrad_decoder_and_spec(void) {
     static const char *const bad[] = {"terngrad:clip=abc", "terngrad:clip=0", "terngrad:clip=-1",
                                       "terngrad:clip=", "terngrad:s=3"};
     for (size_t k = 0; k < 5; k++) {
-        quant_err e = {0};
+        qsgd_err e = {0};
         quant *b = quant_alloc_spec(bad[k], 1, 10, &e);
-        QT_CHECK(!b && e.code == QUANT_EINVAL && e.msg[0], "'%s' accepted", bad[k]);
+        QT_CHECK(!b && e.code == QSGD_EINVAL && e.msg[0], "'%s' accepted", bad[k]);
         quant_free(b);
     }
     char l[64];
@@ -371,7 +371,7 @@ static void test_signsgd(void) {
     if (!q)
         return;
     uint64_t nb;
-    if (encode_decode(q, v, qt_ctx(1, 0, 0, 0), out, &nb) == QUANT_OK) {
+    if (encode_decode(q, v, qt_ctx(1, 0, 0, 0), out, &nb) == QSGD_OK) {
         QT_CHECK(nb == 37, "signsgd: %llu bits", (unsigned long long)nb);
         for (int i = 0; i < 37; i++)
             QT_CHECK(out[i] == (v[i] >= 0 ? 1.0f : -1.0f), "signsgd: v[%d] = %g -> %g", i, v[i],
@@ -383,9 +383,9 @@ static void test_signsgd(void) {
     for (int t = 0; t < 100; t++) {
         for (int k = 0; k < 5; k++)
             msg[k] = (uint8_t)gsl_rng_get(r);
-        quant_err err;
+        qsgd_err err;
         int rc = quant_decode(q, msg, 5, 37, out, &err);
-        int ok = rc == QUANT_OK;
+        int ok = rc == QSGD_OK;
         for (int i = 0; ok && i < 37; i++)
             ok = out[i] == ((msg[i / 8] >> (7 - i % 8)) & 1 ? 1.0f : -1.0f);
         QT_CHECK(ok, "signsgd: random message: rc %d", rc);
@@ -422,7 +422,7 @@ static void test_efsignsgd_recursion(void) {
             for (size_t i = 0; i < n; i++)
                 p[i] = g[i] + e[i];
             uint64_t nb;
-            if (encode_decode(q, g, qt_ctx(3, 0, t, 0), out, &nb) != QUANT_OK)
+            if (encode_decode(q, g, qt_ctx(3, 0, t, 0), out, &nb) != QSGD_OK)
                 break;
             QT_CHECK(nb == 32 * B + n, "%s: %llu bits", cases[k].spec, (unsigned long long)nb);
             const float *e2 = quant_residual(q);
@@ -466,7 +466,7 @@ static void test_efsignsgd_recursion(void) {
         if (f) {
             float o2[1000];
             quant_ctx ctx = qt_ctx(3, 0, 99, 0);
-            quant_err err;
+            qsgd_err err;
             quant_quantize(q, g, &ctx, out, &err);
             quant_quantize(f, g, &ctx, o2, &err);
             QT_CHECK(qt_first_diff(out, o2, n) == n, "%s: reset does not restore a fresh state",
@@ -496,7 +496,7 @@ static void test_efsignsgd_converges(void) {
             for (size_t i = 0; i < N; i++)
                 g[i] = x[i] - xs[i];
             quant_ctx ctx = qt_ctx(1, 0, t, 0);
-            quant_err err;
+            qsgd_err err;
             quant_quantize(q, g, &ctx, dec, &err);
             for (size_t i = 0; i < N; i++)
                 x[i] -= 0.05f * dec[i];
@@ -521,19 +521,19 @@ static void test_efsignsgd_decoder(void) {
     /* scales 0.5, 0.0 (-0.0 refused); bits 1 0 1 1 | 0 1 */
     uint8_t msg[9] = {0x3f, 0, 0, 0, 0, 0, 0, 0, 0xb4};
     float out[6];
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_decode(q, msg, 9, 70, out, &err);
-    QT_CHECK(rc == QUANT_OK && out[0] == 0.5f && out[1] == -0.5f && out[4] == 0 &&
-                 signbit(out[4]) && out[5] == 0 && !signbit(out[5]),
+    QT_CHECK(rc == QSGD_OK && out[0] == 0.5f && out[1] == -0.5f && out[4] == 0 && signbit(out[4]) &&
+                 out[5] == 0 && !signbit(out[5]),
              "efsignsgd: hand-made message rc %d: %g %g %g %g", rc, out[0], out[1], out[4], out[5]);
     msg[4] = 0x80; /* -0.0 */
     rc = quant_decode(q, msg, 9, 70, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 32, "efsignsgd: scale -0.0: rc %d bit %llu", rc,
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 32, "efsignsgd: scale -0.0: rc %d bit %llu", rc,
              (unsigned long long)err.bit);
     msg[4] = 0x7f;
     msg[5] = 0x80; /* +inf */
     rc = quant_decode(q, msg, 9, 70, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 32, "efsignsgd: scale inf: rc %d", rc);
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 32, "efsignsgd: scale inf: rc %d", rc);
     quant_free(q);
     char l[64];
     QT_CHECK(quant_spec_label("efsignsgd:feedback=0,d=8", 1, l, sizeof l) == 0 &&
@@ -563,19 +563,19 @@ static void test_nonfinite(void) {
                 char idx[24];
                 snprintf(idx, sizeof idx, "index %zu", at);
                 quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-                quant_err err = {0};
+                qsgd_err err = {0};
                 uint64_t nb;
                 int rc = quant_quantize(q, v, &ctx, out, &err);
-                QT_CHECK(rc == QUANT_EINVAL && strstr(err.msg, idx),
+                QT_CHECK(rc == QSGD_EINVAL && strstr(err.msg, idx),
                          "%s quantize v[%zu] = %g: %d '%s'", specs[k], at, v[at], rc, err.msg);
                 rc = quant_encode(q, v, &ctx, buf, sizeof buf, &nb, &err);
-                QT_CHECK(rc == QUANT_EINVAL && strstr(err.msg, idx),
+                QT_CHECK(rc == QSGD_EINVAL && strstr(err.msg, idx),
                          "%s encode v[%zu] = %g: %d '%s'", specs[k], at, v[at], rc, err.msg);
             }
         for (size_t i = 0; i < 1000; i++)
             v[i] = (float)i - 400.5f;
         quant_ctx ctx = qt_ctx(1, 0, 1, 0);
-        quant_err err;
+        qsgd_err err;
         quant_quantize(q, v, &ctx, out, &err);
         quant_quantize(f, v, &ctx, o2, &err);
         QT_CHECK(qt_first_diff(out, o2, 1000) == 1000, "%s: a refused input changed the state",

@@ -138,14 +138,14 @@ static void test_topk_hand(void) {
         return;
     float out[6];
     quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-    quant_err err;
-    CU_ASSERT_EQUAL(quant_quantize(q, v, &ctx, out, &err), QUANT_OK);
+    qsgd_err err;
+    CU_ASSERT_EQUAL(quant_quantize(q, v, &ctx, out, &err), QSGD_OK);
     QT_CHECK(memcmp(out, want, sizeof want) == 0, "topk k=3 of {.5,-3,2,-2,0,1}: %g %g %g %g %g %g",
              out[0], out[1], out[2], out[3], out[4], out[5]);
     /* the message: indices 1, 2, 3 as 32-bit words, then the three floats */
     uint8_t buf[64];
     uint64_t nb;
-    CU_ASSERT_EQUAL(quant_encode(q, v, &ctx, buf, sizeof buf, &nb, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_encode(q, v, &ctx, buf, sizeof buf, &nb, &err), QSGD_OK);
     QT_CHECK(nb == 6 * 32, "topk k=3 raw: %llu bits", (unsigned long long)nb);
     QT_CHECK(buf[3] == 1 && buf[7] == 2 && buf[11] == 3 && buf[12] == 0xC0 && buf[13] == 0x40,
              "topk raw message layout: %02x %02x %02x | %02x %02x", buf[3], buf[7], buf[11],
@@ -156,7 +156,7 @@ static void test_topk_hand(void) {
     q = qt_alloc("topk:k=2,feedback=0", 1, 5);
     if (!q)
         return;
-    CU_ASSERT_EQUAL(quant_quantize(q, t, &ctx, out, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_quantize(q, t, &ctx, out, &err), QSGD_OK);
     QT_CHECK(out[0] == 1.0f && out[1] == -1.0f && out[2] == 0 && out[3] == 0 && out[4] == 0,
              "topk ties: %g %g %g %g %g", out[0], out[1], out[2], out[3], out[4]);
     quant_free(q);
@@ -203,7 +203,7 @@ static void test_topk_vs_sort(void) {
                     size_t cap = quant_max_bytes(q);
                     buf = realloc(buf, cap);
                     quant_ctx ctx = qt_ctx(3, 0, 0, 0);
-                    quant_err err;
+                    qsgd_err err;
                     uint64_t nb;
                     int rc = quant_encode(q, v, &ctx, buf, cap, &nb, &err);
                     rc |= quant_decode(q, buf, cap, nb, out, &err);
@@ -218,7 +218,7 @@ static void test_topk_vs_sort(void) {
                     }
                     uint64_t want_bits =
                         32ull * k + sparse_index_bits((sparse_index_code)ix, sel, k);
-                    QT_CHECK(rc == QUANT_OK && bad == n && nb == want_bits,
+                    QT_CHECK(rc == QSGD_OK && bad == n && nb == want_bits,
                              "%s n=%zu %s: rc %d, first difference from the sort at %zu, %llu "
                              "bits (want %llu)",
                              spec, n, kind < QT_IN_COUNT ? qt_input_names[kind] : "ties", rc, bad,
@@ -253,8 +253,8 @@ static void check_feedback(const char *spec, int fb) {
             memcpy(v, cst, sizeof v);
         memcpy(e0, quant_residual(q), sizeof e0);
         quant_ctx ctx = qt_ctx(9, 1, t, 0);
-        quant_err err;
-        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QUANT_OK, "%s: %s", spec, err.msg))
+        qsgd_err err;
+        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QSGD_OK, "%s: %s", spec, err.msg))
             break;
         const float *e = quant_residual(q);
         size_t i = 0;
@@ -324,9 +324,9 @@ static void test_randomk_stats(void) {
     uint8_t buf[4096];
     for (uint32_t t = 0; t < M; t++) {
         quant_ctx ctx = qt_ctx(0xabcdef, t % 7, t, 3);
-        quant_err err;
+        qsgd_err err;
         uint64_t nb;
-        if (!QT_CHECK(quant_quantize(q, v, &ctx, o, &err) == QUANT_OK, "%s", err.msg))
+        if (!QT_CHECK(quant_quantize(q, v, &ctx, o, &err) == QSGD_OK, "%s", err.msg))
             break;
         size_t nz = 0;
         double se = 0;
@@ -346,10 +346,10 @@ static void test_randomk_stats(void) {
                 quant *x = c ? qe : qr;
                 int rc = quant_encode(x, v, &ctx, buf, sizeof buf, &nb, &err);
                 rc |= quant_decode(x, buf, sizeof buf, nb, o2, &err);
-                QT_CHECK(rc == QUANT_OK && qt_first_diff(o, o2, n) == n,
+                QT_CHECK(rc == QSGD_OK && qt_first_diff(o, o2, n) == n,
                          "randomk step %u: index=%s carries another set", t, c ? "elias" : "raw");
             }
-            QT_CHECK(quant_encode(q, v, &ctx, buf, sizeof buf, &nb, &err) == QUANT_OK &&
+            QT_CHECK(quant_encode(q, v, &ctx, buf, sizeof buf, &nb, &err) == QSGD_OK &&
                          nb == 64 + 32 * 10,
                      "randomk index=seed: %llu bits, want 384", (unsigned long long)nb);
         }
@@ -388,15 +388,15 @@ static void test_randomk_ctx(void) {
         v[i] = (float)(i + 1);
     uint8_t b0[64], b1[64];
     uint64_t n0, n1;
-    quant_err err;
+    qsgd_err err;
     quant_ctx base = qt_ctx(0x1234567890ull, 2, 3, 4), c[4] = {base, base, base, base};
     c[0].seed ^= 1ull << 36;
     c[1].worker++;
     c[2].step++;
     c[3].tensor++;
-    CU_ASSERT_EQUAL(quant_encode(q, v, &base, b0, sizeof b0, &n0, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_encode(q, v, &base, b0, sizeof b0, &n0, &err), QSGD_OK);
     for (int a = 0; a < 4; a++) {
-        CU_ASSERT_EQUAL(quant_encode(q, v, &c[a], b1, sizeof b1, &n1, &err), QUANT_OK);
+        CU_ASSERT_EQUAL(quant_encode(q, v, &c[a], b1, sizeof b1, &n1, &err), QSGD_OK);
         QT_CHECK(memcmp(b0, b1, 20) != 0, "randomk: ctx field %d does not change the set", a);
     }
     for (int j = 0; j + 1 < 5; j++) {
@@ -411,7 +411,7 @@ static void test_randomk_ctx(void) {
     q = qt_alloc("randomk:ratio=1", 1, 37);
     if (q) {
         float o[37];
-        CU_ASSERT_EQUAL(quant_quantize(q, v, &base, o, &err), QUANT_OK);
+        CU_ASSERT_EQUAL(quant_quantize(q, v, &base, o, &err), QSGD_OK);
         QT_CHECK(qt_first_diff(o, v, 37) == 37, "randomk k=n is not the identity");
     }
     quant_free(q);
@@ -458,11 +458,11 @@ static void test_nuqsgd_exact(void) {
                     qt_fill(v, 1000, kind, r);
                     quant_ctx ctx = qt_ctx(5, 1, (uint32_t)kind, 2);
                     qrng_stream st = qrng_make(5, 1, (uint32_t)kind, 2);
-                    quant_err err;
+                    qsgd_err err;
                     int rc = quant_quantize(q, v, &ctx, o, &err);
                     size_t d = bs[c] ? bs[c] : 1000, bad = 1000;
                     double want = 0;
-                    for (size_t b0 = 0; b0 < 1000 && rc == QUANT_OK; b0 += d) {
+                    for (size_t b0 = 0; b0 < 1000 && rc == QSGD_OK; b0 += d) {
                         size_t len = b0 + d <= 1000 ? d : 1000 - b0;
                         int fin;
                         float N =
@@ -474,7 +474,7 @@ static void test_nuqsgd_exact(void) {
                                 bad = i;
                         }
                     }
-                    QT_CHECK(rc == QUANT_OK && bad == 1000,
+                    QT_CHECK(rc == QSGD_OK && bad == 1000,
                              "%s %s: rc %d, out[%zu] = %.9g, reference %.9g", spec,
                              qt_input_names[kind], rc, bad, bad < 1000 ? o[bad] : 0.0, want);
                     /* bits: 32 per bucket + (1 + bitlen(s)) per coordinate */
@@ -492,7 +492,7 @@ static void test_nuqsgd_exact(void) {
         int seen[4] = {0};
         for (uint32_t t = 0; t < 64; t++) {
             quant_ctx ctx = qt_ctx(1, 0, t, 0);
-            quant_err err;
+            qsgd_err err;
             quant_quantize(q, h, &ctx, oo, &err);
             QT_CHECK((oo[0] == 2.5f || oo[0] == 5.0f) && (oo[1] == -2.5f || oo[1] == -5.0f),
                      "nuqsgd s=3 of (3, -4): (%g, %g)", oo[0], oo[1]);
@@ -532,7 +532,7 @@ static void test_nuqsgd_stats(void) {
             double mean[512] = {0}, mse = 0;
             for (uint32_t t = 0; t < M; t++) {
                 quant_ctx ctx = qt_ctx(77, 0, t, 0);
-                quant_err err;
+                qsgd_err err;
                 quant_quantize(q, v, &ctx, o, &err);
                 for (size_t i = 0; i < n; i++) {
                     mean[i] += o[i];

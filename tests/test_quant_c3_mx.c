@@ -56,11 +56,11 @@ static unsigned ref_nearest(const ref_fmt *f, double a) {
 
 static int run(quant *q, const float *v, quant_ctx ctx, float *out, uint8_t *buf, size_t cap,
                uint64_t *nb) {
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_encode(q, v, &ctx, buf, cap, nb, &err);
-    if (rc == QUANT_OK)
+    if (rc == QSGD_OK)
         rc = quant_decode(q, buf, cap, *nb, out, &err);
-    QT_CHECK(rc == QUANT_OK, "%s encode/decode: %s", q->type->name, err.msg);
+    QT_CHECK(rc == QSGD_OK, "%s encode/decode: %s", q->type->name, err.msg);
     return rc;
 }
 
@@ -81,7 +81,7 @@ static void test_hand_mxfp8(void) {
     uint8_t buf[128];
     float out[64];
     uint64_t nb;
-    if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, sizeof buf, &nb) == QUANT_OK) {
+    if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, sizeof buf, &nb) == QSGD_OK) {
         QT_CHECK(nb == 2 * 8 + 64 * 8, "mxfp8: %llu bits", (unsigned long long)nb);
         QT_CHECK(buf[0] == 127 && buf[33] == 128, "mxfp8: scale bytes %u %u, want 127 128", buf[0],
                  buf[33]);
@@ -99,7 +99,7 @@ static void test_hand_mxfp8(void) {
     }
     /* a zero block: scale byte 0, all codes 0 */
     memset(v, 0, sizeof v);
-    if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, sizeof buf, &nb) == QUANT_OK)
+    if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, sizeof buf, &nb) == QSGD_OK)
         QT_CHECK(buf[0] == 0 && buf[1] == 0 && out[0] == 0.0f, "mxfp8 zeros: scale %u", buf[0]);
     quant_free(q);
 }
@@ -121,7 +121,7 @@ static void test_hand_mxfp4(void) {
     uint8_t buf[64];
     float out[37];
     uint64_t nb;
-    if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, sizeof buf, &nb) == QUANT_OK) {
+    if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, sizeof buf, &nb) == QSGD_OK) {
         QT_CHECK(nb == 2 * 8 + 37 * 4, "mxfp4: %llu bits, want %d", (unsigned long long)nb,
                  2 * 8 + 37 * 4);
         QT_CHECK(buf[0] == 127 && buf[17] == 115, "mxfp4: scale bytes %u %u, want 127 115", buf[0],
@@ -157,10 +157,9 @@ static void check_reference(const ref_fmt *f) {
                 v[k] *= 1e38f / 8;
                 v[32 + k] *= 1e-40f;
             }
-        quant_err err = {0};
+        qsgd_err err = {0};
         quant_ctx ctx = qt_ctx(3, 0, 0, 0);
-        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QUANT_OK, "%s: %s", f->name,
-                      err.msg))
+        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QSGD_OK, "%s: %s", f->name, err.msg))
             break;
         for (size_t b = 0; b * 32 < n; b++) {
             size_t len = n - 32 * b < 32 ? n - 32 * b : 32;
@@ -213,9 +212,9 @@ static void check_stochastic(const ref_fmt *f) {
     int e[2] = {ref_scale(f, v, 32), ref_scale(f, v + 32, 32)};
     double maxel = ref_elem(f, ref_ncodes(f) - 1);
     for (uint32_t t = 0; t < T; t++) {
-        quant_err err = {0};
+        qsgd_err err = {0};
         quant_ctx ctx = qt_ctx(1234, t % 7, t, 3);
-        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QUANT_OK, "%s", err.msg))
+        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QSGD_OK, "%s", err.msg))
             break;
         for (size_t i = 0; i < N; i++) {
             double a = ldexp(fabs((double)v[i]), -e[i / 32]), lo = 0, hi = maxel;
@@ -284,7 +283,7 @@ static void test_bits(void) {
             uint8_t *buf = malloc(cap);
             qt_fill(v, n, QT_IN_GAUSS, r);
             uint64_t nb = 0, w = s == 0 ? 8 : 4, want = 8 * ((n + 31) / 32) + w * n;
-            if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, cap, &nb) == QUANT_OK)
+            if (run(q, v, qt_ctx(1, 0, 0, 0), out, buf, cap, &nb) == QSGD_OK)
                 QT_CHECK(nb == want && quant_max_bits(q) == want,
                          "%s n = %zu: %llu bits (max %llu), want %llu", specs[s], n,
                          (unsigned long long)nb, (unsigned long long)quant_max_bits(q),
@@ -301,9 +300,9 @@ static void test_bits(void) {
 static void expect_corrupt(quant *q, const uint8_t *buf, size_t len, uint64_t nb, uint64_t bit,
                            const char *what) {
     float out[64];
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_decode(q, buf, len, nb, out, &err);
-    QT_CHECK(rc == QUANT_ECORRUPT && err.bit == bit,
+    QT_CHECK(rc == QSGD_ECORRUPT && err.bit == bit,
              "%s %s: rc %d at bit %llu (want ECORRUPT at %llu): %s", q->type->name, what, rc,
              (unsigned long long)err.bit, (unsigned long long)bit, err.msg);
 }
@@ -336,10 +335,10 @@ static void test_corrupt(void) {
     memset(b + 1, 0x38, 32);
     expect_corrupt(q8, b, sizeof b, nb8, 0, "no top binade");
     b[0] = 0; /* scale 0 (the clamped 2^-127): any element codes */
-    QT_CHECK(quant_decode(q8, b, sizeof b, nb8, out, NULL) == QUANT_OK, "mxfp8: scale 0 refused");
+    QT_CHECK(quant_decode(q8, b, sizeof b, nb8, out, NULL) == QSGD_OK, "mxfp8: scale 0 refused");
     b[0] = 130;
     b[7] = 0xF8; /* -256: top binade */
-    QT_CHECK(quant_decode(q8, b, sizeof b, nb8, out, NULL) == QUANT_OK && out[6] == -2048.0f,
+    QT_CHECK(quant_decode(q8, b, sizeof b, nb8, out, NULL) == QSGD_OK && out[6] == -2048.0f,
              "mxfp8: a valid block refused or decoded to %g", out[6]);
     expect_corrupt(q8, good8, sizeof good8, nb8 - 1, nb8 - 1, "truncated");
     expect_corrupt(q8, good8, sizeof good8, nb8 + 8, nb8, "trailing");
@@ -354,7 +353,7 @@ static void test_corrupt(void) {
     memset(b + 18, 0x22, 4);
     expect_corrupt(q4, b, sizeof b, nb4, 136, "no top binade");
     b[21] = 0x26; /* the last element 4.0: valid */
-    QT_CHECK(quant_decode(q4, b, sizeof b, nb4, out, NULL) == QUANT_OK && out[39] == 32.0f,
+    QT_CHECK(quant_decode(q4, b, sizeof b, nb4, out, NULL) == QSGD_OK && out[39] == 32.0f,
              "mxfp4: a valid block refused or decoded to %g", out[39]);
 done:
     quant_free(q8);

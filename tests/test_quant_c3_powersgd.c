@@ -17,11 +17,11 @@
 static int run(quant *q, const float *v, quant_ctx ctx, float *out, uint64_t *nb) {
     size_t cap = quant_max_bytes(q);
     uint8_t *buf = malloc(cap);
-    quant_err err = {0};
+    qsgd_err err = {0};
     int rc = quant_encode(q, v, &ctx, buf, cap, nb, &err);
-    if (rc == QUANT_OK)
+    if (rc == QSGD_OK)
         rc = quant_decode(q, buf, cap, *nb, out, &err);
-    QT_CHECK(rc == QUANT_OK, "powersgd encode/decode: %s", err.msg);
+    QT_CHECK(rc == QSGD_OK, "powersgd encode/decode: %s", err.msg);
     free(buf);
     return rc;
 }
@@ -85,7 +85,7 @@ static void test_reference(void) {
     qt_fill(m, ROWS * COLS, QT_IN_GAUSS, g);
     quant *q = qt_alloc("powersgd:rank=3", ROWS, COLS);
     uint64_t nb;
-    if (q && run(q, m, qt_ctx(77, 2, 5, 4), out, &nb) == QUANT_OK) {
+    if (q && run(q, m, qt_ctx(77, 2, 5, 4), out, &nb) == QSGD_OK) {
         ref_step(m, ROWS, COLS, R, 77, 4, p, d);
         double err = 0;
         for (size_t i = 0; i < ROWS * COLS; i++)
@@ -115,7 +115,7 @@ static void test_low_rank_exact(void) {
         snprintf(spec, sizeof spec, "powersgd:rank=%zu", rank);
         quant *q = qt_alloc(spec, ROWS, COLS);
         uint64_t nb;
-        if (q && run(q, m, qt_ctx(1, 0, 0, 0), out, &nb) == QUANT_OK) {
+        if (q && run(q, m, qt_ctx(1, 0, 0, 0), out, &nb) == QSGD_OK) {
             double err = 0;
             for (size_t i = 0; i < ROWS * COLS; i++)
                 err = fmax(err, fabs(out[i] - m[i]));
@@ -148,7 +148,7 @@ static void test_warm_start_svd(void) {
     uint64_t nb;
     double e2 = 0;
     for (uint32_t t = 0; q && t < STEPS; t++) {
-        if (run(q, m, qt_ctx(3, 0, t, 1), out, &nb) != QUANT_OK)
+        if (run(q, m, qt_ctx(3, 0, t, 1), out, &nb) != QSGD_OK)
             break;
         e2 = 0;
         for (size_t i = 0; i < ROWS * COLS; i++)
@@ -181,7 +181,7 @@ static void test_feedback_and_reset(void) {
         const float *e = quant_residual(q);
         for (size_t i = 0; i < ROWS * COLS; i++)
             m[i] = v[i] + e[i];
-        if (run(q, v, qt_ctx(9, 1, t, 2), out, &nb) != QUANT_OK)
+        if (run(q, v, qt_ctx(9, 1, t, 2), out, &nb) != QSGD_OK)
             goto done;
         if (t == 0)
             memcpy(first, out, sizeof out);
@@ -202,14 +202,14 @@ static void test_feedback_and_reset(void) {
     gsl_rng_set(g, 13);
     qt_fill(v, ROWS * COLS, QT_IN_GAUSS, g);
     quant_reset(q);
-    if (run(q, v, qt_ctx(9, 1, 0, 2), out, &nb) == QUANT_OK)
+    if (run(q, v, qt_ctx(9, 1, 0, 2), out, &nb) == QSGD_OK)
         QT_CHECK(qt_first_diff(out, first, ROWS * COLS) == ROWS * COLS,
                  "reset: first output differs");
-    if (run(q2, v, qt_ctx(9, 5, 0, 2), other, &nb) == QUANT_OK)
+    if (run(q2, v, qt_ctx(9, 5, 0, 2), other, &nb) == QSGD_OK)
         QT_CHECK(qt_first_diff(other, first, ROWS * COLS) == ROWS * COLS,
                  "worker 5: first output differs (Q must not depend on the worker)");
     quant_reset(q2);
-    if (run(q2, v, qt_ctx(9, 1, 0, 3), other, &nb) == QUANT_OK)
+    if (run(q2, v, qt_ctx(9, 1, 0, 3), other, &nb) == QSGD_OK)
         QT_CHECK(qt_first_diff(other, first, ROWS * COLS) < ROWS * COLS,
                  "tensor 3: the same output as tensor 2 (Q should differ)");
 done:
@@ -224,7 +224,7 @@ static void test_vector_and_zero(void) {
         v[i] = (float)(i - 18) * 0.37f;
     quant *q = qt_alloc("powersgd", 1, 37);
     uint64_t nb;
-    if (q && run(q, v, qt_ctx(1, 0, 0, 0), out, &nb) == QUANT_OK)
+    if (q && run(q, v, qt_ctx(1, 0, 0, 0), out, &nb) == QSGD_OK)
         QT_CHECK(nb == 32 * 37 && qt_first_diff(out, v, 37) == 37, "vector: %llu bits",
                  (unsigned long long)nb);
     quant_free(q);
@@ -233,8 +233,8 @@ static void test_vector_and_zero(void) {
     for (int i = 0; i < 36; i++)
         m[i] = (float)((i / 6 + 1) * (i % 6 - 2));
     q = qt_alloc("powersgd:rank=1,feedback=0", 6, 6);
-    if (q && run(q, z, qt_ctx(1, 0, 0, 0), o2, &nb) == QUANT_OK &&
-        run(q, m, qt_ctx(1, 0, 1, 0), o2, &nb) == QUANT_OK) {
+    if (q && run(q, z, qt_ctx(1, 0, 0, 0), o2, &nb) == QSGD_OK &&
+        run(q, m, qt_ctx(1, 0, 1, 0), o2, &nb) == QSGD_OK) {
         double err = 0;
         for (int i = 0; i < 36; i++)
             err = fmax(err, fabs(o2[i] - m[i]));
@@ -250,10 +250,10 @@ static void test_corrupt(void) {
         v[i] = (float)(i % 7) - 3.0f;
     size_t cap = q ? quant_max_bytes(q) : 0;
     uint8_t *good = malloc(cap + 1), *b = malloc(cap + 1);
-    quant_err err = {0};
+    qsgd_err err = {0};
     quant_ctx ctx = qt_ctx(1, 0, 0, 0);
     uint64_t nb;
-    if (!q || quant_encode(q, v, &ctx, good, cap, &nb, &err) != QUANT_OK) {
+    if (!q || quant_encode(q, v, &ctx, good, cap, &nb, &err) != QSGD_OK) {
         QT_FAIL("encode: %s", err.msg);
         goto done;
     }
@@ -273,7 +273,7 @@ static void test_corrupt(void) {
         p[2] = (uint8_t)(cases[c].val >> 8);
         p[3] = (uint8_t)cases[c].val;
         int rc = quant_decode(q, b, cap, nb, out, &err);
-        QT_CHECK(rc == QUANT_ECORRUPT && err.bit == 32 * cases[c].at, "%s: rc %d at bit %llu: %s",
+        QT_CHECK(rc == QSGD_ECORRUPT && err.bit == 32 * cases[c].at, "%s: rc %d at bit %llu: %s",
                  cases[c].what, rc, (unsigned long long)err.bit, err.msg);
     }
     memcpy(b, good, cap);                /* Q entries so large that P Q^T overflows */
@@ -282,8 +282,8 @@ static void test_corrupt(void) {
         b[4 * at + 1] = at < 8 ? 0x80 : 0x7f;
         b[4 * at + 2] = b[4 * at + 3] = 0;
     }
-    QT_CHECK(quant_decode(q, b, cap, nb, out, &err) == QUANT_ECORRUPT, "overflow accepted");
-    QT_CHECK(quant_decode(q, good, cap, nb - 8, out, &err) == QUANT_ECORRUPT, "truncated accepted");
+    QT_CHECK(quant_decode(q, b, cap, nb, out, &err) == QSGD_ECORRUPT, "overflow accepted");
+    QT_CHECK(quant_decode(q, good, cap, nb - 8, out, &err) == QSGD_ECORRUPT, "truncated accepted");
 done:
     free(good);
     free(b);

@@ -1,8 +1,8 @@
 /* test_quant_errors.c — the quantizers' error paths, for every registered quantizer:
- * truncated, corrupted, oversized and over-long messages are rejected with QUANT_ECORRUPT,
+ * truncated, corrupted, oversized and over-long messages are rejected with QSGD_ECORRUPT,
  * a message and a bit offset, without touching memory outside buf[0..len) and out[0..n)
  * (buffers are exact-size heap blocks so that AddressSanitizer sees any overrun; output
- * arrays carry a canary); too-small output buffers give QUANT_ENOSPC without writing past
+ * arrays carry a canary); too-small output buffers give QSGD_ENOSPC without writing past
  * cap; bad specs and non-finite inputs are rejected with messages that say what is wrong. */
 #include "quant_test_util.h"
 
@@ -24,7 +24,7 @@ static int canary_ok(const float *o, size_t n) {
 
 /* Decode `nbits` bits from a heap copy of exactly `len` bytes of msg (zero-extended). */
 static int decode_copy(const quant *q, const uint8_t *msg, size_t msglen, size_t len,
-                       uint64_t nbits, float *out, quant_err *err) {
+                       uint64_t nbits, float *out, qsgd_err *err) {
     uint8_t *b = malloc(len ? len : 1);
     memset(b, 0, len ? len : 1);
     memcpy(b, msg, msglen < len ? msglen : len);
@@ -36,7 +36,7 @@ static int decode_copy(const quant *q, const uint8_t *msg, size_t msglen, size_t
 
 /* ECORRUPT with a message and a bit offset within the message. */
 #define EXPECT_CORRUPT(rc, err, nbits, ...)                                                        \
-    QT_CHECK((rc) == QUANT_ECORRUPT && (err).code == QUANT_ECORRUPT && (err).msg[0] &&             \
+    QT_CHECK((rc) == QSGD_ECORRUPT && (err).code == QSGD_ECORRUPT && (err).msg[0] &&               \
                  (err).bit <= (nbits),                                                             \
              __VA_ARGS__)
 
@@ -58,10 +58,10 @@ static int make_msg(msg *m, const char *spec, size_t rows, size_t cols, int kind
     m->buf = calloc(1, m->cap);
     qt_fill(m->v, m->q->n, kind, r);
     quant_ctx ctx = qt_ctx(17, 0, step, 0);
-    quant_err err;
+    qsgd_err err;
     int rc = quant_encode(m->q, m->v, &ctx, m->buf, m->cap, &m->nbits, &err);
     m->len = (size_t)((m->nbits + 7) / 8);
-    return QT_CHECK(rc == QUANT_OK, "%s: encode: %s", spec, err.msg);
+    return QT_CHECK(rc == QSGD_OK, "%s: encode: %s", spec, err.msg);
 }
 static void free_msg(msg *m) {
     free(m->buf);
@@ -97,7 +97,7 @@ static void test_truncated(void) {
                                                 : gsl_rng_uniform_int(r, (unsigned long)m.nbits);
                         if (cut >= m.nbits)
                             continue;
-                        quant_err err;
+                        qsgd_err err;
                         int rc =
                             decode_copy(m.q, m.buf, m.len, (size_t)((cut + 7) / 8), cut, out, &err);
                         ncuts++;
@@ -138,7 +138,7 @@ static void test_oversized(void) {
                     if (extra > 20) /* random trailing bits */
                         for (size_t i = m.len; i < len; i++)
                             big[i] = (uint8_t)gsl_rng_get(r);
-                    quant_err err;
+                    qsgd_err err;
                     int rc = decode_copy(m.q, big, len, len, nb, out, &err);
                     if (!EXPECT_CORRUPT(rc, err, nb,
                                         "%s %zux%zu: %llu-bit message with %u trailing bits: rc %d "
@@ -148,7 +148,7 @@ static void test_oversized(void) {
                         break;
                 }
                 /* nbits beyond the buffer */
-                quant_err err;
+                qsgd_err err;
                 for (uint64_t nb = 8 * (uint64_t)m.len + 1; nb < 8 * (uint64_t)m.len + 70;
                      nb += 7) {
                     int rc = decode_copy(m.q, m.buf, m.len, m.len, nb, out, &err);
@@ -165,7 +165,7 @@ static void test_oversized(void) {
                 /* err may be NULL */
                 uint8_t *b = malloc(m.len);
                 memcpy(b, m.buf, m.len);
-                QT_CHECK(quant_decode(m.q, b, m.len, m.nbits - 1, out, NULL) == QUANT_ECORRUPT,
+                QT_CHECK(quant_decode(m.q, b, m.len, m.nbits - 1, out, NULL) == QSGD_ECORRUPT,
                          "%s: decode with err = NULL", spec);
                 free(b);
                 QT_CHECK(canary_ok(out, m.q->n), "%s: decode wrote past out[n]", spec);
@@ -220,9 +220,9 @@ static void test_corrupted(void) {
                     } else { /* the all-ones / all-zeros message of the right length */
                         memset(c, trial % 8 == 3 ? 0xFF : 0x00, len);
                     }
-                    quant_err err;
+                    qsgd_err err;
                     int rc = decode_copy(m.q, c, len, len, nb, out, &err);
-                    if (rc == QUANT_OK) {
+                    if (rc == QSGD_OK) {
                         nok++;
                         size_t i = 0;
                         while (i < n && isfinite(out[i]))
@@ -274,7 +274,7 @@ static void test_enospc(void) {
                 memset(b, 0xC3, cap + 32);
                 quant *q = qt_alloc(spec, rows, cols); /* fresh: same state as m.q had */
                 quant_ctx ctx = qt_ctx(17, 0, 2, 0);
-                quant_err err = {0};
+                qsgd_err err = {0};
                 uint64_t nbits = 12345;
                 int rc = quant_encode(q, m.v, &ctx, b, cap, &nbits, &err);
                 size_t i = cap;
@@ -284,20 +284,20 @@ static void test_enospc(void) {
                          "%s %zux%zu: encode with cap %zu (message %zu bytes) wrote byte %zu", spec,
                          rows, cols, cap, m.len, i);
                 if (cap < m.len)
-                    QT_CHECK(rc == QUANT_ENOSPC && err.code == QUANT_ENOSPC && err.msg[0],
-                             "%s %zux%zu: cap %zu < %zu bytes: rc %d, want QUANT_ENOSPC", spec,
-                             rows, cols, cap, m.len, rc);
+                    QT_CHECK(rc == QSGD_ENOSPC && err.code == QSGD_ENOSPC && err.msg[0],
+                             "%s %zux%zu: cap %zu < %zu bytes: rc %d, want QSGD_ENOSPC", spec, rows,
+                             cols, cap, m.len, rc);
                 else
-                    QT_CHECK(rc == QUANT_ENOSPC ||
-                                 (rc == QUANT_OK && nbits == m.nbits && memcmp(b, m.buf, cap) == 0),
+                    QT_CHECK(rc == QSGD_ENOSPC ||
+                                 (rc == QSGD_OK && nbits == m.nbits && memcmp(b, m.buf, cap) == 0),
                              "%s: cap == message length %zu: rc %d, %llu bits", spec, cap, rc,
                              (unsigned long long)nbits);
                 /* after a failed encode, a retry with room gives the fresh instance's message */
-                if (rc != QUANT_OK) {
+                if (rc != QSGD_OK) {
                     uint8_t *b2 = calloc(1, m.cap);
                     uint64_t nb2;
                     rc = quant_encode(q, m.v, &ctx, b2, m.cap, &nb2, &err);
-                    QT_CHECK(rc == QUANT_OK && nb2 == m.nbits && memcmp(b2, m.buf, m.len) == 0,
+                    QT_CHECK(rc == QSGD_OK && nb2 == m.nbits && memcmp(b2, m.buf, m.len) == 0,
                              "%s: retry after ENOSPC differs from a first encode (state changed?)",
                              spec);
                     free(b2);
@@ -351,60 +351,60 @@ static void test_spec_parse(void) {
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         quant_spec s;
-        quant_err err = {0};
+        qsgd_err err = {0};
         int rc = quant_spec_parse(bad[k].spec, &s, &err);
-        QT_CHECK(rc == QUANT_EINVAL && err.code == QUANT_EINVAL &&
+        QT_CHECK(rc == QSGD_EINVAL && err.code == QSGD_EINVAL &&
                      contains_all(err.msg, bad[k].words),
                  "quant_spec_parse(\"%s\"): rc %d, message '%s' (must name %s%s%s%s)", bad[k].spec,
                  rc, err.msg, bad[k].words[0], bad[k].words[1] ? ", " : "",
                  bad[k].words[1] ? bad[k].words[1] : "", bad[k].words[2] ? ", ..." : "");
         quant *q = quant_alloc_spec(bad[k].spec, 1, 10, &err);
-        QT_CHECK(q == NULL && err.code == QUANT_EINVAL, "quant_alloc_spec(\"%s\") accepted",
+        QT_CHECK(q == NULL && err.code == QSGD_EINVAL, "quant_alloc_spec(\"%s\") accepted",
                  bad[k].spec);
         quant_free(q);
     }
-    QT_CHECK(quant_spec_parse(NULL, &(quant_spec){0}, NULL) == QUANT_EINVAL, "NULL spec");
+    QT_CHECK(quant_spec_parse(NULL, &(quant_spec){0}, NULL) == QSGD_EINVAL, "NULL spec");
 
     /* values the parser accepts but the quantizer rejects */
     static const char *const bad_params[] = {"qsgd:bits=1", "qsgd:bits=17", "qsgd:s=0,bits=0",
                                              "qsgd:bits=64"};
     for (size_t k = 0; k < sizeof bad_params / sizeof *bad_params; k++) {
-        quant_err err = {0};
+        qsgd_err err = {0};
         quant *q = quant_alloc_spec(bad_params[k], 1, 10, &err);
-        QT_CHECK(q == NULL && err.code == QUANT_EINVAL && err.msg[0],
+        QT_CHECK(q == NULL && err.code == QSGD_EINVAL && err.msg[0],
                  "quant_alloc_spec(\"%s\") = %p, code %d", bad_params[k], (void *)q, err.code);
         quant_free(q);
     }
     /* bad shapes and names in quant_alloc */
-    quant_err err = {0};
+    qsgd_err err = {0};
     quant_params p = {.s = 3};
-    QT_CHECK(quant_alloc("qsgd", &p, 0, 10, &err) == NULL && err.code == QUANT_EINVAL, "rows = 0");
-    QT_CHECK(quant_alloc("qsgd", &p, 10, 0, &err) == NULL && err.code == QUANT_EINVAL, "cols = 0");
-    QT_CHECK(quant_alloc("zzz", &p, 1, 10, &err) == NULL && err.code == QUANT_EINVAL &&
+    QT_CHECK(quant_alloc("qsgd", &p, 0, 10, &err) == NULL && err.code == QSGD_EINVAL, "rows = 0");
+    QT_CHECK(quant_alloc("qsgd", &p, 10, 0, &err) == NULL && err.code == QSGD_EINVAL, "cols = 0");
+    QT_CHECK(quant_alloc("zzz", &p, 1, 10, &err) == NULL && err.code == QSGD_EINVAL &&
                  strstr(err.msg, "qsgd") && strstr(err.msg, "fp32"),
              "quant_alloc(\"zzz\"): '%s'", err.msg);
 
     /* good specs parse to the documented fields */
     quant_spec s;
     CU_ASSERT_EQUAL_FATAL(
-        quant_spec_parse("qsgd:bits=4,bucket=512,norm=max,format=elias", &s, &err), QUANT_OK);
+        quant_spec_parse("qsgd:bits=4,bucket=512,norm=max,format=elias", &s, &err), QSGD_OK);
     QT_CHECK(strcmp(s.name, "qsgd") == 0 && s.params.bits == 4 && s.params.s == 0 &&
                  s.params.bucket == 512 && s.params.norm == QUANT_NORM_MAX &&
                  s.params.format == QUANT_FMT_ELIAS,
              "parsed qsgd:bits=4,bucket=512,norm=max,format=elias wrongly");
-    CU_ASSERT_EQUAL(quant_spec_parse("qsgd:s=7,d=64", &s, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_spec_parse("qsgd:s=7,d=64", &s, &err), QSGD_OK);
     QT_CHECK(s.params.s == 7 && s.params.bucket == 64 && s.params.norm == QUANT_NORM_L2 &&
                  s.params.format == QUANT_FMT_DENSE,
              "qsgd:s=7,d=64 -> s %u bucket %zu", s.params.s, s.params.bucket);
-    CU_ASSERT_EQUAL(quant_spec_parse("onebit:feedback=0", &s, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_spec_parse("onebit:feedback=0", &s, &err), QSGD_OK);
     QT_CHECK(s.params.no_feedback == 1, "feedback=0 -> no_feedback %d", s.params.no_feedback);
-    CU_ASSERT_EQUAL(quant_spec_parse("onebit:feedback=1", &s, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_spec_parse("onebit:feedback=1", &s, &err), QSGD_OK);
     QT_CHECK(s.params.no_feedback == 0, "feedback=1 -> no_feedback %d", s.params.no_feedback);
-    CU_ASSERT_EQUAL(quant_spec_parse("fp32", &s, &err), QUANT_OK);
+    CU_ASSERT_EQUAL(quant_spec_parse("fp32", &s, &err), QSGD_OK);
     QT_CHECK(strcmp(s.name, "fp32") == 0, "fp32 name '%s'", s.name);
 }
 
-/* Non-finite input: qsgd (and onebit) reject it with QUANT_EINVAL naming the index; finite
+/* Non-finite input: qsgd (and onebit) reject it with QSGD_EINVAL naming the index; finite
  * inputs whose l2 norm overflows float are rejected or quantized to finite values. */
 /* What callers learn from the type tables instead of names: labels (aliases included),
  * lossless, fixed-size, the options given. */
@@ -426,8 +426,8 @@ static void test_spec_properties(void) {
     for (size_t k = 0; k < sizeof tab / sizeof *tab; k++) {
         char l0[128], l1[128];
         quant_spec s;
-        quant_err err = {0};
-        CU_ASSERT_EQUAL_FATAL(quant_spec_parse(tab[k].spec, &s, &err), QUANT_OK);
+        qsgd_err err = {0};
+        CU_ASSERT_EQUAL_FATAL(quant_spec_parse(tab[k].spec, &s, &err), QSGD_OK);
         CU_ASSERT_EQUAL(quant_spec_label(tab[k].spec, 0, l0, sizeof l0), 0);
         CU_ASSERT_EQUAL(quant_spec_label(tab[k].spec, 1, l1, sizeof l1), 0);
         QT_CHECK(strcmp(l0, tab[k].label0) == 0 && strcmp(l1, tab[k].label1) == 0,
@@ -443,8 +443,8 @@ static void test_spec_properties(void) {
              "a spec that does not parse has no label");
     QT_CHECK(quant_spec_label("qsgd:bits=4", 0, l, sizeof l) == -1, "truncated label");
     quant_spec s;
-    quant_err err = {0};
-    CU_ASSERT_EQUAL(quant_spec_parse("qsgd:d=8,b=4", &s, &err), QUANT_OK);
+    qsgd_err err = {0};
+    CU_ASSERT_EQUAL(quant_spec_parse("qsgd:d=8,b=4", &s, &err), QSGD_OK);
     QT_CHECK(s.given == 6, "qsgd:d=8,b=4 given mask %llx, want rows bits and bucket",
              (unsigned long long)s.given);
 }
@@ -472,15 +472,15 @@ static void test_nonfinite_input(void) {
                     char idx[16];
                     snprintf(idx, sizeof idx, "%zu", at);
                     quant_ctx ctx = qt_ctx(1, 0, 0, 0);
-                    quant_err err = {0};
+                    qsgd_err err = {0};
                     int rc = quant_quantize(q, v, &ctx, out, &err);
-                    QT_CHECK(rc == QUANT_EINVAL && strstr(err.msg, idx),
+                    QT_CHECK(rc == QSGD_EINVAL && strstr(err.msg, idx),
                              "%s: quantize with v[%zu] = %g: rc %d, '%s'", specs[k], at, v[at], rc,
                              err.msg);
                     uint64_t nbits;
                     memset(&err, 0, sizeof err);
                     rc = quant_encode(q, v, &ctx, buf, cap, &nbits, &err);
-                    QT_CHECK(rc == QUANT_EINVAL && strstr(err.msg, idx),
+                    QT_CHECK(rc == QSGD_EINVAL && strstr(err.msg, idx),
                              "%s: encode with v[%zu] = %g: rc %d, '%s'", specs[k], at, v[at], rc,
                              err.msg);
                 }
@@ -489,7 +489,7 @@ static void test_nonfinite_input(void) {
             if (f) {
                 float o2[1000];
                 quant_ctx ctx = qt_ctx(1, 0, 1, 0);
-                quant_err err;
+                qsgd_err err;
                 qt_fill(v, 1000, QT_IN_GAUSS, r);
                 quant_quantize(q, v, &ctx, out, &err);
                 quant_quantize(f, v, &ctx, o2, &err);
@@ -501,25 +501,25 @@ static void test_nonfinite_input(void) {
             for (size_t i = 0; i < 1000; i++)
                 v[i] = (i % 2 ? 3e38f : -2e38f);
             quant_ctx ctx = qt_ctx(1, 0, 2, 0);
-            quant_err err = {0};
+            qsgd_err err = {0};
             int rc = quant_quantize(q, v, &ctx, out, &err);
             size_t i = 0;
-            while (rc == QUANT_OK && i < 1000 && isfinite(out[i]))
+            while (rc == QSGD_OK && i < 1000 && isfinite(out[i]))
                 i++;
-            QT_CHECK(rc == QUANT_EINVAL || (rc == QUANT_OK && i == 1000),
+            QT_CHECK(rc == QSGD_EINVAL || (rc == QSGD_OK && i == 1000),
                      "%s: values near FLT_MAX: rc %d, out[%zu] = %g ('%s')", specs[k], rc, i,
                      i < 1000 ? out[i] : 0.0, err.msg);
             uint64_t nbits;
             rc = quant_encode(q, v, &ctx, buf, cap, &nbits, &err);
-            if (rc == QUANT_OK) {
+            if (rc == QSGD_OK) {
                 rc = quant_decode(q, buf, cap, nbits, out, &err);
-                for (i = 0; rc == QUANT_OK && i < 1000 && isfinite(out[i]); i++)
+                for (i = 0; rc == QSGD_OK && i < 1000 && isfinite(out[i]); i++)
                     ;
-                QT_CHECK(rc == QUANT_OK && i == 1000,
+                QT_CHECK(rc == QSGD_OK && i == 1000,
                          "%s: values near FLT_MAX: encode OK but decode rc %d / out[%zu] = %g",
                          specs[k], rc, i, i < 1000 ? out[i] : 0.0);
             } else {
-                QT_CHECK(rc == QUANT_EINVAL, "%s: values near FLT_MAX: encode rc %d", specs[k], rc);
+                QT_CHECK(rc == QSGD_EINVAL, "%s: values near FLT_MAX: encode rc %d", specs[k], rc);
             }
             free(buf);
             quant_free(q);

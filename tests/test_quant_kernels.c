@@ -118,7 +118,7 @@ static void test_messages_same_without_simd(void) {
     const char *specs[] = {"qsgd:bits=4,bucket=512", "qsgd:s=7,format=elias,bucket=1000",
                            "qsgd:bits=8,norm=max"};
     for (size_t k = 0; k < 3; k++) {
-        quant_err e;
+        qsgd_err e;
         quant *a = quant_alloc_spec(specs[k], 1, N, &e);
         setenv("QSGDSIM_NO_SIMD", "1", 1);
         quant *b = quant_alloc_spec(specs[k], 1, N, &e);
@@ -129,8 +129,8 @@ static void test_messages_same_without_simd(void) {
         uint8_t *ba = calloc(cap, 1), *bb = calloc(cap, 1);
         uint64_t na, nb;
         quant_ctx ctx = {2024, 3, 17, 1};
-        CU_ASSERT_EQUAL(quant_encode(a, v, &ctx, ba, cap, &na, &e), QUANT_OK);
-        CU_ASSERT_EQUAL(quant_encode(b, v, &ctx, bb, cap, &nb, &e), QUANT_OK);
+        CU_ASSERT_EQUAL(quant_encode(a, v, &ctx, ba, cap, &na, &e), QSGD_OK);
+        CU_ASSERT_EQUAL(quant_encode(b, v, &ctx, bb, cap, &nb, &e), QSGD_OK);
         CU_ASSERT_EQUAL(na, nb);
         CU_ASSERT_EQUAL(memcmp(ba, bb, (na + 7) / 8), 0);
         free(ba);

@@ -99,11 +99,11 @@ static void test_reconstruction_values(void) {
                 }
                 ref_means(q, u, m0, m1);
                 quant_ctx ctx = qt_ctx(1, 0, t, 0);
-                quant_err err;
+                qsgd_err err;
                 uint64_t nbits = 0;
-                if (!QT_CHECK(quant_quantize(q, g, &ctx, dec, &err) == QUANT_OK &&
-                                  quant_encode(qe, g, &ctx, buf, cap, &nbits, &err) == QUANT_OK &&
-                                  quant_decode(qe, buf, cap, nbits, ref, &err) == QUANT_OK,
+                if (!QT_CHECK(quant_quantize(q, g, &ctx, dec, &err) == QSGD_OK &&
+                                  quant_encode(qe, g, &ctx, buf, cap, &nbits, &err) == QSGD_OK &&
+                                  quant_decode(qe, buf, cap, nbits, ref, &err) == QSGD_OK,
                               "%s: %s", spec, err.msg))
                     break;
                 QT_CHECK(nbits == 64ull * G + n, "%s: nbits %llu, want %llu", spec,
@@ -169,10 +169,10 @@ static void test_feedback_identity(void) {
             for (size_t i = 0; i < n; i++)
                 g[i] = (float)(scale * (gsl_ran_gaussian(r, 1.0) + 0.1 * (i % 5)));
             quant_ctx ctx = qt_ctx(2, 0, t, 0);
-            quant_err err;
+            qsgd_err err;
             uint64_t nbits;
-            if (!QT_CHECK(quant_encode(q, g, &ctx, buf, cap, &nbits, &err) == QUANT_OK &&
-                              quant_decode(q, buf, cap, nbits, dec, &err) == QUANT_OK,
+            if (!QT_CHECK(quant_encode(q, g, &ctx, buf, cap, &nbits, &err) == QSGD_OK &&
+                              quant_decode(q, buf, cap, nbits, dec, &err) == QSGD_OK,
                           "%s: %s", cases[c].spec, err.msg))
                 break;
             const float *res = quant_residual(q);
@@ -218,8 +218,8 @@ static void test_no_feedback(void) {
         for (uint32_t t = 0; t < 20; t++) {
             qt_fill(g, q->n, QT_IN_GAUSS, r);
             quant_ctx ctx = qt_ctx(3, 0, t, 0);
-            quant_err err;
-            CU_ASSERT_EQUAL(quant_quantize(q, g, &ctx, out, &err), QUANT_OK);
+            qsgd_err err;
+            CU_ASSERT_EQUAL(quant_quantize(q, g, &ctx, out, &err), QSGD_OK);
             const float *res = quant_residual(q);
             size_t i = 0;
             while (res && i < q->n && res[i] == 0)
@@ -248,7 +248,7 @@ static void test_reset(void) {
     quant *q = qt_alloc("onebit:bucket=100", 1, 1000), *f = qt_alloc("onebit:bucket=100", 1, 1000);
     if (q && f) {
         quant_ctx ctx = qt_ctx(4, 0, 0, 0);
-        quant_err err;
+        qsgd_err err;
         for (int t = 0; t < 5; t++) {
             qt_fill(g, 1000, QT_IN_GAUSS, r);
             quant_quantize(q, g, &ctx, a, &err);
@@ -343,8 +343,8 @@ static double quad_run(const quad *P, int K, int feedback, double eta, int T, in
                 g[i] =
                     (float)(K == 1 ? P->A[i] * (x[i] - P->C[i]) : P->a[k][i] * (x[i] - P->c[k][i]));
             quant_ctx ctx = qt_ctx(1, (uint32_t)k, (uint32_t)t, 0);
-            quant_err err;
-            if (!QT_CHECK(quant_quantize(q[k], g, &ctx, dec, &err) == QUANT_OK, "%s", err.msg))
+            qsgd_err err;
+            if (!QT_CHECK(quant_quantize(q[k], g, &ctx, dec, &err) == QSGD_OK, "%s", err.msg))
                 return NAN;
             for (size_t i = 0; i < CN; i++)
                 x[i] -= eta * dec[i];

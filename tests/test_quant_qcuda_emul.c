@@ -3,7 +3,7 @@
  * every machine. The same checks on a real GPU: test_quant_qcuda_gpu.c. */
 #include "qcuda_test_util.h"
 
-static qcuda *make_emulated(const quant *q, quant_err *err) {
+static qcuda *make_emulated(const quant *q, qsgd_err *err) {
     return qcuda_alloc_emulated(q, err);
 }
 

@@ -3,7 +3,7 @@
  * (qcuda_test_util.h). Skipped (exit 77) without a usable GPU. */
 #include "qcuda_test_util.h"
 
-static qcuda *make_cuda(const quant *q, quant_err *err) {
+static qcuda *make_cuda(const quant *q, qsgd_err *err) {
     return qcuda_alloc(q, 0, NULL, err);
 }
 

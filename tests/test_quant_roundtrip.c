@@ -30,16 +30,16 @@ static int roundtrip_case(const char *spec, size_t rows, size_t cols, int kind, 
         goto out;
     for (uint32_t t = 0; t < STEPS; t++) {
         quant_ctx ctx = qt_ctx(0x5eed0000u + t, 3, 100 + t, 2);
-        quant_err err = {0};
+        qsgd_err err = {0};
         uint64_t nbits = 0, nbits2 = 0;
         qt_fill(b->v, n, kind, r);
         memset(buf, 0xA5, cap); /* padding must be written as zeros, not left alone */
         int rc = quant_encode(A, b->v, &ctx, buf, cap, &nbits, &err);
-        if (!QT_CHECK(rc == QUANT_OK, "%s %zux%zu %s step %u: encode rc %d: %s", spec, rows, cols,
+        if (!QT_CHECK(rc == QSGD_OK, "%s %zux%zu %s step %u: encode rc %d: %s", spec, rows, cols,
                       qt_input_names[kind], t, rc, err.msg))
             goto out;
         rc = quant_quantize(B, b->v, &ctx, b->ref, &err);
-        if (!QT_CHECK(rc == QUANT_OK, "%s %zux%zu %s: quantize rc %d: %s", spec, rows, cols,
+        if (!QT_CHECK(rc == QSGD_OK, "%s %zux%zu %s: quantize rc %d: %s", spec, rows, cols,
                       qt_input_names[kind], rc, err.msg))
             goto out;
         if (!QT_CHECK(nbits <= 8 * (uint64_t)cap && nbits <= maxbits && nbits > 0,
@@ -58,33 +58,33 @@ static int roundtrip_case(const char *spec, size_t rows, size_t cols, int kind, 
         uint8_t *exact = malloc(len ? len : 1);
         memcpy(exact, buf, len);
         rc = quant_decode(A, exact, len, nbits, b->out, &err);
-        QT_CHECK(rc == QUANT_OK, "%s %zux%zu %s: decode rc %d at bit %llu: %s", spec, rows, cols,
+        QT_CHECK(rc == QSGD_OK, "%s %zux%zu %s: decode rc %d at bit %llu: %s", spec, rows, cols,
                  qt_input_names[kind], rc, (unsigned long long)err.bit, err.msg);
         size_t i = qt_first_diff(b->out, b->ref, n);
-        QT_CHECK(rc != QUANT_OK || i == n,
+        QT_CHECK(rc != QSGD_OK || i == n,
                  "%s %zux%zu %s step %u: decode(encode(v))[%zu] = %.9g != quantize(v)[%zu] = %.9g",
                  spec, rows, cols, qt_input_names[kind], t, i, i < n ? b->out[i] : 0.0, i,
                  i < n ? b->ref[i] : 0.0);
         for (i = 0; i < n && isfinite(b->out[i]); i++)
             ;
-        QT_CHECK(rc != QUANT_OK || i == n, "%s %zux%zu %s: finite input decodes to %g at %zu", spec,
+        QT_CHECK(rc != QSGD_OK || i == n, "%s %zux%zu %s: finite input decodes to %g at %zu", spec,
                  rows, cols, qt_input_names[kind], i < n ? b->out[i] : 0.0, i);
         /* the decoder must need every one of the nbits bits */
         rc = quant_decode(A, exact, len, nbits - 1, b->out2, &err);
-        QT_CHECK(rc == QUANT_ECORRUPT,
-                 "%s %zux%zu %s: decode with nbits-1 = %llu returned %d, want QUANT_ECORRUPT", spec,
+        QT_CHECK(rc == QSGD_ECORRUPT,
+                 "%s %zux%zu %s: decode with nbits-1 = %llu returned %d, want QSGD_ECORRUPT", spec,
                  rows, cols, qt_input_names[kind], (unsigned long long)(nbits - 1), rc);
         free(exact);
         /* a larger buffer than the message is fine */
         rc = quant_decode(A, buf, cap, nbits, b->out2, &err);
-        QT_CHECK(rc == QUANT_OK && qt_first_diff(b->out2, b->ref, n) == n,
+        QT_CHECK(rc == QSGD_OK && qt_first_diff(b->out2, b->ref, n) == n,
                  "%s %zux%zu %s: decode from a %zu-byte buffer: rc %d (%s)", spec, rows, cols,
                  qt_input_names[kind], cap, rc, err.msg);
 
         /* determinism: a fresh instance with the same history and ctx writes the same bytes */
         memset(buf2, 0x5A, cap);
         rc = quant_encode(C, b->v, &ctx, buf2, cap, &nbits2, &err);
-        QT_CHECK(rc == QUANT_OK && nbits2 == nbits && memcmp(buf, buf2, len) == 0,
+        QT_CHECK(rc == QSGD_OK && nbits2 == nbits && memcmp(buf, buf2, len) == 0,
                  "%s %zux%zu %s step %u: a second encode with the same ctx differs (rc %d, %llu vs "
                  "%llu bits)",
                  spec, rows, cols, qt_input_names[kind], t, rc, (unsigned long long)nbits2,
@@ -158,11 +158,11 @@ static void test_fp32_exact(void) {
                 v[n - 1] = -0.0f;
             quant_ctx ctx = qt_ctx(1, 0, 0, 0);
             uint64_t nbits;
-            quant_err err;
-            CU_ASSERT_EQUAL_FATAL(quant_encode(q, v, &ctx, buf, cap, &nbits, &err), QUANT_OK);
+            qsgd_err err;
+            CU_ASSERT_EQUAL_FATAL(quant_encode(q, v, &ctx, buf, cap, &nbits, &err), QSGD_OK);
             QT_CHECK(nbits == 32ull * n, "fp32 n=%zu: nbits %llu != 32n", n,
                      (unsigned long long)nbits);
-            CU_ASSERT_EQUAL(quant_decode(q, buf, cap, nbits, out, &err), QUANT_OK);
+            CU_ASSERT_EQUAL(quant_decode(q, buf, cap, nbits, out, &err), QSGD_OK);
             size_t i = 0;
             while (i < n && qt_same_bits(out[i], v[i]))
                 i++;
@@ -207,9 +207,9 @@ static void test_qsgd_dense_nbits(void) {
                     qt_fill(v, n, kind == 2 ? QT_IN_ZERO : QT_IN_GAUSS, r);
                     quant_ctx ctx = qt_ctx(7, 0, (uint32_t)kind, 0);
                     uint64_t nbits = 0;
-                    quant_err err;
+                    qsgd_err err;
                     int rc = quant_encode(q, v, &ctx, buf, cap, &nbits, &err);
-                    QT_CHECK(rc == QUANT_OK && nbits == want,
+                    QT_CHECK(rc == QSGD_OK && nbits == want,
                              "%s n=%zu: rc %d nbits %llu, want %llu", spec, n, rc,
                              (unsigned long long)nbits, (unsigned long long)want);
                 }
@@ -250,16 +250,16 @@ static void test_bits_shorthand_and_describe(void) {
         if (!a)
             continue;
         char d1[128], d2[128];
-        CU_ASSERT_EQUAL(quant_describe(a, d1, sizeof d1), QUANT_OK);
+        CU_ASSERT_EQUAL(quant_describe(a, d1, sizeof d1), QSGD_OK);
         quant *b = qt_alloc(d1, 4, 250);
         if (b) {
-            CU_ASSERT_EQUAL(quant_describe(b, d2, sizeof d2), QUANT_OK);
+            CU_ASSERT_EQUAL(quant_describe(b, d2, sizeof d2), QSGD_OK);
             QT_CHECK(strcmp(d1, d2) == 0, "describe not a fixed point: '%s' -> '%s'", d1, d2);
             QT_CHECK(quant_max_bits(a) == quant_max_bits(b), "'%s' vs '%s': max_bits differ",
                      specs[k], d1);
         }
         char tiny[4];
-        QT_CHECK(quant_describe(a, tiny, sizeof tiny) != QUANT_OK,
+        QT_CHECK(quant_describe(a, tiny, sizeof tiny) != QSGD_OK,
                  "describe into 4 bytes must fail, wrote '%s'", tiny);
         quant_free(a);
         quant_free(b);
@@ -320,12 +320,12 @@ static void test_qsgd_ctx_determinism(void) {
             vars[4].tensor++;
             static const char *field[5] = {"(same)", "step", "seed", "worker", "tensor"};
             uint64_t n0, n1;
-            quant_err err;
-            CU_ASSERT_EQUAL(quant_encode(q1, v, &base, b0, cap, &n0, &err), QUANT_OK);
+            qsgd_err err;
+            CU_ASSERT_EQUAL(quant_encode(q1, v, &base, b0, cap, &n0, &err), QSGD_OK);
             for (int k = 0; k < 5; k++) {
                 memset(b1, 0, cap);
                 CU_ASSERT_EQUAL(quant_encode(k % 2 ? q1 : q2, v, &vars[k], b1, cap, &n1, &err),
-                                QUANT_OK);
+                                QSGD_OK);
                 int same = n0 == n1 && memcmp(b0, b1, (n0 + 7) / 8) == 0;
                 if (k == 0)
                     QT_CHECK(same, "%s: same ctx, different bytes", spec);
@@ -366,7 +366,7 @@ static void test_qsgd_dense_equals_elias(void) {
                             qt_fill(v, n, kind, r);
                             quant_ctx ctx = qt_ctx(11, 1, (uint32_t)kind, 4);
                             uint64_t nd, ne;
-                            quant_err err;
+                            qsgd_err err;
                             int r1 = quant_encode(qd, v, &ctx, bd, cd, &nd, &err);
                             int r2 = quant_encode(qe, v, &ctx, be, ce, &ne, &err);
                             int r3 = quant_decode(qd, bd, cd, nd, od, &err);
@@ -417,8 +417,8 @@ static void test_qsgd_values_on_levels(void) {
                     for (uint32_t t = 0; t < 4; t++) {
                         qt_fill(v, n, kind, r);
                         quant_ctx ctx = qt_ctx(3, 0, t, 0);
-                        quant_err err;
-                        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QUANT_OK,
+                        qsgd_err err;
+                        if (!QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QSGD_OK,
                                       "%s %s: quantize failed: %s", spec, qt_input_names[kind],
                                       err.msg))
                             continue;
@@ -490,7 +490,7 @@ static void test_qsgd_simd_matches_scalar(void) {
                         qt_fill(v, ns[e], kind, r);
                         quant_ctx ctx = qt_ctx(99, 2, (uint32_t)kind, 1);
                         uint64_t n1 = 0, n2 = 0;
-                        quant_err err;
+                        qsgd_err err;
                         int r1 = quant_encode(qv, v, &ctx, b1, cap, &n1, &err);
                         int r2 = quant_encode(qs, v, &ctx, b2, cap, &n2, &err);
                         QT_CHECK(r1 == r2 && n1 == n2 && memcmp(b1, b2, (n1 + 7) / 8) == 0,

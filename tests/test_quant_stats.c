@@ -114,8 +114,8 @@ static int run_trials(const trial_cfg *c, size_t T, unsigned long seed, trial_ou
     int ok = 1;
     for (size_t t = 0; t < T && ok; t++) {
         quant_ctx ctx = qt_ctx(seed * 7919u, 1, (uint32_t)t, 3);
-        quant_err err;
-        ok = QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QUANT_OK, "%s: %s", spec, err.msg);
+        qsgd_err err;
+        ok = QT_CHECK(quant_quantize(q, v, &ctx, out, &err) == QSGD_OK, "%s: %s", spec, err.msg);
         double e2 = 0, nz = 0;
         for (size_t i = 0; i < n; i++) {
             double x = out[i], e = x - v[i];
@@ -317,9 +317,9 @@ static void test_elias_bits(void) {
                     qt_fill(v, n, in ? QT_IN_UNIFORM : QT_IN_GAUSS, r);
                     quant_ctx ctx = qt_ctx(5, 0, (uint32_t)t, 0);
                     uint64_t nbits = 0;
-                    quant_err err;
-                    if (!QT_CHECK(quant_encode(q, v, &ctx, buf, cap, &nbits, &err) == QUANT_OK &&
-                                      quant_decode(q, buf, cap, nbits, out, &err) == QUANT_OK,
+                    qsgd_err err;
+                    if (!QT_CHECK(quant_encode(q, v, &ctx, buf, cap, &nbits, &err) == QSGD_OK &&
+                                      quant_decode(q, buf, cap, nbits, out, &err) == QSGD_OK,
                                   "%s: %s", spec, err.msg))
                         break;
                     /* exact length of the paper's code of the decoded levels */

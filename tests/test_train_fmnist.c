@@ -23,11 +23,11 @@ static void run(const char *quant, train_result *r) {
         .seed = 1,
         .threads = 1,
     };
-    train_err err = {0};
+    qsgd_err err = {0};
     int rc = train_run(&c, r, &err);
     if (rc)
         fprintf(stderr, "\n  train_run: %s\n", err.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     printf("\n  %s: test loss %.4f -> %.4f, accuracy %.1f%% -> %.1f%%, train loss %.4f, %.2f s, "
            "%.0f bits/step",
            quant ? quant : "fp32", r->first.test_loss, r->last.test_loss, 100 * r->first.test_acc,

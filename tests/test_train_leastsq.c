@@ -21,9 +21,9 @@ static double run_gd(double kappa, int T, double *gap, double *L_out, double *mu
     data_synth_leastsq_opts o = {.n = N, .dim = D, .kappa = kappa, .linear_spread = 1, .seed = 11};
     dataset *d = NULL;
     data_synth_leastsq_info info;
-    data_err de = {0};
-    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &d, &info, &de), DATA_OK);
-    model_err me = {0};
+    qsgd_err de = {0};
+    CU_ASSERT_EQUAL_FATAL(data_synth_leastsq(&o, 0, &d, &info, &de), QSGD_OK);
+    qsgd_err me = {0};
     model *m = model_alloc_spec("leastsq", &d->shape, N, &me);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     CU_ASSERT_EQUAL_FATAL(m->nparams, D);
@@ -33,12 +33,12 @@ static double run_gd(double kappa, int T, double *gap, double *L_out, double *mu
         idx[i] = i;
     m->type->init_params(m, theta, 1);
     optim_params op = {.lr = 1.0 / info.L};
-    optim_err oe = {0};
+    qsgd_err oe = {0};
     optim *opt = optim_alloc(D, &op, &oe);
     CU_ASSERT_PTR_NOT_NULL_FATAL(opt);
     for (int t = 0; t <= T; t++) {
         double loss;
-        CU_ASSERT_EQUAL_FATAL(m->type->loss_grad(m, theta, d, idx, N, &loss, grad, &me), MODEL_OK);
+        CU_ASSERT_EQUAL_FATAL(m->type->loss_grad(m, theta, d, idx, N, &loss, grad, &me), QSGD_OK);
         gap[t] = loss - info.f_opt;
         if (t < T)
             optim_step(opt, theta, grad, (size_t)t);

@@ -11,7 +11,7 @@
 
 static void test_plain(void) {
     optim_params p = {.lr = 0.5};
-    optim_err err = {0};
+    qsgd_err err = {0};
     optim *o = optim_alloc(3, &p, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_PTR_NULL(o->v); /* no momentum buffer without momentum */
@@ -33,7 +33,7 @@ static void test_plain(void) {
 static void test_heavy_ball(void) {
     /* v1 = g1; v2 = mu v1 + g2; theta2 = theta0 - lr v1 - lr v2 (dyadic numbers: exact). */
     optim_params p = {.lr = 0.25, .momentum = 0.5};
-    optim_err err = {0};
+    qsgd_err err = {0};
     optim *o = optim_alloc(2, &p, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     float th[2] = {1, -1};
@@ -61,7 +61,7 @@ static void test_heavy_ball(void) {
 static void test_nesterov_wd(void) {
     /* g' = g + wd th; v = mu v + g'; th -= lr (g' + mu v). */
     optim_params p = {.lr = 0.5, .momentum = 0.5, .nesterov = 1, .weight_decay = 0.25};
-    optim_err err = {0};
+    qsgd_err err = {0};
     optim *o = optim_alloc(1, &p, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     float th = 4, g = 1;
@@ -143,7 +143,7 @@ static void test_schedules(void) {
     CU_ASSERT_DOUBLE_EQUAL(optim_lr(&p, 14), 0.0, 1e-15);
     /* the step uses the schedule */
     optim_params q = {.lr = 1.0, .schedule = OPTIM_LR_STEP, .gamma = 0.5, .step_size = 1};
-    optim_err err = {0};
+    qsgd_err err = {0};
     optim *o = optim_alloc(1, &q, &err);
     float th = 0, g = 1;
     CU_ASSERT_EQUAL(optim_step(o, &th, &g, 2), 0.25);
@@ -153,11 +153,11 @@ static void test_schedules(void) {
 
 static void test_parse_describe(void) {
     optim_params p = {.lr = 0.01};
-    optim_err err = {0};
+    qsgd_err err = {0};
     CU_ASSERT_EQUAL(optim_params_parse("sgd:lr=0.1,momentum=0.9,nesterov=1,wd=5e-4,"
                                        "schedule=cosine,total=1000,warmup=10,lr_min=0.001",
                                        &p, &err),
-                    OPTIM_OK);
+                    QSGD_OK);
     CU_ASSERT_EQUAL(p.lr, 0.1);
     CU_ASSERT_EQUAL(p.momentum, 0.9);
     CU_ASSERT_EQUAL(p.nesterov, 1);
@@ -165,35 +165,35 @@ static void test_parse_describe(void) {
     CU_ASSERT_EQUAL(p.schedule, OPTIM_LR_COSINE);
     CU_ASSERT_EQUAL(p.total_steps, 1000);
     CU_ASSERT_EQUAL(p.warmup, 10);
-    CU_ASSERT_EQUAL(optim_params_check(&p, &err), OPTIM_OK);
+    CU_ASSERT_EQUAL(optim_params_check(&p, &err), QSGD_OK);
     char buf[256];
     CU_ASSERT_EQUAL(optim_describe(&p, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "sgd:lr=0.1,schedule=cosine,total=1000,lr_min=0.001,warmup=10,"
                                 "momentum=0.9,nesterov=1,wd=0.0005");
     /* the description parses back to the same parameters */
     optim_params r = {0};
-    CU_ASSERT_EQUAL(optim_params_parse(buf, &r, &err), OPTIM_OK);
+    CU_ASSERT_EQUAL(optim_params_parse(buf, &r, &err), QSGD_OK);
     CU_ASSERT(r.lr == p.lr && r.schedule == p.schedule && r.total_steps == p.total_steps &&
               r.lr_min == p.lr_min && r.warmup == p.warmup && r.momentum == p.momentum &&
               r.nesterov == p.nesterov && r.weight_decay == p.weight_decay);
 
-    CU_ASSERT_EQUAL(optim_params_parse("lr=x", &p, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_parse("lr=x", &p, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "lr=x"));
-    CU_ASSERT_EQUAL(optim_params_parse("schedule=linear", &p, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_parse("schedule=linear", &p, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cosine"));
-    CU_ASSERT_EQUAL(optim_params_parse("beta=1", &p, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_parse("beta=1", &p, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "beta"));
     optim_params bad = {.lr = 0.1, .momentum = 1.0};
     CU_ASSERT_PTR_NULL(optim_alloc(4, &bad, &err));
-    CU_ASSERT_EQUAL(err.code, OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(err.code, QSGD_EINVAL);
     bad = (optim_params){.lr = 0.1, .schedule = OPTIM_LR_STEP};
-    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), QSGD_EINVAL);
     bad = (optim_params){.lr = 0.1, .schedule = OPTIM_LR_COSINE};
-    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), QSGD_EINVAL);
     bad = (optim_params){.lr = -1};
-    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), QSGD_EINVAL);
     bad = (optim_params){.lr = 1, .nesterov = 1};
-    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), OPTIM_EINVAL);
+    CU_ASSERT_EQUAL(optim_params_check(&bad, &err), QSGD_EINVAL);
     optim_free(NULL);
 }
 

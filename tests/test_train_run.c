@@ -62,11 +62,11 @@ static void test_tsv_and_learning(void) {
     c.out_tsv = path;
     c.provenance = "command: test_train_run\ngit: test";
     train_result r;
-    train_err err = {0};
+    qsgd_err err = {0};
     int rc = train_run(&c, &r, &err);
     if (rc)
         fprintf(stderr, "\n  train_run: %s\n", err.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     CU_ASSERT_EQUAL(r.nparams, 21); /* 20 weights + bias */
     CU_ASSERT_EQUAL(r.steps, 3 * 63);
     CU_ASSERT_EQUAL(r.last.epoch, 3);
@@ -121,11 +121,11 @@ static void test_determinism_and_quant(void) {
     c.model = "mlp:hidden=64";
     c.epochs = 2;
     c.out_tsv = path;
-    train_err err = {0};
+    qsgd_err err = {0};
     train_result r1, r2, r3;
-    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r1, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r1, &err), QSGD_OK);
     strip_times(slurp(path), a, sizeof a);
-    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r2, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r2, &err), QSGD_OK);
     strip_times(slurp(path), b, sizeof b);
     CU_ASSERT_STRING_EQUAL(a, b); /* same seed -> same numbers */
     CU_ASSERT_EQUAL(r1.last.test_loss, r2.last.test_loss);
@@ -137,7 +137,7 @@ static void test_determinism_and_quant(void) {
     int rc = train_run(&c, &r3, &err);
     if (rc)
         fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(rc, QSGD_OK);
     strip_times(slurp(path), q, sizeof q);
     CU_ASSERT_STRING_NOT_EQUAL(a, q);
     double fp32_bits = 32.0 * r1.nparams;
@@ -151,7 +151,7 @@ static void test_determinism_and_quant(void) {
 
     /* Default threshold 10000: this small MLP (21*64 + 65*2 params) is all sent fp32. */
     c.quant_min_numel = TRAIN_QUANT_MIN_NUMEL;
-    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r3, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r3, &err), QSGD_OK);
     CU_ASSERT_EQUAL(r3.last.bits_per_step, fp32_bits);
     CU_ASSERT_EQUAL(r3.last.test_loss, r1.last.test_loss);
 }
@@ -159,10 +159,10 @@ static void test_determinism_and_quant(void) {
 static void test_codec(void) {
     /* Codec on an mlp with one big tensor: only tensors >= threshold get a quantizer. */
     data_shape sh = {.dim = 784, .channels = 1, .height = 28, .width = 28, .nclass = 10};
-    model_err me = {0};
+    qsgd_err me = {0};
     model *m = model_alloc_spec("mlp:hidden=32", &sh, 8, &me);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    quant_err err = {0};
+    qsgd_err err = {0};
     grad_codec *c = grad_codec_alloc(m, "qsgd:bits=4,bucket=128", TRAIN_QUANT_MIN_NUMEL, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->nquantized, 1); /* 32x784 weights; the rest < 10000 */
@@ -176,7 +176,7 @@ static void test_codec(void) {
     uint64_t bits = 0;
     uint8_t *msg = malloc(c->max_bytes);
     CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 0, msg, c->max_bytes, &bits, &err),
-                    QUANT_OK);
+                    QSGD_OK);
     size_t small = m->nparams - 32 * 784;
     CU_ASSERT(bits > 32u * small + 4u * 32 * 784);
     CU_ASSERT(bits < 32u * small + 5u * 32 * 784);
@@ -198,7 +198,7 @@ static void test_codec(void) {
     CU_ASSERT(e2 > 0 && e2 < 1.0 * n2); /* variance bound sqrt(128)/7 ~ 1.6; typically less */
     grad_codec_free(c);
     CU_ASSERT_PTR_NULL(grad_codec_alloc(m, "qsgd:bits=99", 1, &err));
-    CU_ASSERT_EQUAL(err.code, QUANT_EINVAL);
+    CU_ASSERT_EQUAL(err.code, QSGD_EINVAL);
     free(msg);
     free(g);
     free(o);
@@ -210,10 +210,10 @@ static void test_codec(void) {
  * quantizer spec is refused even when no tensor is large enough to use it. */
 static void test_quantizer_cases(void) {
     data_shape sh = {.dim = 20, .nclass = 2};
-    model_err me = {0};
+    qsgd_err me = {0};
     model *m = model_alloc_spec("mlp:hidden=8", &sh, 8, &me);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     grad_codec *c = grad_codec_alloc(m, "qsgd:bits=4", 0, &qe);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->nquantized, m->ntensors); /* 0: every tensor */
@@ -221,7 +221,7 @@ static void test_quantizer_cases(void) {
     uint8_t *msg = malloc(c->max_bytes);
     uint64_t bits;
     size_t cap = c->max_bytes;
-    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 0, msg, cap, &bits, &qe), QUANT_OK);
+    CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 0, msg, cap, &bits, &qe), QSGD_OK);
     g[3] = -INFINITY;
     CU_ASSERT_EQUAL(grad_codec_roundtrip(c, g, o, 1, 0, 1, msg, cap, &bits, &qe),
                     GRAD_CODEC_EOVERFLOW);
@@ -244,23 +244,23 @@ static void test_quantizer_cases(void) {
     free(o);
     model_free(m);
 
-    train_err err = {0};
+    qsgd_err err = {0};
     train_config cf = base();
     cf.model = "mlp:hidden=8";
     cf.epochs = 1;
     cf.quant = "qsgd:bits=1"; /* no level: invalid, though no tensor reaches 10000 */
     cf.quant_min_numel = TRAIN_QUANT_MIN_NUMEL;
-    CU_ASSERT_EQUAL(train_run(&cf, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_EQUAL(train_run(&cf, NULL, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "qsgd:bits=1"));
     cf.model = "mlp:hidden=0x";
     cf.quant = NULL;
-    CU_ASSERT_EQUAL(train_run(&cf, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_EQUAL(train_run(&cf, NULL, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "mlp:hidden=0x"));
     cf.model = "mlp:hidden=8";
     cf.quant = "qsgd:bits=8";
     cf.quant_min_numel = 0; /* every tensor quantized: fewer bits than fp32 */
     train_result r;
-    CU_ASSERT_EQUAL_FATAL(train_run(&cf, &r, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(train_run(&cf, &r, &err), QSGD_OK);
     CU_ASSERT(r.last.bits_per_step < 0.5 * 32.0 * r.nparams);
 }
 
@@ -270,12 +270,12 @@ static void test_step_bounds(void) {
     train_config c = base();
     c.data = "synth-logreg:n=128,dim=5,ntest=64"; /* 4 steps per epoch of 32 */
     c.epochs = (size_t)1 << 62;
-    train_err err = {0};
+    qsgd_err err = {0};
     train_result r;
-    CU_ASSERT_EQUAL(train_run(&c, &r, &err), TRAIN_EINVAL);
+    CU_ASSERT_EQUAL(train_run(&c, &r, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "4294967295"));
     c.max_steps = 5;
-    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL_FATAL(train_run(&c, &r, &err), QSGD_OK);
     CU_ASSERT_EQUAL(r.steps, 5);
 }
 
@@ -294,11 +294,11 @@ static void test_write_failure(void) {
     lim.rlim_cur = 4096;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    train_err err = {0};
+    qsgd_err err = {0};
     int rc = train_run(&c, NULL, &err);
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
-    CU_ASSERT_EQUAL(rc, TRAIN_EIO);
+    CU_ASSERT_EQUAL(rc, QSGD_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot write"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "File too large"));
     CU_ASSERT_EQUAL(access(path, F_OK), -1); /* never renamed to look complete */
@@ -311,29 +311,29 @@ static void test_write_failure(void) {
 
 static void test_errors(void) {
     train_config c = base();
-    train_err err = {0};
+    qsgd_err err = {0};
     char path[320];
     snprintf(path, sizeof path, "%s/never.tsv", tmpdir);
     c.out_tsv = path;
     c.model = "transformer";
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "transformer"));
     c = base();
     c.data = "libsvm:/nonexistent/a.svm";
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EDATA);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_EDATA);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent/a.svm"));
     c = base();
     c.model = "softmax"; /* fine on 2 classes; leastsq is not */
     c.epochs = 1;
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_OK);
     c.model = "leastsq";
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_EINVAL);
     c = base();
     c.data = "synth-leastsq:n=500,dim=10,kappa=10";
     c.model = "leastsq";
     c.optim = (optim_params){.lr = 50};
     c.out_tsv = path;
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EDIVERGED);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_EDIVERGED);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "diverged"));
     /* the epochs before the divergence are kept, in place, marked on their last line */
     char *t = slurp(path);
@@ -342,13 +342,13 @@ static void test_errors(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "\n# status: diverged at step "));
     CU_ASSERT_EQUAL(t[strlen(t) - 1], '\n');
     c.optim = (optim_params){.lr = 0.1, .schedule = OPTIM_LR_STEP}; /* step_size from epochs */
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_OK);
     c.optim = (optim_params){.lr = 0.1, .momentum = 1.5};
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EINVAL);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "momentum"));
     c.optim = (optim_params){.lr = 0.1};
     c.out_tsv = "/nonexistent-dir/x.tsv";
-    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), TRAIN_EIO);
+    CU_ASSERT_EQUAL(train_run(&c, NULL, &err), QSGD_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent-dir/x.tsv"));
     /* no partial outputs were left in tmpdir by the failed runs */
     CU_ASSERT_EQUAL(access(path, F_OK) == 0, 1); /* the successful step-schedule run */

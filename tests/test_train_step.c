@@ -24,7 +24,7 @@
 static model *small_mlp(void) {
     /* tensors 784x32 (25088: quantized at the default threshold), 32, 10x32, 10 */
     data_shape sh = {.dim = 784, .channels = 1, .height = 28, .width = 28, .nclass = 10};
-    model_err me = {0};
+    qsgd_err me = {0};
     return model_alloc_spec("mlp:hidden=32", &sh, 8, &me);
 }
 
@@ -50,7 +50,7 @@ static void ref_alloc(ref_codec *r, const model *m, const char *spec, size_t min
         if (!spec || mt->numel < min_numel)
             continue;
         size_t rows = mt->ndim > 1 ? mt->shape[0] : 1;
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         r->q[t] = quant_alloc_spec(spec, rows, mt->numel / rows, &qe);
         CU_ASSERT_PTR_NOT_NULL_FATAL(r->q[t]);
         if (quant_max_bytes(r->q[t]) > r->cap)
@@ -70,12 +70,12 @@ static void ref_roundtrip(ref_codec *r, const model *m, const float *g, float *o
             continue;
         }
         quant_ctx ctx = {.seed = 7, .worker = 0, .step = step, .tensor = (uint32_t)t};
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         uint64_t nb = 0;
         CU_ASSERT_EQUAL_FATAL(quant_encode(r->q[t], g + mt->offset, &ctx, r->buf, r->cap, &nb, &qe),
-                              QUANT_OK);
+                              QSGD_OK);
         CU_ASSERT_EQUAL_FATAL(quant_decode(r->q[t], r->buf, r->cap, nb, o + mt->offset, &qe),
-                              QUANT_OK);
+                              QSGD_OK);
         *bits += nb;
     }
 }
@@ -91,7 +91,7 @@ static void check_spec(const char *spec, size_t min_numel) {
     model *m = small_mlp();
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     size_t n = m->nparams;
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     /* two codecs of one spec: train's round trip and the trainer's message, each with its own
      * quantizer state */
     grad_codec *a = grad_codec_alloc(m, spec, min_numel, &qe);
@@ -107,7 +107,7 @@ static void check_spec(const char *spec, size_t min_numel) {
         fill(g, n, (int)step);
         uint64_t bits = 0, bits_ref = 0, mbits = 0;
         CU_ASSERT_EQUAL_FATAL(
-            grad_codec_roundtrip(a, g, o, 7, 0, step, msg, a->max_bytes, &bits, &qe), QUANT_OK);
+            grad_codec_roundtrip(a, g, o, 7, 0, step, msg, a->max_bytes, &bits, &qe), QSGD_OK);
         ref_roundtrip(&ref, m, g, o_ref, step, &bits_ref);
         CU_ASSERT_EQUAL(bits, bits_ref);
         CU_ASSERT_EQUAL(memcmp(o, o_ref, n * sizeof *o), 0); /* bit for bit */
@@ -116,12 +116,12 @@ static void check_spec(const char *spec, size_t min_numel) {
         double loss = 0;
         CU_ASSERT_EQUAL_FATAL(
             grad_codec_encode(b, g, 0.25, 7, 0, step, msg2, b->max_bytes, &len, &mbits, &qe),
-            QUANT_OK);
+            QSGD_OK);
         CU_ASSERT_EQUAL(mbits, bits + 8ull * grad_codec_header_bytes(b));
         if (b->fixed_size)
             CU_ASSERT_EQUAL(len, b->fixed_len);
         memset(acc, 0, n * sizeof *acc);
-        CU_ASSERT_EQUAL_FATAL(grad_codec_decode_add(b, msg2, len, acc, &loss, &qe), QUANT_OK);
+        CU_ASSERT_EQUAL_FATAL(grad_codec_decode_add(b, msg2, len, acc, &loss, &qe), QSGD_OK);
         CU_ASSERT_EQUAL(loss, 0.25);
         int same = 1;
         for (size_t i = 0; i < n; i++)
@@ -152,7 +152,7 @@ static void test_codec_lossless(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     const char *specs[] = {NULL, "", "none", "fp32"};
     for (size_t k = 0; k < 4; k++) {
-        quant_err qe = {0};
+        qsgd_err qe = {0};
         grad_codec *c = grad_codec_alloc(m, specs[k], 0, &qe);
         CU_ASSERT_PTR_NOT_NULL_FATAL(c);
         CU_ASSERT_EQUAL(c->nquantized, 0);
@@ -163,27 +163,27 @@ static void test_codec_lossless(void) {
         CU_ASSERT_EQUAL(c->fixed_len, grad_codec_header_bytes(c) + 4 * m->nparams);
         grad_codec_free(c);
     }
-    quant_err qe = {0};
+    qsgd_err qe = {0};
     CU_ASSERT_PTR_NULL(grad_codec_alloc(m, "qsgd:bits=1", 0, &qe));
-    CU_ASSERT_EQUAL(qe.code, QUANT_EINVAL);
+    CU_ASSERT_EQUAL(qe.code, QSGD_EINVAL);
     model_free(m);
 }
 
 static void test_plan_steps(void) {
-    train_err err = {0};
+    qsgd_err err = {0};
     size_t steps = 0;
-    CU_ASSERT_EQUAL(train_plan_steps(2, 4, 0, &steps, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_plan_steps(2, 4, 0, &steps, &err), QSGD_OK);
     CU_ASSERT_EQUAL(steps, 8);
-    CU_ASSERT_EQUAL(train_plan_steps(0.3, 4, 0, &steps, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_plan_steps(0.3, 4, 0, &steps, &err), QSGD_OK);
     CU_ASSERT_EQUAL(steps, 2); /* ceil(1.2) */
-    CU_ASSERT_EQUAL(train_plan_steps(2.5, 4, 7, &steps, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_plan_steps(2.5, 4, 7, &steps, &err), QSGD_OK);
     CU_ASSERT_EQUAL(steps, 7); /* max_steps bounds */
-    CU_ASSERT_EQUAL(train_plan_steps(1e300, 4, 5, &steps, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_plan_steps(1e300, 4, 5, &steps, &err), QSGD_OK);
     CU_ASSERT_EQUAL(steps, 5);
-    CU_ASSERT_EQUAL(train_plan_steps(1073741824.0, 4, 0, &steps, &err), TRAIN_EINVAL); /* 2^32 */
+    CU_ASSERT_EQUAL(train_plan_steps(1073741824.0, 4, 0, &steps, &err), QSGD_EINVAL); /* 2^32 */
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "4294967295"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "--max-steps"));
-    CU_ASSERT_EQUAL(train_plan_steps(1073741823.75, 4, 0, &steps, &err), TRAIN_OK);
+    CU_ASSERT_EQUAL(train_plan_steps(1073741823.75, 4, 0, &steps, &err), QSGD_OK);
     CU_ASSERT_EQUAL(steps, 4294967295u);
 }
 
@@ -213,10 +213,10 @@ static void test_schedule_resolve(void) {
     CU_ASSERT(p.total_steps == 0 && p.step_size == 0);
     /* resolved, the cosine schedule is the one optim_alloc accepts and ends at lr_min */
     p = (optim_params){.lr = 0.1, .schedule = OPTIM_LR_COSINE, .lr_min = 0.001};
-    optim_err oe = {0};
-    CU_ASSERT_NOT_EQUAL(optim_params_check(&p, &oe), OPTIM_OK);
+    qsgd_err oe = {0};
+    CU_ASSERT_NOT_EQUAL(optim_params_check(&p, &oe), QSGD_OK);
     train_schedule_resolve(&p, 120, 10, 0);
-    CU_ASSERT_EQUAL(optim_params_check(&p, &oe), OPTIM_OK);
+    CU_ASSERT_EQUAL(optim_params_check(&p, &oe), QSGD_OK);
     CU_ASSERT(fabs(optim_lr(&p, 120) - 0.001) < 1e-12);
 }
 

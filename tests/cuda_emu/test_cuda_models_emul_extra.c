@@ -3,7 +3,7 @@
  * shapes that reach the code's limits and remainders (4 conv blocks, odd sizes at every level,
  * one channel, batches over the 256-image chunk, 8 hidden layers, width-1 layers that take the
  * gemv paths, dim 1, column sums over several 128-row blocks), every allocation failing in
- * turn (a clean MODEL_ENOMEM, nothing leaked), no GPU at all, and no device memory, stream or
+ * turn (a clean QSGD_ENOMEM, nothing leaked), no GPU at all, and no device memory, stream or
  * cuBLAS handle left behind. Emulator-only (the hooks of cuda_emu.h): it tests the CUDA code's
  * logic, not GPU numerics.
  *
@@ -74,7 +74,7 @@ static int no_leaks(const cuda_emu_stats *a, const cuda_emu_stats *b) {
            a->streams == b->streams && a->blas_handles == b->blas_handles;
 }
 
-/* Allocation k fails, for every k until the model fits: MODEL_ENOMEM and nothing left
+/* Allocation k fails, for every k until the model fits: QSGD_ENOMEM and nothing left
  * behind; then the dataset upload fails in loss_grad and evaluate, and the model recovers. */
 static void test_alloc_failures(void) {
     dataset *d = mt_images(R, 40, 1, 8, 8, 3);
@@ -88,12 +88,12 @@ static void test_alloc_failures(void) {
         model *m = NULL;
         int k = 0;
         for (; k < 100 && !m; k++) {
-            model_err err = {0};
+            qsgd_err err = {0};
             cuda_emu_fail_allocs_after(k);
             m = model_alloc_spec_on(specs[si], &data->shape, 9, MODEL_DEVICE_CUDA, &err);
             cuda_emu_fail_allocs_after(-1);
             if (!m) {
-                CU_ASSERT_EQUAL(err.code, MODEL_ENOMEM);
+                CU_ASSERT_EQUAL(err.code, QSGD_ENOMEM);
                 CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "out of memory"));
                 const cuda_emu_stats after = cuda_emu_get_stats();
                 CU_ASSERT(no_leaks(&before, &after));
@@ -106,19 +106,19 @@ static void test_alloc_failures(void) {
         m->type->init_params(m, th, 1);
         size_t idx[3] = {1, 5, 2};
         double L, L0, acc;
-        model_err err = {0};
+        qsgd_err err = {0};
         for (int f = 0; f < 2; f++) { /* the dataset's first or second buffer */
             cuda_emu_fail_allocs_after(f);
-            CU_ASSERT_EQUAL(m->type->loss_grad(m, th, data, idx, 3, &L, gr, &err), MODEL_ENOMEM);
+            CU_ASSERT_EQUAL(m->type->loss_grad(m, th, data, idx, 3, &L, gr, &err), QSGD_ENOMEM);
             CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "on the GPU"));
-            CU_ASSERT_EQUAL(m->type->evaluate(m, th, data, &L, &acc, &err), MODEL_ENOMEM);
+            CU_ASSERT_EQUAL(m->type->evaluate(m, th, data, &L, &acc, &err), QSGD_ENOMEM);
             cuda_emu_fail_allocs_after(-1);
         }
-        CU_ASSERT_EQUAL(m->type->loss_grad(m, th, data, idx, 3, &L0, g0, &err), MODEL_OK);
-        CU_ASSERT_EQUAL(m->type->evaluate(m, th, data, &L, &acc, &err), MODEL_OK);
+        CU_ASSERT_EQUAL(m->type->loss_grad(m, th, data, idx, 3, &L0, g0, &err), QSGD_OK);
+        CU_ASSERT_EQUAL(m->type->evaluate(m, th, data, &L, &acc, &err), QSGD_OK);
         /* a fresh model gives the same bits */
         model *m2 = make(specs[si], data, 9, MODEL_DEVICE_CUDA);
-        CU_ASSERT_EQUAL(m2->type->loss_grad(m2, th, data, idx, 3, &L, gr, &err), MODEL_OK);
+        CU_ASSERT_EQUAL(m2->type->loss_grad(m2, th, data, idx, 3, &L, gr, &err), QSGD_OK);
         CU_ASSERT(memcmp(&L, &L0, sizeof L) == 0);
         CU_ASSERT(memcmp(gr, g0, m->nparams * sizeof(float)) == 0);
         model_free(m2);
@@ -137,7 +137,7 @@ static void test_alloc_failures(void) {
 static void test_no_gpu(void) {
     dataset *d = mt_images(R, 10, 1, 8, 8, 3);
     cuda_emu_set_device_count(0);
-    model_err err = {0};
+    qsgd_err err = {0};
     CU_ASSERT_PTR_NULL(model_alloc_spec_on("cnn", &d->shape, 4, MODEL_DEVICE_CUDA, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no usable CUDA GPU"));
     model *m = model_alloc_spec_on("cnn", &d->shape, 4, MODEL_DEVICE_AUTO, &err);

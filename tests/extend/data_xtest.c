@@ -36,7 +36,7 @@ static const qsgd_opt xd_opts[] = {
 };
 
 /* Rows first .. first + n of the sequence. */
-static int xd_make(const xd_spec *s, size_t first, size_t n, dataset **out, data_err *err) {
+static int xd_make(const xd_spec *s, size_t first, size_t n, dataset **out, qsgd_err *err) {
     data_shape shape = {.dim = s->dim};
     int rc = dataset_alloc_dense(&shape, n, out, err);
     if (rc)
@@ -51,11 +51,11 @@ static int xd_make(const xd_spec *s, size_t first, size_t n, dataset **out, data
         (*out)->target[i] = (float)y;
     }
     snprintf((*out)->source, sizeof(*out)->source, "xtest:n=%zu,dim=%zu", s->n, s->dim);
-    return DATA_OK;
+    return QSGD_OK;
 }
 
 static int xd_load(const data_source *src, const char *path, const void *params, uint64_t seed,
-                   dataset **train, dataset **test, data_err *err) {
+                   dataset **train, dataset **test, qsgd_err *err) {
     (void)src;
     (void)path;
     (void)seed;

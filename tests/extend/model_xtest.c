@@ -11,14 +11,14 @@
 #include "nn_ops.h"
 #include "qsgd_opt.h"
 
-static int xm_init(model *m, const data_shape *shape, size_t max_batch, model_err *err) {
+static int xm_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
     if (shape->nclass != 0)
-        return model_fail(err, MODEL_EINVAL, "model xtest needs regression targets (nclass 0)");
+        return QSGD_FAIL(err, QSGD_EINVAL, "model xtest needs regression targets (nclass 0)");
     int rc = nn_tensors_begin(m, 1, err);
     if (rc)
         return rc;
     nn_tensor_add(m, "w", 1, shape->dim, 0, 0, 0);
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static void xm_fini(model *m) {}
@@ -53,13 +53,13 @@ static double xm_reg(const model *m, const float *w) {
 }
 
 static int xm_loss_grad(model *m, const float *theta, const dataset *d, const size_t *idx,
-                        size_t batch, double *loss, float *grad, model_err *err) {
+                        size_t batch, double *loss, float *grad, qsgd_err *err) {
     int rc = nn_check_data(m, d, 0, err);
     if (rc)
         return rc;
     if (batch == 0 || batch > m->max_batch)
-        return model_fail(err, MODEL_EINVAL, "model xtest: batch %zu not in [1, %zu]", batch,
-                          m->max_batch);
+        return QSGD_FAIL(err, QSGD_EINVAL, "model xtest: batch %zu not in [1, %zu]", batch,
+                         m->max_batch);
     size_t dim = m->shape.dim;
     for (size_t j = 0; j < dim; j++)
         grad[j] = (float)m->params.l2 * theta[j];
@@ -72,11 +72,11 @@ static int xm_loss_grad(model *m, const float *theta, const dataset *d, const si
             grad[j] += (float)(r / (double)batch) * a[j];
     }
     *loss = sum / (double)batch + xm_reg(m, theta);
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static int xm_evaluate(model *m, const float *theta, const dataset *d, double *loss,
-                       double *accuracy, model_err *err) {
+                       double *accuracy, qsgd_err *err) {
     int rc = nn_check_data(m, d, 0, err);
     if (rc)
         return rc;
@@ -88,7 +88,7 @@ static int xm_evaluate(model *m, const float *theta, const dataset *d, double *l
     *loss = (d->n ? sum / (double)d->n : 0.0) + xm_reg(m, theta);
     if (accuracy)
         *accuracy = NAN;
-    return MODEL_OK;
+    return QSGD_OK;
 }
 
 static double xm_flops(const model *m) {

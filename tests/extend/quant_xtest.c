@@ -15,9 +15,9 @@ typedef struct xtest_opts {
 } xtest_opts;
 QUANT_EXT_FITS(xtest_opts);
 
-static int xtest_init(quant *q, quant_err *err) {
+static int xtest_init(quant *q, qsgd_err *err) {
     q->impl = NULL;
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static void xtest_fini(quant *q) {}
@@ -39,15 +39,15 @@ static float xtest_value(const xtest_opts *o, uint32_t code) {
 }
 
 static int xtest_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
-                          quant_err *err) {
+                          qsgd_err *err) {
     const xtest_opts *o = QUANT_EXT_CONST(&q->params, xtest_opts);
     for (size_t i = 0; i < q->n; i++)
         out[i] = xtest_value(o, xtest_code(o, v[i]));
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static int xtest_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
-                        uint64_t *nbits, quant_err *err) {
+                        uint64_t *nbits, qsgd_err *err) {
     const xtest_opts *o = QUANT_EXT_CONST(&q->params, xtest_opts);
     bitw w;
     bitw_init(&w, buf, cap);
@@ -55,27 +55,27 @@ static int xtest_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t 
         bitw_put(&w, xtest_code(o, v[i]), o->bits);
     *nbits = bitw_finish(&w);
     if (w.overflow)
-        return quant_fail(err, QUANT_ENOSPC, 0, "xtest: buffer of %zu bytes too small", cap);
-    return QUANT_OK;
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "xtest: buffer of %zu bytes too small", cap);
+    return QSGD_OK;
 }
 
 static int xtest_decode(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
-                        quant_err *err) {
+                        qsgd_err *err) {
     const xtest_opts *o = QUANT_EXT_CONST(&q->params, xtest_opts);
     uint64_t want = xtest_max_bits(q);
     if (nbits != want)
-        return quant_fail(err, QUANT_ECORRUPT, nbits < want ? nbits : want,
-                          "xtest: message of %llu bits, expected exactly %llu",
-                          (unsigned long long)nbits, (unsigned long long)want);
+        return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, nbits < want ? nbits : want,
+                             "xtest: message of %llu bits, expected exactly %llu",
+                             (unsigned long long)nbits, (unsigned long long)want);
     bitr r;
     bitr_init(&r, buf, len, nbits);
     for (size_t i = 0; i < q->n; i++) {
         uint32_t code;
         if (bitr_get(&r, o->bits, &code))
-            return quant_fail(err, QUANT_ECORRUPT, (uint64_t)i * o->bits, "xtest: truncated");
+            return QSGD_FAIL_BIT(err, QSGD_ECORRUPT, (uint64_t)i * o->bits, "xtest: truncated");
         out[i] = xtest_value(o, code);
     }
-    return QUANT_OK;
+    return QSGD_OK;
 }
 
 static const qsgd_opt xtest_opt_rows[] = {
