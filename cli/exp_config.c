@@ -48,7 +48,7 @@ exp_type exp_key_type(exp_key k) {
 }
 
 /* Keys that are not settings. */
-static const char *const meta_keys[] = {"name", "description", "reference"};
+static const char *const meta_keys[] = {"name", "description", "reference", "pair"};
 #define N_META (sizeof meta_keys / sizeof meta_keys[0])
 /* Fields of a reference group besides settings. */
 static const char *const ref_fields[] = {"speedup", "accuracy", "source"};
@@ -122,6 +122,11 @@ typedef struct ctx {
     size_t nsrc;
     const config_setting_t **wrapped; /* [nwrapped] integers reported "too large", sorted */
     size_t nwrapped, capwrapped;
+    /* pairs (exp_experiment.pair): their settings in the order the pair names them */
+    exp_key pairs[EXP_NKEYS][EXP_NKEYS];
+    size_t npair[EXP_NKEYS];
+    int pair_line[EXP_NKEYS]; /* line where setting k is named in a pair */
+    int bad[EXP_NKEYS];       /* setting k had an error (reported) */
 } ctx;
 
 static int wrapped(const ctx *c, const config_setting_t *s);
@@ -242,14 +247,16 @@ static size_t levenshtein(const char *a, const char *b) {
     return row[lb];
 }
 
-/* "valid: a, b, c" of the top-level keys, and a "did you mean" for name. */
-static void valid_top_keys(const char *name, char *buf, size_t len) {
+/* "valid: a, b, c" of the top-level keys (settings_only: of the settings), and a "did you
+ * mean" for name. */
+static void valid_keys(const char *name, int settings_only, char *buf, size_t len) {
     size_t off = 0;
     const char *best = NULL;
     size_t bestd = 3;
+    size_t meta = settings_only ? 0 : N_META;
     off += (size_t)snprintf(buf + off, len - off, "valid: ");
-    for (size_t i = 0; i < N_META + EXP_NKEYS && off < len; i++) {
-        const char *k = i < N_META ? meta_keys[i] : KEY(i - N_META)->name;
+    for (size_t i = 0; i < meta + EXP_NKEYS && off < len; i++) {
+        const char *k = i < meta ? meta_keys[i] : KEY(i - meta)->name;
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", k);
         size_t dd = levenshtein(name, k);
         if (dd < bestd) {
@@ -620,6 +627,9 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
     }
     if (bad)
         return -1;
+    st->swept = swept;
+    if (c->e->pair[k])
+        return 0; /* a paired setting repeats values: its pair's tuples are checked instead */
     /* duplicates would give two points with the same directory (sorted: a list may have
      * 100,000 values) */
     size_t *ord = malloc(st->n * sizeof *ord);
@@ -642,8 +652,217 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
         bad = 1;
     }
     free(ord);
-    st->swept = swept;
     return bad ? -1 : 0;
+}
+
+/* ---- pairs: `pair = ["model", "batch"];` ---------------------------------------------------------
+ * Settings given as lists of equal length, zipped: value i of each forms tuple i, and the
+ * tuples are ONE dimension of the product (exp_experiment.pair). `pair` is one list of names
+ * or a list of such lists (several pairs). Read before the settings, so that a paired
+ * setting may repeat a value (batch = [128, 16, 128]); its tuples must differ instead. */
+static void read_pair(ctx *c, const config_setting_t *l) {
+    exp_experiment *e = c->e;
+    int n = config_setting_length(l);
+    size_t pi = e->npairs++;
+    if (n < 2)
+        err_s(c, l, "pair: give at least two settings to pair, e.g. pair = [\"model\", \"batch\"] "
+                    "(got %d)",
+              n);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *el = config_setting_get_elem(l, (unsigned)i);
+        int line = config_setting_source_line(el);
+        if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+            err_s(c, el,
+                  "pair: expected the name of a setting in quotes (pair = [\"model\", "
+                  "\"batch\"]), got %s",
+                  type_phrase(config_setting_type(el)));
+            continue;
+        }
+        const char *name = config_setting_get_string(el);
+        int k = exp_key_find(name);
+        echo_buf b;
+        if (k < 0) {
+            char valid[1024];
+            valid_keys(name, 1, valid, sizeof valid);
+            err_s(c, el, "pair: unknown setting %s (%s)", echo1(name, strlen(name), &b), valid);
+            continue;
+        }
+        if (e->pair[k]) {
+            err_s(c, el, "pair: %s is paired twice (also line %d); a setting is in one pair at most",
+                  name, c->pair_line[k]);
+            continue;
+        }
+        e->pair[k] = (int)pi + 1;
+        c->pair_line[k] = line;
+        c->pairs[pi][c->npair[pi]++] = (exp_key)k;
+    }
+}
+
+static void read_pairs(ctx *c, const config_setting_t *s) {
+    int several = 0;
+    if (is_list(s))
+        for (int i = 0; i < config_setting_length(s) && !several; i++)
+            several = is_list(config_setting_get_elem(s, (unsigned)i));
+    if (!is_list(s)) {
+        err_s(c, s,
+              "pair: expected a list of settings, pair = [\"model\", \"batch\"], or a list of "
+              "them, pair = ([\"model\", \"batch\"], [\"workers\", \"network\"]); got %s",
+              type_phrase(config_setting_type(s)));
+        return;
+    }
+    if (!several) {
+        read_pair(c, s);
+        return;
+    }
+    for (int i = 0; i < config_setting_length(s) && c->e->npairs < EXP_NKEYS; i++) {
+        const config_setting_t *l = config_setting_get_elem(s, (unsigned)i);
+        if (is_list(l))
+            read_pair(c, l);
+        else
+            err_s(c, l, "pair: expected a list of settings [\"model\", \"batch\"] (in a list of "
+                        "pairs), got %s",
+                  type_phrase(config_setting_type(l)));
+    }
+}
+
+typedef struct tuple_arg {
+    const exp_experiment *e;
+    const exp_key *ks;
+    size_t m;
+} tuple_arg;
+
+/* Order of tuple indices: by the texts of the pair's settings, then by position. */
+static int cmp_tuple(const void *a, const void *b, void *arg) {
+    const tuple_arg *t = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    for (size_t x = 0; x < t->m; x++) {
+        const exp_setting *st = &t->e->set[t->ks[x]];
+        int r = strcmp(st->v[i].text, st->v[j].text);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* "(model, batch)" of pair pi. */
+static const char *pair_names(const ctx *c, size_t pi, char *buf, size_t len) {
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t j = 0; j < c->npair[pi] && off < len; j++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s%s", j ? ", " : "(",
+                                KEY(c->pairs[pi][j])->name, j + 1 == c->npair[pi] ? ")" : "");
+    return buf;
+}
+
+/* After the settings: every paired setting is a list, the lists of a pair have one length,
+ * and no tuple is listed twice. */
+static void check_pairs(ctx *c) {
+    const exp_experiment *e = c->e;
+    for (size_t pi = 0; pi < e->npairs; pi++) {
+        size_t m = c->npair[pi];
+        int ok = m >= 2;
+        for (size_t j = 0; j < m; j++) {
+            exp_key k = c->pairs[pi][j];
+            const exp_setting *st = &e->set[k];
+            const char *name = KEY(k)->name;
+            if (c->bad[k])
+                ok = 0; /* reported where it is set */
+            else if (!st->given) {
+                err_at(c, c->pair_line[k],
+                       "pair: %s is not set in the file; a paired setting is a list with one "
+                       "value per tuple (%s = [...];)",
+                       name, name);
+                ok = 0;
+            } else if (!st->swept) {
+                err_at(c, c->pair_line[k],
+                       "pair: %s is one value (line %d), not a list; a paired setting is a list "
+                       "with one value per tuple (%s = [...];)",
+                       name, st->line, name);
+                ok = 0;
+            }
+        }
+        if (!ok)
+            continue;
+        exp_key k0 = c->pairs[pi][0];
+        for (size_t j = 1; j < m; j++) {
+            exp_key k = c->pairs[pi][j];
+            if (e->set[k].n == e->set[k0].n)
+                continue;
+            char pn[400];
+            err_at(c, c->pair_line[k],
+                   "pair %s: lists of different lengths: %s has %zu values (line %d), %s has %zu "
+                   "(line %d); paired settings have one value each per tuple",
+                   pair_names(c, pi, pn, sizeof pn), KEY(k0)->name, e->set[k0].n,
+                   e->set[k0].line, KEY(k)->name, e->set[k].n, e->set[k].line);
+            ok = 0;
+        }
+        if (!ok)
+            continue;
+        size_t n = e->set[k0].n;
+        size_t *ord = malloc(n * sizeof *ord);
+        if (!ord) {
+            err_at(c, c->pair_line[k0], "pair: out of memory");
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            ord[i] = i;
+        tuple_arg ta = {e, c->pairs[pi], m};
+        qsort_r(ord, n, sizeof *ord, cmp_tuple, &ta);
+        for (size_t i = 1, first = 0; i < n; i++) {
+            if (cmp_tuple(&ord[first], &ord[i], &ta) != 0) {
+                first = i;
+                continue;
+            }
+            char tup[1024], pn[400];
+            size_t off = 0;
+            tup[0] = '\0';
+            for (size_t j = 0; j < m && off < sizeof tup; j++)
+                off += (size_t)snprintf(tup + off, sizeof tup - off, "%s%s", j ? ", " : "",
+                                        e->set[c->pairs[pi][j]].v[ord[i]].text);
+            echo_buf b;
+            size_t a = ord[first] < ord[i] ? ord[first] : ord[i];
+            size_t z = ord[first] < ord[i] ? ord[i] : ord[first];
+            err_at(c, e->set[k0].v[z].line,
+                   "pair %s: a tuple is listed twice (values %zu and %zu, line %d and %d): %s",
+                   pair_names(c, pi, pn, sizeof pn), a + 1, z + 1, e->set[k0].v[a].line,
+                   e->set[k0].v[z].line, echo(tup, &b));
+        }
+        free(ord);
+    }
+}
+
+/* The settings of a pair next to each other, at the place of the first one in the file. */
+static void order_axes(ctx *c) {
+    exp_experiment *e = c->e;
+    exp_key out[EXP_NKEYS];
+    int done[EXP_NKEYS + 1] = {0};
+    size_t n = 0;
+    for (size_t a = 0; a < e->naxes; a++) {
+        exp_key k = e->axes[a];
+        int pi = e->pair[k];
+        if (!pi)
+            out[n++] = k;
+        else if (!done[pi]) {
+            done[pi] = 1;
+            for (size_t j = 0; j < c->npair[pi - 1]; j++)
+                out[n++] = c->pairs[pi - 1][j];
+        }
+    }
+    memcpy(e->axes, out, n * sizeof *out);
+    e->naxes = n;
+}
+
+/* The dimensions of the product: first[d] is the first axis of dimension d (a setting swept
+ * alone, or a pair, whose axes are adjacent); first[nd] = naxes. Returns nd. */
+static size_t dimensions(const exp_experiment *e, size_t first[EXP_NKEYS + 1]) {
+    size_t nd = 0;
+    for (size_t a = 0; a < e->naxes; a++) {
+        int pi = e->pair[e->axes[a]];
+        if (a == 0 || !pi || pi != e->pair[e->axes[a - 1]])
+            first[nd++] = a;
+    }
+    first[nd] = e->naxes;
+    return nd;
 }
 
 /* ---- sanitizing directory names ------------------------------------------------------------ */
@@ -947,9 +1166,11 @@ static void check_point(ctx *c, const exp_point *p) {
 
 static void make_points(ctx *c) {
     exp_experiment *e = c->e;
+    size_t first[EXP_NKEYS + 1];
+    size_t nd = dimensions(e, first);
     size_t total = 1;
-    for (size_t a = 0; a < e->naxes; a++) {
-        size_t n = e->set[e->axes[a]].n;
+    for (size_t d = 0; d < nd; d++) {
+        size_t n = e->set[e->axes[first[d]]].n;
         if (total > EXP_MAX_POINTS / n + 1) {
             total = EXP_MAX_POINTS + 1;
             break;
@@ -967,14 +1188,15 @@ static void make_points(ctx *c) {
         return;
     }
     e->npoints = total;
-    size_t idx[EXP_NKEYS] = {0};
+    size_t idx[EXP_NKEYS] = {0}; /* per dimension */
     for (size_t i = 0; i < total; i++) {
-        for (size_t a = 0; a < e->naxes; a++)
-            e->points[i].vi[e->axes[a]] = idx[a];
-        for (long a = (long)e->naxes - 1; a >= 0; a--) {
-            if (++idx[a] < e->set[e->axes[a]].n)
+        for (size_t d = 0; d < nd; d++)
+            for (size_t a = first[d]; a < first[d + 1]; a++)
+                e->points[i].vi[e->axes[a]] = idx[d];
+        for (long d = (long)nd - 1; d >= 0; d--) {
+            if (++idx[d] < e->set[e->axes[first[d]]].n)
                 break;
-            idx[a] = 0;
+            idx[d] = 0;
         }
     }
     name_points(e);
@@ -987,17 +1209,28 @@ long exp_point_baseline(const exp_experiment *e, size_t i) {
         return (long)i;
     if (!q->swept)
         return -1;
+    int qp = e->pair[EXP_QUANTIZER];
     size_t fp = q->n;
-    for (size_t j = 0; j < q->n && fp == q->n; j++)
-        if (quant_lossless(q->v[j].text))
+    for (size_t j = 0; j < q->n && fp == q->n; j++) {
+        if (!quant_lossless(q->v[j].text))
+            continue;
+        int same = 1; /* a paired quantizer: the other settings of the tuple the same */
+        for (int k = 0; k < EXP_NKEYS && qp && same; k++)
+            if (k != EXP_QUANTIZER && e->pair[k] == qp)
+                same = strcmp(e->set[k].v[j].text, e->set[k].v[p->vi[k]].text) == 0;
+        if (same)
             fp = j;
+    }
     if (fp == q->n)
         return -1;
-    /* index of the point with vi[quantizer] = fp: strides of the cartesian product */
+    /* index of the point with vi[quantizer] = fp: strides of the product's dimensions */
+    size_t first[EXP_NKEYS + 1];
+    size_t nd = dimensions(e, first);
     size_t stride = 1, idx = 0;
-    for (long a = (long)e->naxes - 1; a >= 0; a--) {
-        exp_key k = e->axes[a];
-        idx += (k == EXP_QUANTIZER ? fp : p->vi[k]) * stride;
+    for (long d = (long)nd - 1; d >= 0; d--) {
+        exp_key k = e->axes[first[d]];
+        int hasq = k == EXP_QUANTIZER || (qp && e->pair[k] == qp);
+        idx += (hasq ? fp : p->vi[k]) * stride;
         stride *= e->set[k].n;
     }
     return (long)idx;
@@ -1671,13 +1904,23 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
     stem(path, e->name, sizeof e->name);
     e->description = strdup("");
     int n = config_setting_length(root);
+    for (int i = 0; i < n; i++) { /* pairs first: a paired setting may repeat values */
+        const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        if (strcmp(config_setting_name(s), "pair") == 0)
+            read_pairs(&c, s);
+    }
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
         const char *name = config_setting_name(s);
         int k = exp_key_find(name);
         if (k >= 0) {
-            if (read_setting(&c, (exp_key)k, s) == 0 && e->set[k].swept)
-                e->axes[e->naxes++] = (exp_key)k;
+            if (read_setting(&c, (exp_key)k, s) == 0) {
+                if (e->set[k].swept)
+                    e->axes[e->naxes++] = (exp_key)k;
+            } else
+                c.bad[k] = 1;
+        } else if (strcmp(name, "pair") == 0) {
+            continue; /* read above */
         } else if (strcmp(name, "name") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_STRING) {
                 err_s(&c, s, "name: expected a string, got %s",
@@ -1730,7 +1973,7 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
             }
         } else {
             char valid[1024];
-            valid_top_keys(name, valid, sizeof valid);
+            valid_keys(name, 0, valid, sizeof valid);
             echo_buf eb;
             err_s(&c, s, "unknown setting %s (%s)", echo1(name, strlen(name), &eb), valid);
         }
@@ -1743,11 +1986,14 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
                "no experiment keys: the file sets none of the settings (model, data, "
                "quantizer, workers, ...: `qsgdsim list settings`), and an experiment of "
                "defaults alone is refused; give at least one");
+    check_pairs(&c);
     for (int k = 0; k < EXP_NKEYS; k++)
         if (!e->set[k].given)
             set_default(&e->set[k], (exp_key)k);
-    if (d->nerrors == 0)
+    if (d->nerrors == 0) {
+        order_axes(&c);
         make_points(&c);
+    }
     for (size_t i = 0; i < e->npoints; i++)
         check_point(&c, &e->points[i]);
     /* references that match nothing are probably typos */

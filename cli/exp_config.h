@@ -1,6 +1,7 @@
 /* exp_config.h — experiment files (docs/experiments.md): a libconfig file parsed into a
  * validated experiment — every setting with its values, the sweep axes (settings given as
- * lists), the points (their cartesian product) and paper reference values — plus the
+ * lists; `pair` zips some of them into one dimension), the points (the cartesian product of
+ * the dimensions) and paper reference values — plus the
  * `qsgdsim sim` command line of each point. The runner is exp_runner.h.
  *
  * Validation is complete before anything runs: unknown keys, wrong types, bad spec strings
@@ -80,9 +81,16 @@ typedef struct exp_experiment {
     char name[128];    /* `name`, default the file's stem */
     char *description; /* "" if not given */
     exp_setting set[EXP_NKEYS];
-    exp_key axes[EXP_NKEYS]; /* the swept settings, in file order */
+    exp_key axes[EXP_NKEYS]; /* the swept settings, in file order; the settings of a pair
+                                together, at the place of its first one, in the pair's order */
     size_t naxes;
-    exp_point *points; /* [npoints], the last axis varying fastest */
+    /* Paired (zipped) settings, `pair = ["model", "batch"];`: pair[k] = 1 + the index of the
+     * pair setting k is in, 0 when it is not paired. The settings of a pair have the same
+     * number of values and form ONE dimension of the product: value i of each together (the
+     * point's vi[] is i for all of them). */
+    int pair[EXP_NKEYS];
+    size_t npairs;
+    exp_point *points; /* [npoints], the last dimension varying fastest */
     size_t npoints;
     exp_reference *refs; /* [nrefs] */
     size_t nrefs;
@@ -126,7 +134,8 @@ char **exp_point_argv(const exp_experiment *e, const exp_point *p, const char *o
 const exp_reference *exp_point_reference(const exp_experiment *e, const exp_point *p);
 
 /* Index of the baseline of point p: the point with an fp32 quantizer and the same values of
- * every other axis (p itself when p is fp32); -1 if there is none. */
+ * every other setting (p itself when p is fp32); -1 if there is none. A quantizer paired with
+ * other settings: the first tuple with an fp32 quantizer and the same values of the others. */
 long exp_point_baseline(const exp_experiment *e, size_t p);
 
 /* Sanitize s into a directory-name fragment (letters, digits, '-', '_', '='; "a=b" inside

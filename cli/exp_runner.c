@@ -834,8 +834,15 @@ static void print_dry(const exp_experiment *e, const char *dir) {
     printf("axes:");
     if (!e->naxes)
         printf(" none");
-    for (size_t a = 0; a < e->naxes; a++)
-        printf(" %s (%zu)", exp_key_info(e->axes[a])->name, e->set[e->axes[a]].n);
+    for (size_t a = 0; a < e->naxes; a++) { /* a pair: "(model, batch) (6)" */
+        int pi = e->pair[e->axes[a]];
+        int opens = pi && (a == 0 || e->pair[e->axes[a - 1]] != pi);
+        int closes = !pi || a + 1 == e->naxes || e->pair[e->axes[a + 1]] != pi;
+        printf("%s%s%s", opens ? " (" : pi ? ", " : " ", exp_key_info(e->axes[a])->name,
+               pi && closes ? ")" : "");
+        if (closes)
+            printf(" (%zu)", e->set[e->axes[a]].n);
+    }
     printf("\n");
     char line[8192], path[PATH_MAX];
     for (size_t i = 0; i < e->npoints; i++) {
