@@ -347,9 +347,11 @@ int qsgd_opt_format(const qsgd_opt *o, const void *params, char *buf, size_t len
     case QSGD_OPT_SIZE:
         w = snprintf(buf, len, "%zu", *(const size_t *)f);
         break;
-    case QSGD_OPT_DOUBLE:
-        w = snprintf(buf, len, "%.17g", *(const double *)f);
+    case QSGD_OPT_DOUBLE: { /* shortest exact text: 0.01, not 0.010000000000000000208 */
+        char num[32];
+        w = snprintf(buf, len, "%s", qsgd_opt_fmt_num(*(const double *)f, num));
         break;
+    }
     case QSGD_OPT_BOOL: {
         int v = *(const int *)f != 0;
         w = snprintf(buf, len, "%d", (o->flags & QSGD_OPT_NEGATED) ? !v : v);
