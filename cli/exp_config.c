@@ -655,18 +655,20 @@ static int read_setting(ctx *c, exp_key k, const config_setting_t *s) {
     return bad ? -1 : 0;
 }
 
-/* ---- pairs: `pair = ["model", "batch"];` ---------------------------------------------------------
- * Settings given as lists of equal length, zipped: value i of each forms tuple i, and the
- * tuples are ONE dimension of the product (exp_experiment.pair). `pair` is one list of names
- * or a list of such lists (several pairs). Read before the settings, so that a paired
- * setting may repeat a value (batch = [128, 16, 128]); its tuples must differ instead. */
+/* ---- pairs: `pair = ["model", "batch"];`
+ * --------------------------------------------------------- Settings given as lists of equal
+ * length, zipped: value i of each forms tuple i, and the tuples are ONE dimension of the product
+ * (exp_experiment.pair). `pair` is one list of names or a list of such lists (several pairs). Read
+ * before the settings, so that a paired setting may repeat a value (batch = [128, 16, 128]); its
+ * tuples must differ instead. */
 static void read_pair(ctx *c, const config_setting_t *l) {
     exp_experiment *e = c->e;
     int n = config_setting_length(l);
     size_t pi = e->npairs++;
     if (n < 2)
-        err_s(c, l, "pair: give at least two settings to pair, e.g. pair = [\"model\", \"batch\"] "
-                    "(got %d)",
+        err_s(c, l,
+              "pair: give at least two settings to pair, e.g. pair = [\"model\", \"batch\"] "
+              "(got %d)",
               n);
     for (int i = 0; i < n; i++) {
         const config_setting_t *el = config_setting_get_elem(l, (unsigned)i);
@@ -688,8 +690,9 @@ static void read_pair(ctx *c, const config_setting_t *l) {
             continue;
         }
         if (e->pair[k]) {
-            err_s(c, el, "pair: %s is paired twice (also line %d); a setting is in one pair at most",
-                  name, c->pair_line[k]);
+            err_s(c, el,
+                  "pair: %s is paired twice (also line %d); a setting is in one pair at most", name,
+                  c->pair_line[k]);
             continue;
         }
         e->pair[k] = (int)pi + 1;
@@ -719,8 +722,9 @@ static void read_pairs(ctx *c, const config_setting_t *s) {
         if (is_list(l))
             read_pair(c, l);
         else
-            err_s(c, l, "pair: expected a list of settings [\"model\", \"batch\"] (in a list of "
-                        "pairs), got %s",
+            err_s(c, l,
+                  "pair: expected a list of settings [\"model\", \"batch\"] (in a list of "
+                  "pairs), got %s",
                   type_phrase(config_setting_type(l)));
     }
 }
@@ -792,8 +796,8 @@ static void check_pairs(ctx *c) {
             err_at(c, c->pair_line[k],
                    "pair %s: lists of different lengths: %s has %zu values (line %d), %s has %zu "
                    "(line %d); paired settings have one value each per tuple",
-                   pair_names(c, pi, pn, sizeof pn), KEY(k0)->name, e->set[k0].n,
-                   e->set[k0].line, KEY(k)->name, e->set[k].n, e->set[k].line);
+                   pair_names(c, pi, pn, sizeof pn), KEY(k0)->name, e->set[k0].n, e->set[k0].line,
+                   KEY(k)->name, e->set[k].n, e->set[k].line);
             ok = 0;
         }
         if (!ok)

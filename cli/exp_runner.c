@@ -838,8 +838,8 @@ static void print_dry(const exp_experiment *e, const char *dir) {
         int pi = e->pair[e->axes[a]];
         int opens = pi && (a == 0 || e->pair[e->axes[a - 1]] != pi);
         int closes = !pi || a + 1 == e->naxes || e->pair[e->axes[a + 1]] != pi;
-        printf("%s%s%s", opens ? " (" : pi ? ", " : " ", exp_key_info(e->axes[a])->name,
-               pi && closes ? ")" : "");
+        const char *sep = pi && !opens ? ", " : opens ? " (" : " ";
+        printf("%s%s%s", sep, exp_key_info(e->axes[a])->name, pi && closes ? ")" : "");
         if (closes)
             printf(" (%zu)", e->set[e->axes[a]].n);
     }
