@@ -151,6 +151,12 @@ typedef struct model_type {
      * ending with a row whose name is NULL (qsgd_opt.h); NULL = none. model_spec_parse,
      * model_describe, model_type_usage and `qsgdsim list models` are generated from it. */
     const struct qsgd_opt *opts;
+    /* OPTIONAL (NULL: none): for the compute model "throughput" (sim.h), the network whose
+     * measured throughput this model is scaled from ("resnet50"; a variant names the measured
+     * network it is scaled from: vgg19 -> "vgg16") into *net, and the model's forward MACs per
+     * sample into *macs, from the options alone (nothing is built); 0, or -1 with the reason
+     * in err. */
+    int (*throughput_ref)(const model_params *p, const char **net, double *macs, qsgd_err *err);
 } model_type;
 
 struct model {

@@ -565,6 +565,38 @@ static double profile_flops(const model *m) {
     return 3.0 * 2.0 * s->macs;
 }
 
+/* The compute model "throughput" (sim/sim_core.c): each network names the measured network
+ * it is scaled from by forward MACs (the measured ones are TensorFlow's May 2017 K80/P100
+ * benchmarks: alexnet, vgg16, resnet50, resnet152, inception-v3; docs/platforms.md). A
+ * variant without its own measurement takes its closest measured relative: the AlexNets
+ * the TF AlexNet, VGG19 VGG16, the CIFAR ResNet-110s ResNet-50, BN-Inception InceptionV3.
+ * The LSTM names itself: no throughput is published for it, so the model refuses it. */
+static const struct {
+    const char *net, *measured;
+} profile_tput[] = {
+    {"alexnet", "alexnet"},         {"alexnet-owt", "alexnet"},       {"alexnet-cntk", "alexnet"},
+    {"resnet50", "resnet50"},       {"resnet152", "resnet152"},       {"resnet110", "resnet50"},
+    {"resnet110-cntk", "resnet50"}, {"bn-inception", "inception-v3"}, {"vgg19", "vgg16"},
+    {"lstm-an4", "lstm-an4"},
+};
+
+static int profile_throughput_ref(const model_params *p, const char **net, double *macs,
+                                  qsgd_err *err) {
+    const profile_net *n = find_net(p->profile);
+    if (!n)
+        return QSGD_FAIL(err, QSGD_EINVAL, "model profile: unknown name '%s'", p->profile);
+    prof_build count = {.stride_v1 = MODEL_EXT_CONST(p, profile_ext)->stride == PROF_STRIDE_V1};
+    n->build(&count);
+    *macs = count.macs * n->steps;
+    for (size_t i = 0; i < sizeof profile_tput / sizeof profile_tput[0]; i++)
+        if (strcmp(profile_tput[i].net, n->name) == 0) {
+            *net = profile_tput[i].measured;
+            return QSGD_OK;
+        }
+    *net = n->name; /* a network added without a line above: itself, refused unless measured */
+    return QSGD_OK;
+}
+
 static const qsgd_opt_choice stride_choices[] = {
     {"v1.5", PROF_STRIDE_V15},
     {"v1", PROF_STRIDE_V1},
@@ -609,4 +641,5 @@ const model_type model_type_profile = {
     .evaluate = profile_evaluate,
     .flops_per_sample = profile_flops,
     .opts = profile_opts,
+    .throughput_ref = profile_throughput_ref,
 };

@@ -70,10 +70,32 @@ int sim_exchange_min_ranks(sim_exchange ex);
 /* ---- compute and codec time models: a registry each (sim_core.c) ------------------------- */
 /* Indices of sim_compute_models() and sim_codec_models(), in their order. */
 typedef enum sim_compute_kind {
-    SIM_COMPUTE_MEASURED = 0, /* real gradient time on this machine x factor */
-    SIM_COMPUTE_FLOPS = 1,    /* model FLOPs per sample x batch / device sustained rate */
-    SIM_COMPUTE_FIXED = 2,    /* fixed seconds per iteration */
+    SIM_COMPUTE_MEASURED = 0,   /* real gradient time on this machine x factor */
+    SIM_COMPUTE_FLOPS = 1,      /* model FLOPs per sample x batch / device sustained rate */
+    SIM_COMPUTE_FIXED = 2,      /* fixed seconds per iteration */
+    SIM_COMPUTE_THROUGHPUT = 3, /* batch / the device's measured images/s on the network */
 } sim_compute_kind;
+
+/* The measured throughputs of the compute model "throughput" (sim_core.c; the sources are in
+ * docs/platforms.md): one device training one network, images (samples) per second at the
+ * measurement's per-device batch. A model is timed from the entry of the network it names
+ * (model_type.throughput_ref), scaled by forward MACs: seconds per sample = macs /
+ * (images_per_s x ref_macs). */
+typedef struct sim_throughput {
+    const char *device;  /* a sim_device name ("K80": one GK210) */
+    const char *net;     /* the network key models name ("resnet50") */
+    const char *what;    /* the measured network and its input */
+    double images_per_s; /* measured training throughput, one device */
+    unsigned batch;      /* per-device batch of the measurement */
+    double ref_macs;     /* forward MACs per image of the measured network */
+    const char *source;  /* where the number is published */
+} sim_throughput;
+/* All entries, *count of them. */
+const sim_throughput *sim_throughputs(size_t *count);
+/* The entry of device (case-insensitive) and net (exact); NULL if none. */
+const sim_throughput *sim_throughput_find(const char *device, const char *net);
+/* The table for `qsgdsim list compute`: one line per entry, each prefixed by indent. */
+void sim_throughputs_print(FILE *f, const char *indent);
 
 typedef enum sim_codec_kind {
     SIM_CODEC_MEASURED = 0, /* real encode/decode time x factor */
@@ -123,7 +145,9 @@ typedef struct sim_config {
     double compute_factor;    /* measured: multiply the real time */
     double compute_fixed;     /* fixed: seconds per iteration */
     double device_eff;        /* --device-eff (0: the profile's), folded into compute_factor */
-    const sim_device *device; /* flops / codec device */
+    const sim_device *device; /* flops / codec / throughput device */
+    const sim_throughput *throughput; /* throughput: the entry of c->model (NULL: unresolved) */
+    double compute_sample_s;          /* throughput: simulated seconds per sample */
     sim_codec_kind codec;
     double codec_factor;
     size_t eval_every;      /* evaluate every N iterations (0 = once per epoch) */
@@ -252,6 +276,13 @@ void sim_config_usage(FILE *f, const char *prog);
 /* The resolved configuration as "key = value" lines, each prefixed by prefix. */
 void sim_config_write(FILE *f, const sim_config *c, const char *prefix);
 
+/* The compute model "throughput" needs the model: resolve c->throughput and
+ * c->compute_sample_s from c->model and c->device (0), or -1 with the reason in err (not a
+ * model that names a network, no measured throughput of that network on the device: the
+ * message names the fallback, flops:DEVICE). Nothing to do (0) for the other models. Its
+ * parse resolves what it can (the trainer's argv gives --model first); a configuration
+ * parse calls this once every setting is read. */
+int sim_compute_resolve(sim_config *c, char *err, size_t errlen);
 /* Simulated seconds of one gradient computation. */
 double sim_compute_seconds(const sim_config *c, double measured_s, double flops);
 /* Simulated seconds of encoding or decoding `bytes` of gradient. */

@@ -180,12 +180,176 @@ static const sim_time_model compute_fixed = {"fixed",
                                              compute_fixed_parse,
                                              compute_fixed_format,
                                              compute_fixed_seconds};
+/* Measured training throughput, one device, synthetic ImageNet data (no input pipeline):
+ * TensorFlow's benchmarks page (tensorflow/tensorflow tensorflow/docs_src/performance/
+ * benchmarks.md, https://www.tensorflow.org/performance/benchmarks, test date May 2017;
+ * CUDA 8.0, cuDNN 5.1, TensorFlow b1e174e, tf_cnn_benchmarks 9165a70, sgd, 1 GPU rows).
+ * K80: "Details for Amazon EC2 (NVIDIA Tesla K80)", p2.8xlarge; one "GPU" is one GK210 die;
+ * the batch-32 figures of "Other Results" where given (InceptionV3, ResNet-50), else the
+ * main table at its batch. P100: "Details for NVIDIA DGX-1 (NVIDIA Tesla P100)", P100
+ * SXM2, "Other Results" (batch 32), AlexNet from the main table (batch 512).
+ * ref_macs: forward MACs per image of tf_cnn_benchmarks' network (1001 classes):
+ *   alexnet       0.8388e9: its alexnet_model.py, 64-192-384-384-256, 227x227 input
+ *                 (70.28M + 223.95M + 112.14M + 224.28M + 149.52M conv, 58.63M fc)
+ *   vgg16         15.47e9: configuration D at 224x224 (torchvision vgg16: 15.47 GMACs)
+ *   resnet50      3.858e9: v1 (stride on the first 1x1, as tf_cnn_benchmarks of May 2017),
+ *                 = profile:name=resnet50,stride=v1 (He et al. 2016: 3.8 "GFLOPs")
+ *   resnet152     11.28e9: v1, = profile:name=resnet152,stride=v1 (He et al.: 11.3)
+ *   inception-v3  5.713e9: at 299x299 (torchvision inception_v3: 5.71 GMACs)
+ * No number is published for the AN4 LSTM (the paper's speech model): it is refused. */
+#define TF_BENCH "TensorFlow benchmarks, May 2017 (tensorflow.org/performance/benchmarks)"
+static const sim_throughput throughputs[] = {
+    {"K80", "alexnet", "AlexNet (TF, 64-192-384-384-256, 227x227)", 684, 512, 0.8388e9,
+     TF_BENCH ", EC2 p2.8xlarge, synthetic, 1 GPU"},
+    {"K80", "vgg16", "VGG16 (224x224)", 36.3, 32, 15.47e9,
+     TF_BENCH ", EC2 p2.8xlarge, synthetic, 1 GPU"},
+    {"K80", "resnet50", "ResNet-50 v1 (224x224)", 49.0, 32, 3.858e9,
+     TF_BENCH ", EC2 p2.8xlarge, synthetic, 1 GPU, batch-32 results"},
+    {"K80", "resnet152", "ResNet-152 v1 (224x224)", 19.7, 32, 11.28e9,
+     TF_BENCH ", EC2 p2.8xlarge, synthetic, 1 GPU"},
+    {"K80", "inception-v3", "InceptionV3 (299x299)", 29.9, 32, 5.713e9,
+     TF_BENCH ", EC2 p2.8xlarge, synthetic, 1 GPU, batch-32 results"},
+    {"P100", "alexnet", "AlexNet (TF, 64-192-384-384-256, 227x227)", 2987, 512, 0.8388e9,
+     TF_BENCH ", DGX-1, synthetic, 1 GPU"},
+    {"P100", "vgg16", "VGG16 (224x224)", 144, 32, 15.47e9,
+     TF_BENCH ", DGX-1, synthetic, 1 GPU, batch-32 results"},
+    {"P100", "resnet50", "ResNet-50 v1 (224x224)", 195, 32, 3.858e9,
+     TF_BENCH ", DGX-1, synthetic, 1 GPU, batch-32 results"},
+    {"P100", "resnet152", "ResNet-152 v1 (224x224)", 82.7, 32, 11.28e9,
+     TF_BENCH ", DGX-1, synthetic, 1 GPU, batch-32 results"},
+    {"P100", "inception-v3", "InceptionV3 (299x299)", 128, 32, 5.713e9,
+     TF_BENCH ", DGX-1, synthetic, 1 GPU, batch-32 results"},
+};
+#define NTHROUGHPUTS (sizeof throughputs / sizeof throughputs[0])
+
+const sim_throughput *sim_throughputs(size_t *count) {
+    *count = NTHROUGHPUTS;
+    return throughputs;
+}
+
+const sim_throughput *sim_throughput_find(const char *device, const char *net) {
+    for (size_t i = 0; i < NTHROUGHPUTS; i++)
+        if (strcasecmp(throughputs[i].device, device) == 0 && strcmp(throughputs[i].net, net) == 0)
+            return &throughputs[i];
+    return NULL;
+}
+
+void sim_throughputs_print(FILE *f, const char *indent) {
+    fprintf(f, "%s%-6s %-13s %9s %6s %9s  %s\n", indent, "device", "network", "images/s", "batch",
+            "GMAC/img", "measured network; source");
+    for (size_t i = 0; i < NTHROUGHPUTS; i++) {
+        const sim_throughput *e = &throughputs[i];
+        fprintf(f, "%s%-6s %-13s %9.4g %6u %9.4g  %s; %s\n", indent, e->device, e->net,
+                e->images_per_s, e->batch, e->ref_macs / 1e9, e->what, e->source);
+    }
+    fprintf(f,
+            "%sa variant is scaled by forward MACs from the network its profile names "
+            "(vgg19 <- vgg16, bn-inception <- inception-v3, resnet110 <- resnet50, alexnet-* "
+            "<- alexnet); others (lstm-an4) are refused: use flops:DEVICE\n",
+            indent);
+}
+
+/* The networks measured on device, "a, b, c". */
+static void throughput_nets(const char *device, char *buf, size_t len) {
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NTHROUGHPUTS && off < len; i++)
+        if (strcasecmp(throughputs[i].device, device) == 0)
+            off +=
+                (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", throughputs[i].net);
+}
+
+/* c->model's entry on c->device and its seconds per sample. */
+static int throughput_resolve(sim_config *c, char *err, size_t errlen) {
+    c->throughput = NULL;
+    c->compute_sample_s = 0;
+    model_spec ms;
+    qsgd_err me = {0};
+    if (model_spec_parse(c->model, &ms, &me) != QSGD_OK)
+        return tm_fail(err, errlen, "throughput: model '%s': %s", c->model, me.msg);
+    const model_type *t = model_type_find(ms.name);
+    if (!t || !t->throughput_ref)
+        return tm_fail(err, errlen,
+                       "throughput: the model '%s' names no measured network (the profiles "
+                       "do); use flops:%s (the FLOPs model) or measured",
+                       ms.name, c->device->name);
+    const char *net = NULL;
+    double macs = 0;
+    if (t->throughput_ref(&ms.params, &net, &macs, &me) != QSGD_OK)
+        return tm_fail(err, errlen, "throughput: %s", me.msg);
+    const sim_throughput *e = sim_throughput_find(c->device->name, net);
+    if (!e) {
+        char nets[160];
+        throughput_nets(c->device->name, nets, sizeof nets);
+        return tm_fail(err, errlen,
+                       "throughput: the throughput of '%s' on %s is unknown (measured: %s); use "
+                       "flops:%s, the FLOPs model (peak x efficiency), as the fallback",
+                       net, c->device->name, nets, c->device->name);
+    }
+    if (!(macs > 0))
+        return tm_fail(err, errlen, "throughput: the model reports %g MACs per sample", macs);
+    c->throughput = e;
+    c->compute_sample_s = macs / (e->images_per_s * e->ref_macs);
+    return 0;
+}
+
+static int compute_throughput_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+    const sim_device *d = sim_device_find(arg);
+    char nets[160] = "";
+    if (d)
+        throughput_nets(d->name, nets, sizeof nets);
+    if (!d || !nets[0]) {
+        size_t off = 0;
+        char devs[128] = "";
+        for (size_t i = 0; i < NTHROUGHPUTS && off < sizeof devs; i++)
+            if (!strstr(devs, throughputs[i].device))
+                off += (size_t)snprintf(devs + off, sizeof devs - off, "%s%s", off ? ", " : "",
+                                        throughputs[i].device);
+        return tm_fail(err, errlen, "throughput: no measured throughputs for device '%s' (%s)", arg,
+                       devs);
+    }
+    c->device = d;
+    /* the model may come later on a command line: sim_compute_resolve settles it */
+    char ignored[8];
+    throughput_resolve(c, ignored, sizeof ignored);
+    return 0;
+}
+static void compute_throughput_format(const sim_config *c, char *buf, size_t len) {
+    if (!c->throughput)
+        snprintf(buf, len, "throughput:%s (unresolved)", c->device->name);
+    else
+        snprintf(buf, len, "throughput:%s (%s %.4g img/s at batch %u, %.4g s/sample)",
+                 c->device->name, c->throughput->net, c->throughput->images_per_s,
+                 c->throughput->batch, c->compute_sample_s);
+}
+static double compute_throughput_seconds(const sim_config *c, double measured_s, double flops) {
+    (void)measured_s;
+    (void)flops;
+    return c->throughput ? (double)c->batch * c->compute_sample_s : NAN;
+}
+
+static const sim_time_model compute_throughput = {
+    "throughput",
+    "batch / the device's measured images/s on the model's network, scaled by forward MACs "
+    "for a variant (profiles; qsgdsim list compute shows the table; fallback: flops)",
+    "DEVICE",
+    0,
+    compute_throughput_parse,
+    compute_throughput_format,
+    compute_throughput_seconds};
 static const sim_time_model *const compute_models[] = {
     [SIM_COMPUTE_MEASURED] = &compute_measured,
     [SIM_COMPUTE_FLOPS] = &compute_flops,
     [SIM_COMPUTE_FIXED] = &compute_fixed,
+    [SIM_COMPUTE_THROUGHPUT] = &compute_throughput,
     NULL,
 };
+
+int sim_compute_resolve(sim_config *c, char *err, size_t errlen) {
+    if (c->compute != SIM_COMPUTE_THROUGHPUT)
+        return 0;
+    return throughput_resolve(c, err, errlen);
+}
 
 static int codec_measured_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
     return measured_factor(arg, &c->codec_factor, err, errlen);
