@@ -212,6 +212,28 @@ int grad_codec_decode_add(grad_codec *c, const uint8_t *msg, size_t len, float *
     return decode(c, msg, len, acc, 1, loss, err);
 }
 
+int grad_codec_votes(const grad_codec *c) {
+    for (size_t t = 0; t < c->ntensors; t++)
+        if (c->q[t]->type->aggregate == QUANT_AGG_VOTE)
+            return 1;
+    return 0;
+}
+
+void grad_codec_aggregate(const grad_codec *c, const float *acc, int count, float *out) {
+    float inv = 1.0f / (float)count;
+    for (size_t t = 0; t < c->ntensors; t++) {
+        const float *a = acc + c->offset[t];
+        float *o = out + c->offset[t];
+        size_t n = c->numel[t];
+        if (c->q[t]->type->aggregate == QUANT_AGG_VOTE)
+            for (size_t i = 0; i < n; i++)
+                o[i] = a[i] > 0 ? 1.0f : a[i] < 0 ? -1.0f : 0.0f;
+        else
+            for (size_t i = 0; i < n; i++)
+                o[i] = a[i] * inv;
+    }
+}
+
 int grad_codec_roundtrip(grad_codec *c, const float *grad, float *out, uint64_t seed,
                          uint32_t worker, uint32_t step, uint8_t *msg, size_t cap, uint64_t *bits,
                          qsgd_err *err) {

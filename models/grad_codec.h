@@ -80,6 +80,14 @@ int grad_codec_encode(grad_codec *c, const float *grad, double loss, uint64_t se
  * overflow marker). QSGD_ECORRUPT (err->bit) for a truncated or corrupt message. */
 int grad_codec_decode_add(grad_codec *c, const uint8_t *msg, size_t len, float *acc, double *loss,
                           qsgd_err *err);
+/* The combination of count decoded messages summed in acc[nparams] (grad_codec_decode_add),
+ * tensor by tensor as its quantizer's type says (quant_type.aggregate): the mean
+ * out[i] = acc[i] * (1.0f / count) (bit for bit the trainer's average), or for a voting type
+ * (signsgd) the majority vote out[i] = sign(acc[i]) (+1, -1, or 0 on a tie). out may be acc. */
+void grad_codec_aggregate(const grad_codec *c, const float *acc, int count, float *out);
+/* 1 if some tensor's quantizer votes (quant_type.aggregate = QUANT_AGG_VOTE). */
+int grad_codec_votes(const grad_codec *c);
+
 /* One worker's round trip, the step of `qsgdsim train`: out[nparams] = decode(encode(grad))
  * through the message msg[cap] (cap >= c->max_bytes), decoded in place (not added: out is
  * exactly the decoded values, fp32 tensors a bit copy). *bits = the payloads' bits (32 per

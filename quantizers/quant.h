@@ -139,7 +139,14 @@ typedef struct quant_type {
     int (*unbiased)(const quant_params *p);
     double (*variance_bound)(const quant *q);
     double (*bits_bound)(const quant *q);
+    /* Optional: how a receiver combines the decoded messages of several workers (the
+     * trainer's decode-and-average, grad_codec_aggregate): QUANT_AGG_AVERAGE (0, the
+     * default) their mean; QUANT_AGG_VOTE the sign of their sum, a majority vote (signsgd:
+     * Bernstein et al. 2019), which a summing collective cannot compute hop by hop. */
+    int aggregate;
 } quant_type;
+
+enum { QUANT_AGG_AVERAGE = 0, QUANT_AGG_VOTE = 1 }; /* quant_type.aggregate */
 
 /* The instance. Public so that implementations in other files can reach it; callers use
  * the functions below and treat it as read-only. */

@@ -114,4 +114,5 @@ const quant_type quant_type_signsgd = {
     .encode = signsgd_encode,
     .decode = signsgd_decode,
     .unbiased = signsgd_unbiased,
+    .aggregate = QUANT_AGG_VOTE,
 };

@@ -1,8 +1,27 @@
-/* ex_allreduce.c — dense fp32 sum (--exchange allreduce): qsgdsim's own ring reduce-scatter
- * + all-gather (fixed summation order: the same bits on every MPI), or with --allreduce mpi
- * the MPI library's MPI_Allreduce. fp32 only (SIM_EXF_FP32_ONLY): a sum of quantized messages
- * is not a quantized message. No state of its own; r->acc is its scratch.
+/* ex_allreduce.c — the ring all-reduce (--exchange allreduce).
+ *
+ * fp32 (a lossless quantizer): a dense fp32 sum, qsgdsim's own ring reduce-scatter +
+ * all-gather (fixed summation order: the same bits on every MPI), or with --allreduce mpi
+ * the MPI library's MPI_Allreduce. No state; r->acc is its scratch.
+ *
+ * Any other quantizer (stateless, averaging: the cross checks of sim_settings.c refuse the
+ * others): compression inside the collective. The flat vector (gradient + loss) is cut into
+ * K chunks as above; a chunk is the concatenation of its pieces, one per tensor it overlaps
+ * (the loss is one more fp32 piece), each coded by a quantizer of its own built for that
+ * piece as a 1 x len vector: the requested one where the codec quantizes the tensor, fp32
+ * on the others. Reduce-scatter, K - 1 hops: a rank encodes its partial sum of one chunk and
+ * sends it right; the receiver decodes it and adds its own gradient chunk, in fp32
+ * (--allreduce-sum fp32: one rounding per hop, at the next encode) or in the wire format
+ * (wire: its own chunk quantized first). The owner of a fully reduced chunk encodes it once
+ * and the encoded chunks go around the ring (all-gather, K - 1 hops, forwarded unchanged);
+ * every rank, the owner too, decodes all K, so all hold the same values. A message is the
+ * pieces' payloads, byte-aligned, preceded for variable-length formats by each piece's bit
+ * count (uint32, little-endian, counted in the bits). Randomness: worker = rank, tensor =
+ * (hop * 2 + 0 encode | 1 wire rounding) * pieces + piece. With --allreduce-sum *-measure,
+ * a second, exact fp32 ring of the same gradients gives ring_rel_err (rank 0).
  */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "exchange.h"
@@ -42,9 +61,269 @@ static uint64_t ring_allreduce(float *v, size_t n, float *tmp, int rank, int K) 
     return sent;
 }
 
+/* ---- the requantizing ring -------------------------------------------------------------- */
+typedef struct piece {
+    size_t lo, len; /* into the flat vector */
+    quant *q;
+} piece;
+
+typedef struct requant {
+    int K;
+    piece *p;        /* every chunk's pieces, chunk after chunk */
+    int *first;      /* [K + 1] chunk c's pieces are p[first[c] .. first[c + 1]) */
+    int headers;     /* variable-length format: bit counts precede the payloads */
+    size_t cap;      /* bytes of the largest chunk message */
+    uint8_t *send;   /* [cap] */
+    uint8_t *all;    /* [K * cap] the final encoded chunks (all-gather) */
+    int *len;        /* [K] their lengths */
+    float *tmp;      /* [largest chunk] decoded / rounded values */
+    float *exact;    /* [n] measure: the exact fp32 ring's vector (NULL: not measuring) */
+    double enc, dec; /* simulated codec seconds of the current step */
+} requant;
+
+static void requant_teardown(run *r) {
+    requant *x = r->exs;
+    if (!x)
+        return;
+    for (int i = 0; x->p && x->first && i < x->first[x->K]; i++)
+        quant_free(x->p[i].q);
+    free(x->p);
+    free(x->first);
+    free(x->send);
+    free(x->all);
+    free(x->len);
+    free(x->tmp);
+    free(x->exact);
+    free(x);
+    r->exs = NULL;
+}
+
+static int requant_setup(run *r) {
+    grad_codec *c = r->codec;
+    if (c->nquantized == 0 || r->cfg.allreduce_mpi || r->size < 2)
+        return EXIT_OK; /* today's dense fp32 path, bit for bit */
+    int K = r->size, rc = 0;
+    size_t np = r->m->nparams, n = np + 1, nseg = c->ntensors + 1;
+    qsgd_err qe = {0};
+    quant_spec qs;
+    requant *x = calloc(1, sizeof *x);
+    r->exs = x;
+    if (!x || quant_spec_parse(r->cfg.quant, &qs, &qe) != QSGD_OK)
+        return tr_fail_all(r, x ? EXIT_USAGE : EXIT_MEMORY, "--quant",
+                           x ? qe.msg : "out of memory");
+    x->K = K;
+    x->headers = !quant_spec_fixed_size(&qs);
+    x->first = calloc((size_t)K + 1, sizeof *x->first);
+    x->p = calloc((size_t)K * nseg, sizeof *x->p);
+    x->len = calloc((size_t)K, sizeof *x->len);
+    if (!x->first || !x->p || !x->len)
+        return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the ring's quantizers");
+    /* the tensors tile [0, np) in order (checked); the loss is [np, n) */
+    size_t largest = 1, at = 0;
+    for (size_t t = 0; t < c->ntensors; t++) {
+        if (c->offset[t] != at)
+            return tr_fail_all(r, EXIT_FAIL, "--exchange allreduce",
+                               "the model's tensors do not tile its parameter vector");
+        at += c->numel[t];
+    }
+    int np_ = 0;
+    for (int ch = 0; ch < K && !rc; ch++) {
+        size_t lo = n * (size_t)ch / (size_t)K, hi = n * (size_t)(ch + 1) / (size_t)K, bytes = 0;
+        largest = hi - lo > largest ? hi - lo : largest;
+        x->first[ch] = np_;
+        for (size_t t = 0; t < nseg && !rc; t++) {
+            size_t s0 = t < c->ntensors ? c->offset[t] : np,
+                   s1 = t < c->ntensors ? s0 + c->numel[t] : n;
+            size_t a = s0 > lo ? s0 : lo, b = s1 < hi ? s1 : hi;
+            if (a >= b)
+                continue;
+            int lossy = t < c->ntensors && !c->q[t]->type->lossless;
+            piece *pc = &x->p[np_++];
+            pc->lo = a;
+            pc->len = b - a;
+            pc->q = lossy ? quant_alloc(qs.name, &qs.params, 1, b - a, &qe)
+                          : quant_alloc("fp32", NULL, 1, b - a, &qe);
+            if (!pc->q)
+                rc = qe.code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE;
+            else
+                bytes += quant_max_bytes(pc->q) + (x->headers ? 4 : 0);
+        }
+        x->cap = bytes > x->cap ? bytes : x->cap;
+    }
+    x->first[K] = np_;
+    if (rc)
+        return tr_fail_all(r, rc, "quantizer (allreduce ring)", qe.msg);
+    if (x->cap > 2147483647u)
+        return tr_fail_all(r, EXIT_USAGE, "--exchange allreduce",
+                           "a chunk exceeds MPI's int byte counts (2 GiB): use more ranks");
+    x->send = malloc(x->cap);
+    x->all = malloc(x->cap * (size_t)K);
+    x->tmp = malloc(largest * sizeof(float));
+    if (r->cfg.allreduce_sum & SIM_ARSUM_MEASURE)
+        x->exact = malloc(n * sizeof(float));
+    int bad =
+        !x->send || !x->all || !x->tmp || ((r->cfg.allreduce_sum & SIM_ARSUM_MEASURE) && !x->exact);
+    if (tr_agree(bad))
+        return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the ring's buffers");
+    return EXIT_OK;
+}
+
+/* Encode chunk ch of v into out (*len bytes, *bits exact); charged as encode time. */
+static int encode_chunk(run *r, requant *x, const float *v, int ch, uint32_t step, int hop,
+                        uint8_t *out, int *len, uint64_t *bits) {
+    double w0 = sim_wall();
+    int P = x->first[x->K], k0 = x->first[ch], k1 = x->first[ch + 1];
+    size_t off = x->headers ? 4 * (size_t)(k1 - k0) : 0;
+    uint64_t total = 8ull * off;
+    for (int k = k0; k < k1; k++) {
+        const piece *pc = &x->p[k];
+        quant_ctx ctx = {r->cfg.seed, (uint32_t)r->rank, step, (uint32_t)((hop * 2) * P + k)};
+        uint64_t nb;
+        qsgd_err qe = {0};
+        if (quant_encode(pc->q, v + pc->lo, &ctx, out + off, x->cap - off, &nb, &qe) != QSGD_OK)
+            return tr_fail_rank(r,
+                                grad_codec_overflowed(pc->q, v + pc->lo) ? EXIT_DIVERGED
+                                                                         : tr_quant_exit(qe.code),
+                                "allreduce ring, iteration %llu, hop %d: %s",
+                                (unsigned long long)step + 1, hop + 1, qe.msg);
+        if (x->headers)
+            grad_codec_put_u32(out + 4 * (size_t)(k - k0), (uint32_t)nb);
+        off += (size_t)((nb + 7) / 8);
+        total += nb;
+    }
+    *len = (int)off;
+    *bits += total;
+    double s = sim_codec_seconds(&r->cfg, sim_wall() - w0,
+                                 4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - x->p[k0].lo));
+    SIM_EXECUTE(s);
+    x->enc += s;
+    return EXIT_OK;
+}
+
+/* Decode chunk ch's message m[len] into out (chunk-relative, out[0] = chunk's first value). */
+static int decode_chunk(run *r, requant *x, const uint8_t *m, int len, int ch, float *out) {
+    double w0 = sim_wall();
+    int k0 = x->first[ch], k1 = x->first[ch + 1];
+    size_t base = x->p[k0].lo, off = x->headers ? 4 * (size_t)(k1 - k0) : 0;
+    if ((size_t)len < off)
+        return tr_fail_rank(r, EXIT_FAIL, "allreduce ring: chunk %d message of %d bytes", ch, len);
+    for (int k = k0; k < k1; k++) {
+        const piece *pc = &x->p[k];
+        uint64_t nb =
+            x->headers ? grad_codec_get_u32(m + 4 * (size_t)(k - k0)) : quant_max_bits(pc->q);
+        size_t bytes = (size_t)((nb + 7) / 8);
+        qsgd_err qe = {0};
+        if (bytes > (size_t)len - off ||
+            quant_decode(pc->q, m + off, bytes, nb, out + (pc->lo - base), &qe) != QSGD_OK)
+            return tr_fail_rank(r, EXIT_FAIL, "allreduce ring: chunk %d piece %d: %s", ch, k - k0,
+                                bytes > (size_t)len - off ? "truncated" : qe.msg);
+        off += bytes;
+    }
+    double s = sim_codec_seconds(&r->cfg, sim_wall() - w0,
+                                 4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - base));
+    SIM_EXECUTE(s);
+    x->dec += s;
+    return EXIT_OK;
+}
+
+/* wire: v's chunk ch rounded to the wire format in place (quant_quantize), as encode time. */
+static int round_chunk(run *r, requant *x, float *v, int ch, uint32_t step, int hop) {
+    double w0 = sim_wall();
+    int P = x->first[x->K];
+    for (int k = x->first[ch]; k < x->first[ch + 1]; k++) {
+        const piece *pc = &x->p[k];
+        quant_ctx ctx = {r->cfg.seed, (uint32_t)r->rank, step, (uint32_t)((hop * 2 + 1) * P + k)};
+        qsgd_err qe = {0};
+        if (quant_quantize(pc->q, v + pc->lo, &ctx, x->tmp, &qe) != QSGD_OK)
+            return tr_fail_rank(
+                r,
+                grad_codec_overflowed(pc->q, v + pc->lo) ? EXIT_DIVERGED : tr_quant_exit(qe.code),
+                "allreduce ring, iteration %llu: %s", (unsigned long long)step + 1, qe.msg);
+        memcpy(v + pc->lo, x->tmp, pc->len * sizeof(float));
+    }
+    double s =
+        sim_codec_seconds(&r->cfg, sim_wall() - w0,
+                          4.0 * (double)(x->p[x->first[ch + 1] - 1].lo +
+                                         x->p[x->first[ch + 1] - 1].len - x->p[x->first[ch]].lo));
+    SIM_EXECUTE(s);
+    x->enc += s;
+    return EXIT_OK;
+}
+
+/* The requantizing ring on v[n] (n = nparams + 1) in place; st->bits, encode, decode. */
+static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times *st) {
+    int K = x->K, rank = r->rank, right = (rank + 1) % K, left = (rank + K - 1) % K;
+    int wire = (r->cfg.allreduce_sum & SIM_ARSUM_WIRE) != 0;
+    uint8_t *in = x->all; /* reduce-scatter: receive into the all-gather area's slot */
+    x->enc = x->dec = 0;
+    st->bits = 0;
+    for (int s = 0; s < K - 1; s++) {
+        int cs = ((rank - s) % K + K) % K, cr = ((rank - s - 1) % K + K) % K, len, got;
+        if (encode_chunk(r, x, v, cs, step, s, x->send, &len, &st->bits))
+            return EXIT_FAIL;
+        MPI_Status ms;
+        MPI_Sendrecv(x->send, len, MPI_BYTE, right, 12, in, (int)x->cap, MPI_BYTE, left, 12,
+                     MPI_COMM_WORLD, &ms);
+        MPI_Get_count(&ms, MPI_BYTE, &got);
+        if (wire && round_chunk(r, x, v, cr, step, s)) /* own chunk first: tmp is scratch */
+            return EXIT_FAIL;
+        if (decode_chunk(r, x, in, got, cr, x->tmp))
+            return EXIT_FAIL;
+        size_t lo = x->p[x->first[cr]].lo,
+               hi = x->p[x->first[cr + 1] - 1].lo + x->p[x->first[cr + 1] - 1].len;
+        for (size_t i = 0; i < hi - lo; i++) /* own + received, as the fp32 ring */
+            v[lo + i] += x->tmp[i];
+    }
+    int own = (rank + 1) % K;
+    if (encode_chunk(r, x, v, own, step, K - 1, x->all + (size_t)own * x->cap, &x->len[own],
+                     &st->bits))
+        return EXIT_FAIL;
+    for (int s = 0; s < K - 1; s++) { /* forward the final encoded chunks unchanged */
+        int cs = ((rank + 1 - s) % K + K) % K, cr = ((rank - s) % K + K) % K;
+        MPI_Status ms;
+        MPI_Sendrecv(x->all + (size_t)cs * x->cap, x->len[cs], MPI_BYTE, right, 13,
+                     x->all + (size_t)cr * x->cap, (int)x->cap, MPI_BYTE, left, 13, MPI_COMM_WORLD,
+                     &ms);
+        MPI_Get_count(&ms, MPI_BYTE, &x->len[cr]);
+        st->bits += 8ull * (uint64_t)x->len[cs]; /* forwarded: its bytes, as encoded */
+    }
+    for (int ch = 0; ch < K; ch++)
+        if (decode_chunk(r, x, x->all + (size_t)ch * x->cap, x->len[ch], ch,
+                         v + x->p[x->first[ch]].lo))
+            return EXIT_FAIL;
+    st->encode = x->enc;
+    st->decode = x->dec;
+    return EXIT_OK;
+}
+
 static int allreduce_step(run *r, double loss, uint32_t step, double compute, step_times *st) {
-    (void)step;
     (void)compute;
+    requant *x = r->exs;
+    if (x) {
+        size_t np = r->m->nparams;
+        r->grad[np] = (float)loss;
+        if (x->exact)
+            memcpy(x->exact, r->grad, (np + 1) * sizeof(float));
+        double t0 = MPI_Wtime();
+        if (requant_ring(r, x, r->grad, step, st))
+            return EXIT_FAIL;
+        st->comm = MPI_Wtime() - t0 - st->encode - st->decode;
+        if (x->exact) { /* measure: the exact fp32 sum, one more ring (in the times) */
+            ring_allreduce(x->exact, np + 1, r->acc, r->rank, r->size);
+            double d = 0, e = 0;
+            for (size_t i = 0; i < np; i++) {
+                double a = (double)x->exact[i], b = (double)r->grad[i];
+                d += (a - b) * (a - b);
+                e += a * a;
+            }
+            st->ring_err = e > 0 ? sqrt(d / e) : 0;
+        }
+        float inv = 1.0f / (float)r->size;
+        for (size_t i = 0; i < np; i++)
+            r->grad[i] *= inv;
+        st->loss = (double)r->grad[np] * inv;
+        return EXIT_OK;
+    }
     size_t np = r->m->nparams;
     r->grad[np] = (float)loss; /* the loss rides along as one more value */
     st->encode = 0;
@@ -73,7 +352,7 @@ const sim_exchange_ops ex_allreduce_ops = {
     .name = "allreduce",
     .flags = 0,
     .overlap = NULL,
-    .setup = NULL,
+    .setup = requant_setup,
     .step = allreduce_step,
-    .teardown = NULL,
+    .teardown = requant_teardown,
 };

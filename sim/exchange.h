@@ -53,6 +53,8 @@ typedef struct step_times {
     double compute, encode, comm, decode; /* simulated seconds of this rank */
     uint64_t bits;                        /* bits this rank sent */
     double loss;                          /* mean minibatch loss over workers */
+    double
+        ring_err; /* requantizing ring, --allreduce-sum *-measure: ||exact - ring|| / ||exact|| */
 } step_times;
 
 struct sim_exchange_ops;

@@ -127,6 +127,9 @@ void sim_time_models_usage(const sim_time_model *const *reg, const char *sep, ch
                            size_t len);
 
 /* ---- run configuration -------------------------------------------------------------------- */
+/* sim_config.allreduce_sum: how a hop of the requantizing ring adds its own chunk, bits. */
+#define SIM_ARSUM_WIRE 0x1u    /* round the own chunk to the wire format first (else fp32) */
+#define SIM_ARSUM_MEASURE 0x2u /* also an exact fp32 ring: the relative error, iterations.tsv */
 typedef struct sim_config {
     char model[160]; /* model spec */
     char data[320];  /* data spec (data_load_spec) */
@@ -135,6 +138,7 @@ typedef struct sim_config {
     sim_exchange exchange;
     int allreduce_mpi;      /* allreduce: 0 = qsgdsim's own ring (fixed summation order, same bits
                                on every MPI), 1 = the MPI library's MPI_Allreduce */
+    int allreduce_sum;      /* allreduce with a lossy quantizer (requantizing ring): SIM_ARSUM_* */
     size_t quant_min_numel; /* tensors smaller than this are sent fp32 (default 10000; 0 =
                                every tensor quantized, as in `qsgdsim train --quant-min-numel 0`) */
     size_t batch;           /* per worker */

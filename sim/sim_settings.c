@@ -22,6 +22,12 @@ static const qsgd_opt_choice sim_exchange_choices[] = {
 #undef SIM_EXCHANGE
     {NULL, 0}};
 static const qsgd_opt_choice sim_allreduce_choices[] = {{"ring", 0}, {"mpi", 1}, {NULL, 0}};
+static const qsgd_opt_choice sim_allreduce_sum_choices[] = {
+    {"fp32", 0},
+    {"wire", SIM_ARSUM_WIRE},
+    {"fp32-measure", SIM_ARSUM_MEASURE},
+    {"wire-measure", SIM_ARSUM_WIRE | SIM_ARSUM_MEASURE},
+    {NULL, 0}};
 
 static int sim_parse_compute(sim_config *c, const char *v, char *err, size_t errlen);
 static void sim_format_compute(const sim_config *c, char *buf, size_t len);
@@ -638,6 +644,33 @@ int sim_config_parse_at(int argc, char **argv, sim_config *c, int *help, int *se
                          "--exchange allgather/ps for '%s' (a sum of quantized messages is not a "
                          "quantized message)",
                          x->name, c->quant);
+    /* The exchanges' rules on the quantizer, read from its type's properties (never its
+     * name). allgather and ps decode every worker's message: they take every quantizer. */
+    const quant_type *qt = quant_type_find(qs.name);
+    if (c->exchange == SIM_EX_ALLREDUCE && !quant_spec_lossless(&qs)) {
+        /* the requantizing ring: a partial sum is re-encoded at every hop (ex_allreduce.c) */
+        if (c->allreduce_mpi)
+            return failed_at(setting, SIM_SET_ALLREDUCE_IMPL, err, errlen,
+                             "--allreduce mpi sums dense fp32 (MPI_Allreduce cannot re-quantize "
+                             "at each hop): use --allreduce ring for '%s', or --quant fp32",
+                             c->quant);
+        if (qt->stateful)
+            return failed_at(setting, SIM_SET_EXCHANGE, err, errlen,
+                             "--exchange allreduce re-quantizes partial sums at every hop, and "
+                             "'%s' keeps error-feedback state per worker, which no hop's sum "
+                             "owns: use --exchange allgather or ps (or stripes)",
+                             c->quant);
+        if (qt->aggregate == QUANT_AGG_VOTE)
+            return failed_at(setting, SIM_SET_EXCHANGE, err, errlen,
+                             "'%s' aggregates by majority vote, which a summing ring cannot "
+                             "compute hop by hop: use --exchange allgather or ps",
+                             c->quant);
+    }
+    if (c->exchange == SIM_EX_STRIPES && qt->aggregate == QUANT_AGG_VOTE)
+        return failed_at(setting, SIM_SET_EXCHANGE, err, errlen,
+                         "--exchange stripes averages the decoded stripes, and '%s' aggregates "
+                         "by majority vote: use --exchange allgather or ps",
+                         c->quant);
     return 0;
 }
 

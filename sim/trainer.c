@@ -522,9 +522,8 @@ int tr_decode_average(run *r, int count, tr_decode_fn dec, void *ctx, float *acc
             return rc;
         lsum += l;
     }
-    float inv = 1.0f / (float)count;
-    for (size_t i = 0; i < np; i++)
-        out[i] = acc[i] * inv;
+    /* the mean, or a majority vote for the tensors whose quantizer votes (signsgd) */
+    grad_codec_aggregate(r->codec, acc, count, out);
     *loss = lsum / count;
     *wall = sim_wall() - w0;
     return EXIT_OK;
@@ -601,6 +600,12 @@ static void provenance(run *r, FILE *f) {
     sim_config_write(f, &r->cfg, "# config: ");
 }
 
+/* iterations.tsv has the column ring_rel_err: the requantizing ring, measured. */
+static int measures_ring(const run *r) {
+    return r->cfg.exchange == SIM_EX_ALLREDUCE && (r->cfg.allreduce_sum & SIM_ARSUM_MEASURE) &&
+           r->codec->nquantized > 0 && !r->cfg.allreduce_mpi && r->size > 1;
+}
+
 /* The tables' headers go out with their first rows (a write failure is caught there). */
 static int open_tables(run *r) {
     char err[700] = "";
@@ -612,7 +617,8 @@ static int open_tables(run *r) {
             provenance(r, r->iters.f);
             sim_table_printf(&r->iters,
                              "iteration\tepoch\tsim_time\tcompute\tencode\tcomm\tdecode\tbits_"
-                             "sent\ttrain_loss\tlr\n");
+                             "sent\ttrain_loss\tlr%s\n",
+                             measures_ring(r) ? "\tring_rel_err" : "");
         }
     }
     if (!rc && r->cfg.out_dir[0] && r->rank == 0) {
@@ -777,9 +783,11 @@ static int train(run *r) {
         double epoch = (double)(it + 1) / (double)ipe;
         if (r->iters.f) {
             if (sim_table_printf(&r->iters,
-                                 "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g\n",
+                                 "%zu\t%.4f\t%.9g\t%.6g\t%.6g\t%.6g\t%.6g\t%llu\t%.9g\t%.6g",
                                  it + 1, epoch, t, st.compute, st.encode, st.comm, st.decode,
                                  (unsigned long long)st.bits, st.loss, lr) ||
+                (measures_ring(r) && sim_table_printf(&r->iters, "\t%.6g", st.ring_err)) ||
+                sim_table_printf(&r->iters, "\n") ||
                 ((it + 1) % 64 == 0 && sim_table_flush(&r->iters)))
                 table_failed(r, &r->iters);
         }
