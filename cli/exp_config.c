@@ -817,19 +817,22 @@ static void check_pairs(ctx *c) {
                 first = i;
                 continue;
             }
-            char tup[1024], pn[400];
+            char tup[1400], pn[400];
             size_t off = 0;
-            tup[0] = '\0';
-            for (size_t j = 0; j < m && off < sizeof tup; j++)
-                off += (size_t)snprintf(tup + off, sizeof tup - off, "%s%s", j ? ", " : "",
-                                        e->set[c->pairs[pi][j]].v[ord[i]].text);
-            echo_buf b;
+            for (size_t j = 0; j < m && off < sizeof tup; j++) { /* ("logreg", 16) */
+                const exp_value *v = &e->set[c->pairs[pi][j]].v[ord[i]];
+                echo_buf b;
+                off += (size_t)snprintf(
+                    tup + off, sizeof tup - off, "%s%s", j ? ", " : "(",
+                    exp_key_type(c->pairs[pi][j]) == EXP_T_STRING ? echo(v->text, &b) : v->text);
+            }
+            if (off < sizeof tup)
+                snprintf(tup + off, sizeof tup - off, ")");
             size_t a = ord[first] < ord[i] ? ord[first] : ord[i];
             size_t z = ord[first] < ord[i] ? ord[i] : ord[first];
             err_at(c, e->set[k0].v[z].line,
-                   "pair %s: a tuple is listed twice (values %zu and %zu, line %d and %d): %s",
-                   pair_names(c, pi, pn, sizeof pn), a + 1, z + 1, e->set[k0].v[a].line,
-                   e->set[k0].v[z].line, echo(tup, &b));
+                   "pair %s: a tuple is listed twice (values %zu and %zu of the lists): %s",
+                   pair_names(c, pi, pn, sizeof pn), a + 1, z + 1, tup);
         }
         free(ord);
     }

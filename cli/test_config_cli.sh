@@ -2,7 +2,7 @@
 # test_config_cli.sh — CTest driver: experiment files and command lines that cannot run are
 # refused, with a message that says where and why, and the exit status of their class
 # (sim/sim_exit.h); issue 10, failures 2, 12, 13 (cli/CMakeLists.txt, cli_config_*).
-# Usage: test_config_cli.sh values|empty|messages|size|list|exit|settings QSGDSIM_BINARY
+# Usage: test_config_cli.sh values|empty|messages|size|list|exit|settings|paired QSGDSIM_BINARY
 #   values    numbers that cannot run: epochs 1e308 (valid with max_steps), 1e400, integers
 #             beyond 64 bits, plain integers libconfig 1.5 wraps; "too large" at FILE:LINE,
 #             never a wrapped value
@@ -17,8 +17,12 @@
 #             `qsgdsim list settings --markdown`; the argv of a point with every setting
 #             given is the command line written by hand before the table, in its order;
 #             `qsgdsim sim --help` names every launcher option of the table
+#   paired    `pair = ["model", "batch"]` (issue 14): the exact argv of a paired sweep's points,
+#             a reference matching a paired point, axis order, an unchanged cartesian sweep,
+#             every error at its line; with the SMPI trainer, speedups over the fp32 point of
+#             the same pair
 set -euo pipefail
-mode=${1:?mode: values|empty|messages|size|list|exit|settings}
+mode=${1:?mode: values|empty|messages|size|list|exit|settings|paired}
 bin=${2:?path of the qsgdsim binary}
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
@@ -248,6 +252,85 @@ eval_every = 2; target_accuracy = 0.9; threads = 2; device = "cpu"; shared_decod
   for o in ranks network smpi-model allgatherv allgather allreduce trainer dry-run out; do
     grep -q -- "^  --$o " "$tmp/simhelp" || fail "sim --help does not list --$o"
   done
+  ;;
+
+paired)
+  # issue 14: `pair = ["model", "batch"]` zips lists into one dimension of the product
+  d=$tmp/paired.out
+  rc=0; (cd "$tmp" && "$bin" run "$tests/paired.cfg" --dry-run) >"$d" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || fail "paired.cfg --dry-run: exit $rc: $(cat "$d")"
+  grep -qF "paired.cfg): 6 points," "$d" || fail "paired.cfg: not 6 points: $(head -2 "$d")"
+  [ "$(grep '^axes:' "$d")" = "axes: (model, batch) (3) quantizer (2)" ] ||
+    fail "paired.cfg: axes line: $(grep '^axes:' "$d")"
+  rest="--data synth-logreg:n=600,dim=64,ntest=200 --QUANT --quant-min-numel 0 --optim sgd:lr=0.1 --exchange allgather --BATCH --epochs 1 --max-steps 4 --seed 7 --compute fixed:0.001 --codec none --eval-every 0 --target-accuracy 0 --threads 1 --device auto"
+  want=""
+  for mb in "logreg 16 logreg" "mlp:hidden=8 8 mlp-hidden8" "mlp:hidden=16 16 mlp-hidden16"; do
+    set -- $mb
+    for q in "fp32 fp32" "qsgd:bits=4,bucket=32 qsgd-bits4-bucket32"; do
+      qs=${q% *} qn=${q#* }
+      dir="model=$3_batch=$2_q=$qn"
+      r=${rest/--QUANT/--quant $qs}
+      want+="qsgdsim sim --ranks 2 --network star:link=1GbE --smpi-model cm02 --out results/paired/$dir -- --model $1 ${r/--BATCH/--batch $2}"$'\n'
+    done
+  done
+  got=$(grep '^  qsgdsim sim ' "$d" | sed 's/^  //')
+  [ "$got" = "${want%$'\n'}" ] || fail "paired.cfg: the points changed:
+got:
+$got
+want:
+$want"
+  # the reference naming model and batch matches the paired point (4) only
+  [ "$(grep -c 'has a reference value' "$d")" -eq 1 ] &&
+    grep -qF "[4/6] model=mlp-hidden8_batch=8_q=qsgd-bits4-bucket32  (has a reference value)" "$d" ||
+    fail "paired.cfg: the reference does not match point 4 alone: $(grep '^\[' "$d")"
+  # a pair's settings are one axis at the place of the first in the file, in the pair's order
+  printf '%s\n' 'batch = [16, 8]; workers = [2, 3]; model = ["logreg", "mlp:hidden=8"];' \
+    'data = "synth-logreg:n=600,dim=64,ntest=200"; pair = ["model", "batch"];' >"$tmp/order.cfg"
+  rc=0; (cd "$tmp" && "$bin" run "$tmp/order.cfg" --dry-run) >"$d" 2>&1 || rc=$?
+  got=$(grep '^\[' "$d" | cut -d' ' -f2 | tr '\n' ' ')
+  [ "$rc" -eq 0 ] && [ "$got" = "model=logreg_batch=16_K=2 model=logreg_batch=16_K=3 model=mlp-hidden8_batch=8_K=2 model=mlp-hidden8_batch=8_K=3 " ] ||
+    fail "order.cfg: exit $rc, points: $got $(cat "$d")"
+  # the cartesian product is unchanged without pair
+  rc=0; (cd "$tmp" && "$bin" run "$tests/sweep.cfg" --dry-run) >"$d" 2>&1 || rc=$?
+  got=$(grep '^\[' "$d" | cut -d' ' -f2 | tr '\n' ' ')
+  [ "$rc" -eq 0 ] && [ "$(grep '^axes:' "$d")" = "axes: quantizer (2) workers (2)" ] &&
+    [ "$got" = "q=fp32_K=2 q=fp32_K=3 q=qsgd-bits4-bucket32_K=2 q=qsgd-bits4-bucket32_K=3 " ] ||
+    fail "sweep.cfg: exit $rc, $(grep '^axes:' "$d"), points: $got"
+  # errors, each at its line
+  expect_error "$tests/bad_pair.cfg" 8 "pair: unknown setting 'bacth'" "did you mean 'batch'"
+  expect_error "$tests/bad_pair.cfg" 9 "pair: model is paired twice (also line 7)"
+  expect_error "$tests/bad_pair.cfg" 10 "pair: workers is paired twice (also line 8)"
+  expect_error "$tests/bad_pair.cfg" 7 "pair (model, batch): lists of different lengths" \
+    "model has 2 values (line 2), batch has 3 (line 3)"
+  expect_error "$tests/bad_pair.cfg" 9 "pair: quantizer is one value (line 5), not a list"
+  expect_error "$tests/bad_pair.cfg" 10 "pair: seeds is not set in the file"
+  expect_error "$tests/bad_pair_single.cfg" 5 "pair: batch is one value (line 3), not a list"
+  expect_error "$tests/bad_pair_single.cfg" 5 "pair: seeds is not set in the file"
+  expect_error "$tests/bad_pair_tuple.cfg" 2 "pair (model, batch): a tuple is listed twice" \
+    "values 1 and 3" '("logreg", 16)'
+  expect_error "$tests/bad_pair_tuple.cfg" 7 "pair: give at least two settings"
+  printf 'model = ["logreg"];\npair = "model";\n' >"$tmp/bad_pair_type.cfg"
+  expect_error "$tmp/bad_pair_type.cfg" 2 "pair: expected a list of settings" "got a string"
+  printf 'model = ["logreg"];\nbatch = [4];\npair = ("model", 4);\n' >"$tmp/bad_pair_elem.cfg"
+  expect_error "$tmp/bad_pair_elem.cfg" 3 "pair: expected the name of a setting" "got an integer"
+  # baselines: run it where the SMPI trainer is built; the speedup of each QSGD point is over
+  # the fp32 point of the same model AND batch
+  if [ -x "$(dirname "$bin")/qsgdsim-trainer-smpi" ] && command -v smpirun >/dev/null; then
+    rc=0; "$bin" run "$tests/paired.cfg" --out "$tmp/p" -j 2 --no-plot >"$d" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || fail "paired.cfg run: exit $rc: $(tail -20 "$d")"
+    awk -F'\t' '/^#/ { next } !h { for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next }
+      { k = $c["model"] "|" $c["batch"]; t[NR] = $c["time_per_epoch"]; s[NR] = $c["speedup"];
+        q[NR] = $c["quantizer"]; key[NR] = k; if ($c["quantizer"] == "fp32") fp[k] = NR }
+      END { n = 0; for (r in t) { b = fp[key[r]]; want = t[b] / t[r];
+              if (!(b && s[r] > 0 && (s[r] - want) ^ 2 < 1e-10 * want ^ 2)) { print "point row " r ": speedup " s[r] ", want " want; exit 1 }
+              n++ }
+            if (n != 6) { print n " rows"; exit 1 } }' "$tmp/p/summary.tsv" >"$tmp/awk" ||
+      fail "paired.cfg: speedups not over the fp32 point of the same model and batch: $(cat "$tmp/awk")"
+    [ "$(grep -v '^#' "$tmp/p/points.tsv" | head -1)" = $'point\tdir\tmodel\tbatch\tquantizer' ] ||
+      fail "paired.cfg: points.tsv header: $(grep -v '^#' "$tmp/p/points.tsv" | head -1)"
+  else
+    echo "paired: no SMPI trainer next to $bin: the run part is skipped"
+  fi
   ;;
 
 *)
