@@ -200,6 +200,15 @@ static int encode_chunk(run *r, requant *x, const float *v, int ch, uint32_t ste
     return EXIT_OK;
 }
 
+/* The exact bits of chunk ch's message m (headers: as they say; fixed size: max_bits). */
+static uint64_t chunk_bits(const requant *x, const uint8_t *m, int ch) {
+    int k0 = x->first[ch], k1 = x->first[ch + 1];
+    uint64_t b = x->headers ? 32ull * (uint64_t)(k1 - k0) : 0;
+    for (int k = k0; k < k1; k++)
+        b += x->headers ? grad_codec_get_u32(m + 4 * (size_t)(k - k0)) : quant_max_bits(x->p[k].q);
+    return b;
+}
+
 /* Decode chunk ch's message m[len] into out (chunk-relative, out[0] = chunk's first value). */
 static int decode_chunk(run *r, requant *x, const uint8_t *m, int len, int ch, float *out) {
     double w0 = sim_wall();
@@ -275,8 +284,9 @@ static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times 
             v[lo + i] += x->tmp[i];
     }
     int own = (rank + 1) % K;
+    uint64_t counted_below = 0; /* the all-gather counts what each hop sends */
     if (encode_chunk(r, x, v, own, step, K - 1, x->all + (size_t)own * x->cap, &x->len[own],
-                     &st->bits))
+                     &counted_below))
         return EXIT_FAIL;
     for (int s = 0; s < K - 1; s++) { /* forward the final encoded chunks unchanged */
         int cs = ((rank + 1 - s) % K + K) % K, cr = ((rank - s) % K + K) % K;
@@ -285,7 +295,7 @@ static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times 
                      x->all + (size_t)cr * x->cap, (int)x->cap, MPI_BYTE, left, 13, MPI_COMM_WORLD,
                      &ms);
         MPI_Get_count(&ms, MPI_BYTE, &x->len[cr]);
-        st->bits += 8ull * (uint64_t)x->len[cs]; /* forwarded: its bytes, as encoded */
+        st->bits += chunk_bits(x, x->all + (size_t)cs * x->cap, cs);
     }
     for (int ch = 0; ch < K; ch++)
         if (decode_chunk(r, x, x->all + (size_t)ch * x->cap, x->len[ch], ch,

@@ -118,6 +118,18 @@ for K in 2 3 4; do
   run_case allreduce-mpi-K$K $K 1 $((32 * 132)) "2*(K-1)*(a + (4*$c+e)/b)" 1 3 \
     "${LOGREG[@]}" --quant fp32 --exchange allreduce --allreduce mpi
 done
+# allreduce, requantizing ring (ex_allreduce.c): leastsq x[23] + loss = 24 values, chunks of
+# c = 24/K (K = 3: 8, K = 4: 6); qsgd dense s = 7, bucket 1: 32 + 4 = 36 bits a value, so a
+# chunk of x is 36c bits and the last chunk (c - 1 values of x, the loss in fp32) 36c - 4:
+# every message is 36c/8 = 4.5c bytes (c even), so both rings are the fp32 ring's rounds with
+# m = 4.5c. Bits of rank 0: the reduce-scatter sends every chunk but 1, the all-gather every
+# chunk but 2; the last chunk is among both: 2 (K-1) 36c - 4 (times it is sent).
+for K in 3 4; do
+  c=$((24 / K)); m=$((9 * c / 2)); nlast=$((K == 3 ? 1 : 2))
+  run_case allreduce-requant-K$K $K 1 $((2 * (K - 1) * 36 * c - 4 * nlast)) \
+    "2*(K-1)*(a + ($m+e)/b)" 1 3 --model leastsq --data synth-leastsq:n=512,dim=23,ntest=64 \
+    --quant qsgd:bits=4,bucket=1,format=dense --quant-min-numel 0 --exchange allreduce
+done
 # ps: K-1 workers; the server broadcasts 132 floats
 for K in 2 3; do
   run_case ps-fp32-K$K $K 0 $((8 * M_F32)) "2*a + (K-1)*($M_F32+e)/b + (K-1)*(4*132+e)/b" 2 5 \
@@ -154,6 +166,6 @@ for c in "${cases[@]}"; do
     fi
   done
 done
-[ ${#cases[@]} -eq 19 ] || bad "${#cases[@]} cases ran, not 19"
+[ ${#cases[@]} -eq 21 ] || bad "${#cases[@]} cases ran, not 21"
 echo "golden times: $pass passed, $fail failed"
 [ $fail -eq 0 ]
