@@ -37,7 +37,7 @@ repro)
   export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   export OMPI_MCA_btl_vader_single_copy_mechanism=none
   for case in "allgather 3 qsgd:bits=4,bucket=512" "allgather 2 qsgd:s=7,format=elias,bucket=256" \
-              "allgather 4 onebit" "allreduce 3 fp32" "ps 3 qsgd:bits=8,bucket=512" \
+              "allgather 4 onebit" "allreduce 3 fp32" "allreduce 3 qsgd:bits=8,bucket=512" "ps 3 qsgd:bits=8,bucket=512" \
               "stripes 3 onebit" "stripes 2 qsgd:s=7,format=elias,bucket=128" \
               "allgather 3 qsgd:bits=2,bucket=128 --overlap"; do
     set -- $case; ex=$1; np=$2; q=$3; shift 3
@@ -90,8 +90,30 @@ errors)
   else bad "divergence not handled (rc=$rc)"; cat "$tmp/div.log"; ls "$tmp/div"; fi
   "$qsgdsim" sim --ranks 2 --out "$tmp/bad" -- --quant nosuch --quiet > "$tmp/bad.log" 2>&1; rc=$?
   [ $rc -eq 2 ] && grep -q "unknown quantizer 'nosuch'" "$tmp/bad.log" && ok "unknown quantizer: exit 2 with the valid names" || { bad "bad quantizer rc=$rc"; cat "$tmp/bad.log"; }
-  "$qsgdsim" sim --ranks 2 --out "$tmp/bad2" -- --exchange allreduce --quant qsgd:bits=4 --quiet > "$tmp/bad2.log" 2>&1; rc=$?
-  [ $rc -eq 2 ] && grep -q "allreduce sums dense fp32" "$tmp/bad2.log" && ok "allreduce + qsgd: exit 2 with the reason" || { bad "allreduce+qsgd rc=$rc"; cat "$tmp/bad2.log"; }
+  # issue 13, the exchanges' rules (sim_settings.c, by quantizer property): refused with exit
+  # 2 and a message naming the exchanges that work
+  for rule in "onebit|allreduce||error-feedback state per worker.*allgather or ps" \
+              "signsgd|allreduce||majority vote.*allgather or ps" \
+              "signsgd|stripes||stripes averages.*allgather or ps" \
+              "qsgd:bits=4|allreduce|--allreduce mpi|allreduce mpi sums dense fp32.*--allreduce ring"; do
+    IFS='|' read -r q ex more want <<< "$rule"
+    "$qsgdsim" sim --ranks 2 --out "$tmp/bad2" -- --exchange "$ex" --quant "$q" $more --quiet > "$tmp/bad2.log" 2>&1; rc=$?
+    [ $rc -eq 2 ] && grep -q "$want" "$tmp/bad2.log" && ok "$ex + $q $more: exit 2, '$want'" || { bad "$ex+$q rc=$rc"; cat "$tmp/bad2.log"; }
+  done
+  # the requantizing ring: fp16 with each hop adding in fp32 or in the wire format, measured
+  # (ring_rel_err); qsgd 8 bits too. Wire rounds once more a hop: its error is larger.
+  for how in fp32 wire; do
+    for q in fp16 qsgd:bits=8,bucket=512; do
+      "$qsgdsim" sim --ranks 4 --out "$tmp/ar-$how-${q%%:*}" -- --data "$data" --model mlp:hidden=32 --quant "$q" --exchange allreduce \
+        --allreduce-sum "$how-measure" --batch 32 --max-steps 6 --seed 7 --quiet > "$tmp/ar.log" 2>&1 \
+        || { bad "allreduce $q $how: failed"; cat "$tmp/ar.log"; }
+    done
+  done
+  errs=$(for f in "$tmp"/ar-*/iterations.tsv; do awk -F'\t' -v f="${f%/iterations.tsv}" '$1 == "iteration" && $11 == "ring_rel_err" { h = 1; next }
+         h && !/^#/ { s += $11; n++ } END { printf "%s %.3g\n", substr(f, length(f) - 7), n ? s / n : -1 }' "$f"; done)
+  echo "$errs" | sed 's/^/  mean ring_rel_err /'
+  awk '{ e[$1] = $2 } END { exit !(e["p32-fp16"] > 0 && e["p32-fp16"] < 0.01 && e["ire-fp16"] > e["p32-fp16"] && e["p32-qsgd"] > e["p32-fp16"]) }' <<< "$errs" \
+    && ok "requantizing ring: fp16 error small and larger in the wire format, qsgd 8-bit larger still" || bad "requantizing ring errors: $errs"
   "$qsgdsim" sim --ranks 2 --network star:link=5GbE --out "$tmp/bad3" > "$tmp/bad3.log" 2>&1; rc=$?
   [ $rc -eq 2 ] && grep -qi "5GbE" "$tmp/bad3.log" && ok "unknown network preset: exit 2" || { bad "bad network rc=$rc"; cat "$tmp/bad3.log"; }
   ;;
