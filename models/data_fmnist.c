@@ -57,6 +57,12 @@ static void idx_close(idx_file *f) {
     f->gz = NULL;
 }
 
+/* where = the byte offset of a malformed IDX file ("PATH:byte N", uncompressed offset);
+ * the message names the file as it did. Returns err's code. */
+static int idx_where(qsgd_err *err, const char *path, unsigned long long offset) {
+    return qsgd_err_where(err, "%s:byte %llu", path, offset);
+}
+
 /* Read exactly len bytes of `what` (bytes before..before+len of its total), for the message. */
 static int idx_read_part(idx_file *f, void *buf, size_t len, const char *what, uint64_t before,
                          uint64_t total, qsgd_err *err) {
@@ -80,10 +86,10 @@ static int idx_read_part(idx_file *f, void *buf, size_t len, const char *what, u
     if (got < len) {
         int zerr = Z_OK;
         const char *m = gzerror(f->gz, &zerr);
-        return QSGD_FAIL(
-            err, QSGD_EFORMAT, "%s: truncated: expected %llu bytes of %s, got only %llu%s%s",
-            f->path, (unsigned long long)total, what, (unsigned long long)(before + got),
-            zerr != Z_OK && m && *m ? " (zlib: " : "", zerr != Z_OK && m && *m ? m : "");
+        QSGD_FAIL(err, QSGD_EFORMAT, "%s: truncated: expected %llu bytes of %s, got only %llu%s%s",
+                  f->path, (unsigned long long)total, what, (unsigned long long)(before + got),
+                  zerr != Z_OK && m && *m ? " (zlib: " : "", zerr != Z_OK && m && *m ? m : "");
+        return idx_where(err, f->path, (unsigned long long)gztell(f->gz));
     }
     return QSGD_OK;
 }
@@ -181,6 +187,7 @@ static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim
     uint32_t magic = be32(b);
     if (magic != want_magic) {
         const char *kind = want_magic == IDX_MAGIC_U8_3D ? "images" : "labels";
+        idx_where(err, f->path, 0);
         return QSGD_FAIL(err, QSGD_EFORMAT,
                          "%s: bad IDX magic 0x%08x, expected 0x%08x (uint8 %s, %d dimension%s)%s",
                          f->path, magic, want_magic, kind, ndim, ndim > 1 ? "s" : "",
@@ -199,11 +206,13 @@ static int idx_header(idx_file *f, uint32_t want_magic, uint32_t *dims, int ndim
 static int idx_expect_eof(idx_file *f, qsgd_err *err) {
     unsigned char c;
     int r = gzread(f->gz, &c, 1);
-    if (r > 0)
-        return QSGD_FAIL(err, QSGD_EFORMAT,
-                         "%s: unexpected trailing data after the last sample "
-                         "(count in the header too small?)",
-                         f->path);
+    if (r > 0) {
+        QSGD_FAIL(err, QSGD_EFORMAT,
+                  "%s: unexpected trailing data after the last sample "
+                  "(count in the header too small?)",
+                  f->path);
+        return idx_where(err, f->path, (unsigned long long)gztell(f->gz) - 1);
+    }
     if (r < 0) {
         int zerr;
         const char *m = gzerror(f->gz, &zerr);
@@ -244,6 +253,7 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
                        "%s: implausible image dimensions %u x %u x %u in the "
                        "IDX header",
                        images_path, idim[0], idim[1], idim[2]);
+        idx_where(err, images_path, 4); /* the dimensions follow the magic number */
         goto done;
     }
     if (ldim[0] != idim[0]) {
@@ -273,6 +283,7 @@ int data_idx_load(const char *images_path, const char *labels_path, const data_i
         if (lab[i] >= o.nclass) {
             rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s: label %u of sample %zu is outside 0..%d",
                            labels_path, lab[i], i, o.nclass - 1);
+            idx_where(err, labels_path, 8 + (unsigned long long)i); /* after magic, count */
             goto done;
         }
     data_shape shape = {.dim = dim, .channels = 1, .height = h, .width = w, .nclass = o.nclass};

@@ -212,14 +212,14 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         if (end == tok || *end || errno == ERANGE || !isfinite(y)) {
             rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s:%zu: bad label '%.40s' (expected a number)", path,
                            lineno, tok);
-            goto done;
+            goto bad_line;
         }
         if (o.classes && class_of(o.classes, o.nclasses, y) < 0) {
             rc = QSGD_FAIL(err, QSGD_EFORMAT,
                            "%s:%zu: label %g is not one of the %d known "
                            "classes (from the training file)",
                            path, lineno, y, o.nclasses);
-            goto done;
+            goto bad_line;
         }
         if ((g = grow(&b, (void **)&b.y, &b.cap_rows, b.n + 1, sizeof *b.y)) ||
             (g = grow(&b, (void **)&b.rowptr, &b.cap_rp, b.n + 2, sizeof *b.rowptr))) {
@@ -236,7 +236,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                                "%s:%zu: bad token '%.40s' (expected "
                                "index:value)",
                                path, lineno, tok);
-                goto done;
+                goto bad_line;
             }
             if (!strncmp(tok, "qid:", 4))
                 continue;
@@ -246,7 +246,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                                "%s:%zu: bad index in '%.40s' (indices are "
                                "1-based positive integers)",
                                path, lineno, tok);
-                goto done;
+                goto bad_line;
             }
             unsigned long long idx = strtoull(tok, &end, 10);
             if (end != colon || errno == ERANGE || idx == 0 || idx > UINT32_MAX) {
@@ -254,19 +254,19 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                                "%s:%zu: bad index in '%.40s' (indices are "
                                "1-based positive integers)",
                                path, lineno, tok);
-                goto done;
+                goto bad_line;
             }
             if (idx <= prev) {
                 rc = QSGD_FAIL(err, QSGD_EFORMAT,
                                "%s:%zu: index %llu after %zu: indices must be "
                                "strictly increasing",
                                path, lineno, idx, prev);
-                goto done;
+                goto bad_line;
             }
             if (o.dim && idx > o.dim) {
                 rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s:%zu: index %llu exceeds the dimension %zu",
                                path, lineno, idx, o.dim);
-                goto done;
+                goto bad_line;
             }
             errno = 0;
             double v = strtod(colon + 1, &end);
@@ -275,7 +275,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
                                "%s:%zu: bad value in '%.40s' (expected a "
                                "finite number)",
                                path, lineno, tok);
-                goto done;
+                goto bad_line;
             }
             prev = (size_t)idx;
             if ((g = grow(&b, (void **)&b.col, &b.cap_nnz, b.nnz + 1, sizeof *b.col)) ||
@@ -292,7 +292,7 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         b.n++;
     }
     if (rc > 0) /* read_line failed */
-        goto done;
+        goto read_failed;
     rc = QSGD_OK;
     if (b.n == 0) {
         rc = QSGD_FAIL(err, QSGD_EFORMAT, "%s: no samples (empty file or only comments)", path);
@@ -398,6 +398,13 @@ int data_libsvm_load(const char *path, const data_libsvm_opts *opts, dataset **o
         }
     }
     *out = d;
+    goto done;
+read_failed: /* read_line's FILE:LINE, as the place in the input (not for lack of memory) */
+    lineno = r.lineno;
+    if (rc == QSGD_ENOMEM)
+        goto done;
+bad_line: /* a malformed line: where = FILE:LINE (the message says it too, as it did) */
+    qsgd_err_where(err, "%s:%zu", path, lineno);
 done:
     free(r.buf);
     fclose(r.f);
