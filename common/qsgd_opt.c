@@ -287,8 +287,10 @@ int qsgd_opt_defaults(const qsgd_opt *t, void *params, char *err, size_t errlen)
     return 0;
 }
 
-int qsgd_opt_parse(const qsgd_opt *t, const char *owner, const char *opts, void *params,
-                   uint64_t *given, char *err, size_t errlen) {
+/* qsgd_opt_parse; where (may be NULL) gets "key=" (as written) when the error is a key's:
+ * unknown, given twice, or a bad value. */
+static int parse_at(const qsgd_opt *t, const char *owner, const char *opts, void *params,
+                    uint64_t *given, char *err, size_t errlen, char *where, size_t wlen) {
     uint64_t seen = 0;
     char usage[512];
     if (given)
@@ -317,6 +319,8 @@ int qsgd_opt_parse(const qsgd_opt *t, const char *owner, const char *opts, void 
         key[kl] = '\0';
         memcpy(val, eq + 1, vl);
         val[vl] = '\0';
+        if (where)
+            snprintf(where, wlen, "%s=", key);
         const qsgd_opt *o = qsgd_opt_find(t, key);
         if (!o) {
             qsgd_opt_usage(t, usage, sizeof usage);
@@ -330,11 +334,27 @@ int qsgd_opt_parse(const qsgd_opt *t, const char *owner, const char *opts, void 
         seen |= bit;
         if (set_value(o, key, val, params, err, errlen))
             return -1;
+        if (where)
+            where[0] = '\0';
         p = next;
     }
     if (given)
         *given = seen;
     return 0;
+}
+
+int qsgd_opt_parse(const qsgd_opt *t, const char *owner, const char *opts, void *params,
+                   uint64_t *given, char *err, size_t errlen) {
+    return parse_at(t, owner, opts, params, given, err, errlen, NULL, 0);
+}
+
+int qsgd_opt_parse_err(const qsgd_opt *t, const char *owner, const char *opts, void *params,
+                       uint64_t *given, qsgd_err *err) {
+    char msg[sizeof err->msg], where[sizeof err->where] = "";
+    if (parse_at(t, owner, opts, params, given, msg, sizeof msg, where, sizeof where) == 0)
+        return QSGD_OK;
+    QSGD_FAIL(err, QSGD_EINVAL, "%s", msg);
+    return qsgd_err_where(err, "%s", where);
 }
 
 int qsgd_opt_format(const qsgd_opt *o, const void *params, char *buf, size_t len) {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "qsgd_err.h"
+
 typedef enum qsgd_opt_kind {
     QSGD_OPT_UINT,   /* unsigned int, decimal in [min, max] */
     QSGD_OPT_SIZE,   /* size_t, decimal in [min, max] */
@@ -100,6 +102,12 @@ int qsgd_opt_defaults(const qsgd_opt *t, void *params, char *err, size_t errlen)
  * the key, the value and the range or choices). */
 int qsgd_opt_parse(const qsgd_opt *t, const char *owner, const char *opts, void *params,
                    uint64_t *given, char *err, size_t errlen);
+
+/* qsgd_opt_parse with the one error type: QSGD_OK, or QSGD_EINVAL with qsgd_opt_parse's
+ * message in err->msg and err->where = the key as written plus '=' ("bits=", "b=") when the
+ * error is a key's (unknown, given twice, a bad value), else "". */
+int qsgd_opt_parse_err(const qsgd_opt *t, const char *owner, const char *opts, void *params,
+                       uint64_t *given, qsgd_err *err);
 
 /* The value of row o in params as text (canonical: an enum's first name, a bool 1|0). */
 int qsgd_opt_format(const qsgd_opt *o, const void *params, char *buf, size_t len);

@@ -122,6 +122,44 @@ static void test_parse_bad(void) {
     }
 }
 
+/* qsgd_opt_parse_err: the same message, EINVAL, and where = the key as written plus '='. */
+static void test_parse_where(void) {
+    static const struct {
+        const char *spec, *where;
+    } cases[] = {
+        {"nope=1", "nope="},      {"n=0", "n="},
+        {"n=5,k=-1", "k="},       {"rate=1.5", "rate="},
+        {"mode=medium", "mode="}, {"n=3,count=4", "count="},
+        {"n=5,size=", "size="},   {"n", ""},
+        {"n=5,flag", ""},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        demo d;
+        char err[256] = "", text[1000];
+        qsgd_err e = {0};
+        snprintf(e.where, sizeof e.where, "stale");
+        CU_ASSERT_EQUAL(qsgd_opt_defaults(table, &d, err, sizeof err), 0);
+        CU_ASSERT_EQUAL(qsgd_opt_parse_err(table, "demo", cases[k].spec, &d, NULL, &e),
+                        QSGD_EINVAL);
+        CU_ASSERT_EQUAL(e.code, QSGD_EINVAL);
+        CU_ASSERT_STRING_EQUAL(e.where, cases[k].where);
+        if (strcmp(e.where, cases[k].where))
+            fprintf(stderr, "\n  '%s': where '%s', want '%s'\n", cases[k].spec, e.where,
+                    cases[k].where);
+        CU_ASSERT_EQUAL(qsgd_opt_parse(table, "demo", cases[k].spec, &d, NULL, err, sizeof err),
+                        -1);
+        CU_ASSERT_STRING_EQUAL(e.msg, err); /* the message is qsgd_opt_parse's */
+        qsgd_err_text(&e, text, sizeof text);
+        if (*cases[k].where)
+            CU_ASSERT(strncmp(text, cases[k].where, strlen(cases[k].where)) == 0);
+    }
+    demo d;
+    uint64_t given = 0;
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL(qsgd_opt_parse_err(table, "demo", "n=7,rate=0.25", &d, &given, &e), QSGD_OK);
+    CU_ASSERT(d.n == 7 && d.rate == 0.25 && given == 5 && e.code == QSGD_OK && !e.where[0]);
+}
+
 static void test_describe_usage(void) {
     demo d;
     char err[256], buf[256];
@@ -396,6 +434,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("qsgd_opt", NULL, NULL);
     CU_add_test(s, "parse: kinds, ranges, aliases, defaults, given", test_parse_good);
     CU_add_test(s, "parse errors name the key, value and range; duplicates", test_parse_bad);
+    CU_add_test(s, "parse_err: message, EINVAL, where = the key", test_parse_where);
     CU_add_test(s, "describe (hidden, negated, truncation), usage, help", test_describe_usage);
     CU_add_test(s, "sizes and string kinds: parse, errors, check hook, describe",
                 test_sizes_string);
