@@ -90,6 +90,26 @@ int net_config_validate(net_config *c, qsgd_err *err) {
             return QSGD_FAIL(err, QSGD_EINVAL, "%s: gpus must be >= 1 and nodes*gpus <= %u", t,
                              NET_MAX_HOSTS);
         c->hosts = c->nodes * c->gpus;
+    } else if (c->topology == NET_TOPO_P2) {
+        if ((rc = check_pos("die_bw", c->dev_bw, 0, err)) ||
+            (rc = check_pos("die_lat", c->dev_lat, 1, err)) ||
+            (rc = check_pos("board_bw", c->board_bw, 0, err)) ||
+            (rc = check_pos("board_lat", c->board_lat, 1, err)) ||
+            (rc = check_pos("root_bw", c->root_bw, 0, err)) ||
+            (rc = check_pos("root_lat", c->root_lat, 1, err)) ||
+            (rc = check_pos("mem_bw", c->mem_bw, 0, err)) ||
+            (rc = check_pos("mem_lat", c->mem_lat, 1, err)) ||
+            (rc = check_pos("qpi_bw", c->qpi_bw, 0, err)) ||
+            (rc = check_pos("qpi_lat", c->qpi_lat, 1, err)))
+            return rc;
+        if (c->hosts < 1 || c->hosts > NET_P2_GPUS)
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: hosts must be in [1, %d] (got %u)", t,
+                             NET_P2_GPUS, c->hosts);
+        if (c->boards_per_root != 1 && c->boards_per_root != 2 && c->boards_per_root != 4)
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: boards_per_root must be 1, 2 or 4 (got %u)", t,
+                             c->boards_per_root);
+        if (c->bb_bw > 0)
+            return QSGD_FAIL(err, QSGD_EINVAL, "%s: no backbone (bb_bw)", t);
     } else if (c->bb_lat > 0 && c->bb_bw == 0) {
         return QSGD_FAIL(err, QSGD_EINVAL, "%s: bb_lat given without bb_bw", t);
     }
@@ -126,6 +146,55 @@ int net_config_validate(net_config *c, qsgd_err *err) {
         }
     }
     return QSGD_OK;
+}
+
+/* --- p2.16xlarge routes ------------------------------------------------------------------ */
+int net_p2_route(const net_config *c, unsigned src, unsigned dst, net_p2_hop *hops) {
+    unsigned bs = src / 2, bd = dst / 2, bpr = c->boards_per_root ? c->boards_per_root : 1;
+    unsigned ss = bs / (NET_P2_BOARDS / 2), sd = bd / (NET_P2_BOARDS / 2);
+    int n = 0;
+    hops[n++] = (net_p2_hop){NET_P2_GPU, src, 1};
+    hops[n++] = (net_p2_hop){NET_P2_BOARD, bs, 1};
+    hops[n++] = (net_p2_hop){NET_P2_ROOT, bs / bpr, 1};
+    hops[n++] = (net_p2_hop){NET_P2_MEM, ss, 1};
+    if (ss != sd) { /* staged on both sides of QPI */
+        hops[n++] = (net_p2_hop){NET_P2_QPI, 0, ss < sd};
+        hops[n++] = (net_p2_hop){NET_P2_MEM, sd, 1};
+    }
+    hops[n++] = (net_p2_hop){NET_P2_ROOT, bd / bpr, 0};
+    hops[n++] = (net_p2_hop){NET_P2_BOARD, bd, 0};
+    hops[n++] = (net_p2_hop){NET_P2_GPU, dst, 0};
+    return n;
+}
+
+void net_p2_link(const net_config *c, net_p2_kind kind, double *bw, double *lat) {
+    switch (kind) {
+    case NET_P2_GPU:
+        *bw = c->dev_bw, *lat = c->dev_lat;
+        return;
+    case NET_P2_BOARD:
+        *bw = c->board_bw, *lat = c->board_lat;
+        return;
+    case NET_P2_ROOT:
+        *bw = c->root_bw, *lat = c->root_lat;
+        return;
+    case NET_P2_MEM:
+        *bw = c->mem_bw, *lat = c->mem_lat;
+        return;
+    case NET_P2_QPI:
+        *bw = c->qpi_bw, *lat = c->qpi_lat;
+        return;
+    }
+    *bw = 0, *lat = 0;
+}
+
+void net_p2_link_id(net_p2_kind kind, unsigned idx, char *buf, size_t len) {
+    static const char *const fmt[] = {"gpu%u-link", "board%u-link", "root%u-link", "socket%u-mem",
+                                      "qpi"};
+    if (kind == NET_P2_QPI)
+        snprintf(buf, len, "qpi");
+    else
+        snprintf(buf, len, fmt[kind], idx);
 }
 
 /* --- spec parsing: generic over the topology's option table ----------------------------- */
@@ -213,6 +282,17 @@ int net_alpha_beta(const net_config *cfg, unsigned src, unsigned dst, double *al
         for (unsigned h = 0; h < 2 * level; h++) /* up `level` hops, down `level` hops */
             a += c.lat / 2;
         b = c.bw;
+    } else if (c.topology == NET_TOPO_P2) {
+        net_p2_hop hops[NET_P2_MAX_HOPS];
+        int n = net_p2_route(&c, src, dst, hops);
+        a = 0;
+        b = HUGE_VAL;
+        for (int h = 0; h < n; h++) {
+            double hb, hl;
+            net_p2_link(&c, hops[h].kind, &hb, &hl);
+            a += hl;
+            b = fmin(b, hb);
+        }
     } else {
         unsigned ns = src / c.gpus, nd = dst / c.gpus;
         if (ns == nd) {

@@ -17,6 +17,10 @@
  *                    switch through its own split-duplex NIC link (a network preset), and an
  *                    optional core link (bb_bw, bb_lat) sits between the NICs. N = 1 is the
  *                    single-box case (e.g. AWS p2.16xlarge: 16 GPUs in one node).
+ *   p2.16xlarge      AWS p2.16xlarge as its PCIe tree: GPUs in pairs on K80 boards behind
+ *                    a board switch, boards sharing CPU root ports, two sockets joined by
+ *                    QPI, the socket's host memory on every route (host-staged transfers,
+ *                    no peer to peer). Host names gpu0..gpu15, rank r on gpu r.
  *
  * Units and conventions (everywhere in this API):
  *   bandwidth  bytes per second, per direction (links are split-duplex: a flow each way
@@ -82,7 +86,8 @@ typedef enum net_topology {
     NET_TOPO_STAR = 0,
     NET_TOPO_FAT_TREE = 1,
     NET_TOPO_MULTI_GPU = 2,
-    NET_TOPO_COUNT = 3, /* number of topologies (not one) */
+    NET_TOPO_P2 = 3,    /* AWS p2.16xlarge (docs/platforms.md) */
+    NET_TOPO_COUNT = 4, /* number of topologies (not one) */
 } net_topology;
 
 #define NET_FT_MAX_LEVELS 8
@@ -119,7 +124,25 @@ typedef struct net_config {
     char gpu_link[32]; /* preset of the intra-node GPU links ("" = explicit) */
     double gpu_bw;     /* bytes/s per direction of one GPU's link to the node router */
     double gpu_lat;    /* s, GPU-to-GPU alpha inside a node (each hop gpu_lat/2) */
+
+    /* p2.16xlarge: hosts GPUs (at most NET_P2_GPUS), 2 per K80 board behind the board's
+     * PCIe switch (dev_*: keys die_bw, die_lat), boards_per_root boards behind one CPU root port
+     * (board_*: the board switch's uplink), root ports (root_*) split evenly over two sockets, the
+     * socket's host memory (mem_*, one link for both directions) on every route: transfers
+     * are staged in pinned host memory, never peer to peer; QPI (qpi_*) between the sockets.
+     * Every latency here is one crossing of that link. Values and sources:
+     * docs/platforms.md and net_topo.c. */
+    unsigned boards_per_root;
+    double dev_bw, dev_lat;
+    double board_bw, board_lat;
+    double root_bw, root_lat;
+    double mem_bw, mem_lat;
+    double qpi_bw, qpi_lat;
 } net_config;
+
+/* p2.16xlarge: 8 K80 boards of 2 GK210 each, two sockets. */
+#define NET_P2_GPUS 16
+#define NET_P2_BOARDS 8
 
 /* A topology: a type table found by name in the registry (net_topo.c). Its keys are
  * qsgd_opt rows; parsing, describing and listing are generic over them. */

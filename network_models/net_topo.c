@@ -336,6 +336,90 @@ static int multi_gpu_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
     return QSGD_OK;
 }
 
+/* --- p2.16xlarge -------------------------------------------------------------------------
+ * AWS p2.16xlarge, the paper's machine (docs/platforms.md has the table with sources):
+ * 16 GK210 = 8 Tesla K80 boards (AWS instance page: 16 K80 GPUs, 2 x Xeon E5-2686 v4), each
+ * board two GK210 behind its own PCIe switch (NVIDIA K80 board: a PLX PEX8747 48-lane Gen3
+ * switch, x16 per GPU and x16 up). Eight x16 boards are 128 lanes against 2 x 40 CPU lanes
+ * (Intel: E5-2686 v4, 40 lanes of PCIe 3.0), so boards share root ports through further
+ * switches: how many per port is not published (boards_per_root, default 2 = four x16
+ * root ports, two a socket; assumed). CNTK's aggregators stage gradients in pinned host
+ * memory and move them with MPI there (no peer to peer; across the sockets none is possible
+ * anyway), so every route crosses the socket's host memory, and a route between sockets
+ * the QPI links and the other socket's memory too. Bandwidths are per direction (memory:
+ * both directions together). Latencies are one crossing of a link, assumed (no published
+ * figure): 5 us at each GPU end (a pinned cudaMemcpy's launch and DMA setup), 0.5 us per
+ * switch or root-port hop, 0.1 us memory, 0.2 us QPI. */
+enum {
+    P2_HOSTS,
+    P2_SPEED,
+    P2_DIE_BW,
+    P2_DIE_LAT,
+    P2_BOARD_BW,
+    P2_BOARD_LAT,
+    P2_BOARDS_PER_ROOT,
+    P2_ROOT_BW,
+    P2_ROOT_LAT,
+    P2_MEM_BW,
+    P2_MEM_LAT,
+    P2_QPI_BW,
+    P2_QPI_LAT,
+    P2_LB_BW,
+    P2_LB_LAT,
+    P2_NOPTS
+};
+#define ROW_P2_BW(key, field, def_, what)                                                          \
+    {                                                                                              \
+        .name = key, .kind = QSGD_OPT_UNIT, .offset = F(c.field), .units = &u_bw,                  \
+        .dmax = HUGE_VAL, .def = def_, .meta = "BW", .help = what                                  \
+    }
+#define ROW_P2_LAT(key, field, def_, what)                                                         \
+    {                                                                                              \
+        .name = key, .kind = QSGD_OPT_UNIT, .offset = F(c.field), .units = &u_time,                \
+        .dmax = HUGE_VAL, .def = def_, .meta = "TIME", .help = what                                \
+    }
+static const qsgd_opt p2_opts[P2_NOPTS + 1] = {
+    ROW_HOSTS("16", 0),
+    ROW_SPEED,
+    /* PCIe 3.0 x16: 8 GT/s x 16 x 128/130 = 15.75 GB/s per direction (PCIe 3.0 spec) */
+    ROW_P2_BW("die_bw", dev_bw, "15.75GBps",
+              "GK210 <-> board switch, PCIe 3.0 x16 (15.75 GB/s: the spec's rate)"),
+    ROW_P2_LAT("die_lat", dev_lat, "5e-6s", "one crossing of a GK210's link (assumed)"),
+    ROW_P2_BW("board_bw", board_bw, "15.75GBps",
+              "K80 board switch <-> root-port switch, PCIe 3.0 x16"),
+    ROW_P2_LAT("board_lat", board_lat, "5e-7s", "one crossing of a board's uplink (assumed)"),
+    {.name = "boards_per_root",
+     .kind = QSGD_OPT_UINT,
+     .offset = F(c.boards_per_root),
+     .min = 1,
+     .max = 4,
+     .def = "2",
+     .meta = "N",
+     .help = "K80 boards sharing one CPU root port: 1, 2 or 4 (unpublished; 2 assumed)"},
+    ROW_P2_BW("root_bw", root_bw, "15.75GBps", "root port <-> socket, PCIe 3.0 x16"),
+    ROW_P2_LAT("root_lat", root_lat, "5e-7s", "one crossing of a root port (assumed)"),
+    /* E5-2686 v4: 4 channels of DDR4-2400 = 4 x 19.2 = 76.8 GB/s per socket (peak) */
+    ROW_P2_BW("mem_bw", mem_bw, "76.8GBps",
+              "host memory of a socket, both directions together (4 x DDR4-2400 peak)"),
+    ROW_P2_LAT("mem_lat", mem_lat, "1e-7s", "one crossing of host memory (assumed)"),
+    /* 2 QPI links x 9.6 GT/s x 2 bytes = 38.4 GB/s per direction */
+    ROW_P2_BW("qpi_bw", qpi_bw, "38.4GBps", "socket <-> socket, 2 QPI links at 9.6 GT/s"),
+    ROW_P2_LAT("qpi_lat", qpi_lat, "2e-7s", "one crossing of QPI (assumed)"),
+    ROW_LOOPBACK,
+    {.name = NULL},
+};
+_Static_assert(sizeof p2_opts / sizeof p2_opts[0] == P2_NOPTS + 1, "p2.16xlarge: a row per key");
+
+static int p2_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
+    (void)g;
+    if (s->c.boards_per_root != 1 && s->c.boards_per_root != 2 && s->c.boards_per_root != 4)
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "p2.16xlarge: boards_per_root must be 1, 2 or 4 (got %u): the 8 boards "
+                         "split evenly over the root ports of two sockets",
+                         s->c.boards_per_root);
+    return QSGD_OK;
+}
+
 /* --- the registry ----------------------------------------------------------------------- */
 static const net_topology_type topo_star = {
     .id = NET_TOPO_STAR,
@@ -364,11 +448,23 @@ static const net_topology_type topo_multi_gpu = {
     .resolve = multi_gpu_resolve,
 };
 
+static const net_topology_type topo_p2 = {
+    .id = NET_TOPO_P2,
+    .name = "p2.16xlarge",
+    .aliases = "p2",
+    .summary = "AWS p2.16xlarge: 16 GK210 in pairs on K80 board switches, boards sharing root "
+               "ports, two sockets over QPI, host memory on every (staged) route",
+    .opts = p2_opts,
+    .smpi_allgather = "ring",
+    .resolve = p2_resolve,
+};
+
 /* Indexed by net_topology (designated, so the enum and the registry cannot drift). */
 static const net_topology_type *const registry[NET_TOPO_COUNT + 1] = {
     [NET_TOPO_STAR] = &topo_star,
     [NET_TOPO_FAT_TREE] = &topo_fat_tree,
     [NET_TOPO_MULTI_GPU] = &topo_multi_gpu,
+    [NET_TOPO_P2] = &topo_p2,
     [NET_TOPO_COUNT] = NULL,
 };
 _Static_assert(sizeof registry / sizeof registry[0] == NET_TOPO_COUNT + 1,

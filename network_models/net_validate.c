@@ -20,6 +20,7 @@
  *
  * usage: net_validate --smpirun PATH --probe PATH --workdir DIR [--tol REL] [--quick] */
 #include "net.h"
+#include "net_private.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -65,9 +66,54 @@ static int shared_links(const net_config *c, unsigned s, unsigned d, unsigned id
     return n;
 }
 
+/* p2.16xlarge: every link but a GPU's own may carry several flows of a step. A link
+ * direction is a slot (memory: one slot for both directions); each flow gets the least of
+ * capacity / flows over its slots. With every flow limited by the same share (the
+ * neighbour ring: each root port carries as many flows up as down) this is max-min
+ * fairness exactly. */
+static unsigned p2_slot(const net_p2_hop *h) {
+    unsigned base[] = {0, 2 * NET_P2_GPUS, 2 * (NET_P2_GPUS + NET_P2_BOARDS),
+                       2 * (NET_P2_GPUS + 2 * NET_P2_BOARDS),
+                       2 * (NET_P2_GPUS + 2 * NET_P2_BOARDS) + 2};
+    if (h->kind == NET_P2_MEM)
+        return base[NET_P2_MEM] + h->idx;
+    return base[h->kind] + 2 * h->idx + (unsigned)h->up;
+}
+#define P2_SLOTS (2 * (NET_P2_GPUS + 2 * NET_P2_BOARDS) + 4)
+
+static double p2_step_time(const net_config *c, const unsigned *src, const unsigned *dst,
+                           unsigned nf, double m) {
+    unsigned count[P2_SLOTS] = {0};
+    net_p2_hop hops[NET_P2_MAX_HOPS];
+    for (unsigned f = 0; f < nf; f++) {
+        int n = src[f] == dst[f] ? 0 : net_p2_route(c, src[f], dst[f], hops);
+        for (int h = 0; h < n; h++)
+            count[p2_slot(&hops[h])]++;
+    }
+    double t = 0;
+    for (unsigned f = 0; f < nf; f++) {
+        double a, b;
+        qsgd_err e;
+        if (net_alpha_beta(c, src[f], dst[f], &a, &b, &e) != QSGD_OK) {
+            fprintf(stderr, "net_alpha_beta: %s\n", e.msg);
+            exit(2);
+        }
+        int n = src[f] == dst[f] ? 0 : net_p2_route(c, src[f], dst[f], hops);
+        for (int h = 0; h < n; h++) {
+            double bw, lat;
+            net_p2_link(c, hops[h].kind, &bw, &lat);
+            b = fmin(b, bw / count[p2_slot(&hops[h])]);
+        }
+        t = fmax(t, a + m / b);
+    }
+    return t;
+}
+
 /* Time of one step: flows src[i] -> dst[i], each of m bytes. */
 static double step_time(const net_config *c, const unsigned *src, const unsigned *dst, unsigned nf,
                         double m) {
+    if (c->topology == NET_TOPO_P2)
+        return p2_step_time(c, src, dst, nf, m);
     unsigned nlinks = 1 + 2 * (c->topology == NET_TOPO_MULTI_GPU ? c->nodes : 0);
     unsigned *count = calloc(nlinks, sizeof *count);
     unsigned ids[3];
@@ -174,7 +220,9 @@ static int run_case(const vcase *vc, int idx, const char *smpirun, const char *p
                  c.gpu_link[0] ? c.gpu_link[0] == 'P' ? " PCIe" : " NVL" : "");
     else if (!strcmp(net, "star") && c.bb_bw > 0)
         snprintf(net, sizeof net, "star+bb");
-    if (c.topology != NET_TOPO_MULTI_GPU && c.link[0])
+    if (c.topology == NET_TOPO_P2)
+        snprintf(net, sizeof net, "p2.16xlarge bpr=%u", c.boards_per_root);
+    else if (c.topology != NET_TOPO_MULTI_GPU && c.link[0])
         snprintf(net + strlen(net), sizeof net - strlen(net), " %s", c.link);
     else if (c.topology == NET_TOPO_MULTI_GPU)
         snprintf(net + strlen(net), sizeof net - strlen(net), "+%s", c.link);
@@ -331,6 +379,31 @@ int main(int argc, char **argv) {
             v->ops = "p2p";
             v->algs = "";
             v->src = 0;
+            v->dst = dsts[j];
+            v->checked = 1;
+        }
+    }
+    /* (f) p2.16xlarge (docs/platforms.md): the neighbour ring on 16 GPUs, where the root
+     * ports pace every flow (4 flows up and 4 down on each); 8 GPUs (one socket); single
+     * routes on one board, across boards and across the sockets (QPI, both memories). */
+    {
+        const char *specs[] = {"p2.16xlarge:hosts=16", "p2.16xlarge:hosts=8"};
+        for (int j = 0; j < 2; j++) {
+            vcase *v = &cases[nc++];
+            snprintf(v->spec, sizeof v->spec, "%s", specs[j]);
+            v->bytes = 100000000ull;
+            v->ops = "ring-allreduce,ring-allgather";
+            v->algs = lr_ntslr;
+            v->checked = 1;
+        }
+        const unsigned srcs[] = {0, 0, 3}, dsts[] = {1, 5, 12};
+        for (int j = 0; j < 3; j++) {
+            vcase *v = &cases[nc++];
+            snprintf(v->spec, sizeof v->spec, "p2.16xlarge:hosts=16");
+            v->bytes = 100000000ull;
+            v->ops = "p2p";
+            v->algs = "";
+            v->src = srcs[j];
             v->dst = dsts[j];
             v->checked = 1;
         }

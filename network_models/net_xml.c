@@ -22,6 +22,10 @@ int net_host_name(const net_config *c, unsigned rank, char *buf, size_t len, qsg
         if (c->gpus == 0 || rank >= c->nodes * c->gpus)
             return QSGD_FAIL(err, QSGD_EINVAL, "rank %u out of range", rank);
         w = snprintf(buf, len, "node%u-gpu%u", rank / c->gpus, rank % c->gpus);
+    } else if (c->topology == NET_TOPO_P2) {
+        if (rank >= c->hosts)
+            return QSGD_FAIL(err, QSGD_EINVAL, "rank %u out of range", rank);
+        w = snprintf(buf, len, "gpu%u", rank);
     } else {
         if (rank >= c->hosts)
             return QSGD_FAIL(err, QSGD_EINVAL, "rank %u out of range", rank);
@@ -115,6 +119,63 @@ static void emit_multi_gpu(FILE *f, const net_config *c) {
     fprintf(f, "</zone>\n");
 }
 
+/* p2.16xlarge: one Full zone of the GPUs in use, every link of the PCIe tree they reach
+ * (split-duplex, except host memory: one link that both directions share) and an explicit
+ * route per ordered pair (net_p2_route: up to the socket's memory, over QPI and the other
+ * socket's memory between sockets, down), plus a loopback link per GPU. */
+static void emit_p2(FILE *f, const net_config *c) {
+    char a[32], b[32], id[32];
+    fprintf(f, "<zone id=\"world\" routing=\"Full\">\n");
+    for (unsigned g = 0; g < c->hosts; g++)
+        fprintf(f, "  <host id=\"gpu%u\" speed=\"%sf\"/>\n", g, net_fmt_num(c->speed, a));
+    unsigned bpr = c->boards_per_root, boards = (c->hosts + 1) / 2;
+    unsigned roots = (boards + bpr - 1) / bpr, sockets = boards > NET_P2_BOARDS / 2 ? 2 : 1;
+    const struct {
+        net_p2_kind kind;
+        unsigned n;
+    } links[] = {{NET_P2_GPU, c->hosts},
+                 {NET_P2_BOARD, boards},
+                 {NET_P2_ROOT, roots},
+                 {NET_P2_MEM, sockets},
+                 {NET_P2_QPI, sockets > 1}};
+    for (size_t k = 0; k < sizeof links / sizeof links[0]; k++)
+        for (unsigned i = 0; i < links[k].n; i++) {
+            double bw, lat;
+            net_p2_link(c, links[k].kind, &bw, &lat);
+            net_p2_link_id(links[k].kind, i, id, sizeof id);
+            fprintf(
+                f,
+                "  <link id=\"%s\" bandwidth=\"%sBps\" latency=\"%ss\" sharing_policy=\"%s\"/>\n",
+                id, net_fmt_num(bw, a), net_fmt_num(lat, b),
+                links[k].kind == NET_P2_MEM ? "SHARED" : "SPLITDUPLEX");
+        }
+    for (unsigned g = 0; g < c->hosts; g++)
+        fprintf(f,
+                "  <link id=\"gpu%u-lo\" bandwidth=\"%sBps\" latency=\"%ss\" "
+                "sharing_policy=\"FATPIPE\"/>\n",
+                g, net_fmt_num(c->loopback_bw, a), net_fmt_num(c->loopback_lat, b));
+    for (unsigned s = 0; s < c->hosts; s++)
+        for (unsigned d = 0; d < c->hosts; d++) {
+            fprintf(f, "  <route src=\"gpu%u\" dst=\"gpu%u\" symmetrical=\"NO\">", s, d);
+            if (s == d) {
+                fprintf(f, "<link_ctn id=\"gpu%u-lo\"/>", s);
+            } else {
+                net_p2_hop hops[NET_P2_MAX_HOPS];
+                int n = net_p2_route(c, s, d, hops);
+                for (int h = 0; h < n; h++) {
+                    net_p2_link_id(hops[h].kind, hops[h].idx, id, sizeof id);
+                    if (hops[h].kind == NET_P2_MEM)
+                        fprintf(f, "<link_ctn id=\"%s\"/>", id);
+                    else
+                        fprintf(f, "<link_ctn id=\"%s\" direction=\"%s\"/>", id,
+                                hops[h].up ? "UP" : "DOWN");
+                }
+            }
+            fprintf(f, "</route>\n");
+        }
+    fprintf(f, "</zone>\n");
+}
+
 static int emit_platform(FILE *f, const net_config *c, qsgd_err *err) {
     char desc[1024];
     int rc = net_describe(c, desc, sizeof desc, err);
@@ -132,6 +193,9 @@ static int emit_platform(FILE *f, const net_config *c, qsgd_err *err) {
         break;
     case NET_TOPO_MULTI_GPU:
         emit_multi_gpu(f, c);
+        break;
+    case NET_TOPO_P2:
+        emit_p2(f, c);
         break;
     case NET_TOPO_COUNT: /* refused by net_config_validate */
         break;

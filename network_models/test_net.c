@@ -167,7 +167,7 @@ static void test_topology_registry(void) {
     CU_ASSERT_STRING_EQUAL(net_topology_get(NET_TOPO_STAR)->smpi_allgather, "ring");
     char buf[128];
     CU_ASSERT_EQUAL(net_topology_names(buf, sizeof buf), 0);
-    CU_ASSERT_STRING_EQUAL(buf, "star, fat-tree, multi-gpu-nodes");
+    CU_ASSERT_STRING_EQUAL(buf, "star, fat-tree, multi-gpu-nodes, p2.16xlarge");
     CU_ASSERT_EQUAL(net_topology_names(buf, 10), -1);
     /* defaults (net.h): 16 hosts, 1 Gf, 10GbE, loopback 100 GB/s, radix 48, 1 x 16 GPUs */
     for (int t = 0; t < NET_TOPO_COUNT; t++) {
@@ -298,6 +298,8 @@ static void test_describe_roundtrip(void) {
         "fat-tree:hosts=16,downs=4x4,ups=1x2,parallels=1x2,link=1GbE",
         "multi-gpu-nodes:nodes=2,gpus=4,gpu_link=PCIe3x16,link=10GbE",
         "multi-gpu-nodes:nodes=3,gpus=8,gpu_link=NVLink,link=100GbIB,bb_bw=100Gbps,bb_lat=1us",
+        "p2.16xlarge",
+        "p2:hosts=6,boards_per_root=4,mem_bw=20GBps,qpi_lat=1us,die_lat=7us",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         net_config a = parse_ok(specs[i]), b;
@@ -482,6 +484,96 @@ static void test_write_files(void) {
     CU_ASSERT_EQUAL(net_host_name(&c, 12, name, sizeof name, &e), QSGD_EINVAL);
 }
 
+/* p2.16xlarge: the platform of 16 GK210 (docs/platforms.md): defaults, refusals, routes
+ * as alpha-beta, and the XML (hosts, links, one route per ordered pair, hops in order). */
+static size_t count_str(const char *text, const char *needle) {
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_p2(void) {
+    net_config c = parse_ok("p2.16xlarge");
+    CU_ASSERT(c.topology == NET_TOPO_P2 && c.hosts == 16 && c.boards_per_root == 2);
+    CU_ASSERT(c.dev_bw == 15.75e9 && c.board_bw == 15.75e9 && c.root_bw == 15.75e9);
+    CU_ASSERT(c.mem_bw == 76.8e9 && c.qpi_bw == 38.4e9);
+    CU_ASSERT(c.dev_lat == 5e-6 && c.board_lat == 0.5e-6 && c.root_lat == 0.5e-6 &&
+              c.mem_lat == 0.1e-6 && c.qpi_lat == 0.2e-6);
+    parse_bad("p2.16xlarge:hosts=17", "hosts must be in [1, 16]");
+    parse_bad("p2.16xlarge:boards_per_root=3", "boards_per_root must be 1, 2 or 4");
+    parse_bad("p2.16xlarge:gpu_bw=1GBps", "gpu_bw");
+    parse_bad("p2.16xlarge:mem_bw=0GBps", "mem_bw");
+    /* alpha: sum of the crossings; beta: the narrowest link */
+    double a, b;
+    ab(&c, 0, 1, &a, &b); /* one board: die, board, root up; memory; root, board, die down */
+    REL_EQ(a, 2 * 5e-6 + 2 * 0.5e-6 + 2 * 0.5e-6 + 0.1e-6);
+    REL_EQ(b, 15.75e9);
+    ab(&c, 3, 12, &a, &b); /* across the sockets: + QPI and the other socket's memory */
+    REL_EQ(a, 2 * 5e-6 + 2 * 0.5e-6 + 2 * 0.5e-6 + 2 * 0.1e-6 + 0.2e-6);
+    REL_EQ(b, 15.75e9);
+    net_config d = parse_ok("p2:mem_bw=5GBps,qpi_bw=2GBps");
+    ab(&d, 0, 2, &a, &b);
+    REL_EQ(b, 5e9);
+    ab(&d, 8, 7, &a, &b);
+    REL_EQ(b, 2e9);
+    ab(&c, 4, 4, &a, &b);
+    REL_EQ(b, c.loopback_bw);
+    /* the XML: 16 hosts gpu0..15; 16 die + 8 board + 4 root + 2 memory + 1 QPI + 16 loopback
+     * links; 256 routes */
+    char xml[512], hosts[512];
+    snprintf(xml, sizeof xml, "%s/p2.xml", tmpdir);
+    snprintf(hosts, sizeof hosts, "%s/p2.hosts", tmpdir);
+    qsgd_err e = {0};
+    CU_ASSERT_EQUAL_FATAL(net_write_platform(&c, xml, hosts, &e), QSGD_OK);
+    static char text[1 << 17];
+    FILE *f = fopen(xml, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    CU_ASSERT_EQUAL(count_str(text, "<host "), 16);
+    CU_ASSERT_EQUAL(count_str(text, "<link "), 16 + 8 + 4 + 2 + 1 + 16);
+    CU_ASSERT_EQUAL(count_str(text, "<route "), 256);
+    CU_ASSERT_EQUAL(count_str(text, "sharing_policy=\"SHARED\""), 2); /* the memories */
+    CU_ASSERT(strstr(text, "<host id=\"gpu15\"") && strstr(text, "<link id=\"root3-link\"") &&
+              strstr(text, "<link id=\"qpi\" bandwidth=\"38400000000Bps\" latency=\"2e-07s\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "<route src=\"gpu0\" dst=\"gpu1\" symmetrical=\"NO\">"
+                                        "<link_ctn id=\"gpu0-link\" direction=\"UP\"/>"
+                                        "<link_ctn id=\"board0-link\" direction=\"UP\"/>"
+                                        "<link_ctn id=\"root0-link\" direction=\"UP\"/>"
+                                        "<link_ctn id=\"socket0-mem\"/>"
+                                        "<link_ctn id=\"root0-link\" direction=\"DOWN\"/>"
+                                        "<link_ctn id=\"board0-link\" direction=\"DOWN\"/>"
+                                        "<link_ctn id=\"gpu1-link\" direction=\"DOWN\"/></route>"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(text, "<route src=\"gpu12\" dst=\"gpu3\" symmetrical=\"NO\">"
+                     "<link_ctn id=\"gpu12-link\" direction=\"UP\"/>"
+                     "<link_ctn id=\"board6-link\" direction=\"UP\"/>"
+                     "<link_ctn id=\"root3-link\" direction=\"UP\"/>"
+                     "<link_ctn id=\"socket1-mem\"/><link_ctn id=\"qpi\" direction=\"DOWN\"/>"
+                     "<link_ctn id=\"socket0-mem\"/>"
+                     "<link_ctn id=\"root0-link\" direction=\"DOWN\"/>"
+                     "<link_ctn id=\"board1-link\" direction=\"DOWN\"/>"
+                     "<link_ctn id=\"gpu3-link\" direction=\"DOWN\"/></route>"));
+    /* 6 GPUs, 4 boards a root: one socket, one root port, no QPI */
+    net_config s6 = parse_ok("p2:hosts=6,boards_per_root=4");
+    CU_ASSERT_EQUAL_FATAL(net_write_platform(&s6, xml, hosts, &e), QSGD_OK);
+    f = fopen(xml, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    CU_ASSERT_EQUAL(count_str(text, "<link "), 6 + 3 + 1 + 1 + 0 + 6);
+    CU_ASSERT_EQUAL(count_str(text, "<route "), 36);
+    char name[32];
+    CU_ASSERT_EQUAL(net_host_name(&s6, 5, name, sizeof name, &e), QSGD_OK);
+    CU_ASSERT_STRING_EQUAL(name, "gpu5");
+    CU_ASSERT_EQUAL(net_host_name(&s6, 6, name, sizeof name, &e), QSGD_EINVAL);
+    unlink(xml);
+    unlink(hosts);
+}
+
 static void test_write_errors(void) {
     net_config c = parse_ok("star:hosts=4");
     qsgd_err e = {0};
@@ -515,6 +607,7 @@ int main(void) {
         {"smpi flags", test_smpi_flags},
         {"write files", test_write_files},
         {"write errors", test_write_errors},
+        {"p2.16xlarge", test_p2},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
