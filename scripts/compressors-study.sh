@@ -239,7 +239,9 @@ END {
 }' "$dir/.points.$$" || rc=1
 rm -f "$dir/.points.$$"
 
-if [ -f "$dir/plots/compressors_setup.gp" ]; then
+if ! command -v gnuplot >/dev/null 2>&1; then
+    echo "compressors-study.sh: gnuplot not found (install gnuplot-nox): tables only, no figures" >&2
+elif [ -f "$dir/plots/compressors_setup.gp" ]; then
     for fig in accuracy_time accuracy_bits time_to_target; do
         o=$dir/plots/compressors_$fig.$fmt
         if gnuplot -e "common='$here/plots/common.gp'; fmt='$fmt'; outfile='$o'; datafile='$dir/plots/compressors_curves.dat'; barfile='$dir/plots/compressors_ttt.dat'" \
