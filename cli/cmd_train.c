@@ -1,7 +1,10 @@
 /* cmd_train.c — `qsgdsim train`: single-worker SGD training of a model on a data set
  * (Fashion-MNIST, LIBSVM files, synthetic convex problems), optionally with every gradient
  * passed through a quantizer (encode -> decode -> step). Prints one line per epoch and writes
- * a TSV with provenance lines. All the work is train_run() in models/train.c. Exit statuses:
+ * a TSV with provenance lines. All the work is train_run() in models/train.c. The options that
+ * are run settings (--model, --data, --quant, --batch, --epochs, ...) are the rows of
+ * sim/sim_settings.def with a .train default: their names, ranges, messages and help lines
+ * are the trainer's; the options below in own[] are train's alone. Exit statuses:
  * sim_exit.h (2 bad option or spec, 3 diverged with the TSV kept, 4 data, 5 the TSV could not
  * be written, 6 out of memory, 1 internal). */
 #include <errno.h>
@@ -16,59 +19,134 @@
 #include "model.h"
 #include "qsgd_file.h"
 #include "quant.h"
+#include "sim.h"
 #include "sim_exit.h"
 #include "train.h"
 
 #define PROG "qsgdsim train"
 
+/* train's own options: shorthands of the optimizer spec, the output, and the deprecated
+ * spelling of --quant-min-numel. */
+enum {
+    O_LR = 1,
+    O_SCHED,
+    O_LRMIN,
+    O_GAMMA,
+    O_DECAY,
+    O_T0,
+    O_WARMUP,
+    O_MOM,
+    O_NESTEROV,
+    O_WD,
+    O_OUT,
+    O_QUIET,
+    O_QMIN_OLD,
+    O_HELP,
+    O_ROW = 256, /* + the settings row id */
+};
+static const struct train_opt {
+    const char *name, *meta, *help;
+    int id;
+} own[] = {
+    {"lr", "X", "base learning rate (default 0.05)", O_LR},
+    {"schedule", "S", "constant | step | cosine | invsqrt | invt (default cosine)", O_SCHED},
+    {"lr-min", "X", "cosine: final learning rate (default 0)", O_LRMIN},
+    {"gamma", "X", "step: decay factor (default 0.1)", O_GAMMA},
+    {"decay-epochs", "X", "step: epochs between decays (default 1)", O_DECAY},
+    {"t0", "X", "invsqrt / invt: time scale in steps (default 1)", O_T0},
+    {"warmup", "N", "linear warmup steps (default 0)", O_WARMUP},
+    {"momentum", "X", "heavy-ball momentum (default 0.9)", O_MOM},
+    {"nesterov", NULL, "Nesterov momentum", O_NESTEROV},
+    {"wd", "X", "L2 weight decay added to the gradient (default 0)", O_WD},
+    {"out", "FILE", "TSV output (default train.tsv; written atomically)", O_OUT},
+    {"quiet", NULL, "no per-epoch lines", O_QUIET},
+    {"quant-min", "N", "deprecated spelling of --quant-min-numel", O_QMIN_OLD},
+};
+#define NOWN (sizeof own / sizeof own[0])
+
+/* The default of a train row as text ("" = none). */
+static const char *train_default(const sim_setting *s) {
+    return strcmp(s->train, "=") == 0 ? s->def : s->train;
+}
+
+/* One --help entry: head, then text whose lines are joined by '\n'. */
+static void usage_entry(FILE *f, const char *opt, const char *meta, const char *text) {
+    char head[64];
+    snprintf(head, sizeof head, "--%s%s%s", opt, meta ? " " : "", meta ? meta : "");
+    fprintf(f, "  %-19s", head);
+    for (const char *l = text, *nl; l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        if (n > 58) { /* wrap a long line at its last blank before column 80 */
+            size_t b = 58;
+            while (b > 20 && l[b] != ' ')
+                b--;
+            if (l[b] == ' ') {
+                n = b;
+                nl = l + b;
+            }
+        }
+        fprintf(f, "%s%.*s\n", l == text ? " " : "                      ", (int)n, l);
+    }
+}
+
+/* name appended to the " | " list in buf (usage_entry wraps it) */
+static void join_name(char *buf, size_t len, const char *name) {
+    size_t off = strlen(buf);
+    snprintf(buf + off, len - off, "%s%s", off ? " | " : "", name);
+}
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: " PROG " [options]\n"
-            "Train one model on one worker; per-epoch progress on stdout, results in a TSV.\n"
-            "\n"
-            "  --model SPEC        leastsq | logreg | softmax | mlp[:hidden=256x128] |\n"
-            "                      cnn[:channels=16x32,fc=128]  (default mlp)\n"
-            "  --data SPEC         fmnist[:n=N,ntest=N,dir=PATH,norm=std|unit|raw] |\n"
-            "                      libsvm:PATH[,test=PATH,dense=0|1|auto,task=auto|class|reg] |\n"
-            "                      synth-leastsq[:n=,dim=,kappa=,noise=,spread=log|linear] |\n"
-            "                      synth-logreg[:n=,dim=,scale=,hard=0|1]  (default fmnist)\n"
-            "  --batch N           minibatch size (default 128)\n"
-            "  --epochs N          epochs, >= 1 (default 5)\n"
-            "  --max-steps N       stop after N steps (default: no limit; a run has at most\n"
-            "                      4294967295 steps, the quantizers' step counter)\n"
-            "  --lr X              base learning rate (default 0.05)\n"
-            "  --schedule S        constant | step | cosine | invsqrt | invt (default cosine)\n"
-            "  --lr-min X          cosine: final learning rate (default 0)\n"
-            "  --gamma X           step: decay factor (default 0.1)\n"
-            "  --decay-epochs X    step: epochs between decays (default 1)\n"
-            "  --t0 X              invsqrt / invt: time scale in steps (default 1)\n"
-            "  --warmup N          linear warmup steps (default 0)\n"
-            "  --momentum X        heavy-ball momentum (default 0.9)\n"
-            "  --nesterov          Nesterov momentum\n"
-            "  --wd X              L2 weight decay added to the gradient (default 0)\n"
-            "  --optim SPEC        all of the above as sgd:lr=..,schedule=..,momentum=..,wd=..\n"
-            "  --quant SPEC        quantizer for the gradients, e.g. qsgd:bits=8,bucket=512\n"
-            "                      (default none: plain fp32 gradients)\n"
-            "  --quant-min-numel N tensors with fewer elements are sent fp32 (default %d;\n"
-            "                      0 = quantize every tensor; as the trainer's and experiment\n"
-            "                      files' quant_min_numel. --quant-min N: deprecated spelling)\n"
-            "  --seed N            data order, initialization, quantizer randomness (default 1)\n"
-            "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
-            "  --device D          auto | cpu | cuda: where gradients are computed (default auto:\n"
-            "                      a CUDA GPU when present and the model has a CUDA version)\n"
-            "  --out FILE          TSV output (default train.tsv; written atomically)\n"
-            "  --quiet             no per-epoch lines\n"
-            "  -h, --help          this help\n"
-            "Exit status: 0 complete, 2 bad option or spec, 3 diverged (the TSV is kept, its last\n"
-            "line says where), 4 data, 5 the TSV could not be written (what was written is kept\n"
-            "in the temporary file named), 6 out of memory, 1 internal error.\n",
-            TRAIN_QUANT_MIN_NUMEL);
+    fprintf(f, "usage: " PROG " [options]\n"
+               "Train one model on one worker; per-epoch progress on stdout, results in a TSV.\n"
+               "\n");
+    for (int i = 0; i < SIM_NSETTINGS; i++) {
+        const sim_setting *s = sim_setting_get(i);
+        if (!s->train)
+            continue;
+        char text[1200], help[400], list[800] = "";
+        sim_setting_help(s, help, sizeof help);
+        if (i == SIM_SET_MODEL) /* the registries' names */
+            for (const model_type *const *t = model_types(); *t; t++)
+                join_name(list, sizeof list, (*t)->name);
+        else if (i == SIM_SET_DATA)
+            data_sources_names(list, sizeof list);
+        else if (i == SIM_SET_QUANTIZER)
+            for (const quant_type *const *t = quant_types(); *t; t++)
+                join_name(list, sizeof list, (*t)->name);
+        const char *def = train_default(s);
+        char dtext[200] = "";
+        if (*def)
+            snprintf(dtext, sizeof dtext, "%s(default %s)",
+                     strlen(help) + strlen(def) < 46 ? " " : "\n", def);
+        snprintf(text, sizeof text, "%s%s%s%s", help, dtext, *list ? "\n" : "", list);
+        usage_entry(f, s->option, s->meta, text);
+    }
+    for (size_t k = 0; k < NOWN; k++)
+        if (own[k].help)
+            usage_entry(f, own[k].name, own[k].meta, own[k].help);
+    usage_entry(f, "help", NULL, "this help (also -h)");
+    fprintf(f, "Specs: qsgdsim list models | quantizers; data sources' options: README.md.\n"
+               "Exit status: 0 complete, 2 bad option or spec, 3 diverged (the TSV is kept, its "
+               "last\nline says where), 4 data, 5 the TSV could not be written (what was written "
+               "is kept\nin the temporary file named), 6 out of memory, 1 internal error.\n");
 }
 
 static int bad(const char *opt, const char *val, const char *why) {
     fprintf(stderr, PROG ": %s '%s': %s\n", opt, val, why);
     fprintf(stderr, "Try '" PROG " --help'.\n");
     return QSGD_EXIT_CONFIG;
+}
+
+/* err's text: "where: msg", or msg alone when it already starts with where (the data
+ * readers' "FILE:LINE: ..."). */
+static const char *err_text(const qsgd_err *e, char *buf, size_t len) {
+    size_t wl = strlen(e->where);
+    if (wl && strncmp(e->msg, e->where, wl) == 0 && e->msg[wl] == ':')
+        snprintf(buf, len, "%s", e->msg);
+    else
+        qsgd_err_text(e, buf, len);
+    return buf;
 }
 
 /* A non-negative integer (1e3 is 1000); "too large" beyond SIZE_MAX, never a wrapped value. */
@@ -95,100 +173,58 @@ static int parse_real(const char *opt, const char *s, double *out) {
 }
 
 int cmd_train(int argc, char **argv) {
-    enum {
-        O_MODEL = 256,
-        O_DATA,
-        O_BATCH,
-        O_EPOCHS,
-        O_MAXSTEPS,
-        O_LR,
-        O_SCHED,
-        O_LRMIN,
-        O_GAMMA,
-        O_DECAY,
-        O_T0,
-        O_WARMUP,
-        O_MOM,
-        O_NESTEROV,
-        O_WD,
-        O_OPTIM,
-        O_QUANT,
-        O_QMIN,
-        O_QMIN_OLD,
-        O_SEED,
-        O_THREADS,
-        O_DEVICE,
-        O_OUT,
-        O_QUIET,
-    };
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, O_MODEL},
-        {"data", required_argument, NULL, O_DATA},
-        {"batch", required_argument, NULL, O_BATCH},
-        {"epochs", required_argument, NULL, O_EPOCHS},
-        {"max-steps", required_argument, NULL, O_MAXSTEPS},
-        {"lr", required_argument, NULL, O_LR},
-        {"schedule", required_argument, NULL, O_SCHED},
-        {"lr-min", required_argument, NULL, O_LRMIN},
-        {"gamma", required_argument, NULL, O_GAMMA},
-        {"decay-epochs", required_argument, NULL, O_DECAY},
-        {"t0", required_argument, NULL, O_T0},
-        {"warmup", required_argument, NULL, O_WARMUP},
-        {"momentum", required_argument, NULL, O_MOM},
-        {"nesterov", no_argument, NULL, O_NESTEROV},
-        {"wd", required_argument, NULL, O_WD},
-        {"optim", required_argument, NULL, O_OPTIM},
-        {"quant", required_argument, NULL, O_QUANT},
-        {"quant-min-numel", required_argument, NULL, O_QMIN},
-        {"quant-min", required_argument, NULL, O_QMIN_OLD},
-        {"seed", required_argument, NULL, O_SEED},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"out", required_argument, NULL, O_OUT},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    struct option opts[SIM_NSETTINGS + NOWN + 2];
+    size_t no = 0;
+    for (int i = 0; i < SIM_NSETTINGS; i++) {
+        const sim_setting *s = sim_setting_get(i);
+        if (s->train)
+            opts[no++] =
+                (struct option){s->option, s->kind == SIM_SK_FLAG ? no_argument : required_argument,
+                                NULL, O_ROW + i};
+    }
+    for (size_t k = 0; k < NOWN; k++)
+        opts[no++] = (struct option){own[k].name, own[k].meta ? required_argument : no_argument,
+                                     NULL, own[k].id};
+    opts[no++] = (struct option){"help", no_argument, NULL, O_HELP};
+    opts[no] = (struct option){NULL, 0, NULL, 0};
     /* a file size limit (ulimit -f) must fail the write (EFBIG, reported), not kill us */
     signal(SIGXFSZ, SIG_IGN);
+    /* the run settings, parsed by the table's parse into a sim_config from train's defaults */
+    static sim_config sc; /* its strings outlive the loop; one call per process */
+    memset(&sc, 0, sizeof sc);
+    char why[400];
+    for (int i = 0; i < SIM_NSETTINGS; i++) {
+        const sim_setting *s = sim_setting_get(i);
+        if (s->train && *train_default(s) &&
+            sim_setting_parse(i, train_default(s), &sc, why, sizeof why)) {
+            fprintf(stderr, PROG ": internal: default of --%s: %s\n", s->option, why);
+            return QSGD_EXIT_INTERNAL;
+        }
+    }
     train_config c = {
-        .model = "mlp",
-        .data = "fmnist",
-        .quant_min_numel = TRAIN_QUANT_MIN_NUMEL,
-        .batch = 128,
-        .epochs = 5,
         .optim = {.lr = 0.05, .schedule = OPTIM_LR_COSINE, .momentum = 0.9},
         .decay_epochs = 1,
-        .seed = 1,
         .out_tsv = "train.tsv",
         .log = stdout,
     };
-    const char *optim_spec = NULL;
     int rc = 0, ch;
-    size_t u;
     qsgd_err oe = {0};
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == O_QMIN_OLD) {
+            fprintf(stderr, PROG ": warning: --quant-min is deprecated, use --quant-min-numel\n");
+            ch = O_ROW + SIM_SET_QUANT_MIN_NUMEL;
+        }
+        if (ch >= O_ROW && ch < O_ROW + SIM_NSETTINGS) {
+            const sim_setting *s = sim_setting_get(ch - O_ROW);
+            if (sim_setting_parse(ch - O_ROW, s->kind == SIM_SK_FLAG ? NULL : optarg, &sc, why,
+                                  sizeof why)) {
+                fprintf(stderr, PROG ": --%s: %s\n", s->option, why);
+                fprintf(stderr, "Try '" PROG " --help'.\n");
+                return QSGD_EXIT_CONFIG;
+            }
+            continue;
+        }
         switch (ch) {
-        case O_MODEL:
-            c.model = optarg;
-            break;
-        case O_DATA:
-            c.data = optarg;
-            break;
-        case O_BATCH:
-            if ((rc = parse_count("--batch", optarg, &c.batch)))
-                return rc;
-            if (c.batch == 0)
-                return bad("--batch", optarg, "must be >= 1");
-            break;
-        case O_EPOCHS:
-            rc = parse_count("--epochs", optarg, &c.epochs);
-            if (!rc && c.epochs == 0)
-                return bad("--epochs", optarg, "must be >= 1");
-            break;
-        case O_MAXSTEPS:
-            rc = parse_count("--max-steps", optarg, &c.max_steps);
-            break;
         case O_LR:
             rc = parse_real("--lr", optarg, &c.optim.lr);
             break;
@@ -225,34 +261,6 @@ int cmd_train(int argc, char **argv) {
         case O_WD:
             rc = parse_real("--wd", optarg, &c.optim.weight_decay);
             break;
-        case O_OPTIM:
-            optim_spec = optarg;
-            break;
-        case O_QUANT:
-            c.quant = optarg;
-            break;
-        case O_QMIN_OLD:
-            fprintf(stderr, PROG ": warning: --quant-min is deprecated, use --quant-min-numel\n");
-            /* fall through */
-        case O_QMIN:
-            rc = parse_count("--quant-min-numel", optarg, &c.quant_min_numel);
-            break;
-        case O_SEED:
-            rc = parse_count("--seed", optarg, &u);
-            c.seed = u;
-            break;
-        case O_THREADS:
-            rc = parse_count("--threads", optarg, &u);
-            if (!rc && (u < 1 || u > 1024))
-                return bad("--threads", optarg, "expected 1..1024");
-            c.threads = (int)u;
-            break;
-        case O_DEVICE: {
-            qsgd_err me = {0};
-            if (model_device_parse(optarg, &c.device, &me) != QSGD_OK)
-                return bad("--device", optarg, "expected auto, cpu or cuda");
-            break;
-        }
         case O_OUT:
             c.out_tsv = optarg;
             break;
@@ -260,6 +268,7 @@ int cmd_train(int argc, char **argv) {
             c.log = NULL;
             break;
         case 'h':
+        case O_HELP:
             usage(stdout);
             return QSGD_EXIT_OK;
         default:
@@ -271,6 +280,18 @@ int cmd_train(int argc, char **argv) {
     }
     if (optind < argc)
         return bad("argument", argv[optind], "unexpected (options only)");
+    /* the settings into train's config */
+    c.model = sc.model;
+    c.data = sc.data;
+    c.quant = sc.quant;
+    c.quant_min_numel = sc.quant_min_numel;
+    c.batch = sc.batch;
+    c.epochs = sc.epochs;
+    c.max_steps = sc.max_steps;
+    c.seed = sc.seed;
+    c.threads = sc.threads;
+    c.device = sc.backend;
+    const char *optim_spec = sc.optim[0] ? sc.optim : NULL;
     if (optim_spec && optim_params_parse(optim_spec, &c.optim, &oe))
         return bad("--optim", optim_spec, oe.msg);
     optim_params chk = c.optim; /* train_run fills cosine's total and step's step_size */
@@ -283,13 +304,14 @@ int cmd_train(int argc, char **argv) {
     /* every spec parsed before any work (train_run checks again, for its other callers) */
     model_spec ms;
     qsgd_err me = {0};
+    char text[900];
     if (model_spec_parse(c.model, &ms, &me) != QSGD_OK)
-        return bad("--model", c.model, me.msg);
+        return bad("--model", c.model, err_text(&me, text, sizeof text));
     if (c.quant && *c.quant && strcmp(c.quant, "none") != 0) {
         qsgd_err qe = {0};
         quant *q = quant_alloc_spec(c.quant, 1, 1, &qe);
         if (!q)
-            return bad("--quant", c.quant, qe.msg);
+            return bad("--quant", c.quant, err_text(&qe, text, sizeof text));
         quant_free(q);
     }
 
@@ -313,13 +335,13 @@ int cmd_train(int argc, char **argv) {
     qsgd_err err = {0};
     int trc = train_run(&c, &r, &err);
     if (trc == QSGD_EDIVERGED) {
-        fprintf(stderr, PROG ": %s\n", err.msg);
+        fprintf(stderr, PROG ": %s\n", err_text(&err, text, sizeof text));
         fprintf(stderr, PROG ": the epochs before it are kept in %s (last line: the status)\n",
                 c.out_tsv);
         return QSGD_EXIT_DIVERGED;
     }
     if (trc) {
-        fprintf(stderr, PROG ": %s\n", err.msg);
+        fprintf(stderr, PROG ": %s\n", err_text(&err, text, sizeof text));
         return qsgd_status_exit(trc);
     }
     if (c.log) {

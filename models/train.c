@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "qsgd_file.h"
+#include "qsgd_opt.h"
 
 /* OpenBLAS extension; declared here so that no particular cblas.h is needed. */
 void openblas_set_num_threads(int num_threads);
@@ -160,7 +161,9 @@ int train_run(const train_config *cfg, train_result *res, qsgd_err *err) {
     if (res)
         memset(res, 0, sizeof *res);
     size_t batch = cfg->batch ? cfg->batch : 128;
-    size_t epochs = cfg->epochs ? cfg->epochs : 1;
+    double epochs = cfg->epochs != 0 ? cfg->epochs : 1;
+    if (!(epochs > 0) || !isfinite(epochs))
+        return QSGD_FAIL(err, QSGD_EINVAL, "train: epochs %g must be > 0 and finite", epochs);
     if (!cfg->model || !cfg->data)
         return QSGD_FAIL(err, QSGD_EINVAL, "train: model and data specs are required");
     /* every spec is parsed before any work: a bad quantizer is an error even if no tensor is
@@ -244,7 +247,7 @@ int train_run(const train_config *cfg, train_result *res, qsgd_err *err) {
     }
     size_t spe = data_sampler_batches_per_epoch(smp);
     size_t total = 0;
-    if ((rc = train_plan_steps((double)epochs, spe, cfg->max_steps, &total, err)))
+    if ((rc = train_plan_steps(epochs, spe, cfg->max_steps, &total, err)))
         goto done;
     optim_params op = cfg->optim;
     train_schedule_resolve(&op, total, spe, cfg->decay_epochs);
@@ -291,8 +294,13 @@ int train_run(const train_config *cfg, train_result *res, qsgd_err *err) {
                 test == train ? "= training set" : test->source, test->n);
         fprintf(f, "# quant: %s\n", qdesc);
         fprintf(f, "# optim: %s\n", odesc);
-        fprintf(f, "# batch %zu, epochs %zu, steps/epoch %zu, steps %zu, seed %llu, threads %d\n",
-                batch, epochs, spe, total, (unsigned long long)cfg->seed, cfg->threads);
+        char ep[40]; /* whole epochs in full, as before ("4611686018427387904") */
+        if (epochs == floor(epochs) && epochs < 1e20)
+            snprintf(ep, sizeof ep, "%.0f", epochs);
+        else
+            qsgd_opt_fmt_num(epochs, ep);
+        fprintf(f, "# batch %zu, epochs %s, steps/epoch %zu, steps %zu, seed %llu, threads %d\n",
+                batch, ep, spe, total, (unsigned long long)cfg->seed, cfg->threads);
         fprintf(f, "# date %s, host %s\n", date, host);
     }
     if (out.f && tsv_check(&out, fprintf(out.f, "epoch\tstep\tlr\ttrain_loss\ttest_loss\ttest_acc"
@@ -319,8 +327,8 @@ int train_run(const train_config *cfg, train_result *res, qsgd_err *err) {
 
     size_t step = 0;
     double train_seconds = 0;
-    char dstatus[400] = ""; /* "diverged at step N (epoch E): why" */
-    for (size_t ep = 1; ep <= epochs && step < total; ep++) {
+    char dstatus[400] = "";                   /* "diverged at step N (epoch E): why" */
+    for (size_t ep = 1; step < total; ep++) { /* total <= ceil(epochs x spe) */
         double ts = now_s(), loss_sum = 0, bits_sum = 0;
         size_t nb = 0;
         double lr = 0;

@@ -56,8 +56,9 @@ typedef struct train_config {
     size_t quant_min_numel; /* tensors with fewer elements stay fp32; 0 = quantize every
                                tensor (TRAIN_QUANT_MIN_NUMEL is the paper's 10000) */
     size_t batch;           /* 0 -> 128 */
-    size_t epochs;          /* 0 -> 1; epochs x steps per epoch is computed without overflow
-                               and refused (QSGD_EINVAL) beyond TRAIN_MAX_STEPS */
+    double epochs;          /* 0 -> 1; may be fractional, as the trainer's --epochs (the last
+                               epoch is then partial); epochs x steps per epoch is computed
+                               in double and refused (QSGD_EINVAL) beyond TRAIN_MAX_STEPS */
     size_t max_steps;       /* stop after this many steps (0 = no limit) */
     optim_params optim;     /* cosine total_steps = 0 -> the whole run; step schedule
                                step_size = 0 -> decay_epochs epochs */

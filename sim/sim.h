@@ -207,6 +207,8 @@ typedef struct sim_setting {
     const char *help;               /* one line: experiment keys, list, docs (NULL: models) */
     const char *usage;              /* --help text, lines joined by '\n' (NULL: ENUM choices,
                                        or the models) */
+    const char *train; /* `qsgdsim train` takes the option too, with this default as text
+                          ("=": def; "": none, the field stays 0); NULL: not train's */
     /* HOOK (optional): the registry of time models it names (sim_compute_models, ...), from
      * which its help and usage are generated */
     const struct sim_time_model *const *(*models)(void);
