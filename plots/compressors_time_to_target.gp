@@ -18,4 +18,4 @@ set xtics rotate by -35 left nomirror font ',10'
 set grid noxtics ytics
 set key top right box opaque font ',10'
 bwcol(i) = word('#9ecae1 #3182bd #08306b', (i - 1) % 3 + 1)
-plot for [i = 1:nbw] barfile using (column(i + 1)):xtic(1) title sprintf('%g Gb/s', v('bw', i)) lc rgb bwcol(i)
+plot for [i = 1:nbw] barfile skip 1 using (column(i + 1)):xtic(1) title sprintf('%g Gb/s', v('bw', i)) lc rgb bwcol(i)

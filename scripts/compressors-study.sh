@@ -29,6 +29,8 @@
 # where the compressed scheme c wins below B* when it moves fewer bits and costs more fixed
 # time (V_c < V_b, A_c > A_b), at every bandwidth when it is better in both (B* = inf,
 # "always"), never when worse in both ("never"), and above B* in the remaining case.
+# per_iter_breakeven: the same with A/N and V/N, one iteration each (the bandwidth where the
+# iterations take equally long, whatever the iterations to the target).
 set -euo pipefail
 
 target=0.85
@@ -99,7 +101,7 @@ function bw(net,   m) {   # Gb/s of a star spec: bw=XGbps, bw=XMbps or link=NGb.
 }
 function cols(line,   n, i, f) { n = split(line, f, "\t"); delete ci; for (i = 1; i <= n; i++) ci[f[i]] = i }
 function fail(msg) { print "compressors-study.sh: " msg > "/dev/stderr"; bad = 1 }
-function fmtb(x) { return x == "inf" || x == "NaN" ? x : sprintf("%.4g", x) }
+function fmtb(x) { return x == "inf" || x == "NaN" || x == "never" ? x : sprintf("%.4g", x) }
 { pdir_[NR] = $1; pnet[NR] = $2; np = NR }
 END {
     ns = 0
@@ -176,7 +178,7 @@ END {
     print "# T(B) = A + V / B, A = compute + codec + latency time to the target (s), V = bits on one link to the target (Gbit), B in Gb/s" > out
     print "# breakeven_vs_X = (V - V_X) / (A_X - A) Gb/s; wins_vs_X: below (this scheme is faster below it), above, always, never; NaN: target not reached" > out
     printf "quantizer\texchange\tfinal_accuracy\titers_to_target\tbits_per_iter\tcompute_codec_per_iter_s\tlatency_per_iter_s\tlink_Mbit_per_iter\tA_s\tV_Gbit\tfit_err" > out
-    for (j = 1; j <= nb; j++) printf "\tbreakeven_vs_%s_%s_Gbps\twins_vs_%s_%s", sq[bl[j]], sx[bl[j]], sq[bl[j]], sx[bl[j]] > out
+    for (j = 1; j <= nb; j++) printf "\tbreakeven_vs_%s_%s_Gbps\twins_vs_%s_%s\tper_iter_breakeven_vs_%s_%s_Gbps", sq[bl[j]], sx[bl[j]], sq[bl[j]], sx[bl[j]], sq[bl[j]], sx[bl[j]] > out
     printf "\n" > out
     print "quantizer\texchange\tbandwidth_Gbps\tfinal_accuracy\titers_to_target\ttime_to_target_s\tpredicted_s\tbits_per_iter\tpoint" > tt
     for (s = 1; s <= ns; s++) {
@@ -195,7 +197,13 @@ END {
                 else if (dV >= 0 && dA <= 0) { be = "NaN"; w = "never" }
                 else { be = dV / dA; w = dV < 0 ? "below" : "above" }
             }
-            printf "\t%s\t%s", fmtb(be), w > out
+            # the same for one iteration (as if both needed the same iterations): a + w/B
+            pe = "NaN"
+            if (fitok[s] && fitok[b] && s != b) {
+                dv = sV[s] / snt[s] - sV[b] / snt[b]; da = sA[b] / snt[b] - sA[s] / snt[s]
+                pe = dv <= 0 && da >= 0 ? "inf" : dv >= 0 && da <= 0 ? "never" : dv / da
+            }
+            printf "\t%s\t%s\t%s", fmtb(be), w, fmtb(pe) > out
         }
         printf "\n" > out
         for (k = 1; k <= sn[s]; k++)
