@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "data.h"
 #include "exp_config.h"
 #include "gpu_device.h"
 #include "model.h"
@@ -44,17 +45,11 @@ static void list_networks(void) {
 }
 
 static void list_topologies(void) {
-    static const char *const what[] = {
-        "one switch; each host on a private split-duplex link; optional backbone "
-        "(keys: hosts, link, bw, lat, bb_bw, bb_lat, bb_sharing)",
-        "SimGrid fat tree, full bisection from a radix or explicit levels "
-        "(keys: hosts, link, bw, lat, radix, levels, downs, ups, parallels)",
-        "N nodes x G GPUs on GPU links to a node router, NICs to one switch "
-        "(keys: nodes, gpus, gpu_link, gpu_bw, gpu_lat, link, bw, lat, bb_bw, bb_lat)",
-    };
-    printf("network topologies (spec TOPOLOGY:key=value,...):\n");
-    for (int t = 0; t < 3; t++)
-        printf("  %-16s %s\n", net_topology_name((net_topology)t), what[t]);
+    net_list_topologies(stdout); /* generated from each topology's table */
+}
+
+static void list_data(void) {
+    data_list_sources(stdout); /* generated from each source's table */
 }
 
 static void list_devices(void) {
@@ -79,6 +74,8 @@ static void list_time_models(const char *what, const sim_time_model *const *reg)
 static void list_compute(void) {
     list_time_models("compute time models (compute = MODEL, trainer --compute):",
                      sim_compute_models());
+    printf("measured throughputs (compute throughput:DEVICE):\n");
+    sim_throughputs_print(stdout, "  ");
 }
 
 static void list_codecs(void) {
@@ -139,6 +136,7 @@ static const struct category {
     {"models", "model", "models (objectives)", list_models},
     {"networks", "presets", "network link presets", list_networks},
     {"topologies", "topology", "network topologies", list_topologies},
+    {"data", "sources", "data sources", list_data},
     {"devices", "device", "device profiles of the compute and codec time models", list_devices},
     {"backends", "backend", "where gradients are computed (cpu, cuda) and whether a GPU is here",
      list_backends},

@@ -545,7 +545,7 @@ int cmd_sim(int argc, char **argv) {
         return QSGD_EXIT_CONFIG;
     }
     if (!ag)
-        ag = nc.topology == NET_TOPO_MULTI_GPU ? "NTSLR" : "ring";
+        ag = net_topology_get(nc.topology)->smpi_allgather; /* the topology's choice */
     char res[1024];
     if (check_resources(ranks, res, sizeof res) != 0) {
         fprintf(stderr, PROG ": %s\n", res);

@@ -1101,12 +1101,8 @@ static void check_point(ctx *c, const exp_point *p) {
     int overlap = exp_point_value(e, p, EXP_OVERLAP)->num != 0;
     echo_buf b1, b2;
     unsigned xf = exchange_flags(ex);
-    if ((xf & SIM_EXF_FP32_ONLY) && !quant_lossless(q))
-        err_at(c, conflict_line(e, p, EXP_EXCHANGE, EXP_QUANTIZER),
-               "exchange \"allreduce\"%s: an all-reduce sums dense fp32 gradients, so it cannot "
-               "carry quantizer %s (%s); use quantizer \"fp32\" with it, or exchange allgather, "
-               "ps or stripes",
-               dflt(e, p, EXP_EXCHANGE), echo(q, &b1), where(pline(e, p, EXP_QUANTIZER)));
+    /* which quantizers an exchange carries is the trainer's rule (sim_settings.c), checked
+     * below through its parser: one place for it */
     if (overlap && !(xf & SIM_EXF_OVERLAP))
         err_at(c, conflict_line(e, p, EXP_OVERLAP, EXP_EXCHANGE),
                "overlap = true%s: overlap is implemented for exchange \"allgather\" only, not "

@@ -238,7 +238,7 @@ eval_every = 2; target_accuracy = 0.9; threads = 2; device = "cpu"; shared_decod
   launcher="qsgdsim sim --ranks 3 --network star:link=1GbE --smpi-model default --allgatherv ring --allgather bruck --allreduce rdb --out OUT --"
   rest="--batch 16 --epochs 2.5 --max-steps 4 --seed 7 --compute flops:V100 --codec device:V100 --device-eff 0.4 --eval-every 2 --target-accuracy 0.9 --threads 2 --device cpu"
   want_a="$launcher $common --quant qsgd:bits=4,bucket=32 --quant-min-numel 0 --optim sgd:lr=0.1 --exchange allgather $rest --overlap --no-shared-decode"
-  want_b="$launcher $common --quant fp32 --quant-min-numel 0 --optim sgd:lr=0.1 --exchange allreduce --allreduce mpi $rest --no-shared-decode"
+  want_b="$launcher $common --quant fp32 --quant-min-numel 0 --optim sgd:lr=0.1 --exchange allreduce --allreduce mpi --allreduce-sum fp32 $rest --no-shared-decode"
   for x in a b; do
     rc=0; (cd "$tmp" && "$bin" run "$tmp/$x.cfg" --dry-run) >"$tmp/$x.out" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || { fail "$x.cfg --dry-run: exit $rc: $(cat "$tmp/$x.out")"; continue; }

@@ -35,7 +35,9 @@ int qsgd_err_where(qsgd_err *err, const char *fmt, ...) {
 const char *qsgd_err_text(const qsgd_err *err, char *buf, size_t len) {
     if (len == 0)
         return buf;
-    if (err->where[0])
+    size_t wl = strlen(err->where);
+    /* a message that already starts with its place ("FILE:LINE: ...") is printed once */
+    if (wl && !(strncmp(err->msg, err->where, wl) == 0 && err->msg[wl] == ':'))
         snprintf(buf, len, "%s: %s", err->where, err->msg);
     else
         snprintf(buf, len, "%s", err->msg);

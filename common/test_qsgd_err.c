@@ -43,6 +43,10 @@ static void test_where(void) {
                            "train.svm:17: label 'x' is not a number");
     CU_ASSERT_STRING_EQUAL(qsgd_err_text(&e, buf, 6), "train");
     CU_ASSERT_EQUAL(qsgd_err_where(NULL, "x"), QSGD_OK);
+    /* a message that names its place already is not prefixed twice */
+    QSGD_FAIL(&e, QSGD_EFORMAT, "train.svm:17: label 'x' is not a number");
+    CU_ASSERT_STRING_EQUAL(qsgd_err_text(&e, buf, sizeof buf),
+                           "train.svm:17: label 'x' is not a number");
 }
 
 static void test_codes(void) {

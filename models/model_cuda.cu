@@ -1283,7 +1283,7 @@ static int g_evaluate(model *m, const float *theta, const dataset *d, double *lo
 #define G_TYPE(cpu)                                                                                \
     {                                                                                              \
         (cpu).name, (cpu).summary, g_init, g_fini, g_init_params, g_loss_grad, g_evaluate,         \
-            g_flops, (cpu).opts                                                                    \
+            g_flops, (cpu).opts, (cpu).throughput_ref                                              \
     }
 
 /* Filled at load time from the CPU tables (their strings: same names and options). */

@@ -603,13 +603,19 @@ int sim_config_parse_at(int argc, char **argv, sim_config *c, int *help, int *se
                          argv[optind]);
     /* cross-setting rules (the table's rows are read for the names) */
     if (c->device_eff > 0) {
-        if (!c->device)
+        if (!c->device || c->compute == SIM_COMPUTE_THROUGHPUT)
             return failed_at(setting, SIM_SET_DEVICE_EFF, err, errlen,
-                             "--device-eff needs --compute flops:DEVICE");
+                             "--device-eff needs --compute flops:DEVICE (throughput:DEVICE "
+                             "uses measured rates, not a fraction of the peak)");
         /* the profile table is const: the override lives in compute_factor for flops */
         c->compute_factor = c->device_eff / c->device->efficiency;
     } else if (c->compute == SIM_COMPUTE_FLOPS) {
         c->compute_factor = 1.0;
+    }
+    { /* throughput:DEVICE needs the model, whichever order the options came in */
+        char why[400];
+        if (sim_compute_resolve(c, why, sizeof why))
+            return failed_at(setting, SIM_SET_COMPUTE, err, errlen, "--compute: %s", why);
     }
     /* every spec is parsed now, before any work: a bad one is a config error even when it
      * would never be used (a quantizer on a model whose tensors are all below

@@ -70,6 +70,7 @@ static const char other_dump[] = "model = logreg\n"
                                  "optim = sgd:lr=0.1\n"
                                  "exchange = allreduce\n"
                                  "allreduce = mpi\n"
+                                 "allreduce_sum = fp32\n"
                                  "batch = 8\n"
                                  "epochs = 0.5\n"
                                  "max_steps = 12\n"
@@ -157,9 +158,13 @@ static void test_parse_errors(void) {
         {{"--model", "mlpx"}, SIM_SET_MODEL, "--model:"},
         {{"--optim", "adam"}, SIM_SET_OPTIMIZER, "--optim:"},
         {{"--exchange", "ps", "--overlap"}, SIM_SET_OVERLAP, "--overlap is implemented for"},
-        {{"--quant", "qsgd:bits=4", "--exchange", "allreduce"},
+        {{"--quant", "onebit", "--exchange", "allreduce"},
          SIM_SET_EXCHANGE,
-         "sums dense fp32"},
+         "error-feedback state"},
+        {{"--compute", "throughput:K80", "--model", "mlp"}, SIM_SET_COMPUTE, "--compute:"},
+        {{"--compute", "throughput:K80", "--device-eff", "0.5"},
+         SIM_SET_DEVICE_EFF,
+         "measured rates"},
         {{"--bogus"}, -1, "unknown or incomplete option '--bogus'"},
         {{"extra"}, -1, "unexpected argument 'extra'"},
     };
@@ -226,7 +231,8 @@ static void test_time_models(void) {
     }
     parse(&c, &setting, err, sizeof err, "--compute", "flops", NULL);
     CU_ASSERT_STRING_EQUAL(
-        err, "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS)");
+        err, "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS, "
+             "throughput:DEVICE)");
     char u[200];
     sim_time_models_usage(sim_codec_models(), " | ", u, sizeof u);
     CU_ASSERT_STRING_EQUAL(u, "measured[:FACTOR] | device:DEVICE | none");

@@ -477,7 +477,7 @@ static void test_option_schema(void) {
         {"leastsq", "leastsq:l2=0"},
         {"logreg:l2=1e-4", "logreg:l2=0.0001"},
         {"softmax", "softmax:l2=0"},
-        {"softmax:l2=0.1", "softmax:l2=0.10000000000000001"},
+        {"softmax:l2=0.1", "softmax:l2=0.1"},
         {"mlp", "mlp:hidden=256x128"},
         {"mlp:hidden=64", "mlp:hidden=64"},
         {"mlp:hidden=8", "mlp:hidden=8"},
