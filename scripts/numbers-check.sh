@@ -122,6 +122,11 @@ cut_study() { # STEM SETTINGS_FILE
         echo 'network=["star:link=1GbE", "star:link=100GbIB"]' ;;
     table1 | table1_overlap | table1_16gpu) # 8 or 16 ranks of VGG19/AlexNet/...: 2 ranks
         echo 'workers=2' ;;
+    compressors | compressors_allreduce) # 15 compressors x 3 networks on 8 workers: 2 networks
+        echo 'data="fmnist:n=4096,ntest=1000"'
+        echo 'network=["star:link=1GbE,lat=5us", "star:link=100GbIB,lat=5us"]' ;;
+    table1_paper) # the paper's setup on 8-16 ranks of the profiles: 2 ranks
+        echo 'workers=2' ;;
     esac
 }
 
