@@ -48,10 +48,10 @@ exp_type exp_key_type(exp_key k) {
 }
 
 /* Keys that are not settings. */
-static const char *const meta_keys[] = {"name", "description", "reference", "pair"};
+static const char *const meta_keys[] = {"name", "description", "reference", "pair", "baseline"};
 #define N_META (sizeof meta_keys / sizeof meta_keys[0])
 /* Fields of a reference group besides settings. */
-static const char *const ref_fields[] = {"speedup", "accuracy", "source"};
+static const char *const ref_fields[] = {"speedup", "accuracy", "source", "group"};
 #define N_REF_FIELDS (sizeof ref_fields / sizeof ref_fields[0])
 
 const exp_keyinfo *exp_key_info(exp_key k) {
@@ -1139,8 +1139,9 @@ static void check_point(ctx *c, const exp_point *p) {
         err_at(c, conflict_line(e, p, EXP_DEVICE_EFF, EXP_COMPUTE),
                "device_eff needs compute = \"flops:DEVICE\"; compute is %s (%s)", echo(comp, &b1),
                where(pline(e, p, EXP_COMPUTE)));
+    size_t dlen = strcspn(comp + (strncmp(comp, "flops:", 6) == 0 ? 6 : 0), ":"); /* DEVICE[:F] */
     if (strncmp(comp, "flops:", 6) == 0 && strncmp(codec, "device:", 7) == 0 &&
-        strcasecmp(comp + 6, codec + 7) != 0)
+        (strlen(codec + 7) != dlen || strncasecmp(comp + 6, codec + 7, dlen) != 0))
         err_at(c, conflict_line(e, p, EXP_CODEC, EXP_COMPUTE),
                "codec %s names another device than compute %s (%s)", echo(codec, &b1),
                echo(comp, &b2), where(pline(e, p, EXP_COMPUTE)));
@@ -1205,7 +1206,37 @@ static void make_points(ctx *c) {
     name_points(e);
 }
 
+static int same_value(exp_key k, const exp_value *a, const exp_value *b);
+
+/* The baseline named by the experiment's `baseline` group (exp_point_baseline). */
+static long named_baseline(const exp_experiment *e, size_t i) {
+    const exp_reference *b = &e->baseline;
+    const exp_point *p = &e->points[i];
+    int free_pair[EXP_NKEYS + 1] = {0}; /* pairs whose tuple the group picks */
+    for (int k = 0; k < EXP_NKEYS; k++)
+        if (e->pair[k] && (b->has[k] || (k == EXP_QUANTIZER && !b->has[EXP_QUANTIZER])))
+            free_pair[e->pair[k]] = 1;
+    for (size_t j = 0; j < e->npoints; j++) {
+        const exp_point *c = &e->points[j];
+        int ok = 1;
+        for (int k = 0; k < EXP_NKEYS && ok; k++) {
+            const exp_value *v = exp_point_value(e, c, (exp_key)k);
+            if (b->has[k])
+                ok = same_value((exp_key)k, &b->v[k], v);
+            else if (k == EXP_QUANTIZER)
+                ok = quant_lossless(v->text); /* the first lossless one */
+            else if (!(e->pair[k] && free_pair[e->pair[k]]))
+                ok = c->vi[k] == p->vi[k];
+        }
+        if (ok)
+            return (long)j;
+    }
+    return -1;
+}
+
 long exp_point_baseline(const exp_experiment *e, size_t i) {
+    if (e->has_baseline)
+        return named_baseline(e, i);
     const exp_setting *q = &e->set[EXP_QUANTIZER];
     const exp_point *p = &e->points[i];
     if (quant_lossless(q->v[p->vi[EXP_QUANTIZER]].text))
@@ -1276,6 +1307,8 @@ static void canon_values(exp_experiment *e) {
         for (size_t r = 0; r < e->nrefs; r++)
             if (e->refs[r].has[k] && !e->refs[r].v[k].canon)
                 e->refs[r].v[k].canon = canon_of(k, e->refs[r].v[k].text);
+        if (e->has_baseline && e->baseline.has[k] && !e->baseline.v[k].canon)
+            e->baseline.v[k].canon = canon_of(k, e->baseline.v[k].text);
     }
 }
 
@@ -1325,13 +1358,21 @@ const exp_reference *exp_point_reference(const exp_experiment *e, const exp_poin
     return NULL;
 }
 
-static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) {
+/* A `reference` group (the settings it matches and the paper's numbers), or with base = 1 the
+ * `baseline` group (settings only). */
+static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r, int base) {
     r->speedup = r->accuracy = NAN;
     r->line = config_setting_source_line(g);
+    const char *what0 = base ? "baseline" : "reference";
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        err_s(c, g,
-              "reference: expected a group { model = ...; speedup = ...; source = ...; }, got %s",
-              type_phrase(config_setting_type(g)));
+        if (base)
+            err_s(c, g, "baseline: expected a group { exchange = ...; }, got %s",
+                  type_phrase(config_setting_type(g)));
+        else
+            err_s(c, g,
+                  "reference: expected a group { model = ...; speedup = ...; source = ...; }, "
+                  "got %s",
+                  type_phrase(config_setting_type(g)));
         return;
     }
     int n = config_setting_length(g), numbers = 0;
@@ -1341,24 +1382,45 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
         int k = exp_key_find(name);
         if (k >= 0) {
             if (is_list(m) || (config_setting_type(m) == CONFIG_TYPE_GROUP)) {
-                err_s(c, m, "reference %s: expected one value (%s), got %s", name,
+                err_s(c, m, "%s %s: expected one value (%s), got %s", what0, name,
                       expected_phrase(exp_key_type(k)), type_phrase(config_setting_type(m)));
                 continue;
             }
             exp_value v = {0};
             char what[64];
-            snprintf(what, sizeof what, "reference %s", name);
+            snprintf(what, sizeof what, "%s %s", what0, name);
             if (read_scalar(c, what, exp_key_type(k), m, &v))
                 continue;
             char msg[700];
             if (check_value((exp_key)k, &v, msg, sizeof msg)) {
                 echo_buf b;
-                err_s(c, m, "reference %s: %s; the value is %s", name, msg, echo(v.text, &b));
+                err_s(c, m, "%s %s: %s; the value is %s", what0, name, msg, echo(v.text, &b));
                 value_free(&v);
                 continue;
             }
             r->has[k] = 1;
             r->v[k] = v;
+        } else if (base) {
+            echo_buf b;
+            err_s(c, m,
+                  "baseline: unknown field %s (a baseline group names settings only, e.g. "
+                  "baseline = { exchange = \"allreduce\"; quantizer = \"fp32\"; })",
+                  echo1(name, strlen(name), &b));
+        } else if (!strcmp(name, "group")) {
+            exp_value v = {0};
+            if (read_scalar(c, "reference group", EXP_T_STRING, m, &v))
+                continue;
+            if (strlen(v.text) > 60 || strpbrk(v.text, "\t\n\r")) {
+                echo_buf b;
+                err_s(c, m,
+                      "reference group: at most 60 characters, no tabs or newlines; the "
+                      "value is %s",
+                      echo(v.text, &b));
+                value_free(&v);
+                continue;
+            }
+            free(r->group);
+            r->group = v.text;
         } else if (!strcmp(name, "speedup") || !strcmp(name, "accuracy")) {
             exp_value v = {0};
             char what[64];
@@ -1397,8 +1459,18 @@ static void read_reference(ctx *c, const config_setting_t *g, exp_reference *r) 
                   valid);
         }
     }
-    if (!numbers)
+    if (base) {
+        int any = 0;
+        for (int k = 0; k < EXP_NKEYS; k++)
+            any |= r->has[k];
+        if (!any)
+            err_s(c, g,
+                  "baseline: an empty group; name the settings of the baseline point, "
+                  "e.g. baseline = { exchange = \"allreduce\"; }");
+    } else if (!numbers)
         err_s(c, g, "reference: give speedup = X and/or accuracy = A (the paper's numbers)");
+    if (!r->group && !(r->group = strdup("")))
+        err_s(c, g, "out of memory");
     if (!r->source && !(r->source = strdup("")))
         err_s(c, g, "out of memory");
 }
@@ -1972,8 +2044,11 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
             for (int j = 0; j < nr; j++) {
                 exp_reference *ref = &e->refs[e->nrefs++];
                 memset(ref, 0, sizeof *ref);
-                read_reference(&c, single ? s : config_setting_get_elem(s, (unsigned)j), ref);
+                read_reference(&c, single ? s : config_setting_get_elem(s, (unsigned)j), ref, 0);
             }
+        } else if (strcmp(name, "baseline") == 0) {
+            e->has_baseline = 1;
+            read_reference(&c, s, &e->baseline, 1);
         } else {
             char valid[1024];
             valid_keys(name, 0, valid, sizeof valid);
@@ -2000,8 +2075,23 @@ exp_experiment *exp_config_load(const char *path, exp_diag *d) {
     for (size_t i = 0; i < e->npoints; i++)
         check_point(&c, &e->points[i]);
     /* references that match nothing are probably typos */
-    if (d->nerrors == 0 && e->nrefs)
+    if (d->nerrors == 0 && (e->nrefs || e->has_baseline))
         canon_values(e);
+    if (d->nerrors == 0 && e->has_baseline) { /* a baseline that is never found is a typo */
+        size_t without = 0;
+        for (size_t i = 0; i < e->npoints; i++)
+            without += exp_point_baseline(e, i) < 0;
+        if (without == e->npoints)
+            err_at(&c, e->baseline.line,
+                   "baseline: no point of the experiment has these settings%s; every speedup "
+                   "would be empty",
+                   e->baseline.has[EXP_QUANTIZER] ? "" : " and a lossless quantizer (fp32)");
+        else if (without)
+            warn_at(&c, e->baseline.line,
+                    "baseline: %zu of %zu points have no baseline point (no point with these "
+                    "settings and their other values): their speedup is empty",
+                    without, e->npoints);
+    }
     if (d->nerrors == 0)
         for (size_t i = 0; i < e->npoints; i++) {
             const exp_reference *r = exp_point_reference(e, &e->points[i]);
@@ -2038,7 +2128,13 @@ void exp_experiment_free(exp_experiment *e) {
             if (e->refs[r].has[k])
                 value_free(&e->refs[r].v[k]);
         free(e->refs[r].source);
+        free(e->refs[r].group);
     }
+    for (int k = 0; k < EXP_NKEYS; k++)
+        if (e->has_baseline && e->baseline.has[k])
+            value_free(&e->baseline.v[k]);
+    free(e->baseline.source);
+    free(e->baseline.group);
     free(e->refs);
     free(e->points);
     free(e->description);

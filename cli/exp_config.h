@@ -72,6 +72,9 @@ typedef struct exp_reference {
     double speedup;         /* NaN if not given */
     double accuracy;        /* NaN if not given */
     char *source;           /* "" if not given */
+    char *group;            /* `group = "projected"`: references are summarised per group
+                               (residual statistics), e.g. the paper's measured rows apart
+                               from its projections; "" if not given */
     int line;
     size_t matches; /* points it matches */
 } exp_reference;
@@ -94,6 +97,11 @@ typedef struct exp_experiment {
     size_t npoints;
     exp_reference *refs; /* [nrefs] */
     size_t nrefs;
+    /* `baseline = { exchange = "allreduce"; }`: the settings of the point a speedup is
+     * measured against, when it is not "the fp32 point with the same other values" (only
+     * has[] and v[] are used; has_baseline = 0: the default rule of exp_point_baseline). */
+    int has_baseline;
+    exp_reference baseline;
 } exp_experiment;
 
 /* Diagnostics: error and warning lines "FILE:LINE: message". */
@@ -135,7 +143,10 @@ const exp_reference *exp_point_reference(const exp_experiment *e, const exp_poin
 
 /* Index of the baseline of point p: the point with an fp32 quantizer and the same values of
  * every other setting (p itself when p is fp32); -1 if there is none. A quantizer paired with
- * other settings: the first tuple with an fp32 quantizer and the same values of the others. */
+ * other settings: the first tuple with an fp32 quantizer and the same values of the others.
+ * With a `baseline` group: the first point whose values equal the group's settings (a
+ * lossless quantizer when the group names none) and p's values on every other setting, except
+ * the settings paired with one the group names (the group picks their tuple). */
 long exp_point_baseline(const exp_experiment *e, size_t p);
 
 /* Sanitize s into a directory-name fragment (letters, digits, '-', '_', '='; "a=b" inside

@@ -647,6 +647,82 @@ static void fmt_num(double x, const char *fmt, char *buf, size_t len, const char
         snprintf(buf, len, fmt, x);
 }
 
+/* The residual of point i against the paper: ln(predicted speedup / the paper's), NaN when
+ * either is missing. A log residual is symmetric in over- and under-prediction and adds up
+ * over factors (compute x communication); 100 x it reads as a percentage for small values. */
+static double residual(const exp_experiment *e, const metrics *m, size_t i) {
+    const exp_reference *r = exp_point_reference(e, &e->points[i]);
+    if (!r || isnan(r->speedup) || !(m[i].speedup > 0))
+        return NAN;
+    return log(m[i].speedup / r->speedup);
+}
+
+/* RMS and largest |residual| over the rows matching references of group `group`. */
+typedef struct resid_stats {
+    size_t n;
+    double rms, worst; /* worst: the signed residual of largest magnitude */
+    size_t at;         /* its point index */
+} resid_stats;
+
+static resid_stats residual_stats(const exp_experiment *e, const metrics *m, const char *group) {
+    resid_stats st = {0, NAN, NAN, 0};
+    double ss = 0;
+    for (size_t i = 0; i < e->npoints; i++) {
+        const exp_reference *r = exp_point_reference(e, &e->points[i]);
+        double x = residual(e, m, i);
+        if (!r || strcmp(r->group, group) != 0 || isnan(x))
+            continue;
+        ss += x * x;
+        if (!st.n++ || fabs(x) > fabs(st.worst)) {
+            st.worst = x;
+            st.at = i;
+        }
+    }
+    if (st.n)
+        st.rms = sqrt(ss / (double)st.n);
+    return st;
+}
+
+/* Calls fn(group, arg) once for each reference group, in the order of the file. */
+static void each_group(const exp_experiment *e, void (*fn)(const char *, void *), void *arg) {
+    for (size_t r = 0; r < e->nrefs; r++) {
+        int seen = 0;
+        for (size_t q = 0; q < r && !seen; q++)
+            seen = strcmp(e->refs[q].group, e->refs[r].group) == 0;
+        if (!seen)
+            fn(e->refs[r].group, arg);
+    }
+}
+
+/* "measured: 5 rows, RMS log residual 12.1%, largest -21.3% (point 7, DIR)" into buf; ""
+ * when no row of the group has both numbers. */
+static void residual_line(const exp_experiment *e, const metrics *m, const char *group, char *buf,
+                          size_t len) {
+    resid_stats st = residual_stats(e, m, group);
+    if (!st.n) {
+        *buf = 0;
+        return;
+    }
+    snprintf(buf, len, "%s%s%zu row%s, RMS log residual %.1f%%, largest %+.1f%% (point %zu, %s)",
+             group, *group ? ": " : "", st.n, st.n == 1 ? "" : "s", 100 * st.rms, 100 * st.worst,
+             st.at + 1, e->points[st.at].dir);
+}
+
+typedef struct group_out {
+    const exp_experiment *e;
+    const metrics *m;
+    FILE *f;
+    const char *prefix;
+} group_out;
+
+static void print_group(const char *group, void *arg) {
+    const group_out *o = arg;
+    char line[700];
+    residual_line(o->e, o->m, group, line, sizeof line);
+    if (*line)
+        fprintf(o->f, "%s%s\n", o->prefix, line);
+}
+
 static int write_summary(const exp_experiment *e, const char *dir, const pt *s, const metrics *m) {
     char p[PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/summary.tsv", dir);
@@ -664,13 +740,17 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
             "to target_accuracy (NaN: not set or not reached); time_per_epoch = simulated s per "
             "epoch; bits_per_iter = mean bits sent per iteration by one worker; speedup = fp32 "
             "point with the same other values / this point (time_per_epoch, or time_to_target "
-            "when target_accuracy > 0); ref_* = a matching reference of the experiment file\n");
+            "when target_accuracy > 0); ref_* = a matching reference of the experiment file; "
+            "residual = ln(speedup / ref_speedup); ref_group = the reference's group (residual "
+            "statistics are per group)\n");
+    group_out go = {e, m, f, "# residuals, ln(speedup / ref_speedup): "};
+    each_group(e, print_group, &go);
     fprintf(f, "point\tdir");
     for (size_t a = 0; a < e->naxes; a++)
         fprintf(f, "\t%s", exp_key_info(e->axes[a])->name);
     fprintf(f,
             "\tstatus\taccuracy\tsim_time\ttime_to_target\ttime_per_epoch\tbits_per_iter\tspeedup"
-            "\tref_speedup\tref_accuracy\tref_source\treason\n");
+            "\tref_speedup\tref_accuracy\tref_source\tresidual\tref_group\treason\n");
     for (size_t i = 0; i < e->npoints; i++) {
         const exp_point *q = &e->points[i];
         fprintf(f, "%zu\t%s", i + 1, q->dir);
@@ -696,8 +776,10 @@ static int write_summary(const exp_experiment *e, const char *dir, const pt *s, 
         for (char *c = why; *c; c++)
             if (*c == '\t' || *c == '\n' || *c == '\r')
                 *c = ' ';
-        fprintf(f, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state_names[s[i].state], b[0],
-                b[1], b[2], b[3], b[4], b[5], rs, ra, src, why);
+        fmt_num(residual(e, m, i), "%.6g", b[6], 64, "NaN");
+        fprintf(f, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+                state_names[s[i].state], b[0], b[1], b[2], b[3], b[4], b[5], rs, ra, src, b[6],
+                r ? r->group : "", why);
     }
     fclose(f);
     int rc = qsgd_file_write(p, data, n, NULL, 0);
@@ -725,8 +807,10 @@ static void print_summary(const exp_experiment *e, const pt *s, const metrics *m
     head[nc++] = "s/epoch";
     head[nc++] = "bits/iter";
     head[nc++] = "speedup";
-    if (any_ref)
+    if (any_ref) {
+        head[nc++] = "residual";
         head[nc++] = "paper";
+    }
     size_t rows = e->npoints + 1;
     char **cell = calloc(rows * nc, sizeof *cell);
     if (!cell)
@@ -757,6 +841,8 @@ static void print_summary(const exp_experiment *e, const pt *s, const metrics *m
         row[c++] = strdup(b);
         if (any_ref) {
             const exp_reference *r = exp_point_reference(e, &e->points[i]);
+            fmt_num(100 * residual(e, m, i), "%+.1f%%", b, sizeof b, "-");
+            row[c++] = strdup(b);
             if (!r)
                 snprintf(b, sizeof b, "-");
             else if (!isnan(r->speedup))
@@ -785,6 +871,11 @@ static void print_summary(const exp_experiment *e, const pt *s, const metrics *m
     for (size_t r = 0; r < rows * nc; r++)
         free(cell[r]);
     free(cell);
+    if (any_ref) {
+        group_out go = {e, m, stdout, "  "};
+        printf("paper vs prediction (residual = ln(predicted speedup / the paper's)):\n");
+        each_group(e, print_group, &go);
+    }
 }
 
 /* ---- the plot step --------------------------------------------------------------------------- */

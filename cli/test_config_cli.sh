@@ -2,7 +2,7 @@
 # test_config_cli.sh — CTest driver: experiment files and command lines that cannot run are
 # refused, with a message that says where and why, and the exit status of their class
 # (sim/sim_exit.h); issue 10, failures 2, 12, 13 (cli/CMakeLists.txt, cli_config_*).
-# Usage: test_config_cli.sh values|empty|messages|size|list|exit|settings|paired QSGDSIM_BINARY
+# Usage: test_config_cli.sh values|empty|messages|size|list|exit|settings|paired|baseline QSGDSIM_BINARY
 #   values    numbers that cannot run: epochs 1e308 (valid with max_steps), 1e400, integers
 #             beyond 64 bits, plain integers libconfig 1.5 wraps; "too large" at FILE:LINE,
 #             never a wrapped value
@@ -22,7 +22,7 @@
 #             every error at its line; with the SMPI trainer, speedups over the fp32 point of
 #             the same pair
 set -euo pipefail
-mode=${1:?mode: values|empty|messages|size|list|exit|settings|paired}
+mode=${1:?mode: values|empty|messages|size|list|exit|settings|paired|baseline}
 bin=${2:?path of the qsgdsim binary}
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
@@ -330,6 +330,48 @@ $want"
       fail "paired.cfg: points.tsv header: $(grep -v '^#' "$tmp/p/points.tsv" | head -1)"
   else
     echo "paired: no SMPI trainer next to $bin: the run part is skipped"
+  fi
+  ;;
+
+baseline)
+  # issue 14: `baseline = { exchange = "allreduce"; }` names the point a speedup is over;
+  # references carry a group, summarised by the RMS and the largest log residual
+  d=$tmp/baseline.out
+  # errors, each at its line
+  printf '%s\n' 'model = ["logreg"];' 'baseline = { exchange = "allreduce"; speedup = 2; };' >"$tmp/b1.cfg"
+  expect_error "$tmp/b1.cfg" 2 "baseline: unknown field 'speedup'" "settings only"
+  printf '%s\n' 'model = ["logreg"];' 'baseline = { };' >"$tmp/b2.cfg"
+  expect_error "$tmp/b2.cfg" 2 "baseline: an empty group"
+  printf '%s\n' 'quantizer = ["fp32", "qsgd:bits=4"];' 'baseline = { exchange = "ps"; };' >"$tmp/b3.cfg"
+  expect_error "$tmp/b3.cfg" 2 "baseline: no point of the experiment has these settings"
+  printf '%s\n' 'model = ["logreg"];' 'reference = ({ model = "logreg"; speedup = 2; group = 3; });' >"$tmp/b5.cfg"
+  expect_error "$tmp/b5.cfg" 2 "reference group" "string"
+  if [ -x "$(dirname "$bin")/qsgdsim-trainer-smpi" ] && command -v smpirun >/dev/null; then
+    rc=0; "$bin" run "$tests/baseline.cfg" --out "$tmp/b" -j 2 --no-plot >"$d" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || fail "baseline.cfg run: exit $rc: $(tail -20 "$d")"
+    # every speedup is over the fp32 all-reduce point of its model; residual = ln(s / ref)
+    awk -F'\t' '/^#/ { next } !h { for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next }
+      { m[NR] = $c["model"]; t[NR] = $c["time_per_epoch"]; s[NR] = $c["speedup"];
+        r[NR] = $c["ref_speedup"]; x[NR] = $c["residual"]; g[NR] = $c["ref_group"]
+        if ($c["exchange"] == "allreduce") fp[$c["model"]] = NR }
+      END { n = 0; for (i in t) { want = t[fp[m[i]]] / t[i]
+              if (!(s[i] > 0 && (s[i] - want) ^ 2 < 1e-10 * want ^ 2)) { print "row " i ": speedup " s[i] ", want " want; exit 1 }
+              if (r[i] != "NaN") { w = log(s[i] / r[i])
+                if ((x[i] - w) ^ 2 > 1e-10 * (w ^ 2 + 1e-12)) { print "row " i ": residual " x[i] ", want " w; exit 1 }
+                n++ } else if (x[i] != "NaN" || g[i] != "") { print "row " i ": residual without reference"; exit 1 } }
+            if (n != 3) { print n " rows with references"; exit 1 } }' "$tmp/b/summary.tsv" >"$tmp/awk" ||
+      fail "baseline.cfg: $(cat "$tmp/awk")"
+    # the group lines: RMS and largest over the group's rows, from the table's residuals
+    want=$(awk -F'\t' '/^#/ { next } !h { for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next }
+      $c["ref_group"] == "measured" { ss += $c["residual"] ^ 2; n++
+        if ($c["residual"] ^ 2 > w ^ 2) { w = $c["residual"]; at = $c["point"] } }
+      END { printf "measured: %d rows, RMS log residual %.1f%%, largest %+.1f%% (point %d,", n, 100 * sqrt(ss / n), 100 * w, at }' "$tmp/b/summary.tsv")
+    grep -qF "  $want" "$d" || fail "baseline.cfg: no line '$want' on stdout: $(tail -5 "$d")"
+    grep -qF "# residuals, ln(speedup / ref_speedup): $want" "$tmp/b/summary.tsv" ||
+      fail "baseline.cfg: summary.tsv has no line '$want'"
+    grep -qF "  projected: 1 row, RMS log residual" "$d" || fail "baseline.cfg: no projected line: $(tail -5 "$d")"
+  else
+    echo "baseline: no SMPI trainer next to $bin: the run part is skipped"
   fi
   ;;
 

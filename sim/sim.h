@@ -147,6 +147,8 @@ typedef struct sim_config {
     uint64_t seed;
     sim_compute_kind compute;
     double compute_factor;    /* measured: multiply the real time */
+    double compute_scale;     /* flops/throughput :FACTOR, multiplies the modelled compute
+                                 time (a sensitivity band); 0 or 1: none */
     double compute_fixed;     /* fixed: seconds per iteration */
     double device_eff;        /* --device-eff (0: the profile's), folded into compute_factor */
     const sim_device *device; /* flops / codec / throughput device */

@@ -123,7 +123,36 @@ static double compute_measured_seconds(const sim_config *c, double measured_s, d
     return measured_s * c->compute_factor;
 }
 
-static int compute_flops_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+/* MODEL:DEVICE[:FACTOR] (flops, throughput): DEVICE into arg, FACTOR (> 0, default 1) into
+ * *scale: the modelled compute time is multiplied by it (0.75 = 25% faster). */
+static int scale_suffix(const char *spec, char *arg, size_t len, double *scale, const char *what,
+                        char *err, size_t errlen) {
+    snprintf(arg, len, "%s", spec ? spec : "");
+    char *colon = strchr(arg, ':');
+    *scale = 1.0;
+    if (colon) {
+        *colon = '\0';
+        if (tm_number(colon + 1, scale) || !(*scale > 0))
+            return tm_fail(err, errlen,
+                           "%s:DEVICE:FACTOR needs a factor > 0 on the compute time, got '%s'",
+                           what, colon + 1);
+    }
+    return 0;
+}
+static double scale_of(const sim_config *c) {
+    return c->compute_scale > 0 ? c->compute_scale : 1.0;
+}
+static void scale_text(const sim_config *c, char *buf, size_t len) {
+    if (scale_of(c) != 1.0)
+        snprintf(buf, len, ":%g", scale_of(c));
+    else if (len)
+        buf[0] = '\0';
+}
+
+static int compute_flops_parse(sim_config *c, const char *spec, char *err, size_t errlen) {
+    char arg[64];
+    if (scale_suffix(spec, arg, sizeof arg, &c->compute_scale, "flops", err, errlen))
+        return -1;
     c->device = sim_device_find(arg);
     if (!c->device) {
         char devs[128];
@@ -133,12 +162,16 @@ static int compute_flops_parse(sim_config *c, const char *arg, char *err, size_t
     return 0;
 }
 static void compute_flops_format(const sim_config *c, char *buf, size_t len) {
-    snprintf(buf, len, "flops:%s (%.3g FLOP/s peak x %.3g sustained)", c->device->name,
-             c->device->peak_flops, c->device->efficiency * c->compute_factor);
+    char f[32];
+    scale_text(c, f, sizeof f);
+    snprintf(buf, len, "flops:%s%s (%.3g FLOP/s peak x %.3g sustained%s)", c->device->name, f,
+             c->device->peak_flops, c->device->efficiency * c->compute_factor,
+             *f ? ", time x the factor" : "");
 }
 static double compute_flops_seconds(const sim_config *c, double measured_s, double flops) {
     (void)measured_s;
-    return flops / (c->device->peak_flops * c->device->efficiency * c->compute_factor);
+    return flops / (c->device->peak_flops * c->device->efficiency * c->compute_factor) *
+           scale_of(c);
 }
 
 static int compute_fixed_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
@@ -167,8 +200,9 @@ static const sim_time_model compute_measured = {
     compute_measured_seconds};
 static const sim_time_model compute_flops = {
     "flops",
-    "the model's FLOPs / the device profile's sustained rate (peak x efficiency, --device-eff)",
-    "DEVICE",
+    "the model's FLOPs / the device profile's sustained rate (peak x efficiency, --device-eff), "
+    "x FACTOR on the time (default 1)",
+    "DEVICE[:FACTOR]",
     0,
     compute_flops_parse,
     compute_flops_format,
@@ -293,7 +327,10 @@ static int throughput_resolve(sim_config *c, char *err, size_t errlen) {
     return 0;
 }
 
-static int compute_throughput_parse(sim_config *c, const char *arg, char *err, size_t errlen) {
+static int compute_throughput_parse(sim_config *c, const char *spec, char *err, size_t errlen) {
+    char arg[64];
+    if (scale_suffix(spec, arg, sizeof arg, &c->compute_scale, "throughput", err, errlen))
+        return -1;
     const sim_device *d = sim_device_find(arg);
     char nets[160] = "";
     if (d)
@@ -315,24 +352,27 @@ static int compute_throughput_parse(sim_config *c, const char *arg, char *err, s
     return 0;
 }
 static void compute_throughput_format(const sim_config *c, char *buf, size_t len) {
+    char f[32] = "";
+    scale_text(c, f, sizeof f);
     if (!c->throughput)
-        snprintf(buf, len, "throughput:%s (unresolved)", c->device->name);
+        snprintf(buf, len, "throughput:%s%s (unresolved)", c->device->name, f);
     else
-        snprintf(buf, len, "throughput:%s (%s %.4g img/s at batch %u, %.4g s/sample)",
-                 c->device->name, c->throughput->net, c->throughput->images_per_s,
-                 c->throughput->batch, c->compute_sample_s);
+        snprintf(buf, len, "throughput:%s%s (%s %.4g img/s at batch %u, %.4g s/sample%s)",
+                 c->device->name, f, c->throughput->net, c->throughput->images_per_s,
+                 c->throughput->batch, c->compute_sample_s, *f ? " before the factor" : "");
 }
 static double compute_throughput_seconds(const sim_config *c, double measured_s, double flops) {
     (void)measured_s;
     (void)flops;
-    return c->throughput ? (double)c->batch * c->compute_sample_s : NAN;
+    return c->throughput ? (double)c->batch * c->compute_sample_s * scale_of(c) : NAN;
 }
 
 static const sim_time_model compute_throughput = {
     "throughput",
     "batch / the device's measured images/s on the model's network, scaled by forward MACs "
-    "for a variant (profiles; qsgdsim list compute shows the table; fallback: flops)",
-    "DEVICE",
+    "for a variant, x FACTOR on the time (default 1; profiles; qsgdsim list compute shows the "
+    "table; fallback: flops)",
+    "DEVICE[:FACTOR]",
     0,
     compute_throughput_parse,
     compute_throughput_format,
