@@ -400,7 +400,8 @@ static const profile_net profile_nets[] = {
  * model_params.profile). */
 enum { PROF_STRIDE_V15 = 0, PROF_STRIDE_V1 = 1 };
 typedef struct profile_ext {
-    int stride; /* PROF_STRIDE_*: where a bottleneck ResNet's stride sits (net_resnet) */
+    int stride;      /* PROF_STRIDE_*: where a bottleneck ResNet's stride sits (net_resnet) */
+    unsigned frames; /* sequence models: frames per sample (0: the network's own, steps) */
 } profile_ext;
 MODEL_EXT_FITS(profile_ext);
 
@@ -482,6 +483,11 @@ static int profile_init(model *m, const data_shape *shape, size_t max_batch, qsg
     s->pool = nn_falloc(2 * PROF_POOL);
     if (!s->pool)
         return QSGD_FAIL(err, QSGD_ENOMEM, "model profile: out of memory");
+    if (ext->frames && net->steps == 1)
+        return QSGD_FAIL(err, QSGD_EINVAL,
+                         "model profile: frames= applies to the sequence models (lstm-an4), "
+                         "not '%s' (one sample is one image)",
+                         net->name);
     prof_build count = {.stride_v1 = ext->stride == PROF_STRIDE_V1};
     net->build(&count);
     int rc = nn_tensors_begin(m, count.ntensors, err);
@@ -489,7 +495,7 @@ static int profile_init(model *m, const data_shape *shape, size_t max_batch, qsg
         return rc;
     prof_build b = {.m = m, .stride_v1 = count.stride_v1};
     net->build(&b);
-    s->macs = b.macs * net->steps;
+    s->macs = b.macs * (ext->frames ? (double)ext->frames : net->steps);
     fill_pool(s, 0);
     s->last_loss = NAN;
     return QSGD_OK;
@@ -587,7 +593,8 @@ static int profile_throughput_ref(const model_params *p, const char **net, doubl
         return QSGD_FAIL(err, QSGD_EINVAL, "model profile: unknown name '%s'", p->profile);
     prof_build count = {.stride_v1 = MODEL_EXT_CONST(p, profile_ext)->stride == PROF_STRIDE_V1};
     n->build(&count);
-    *macs = count.macs * n->steps;
+    unsigned frames = MODEL_EXT_CONST(p, profile_ext)->frames;
+    *macs = count.macs * (frames ? (double)frames : n->steps);
     for (size_t i = 0; i < sizeof profile_tput / sizeof profile_tput[0]; i++)
         if (strcmp(profile_tput[i].net, n->name) == 0) {
             *net = profile_tput[i].measured;
@@ -609,6 +616,10 @@ static int stride_shown(const void *params) {
     return MODEL_EXT_CONST((const model_params *)params, profile_ext)->stride != PROF_STRIDE_V15;
 }
 
+static int frames_shown(const void *params) {
+    return MODEL_EXT_CONST((const model_params *)params, profile_ext)->frames != 0;
+}
+
 static const qsgd_opt profile_opts[] = {
     {.name = "name",
      .kind = QSGD_OPT_STRING,
@@ -626,6 +637,16 @@ static const qsgd_opt profile_opts[] = {
      .help = "bottleneck ResNets: stride of a stage's first block on its 3x3 conv (v1.5, "
              "torchvision) or its first 1x1 conv (v1, He et al. and CNTK: fewer MACs, same "
              "parameters); described only when v1"},
+    {.name = "frames",
+     .kind = QSGD_OPT_UINT,
+     .offset = MODEL_EXT_OFFSET(profile_ext, frames),
+     .min = 0,
+     .max = 100000,
+     .def = "0",
+     .shown = frames_shown,
+     .help = "sequence models (lstm-an4): frames per sample, so that batch counts frames with "
+             "frames=1 as CNTK's minibatchSize does (0: the network's own, a 20-frame "
+             "segment); described only when given"},
     {.name = NULL},
 };
 

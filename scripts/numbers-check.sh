@@ -120,13 +120,14 @@ cut_study() { # STEM SETTINGS_FILE
     bandwidth | bandwidth_allreduce) # profile models (AlexNet: 250 MB per message) on 8 workers
         echo 'workers=2'
         echo 'network=["star:link=1GbE", "star:link=100GbIB"]' ;;
-    table1 | table1_overlap | table1_16gpu) # 8 or 16 ranks of VGG19/AlexNet/...: 2 ranks
-        echo 'workers=2' ;;
+    table1 | table1_allgather | table1_sensitivity | table1_calibration)
+        # 2-16 ranks of VGG19/AlexNet/... (workers paired with the model): 2 ranks each
+        awk -F'\t' '$1 == "workers" { v = $2
+            if (v ~ /^\[/) { n = gsub(/,/, ",", v) + 1; s = "["; for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") "2"; print "workers=" s "]" }
+            else print "workers=2" }' "$settings" ;;
     compressors | compressors_allreduce) # 15 compressors x 3 networks on 8 workers: 2 networks
         echo 'data="fmnist:n=4096,ntest=1000"'
         echo 'network=["star:link=1GbE,lat=5us", "star:link=100GbIB,lat=5us"]' ;;
-    table1_paper) # the paper's setup on 8-16 ranks of the profiles: 2 ranks
-        echo 'workers=2' ;;
     esac
 }
 

@@ -250,6 +250,40 @@ static void test_stride(void) {
     CU_ASSERT(strstr(e.msg, "v1.5") != NULL);
 }
 
+/* frames=: a sequence model's FLOPs per sample are frames x the per-frame count (frames=1:
+ * batch counts frames, as CNTK's minibatchSize does); the same tensors; described only when
+ * given; refused for the CNNs, whose sample is one image. */
+static void test_frames(void) {
+    const data_shape shape = {8, 0, 0, 0, 2};
+    qsgd_err e = {0};
+    model *a = alloc_profile("name=lstm-an4", &shape, &e);
+    model *b = alloc_profile("name=lstm-an4,frames=1", &shape, &e);
+    model *c = alloc_profile("name=lstm-an4,frames=7", &shape, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(a->nparams, b->nparams);
+    CU_ASSERT_EQUAL(a->ntensors, c->ntensors);
+    /* 13,613,056 MACs per frame (the hand count of test_counts); 6 FLOPs per MAC */
+    CU_ASSERT_EQUAL(b->type->flops_per_sample(b), 6.0 * 13613056);
+    CU_ASSERT_EQUAL(c->type->flops_per_sample(c), 6.0 * 7 * 13613056);
+    CU_ASSERT_EQUAL(a->type->flops_per_sample(a), 6.0 * 20 * 13613056);
+    char d[96];
+    model_describe(a, d, sizeof d);
+    CU_ASSERT_STRING_EQUAL(d, "profile:name=lstm-an4");
+    model_describe(b, d, sizeof d);
+    CU_ASSERT_STRING_EQUAL(d, "profile:name=lstm-an4,frames=1");
+    model_free(a);
+    model_free(b);
+    model_free(c);
+    e = (qsgd_err){0};
+    CU_ASSERT_PTR_NULL(alloc_profile("name=alexnet-cntk,frames=1", &shape, &e));
+    CU_ASSERT_EQUAL(e.code, QSGD_EINVAL);
+    CU_ASSERT(strstr(e.msg, "frames=") != NULL && strstr(e.msg, "alexnet-cntk") != NULL);
+    model_spec s;
+    CU_ASSERT_EQUAL(model_spec_parse("profile:name=lstm-an4,frames=-1", &s, &e), QSGD_EINVAL);
+}
+
 /* Hand checks of a few tensor shapes (the torchvision names' counterparts). */
 static void test_shapes(void) {
     const data_shape shape = {8, 0, 0, 0, 2};
@@ -423,6 +457,7 @@ int main(void) {
         {"parameter counts, MACs, small tensors: the hand-computed totals", test_counts},
         {"parameter counts and MACs against the cited references", test_references},
         {"stride=v1|v1.5: same tensors, fewer MACs, bottleneck ResNets only", test_stride},
+        {"frames=: a sequence sample's frames, the LSTM only", test_frames},
         {"tensor shapes by hand; small-tensor fractions", test_shapes},
         {"BN-Inception: 69 convs + BN, Figure 5 widths", test_bn_inception},
         {"synthetic gradients: deterministic, seeded, N(0, 0.01^2)", test_gradients},
