@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "model.h"
+#include "net.h"
 #include "qsgd_file.h"
 #include "qsgd_tsv.h"
 #include "quant.h"
@@ -69,8 +71,8 @@ typedef struct plot {
     int aq, ak, anet, aseed, amodel; /* axis indices or -1 */
     point *pt;
     size_t npt;
-    int any_profile_only; /* every point with iterations runs a profile model */
-    char **made;          /* figure paths */
+    int timing_only; /* every point with iterations runs a timing-only model (profile) */
+    char **made;     /* figure paths */
     size_t nmade;
     int failed, gnuplot_missing;
     size_t ndat; /* data files written */
@@ -121,14 +123,19 @@ static int spec_lossless(const char *spec) {
     return quant_spec_parse(spec, &qs, &qe) == QSGD_OK && quant_spec_lossless(&qs);
 }
 
-static void spec_name(const char *spec, char *out, size_t len) {
-    snprintf(out, len, "%.*s", (int)strcspn(spec, ":"), spec);
+/* The model type a spec or a table's model line names ("profile:name=resnet50", "logreg
+ * (65 parameters)"), or NULL: what it is comes from its table, never from its name. */
+static const model_type *model_type_of(const char *spec) {
+    char n[64];
+    snprintf(n, sizeof n, "%.*s", (int)strcspn(spec, ": \t"), spec);
+    return model_type_find(n);
 }
 
 /* Short figure label of value v of axis `name`; level 0 is the shortest, level 1 adds
- * detail, level 2 is the raw value. */
+ * detail, level 2 is the raw value. Quantizers and networks are labelled by their type's
+ * table (its label hook), models by the option their table names (model_type.label_opt). */
 static void value_label(const char *name, const char *v, int level, char *out, size_t len) {
-    char n[64], o[64], o2[64];
+    char o[64];
     if (level >= 2) {
         snprintf(out, len, "%s", v);
         return;
@@ -138,29 +145,12 @@ static void value_label(const char *name, const char *v, int level, char *out, s
         if (quant_spec_label(v, level, out, len) != 0)
             snprintf(out, len, "%s", v);
     } else if (strcmp(name, "network") == 0) {
-        spec_name(v, n, sizeof n);
-        int has_link = spec_opt(v, "link", o, sizeof o) || spec_opt(v, "bw", o, sizeof o);
-        if (strcmp(n, "multi-gpu-nodes") == 0) {
-            char nodes[16] = "?", gpus[16] = "?";
-            spec_opt(v, "nodes", nodes, sizeof nodes);
-            spec_opt(v, "gpus", gpus, sizeof gpus);
-            if (!spec_opt(v, "gpu_link", o2, sizeof o2) && !spec_opt(v, "gpu_bw", o2, sizeof o2))
-                snprintf(o2, sizeof o2, "GPUs");
-            if (has_link && strcmp(nodes, "1") != 0)
-                snprintf(out, len, "%sx%s %s + %s", nodes, gpus, o2, o);
-            else
-                snprintf(out, len, "%sx%s %s", nodes, gpus, o2);
-        } else if (has_link) {
-            if (strcmp(n, "star") == 0 && level == 0)
-                snprintf(out, len, "%s", o);
-            else
-                snprintf(out, len, "%s %s", n, o);
-        } else {
-            snprintf(out, len, "%s", v);
-        }
+        /* the topology's label from the values as written (net_spec_label); truncated at
+         * worst, like every label here */
+        net_spec_label(v, level, out, len);
     } else if (strcmp(name, "model") == 0) {
-        spec_name(v, n, sizeof n);
-        if (strcmp(n, "profile") == 0 && spec_opt(v, "name", o, sizeof o))
+        const model_type *t = model_type_of(v);
+        if (t && t->label_opt && spec_opt(v, t->label_opt, o, sizeof o))
             snprintf(out, len, "%s", o);
         else
             snprintf(out, len, "%s", v);
@@ -341,13 +331,14 @@ static int load_experiment(plot *c) {
     for (size_t a = 0; a < c->nax; a++)
         if (label_axis(&c->ax[a]))
             goto nomem;
-    size_t with = 0, prof = 0;
+    size_t with = 0, timing = 0;
     for (size_t i = 0; i < c->npt; i++)
         if (c->pt[i].have_iters) {
+            const model_type *mt = model_type_of(c->pt[i].model);
             with++;
-            prof += strncmp(c->pt[i].model, "profile", 7) == 0;
+            timing += mt && mt->timing_only;
         }
-    c->any_profile_only = with > 0 && prof == with;
+    c->timing_only = with > 0 && timing == with;
     qsgd_tsv_free(&t);
     return CMD_OK;
 nomem:
@@ -554,7 +545,7 @@ static FILE *open_dat(plot *c, const char *name, char *path, size_t len) {
  * single blank line inside the block. Train: epoch, sim_time, binned mean train loss. Eval:
  * epoch, sim_time, test_loss, test_accuracy. */
 static void fig_convergence(plot *c) {
-    if (c->any_profile_only) {
+    if (c->timing_only) {
         note("convergence: skipped (profile models: synthetic loss, timing only)");
         return;
     }

@@ -157,7 +157,30 @@ typedef struct model_type {
      * sample into *macs, from the options alone (nothing is built); 0, or -1 with the reason
      * in err. */
     int (*throughput_ref)(const model_params *p, const char **net, double *macs, qsgd_err *err);
+    /* OPTIONAL (NULL: none): the option whose value, as written in a spec, is the spec's
+     * short figure label (`qsgdsim plot`): profile's "name", so "profile:name=resnet50" is
+     * "resnet50". Without it, or when the spec does not give it, the label is the spec. */
+    const char *label_opt;
+    /* 1: a timing stand-in (profile): real tensor shapes and FLOPs, pseudo-random gradients,
+     * a synthetic loss and NaN accuracy, so its loss curves mean nothing (`qsgdsim plot`
+     * skips them). 0: the loss and gradients are real. */
+    int timing_only;
+    /* Which CUDA implementation (model_cuda.cu) computes this type's loss_grad/evaluate on
+     * a GPU, MODEL_CUDA_NONE (0, the default) when there is none: the CUDA backend picks
+     * its kernels and lists its models from this field, never from the name. */
+    int cuda;
 } model_type;
+
+/* model_type.cuda: the layer structures model_cuda.cu implements (their order is the
+ * backend's: the GLMs first). */
+enum {
+    MODEL_CUDA_NONE = 0,
+    MODEL_CUDA_LEASTSQ = 1, /* x.w, squared loss, no bias */
+    MODEL_CUDA_LOGREG = 2,  /* x.w + b, logistic loss on labels {0,1} */
+    MODEL_CUDA_SOFTMAX = 3, /* W x + b, softmax cross-entropy */
+    MODEL_CUDA_MLP = 4,     /* fc1 .. fcN with ReLU, softmax cross-entropy */
+    MODEL_CUDA_CNN = 5,     /* conv3x3-ReLU-maxpool2 blocks, optional fc1, out */
+};
 
 struct model {
     const model_type *type;

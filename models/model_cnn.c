@@ -368,4 +368,5 @@ const model_type model_type_cnn = {
     .evaluate = cnn_evaluate,
     .flops_per_sample = cnn_flops,
     .opts = cnn_opts,
+    .cuda = MODEL_CUDA_CNN,
 };

@@ -1,7 +1,8 @@
 /* model_cuda.cu — the CUDA backend of the models (model.h, "Devices"): CUDA twins of the
  * leastsq, logreg, softmax, mlp and cnn type tables for dense data, with the CPU models'
  * names, options, tensors, theta layout, init_params (the CPU function itself), loss and
- * minibatch-mean gradient.
+ * minibatch-mean gradient. A CPU type has a twin when its table names one of the layer
+ * structures implemented here (model_type.cuda, MODEL_CUDA_*).
  *
  * A CUDA model wraps the CPU model: init runs the CPU init (tensor table, option defaults,
  * the impl that init_params and flops_per_sample read) with a batch of 1, then builds the GPU
@@ -73,12 +74,6 @@ extern "C" {
 #error "model_cuda.cu: compile it with nvcc, or as C++ against tests/cuda_emu (QSGD_KLAUNCH)"
 #endif
 
-extern "C" const model_type model_type_leastsq;
-extern "C" const model_type model_type_logreg;
-extern "C" const model_type model_type_softmax;
-extern "C" const model_type model_type_mlp;
-extern "C" const model_type model_type_cnn;
-
 /* ---- configuration --------------------------------------------------------------------- */
 
 #define TPB 256              /* threads per block of the grid-stride kernels */
@@ -97,7 +92,18 @@ extern "C" const model_type model_type_cnn;
 
 /* ---- state --------------------------------------------------------------------------------- */
 
-enum gkind { GK_LEASTSQ, GK_LOGREG, GK_SOFTMAX, GK_MLP, GK_CNN };
+/* The implementation a type's table names (model_type.cuda, model.h); the code below relies
+ * on the GLMs coming first (kind <= GK_SOFTMAX). */
+enum gkind {
+    GK_LEASTSQ = MODEL_CUDA_LEASTSQ,
+    GK_LOGREG = MODEL_CUDA_LOGREG,
+    GK_SOFTMAX = MODEL_CUDA_SOFTMAX,
+    GK_MLP = MODEL_CUDA_MLP,
+    GK_CNN = MODEL_CUDA_CNN,
+};
+static_assert(GK_LEASTSQ > 0 /* MODEL_CUDA_NONE */ && GK_LEASTSQ < GK_LOGREG &&
+                  GK_LOGREG < GK_SOFTMAX && GK_SOFTMAX < GK_MLP && GK_MLP < GK_CNN,
+              "model.h's MODEL_CUDA_* keep the order this file's comparisons rely on");
 
 typedef struct gacc {
     double loss;
@@ -905,18 +911,9 @@ static int cnn_backward(gctx *g, const model *m, size_t B, qsgd_err *err) {
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
-static int g_kind_of(const char *name) {
-    if (!strcmp(name, "leastsq"))
-        return GK_LEASTSQ;
-    if (!strcmp(name, "logreg"))
-        return GK_LOGREG;
-    if (!strcmp(name, "softmax"))
-        return GK_SOFTMAX;
-    if (!strcmp(name, "mlp"))
-        return GK_MLP;
-    if (!strcmp(name, "cnn"))
-        return GK_CNN;
-    return -1;
+/* The kernels of a CPU type, from its table (model_type.cuda), or -1 when it has none. */
+static int g_kind_of(const model_type *cpu) {
+    return cpu && cpu->cuda >= GK_LEASTSQ && cpu->cuda <= GK_CNN ? cpu->cuda : -1;
 }
 
 static cublasMath_t math_mode(void) {
@@ -1116,9 +1113,9 @@ static int g_setup(gctx *g, model *m, size_t max_batch, qsgd_err *err) {
 }
 
 static int g_init(model *m, const data_shape *shape, size_t max_batch, qsgd_err *err) {
-    int kind = g_kind_of(m->type->name);
     const model_type *cpu = model_type_find(m->type->name);
-    if (kind < 0 || !cpu)
+    int kind = g_kind_of(cpu);
+    if (kind < 0)
         return QSGD_FAIL(err, QSGD_EINVAL, "model %s has no CUDA implementation", m->type->name);
     /* The CPU init: option defaults, shape checks, tensor table, the impl init_params reads.
      * A batch of 1 keeps its (unused) host workspaces small. */
@@ -1283,23 +1280,49 @@ static int g_evaluate(model *m, const float *theta, const dataset *d, double *lo
 #define G_TYPE(cpu)                                                                                \
     {                                                                                              \
         (cpu).name, (cpu).summary, g_init, g_fini, g_init_params, g_loss_grad, g_evaluate,         \
-            g_flops, (cpu).opts, (cpu).throughput_ref                                              \
+            g_flops, (cpu).opts, (cpu).throughput_ref, (cpu).label_opt, (cpu).timing_only,         \
+            (cpu).cuda                                                                             \
     }
 
-/* Filled at load time from the CPU tables (their strings: same names and options). */
-static const model_type g_types[] = {
-    G_TYPE(model_type_leastsq), G_TYPE(model_type_logreg), G_TYPE(model_type_softmax),
-    G_TYPE(model_type_mlp),     G_TYPE(model_type_cnn),
-};
+/* The twins of the registry's types that name a CUDA implementation (model_type.cuda), in
+ * registry order (the first G_MAX_TYPES of them): a CPU type gets its twin from its table
+ * row alone. Built on first use from the CPU tables (their strings: same names and
+ * options); a function-local static, so the first use may come from any thread. */
+enum { G_MAX_TYPES = 32 };
+typedef struct gtypes {
+    model_type t[G_MAX_TYPES];
+    size_t n;
+} gtypes;
+
+static gtypes g_make_types(void) {
+    gtypes tw;
+    memset(&tw, 0, sizeof tw);
+    for (const model_type *const *p = model_types(); *p && tw.n < G_MAX_TYPES; p++)
+        if (g_kind_of(*p) >= 0) {
+            const model_type twin = G_TYPE(**p);
+            tw.t[tw.n++] = twin;
+        }
+    return tw;
+}
+
+static const gtypes &g_types(void) {
+    static const gtypes tw = g_make_types();
+    return tw;
+}
 
 extern "C" const model_type *model_cuda_type(const char *name, char *why, size_t len) {
-    for (size_t i = 0; i < sizeof g_types / sizeof g_types[0]; i++)
-        if (name && !strcmp(g_types[i].name, name))
-            return &g_types[i];
+    const gtypes &tw = g_types();
+    char names[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < tw.n; i++) {
+        if (name && !strcmp(tw.t[i].name, name))
+            return &tw.t[i];
+        if (off < sizeof names)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+                                    tw.t[i].name);
+    }
     if (why && len)
-        snprintf(why, len,
-                 "model %s has no CUDA implementation (CUDA models: leastsq, logreg, softmax, "
-                 "mlp, cnn)",
-                 name ? name : "(null)");
+        snprintf(why, len, "model %s has no CUDA implementation (CUDA models: %s)",
+                 name ? name : "(null)", names);
     return NULL;
 }

@@ -126,4 +126,5 @@ const model_type model_type_leastsq = {
     .evaluate = lsq_evaluate,
     .flops_per_sample = lsq_flops,
     .opts = leastsq_opts,
+    .cuda = MODEL_CUDA_LEASTSQ,
 };

@@ -136,4 +136,5 @@ const model_type model_type_logreg = {
     .evaluate = lr_evaluate,
     .flops_per_sample = lr_flops,
     .opts = logreg_opts,
+    .cuda = MODEL_CUDA_LOGREG,
 };

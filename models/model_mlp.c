@@ -223,4 +223,5 @@ const model_type model_type_mlp = {
     .evaluate = mlp_evaluate,
     .flops_per_sample = mlp_flops,
     .opts = mlp_opts,
+    .cuda = MODEL_CUDA_MLP,
 };

@@ -663,4 +663,6 @@ const model_type model_type_profile = {
     .flops_per_sample = profile_flops,
     .opts = profile_opts,
     .throughput_ref = profile_throughput_ref,
+    .label_opt = "name", /* figures say "resnet50", not "profile:name=resnet50" */
+    .timing_only = 1,    /* pseudo-random gradients, synthetic loss, NaN accuracy */
 };

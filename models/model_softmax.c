@@ -122,4 +122,5 @@ const model_type model_type_softmax = {
     .evaluate = sm_evaluate,
     .flops_per_sample = sm_flops,
     .opts = softmax_opts,
+    .cuda = MODEL_CUDA_SOFTMAX,
 };

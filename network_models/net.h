@@ -159,12 +159,22 @@ typedef struct net_topology_type {
     /* After the keys are parsed (given: bit i for row i of opts): what only it knows
      * (presets vs explicit values, lists, nodes vs hosts). Returns QSGD_OK or an error. */
     int (*resolve)(struct net_spec *s, uint64_t given, qsgd_err *err);
+    /* Optional: a short figure label of a spec of this topology (`qsgdsim plot`), from its
+     * values as written ("1Gbps" stays "1Gbps"); level 0 is the shortest, level 1 adds
+     * detail. NULL: the generic label, "NAME LINK" when link= or bw= is given, else the
+     * spec. Returns 0, or -1 when truncated. */
+    int (*label)(const char *spec, int level, char *out, size_t len);
 } net_topology_type;
 
 const net_topology_type *const *net_topology_types(void);  /* NULL-terminated, enum order */
 const net_topology_type *net_topology_get(net_topology t); /* NULL when out of range */
 /* The topology whose name or alias is the first len bytes of name, or NULL. */
 const net_topology_type *net_topology_find(const char *name, size_t len);
+/* Figure label of a network spec (net_topology_type.label; the generic label when the
+ * topology has no hook or the name is none): "1GbE" (star:link=1GbE at level 0), "star 1GbE"
+ * (level 1), "2x4 PCIe3x16 + 10GbE" (multi-gpu-nodes), "fat-tree 100GbIB"; level 2 and up
+ * the spec itself. The spec is not parsed. Returns 0, or -1 when truncated. */
+int net_spec_label(const char *spec, int level, char *out, size_t len);
 /* "star, fat-tree, multi-gpu-nodes". Returns 0, or -1 when truncated. */
 int net_topology_names(char *buf, size_t len);
 /* `qsgdsim list topologies`: each topology's name, summary, usage line and one help line

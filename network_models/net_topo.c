@@ -146,6 +146,41 @@ static void apply_preset(char *name, size_t nlen, double *bw, double *lat, int n
     }
 }
 
+/* --- figure labels (net_spec_label) ------------------------------------------------------
+ * Labels use the values as the user wrote them ("1Gbps" stays "1Gbps", "10gbe" "10gbe"), so
+ * they read the spec's text, not the parsed config. */
+
+/* The value of key in spec "name:k=v,k=v" as written, into out; 1 if given, else 0. */
+static int spec_value(const char *spec, const char *key, char *out, size_t len) {
+    const char *p = strchr(spec, ':');
+    size_t kl = strlen(key);
+    while (p) {
+        p++;
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            size_t n = strcspn(p + kl + 1, ",");
+            snprintf(out, len, "%.*s", (int)n, p + kl + 1);
+            return 1;
+        }
+        p = strchr(p, ',');
+    }
+    return 0;
+}
+
+/* The network links of a spec as written: link= or else bw= ("" when neither is given). */
+static int spec_link(const char *spec, char *out, size_t len) {
+    return spec_value(spec, "link", out, len) || spec_value(spec, "bw", out, len);
+}
+
+/* The label of a topology without a label hook: "NAME LINK" (the name as written) when the
+ * link is given, else the spec itself. */
+static int default_label(const char *spec, char *out, size_t len) {
+    char link[64];
+    int w = spec_link(spec, link, sizeof link)
+                ? snprintf(out, len, "%.*s %s", (int)strcspn(spec, ":"), spec, link)
+                : snprintf(out, len, "%s", spec);
+    return w >= 0 && (size_t)w < len ? 0 : -1;
+}
+
 /* --- star ------------------------------------------------------------------------------- */
 enum {
     ST_HOSTS,
@@ -177,6 +212,15 @@ static int star_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
     apply_preset(s->c.link, sizeof s->c.link, &s->c.bw, &s->c.lat, !!(g & BIT(ST_LINK)),
                  !!(g & BIT(ST_BW)), !!(g & BIT(ST_LAT)));
     return QSGD_OK;
+}
+
+/* Stars differ by their link: "1GbE" at level 0, "star 1GbE" with detail. */
+static int star_label(const char *spec, int level, char *out, size_t len) {
+    char link[64];
+    if (level > 0 || !spec_link(spec, link, sizeof link))
+        return default_label(spec, out, len);
+    int w = snprintf(out, len, "%s", link);
+    return w >= 0 && (size_t)w < len ? 0 : -1;
 }
 
 /* --- fat-tree --------------------------------------------------------------------------- */
@@ -336,6 +380,24 @@ static int multi_gpu_resolve(net_spec *s, uint64_t g, qsgd_err *err) {
     return QSGD_OK;
 }
 
+/* "NODESxGPUS GPU_LINK + LINK" ("2x4 PCIe3x16 + 10GbE"; "?" for a count not given, "GPUs"
+ * for a GPU link not given); one node, or no NIC link given: "NODESxGPUS GPU_LINK". The
+ * same at every level: the shape is the detail. */
+static int multi_gpu_label(const char *spec, int level, char *out, size_t len) {
+    (void)level;
+    char nodes[16] = "?", gpus[16] = "?", link[64], gpu_link[64];
+    int has_link = spec_link(spec, link, sizeof link);
+    spec_value(spec, "nodes", nodes, sizeof nodes);
+    spec_value(spec, "gpus", gpus, sizeof gpus);
+    if (!spec_value(spec, "gpu_link", gpu_link, sizeof gpu_link) &&
+        !spec_value(spec, "gpu_bw", gpu_link, sizeof gpu_link))
+        snprintf(gpu_link, sizeof gpu_link, "GPUs");
+    int w = has_link && strcmp(nodes, "1") != 0
+                ? snprintf(out, len, "%sx%s %s + %s", nodes, gpus, gpu_link, link)
+                : snprintf(out, len, "%sx%s %s", nodes, gpus, gpu_link);
+    return w >= 0 && (size_t)w < len ? 0 : -1;
+}
+
 /* --- p2.16xlarge -------------------------------------------------------------------------
  * AWS p2.16xlarge, the paper's machine (docs/platforms.md has the table with sources):
  * 16 GK210 = 8 Tesla K80 boards (AWS instance page: 16 K80 GPUs, 2 x Xeon E5-2686 v4), each
@@ -428,6 +490,7 @@ static const net_topology_type topo_star = {
     .opts = star_opts,
     .smpi_allgather = "ring",
     .resolve = star_resolve,
+    .label = star_label,
 };
 static const net_topology_type topo_fat_tree = {
     .id = NET_TOPO_FAT_TREE,
@@ -446,6 +509,7 @@ static const net_topology_type topo_multi_gpu = {
     .opts = multi_gpu_opts,
     .smpi_allgather = "NTSLR",
     .resolve = multi_gpu_resolve,
+    .label = multi_gpu_label,
 };
 
 static const net_topology_type topo_p2 = {
@@ -494,6 +558,19 @@ const net_topology_type *net_topology_find(const char *name, size_t len) {
         if (name_in(registry[i]->name, name, len) || name_in(registry[i]->aliases, name, len))
             return registry[i];
     return NULL;
+}
+
+int net_spec_label(const char *spec, int level, char *out, size_t len) {
+    if (len)
+        out[0] = '\0';
+    if (!spec || !len)
+        return -1;
+    if (level >= 2) {
+        int w = snprintf(out, len, "%s", spec);
+        return w >= 0 && (size_t)w < len ? 0 : -1;
+    }
+    const net_topology_type *t = net_topology_find(spec, strcspn(spec, ":"));
+    return t && t->label ? t->label(spec, level, out, len) : default_label(spec, out, len);
 }
 
 int net_topology_names(char *buf, size_t len) {

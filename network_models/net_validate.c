@@ -214,11 +214,13 @@ static int run_case(const vcase *vc, int idx, const char *smpirun, const char *p
         return 2;
     }
     char line[512], net[48];
-    snprintf(net, sizeof net, "%.*s", (int)strcspn(vc->spec, ":"), vc->spec);
-    if (!strncmp(net, "multi-gpu-nodes", 15))
+    /* the row's network: the topology's name and its shape, by the parsed topology (the
+     * per-topology cases of this file), never by the name as written */
+    snprintf(net, sizeof net, "%s", net_topology_name(c.topology));
+    if (c.topology == NET_TOPO_MULTI_GPU)
         snprintf(net, sizeof net, "multigpu %ux%u%s", c.nodes, c.gpus,
                  c.gpu_link[0] ? c.gpu_link[0] == 'P' ? " PCIe" : " NVL" : "");
-    else if (!strcmp(net, "star") && c.bb_bw > 0)
+    else if (c.topology == NET_TOPO_STAR && c.bb_bw > 0)
         snprintf(net, sizeof net, "star+bb");
     if (c.topology == NET_TOPO_P2)
         snprintf(net, sizeof net, "p2.16xlarge bpr=%u", c.boards_per_root);

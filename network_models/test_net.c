@@ -574,6 +574,45 @@ static void test_p2(void) {
     unlink(hosts);
 }
 
+/* Figure labels (`qsgdsim plot`) come from the topology's table (label hook or the generic
+ * label) and use the values as written; pinned to the strings the plotter printed when it
+ * compared names itself. */
+static void test_spec_label(void) {
+    static const struct {
+        const char *spec;
+        const char *l0, *l1;
+    } cases[] = {
+        {"star:link=1GbE", "1GbE", "star 1GbE"},
+        {"star:hosts=8,bw=1Gbps,lat=50us", "1Gbps", "star 1Gbps"},
+        {"star:hosts=4", "star:hosts=4", "star:hosts=4"},
+        {"star", "star", "star"},
+        {"fat-tree:hosts=16,radix=8,link=100GbIB", "fat-tree 100GbIB", "fat-tree 100GbIB"},
+        {"fattree:link=10GbE", "fattree 10GbE", "fattree 10GbE"}, /* the name as written */
+        {"multi-gpu-nodes:nodes=1,gpus=8,gpu_link=PCIe3x16", "1x8 PCIe3x16", "1x8 PCIe3x16"},
+        {"multi-gpu-nodes:nodes=1,gpus=8,gpu_bw=3GBps,gpu_lat=10us", "1x8 3GBps", "1x8 3GBps"},
+        {"multi-gpu-nodes:nodes=2,gpus=4,gpu_link=NVLink,link=10GbE", "2x4 NVLink + 10GbE",
+         "2x4 NVLink + 10GbE"},
+        {"multi-gpu-nodes:nodes=1,gpus=4,link=10GbE", "1x4 GPUs", "1x4 GPUs"},
+        {"multi-gpu-nodes:gpus=4,bw=1Gbps", "?x4 GPUs + 1Gbps", "?x4 GPUs + 1Gbps"},
+        {"multi-gpu:nodes=2,gpus=4,link=10GbE", "2x4 GPUs + 10GbE", "2x4 GPUs + 10GbE"},
+        {"p2.16xlarge:hosts=8", "p2.16xlarge:hosts=8", "p2.16xlarge:hosts=8"},
+        {"torus:link=1GbE", "torus 1GbE", "torus 1GbE"}, /* not a topology: generic */
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CU_ASSERT_EQUAL(net_spec_label(cases[i].spec, 0, buf, sizeof buf), 0);
+        CU_ASSERT_STRING_EQUAL(buf, cases[i].l0);
+        CU_ASSERT_EQUAL(net_spec_label(cases[i].spec, 1, buf, sizeof buf), 0);
+        CU_ASSERT_STRING_EQUAL(buf, cases[i].l1);
+        CU_ASSERT_EQUAL(net_spec_label(cases[i].spec, 2, buf, sizeof buf), 0);
+        CU_ASSERT_STRING_EQUAL(buf, cases[i].spec);
+    }
+    /* truncation is reported, the label cut */
+    char small[4];
+    CU_ASSERT_EQUAL(net_spec_label("star:link=100GbIB", 0, small, sizeof small), -1);
+    CU_ASSERT_STRING_EQUAL(small, "100");
+}
+
 static void test_write_errors(void) {
     net_config c = parse_ok("star:hosts=4");
     qsgd_err e = {0};
@@ -608,6 +647,7 @@ int main(void) {
         {"write files", test_write_files},
         {"write errors", test_write_errors},
         {"p2.16xlarge", test_p2},
+        {"figure labels", test_spec_label},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

@@ -48,19 +48,25 @@ static unsigned bitlen(uint32_t x) {
     return x ? 32u - (unsigned)__builtin_clz(x) : 0u;
 }
 
+/* What the GPU codec can do is read from the type's table (quant_type.gpu_codec and
+ * variable_length), never from its name. */
 int qcuda_supported(const quant *q, char *why, size_t len) {
-    const char *name = q && q->type ? q->type->name : "(null)";
+    char who[96];
+    snprintf(who, sizeof who, "%s", q && q->type ? q->type->name : "(null)");
     const char *no = NULL;
-    if (!q || !q->type)
+    if (!q || !q->type) {
         no = "no quantizer";
-    else if (strcmp(name, "fp32") && strcmp(name, "qsgd") && strcmp(name, "onebit"))
+    } else if (q->type->gpu_codec <= QUANT_GPU_NONE || q->type->gpu_codec >= QUANT_GPU_COUNT) {
         no = "no GPU codec for this quantizer type";
-    else if (!strcmp(name, "qsgd") && q->params.format != QUANT_FMT_DENSE)
-        no = "qsgd format=elias is variable-length and stays on the CPU (use format=dense)";
-    else if (q->n > 0x7FFFFFFFull)
+    } else if (q->type->variable_length && q->type->variable_length(&q->params)) {
+        /* the instance's options say which one varies (qsgd:...,format=elias) */
+        quant_describe(q, who, sizeof who);
+        no = "variable-length messages stay on the CPU (the GPU codec writes fixed sizes)";
+    } else if (q->n > 0x7FFFFFFFull) {
         no = "more than 2^31-1 coordinates";
+    }
     if (no && why && len)
-        snprintf(why, len, "%s: %s", name, no);
+        snprintf(why, len, "%s: %s", who, no);
     return no == NULL;
 }
 
@@ -91,12 +97,12 @@ static qcuda *alloc_common(const quant *q, const qc_ops *ops, int device, void *
     a->n = q->n;
     a->rows = q->rows;
     a->cols = q->cols;
-    const char *t = q->type->name;
+    const int codec = q->type->gpu_codec; /* one of QUANT_GPU_*: qcuda_supported */
     int rc = QSGD_OK;
-    if (!strcmp(t, "fp32")) {
+    if (codec == QUANT_GPU_FP32) {
         g->type = QC_FP32;
         g->msg_bits = 32ull * q->n;
-    } else if (!strcmp(t, "qsgd")) {
+    } else if (codec == QUANT_GPU_QSGD) {
         g->type = QC_QSGD;
         a->s = q->params.s;
         a->w = 1 + bitlen(a->s);
@@ -107,7 +113,7 @@ static qcuda *alloc_common(const quant *q, const qc_ops *ops, int device, void *
         rc = ws(g, &g->lanes, a->nb * QK_LANES * sizeof(double), err);
         if (!rc)
             rc = ws(g, &g->norms, a->nb * sizeof(float), err);
-    } else {
+    } else { /* QUANT_GPU_ONEBIT */
         g->type = QC_ONEBIT;
         a->columns = q->rows > 1;
         a->d = a->columns ? 0 : (q->params.bucket ? q->params.bucket : q->n);

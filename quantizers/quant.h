@@ -144,9 +144,23 @@ typedef struct quant_type {
      * default) their mean; QUANT_AGG_VOTE the sign of their sum, a majority vote (signsgd:
      * Bernstein et al. 2019), which a summing collective cannot compute hop by hop. */
     int aggregate;
+    /* Optional: the GPU codec (qcuda.h) whose kernels write and read this type's messages
+     * bit for bit like encode/decode: QUANT_GPU_NONE (0, the default) none, the type stays
+     * on the CPU. The GPU driver picks its kernels from this field, never from the name, so
+     * a new type with one of these wire formats is one row. Messages of variable length
+     * (variable_length) stay on the CPU whatever it says: the kernels write fixed sizes. */
+    int gpu_codec;
 } quant_type;
 
 enum { QUANT_AGG_AVERAGE = 0, QUANT_AGG_VOTE = 1 }; /* quant_type.aggregate */
+/* quant_type.gpu_codec: the wire formats the GPU codec implements (qcuda_kernels.h). */
+enum {
+    QUANT_GPU_NONE = 0,
+    QUANT_GPU_FP32 = 1,   /* raw big-endian floats (fp32) */
+    QUANT_GPU_QSGD = 2,   /* QSGD dense: bucket norms + fixed-width codes (qsgd format=dense) */
+    QUANT_GPU_ONEBIT = 3, /* 1-bit SGD: two means per group + sign bits, error feedback */
+    QUANT_GPU_COUNT = 4,  /* number of values (not a codec) */
+};
 
 /* The instance. Public so that implementations in other files can reach it; callers use
  * the functions below and treat it as read-only. */

@@ -79,4 +79,5 @@ const quant_type quant_type_fp32 = {
     .decode = fp32_decode,
     .unbiased = fp32_unbiased,
     .variance_bound = fp32_variance_bound,
+    .gpu_codec = QUANT_GPU_FP32,
 };

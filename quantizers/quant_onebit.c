@@ -332,4 +332,5 @@ const quant_type quant_type_onebit = {
     .residual = onebit_residual,
     .unbiased = onebit_unbiased,
     .variance_bound = onebit_variance_bound,
+    .gpu_codec = QUANT_GPU_ONEBIT,
 };

@@ -563,4 +563,5 @@ const quant_type quant_type_qsgd = {
     .unbiased = qsgd_unbiased,
     .variance_bound = qsgd_variance_bound,
     .bits_bound = qsgd_bits_bound,
+    .gpu_codec = QUANT_GPU_QSGD, /* format=dense; elias is variable-length (CPU only) */
 };

@@ -389,6 +389,21 @@ static void qc_test_unsupported(void) {
     CU_ASSERT_EQUAL(err.code, QSGD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "elias"));
     quant_free(e);
+    /* every registered type: a GPU codec exactly when its table names one (gpu_codec) and
+     * its messages have a fixed size, whatever its name */
+    for (const quant_type *const *t = quant_types(); *t; t++) {
+        qsgd_err te = {0};
+        quant *x = quant_alloc((*t)->name, NULL, 4, 64, &te);
+        if (!x)
+            continue; /* defaults that need another shape: not this test's business */
+        int fixed = !((*t)->variable_length && (*t)->variable_length(&x->params));
+        why[0] = '\0';
+        CU_ASSERT_EQUAL(qcuda_supported(x, why, sizeof why),
+                        (*t)->gpu_codec != QUANT_GPU_NONE && fixed);
+        if ((*t)->gpu_codec == QUANT_GPU_NONE)
+            CU_ASSERT_PTR_NOT_NULL(strstr(why, "no GPU codec"));
+        quant_free(x);
+    }
     quant *q = qt_alloc("qsgd:bits=4", 1, 100);
     qcuda *g = qc_make(q);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);

@@ -243,6 +243,11 @@ static void test_devices(void) {
         model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_CUDA, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no CUDA implementation"));
     printf("\n  cuda + profile: %s", err.msg);
+    /* the twins are the types whose table names a CUDA implementation (model_type.cuda), the
+     * message lists them in registry order */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "(CUDA models: leastsq, logreg, softmax, mlp, cnn)"));
+    for (const model_type *const *t = model_types(); *t; t++)
+        CU_ASSERT_EQUAL(model_has_cuda((*t)->name), (*t)->cuda != MODEL_CUDA_NONE);
     model *m = model_alloc_spec_on("profile:name=alexnet", &d->shape, 8, MODEL_DEVICE_AUTO, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     CU_ASSERT_EQUAL(m->on_gpu, 0);
@@ -252,6 +257,11 @@ static void test_devices(void) {
     m = model_alloc_spec_on("cnn", &d->shape, 8, MODEL_DEVICE_AUTO, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     CU_ASSERT_EQUAL(m->on_gpu, 1);
+    /* the twin: the CPU table's name and properties, another table */
+    CU_ASSERT_PTR_NOT_EQUAL(m->type, model_type_find("cnn"));
+    CU_ASSERT_STRING_EQUAL(m->type->name, "cnn");
+    CU_ASSERT_EQUAL(m->type->cuda, MODEL_CUDA_CNN);
+    CU_ASSERT_EQUAL(m->type->timing_only, 0);
     printf("\n  auto: %s", model_device_desc(m));
     model_free(m);
     m = model_alloc_spec_on("cnn", &d->shape, 8, MODEL_DEVICE_CPU, &err);

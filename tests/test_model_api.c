@@ -4,6 +4,7 @@
  * FLOP counts against hand counts, input validation, and plain SGD in the test itself
  * reaching high accuracy on small separable problems. */
 #include "model_test_util.h"
+#include "qsgd_opt.h"
 
 static const data_shape IMG = {784, 1, 28, 28, 10};
 
@@ -30,6 +31,35 @@ static void test_registry(void) {
     CU_ASSERT_PTR_NULL(model_type_find(NULL));
     model_set_threads(1);
     CU_ASSERT_EQUAL(model_get_threads(), 1);
+}
+
+/* What callers learn from the tables, never from the names: the timing stand-in (its loss
+ * curves are skipped by `qsgdsim plot`), the option that labels a spec in figures, the CUDA
+ * implementation (model_cuda.cu picks its kernels from it). */
+static void test_type_properties(void) {
+    static const struct {
+        const char *name;
+        int timing_only;
+        const char *label_opt;
+        int cuda;
+    } want[] = {
+        {"leastsq", 0, NULL, MODEL_CUDA_LEASTSQ}, {"logreg", 0, NULL, MODEL_CUDA_LOGREG},
+        {"softmax", 0, NULL, MODEL_CUDA_SOFTMAX}, {"mlp", 0, NULL, MODEL_CUDA_MLP},
+        {"cnn", 0, NULL, MODEL_CUDA_CNN},         {"profile", 1, "name", MODEL_CUDA_NONE},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const model_type *t = model_type_find(want[i].name);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        CU_ASSERT_EQUAL(t->timing_only, want[i].timing_only);
+        CU_ASSERT_EQUAL(t->cuda, want[i].cuda);
+        if (want[i].label_opt) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(t->label_opt);
+            CU_ASSERT_STRING_EQUAL(t->label_opt, want[i].label_opt);
+            CU_ASSERT_PTR_NOT_NULL(qsgd_opt_find(t->opts, t->label_opt)); /* one of its rows */
+        } else {
+            CU_ASSERT_PTR_NULL(t->label_opt);
+        }
+    }
 }
 
 static void test_spec_parse(void) {
@@ -509,6 +539,7 @@ int main(void) {
     model_set_threads(1);
     static const mt_test tests[] = {
         {"registry: six models in order, found by name", test_registry},
+        {"type properties: timing_only, label_opt, cuda", test_type_properties},
         {"spec parsing: options, defaults, errors listing choices", test_spec_parse},
         {"model_alloc: shape and option errors, defaults", test_alloc_errors},
         {"tensor tables: names, shapes, contiguous offsets, describe", test_tensors},
