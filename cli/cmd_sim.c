@@ -31,17 +31,25 @@
 #define PROG "qsgdsim sim"
 #define STOP_GRACE_S 3.0 /* SIGTERM -> SIGKILL of the simulation when interrupted */
 
-/* What one SMPI rank costs (dlopen privatization maps one copy of the trainer per rank),
- * measured with SimGrid 3.32 on x86-64 Debian 12 from /proc/PID/maps and VmRSS of smpimain
- * during logreg runs: 64 ranks 699 maps, 256 ranks 2232, 2048 ranks 16571 (8.0 per rank);
- * peak RSS 0.46 MB per rank at 256 ranks, 0.8 at 1024, 1.2 at 2048. The issue's run died of
- * vm.max_map_count = 65530 near 6,500 ranks (10 per rank): the constants below are rounded up
- * to those. */
+/* What one SMPI rank costs, measured with SimGrid 3.32 on x86-64 Debian 12 (2 cores) from
+ * /proc/PID/maps and smaps_rollup of smpimain. With smpi/privatization:no (one copy of the
+ * trainer for all ranks, see run_simulation) a rank costs its context (stack + guard page):
+ * 256 ranks 820 maps, 1024 ranks 2447 (2.1 per rank, 277 besides); SMPI's default dlopen
+ * privatization cost 8-10 per rank and ended runs near 6,500 ranks. Memory besides the
+ * model's buffers: about 1 MB per rank (the issue's logreg runs); the constants are rounded
+ * up. */
 #define MAPS_BASE 400                /* maps of smpimain besides the ranks */
-#define MAPS_PER_RANK 10             /* maps per rank */
+#define MAPS_PER_RANK 3              /* maps per rank */
 #define MEM_BASE (256.0 * 1048576)   /* bytes besides the ranks */
 #define MEM_PER_RANK (1.5 * 1048576) /* bytes per rank, without the model's own buffers */
-
+/* SimGrid's own message rate here: the bare SMPI ring all-gatherv (network_models/
+ * collective_probe, bench/bench_sim_scale.sh) moved 65k messages in 0.6 s at 256 ranks and
+ * 262k in 2.7 s at 512 ranks on this 2-core machine: ~100k messages per real second at 512
+ * ranks, each message costing more as K grows (~K^0.3: the engine's per-event work grows with
+ * the number of concurrent flows). Used for the wall-time warning only. */
+#define MSG_RATE_512 1.0e5
+#define MSG_RATE_EXP 0.3
+#define WARN_STEP_S 10.0 /* warn when a step should take longer than this */
 /* The launcher's settings are the SIM_SF_LAUNCHER rows of the run-settings table
  * (sim/sim_settings.def): their options, --help lines and checks come from there. */
 static void usage(FILE *f) {
@@ -186,6 +194,47 @@ static int check_resources(long ranks, char *msg, size_t len) {
         return -1;
     }
     return 0;
+}
+
+/* The trainer's --exchange among its arguments (default allgather). */
+static const char *trainer_exchange(char **targs, int n) {
+    const char *ex = "allgather";
+    for (int i = 0; i < n; i++) {
+        if (strcmp(targs[i], "--exchange") == 0 && i + 1 < n)
+            ex = targs[i + 1];
+        else if (strncmp(targs[i], "--exchange=", 11) == 0)
+            ex = targs[i] + 11;
+    }
+    return ex;
+}
+
+/* Simulated messages of one training step on K ranks: all-gather K(K-1) (ring); ring
+ * all-reduce 2K(K-1) (reduce-scatter + all-gather, K messages per hop); parameter server
+ * about 2K (gather, binomial broadcast); stripes K(K-1) (all-to-all) + K(K-1) (all-gather). */
+static double step_messages(const char *exchange, double k) {
+    if (strcmp(exchange, "ps") == 0)
+        return 2.0 * k;
+    if (strcmp(exchange, "allreduce") == 0 || strcmp(exchange, "stripes") == 0)
+        return 2.0 * k * (k - 1);
+    return k * (k - 1);
+}
+
+/* The wall time SimGrid alone needs for one step (MSG_RATE_*), a warning beyond
+ * WARN_STEP_S: a run of K ranks may take hours on a small machine, and the user should know
+ * before, with the ways around it. */
+static void warn_wall_time(long ranks, const char *exchange) {
+    double k = (double)ranks, msgs = step_messages(exchange, k);
+    double rate = MSG_RATE_512 * pow(512.0 / k, MSG_RATE_EXP);
+    double step_s = msgs / rate;
+    if (step_s <= WARN_STEP_S)
+        return;
+    fprintf(stderr,
+            PROG ": warning: --ranks %ld with --exchange %s: about %.0f s of wall time per "
+                 "training step for SimGrid alone (%.3g simulated messages per step at ~%.0fk "
+                 "per real second on a 2-core machine; docs/scale.md): limit the run with "
+                 "--max-steps, use fewer ranks%s\n",
+            ranks, exchange, step_s, msgs, rate / 1000.0,
+            strcmp(exchange, "ps") == 0 ? "" : ", or --exchange ps (O(K) messages per step)");
 }
 
 static volatile sig_atomic_t stop_sig; /* SIGINT/SIGTERM/SIGHUP received (or parent died) */
@@ -404,7 +453,7 @@ static int run_simulation(const sim_run *r) {
     size_t nflags = 1;
     for (const char *c = flags; *c; c++)
         nflags += *c == ' ';
-    size_t cap = 16 + nflags + (size_t)r->ntargs + 1;
+    size_t cap = 24 + nflags + (size_t)r->ntargs + 1;
     char **av = calloc(cap, sizeof *av);
     char *np = NULL, *cagv = NULL, *cag = NULL, *car = NULL, *flagcopy = strdup(flags);
     if (!av || !flagcopy || asprintf(&np, "%ld", r->ranks) < 0 ||
@@ -427,6 +476,12 @@ static int run_simulation(const sim_run *r) {
     for (char *tok = strtok_r(flagcopy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
         av[ac++] = tok;
     av[ac++] = "--cfg=smpi/simulate-computation:no";
+    /* One copy of the trainer for all ranks: SMPI's default privatization dlopens a copy per
+     * rank (a file in smpi/tmpdir and ~8 memory maps each: vm.max_map_count ended runs near
+     * 6,500 ranks, and the copies' relocations and constructors cost setup time). The trainer
+     * has no mutable globals (sim/check_no_globals.sh checks its writable .data/.bss in CTest),
+     * so privatization buys nothing. */
+    av[ac++] = "--cfg=smpi/privatization:no";
     av[ac++] = "--log=root.thres:warning";
     av[ac++] = cagv;
     av[ac++] = cag;
@@ -551,6 +606,7 @@ int cmd_sim(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", res);
         return QSGD_EXIT_RESOURCES;
     }
+    warn_wall_time(ranks, trainer_exchange(argv + optind, argc - optind));
     char trainer[PATH_MAX + 64];
     if (find_trainer(trainer_arg, trainer, sizeof trainer) != 0) {
         fprintf(stderr, PROG ": cannot run the SMPI trainer: %s\n", trainer);

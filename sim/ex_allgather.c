@@ -15,10 +15,13 @@
 #include "ex_allgather.h"
 
 /* SMPI: rank 0 allocates the shared decode state and broadcasts its address (setup, before
- * the clock starts); each rank registers its message buffer, and the receive buffers of the
- * all-gather become SMPI shared memory (the network still carries every byte in simulation;
- * SMPI skips the payload copies). The decode then accumulates into the shared average: no
- * accumulator per rank (one gradient-sized buffer less per virtual rank). */
+ * the clock starts); each rank registers its message buffer, and all ranks receive into one
+ * buffer of SMPI shared memory, never read (the network still carries every byte in
+ * simulation; SMPI skips the payload copies into shared memory). One buffer, not one per
+ * rank: SMPI folds shared memory by mapping one block per smpi/shared-malloc-blocksize, so K
+ * buffers of K messages cost K x K x message / blocksize memory maps (a 235k-parameter MLP
+ * hit vm.max_map_count at 1024 ranks). The decode then accumulates into the shared average:
+ * no accumulator per rank (one gradient-sized buffer less per virtual rank). */
 int ex_allgather_shared_setup(run *r) {
 #ifdef SMPI_H
     if (!r->cfg.shared_decode)
@@ -31,8 +34,9 @@ int ex_allgather_shared_setup(run *r) {
             sd->step = -1;
             sd->avg = malloc(r->m->nparams * sizeof(float));
             sd->msgs = calloc((size_t)r->size, sizeof *sd->msgs);
+            sd->recv = SMPI_SHARED_MALLOC(r->recv_cap);
         }
-        bad = !sd || !sd->avg || !sd->msgs;
+        bad = !sd || !sd->avg || !sd->msgs || !sd->recv;
     }
     if (tr_agree(bad))
         return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the shared decode state");
@@ -40,8 +44,7 @@ int ex_allgather_shared_setup(run *r) {
     r->exs = sd;
     r->acc_unneeded = 1;
     sd->msgs[r->rank] = r->msg;
-    free(r->recv);
-    r->recv = SMPI_SHARED_MALLOC(r->recv_cap);
+    r->recv = sd->recv; /* setup_model allocated none (ex_shared_recv) */
     MPI_Barrier(MPI_COMM_WORLD);
 #else
     (void)r;
@@ -52,12 +55,12 @@ int ex_allgather_shared_setup(run *r) {
 void ex_allgather_teardown(run *r) {
 #ifdef SMPI_H
     shared_decode *sd = r->exs;
-    if (sd) {
-        SMPI_SHARED_FREE(r->recv);
-        r->recv = NULL;
-    }
+    if (sd)
+        r->recv = NULL;          /* sd->recv, freed by rank 0 */
     MPI_Barrier(MPI_COMM_WORLD); /* nobody reads sd after this */
     if (r->rank == 0 && sd) {
+        if (sd->recv)
+            SMPI_SHARED_FREE(sd->recv);
         free(sd->avg);
         free(sd->msgs);
         free(sd);
@@ -123,7 +126,7 @@ static int allgather_step(run *r, double loss, uint32_t step, double compute, st
 const sim_exchange_ops ex_allgather_ops = {
     .id = SIM_EX_ALLGATHER,
     .name = "allgather",
-    .flags = 0,
+    .flags = EX_RECV_ALL,
     .overlap = &ex_allgather_overlap_ops,
     .setup = ex_allgather_shared_setup,
     .step = allgather_step,

@@ -13,6 +13,7 @@ typedef struct shared_decode {
     float *avg;           /* [nparams] */
     const uint8_t **msgs; /* [ranks] each rank's message buffer (real data) */
     int overflow;         /* --overlap: a message of that step was an overflow marker */
+    uint8_t *recv;        /* [recv_cap] SMPI shared memory: every rank's receive buffer */
 } shared_decode;
 
 /* SMPI: rank 0 allocates the shared decode state into r->exs (setup, every rank; nothing

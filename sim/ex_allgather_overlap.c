@@ -116,7 +116,9 @@ static int overlap_step(run *r, double loss, uint32_t step, double compute, step
             nb = quant_max_bits(c->q[t]);
             memset(r->msg + soff, 0xFF, (size_t)((nb + 7) / 8));
         }
-        double e = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)c->numel[t]);
+        double ew = sim_wall() - w0;
+        r->codec_wall += ew;
+        double e = sim_codec_seconds(&r->cfg, ew, 4.0 * (double)c->numel[t]);
         st->encode += e;
         SIM_EXECUTE(e);
         int len = (int)((nb + 7) / 8);
@@ -170,7 +172,7 @@ static int overlap_step(run *r, double loss, uint32_t step, double compute, step
 const sim_exchange_ops ex_allgather_overlap_ops = {
     .id = SIM_EX_ALLGATHER,
     .name = "allgather --overlap",
-    .flags = EX_CHARGES_COMPUTE,
+    .flags = EX_CHARGES_COMPUTE | EX_RECV_ALL,
     .overlap = NULL,
     .setup = overlap_setup,
     .step = overlap_step,

@@ -193,7 +193,9 @@ static int encode_chunk(run *r, requant *x, const float *v, int ch, uint32_t ste
     }
     *len = (int)off;
     *bits += total;
-    double s = sim_codec_seconds(&r->cfg, sim_wall() - w0,
+    double wall = sim_wall() - w0;
+    r->codec_wall += wall;
+    double s = sim_codec_seconds(&r->cfg, wall,
                                  4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - x->p[k0].lo));
     SIM_EXECUTE(s);
     x->enc += s;
@@ -228,8 +230,10 @@ static int decode_chunk(run *r, requant *x, const uint8_t *m, int len, int ch, f
                                 bytes > (size_t)len - off ? "truncated" : qe.msg);
         off += bytes;
     }
-    double s = sim_codec_seconds(&r->cfg, sim_wall() - w0,
-                                 4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - base));
+    double wall = sim_wall() - w0;
+    r->codec_wall += wall;
+    double s =
+        sim_codec_seconds(&r->cfg, wall, 4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - base));
     SIM_EXECUTE(s);
     x->dec += s;
     return EXIT_OK;
@@ -250,8 +254,10 @@ static int round_chunk(run *r, requant *x, float *v, int ch, uint32_t step, int 
                 "allreduce ring, iteration %llu: %s", (unsigned long long)step + 1, qe.msg);
         memcpy(v + pc->lo, x->tmp, pc->len * sizeof(float));
     }
+    double wall = sim_wall() - w0;
+    r->codec_wall += wall;
     double s =
-        sim_codec_seconds(&r->cfg, sim_wall() - w0,
+        sim_codec_seconds(&r->cfg, wall,
                           4.0 * (double)(x->p[x->first[ch + 1] - 1].lo +
                                          x->p[x->first[ch + 1] - 1].len - x->p[x->first[ch]].lo));
     SIM_EXECUTE(s);

@@ -90,6 +90,7 @@ static int stripes_step(run *r, double loss, uint32_t step, double compute, step
     else if (rc)
         goto fail;
     double red = sim_wall() - w0;
+    r->codec_wall += enc + red;
     double bytes = 4.0 * (double)r->m->nparams;
     st->encode = sim_codec_seconds(&r->cfg, enc, bytes) +
                  sim_codec_seconds(&r->cfg, red, 2 * bytes / r->size);
@@ -107,7 +108,9 @@ static int stripes_step(run *r, double loss, uint32_t step, double compute, step
     w0 = sim_wall();
     if (sim_stripes_assemble(s, x->srecv2, r->lens, r->displs, r->grad, &st->loss, &qe) != QSGD_OK)
         goto fail;
-    st->decode = sim_codec_seconds(&r->cfg, sim_wall() - w0, bytes);
+    double dec = sim_wall() - w0;
+    r->codec_wall += dec;
+    st->decode = sim_codec_seconds(&r->cfg, dec, bytes);
     SIM_EXECUTE(st->decode);
     st->bits = b1 + b2 * (uint64_t)(r->size - 1);
     return EXIT_OK;

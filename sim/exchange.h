@@ -74,7 +74,9 @@ typedef struct run {
     float *theta, *grad; /* [nparams], [nparams + 1] (the loss may ride along) */
     float *acc;          /* [nparams + 1] decode accumulator, unless acc_unneeded */
     int acc_unneeded;    /* set by ex->setup: its decodes accumulate elsewhere */
-    uint8_t *msg, *recv; /* this rank's encoded message; all ranks' (tr_gather_big) */
+    uint8_t *msg, *recv; /* this rank's encoded message; all ranks' (tr_gather_big): allocated
+                            where the exchange receives (EX_RECV_*), else NULL; under SMPI's
+                            shared decode one buffer of SMPI shared memory serves all ranks */
     size_t recv_cap;
     int *lens, *displs;   /* [max(size, ntensors)] byte counts and offsets */
     size_t piece;         /* largest (all)gather, bytes (GATHER_PIECE; tests lower it) */
@@ -82,6 +84,7 @@ typedef struct run {
     int *plens, *pdispls; /* [size] counts and displacements of one piece */
     uint8_t *scratch;     /* one whole message, reassembled from pieces (npieces > 1) */
     size_t *idx;
+    double codec_wall; /* real seconds this rank spent encoding and decoding (summary.txt) */
     sim_table iters, evals;
     int reporter;       /* rank that writes iterations.tsv */
     size_t target_iter; /* rank 0: iteration at which the target accuracy was reached */
@@ -94,6 +97,10 @@ typedef struct run {
 
 /* Trainer-side properties of an implementation (sim.h's SIM_EXF_* are the configuration's). */
 #define EX_CHARGES_COMPUTE 0x1u /* step charges the gradient time itself (--overlap) */
+/* every rank receives all messages in r->recv (tr_gather_big, root < 0) */
+#define EX_RECV_ALL 0x2u
+/* rank 0 receives all messages in r->recv (tr_gather_big, root 0) */
+#define EX_RECV_ROOT 0x4u
 
 typedef struct sim_exchange_ops {
     sim_exchange id;  /* its entry in sim_exchange_list (name, summary, SIM_EXF_* flags) */
@@ -111,6 +118,18 @@ typedef struct sim_exchange_ops {
     /* On every rank, whether setup ran or failed (r->exs may be NULL). NULL: none. */
     void (*teardown)(run *r);
 } sim_exchange_ops;
+
+/* SMPI's shared decode of the all-gathers (--shared-decode, the default there): every rank
+ * receives into one buffer of SMPI shared memory that nobody reads (the one decode reads the
+ * senders' own buffers); ex_allgather_shared_setup allocates it. 0 outside SMPI. */
+static inline int ex_shared_recv(const run *r) {
+#ifdef SMPI_H
+    return r->cfg.shared_decode && (r->ex->flags & EX_RECV_ALL);
+#else
+    (void)r;
+    return 0;
+#endif
+}
 
 /* The registry's entries (sim/exchanges.def): ex_NAME_ops of each sim/ex_NAME.c. */
 #define SIM_EXCHANGE(id, name, flags, summary) extern const sim_exchange_ops ex_##name##_ops;

@@ -395,7 +395,13 @@ static int setup_model(run *r) {
     r->theta = malloc(np * sizeof(float));
     r->grad = malloc((np + 1) * sizeof(float));
     r->msg = malloc(r->codec->max_bytes);
-    r->recv = malloc(r->recv_cap);
+    /* K messages per receiving rank: only where the exchange reads them (EX_RECV_*), and not
+     * under SMPI's shared decode (ex_allgather_shared_setup gives all ranks one buffer):
+     * K x K messages of address space were K x (K / 8) memory maps of SMPI's folded shared
+     * memory, which ended a 235k-parameter MLP at 1024 ranks */
+    int want_recv = ((r->ex->flags & EX_RECV_ALL) && !ex_shared_recv(r)) ||
+                    ((r->ex->flags & EX_RECV_ROOT) && r->rank == 0);
+    r->recv = want_recv ? malloc(r->recv_cap) : NULL;
     /* lengths/offsets per rank, or per tensor with --overlap */
     size_t nl = (size_t)r->size > r->m->ntensors ? (size_t)r->size : r->m->ntensors;
     r->lens = calloc(nl, sizeof(int));
@@ -403,8 +409,8 @@ static int setup_model(run *r) {
     r->plens = calloc((size_t)r->size, sizeof(int));
     r->pdispls = calloc((size_t)r->size, sizeof(int));
     r->idx = malloc(r->cfg.batch * sizeof(size_t));
-    int bad = !r->theta || !r->grad || !r->msg || !r->recv || !r->lens || !r->displs || !r->plens ||
-              !r->pdispls || !r->idx;
+    int bad = !r->theta || !r->grad || !r->msg || (want_recv && !r->recv) || !r->lens ||
+              !r->displs || !r->plens || !r->pdispls || !r->idx;
     if (tr_agree(bad))
         return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
     r->m->type->init_params(r->m, r->theta, r->cfg.seed);
@@ -474,12 +480,13 @@ void tr_gather_big(run *r, int root) {
                 shi = hi;
             }
         }
+        uint8_t *into = r->recv ? r->recv + region : NULL; /* a gather's non-roots: none */
         if (root < 0)
-            MPI_Allgatherv(r->msg + slo, (int)(shi - slo), MPI_BYTE, r->recv + region, r->plens,
-                           r->pdispls, MPI_BYTE, MPI_COMM_WORLD);
+            MPI_Allgatherv(r->msg + slo, (int)(shi - slo), MPI_BYTE, into, r->plens, r->pdispls,
+                           MPI_BYTE, MPI_COMM_WORLD);
         else
-            MPI_Gatherv(r->msg + slo, (int)(shi - slo), MPI_BYTE, r->recv + region, r->plens,
-                        r->pdispls, MPI_BYTE, root, MPI_COMM_WORLD);
+            MPI_Gatherv(r->msg + slo, (int)(shi - slo), MPI_BYTE, into, r->plens, r->pdispls,
+                        MPI_BYTE, root, MPI_COMM_WORLD);
         region += off;
     }
 }
@@ -526,6 +533,7 @@ int tr_decode_average(run *r, int count, tr_decode_fn dec, void *ctx, float *acc
     grad_codec_aggregate(r->codec, acc, count, out);
     *loss = lsum / count;
     *wall = sim_wall() - w0;
+    r->codec_wall += *wall; /* the shared decode: once, on the rank that did it */
     return EXIT_OK;
 }
 
@@ -570,7 +578,9 @@ int tr_encode_mine(run *r, double loss, uint32_t step, size_t *len, step_times *
     else if (rc)
         return tr_fail_rank(r, tr_quant_exit(qe.code), "encode at iteration %llu: %s",
                             (unsigned long long)step + 1, qe.msg);
-    st->encode = sim_codec_seconds(&r->cfg, sim_wall() - w0, 4.0 * (double)r->m->nparams);
+    double w = sim_wall() - w0;
+    r->codec_wall += w;
+    st->encode = sim_codec_seconds(&r->cfg, w, 4.0 * (double)r->m->nparams);
     SIM_EXECUTE(st->encode);
     return EXIT_OK;
 }
@@ -706,8 +716,8 @@ static int plan_steps(run *r) {
 
 /* summary.txt (rank 0), through summary.txt.partial; 0 or nonzero with the reason in err. */
 static int write_summary(run *r, size_t it, double total, double last_loss, double wall_max,
-                         double grad_sum, double overhead, const char *why, char *err,
-                         size_t errlen) {
+                         double grad_sum, double codec_sum, double overhead, const char *why,
+                         char *err, size_t errlen) {
     size_t rss = sim_peak_rss(), anon, file, shmem;
     sim_rss_kinds(&anon, &file, &shmem);
     char p[600], tmp[620];
@@ -721,13 +731,14 @@ static int write_summary(run *r, size_t it, double total, double last_loss, doub
     qsgd_file_check(fprintf(f,
                             "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
                             "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
-                            "gradient_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
+                            "gradient_wall_seconds = %.6g\ncodec_wall_seconds = %.6g\n"
+                            "simulator_overhead = %.6g\n"
                             "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
                             "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
                             "status = %s\n",
                             SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max,
-                            grad_sum, overhead, rss, anon, file, shmem, r->cfg.target_accuracy,
-                            r->target_time, why),
+                            grad_sum, codec_sum, overhead, rss, anon, file, shmem,
+                            r->cfg.target_accuracy, r->target_time, why),
                     &e);
     /* a failure leaves summary.txt.partial (kept), never renamed to look complete */
     return qsgd_file_commit(f, &e, tmp, p, QSGD_FILE_KEEP, err, errlen) ? 1 : 0;
@@ -822,7 +833,9 @@ static int train(run *r) {
      * SMPI all ranks share one process and the wall clock, so the simulator's own overhead
      * is the loop's wall time not spent computing gradients). */
     double wall = sim_wall() - wall0, grad_sum = 0, wall_max = 0;
+    double codec_sum = 0;
     MPI_Reduce(&grad_wall, &grad_sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&r->codec_wall, &codec_sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(&wall, &wall_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     size_t rss = sim_peak_rss(), anon, file, shmem;
     sim_rss_kinds(&anon, &file, &shmem);
@@ -846,7 +859,8 @@ static int train(run *r) {
     if (r->evals.f && sim_table_close(&r->evals, why, err, sizeof err))
         tr_fail_rank(r, EXIT_IO, "%s", err);
     if (r->rank == 0 && r->cfg.out_dir[0] && !r->code &&
-        write_summary(r, it, total, last_loss, wall_max, grad_sum, overhead, why, err, sizeof err))
+        write_summary(r, it, total, last_loss, wall_max, grad_sum, codec_sum, overhead, why, err,
+                      sizeof err))
         tr_fail_rank(r, EXIT_IO, "%s", err);
     int rc = tr_agree_code(r->code);
     if (rc) {
