@@ -231,8 +231,8 @@ static void test_time_models(void) {
     }
     parse(&c, &setting, err, sizeof err, "--compute", "flops", NULL);
     CU_ASSERT_STRING_EQUAL(
-        err, "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE, fixed:SECONDS, "
-             "throughput:DEVICE)");
+        err, "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE[:FACTOR], "
+             "fixed:SECONDS, throughput:DEVICE[:FACTOR])");
     char u[200];
     sim_time_models_usage(sim_codec_models(), " | ", u, sizeof u);
     CU_ASSERT_STRING_EQUAL(u, "measured[:FACTOR] | device:DEVICE | none");

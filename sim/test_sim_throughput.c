@@ -83,6 +83,35 @@ static void test_seconds(void) {
     CU_ASSERT(strstr(buf, "throughput:K80 (vgg16 36.3 img/s at batch 32") != NULL);
 }
 
+/* MODEL:DEVICE:FACTOR multiplies the modelled compute time (a sensitivity band), for the
+ * throughput and the FLOPs models alike, and says so in the config line; a factor that is not
+ * a number > 0 is refused with the setting. */
+static void test_factor(void) {
+    sim_config c;
+    char err[600] = "", buf[200];
+    CU_ASSERT_FATAL(parse(&c, err, sizeof err, "--model", "profile:name=resnet50,stride=v1",
+                          "--compute", "throughput:K80:0.75", "--batch", "32", NULL) == 0);
+    CU_ASSERT(close_rel(sim_compute_seconds(&c, 0, 0), 0.75 * 32.0 / 49.0, 1e-3));
+    sim_compute_models()[c.compute]->format(&c, buf, sizeof buf);
+    CU_ASSERT(strstr(buf, "throughput:K80:0.75 (resnet50 49 img/s") != NULL);
+    /* FLOPs: 1.25 x the time of flops:K80 (peak x 50%), exactly */
+    CU_ASSERT_FATAL(parse(&c, err, sizeof err, "--model", "profile:name=lstm-an4,frames=1",
+                          "--compute", "flops:K80", "--batch", "128", NULL) == 0);
+    double base = sim_compute_seconds(&c, 0, 3e12);
+    CU_ASSERT_FATAL(parse(&c, err, sizeof err, "--model", "profile:name=lstm-an4,frames=1",
+                          "--compute", "flops:K80:1.25", "--batch", "128", NULL) == 0);
+    CU_ASSERT(close_rel(sim_compute_seconds(&c, 0, 3e12), 1.25 * base, 1e-15));
+    sim_compute_models()[c.compute]->format(&c, buf, sizeof buf);
+    CU_ASSERT(strstr(buf, "flops:K80:1.25 (") != NULL && strstr(buf, "time x the factor") != NULL);
+    static const char *const bad[] = {"throughput:K80:0", "throughput:K80:x", "flops:K80:-1",
+                                      "flops:K80:", "throughput:K80:nan"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT(parse(&c, err, sizeof err, "--model", "profile:name=resnet50", "--compute",
+                        bad[i], NULL) != 0);
+        CU_ASSERT(strstr(err, "--compute") != NULL && strstr(err, "factor > 0") != NULL);
+    }
+}
+
 /* The table's MACs of the measured ResNets are the profiles' (v1); the K80 rows hold the
  * page's numbers. */
 static void test_table(void) {
@@ -142,6 +171,7 @@ int main(void) {
     CU_add_test(s, "seconds from the published throughputs and the models' MACs", test_seconds);
     CU_add_test(s, "the table: the page's numbers, the ResNets' MACs", test_table);
     CU_add_test(s, "refusals: unknown network, no network, no device", test_refusals);
+    CU_add_test(s, "DEVICE:FACTOR scales the modelled compute time", test_factor);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();

@@ -475,7 +475,7 @@ static void test_option_schema(void) {
     static const char *const usage[][2] = {
         {"leastsq", "l2=LAMBDA"},         {"logreg", "l2=LAMBDA"},
         {"softmax", "l2=LAMBDA"},         {"mlp", "hidden=AxB..."},
-        {"cnn", "channels=AxB..., fc=N"}, {"profile", "name=NET, stride=v1.5|v1"},
+        {"cnn", "channels=AxB..., fc=N"}, {"profile", "name=NET, stride=v1.5|v1, frames=N"},
     };
     char buf[256];
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
