@@ -1133,18 +1133,24 @@ static void check_point(ctx *c, const exp_point *p) {
                "network: %u hosts, fewer than workers = %ld (%s); the network is %s%s", nc.hosts, K,
                where(pline(e, p, EXP_WORKERS)), echo(pv(e, p, EXP_NETWORK), &b1),
                dflt(e, p, EXP_NETWORK));
-    /* device_eff only with a flops compute model */
+    /* device_eff only with the FLOPs compute model; codec device = compute device: asked of
+     * the parsed time models (the trainer's parser), not of their names */
     const char *comp = pv(e, p, EXP_COMPUTE), *codec = pv(e, p, EXP_CODEC);
-    if (*pv(e, p, EXP_DEVICE_EFF) && strncmp(comp, "flops:", 6) != 0)
-        err_at(c, conflict_line(e, p, EXP_DEVICE_EFF, EXP_COMPUTE),
-               "device_eff needs compute = \"flops:DEVICE\"; compute is %s (%s)", echo(comp, &b1),
-               where(pline(e, p, EXP_COMPUTE)));
-    size_t dlen = strcspn(comp + (strncmp(comp, "flops:", 6) == 0 ? 6 : 0), ":"); /* DEVICE[:F] */
-    if (strncmp(comp, "flops:", 6) == 0 && strncmp(codec, "device:", 7) == 0 &&
-        (strlen(codec + 7) != dlen || strncasecmp(comp + 6, codec + 7, dlen) != 0))
-        err_at(c, conflict_line(e, p, EXP_CODEC, EXP_COMPUTE),
-               "codec %s names another device than compute %s (%s)", echo(codec, &b1),
-               echo(comp, &b2), where(pline(e, p, EXP_COMPUTE)));
+    sim_config tc, cc;
+    sim_config_default(&tc);
+    sim_config_default(&cc);
+    char why[400];
+    if (sim_setting_parse(SIM_SET_COMPUTE, comp, &tc, why, sizeof why) == 0) {
+        if (*pv(e, p, EXP_DEVICE_EFF) && tc.compute != SIM_COMPUTE_FLOPS)
+            err_at(c, conflict_line(e, p, EXP_DEVICE_EFF, EXP_COMPUTE),
+                   "device_eff needs compute = \"flops:DEVICE\"; compute is %s (%s)",
+                   echo(comp, &b1), where(pline(e, p, EXP_COMPUTE)));
+        if (sim_setting_parse(SIM_SET_CODEC, codec, &cc, why, sizeof why) == 0 &&
+            sim_setting_parse(SIM_SET_CODEC, codec, &tc, why, sizeof why) != 0)
+            err_at(c, conflict_line(e, p, EXP_CODEC, EXP_COMPUTE),
+                   "codec %s names another device than compute %s (%s)", echo(codec, &b1),
+                   echo(comp, &b2), where(pline(e, p, EXP_COMPUTE)));
+    }
     /* iterations: at least one per epoch, counted in 32 bits, unless max_steps stops earlier */
     double epochs = exp_point_value(e, p, EXP_EPOCHS)->num;
     if (exp_point_value(e, p, EXP_MAX_STEPS)->num == 0 && epochs > SIM_MAX_ITERATIONS)

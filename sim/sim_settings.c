@@ -603,7 +603,7 @@ int sim_config_parse_at(int argc, char **argv, sim_config *c, int *help, int *se
                          argv[optind]);
     /* cross-setting rules (the table's rows are read for the names) */
     if (c->device_eff > 0) {
-        if (!c->device || c->compute == SIM_COMPUTE_THROUGHPUT)
+        if (c->compute != SIM_COMPUTE_FLOPS || !c->device)
             return failed_at(setting, SIM_SET_DEVICE_EFF, err, errlen,
                              "--device-eff needs --compute flops:DEVICE (throughput:DEVICE "
                              "uses measured rates, not a fraction of the peak)");
