@@ -123,9 +123,15 @@ static void list_backends(void) {
         printf("  %-10s available: cuda:0 %s (%d device%s)\n", "cuda", desc, n, n == 1 ? "" : "s");
     else
         printf("  %-10s not available: %s\n", "cuda", why);
+    char codecs[200] = ""; /* the quantizers whose table names a GPU wire format */
+    off = 0;
+    for (const quant_type *const *t = quant_types(); *t; t++)
+        if ((*t)->gpu_codec != QUANT_GPU_NONE && off < sizeof codecs)
+            off += (size_t)snprintf(codecs + off, sizeof codecs - off, "%s%s", off ? ", " : "",
+                                    (*t)->name);
     if (gpu_built_with_cuda())
-        printf("  %-10s CUDA models (dense data): %s; GPU codec: fp32, qsgd dense, onebit\n", "",
-               models);
+        printf("  %-10s CUDA models (dense data): %s; GPU codec (fixed-size formats): %s\n", "",
+               models, codecs);
 }
 
 static const struct category {
