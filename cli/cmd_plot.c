@@ -71,8 +71,11 @@ typedef struct plot {
     int aq, ak, anet, aseed, amodel; /* axis indices or -1 */
     point *pt;
     size_t npt;
-    int timing_only; /* every point with iterations runs a timing-only model (profile) */
-    char **made;     /* figure paths */
+    int timing_only;  /* every point with iterations runs a timing-only model (profile) */
+    unsigned qfollow; /* axes paired with the quantizer (one value per quantizer value, e.g.
+                         the exchange of `pair = ["quantizer", "exchange"]`): they travel in
+                         the quantizer's labels and never split panels */
+    char **made;      /* figure paths */
     size_t nmade;
     int failed, gnuplot_missing;
     size_t ndat; /* data files written */
@@ -85,6 +88,52 @@ static void note(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* The axes whose value is a function of the quantizer's (paired with it in the experiment
+ * file) into c->qfollow, their labels appended to the quantizer's ("fp32 allreduce",
+ * "QSGD 4-bit stripes"). An axis swept on its own varies under every quantizer value and is
+ * never one. 0, or -1 on ENOMEM. */
+static int follow_quantizer(plot *c) {
+    c->qfollow = 0;
+    if (c->aq < 0 || c->ax[c->aq].n < 2 || c->nax > 32)
+        return 0;
+    axis *q = &c->ax[c->aq];
+    size_t *map = malloc(q->n * sizeof *map);
+    if (!map)
+        return -1;
+    for (size_t a = 0; a < c->nax; a++) {
+        if ((int)a == c->aq || c->ax[a].n < 2)
+            continue;
+        for (size_t b = 0; b < q->n; b++)
+            map[b] = SIZE_MAX;
+        int follows = 1;
+        for (size_t i = 0; i < c->npt && follows; i++) {
+            size_t qi = c->pt[i].vi[c->aq], v = c->pt[i].vi[a];
+            if (map[qi] == SIZE_MAX)
+                map[qi] = v;
+            else
+                follows = map[qi] == v;
+        }
+        if (!follows)
+            continue;
+        c->qfollow |= 1u << a;
+        for (size_t b = 0; b < q->n; b++) {
+            if (map[b] == SIZE_MAX)
+                continue;
+            size_t len = strlen(q->label[b]) + strlen(c->ax[a].label[map[b]]) + 2;
+            char *l = malloc(len);
+            if (!l) {
+                free(map);
+                return -1;
+            }
+            snprintf(l, len, "%s %s", q->label[b], c->ax[a].label[map[b]]);
+            free(q->label[b]);
+            q->label[b] = l;
+        }
+    }
+    free(map);
+    return 0;
 }
 
 /* Read a table (qsgd_tsv.h): a missing one is silent (a point not run yet), any other
@@ -331,6 +380,8 @@ static int load_experiment(plot *c) {
     for (size_t a = 0; a < c->nax; a++)
         if (label_axis(&c->ax[a]))
             goto nomem;
+    if (follow_quantizer(c))
+        goto nomem;
     size_t with = 0, timing = 0;
     for (size_t i = 0; i < c->npt; i++)
         if (c->pt[i].have_iters) {
@@ -401,8 +452,8 @@ static void group_label(const plot *c, const point *p, unsigned mask, char *out,
                 (size_t)snprintf(out + l, len - l, "%s%s", l ? ", " : "", c->ax[a].label[p->vi[a]]);
 }
 
-static unsigned all_axes(const plot *c) {
-    return c->nax >= 32 ? 0xffffffffu : (1u << c->nax) - 1;
+static unsigned all_axes(const plot *c) { /* the axes that split panels and groups */
+    return (c->nax >= 32 ? 0xffffffffu : (1u << c->nax) - 1) & ~c->qfollow;
 }
 
 static unsigned bit(int a) {

@@ -111,6 +111,24 @@ fake)
   awk -F'\t' '!/^#/ && NF == 7 && $7 > 0 { n++ } END { exit n != 8 }' "$d/plots/breakdown.dat" ||
     fail "breakdown.dat: expected 8 bars with a positive total"
   [ "$(grep -vc "^#" "$d/plots/reference.dat")" -eq 2 ] || fail "reference.dat: expected 2 rows (K = 2, 4 at 1GbE)"
+  # a setting paired with the quantizer (here the network: fp32 on 1GbE, QSGD on 10GbE, as
+  # `pair = ["quantizer", "network"]` makes) travels in the bar labels, not in the panels
+  d4=$tmp/fake-paired
+  make_fake "$d4" 2 4
+  for f in points.tsv summary.tsv; do
+    awk -F'\t' '/^#/ || $2 == "dir" || ($3 == "fp32") == ($5 == "star:link=1GbE")' "$d4/$f" >"$d4/$f.new"
+    mv "$d4/$f.new" "$d4/$f"
+  done
+  plot_ok "$d4" breakdown bits
+  [ "$(grep -c '^# panel' "$d4/plots/breakdown.dat")" -eq 1 ] ||
+    fail "paired: breakdown.dat split by the paired network: $(grep -c '^# panel' "$d4/plots/breakdown.dat") panels"
+  awk -F'\t' '!/^#/ && NF { print $2 }' "$d4/plots/breakdown.dat" | sort -u >"$tmp/labels"
+  [ "$(wc -l <"$tmp/labels")" -eq 2 ] && grep -q '^fp32 .*1GbE' "$tmp/labels" &&
+    grep -q '^QSGD 4-bit .*10GbE' "$tmp/labels" ||
+    fail "paired: bar labels do not carry the network: $(tr '\n' '|' <"$tmp/labels")"
+  # not paired (every quantizer on both networks): two panels, as before
+  [ "$(grep -c '^# panel' "$d/plots/breakdown.dat")" -eq 2 ] ||
+    fail "breakdown.dat: expected 2 panels (one per network)"
   # points.tsv alone (a run still going): still plots, speedups computed from the tables
   d2=$tmp/fake-points
   make_fake "$d2" 2 4
