@@ -230,9 +230,9 @@ static void test_time_models(void) {
         CU_ASSERT(rc != 0 && setting == (bad[i][0][4] == 'm' ? SIM_SET_COMPUTE : SIM_SET_CODEC));
     }
     parse(&c, &setting, err, sizeof err, "--compute", "flops", NULL);
-    CU_ASSERT_STRING_EQUAL(
-        err, "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE[:FACTOR], "
-             "fixed:SECONDS, throughput:DEVICE[:FACTOR])");
+    CU_ASSERT_STRING_EQUAL(err,
+                           "--compute: 'flops' (valid: measured[:FACTOR], flops:DEVICE[:FACTOR], "
+                           "fixed:SECONDS, throughput:DEVICE[:FACTOR])");
     char u[200];
     sim_time_models_usage(sim_codec_models(), " | ", u, sizeof u);
     CU_ASSERT_STRING_EQUAL(u, "measured[:FACTOR] | device:DEVICE | none");
