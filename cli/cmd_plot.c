@@ -149,22 +149,6 @@ static int tsv_read(const char *path, qsgd_tsv *t) {
     return -1;
 }
 
-/* option value of key in a spec "name:k=v,k=v" (into out), 1 if present */
-static int spec_opt(const char *spec, const char *key, char *out, size_t len) {
-    const char *p = strchr(spec, ':');
-    size_t kl = strlen(key);
-    while (p) {
-        p++;
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            size_t n = strcspn(p + kl + 1, ",");
-            snprintf(out, len, "%.*s", (int)n, p + kl + 1);
-            return 1;
-        }
-        p = strchr(p, ',');
-    }
-    return 0;
-}
-
 /* 1 if the quantizer spec is lossless (fp32: the speedup baseline), from its type table */
 static int spec_lossless(const char *spec) {
     quant_spec qs;
@@ -199,7 +183,7 @@ static void value_label(const char *name, const char *v, int level, char *out, s
         net_spec_label(v, level, out, len);
     } else if (strcmp(name, "model") == 0) {
         const model_type *t = model_type_of(v);
-        if (t && t->label_opt && spec_opt(v, t->label_opt, o, sizeof o))
+        if (t && t->label_opt && qsgd_spec_value(v, t->label_opt, o, sizeof o))
             snprintf(out, len, "%s", o);
         else
             snprintf(out, len, "%s", v);

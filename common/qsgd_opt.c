@@ -515,3 +515,18 @@ void qsgd_opt_print_help(FILE *f, const qsgd_opt *t, const char *indent) {
                 o->help ? o->help : "");
     }
 }
+
+int qsgd_spec_value(const char *spec, const char *key, char *out, size_t len) {
+    const char *p = strchr(spec, ':');
+    size_t kl = strlen(key);
+    while (p) {
+        p++;
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            size_t n = strcspn(p + kl + 1, ",");
+            snprintf(out, len, "%.*s", (int)n, p + kl + 1);
+            return 1;
+        }
+        p = strchr(p, ',');
+    }
+    return 0;
+}

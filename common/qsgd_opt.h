@@ -123,6 +123,11 @@ int qsgd_opt_describe(const qsgd_opt *t, const char *name, const void *params, c
  * "none" for an empty table. Returns 0, or -1 when truncated. */
 int qsgd_opt_usage(const qsgd_opt *t, char *buf, size_t len);
 
+/* The value of key in a spec "name:k=v,k=v" exactly as written (no alias, no parsing: for
+ * labels that keep the user's spelling, "1Gbps" stays "1Gbps") into out[len]; 1 if the key
+ * is given, else 0. */
+int qsgd_spec_value(const char *spec, const char *key, char *out, size_t len);
+
 /* One line per row: indent, "key (aliases)", range or choices, default and help. */
 void qsgd_opt_print_help(FILE *f, const qsgd_opt *t, const char *indent);
 

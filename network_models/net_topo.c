@@ -150,25 +150,9 @@ static void apply_preset(char *name, size_t nlen, double *bw, double *lat, int n
  * Labels use the values as the user wrote them ("1Gbps" stays "1Gbps", "10gbe" "10gbe"), so
  * they read the spec's text, not the parsed config. */
 
-/* The value of key in spec "name:k=v,k=v" as written, into out; 1 if given, else 0. */
-static int spec_value(const char *spec, const char *key, char *out, size_t len) {
-    const char *p = strchr(spec, ':');
-    size_t kl = strlen(key);
-    while (p) {
-        p++;
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            size_t n = strcspn(p + kl + 1, ",");
-            snprintf(out, len, "%.*s", (int)n, p + kl + 1);
-            return 1;
-        }
-        p = strchr(p, ',');
-    }
-    return 0;
-}
-
 /* The network links of a spec as written: link= or else bw= ("" when neither is given). */
 static int spec_link(const char *spec, char *out, size_t len) {
-    return spec_value(spec, "link", out, len) || spec_value(spec, "bw", out, len);
+    return qsgd_spec_value(spec, "link", out, len) || qsgd_spec_value(spec, "bw", out, len);
 }
 
 /* The label of a topology without a label hook: "NAME LINK" (the name as written) when the
@@ -387,10 +371,10 @@ static int multi_gpu_label(const char *spec, int level, char *out, size_t len) {
     (void)level;
     char nodes[16] = "?", gpus[16] = "?", link[64], gpu_link[64];
     int has_link = spec_link(spec, link, sizeof link);
-    spec_value(spec, "nodes", nodes, sizeof nodes);
-    spec_value(spec, "gpus", gpus, sizeof gpus);
-    if (!spec_value(spec, "gpu_link", gpu_link, sizeof gpu_link) &&
-        !spec_value(spec, "gpu_bw", gpu_link, sizeof gpu_link))
+    qsgd_spec_value(spec, "nodes", nodes, sizeof nodes);
+    qsgd_spec_value(spec, "gpus", gpus, sizeof gpus);
+    if (!qsgd_spec_value(spec, "gpu_link", gpu_link, sizeof gpu_link) &&
+        !qsgd_spec_value(spec, "gpu_bw", gpu_link, sizeof gpu_link))
         snprintf(gpu_link, sizeof gpu_link, "GPUs");
     int w = has_link && strcmp(nodes, "1") != 0
                 ? snprintf(out, len, "%sx%s %s + %s", nodes, gpus, gpu_link, link)
