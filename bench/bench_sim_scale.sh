@@ -7,6 +7,8 @@
 #        MODEL DATA QUANT (default mlp, fmnist, qsgd:bits=4,bucket=512), STEPS (default 3)
 #        MAXK_allgather, MAXK_allreduce, MAXK_ps: largest K per exchange (default: no limit)
 #        OUT  where the table, log and figure go (default results/bench/sim_scale)
+#        TRAINER  the SMPI trainer to run (qsgdsim sim --trainer; default: the build's), e.g.
+#             an older build's, to measure a change against it in the same run
 #
 # For every exchange and K: the trainer (`qsgdsim sim`, QSGD 4-bit, star 10GbE, CM02,
 # --max-steps STEPS, batch min(64, 60000 / workers)) under bench/memwatch.sh, then the peer:
@@ -17,6 +19,9 @@
 # fp32 update). peer_step = the probe's wall time per step + the trainer's real gradient and
 # codec seconds per step (summary.txt: gradient_wall_seconds + codec_wall_seconds);
 # ratio = trainer wall per step / peer_step (issue 15's goal: <= 1.25 at K >= 256).
+# The trainer's wall per step is its loop's wall time less its evaluations (summary.txt:
+# wall_seconds - eval_wall_seconds; the evaluation at step 0 and at the last step are no part
+# of a step, the peer has none), over its iterations; eval_s is what was left out.
 # Memory (bench/memwatch.sh, the peak over the run): private (Private_Clean + Private_Dirty of
 # smpimain), pss (private + shared pages divided by their mappings: physical memory) and
 # maps (memory maps of the process tree). No peak RSS: SMPI's shared blocks are mapped many
@@ -42,7 +47,7 @@ log=$out/sim_scale.log
   echo "# qsgdsim simulator scaling: $model on $data, $quant, $steps steps, star 10GbE, CM02; peer = bare SMPI collectives (collective_probe) + the trainer's gradient and codec seconds"
   echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), $(smpirun -version 2>/dev/null | head -1 || echo SimGrid)"
 } | tee "$table"
-printf "exchange\tK\titers\twall_step_s\tpeer_step_s\tratio\tcoll_step_s\tnumerics_step_s\tsetup_s\tprivate_MiB\tpss_MiB\tmaps\tpeer_private_MiB\tmsg_bytes\tcollective\n" | tee -a "$table"
+printf "exchange\tK\titers\twall_step_s\tpeer_step_s\tratio\tcoll_step_s\tnumerics_step_s\tsetup_s\tprivate_MiB\tpss_MiB\tmaps\tpeer_private_MiB\tmsg_bytes\tcollective\teval_s\n" | tee -a "$table"
 fail=0
 for ex in $exchanges; do
   maxk_var=MAXK_$ex
@@ -56,13 +61,15 @@ for ex in $exchanges; do
     d=$tmp/$ex-$k
     echo "== $ex K=$k batch=$batch" >>"$log"
     if ! "$here/memwatch.sh" "$tmp/mem" -- "$build/qsgdsim" sim --ranks "$k" --network star:link=10GbE \
-      --out "$d" -- --model "$model" --data "$data" --quant "$quant" --exchange "$ex" --batch "$batch" \
-      --epochs 1000 --max-steps "$steps" --eval-every 1000000 >>"$log" 2>&1; then
+      ${TRAINER:+--trainer "$TRAINER"} --out "$d" -- --model "$model" --data "$data" --quant "$quant" \
+      --exchange "$ex" --batch "$batch" --epochs 1000 --max-steps "$steps" --eval-every 1000000 >>"$log" 2>&1; then
       echo "$ex K=$k: the simulation FAILED (see $log)" | tee -a "$table"
       fail=1
       continue
     fi
     get() { sed -n "s/^$1 = //p" "$d/summary.txt"; }
+    ev=$(get eval_wall_seconds)
+    [ -n "$ev" ] || ev=0 # a trainer from before eval_wall_seconds
     mem() { sed -n "s/^$1 //p" "$tmp/mem"; }
     iters=$(get iterations)
     np=$(sed -n 's/.*ranks, [0-9]* workers, \([0-9]*\) parameters.*/\1/p' "$log" | tail -1)
@@ -86,14 +93,15 @@ for ex in $exchanges; do
     awk -v ex="$ex" -v k="$k" -v it="$iters" -v wall="$(get wall_seconds)" -v g="$(get gradient_wall_seconds)" \
       -v c="$(get codec_wall_seconds)" -v coll="$coll_s" -v tot="$(mem wall_s)" -v priv="$(mem private_kb)" \
       -v pss="$(mem pss_kb)" -v maps="$(mem maps)" -v ppriv="$(sed -n 's/^private_kb //p' "$tmp/pmem")" \
-      -v m="$m" -v cn="$coll" \
-      'BEGIN { ws = wall / it; num = (g + c) / it; peer = coll + num;
-               printf "%s\t%d\t%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t%.1f\t%.0f\t%.0f\t%d\t%.0f\t%d\t%s\n",
+      -v m="$m" -v cn="$coll" -v ev="$ev" \
+      'BEGIN { ws = (wall - ev) / it; num = (g + c) / it; peer = coll + num;
+               printf "%s\t%d\t%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t%.1f\t%.0f\t%.0f\t%d\t%.0f\t%d\t%s\t%.2f\n",
                  ex, k, it, ws, peer, ws / peer, coll, num, tot - wall, priv / 1024, pss / 1024, maps,
-                 ppriv / 1024, m, cn }' | tee -a "$table"
+                 ppriv / 1024, m, cn, ev }' | tee -a "$table"
   done
 done
-echo "# wall_step_s: the trainer's loop (wall_seconds / iterations); setup_s: the rest of the command (data, sharding, buffers);" | tee -a "$table"
+echo "# wall_step_s: the trainer's loop less its evaluations ((wall_seconds - eval_wall_seconds) / iterations); eval_s: the evaluations' seconds left out;" | tee -a "$table"
+echo "# setup_s: the rest of the command (data, sharding, buffers);" | tee -a "$table"
 echo "# coll_step_s: the bare SMPI collectives per step; numerics_step_s: real gradient + codec seconds per step (all ranks)" | tee -a "$table"
 if command -v gnuplot >/dev/null && [ "$(grep -cv '^#\|^exchange\|FAILED' "$table")" -ge 2 ]; then
   gnuplot -e "tsv='$table'; out='$out/sim_scale.png'" "$here/sim_scale.gp" 2>>"$log" &&

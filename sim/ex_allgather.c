@@ -107,8 +107,9 @@ static int allgather_step(run *r, double loss, uint32_t step, double compute, st
     /* Every rank now holds the same K messages and would compute the same average. The first
      * rank out of the collective decodes them (from the senders' own buffers, which hold this
      * step's messages: nobody can encode the next step before some rank has left this
-     * collective, and SMPI switches ranks only inside MPI calls), the others copy its result;
-     * every rank is charged the measured decode time. */
+     * collective, and SMPI switches ranks only inside MPI calls), the others use its result
+     * (no copy: the optimizer reads the shared average); every rank is charged the measured
+     * decode time. */
     if (sd->step != (long long)step) {
         int rc = tr_decode_average(r, r->size, decode_shared, sd, sd->avg, sd->avg, &sd->loss,
                                    &sd->decode_wall);
@@ -116,7 +117,7 @@ static int allgather_step(run *r, double loss, uint32_t step, double compute, st
             return rc;
         sd->step = (long long)step;
     }
-    memcpy(r->grad, sd->avg, r->m->nparams * sizeof(float));
+    r->upd = sd->avg; /* applied once for all ranks (trainer.c, shared parameters) */
     st->loss = sd->loss;
     st->decode = sim_codec_seconds(&r->cfg, sd->decode_wall, 4.0 * (double)r->m->nparams * r->size);
     SIM_EXECUTE(st->decode);
@@ -126,7 +127,7 @@ static int allgather_step(run *r, double loss, uint32_t step, double compute, st
 const sim_exchange_ops ex_allgather_ops = {
     .id = SIM_EX_ALLGATHER,
     .name = "allgather",
-    .flags = EX_RECV_ALL,
+    .flags = EX_RECV_ALL | EX_SAME_UPDATE,
     .overlap = &ex_allgather_overlap_ops,
     .setup = ex_allgather_shared_setup,
     .step = allgather_step,

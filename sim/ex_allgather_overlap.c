@@ -163,7 +163,10 @@ static int overlap_step(run *r, double loss, uint32_t step, double compute, step
     }
     if (overflow)
         st->loss = -INFINITY; /* as the marker of the other exchanges (GRAD_CODEC_EOVERFLOW) */
-    memcpy(r->grad, acc, np * sizeof(float));
+    if (sd)
+        r->upd = acc; /* the shared average, applied once for all ranks (trainer.c) */
+    else
+        memcpy(r->grad, acc, np * sizeof(float));
     st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)np * r->size);
     SIM_EXECUTE(st->decode);
     return EXIT_OK;
@@ -172,7 +175,7 @@ static int overlap_step(run *r, double loss, uint32_t step, double compute, step
 const sim_exchange_ops ex_allgather_overlap_ops = {
     .id = SIM_EX_ALLGATHER,
     .name = "allgather --overlap",
-    .flags = EX_CHARGES_COMPUTE | EX_RECV_ALL,
+    .flags = EX_CHARGES_COMPUTE | EX_RECV_ALL | EX_SAME_UPDATE,
     .overlap = NULL,
     .setup = overlap_setup,
     .step = overlap_step,

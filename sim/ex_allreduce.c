@@ -366,7 +366,9 @@ static int allreduce_step(run *r, double loss, uint32_t step, double compute, st
 const sim_exchange_ops ex_allreduce_ops = {
     .id = SIM_EX_ALLREDUCE,
     .name = "allreduce",
-    .flags = 0,
+    /* both rings end with every rank holding the same bits (the owner's sum is forwarded
+     * unchanged); --allreduce mpi does not promise it (the trainer excludes it) */
+    .flags = EX_SAME_UPDATE,
     .overlap = NULL,
     .setup = requant_setup,
     .step = allreduce_step,

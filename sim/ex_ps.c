@@ -81,7 +81,7 @@ static int ps_step(run *r, double loss, uint32_t step, double compute, step_time
 const sim_exchange_ops ex_ps_ops = {
     .id = SIM_EX_PS,
     .name = "ps",
-    .flags = EX_RECV_ROOT,
+    .flags = EX_RECV_ROOT | EX_SAME_UPDATE, /* the server's average, broadcast bit for bit */
     .overlap = NULL,
     .setup = ps_setup,
     .step = ps_step,

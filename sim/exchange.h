@@ -71,12 +71,15 @@ typedef struct run {
     grad_codec *codec;
     optim *opt;
     data_sampler *sampler;
-    float *theta, *grad; /* [nparams], [nparams + 1] (the loss may ride along) */
-    float *acc;          /* [nparams + 1] decode accumulator, unless acc_unneeded */
-    int acc_unneeded;    /* set by ex->setup: its decodes accumulate elsewhere */
-    uint8_t *msg, *recv; /* this rank's encoded message; all ranks' (tr_gather_big): allocated
-                            where the exchange receives (EX_RECV_*), else NULL; under SMPI's
-                            shared decode one buffer of SMPI shared memory serves all ranks */
+    float *theta, *grad;      /* [nparams], [nparams + 1] (the loss may ride along) */
+    float *acc;               /* [nparams + 1] decode accumulator, unless acc_unneeded */
+    const float *upd;         /* set by ex->step: the averaged gradient the optimizer applies, where
+                                 it is not r->grad (SMPI's shared decode: its shared average) */
+    struct shared_params *sp; /* SMPI: one theta and optimizer for all ranks (trainer.c) */
+    int acc_unneeded;         /* set by ex->setup: its decodes accumulate elsewhere */
+    uint8_t *msg, *recv;      /* this rank's encoded message; all ranks' (tr_gather_big): allocated
+                                 where the exchange receives (EX_RECV_*), else NULL; under SMPI's
+                                 shared decode one buffer of SMPI shared memory serves all ranks */
     size_t recv_cap;
     int *lens, *displs;   /* [max(size, ntensors)] byte counts and offsets */
     size_t piece;         /* largest (all)gather, bytes (GATHER_PIECE; tests lower it) */
@@ -101,6 +104,10 @@ typedef struct run {
 #define EX_RECV_ALL 0x2u
 /* rank 0 receives all messages in r->recv (tr_gather_big, root 0) */
 #define EX_RECV_ROOT 0x4u
+/* every rank ends ex->step with the bit-identical averaged gradient (and so, from the same
+ * initial parameters, the same parameters): under SMPI's shared decode the trainer keeps one
+ * theta and optimizer for all ranks and applies each step's update once (trainer.c) */
+#define EX_SAME_UPDATE 0x8u
 
 typedef struct sim_exchange_ops {
     sim_exchange id;  /* its entry in sim_exchange_list (name, summary, SIM_EXF_* flags) */

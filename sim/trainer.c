@@ -362,6 +362,40 @@ static size_t gather_piece(void) {
 }
 
 /* ---- model, codec, optimizer -------------------------------------------------------------- */
+/* SMPI: the parameters and the optimizer of all ranks, one copy. Every rank of an exchange
+ * with EX_SAME_UPDATE starts from the same theta (init_params, one seed) and applies the same
+ * averaged gradient bits with the same optimizer, so the K copies were always identical: the
+ * first rank out of a step's exchange applies the update (SMPI switches ranks only inside MPI
+ * calls, and no rank reads theta for the next step before every rank has finished this
+ * step's gradient, which the exchange needed), the others find it applied. One theta and one
+ * momentum buffer instead of K, and one optimizer step per step instead of K. */
+typedef struct shared_params {
+    float *theta;   /* [nparams] */
+    optim *opt;     /* rank 0's, allocated in plan_steps */
+    long long step; /* last step applied (-1: none) */
+    double lr;      /* its learning rate */
+} shared_params;
+
+/* Is the update applied once for all ranks? Only under SMPI's shared decode (the switch for
+ * all of SMPI's sharing; --no-shared-decode runs every rank's own copy), for exchanges whose
+ * update is bit-identical on every rank; not --allreduce mpi (the library's algorithm may
+ * sum in a different order on different ranks). */
+static int shares_params(const run *r) {
+#ifdef SMPI_H
+    return r->cfg.shared_decode && (r->ex->flags & EX_SAME_UPDATE) &&
+           !(r->cfg.exchange == SIM_EX_ALLREDUCE && r->cfg.allreduce_mpi);
+#else
+    (void)r;
+    return 0;
+#endif
+}
+
+/* Fault in a buffer's pages now (setup), not in the first timed step. */
+static void touch(void *p, size_t bytes) {
+    if (p)
+        memset(p, 0, bytes);
+}
+
 static int setup_model(run *r) {
     const data_shape *shape = r->shard ? &r->shard->shape : &r->test->shape;
     qsgd_err me = {0};
@@ -392,9 +426,20 @@ static int setup_model(run *r) {
                            "quantizer or a smaller model");
     r->recv_cap = r->codec->max_bytes * (size_t)r->size;
     r->piece = gather_piece();
-    r->theta = malloc(np * sizeof(float));
+    int share = shares_params(r);
+    if (share && r->rank == 0) {
+        r->sp = calloc(1, sizeof *r->sp);
+        if (r->sp) {
+            r->sp->step = -1;
+            r->sp->theta = malloc(np * sizeof(float));
+        }
+    }
+    if (!share)
+        r->theta = malloc(np * sizeof(float));
     r->grad = malloc((np + 1) * sizeof(float));
     r->msg = malloc(r->codec->max_bytes);
+    touch(r->grad, (np + 1) * sizeof(float));
+    touch(r->msg, r->codec->max_bytes);
     /* K messages per receiving rank: only where the exchange reads them (EX_RECV_*), and not
      * under SMPI's shared decode (ex_allgather_shared_setup gives all ranks one buffer):
      * K x K messages of address space were K x (K / 8) memory maps of SMPI's folded shared
@@ -409,11 +454,17 @@ static int setup_model(run *r) {
     r->plens = calloc((size_t)r->size, sizeof(int));
     r->pdispls = calloc((size_t)r->size, sizeof(int));
     r->idx = malloc(r->cfg.batch * sizeof(size_t));
-    int bad = !r->theta || !r->grad || !r->msg || (want_recv && !r->recv) || !r->lens ||
-              !r->displs || !r->plens || !r->pdispls || !r->idx;
+    int bad = (share ? r->rank == 0 && (!r->sp || !r->sp->theta) : !r->theta) || !r->grad ||
+              !r->msg || (want_recv && !r->recv) || !r->lens || !r->displs || !r->plens ||
+              !r->pdispls || !r->idx;
     if (tr_agree(bad))
         return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the buffers");
-    r->m->type->init_params(r->m, r->theta, r->cfg.seed);
+    if (share) { /* rank 0's copy for all (setup: before the clock starts) */
+        MPI_Bcast(&r->sp, (int)sizeof r->sp, MPI_BYTE, 0, MPI_COMM_WORLD);
+        r->theta = r->sp->theta;
+    }
+    if (!share || r->rank == 0)
+        r->m->type->init_params(r->m, r->theta, r->cfg.seed);
     if (r->is_worker) {
         qsgd_err de = {0};
         r->sampler = data_sampler_alloc(NULL, r->shard->n, r->cfg.batch, 1, r->cfg.seed,
@@ -654,11 +705,15 @@ static void table_failed(run *r, sim_table *t) {
 static int evaluate_rank0(run *r, size_t it, double epoch, double t);
 
 /* Rank 0 evaluates; returns 1 (on every rank) when the target accuracy is reached. The
- * decision is broadcast only when a target is set (one small message per evaluation). */
-static int evaluate(run *r, size_t it, double epoch, double t) {
+ * decision is broadcast only when a target is set (one small message per evaluation). The
+ * real seconds of rank 0's evaluation are added to *eval_wall (summary.txt: not a step's). */
+static int evaluate(run *r, size_t it, double epoch, double t, double *eval_wall) {
     int stop = 0;
-    if (r->rank == 0)
+    if (r->rank == 0) {
+        double w0 = sim_wall();
         stop = evaluate_rank0(r, it, epoch, t);
+        *eval_wall += sim_wall() - w0;
+    }
     if (r->cfg.target_accuracy > 0)
         MPI_Bcast(&stop, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return stop;
@@ -708,16 +763,21 @@ static int plan_steps(run *r) {
     optim_params_parse(r->cfg.optim, &op, &oe); /* parsed in setup_model already */
     train_schedule_resolve(&op, r->steps, r->ipe, 0);
     int rc = 0;
-    if (!(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
+    if ((!r->sp || r->rank == 0) && !(r->opt = optim_alloc(r->m->nparams, &op, &oe)))
         rc = tr_fail_rank(r, oe.code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE,
                           "optimizer '%s': %s", r->cfg.optim, oe.msg);
-    return tr_agree_code(rc);
+    if (r->sp && r->rank == 0)
+        r->sp->opt = r->opt;
+    rc = tr_agree_code(rc);
+    if (!rc && r->sp) /* rank 0 set it before the reduction that every rank has left */
+        r->opt = r->sp->opt;
+    return rc;
 }
 
 /* summary.txt (rank 0), through summary.txt.partial; 0 or nonzero with the reason in err. */
 static int write_summary(run *r, size_t it, double total, double last_loss, double wall_max,
-                         double grad_sum, double codec_sum, double overhead, const char *why,
-                         char *err, size_t errlen) {
+                         double grad_sum, double codec_sum, double eval_wall, double overhead,
+                         const char *why, char *err, size_t errlen) {
     size_t rss = sim_peak_rss(), anon, file, shmem;
     sim_rss_kinds(&anon, &file, &shmem);
     char p[600], tmp[620];
@@ -732,12 +792,12 @@ static int write_summary(run *r, size_t it, double total, double last_loss, doub
                             "backend = %s\nranks = %d\nworkers = %d\niterations = %zu\n"
                             "sim_time = %.9g\nfinal_train_loss = %.9g\nwall_seconds = %.6g\n"
                             "gradient_wall_seconds = %.6g\ncodec_wall_seconds = %.6g\n"
-                            "simulator_overhead = %.6g\n"
+                            "eval_wall_seconds = %.6g\nsimulator_overhead = %.6g\n"
                             "peak_rss_bytes = %zu\nrss_anon_bytes = %zu\nrss_file_bytes = %zu\n"
                             "rss_shmem_bytes = %zu\ntarget_accuracy = %g\ntime_to_target = %.9g\n"
                             "status = %s\n",
                             SIM_BACKEND, r->size, r->nworkers, it, total, last_loss, wall_max,
-                            grad_sum, codec_sum, overhead, rss, anon, file, shmem,
+                            grad_sum, codec_sum, eval_wall, overhead, rss, anon, file, shmem,
                             r->cfg.target_accuracy, r->target_time, why),
                     &e);
     /* a failure leaves summary.txt.partial (kept), never renamed to look complete */
@@ -758,10 +818,11 @@ static int train(run *r) {
     double flops = r->m->type->flops_per_sample(r->m) * (double)r->cfg.batch;
     MPI_Barrier(MPI_COMM_WORLD);
     double start = MPI_Wtime();
-    double wall0 = sim_wall(), grad_wall = 0; /* real seconds: whole loop, gradients */
+    /* real seconds: whole loop, gradients, evaluations (rank 0) */
+    double wall0 = sim_wall(), grad_wall = 0, eval_wall = 0;
     double last_loss = NAN;
     r->target_time = NAN;
-    evaluate(r, 0, 0.0, 0.0);
+    evaluate(r, 0, 0.0, 0.0, &eval_wall);
     size_t eval_every = r->cfg.eval_every ? r->cfg.eval_every : ipe;
     int status = EXIT_OK;
     char why[200] = "complete";
@@ -785,10 +846,19 @@ static int train(run *r) {
             if (!(r->ex->flags & EX_CHARGES_COMPUTE))
                 SIM_EXECUTE(st.compute);
         }
+        r->upd = NULL;
         int rc = r->ex->step(r, loss, (uint32_t)it, st.compute, &st);
         if (rc) /* a broken message or an encoder error on this rank: a bug, or out of memory */
             abort_run(r);
-        double lr = optim_step(r->opt, r->theta, r->grad, it);
+        const float *upd = r->upd ? r->upd : r->grad;
+        double lr;
+        if (!r->sp)
+            lr = optim_step(r->opt, r->theta, upd, it);
+        else if (r->sp->step != (long long)it) { /* the first rank out: once for all */
+            lr = r->sp->lr = optim_step(r->opt, r->theta, upd, it);
+            r->sp->step = (long long)it;
+        } else
+            lr = r->sp->lr;
         double t = MPI_Wtime() - start;
         last_loss = st.loss;
         double epoch = (double)(it + 1) / (double)ipe;
@@ -820,7 +890,7 @@ static int train(run *r) {
             break;
         }
         if ((it + 1) % eval_every == 0 || it + 1 == steps) {
-            if (evaluate(r, it + 1, epoch, t)) {
+            if (evaluate(r, it + 1, epoch, t, &eval_wall)) {
                 snprintf(why, sizeof why, "complete: target accuracy %g reached at iteration %zu",
                          r->cfg.target_accuracy, it + 1);
                 it++;
@@ -859,8 +929,8 @@ static int train(run *r) {
     if (r->evals.f && sim_table_close(&r->evals, why, err, sizeof err))
         tr_fail_rank(r, EXIT_IO, "%s", err);
     if (r->rank == 0 && r->cfg.out_dir[0] && !r->code &&
-        write_summary(r, it, total, last_loss, wall_max, grad_sum, codec_sum, overhead, why, err,
-                      sizeof err))
+        write_summary(r, it, total, last_loss, wall_max, grad_sum, codec_sum, eval_wall, overhead,
+                      why, err, sizeof err))
         tr_fail_rank(r, EXIT_IO, "%s", err);
     int rc = tr_agree_code(r->code);
     if (rc) {
@@ -876,6 +946,16 @@ static int train(run *r) {
 }
 
 static void cleanup(run *r) {
+    /* the shared parameters are rank 0's, freed there: every rank has left the loop (train
+     * ends with reductions) and nobody reads them in cleanup */
+    if (r->sp && r->rank != 0) {
+        r->theta = NULL;
+        r->opt = NULL;
+    } else if (r->sp) {
+        if (r->theta != r->sp->theta) /* setup failed before sharing it */
+            free(r->sp->theta);
+        free(r->sp);
+    }
     data_sampler_free(r->sampler);
     if (r->test && r->test != r->shard)
         dataset_free(r->test);
