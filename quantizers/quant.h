@@ -150,9 +150,16 @@ typedef struct quant_type {
      * a new type with one of these wire formats is one row. Messages of variable length
      * (variable_length) stay on the CPU whatever it says: the kernels write fixed sizes. */
     int gpu_codec;
+    /* Optional: how --exchange allreduce carries this type: QUANT_AR_REQUANT (0, the
+     * default) the requantizing ring (ex_allreduce.c; stateless averaging types only: the
+     * settings refuse the others); QUANT_AR_POWER the power-iteration all-reduce of PowerSGD
+     * (sim/ex_allreduce_powersgd.c: every worker's P and Q' summed by the fp32 ring between
+     * the phases of quant_powersgd.h; the error feedback stays per worker). */
+    int allreduce;
 } quant_type;
 
 enum { QUANT_AGG_AVERAGE = 0, QUANT_AGG_VOTE = 1 }; /* quant_type.aggregate */
+enum { QUANT_AR_REQUANT = 0, QUANT_AR_POWER = 1 };  /* quant_type.allreduce */
 /* quant_type.gpu_codec: the wire formats the GPU codec implements (qcuda_kernels.h). */
 enum {
     QUANT_GPU_NONE = 0,

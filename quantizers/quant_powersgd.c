@@ -10,12 +10,16 @@
  * starts from the same Q, as the paper requires; drawn again so whenever a column of Q' is
  * all zeros (M = 0 along it: Q would stay zero). feedback=0: e stays 0.
  *
- * Not the paper's distributed algorithm: there every worker computes its P = M_w Q, the P are
- * all-reduced (summed) before orthogonalising, and Q' = M_w^T P is all-reduced again, so
- * that all workers share P and Q. A quantizer sees one worker's tensor, so here each worker
- * compresses on its own (its own P and Q', a rank-r approximation of its own M): what the
- * all-gather exchange sums is then a sum of rank-r matrices, not a rank-r matrix. The two
- * all-reduces belong to the exchange (a separate task).
+ * As a quantizer (quant_quantize / quant_encode: the all-gather and parameter-server
+ * exchanges) it is not the paper's distributed algorithm: a quantizer sees one worker's
+ * tensor, so each worker compresses on its own (its own P and Q', a rank-r approximation of
+ * its own M), and what the all-gather sums is a sum of rank-r matrices, not a rank-r matrix.
+ * The paper's algorithm (every worker's P = M_w Q all-reduced and averaged before
+ * orthogonalising, Q' = M_w^T P all-reduced again, so that all workers share P and Q' and
+ * apply the same C = P Q'^T) is --exchange allreduce (sim/ex_allreduce_powersgd.c): it calls
+ * this file's phases (quant_powersgd.h: project, orth_back, check, commit; this quantizer's
+ * step is the same calls with nothing between them) on each worker's instance, with the two
+ * fp32 ring all-reduces between them, so that with one worker it computes C(M) bit for bit.
  *
  * A vector (rows = 1 or cols = 1) is sent uncompressed (32-bit floats, e stays 0), as in
  * the paper's implementation.
@@ -40,6 +44,7 @@
 #include "qrng.h"
 #include "qsgd_opt.h"
 #include "quant.h"
+#include "quant_powersgd.h"
 
 /* decode(encode(v)) == quantize(v) needs the same roundings in both products: never fused */
 #if defined(__clang__)
@@ -191,10 +196,30 @@ static int all_finite(const float *x, size_t n) {
     return !bad;
 }
 
-/* One power-iteration step: M, P and Q' into im->m, im->p, im->qn; the state (e, Q) is
- * untouched. EINVAL when M is not finite or C(M) could overflow. Two passes over M, a row
- * at a time: M = g + e with P = M Q, then Q' = M^T P; powersgd_finish makes the third. */
-static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
+/* ---- the phases (quant_powersgd.h): this quantizer's step and the all-reduce exchange's ---- */
+static powersgd_impl *impl_of(quant *q) {
+    return q && q->type == &quant_type_powersgd ? q->impl : NULL;
+}
+
+size_t quant_powersgd_rank(const quant *q) {
+    const powersgd_impl *im = impl_of((quant *)q);
+    return im ? im->r : 0;
+}
+
+float *quant_powersgd_p(quant *q) {
+    powersgd_impl *im = impl_of(q);
+    return im ? im->p : NULL;
+}
+
+float *quant_powersgd_qn(quant *q) {
+    powersgd_impl *im = impl_of(q);
+    return im ? im->qn : NULL;
+}
+
+/* Phase 1: Q initialised where needed, M = g + e and P = M Q into im->m, im->p (two passes
+ * over M, a row at a time: this one and Q' = M^T P; powersgd_finish makes the third). The
+ * state (e, Q) is untouched. EINVAL when M is not finite. */
+int quant_powersgd_project(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
     powersgd_impl *im = q->impl;
     const size_t rows = q->rows, cols = q->cols, r = im->r;
     float *qt = im->qt;
@@ -221,7 +246,13 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_er
         for (size_t k = 0; k < r; k++)
             im->p[i * r + k] = dot8(mi, qt + k * cols, cols);
     }
-    /* orthogonalise P's columns (modified Gram-Schmidt, double sums) */
+    return QSGD_OK;
+}
+
+/* Phase 2: P = orth(P) (modified Gram-Schmidt, double sums), then Q' = M^T P into im->qn. */
+void quant_powersgd_orth_back(quant *q) {
+    powersgd_impl *im = q->impl;
+    const size_t rows = q->rows, cols = q->cols, r = im->r;
     for (size_t k = 0; k < r; k++) {
         for (size_t l = 0; l < k; l++) {
             double dp = 0;
@@ -258,8 +289,13 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_er
                 qk[j] += pk * mi[j];
         }
     }
-    /* |C(M)_ij| <= sum_k |Q'_jk| (|P_ik| <= 1): refused when that could overflow, so that
-     * the state is written only after every check */
+}
+
+/* Phase 3: |C(M)_ij| <= sum_k |Q'_jk| (|P_ik| <= 1): EINVAL when that could overflow, so
+ * that the state is written only after every check. */
+int quant_powersgd_check(const quant *q, qsgd_err *err) {
+    const powersgd_impl *im = q->impl;
+    const size_t cols = q->cols, r = im->r;
     for (size_t j = 0; j < cols; j++) {
         double cs = 0;
         for (size_t k = 0; k < r; k++)
@@ -272,6 +308,16 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_er
                 r, j, cs);
     }
     return QSGD_OK;
+}
+
+/* One power-iteration step: M, P and Q' into im->m, im->p, im->qn; the state (e, Q) is
+ * untouched. EINVAL when M is not finite or C(M) could overflow. */
+static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
+    int rc = quant_powersgd_project(q, v, ctx, err);
+    if (rc)
+        return rc;
+    quant_powersgd_orth_back(q);
+    return quant_powersgd_check(q, err);
 }
 
 /* C(M) = P Q'^T (the decoder's order) into out (NULL: not wanted) and, with feedback, the
@@ -292,9 +338,9 @@ static void powersgd_finish(quant *q, float *out) {
     }
 }
 
-/* Commit the step: C(M) (into out, may be NULL), e = M - C(M) (feedback; else e stays 0),
- * Q = Q'. */
-static void powersgd_commit(quant *q, float *out) {
+/* Phase 4, commit the step: C(M) = P Q'^T (into out, may be NULL), e = M - C(M) (feedback;
+ * else e stays 0), Q = Q'. */
+void quant_powersgd_commit(quant *q, float *out) {
     powersgd_impl *im = q->impl;
     powersgd_finish(q, out);
     float *t = im->qt;
@@ -331,7 +377,7 @@ static int powersgd_quantize(quant *q, const float *v, const quant_ctx *ctx, flo
     int rc = powersgd_step(q, v, ctx, err);
     if (rc)
         return rc;
-    powersgd_commit(q, out);
+    quant_powersgd_commit(q, out);
     return QSGD_OK;
 }
 
@@ -373,7 +419,7 @@ static int powersgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8
                 o[2] = (uint8_t)(u >> 8);
                 o[3] = (uint8_t)u;
             }
-        powersgd_commit(q, NULL);
+        quant_powersgd_commit(q, NULL);
     }
     *nbits = total;
     return QSGD_OK;
@@ -494,4 +540,5 @@ const quant_type quant_type_powersgd = {
     .residual = powersgd_residual,
     .unbiased = powersgd_unbiased,
     .variance_bound = powersgd_variance_bound,
+    .allreduce = QUANT_AR_POWER,
 };

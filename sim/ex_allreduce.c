@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ex_allreduce_powersgd.h"
+#include "ex_ring.h"
 #include "exchange.h"
 
 /* Chunk c of K over n values: [lo, hi). */
@@ -35,7 +37,7 @@ static void chunk(size_t n, int K, int c, size_t *lo, size_t *hi) {
 /* Ring all-reduce (sum) of v[n] in place: reduce-scatter then all-gather, K-1 steps each.
  * The summation order is fixed by this code, so the bits do not depend on the MPI. Returns
  * the number of floats this rank sent (about 2 (K-1)/K n). */
-static uint64_t ring_allreduce(float *v, size_t n, float *tmp, int rank, int K) {
+uint64_t ring_allreduce(float *v, size_t n, float *tmp, int rank, int K) {
     int right = (rank + 1) % K, left = (rank + K - 1) % K;
     uint64_t sent = 0;
     for (int s = 0; s < K - 1; s++) {
@@ -82,6 +84,10 @@ typedef struct requant {
 } requant;
 
 static void requant_teardown(run *r) {
+    if (ex_powersgd_wanted(r)) { /* PowerSGD's all-reduces (ex_allreduce_powersgd.c) */
+        ex_powersgd_teardown(r);
+        return;
+    }
     requant *x = r->exs;
     if (!x)
         return;
@@ -99,6 +105,8 @@ static void requant_teardown(run *r) {
 }
 
 static int requant_setup(run *r) {
+    if (ex_powersgd_wanted(r))
+        return ex_powersgd_setup(r);
     grad_codec *c = r->codec;
     if (c->nquantized == 0 || r->cfg.allreduce_mpi || r->size < 2)
         return EXIT_OK; /* today's dense fp32 path, bit for bit */
@@ -314,6 +322,8 @@ static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times 
 
 static int allreduce_step(run *r, double loss, uint32_t step, double compute, step_times *st) {
     (void)compute;
+    if (ex_powersgd_wanted(r))
+        return ex_powersgd_step(r, loss, step, st);
     requant *x = r->exs;
     if (x) {
         size_t np = r->m->nparams;

@@ -653,7 +653,16 @@ int sim_config_parse_at(int argc, char **argv, sim_config *c, int *help, int *se
     /* The exchanges' rules on the quantizer, read from its type's properties (never its
      * name). allgather and ps decode every worker's message: they take every quantizer. */
     const quant_type *qt = quant_type_find(qs.name);
-    if (c->exchange == SIM_EX_ALLREDUCE && !quant_spec_lossless(&qs)) {
+    if (c->exchange == SIM_EX_ALLREDUCE && qt->allreduce == QUANT_AR_POWER) {
+        /* PowerSGD's all-reduces of P and Q' on qsgdsim's ring (ex_allreduce_powersgd.c) */
+        if (c->allreduce_mpi)
+            return failed_at(setting, SIM_SET_ALLREDUCE_IMPL, err, errlen,
+                             "--allreduce mpi: '%s' all-reduces its factors P and Q' on "
+                             "qsgdsim's fixed-order ring (every worker must hold the same P "
+                             "bits to orthogonalise): use --allreduce ring, or --quant fp32 "
+                             "with --allreduce mpi",
+                             c->quant);
+    } else if (c->exchange == SIM_EX_ALLREDUCE && !quant_spec_lossless(&qs)) {
         /* the requantizing ring: a partial sum is re-encoded at every hop (ex_allreduce.c) */
         if (c->allreduce_mpi)
             return failed_at(setting, SIM_SET_ALLREDUCE_IMPL, err, errlen,
