@@ -3,10 +3,13 @@
 # target accuracy, final accuracy and bits per compressor and bandwidth, and each scheme's
 # break-even bandwidth against the ring all-reduce baselines; a table and three figures.
 #
-#   scripts/compressors-study.sh [-t TARGET] [-f png|svg|pdf] [DIR [BASELINE_DIR]]
+#   scripts/compressors-study.sh [-t TARGET] [-f png|svg|pdf] [-b Q,Q,...] [DIR [BASELINE_DIR]]
 #       DIR           results of compressors.cfg            (default results/compressors)
 #       BASELINE_DIR  results of compressors_allreduce.cfg  (default results/compressors_allreduce)
 #       -t TARGET     test accuracy to reach (default 0.85)
+#       -b Q,...      the ring all-reduce quantizers that are baselines (default fp32,fp16,bf16:
+#                     the dense sums); other all-reduce schemes (PowerSGD's two rings, the
+#                     requantizing rings of lossy quantizers) are compared against them
 #
 # Writes DIR/breakeven.tsv (one row per scheme = quantizer + exchange), DIR/time_to_target.tsv
 # (one row per scheme and bandwidth) and DIR/plots/compressors_{accuracy_time,accuracy_bits,
@@ -35,10 +38,12 @@ set -euo pipefail
 
 target=0.85
 fmt=png
-while getopts "t:f:h" o; do
+baseq=fp32,fp16,bf16
+while getopts "t:f:b:h" o; do
     case $o in
     t) target=$OPTARG ;;
     f) fmt=$OPTARG ;;
+    b) baseq=$OPTARG ;;
     *)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         [ "$o" = h ] && exit 0 || exit 2
@@ -92,7 +97,7 @@ list_points() { # DIR
 # Per point: its phases to the target and its evaluations. Then per scheme the fit and the
 # break-even bandwidths against every ring all-reduce scheme.
 rc=0
-awk -F'\t' -v target="$target" -v out="$out" -v tt="$tt" -v pdir="$dir/plots" '
+awk -F'\t' -v target="$target" -v out="$out" -v tt="$tt" -v pdir="$dir/plots" -v baseq="$baseq" '
 function bw(net,   m) {   # Gb/s of a star spec: bw=XGbps, bw=XMbps or link=NGb...
     if (match(net, /bw=[0-9.eE+]+Gbps/)) return substr(net, RSTART + 3, RLENGTH - 7) + 0
     if (match(net, /bw=[0-9.eE+]+Mbps/)) return (substr(net, RSTART + 3, RLENGTH - 7) + 0) / 1000
@@ -170,10 +175,12 @@ END {
         for (k = 1; k <= sn[s]; k++) { r = (sA[s] + V / sb[s, k]) / sT[s, k] - 1; r = r < 0 ? -r : r; e = r > e ? r : e }
         sErr[s] = e
     }
-    # baselines: the ring all-reduce schemes
+    # baselines: the ring all-reduce schemes of the -b quantizers (dense sums)
     nb = 0
-    for (s = 1; s <= ns; s++) if (sx[s] == "allreduce") bl[++nb] = s
-    if (!nb) fail("no allreduce scheme among the points (the baseline directory)")
+    nbq = split(baseq, bqv, ",")
+    for (i = 1; i <= nbq; i++) isbase[bqv[i]] = 1
+    for (s = 1; s <= ns; s++) if (sx[s] == "allreduce" && (sq[s] in isbase)) bl[++nb] = s
+    if (!nb) fail("no allreduce scheme of the baseline quantizers (" baseq ") among the points (the baseline directory)")
     print "# what: compressors study, time to test accuracy " target " and break-even bandwidth against the ring all-reduce (scripts/compressors-study.sh)" > out
     print "# T(B) = A + V / B, A = compute + codec + latency time to the target (s), V = bits on one link to the target (Gbit), B in Gb/s" > out
     print "# breakeven_vs_X = (V - V_X) / (A_X - A) Gb/s; wins_vs_X: below (this scheme is faster below it), above, always, never; NaN: target not reached" > out
@@ -240,7 +247,7 @@ END {
     for (i = 1; i <= nbw; i++) printf "bw%d = %g\n", i, bws[i] > f
     for (s = 1; s <= ns; s++) {
         printf "stitle%d = \"%s%s\"\n", s, sq[s], sx[s] == "allgather" ? "" : " (" sx[s] ")" > f
-        printf "sbase%d = %d\n", s, (sx[s] == "allreduce") > f
+        printf "sbase%d = %d\n", s, (sx[s] == "allreduce" && (sq[s] in isbase)) > f
     }
     close(f)
     exit bad

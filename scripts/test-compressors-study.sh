@@ -112,6 +112,30 @@ check late $wc below
 t=$(awk -F'\t' '$1 == "qsgd:bits=4" && $3 == 10 { print $6 }' "$tmp/r/time_to_target.tsv")
 near "$t" 0.01725 || fail "time to target of qsgd:bits=4 at 10 Gb/s: '$t', expected 0.01725"
 
+# a lossy scheme on the all-reduce (PowerSGD's two rings) is compared, not a baseline: with
+# "pw" in the baseline directory the table keeps one baseline column set (fp32), and pw gets
+# its break-even against fp32 like the all-gather schemes (A = 0.012, V = 0.02: 0.08/0.001 = 80)
+make_set "$tmp/r4" "$tmp/b4"
+for B in 1 10 100; do
+    point "$tmp/b4/q=pw_bw=$B" "powersgd:rank=2" allreduce $B 1e-3 1e-4 0 1e-4 0.002 0.86
+done
+summary "$tmp/b4"
+"$study" "$tmp/r4" "$tmp/b4" >/dev/null 2>"$tmp/err" || fail "with powersgd on the all-reduce: $(cat "$tmp/err")"
+be=$tmp/r4/breakeven.tsv
+[ "$(head -5 "$be" | grep -v '^#' | head -1 | tr '\t' '\n' | grep -c '^breakeven_vs_')" = 1 ] ||
+    fail "powersgd on the all-reduce became a baseline: $(grep -v '^#' "$be" | head -1)"
+check "powersgd:rank=2" $bc 80
+check "powersgd:rank=2" $wc below
+# -b names the baselines: both all-reduce schemes
+"$study" -b fp32,powersgd:rank=2 "$tmp/r4" "$tmp/b4" >/dev/null 2>"$tmp/err" || fail "-b: $(cat "$tmp/err")"
+[ "$(grep -v '^#' "$be" | head -1 | tr '\t' '\n' | grep -c '^breakeven_vs_')" = 2 ] ||
+    fail "-b fp32,powersgd:rank=2: not two baselines: $(grep -v '^#' "$be" | head -1)"
+rc=0
+"$study" -b bf16 "$tmp/r4" "$tmp/b4" >/dev/null 2>"$tmp/err" || rc=$?
+[ $rc = 1 ] && grep -q "no allreduce scheme of the baseline quantizers (bf16)" "$tmp/err" ||
+    fail "-b bf16 with no bf16 ring: exit $rc, $(cat "$tmp/err")"
+be=$tmp/r/breakeven.tsv
+
 # refusals: an incomplete point; evaluations that differ between bandwidths
 make_set "$tmp/r2" "$tmp/b2"
 sed -i 's/\tcomplete$/\tfailed/' "$tmp/b2/summary.tsv"
