@@ -34,6 +34,42 @@ int cmd_run(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 
+/* --- what a simulation needs (cmd_sim.c): `qsgdsim sim` and `qsgdsim run` (each point) --- *
+ * Estimated before it starts from the trainer's own options: memory maps, private memory
+ * (a fixed part, the data set once, and per rank its SMPI context plus the model's buffers:
+ * gradient, message, parameters and optimizer unless shared, the model's work memory, its
+ * shard, the exchange's receive buffers), and wall time (SimGrid's message rate plus the real
+ * gradient and codec work of every rank, timed on one batch here). */
+typedef struct sim_estimate_cache { /* the last data set's shape: one load per data spec */
+    char data[320];
+    int ok;
+    size_t dim, channels, height, width, n, ntest;
+    int nclass, csr;
+    double bytes; /* train + test set in memory */
+} sim_estimate_cache;
+
+typedef struct sim_estimate {
+    long ranks;
+    char exchange[32];
+    int model_known; /* 0: data or model not buildable here: only the fixed costs below */
+    size_t nparams, steps;
+    double maps, max_maps;          /* memory maps; vm.max_map_count (-1: unknown) */
+    double mem, avail;              /* private bytes; MemAvailable (-1: unknown) */
+    double mem_fixed, mem_per_rank; /* mem = mem_fixed + ranks x mem_per_rank */
+    double msgs, simgrid_step_s, numerics_step_s, step_s, total_s;
+} sim_estimate;
+
+/* Estimate a simulation of ranks SMPI ranks with the trainer options targs[0..ntargs) (as
+ * after `qsgdsim sim ... --`). cache may be NULL. Always fills e (model_known says how much
+ * it knows); never fails. */
+void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *cache,
+                      sim_estimate *e);
+/* Does it fit this machine? 0, or -1 with msg naming the limit (vm.max_map_count,
+ * MemAvailable) and the way around it; jobs simulations at once share the memory. warn gets
+ * a warning ("" none) when a step should take longer than 10 s of wall time. */
+int sim_estimate_check(const sim_estimate *e, int jobs, char *msg, size_t len, char *warn,
+                       size_t wlen);
+
 /* --- shared helpers (defined in qsgdsim.c) ------------------------------------------ */
 const char *exp_version(void);      /* e.g. "0.1.0" */
 const char *exp_git(void);          /* `git describe` at configure time, or "unknown" */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "qsgd_file.h"
 #include "sim.h"
 #include "sim_exit.h"
+#include "train.h"
 
 #define PROG "qsgdsim sim"
 #define STOP_GRACE_S 3.0 /* SIGTERM -> SIGKILL of the simulation when interrupted */
@@ -164,50 +166,6 @@ static double machine_limit(const char *env, const char *path, const char *key, 
     return x;
 }
 
-/* Can this machine hold `ranks` SMPI ranks? SMPI privatization maps one copy of the trainer
- * per rank: past vm.max_map_count SimGrid dies with a misleading message ("Did you compile
- * the program with a SMPI-specific compiler?"). Returns 0, or fills msg and returns -1. The
- * model's own buffers are not counted (the trainer reports its peak RSS in summary.txt). */
-static int check_resources(long ranks, char *msg, size_t len) {
-    double maps = MAPS_BASE + (double)MAPS_PER_RANK * (double)ranks;
-    double max_maps = machine_limit("QSGDSIM_MAX_MAP_COUNT", "/proc/sys/vm/max_map_count", "", 1);
-    if (max_maps > 0 && maps > max_maps) {
-        long fit = (long)((max_maps - MAPS_BASE) / MAPS_PER_RANK);
-        snprintf(msg, len,
-                 "--ranks %ld needs about %.0f memory maps (%d per rank under SMPI), more than "
-                 "this machine allows (vm.max_map_count = %.0f): use at most %ld ranks, or raise "
-                 "the limit as root: sysctl -w vm.max_map_count=%.0f",
-                 ranks, maps, MAPS_PER_RANK, max_maps, fit > 0 ? fit : 0,
-                 65536.0 * ceil(maps * 1.25 / 65536.0));
-        return -1;
-    }
-    double mem = MEM_BASE + MEM_PER_RANK * (double)ranks;
-    double avail = machine_limit("QSGDSIM_MEM_AVAILABLE", "/proc/meminfo", "MemAvailable:", 1024);
-    if (avail > 0 && mem > avail) {
-        long fit = (long)((avail - MEM_BASE) / MEM_PER_RANK);
-        snprintf(msg, len,
-                 "--ranks %ld needs at least %.1f GiB of memory (%.1f MiB per rank under SMPI, "
-                 "before the model's buffers), more than is available (MemAvailable = %.1f GiB): "
-                 "use at most %ld ranks, or a machine with more memory",
-                 ranks, mem / 1073741824.0, MEM_PER_RANK / 1048576.0, avail / 1073741824.0,
-                 fit > 0 ? fit : 0);
-        return -1;
-    }
-    return 0;
-}
-
-/* The trainer's --exchange among its arguments (default allgather). */
-static const char *trainer_exchange(char **targs, int n) {
-    const char *ex = "allgather";
-    for (int i = 0; i < n; i++) {
-        if (strcmp(targs[i], "--exchange") == 0 && i + 1 < n)
-            ex = targs[i + 1];
-        else if (strncmp(targs[i], "--exchange=", 11) == 0)
-            ex = targs[i] + 11;
-    }
-    return ex;
-}
-
 /* Simulated messages of one training step on K ranks: all-gather K(K-1) (ring); ring
  * all-reduce 2K(K-1) (reduce-scatter + all-gather, K messages per hop); parameter server
  * about 2K (gather, binomial broadcast); stripes K(K-1) (all-to-all) + K(K-1) (all-gather). */
@@ -219,22 +177,238 @@ static double step_messages(const char *exchange, double k) {
     return k * (k - 1);
 }
 
-/* The wall time SimGrid alone needs for one step (MSG_RATE_*), a warning beyond
- * WARN_STEP_S: a run of K ranks may take hours on a small machine, and the user should know
- * before, with the ways around it. */
-static void warn_wall_time(long ranks, const char *exchange) {
-    double k = (double)ranks, msgs = step_messages(exchange, k);
-    double rate = MSG_RATE_512 * pow(512.0 / k, MSG_RATE_EXP);
-    double step_s = msgs / rate;
-    if (step_s <= WARN_STEP_S)
+/* Bytes malloc holds now (in use, heap and mmapped chunks). */
+static double heap_bytes(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return (double)mi.uordblks + (double)mi.hblkhd;
+}
+
+/* The data set's shape and sizes, loaded once per data spec (cache). 0 or -1. */
+static int data_info(const sim_config *c, sim_estimate_cache *cache) {
+    if (cache->data[0] && strcmp(cache->data, c->data) == 0)
+        return cache->ok ? 0 : -1;
+    memset(cache, 0, sizeof *cache);
+    snprintf(cache->data, sizeof cache->data, "%s", c->data);
+    dataset *train = NULL, *test = NULL;
+    qsgd_err de = {0};
+    if (data_load_spec(c->data, c->seed, &train, &test, &de) != QSGD_OK)
+        return -1; /* the trainer says why */
+    cache->ok = 1;
+    cache->dim = train->shape.dim;
+    cache->channels = train->shape.channels;
+    cache->height = train->shape.height;
+    cache->width = train->shape.width;
+    cache->nclass = train->shape.nclass;
+    cache->n = train->n;
+    cache->ntest = test && test != train ? test->n : 0;
+    cache->csr = train->layout == DATA_CSR;
+    /* a row: its features (dense fp32, or CSR's column + value per non-zero) and its label */
+    double row = cache->csr ? 12.0 * (double)dataset_nnz(train) / (double)(train->n ? train->n : 1)
+                            : 4.0 * (double)cache->dim;
+    cache->bytes = (row + 4.0) * (double)(cache->n + cache->ntest);
+    if (test != train)
+        dataset_free(test);
+    dataset_free(train);
+    return 0;
+}
+
+/* Real seconds of one call, the second of two (the first faults the buffers in). */
+#define TIME2(expr, out)                                                                           \
+    do {                                                                                           \
+        for (int rep_ = 0; rep_ < 2; rep_++) {                                                     \
+            double t0_ = sim_wall();                                                               \
+            expr;                                                                                  \
+            (out) = sim_wall() - t0_;                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* The model part of the estimate: builds the model and codec on one batch of zeros (the
+ * data's shape), measures their memory and times one gradient, encode and decode. */
+static void estimate_model(const sim_config *c, const sim_estimate_cache *d, long ranks,
+                           sim_estimate *e) {
+    data_shape shape = {d->dim, d->channels, d->height, d->width, d->nclass};
+    qsgd_err err = {0};
+    double h0 = heap_bytes();
+    model *m = model_alloc_spec_on(c->model, &shape, c->batch, MODEL_DEVICE_CPU, &err);
+    if (!m)
         return;
-    fprintf(stderr,
-            PROG ": warning: --ranks %ld with --exchange %s: about %.0f s of wall time per "
-                 "training step for SimGrid alone (%.3g simulated messages per step at ~%.0fk "
-                 "per real second on a 2-core machine; docs/scale.md): limit the run with "
-                 "--max-steps, use fewer ranks%s\n",
-            ranks, exchange, step_s, msgs, rate / 1000.0,
-            strcmp(exchange, "ps") == 0 ? "" : ", or --exchange ps (O(K) messages per step)");
+    double model_b = heap_bytes() - h0;
+    h0 = heap_bytes();
+    grad_codec *codec = grad_codec_alloc(m, c->quant, c->quant_min_numel, &err);
+    double codec_b = heap_bytes() - h0;
+    optim_params op;
+    memset(&op, 0, sizeof op);
+    optim *opt = NULL;
+    h0 = heap_bytes();
+    if (optim_params_parse(c->optim, &op, &err) == QSGD_OK) {
+        train_schedule_resolve(&op, 1000, 1000, 0);
+        opt = optim_alloc(m->nparams, &op, &err);
+    }
+    double opt_b = opt ? heap_bytes() - h0 : 0;
+    size_t np = m->nparams, b = c->batch ? c->batch : 1;
+    dataset *batch = NULL;
+    float *theta = malloc(np * sizeof(float)), *grad = calloc(np + 1, sizeof(float));
+    size_t *idx = malloc(b * sizeof *idx);
+    uint8_t *msg = codec ? malloc(codec->max_bytes) : NULL;
+    double t_grad = 0, t_enc = 0, t_dec = 0;
+    if (codec && theta && grad && idx && msg &&
+        dataset_alloc_dense(&shape, b, &batch, &err) == QSGD_OK) {
+        for (size_t i = 0; i < b; i++)
+            idx[i] = i;
+        m->type->init_params(m, theta, c->seed);
+        double loss = 0, l2 = 0;
+        size_t len = 0;
+        uint64_t bits = 0;
+        TIME2(m->type->loss_grad(m, theta, batch, idx, b, &loss, grad, &err), t_grad);
+        TIME2(grad_codec_encode(codec, grad, loss, c->seed, 0, 0, msg, codec->max_bytes, &len,
+                                &bits, &err),
+              t_enc);
+        TIME2(grad_codec_decode_add(codec, msg, len, grad, &l2, &err), t_dec);
+    }
+    e->model_known = codec != NULL;
+    e->nparams = np;
+    double K = (double)ranks, nw = strcmp(e->exchange, "ps") == 0 ? K - 1 : K;
+    double maxb = codec ? (double)codec->max_bytes : 4.0 * (double)(np + 1);
+    /* SMPI's sharing (trainer.c: shares_params, ex_shared_recv): under the shared decode the
+     * all-gathers decode once into one average and receive into one buffer; every exchange
+     * but stripes and --allreduce mpi keeps one theta and optimizer for all ranks */
+    int sd = c->shared_decode, ag = c->exchange == SIM_EX_ALLGATHER;
+    int shares = sd && c->exchange != SIM_EX_STRIPES &&
+                 !(c->exchange == SIM_EX_ALLREDUCE && c->allreduce_mpi);
+    double g = 4.0 * (double)(np + 1);
+    double rank = MEM_PER_RANK + model_b + codec_b + g + maxb;
+    rank += shares ? 0 : 4.0 * (double)np + opt_b; /* theta, momentum */
+    rank += ag && sd ? 0 : g;                      /* the decode accumulator */
+    if (ag && !sd)
+        rank += maxb * K; /* every rank's K messages */
+    double plan = 0;      /* the requantizing ring's plan: a quantizer per chunk piece */
+    if (c->exchange == SIM_EX_ALLREDUCE && !c->allreduce_mpi && codec && codec->nquantized) {
+        rank += 2.0 * maxb + g / K; /* the ring's send, all-gather area and chunk */
+        quant_spec qs;
+        size_t chunk = (size_t)((double)(np + 1) / K) + 1;
+        if (quant_spec_parse(c->quant, &qs, &err) == QSGD_OK) {
+            h0 = heap_bytes();
+            quant *q = quant_alloc(qs.name, &qs.params, 1, chunk, &err);
+            plan = (heap_bytes() - h0 + 32.0) * (K + (double)codec->ntensors + 1.0);
+            quant_free(q);
+        }
+    }
+    if (c->exchange == SIM_EX_STRIPES)
+        rank += 3.0 * maxb + g;
+    /* the shard (CSR data: every worker loads the whole file, then keeps its rows) */
+    double row = d->n ? d->bytes / (double)(d->n + d->ntest) : 0;
+    rank += d->csr ? d->bytes : row * (double)d->n / nw;
+    rank += sd ? 0 : plan; /* under SMPI's shared decode one plan serves all ranks */
+    e->mem_per_rank += rank - MEM_PER_RANK;
+    e->mem_fixed += (sd ? plan : 0) + d->bytes + (shares ? 4.0 * (double)np + opt_b : 0) +
+                    (ag && sd ? g : 0) + (c->exchange == SIM_EX_PS ? maxb * K : 0);
+    /* wall time: every worker's gradient and encode; the decodes as each exchange does them */
+    double dec = ag ? (sd ? nw : nw * K) : c->exchange == SIM_EX_PS ? nw : 2.0 * K;
+    e->numerics_step_s = nw * (t_grad + t_enc) + dec * t_dec;
+    size_t ipe = (size_t)((double)d->n / nw) / b;
+    qsgd_err te = {0};
+    if (ipe < 1 || train_plan_steps(c->epochs, ipe, c->max_steps, &e->steps, &te))
+        e->steps = 0;
+    dataset_free(batch);
+    free(theta);
+    free(grad);
+    free(idx);
+    free(msg);
+    optim_free(opt);
+    grad_codec_free(codec);
+    model_free(m);
+}
+
+void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *cache,
+                      sim_estimate *e) {
+    memset(e, 0, sizeof *e);
+    e->ranks = ranks;
+    double k = (double)ranks;
+    e->maps = MAPS_BASE + (double)MAPS_PER_RANK * k;
+    e->max_maps = machine_limit("QSGDSIM_MAX_MAP_COUNT", "/proc/sys/vm/max_map_count", "", 1);
+    e->avail = machine_limit("QSGDSIM_MEM_AVAILABLE", "/proc/meminfo", "MemAvailable:", 1024);
+    e->mem_fixed = MEM_BASE;
+    e->mem_per_rank = MEM_PER_RANK;
+    snprintf(e->exchange, sizeof e->exchange, "allgather");
+    /* the trainer's own parser: what it will run (argv[0] is the program) */
+    char **av = calloc((size_t)ntargs + 2, sizeof *av);
+    sim_config c;
+    sim_config_default(&c);
+    int help = 0, parsed = 0;
+    char err[800];
+    if (av) {
+        av[0] = "qsgdsim-trainer-smpi";
+        for (int i = 0; i < ntargs; i++)
+            av[i + 1] = targs[i];
+        int saved = optind; /* getopt's state: the caller's parse goes on after this */
+        optind = 0;
+        parsed = sim_config_parse(ntargs + 1, av, &c, &help, err, sizeof err) == 0 && !help;
+        optind = saved;
+        free(av);
+    }
+    if (parsed)
+        snprintf(e->exchange, sizeof e->exchange, "%s", sim_exchange_get(c.exchange)->name);
+    e->msgs = step_messages(e->exchange, k);
+    e->simgrid_step_s = e->msgs / (MSG_RATE_512 * pow(512.0 / k, MSG_RATE_EXP));
+    sim_estimate_cache local;
+    if (!cache) {
+        memset(&local, 0, sizeof local);
+        cache = &local;
+    }
+    if (parsed && data_info(&c, cache) == 0)
+        estimate_model(&c, cache, ranks, e);
+    e->mem = e->mem_fixed + e->mem_per_rank * k;
+    e->step_s = e->simgrid_step_s + e->numerics_step_s;
+    e->total_s = e->step_s * (double)e->steps;
+}
+
+int sim_estimate_check(const sim_estimate *e, int jobs, char *msg, size_t len, char *warn,
+                       size_t wlen) {
+    long ranks = e->ranks;
+    if (warn && wlen)
+        warn[0] = '\0';
+    if (e->max_maps > 0 && e->maps > e->max_maps) {
+        long fit = (long)((e->max_maps - MAPS_BASE) / MAPS_PER_RANK);
+        snprintf(msg, len,
+                 "--ranks %ld needs about %.0f memory maps (%d per rank under SMPI), more than "
+                 "this machine allows (vm.max_map_count = %.0f): use at most %ld ranks, or raise "
+                 "the limit as root: sysctl -w vm.max_map_count=%.0f",
+                 ranks, e->maps, MAPS_PER_RANK, e->max_maps, fit > 0 ? fit : 0,
+                 65536.0 * ceil(e->maps * 1.25 / 65536.0));
+        return -1;
+    }
+    double need = e->mem * (jobs > 1 ? jobs : 1);
+    if (e->avail > 0 && need > e->avail) {
+        long fit = (long)((e->avail / (jobs > 1 ? jobs : 1) - e->mem_fixed) / e->mem_per_rank);
+        char model[160] = "";
+        if (e->model_known)
+            snprintf(model, sizeof model, " with the model's %zu parameters", e->nparams);
+        snprintf(msg, len,
+                 "--ranks %ld needs about %.1f GiB of memory%s (%.0f MiB fixed + %.2f MiB per "
+                 "rank%s%s), more than is available (MemAvailable = %.1f GiB): use at most %ld "
+                 "ranks%s, a smaller model or batch, or a machine with more memory",
+                 ranks, need / 1073741824.0, jobs > 1 ? " for the points run at once" : "",
+                 e->mem_fixed / 1048576.0, e->mem_per_rank / 1048576.0, model,
+                 e->model_known ? "" : ", before the model's buffers", e->avail / 1073741824.0,
+                 fit > 0 ? fit : 0, jobs > 1 ? " or fewer points at once (-j)" : "");
+        return -1;
+    }
+    if (warn && e->step_s > WARN_STEP_S) {
+        char total[80] = "";
+        if (e->steps)
+            snprintf(total, sizeof total, ", about %.1f h for its %zu steps", e->total_s / 3600.0,
+                     e->steps);
+        snprintf(warn, wlen,
+                 "--ranks %ld with --exchange %s: about %.0f s of wall time per training step%s "
+                 "(SimGrid alone %.0f s: %.3g simulated messages at ~%.0fk per real second on a "
+                 "2-core machine, docs/scale.md; real gradients and codec %.0f s): limit the run "
+                 "with --max-steps, use fewer ranks%s",
+                 ranks, e->exchange, e->step_s, total, e->simgrid_step_s, e->msgs,
+                 e->msgs / e->simgrid_step_s / 1000.0, e->numerics_step_s,
+                 strcmp(e->exchange, "ps") == 0 ? ""
+                                                : ", or --exchange ps (O(K) messages per step)");
+    }
+    return 0;
 }
 
 static volatile sig_atomic_t stop_sig; /* SIGINT/SIGTERM/SIGHUP received (or parent died) */
@@ -601,12 +775,21 @@ int cmd_sim(int argc, char **argv) {
     }
     if (!ag)
         ag = net_topology_get(nc.topology)->smpi_allgather; /* the topology's choice */
-    char res[1024];
-    if (check_resources(ranks, res, sizeof res) != 0) {
+    char res[1024], warn[1024];
+    sim_estimate est;
+    sim_estimate_run(ranks, argv + optind, argc - optind, NULL, &est);
+    if (sim_estimate_check(&est, 1, res, sizeof res, warn, sizeof warn) != 0) {
         fprintf(stderr, PROG ": %s\n", res);
         return QSGD_EXIT_RESOURCES;
     }
-    warn_wall_time(ranks, trainer_exchange(argv + optind, argc - optind));
+    if (warn[0])
+        fprintf(stderr, PROG ": warning: %s\n", warn);
+    if (dry)
+        printf("# estimate: %.0f MiB private (%.0f fixed + %.2f per rank%s), %.0f memory maps, "
+               "%.3g s of wall time per step (SimGrid %.3g, gradients and codec %.3g)\n",
+               est.mem / 1048576.0, est.mem_fixed / 1048576.0, est.mem_per_rank / 1048576.0,
+               est.model_known ? "" : ", model unknown", est.maps, est.step_s, est.simgrid_step_s,
+               est.numerics_step_s);
     char trainer[PATH_MAX + 64];
     if (find_trainer(trainer_arg, trainer, sizeof trainer) != 0) {
         fprintf(stderr, PROG ": cannot run the SMPI trainer: %s\n", trainer);

@@ -1090,6 +1090,49 @@ static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s,
     return nskip;
 }
 
+/* Before anything starts: what each point to run needs (sim_estimate_run, the estimate of
+ * `qsgdsim sim`, cmd_sim.c). A point this machine cannot hold (memory maps, or memory with
+ * -j points at once) is refused here, failed with the reason, and the others run; a point
+ * whose steps should each take more than 10 s of wall time is warned about. Returns the
+ * number refused. */
+static size_t refuse_unfit(const exp_experiment *e, const exp_run_opts *o, pt *s) {
+    size_t nref = 0;
+    sim_estimate_cache cache;
+    memset(&cache, 0, sizeof cache);
+    for (size_t i = 0; i < e->npoints; i++) {
+        if (s[i].state != P_PENDING)
+            continue;
+        char **argv = exp_point_argv(e, &e->points[i], s[i].path);
+        if (!argv)
+            continue;
+        long ranks = 0;
+        int dd = -1, n = 0;
+        for (; argv[n]; n++) {
+            if (dd < 0 && strcmp(argv[n], "--") == 0)
+                dd = n;
+            else if (dd < 0 && strcmp(argv[n], "--ranks") == 0 && argv[n + 1])
+                ranks = strtol(argv[n + 1], NULL, 10);
+            else if (dd < 0 && strncmp(argv[n], "--ranks=", 8) == 0)
+                ranks = strtol(argv[n] + 8, NULL, 10);
+        }
+        if (ranks > 0) {
+            sim_estimate est;
+            char msg[1024], warn[1024];
+            sim_estimate_run(ranks, dd >= 0 ? argv + dd + 1 : argv + n, dd >= 0 ? n - dd - 1 : 0,
+                             &cache, &est);
+            if (sim_estimate_check(&est, o->jobs, msg, sizeof msg, warn, sizeof warn) != 0) {
+                snprintf(s[i].reason, sizeof s[i].reason, "refused before it started: %s", msg);
+                say(PROG ": %s: not run: %s\n", e->points[i].dir, msg);
+                s[i].state = P_FAILED;
+                nref++;
+            } else if (warn[0])
+                say(PROG ": %s: warning: %s\n", e->points[i].dir, warn);
+        }
+        free(argv);
+    }
+    return nref;
+}
+
 /* Run the points of e in dir (locked). */
 static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char *dir) {
     char p[PATH_MAX + 32];
@@ -1118,6 +1161,7 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
         printf("resume: %zu point%s already complete%s, skipped (--force reruns them)\n", nskip,
                nskip == 1 ? "" : "s", nkept_div ? " or diverged" : "");
     fflush(stdout);
+    size_t nrefused = refuse_unfit(e, o, s);
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -1127,7 +1171,7 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    size_t next = 0, nrun = 0, ndone = nskip, nran = 0;
+    size_t next = 0, nrun = 0, ndone = nskip + nrefused, nran = 0;
     double wall_sum = 0, last_progress = 0;
     while (!interrupted) {
         while (nrun < (size_t)o->jobs && next < n && !interrupted) {

@@ -14,7 +14,9 @@
 #           (tests/fake_trainer.c, built with smpicc): MPI_Abort or no status = 1 (smpirun
 #           exits 0), failed (io) = 5, diverged = 3 with "diverged at iteration N"; a stale
 #           status is removed first; 300 trainer arguments all reach smpirun; more ranks than
-#           vm.max_map_count or MemAvailable allow are refused (6), 4096 are not
+#           vm.max_map_count or MemAvailable allow are refused (6), 4096 are not; the memory
+#           estimate counts the model; `qsgdsim run` refuses such a point before anything
+#           starts (tests/fake_ranks.cfg), runs the others and warns about slow ones
 #   partial the runner judges a point from complete outputs only: status complete with
 #           .partial tables is failed (and rerun, never skipped), no metrics from a .partial;
 #           summary.tsv's reason column; diverged points kept on resume (exit 3)
@@ -295,6 +297,33 @@ sim)
     fail "--ranks 4096: no wall-time warning: $(cat "$tmp/sim.err")"
   QSGDSIM_MEM_AVAILABLE=1e9 run_fake complete "$tmp/r" --ranks 4096 --dry-run
   [ "$rc" -eq 6 ] && grep -q "MemAvailable" "$tmp/sim.err" || fail "--ranks 4096 in 1 GB: exit $rc: $(cat "$tmp/sim.err")"
+  # the memory estimate counts the model's buffers (synth-logreg dim=64: 65 parameters)
+  QSGDSIM_MEM_AVAILABLE=1e9 run_fake complete "$tmp/r" --ranks 4096 --dry-run -- --model logreg \
+    --data synth-logreg:n=600,dim=64,ntest=200 --batch 16
+  [ "$rc" -eq 6 ] && grep -q "with the model's 65 parameters" "$tmp/sim.err" ||
+    fail "--ranks 4096 with a model in 1 GB: exit $rc: $(cat "$tmp/sim.err")"
+  # `qsgdsim run` estimates every point before anything starts (the same estimate): the
+  # 4096-rank point is refused (maps), the others run; 1024 all-gather ranks are warned about
+  export QSGDSIM_MAX_MAP_COUNT=9000
+  out=$tmp/ranks
+  QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" --out "$out" --no-plot \
+    >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+  [ "$rc" -eq 1 ] || fail "run, a point over vm.max_map_count: exit $rc, expected 1"
+  grep -q "K=4096: not run: --ranks 4096 needs about .* memory maps.*vm.max_map_count = 9000.*use at most [0-9]* ranks, or raise the limit" "$tmp/run.err" ||
+    fail "run: no refusal of the 4096-rank point naming vm.max_map_count: $(cat "$tmp/run.err")"
+  grep -q "K=1024: warning: --ranks 1024 with --exchange allgather: about [0-9]* s of wall time per training step" "$tmp/run.err" ||
+    fail "run: no wall-time warning for 1024 ranks: $(cat "$tmp/run.err")"
+  [ "$(tsv_col "$out/summary.tsv" status | tr '\n' ' ')" = "complete complete failed " ] ||
+    fail "run: statuses $(tsv_col "$out/summary.tsv" status | tr '\n' ' ')"
+  tsv_col "$out/summary.tsv" reason | grep -q "refused before it started: --ranks 4096 needs" ||
+    fail "run: the refused point's reason: $(tsv_col "$out/summary.tsv" reason)"
+  [ ! -e "$out/K=4096/log.txt" ] || fail "run: the refused point was started"
+  # memory: the points run at once (-j) share it
+  rc=0
+  QSGDSIM_MEM_AVAILABLE=1.5e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
+    --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (.* MiB per rank with the model's 65 parameters), more than is available (MemAvailable = 1.4 GiB): use at most [0-9]* ranks" "$tmp/run.err" ||
+    fail "run in 1.5 GB: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
   unset QSGDSIM_MAX_MAP_COUNT QSGDSIM_MEM_AVAILABLE
   ;;
 

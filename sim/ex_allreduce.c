@@ -69,12 +69,27 @@ typedef struct piece {
     quant *q;
 } piece;
 
+/* The ring's plan: the same on every rank (it depends on K, the tensors and the spec only).
+ * Under SMPI's shared decode one plan serves all ranks: rank 0 builds it, the others use it
+ * (its quantizers are stateless and SMPI switches ranks only inside MPI calls, so no encode
+ * or decode of one rank runs inside another's). One plan per rank was K + tensors quantizers
+ * per rank, K^2 in all: 8.6 GB of the MLP's 1024-rank run. */
+typedef struct ring_plan {
+    piece *p;     /* every chunk's pieces, chunk after chunk */
+    int *first;   /* [K + 1] chunk c's pieces are p[first[c] .. first[c + 1]) */
+    int headers;  /* variable-length format: bit counts precede the payloads */
+    size_t cap;   /* bytes of the largest chunk message */
+    size_t chunk; /* values of the largest chunk */
+} ring_plan;
+
 typedef struct requant {
     int K;
-    piece *p;        /* every chunk's pieces, chunk after chunk */
-    int *first;      /* [K + 1] chunk c's pieces are p[first[c] .. first[c + 1]) */
-    int headers;     /* variable-length format: bit counts precede the payloads */
-    size_t cap;      /* bytes of the largest chunk message */
+    piece *p;        /* the plan's (plan->p), or this rank's own */
+    int *first;      /* the plan's first */
+    int headers;     /* the plan's headers */
+    size_t cap;      /* the plan's cap */
+    ring_plan *plan; /* this rank's plan, or rank 0's under SMPI's shared decode */
+    int owner;       /* this rank frees the plan */
     uint8_t *send;   /* [cap] */
     uint8_t *all;    /* [K * cap] the final encoded chunks (all-gather) */
     int *len;        /* [K] their lengths */
@@ -91,10 +106,14 @@ static void requant_teardown(run *r) {
     requant *x = r->exs;
     if (!x)
         return;
-    for (int i = 0; x->p && x->first && i < x->first[x->K]; i++)
-        quant_free(x->p[i].q);
-    free(x->p);
-    free(x->first);
+    ring_plan *pl = x->plan;
+    if (pl && x->owner) { /* rank 0's shared plan: every rank has left the loop */
+        for (int i = 0; pl->p && pl->first && i < pl->first[x->K]; i++)
+            quant_free(pl->p[i].q);
+        free(pl->p);
+        free(pl->first);
+        free(pl);
+    }
     free(x->send);
     free(x->all);
     free(x->len);
@@ -104,14 +123,64 @@ static void requant_teardown(run *r) {
     r->exs = NULL;
 }
 
+/* Build the ring's plan into *out (NULL on failure): EXIT_OK, EXIT_MEMORY, EXIT_USAGE (a
+ * quantizer refused a piece: qe says why) or EXIT_FAIL (the tensors do not tile). */
+static int plan_build(run *r, const quant_spec *qs, ring_plan **out, qsgd_err *qe) {
+    grad_codec *c = r->codec;
+    int K = r->size, rc = 0;
+    size_t np = r->m->nparams, n = np + 1, nseg = c->ntensors + 1;
+    ring_plan *pl = calloc(1, sizeof *pl);
+    *out = pl;
+    if (!pl)
+        return EXIT_MEMORY;
+    pl->headers = !quant_spec_fixed_size(qs);
+    pl->first = calloc((size_t)K + 1, sizeof *pl->first);
+    pl->p = calloc((size_t)K * nseg, sizeof *pl->p);
+    if (!pl->first || !pl->p)
+        return EXIT_MEMORY;
+    /* the tensors tile [0, np) in order (checked); the loss is [np, n) */
+    size_t largest = 1, at = 0;
+    for (size_t t = 0; t < c->ntensors; t++) {
+        if (c->offset[t] != at)
+            return EXIT_FAIL;
+        at += c->numel[t];
+    }
+    int np_ = 0;
+    for (int ch = 0; ch < K && !rc; ch++) {
+        size_t lo = n * (size_t)ch / (size_t)K, hi = n * (size_t)(ch + 1) / (size_t)K, bytes = 0;
+        largest = hi - lo > largest ? hi - lo : largest;
+        pl->first[ch] = np_;
+        for (size_t t = 0; t < nseg && !rc; t++) {
+            size_t s0 = t < c->ntensors ? c->offset[t] : np,
+                   s1 = t < c->ntensors ? s0 + c->numel[t] : n;
+            size_t a = s0 > lo ? s0 : lo, b = s1 < hi ? s1 : hi;
+            if (a >= b)
+                continue;
+            int lossy = t < c->ntensors && !c->q[t]->type->lossless;
+            piece *pc = &pl->p[np_++];
+            pc->lo = a;
+            pc->len = b - a;
+            pc->q = lossy ? quant_alloc(qs->name, &qs->params, 1, b - a, qe)
+                          : quant_alloc("fp32", NULL, 1, b - a, qe);
+            if (!pc->q)
+                rc = qe->code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE;
+            else
+                bytes += quant_max_bytes(pc->q) + (pl->headers ? 4 : 0);
+        }
+        pl->cap = bytes > pl->cap ? bytes : pl->cap;
+    }
+    pl->first[K] = np_;
+    pl->chunk = largest;
+    return rc;
+}
+
 static int requant_setup(run *r) {
     if (ex_powersgd_wanted(r))
         return ex_powersgd_setup(r);
-    grad_codec *c = r->codec;
-    if (c->nquantized == 0 || r->cfg.allreduce_mpi || r->size < 2)
+    if (r->codec->nquantized == 0 || r->cfg.allreduce_mpi || r->size < 2)
         return EXIT_OK; /* today's dense fp32 path, bit for bit */
     int K = r->size, rc = 0;
-    size_t np = r->m->nparams, n = np + 1, nseg = c->ntensors + 1;
+    size_t n = r->m->nparams + 1;
     qsgd_err qe = {0};
     quant_spec qs;
     requant *x = calloc(1, sizeof *x);
@@ -120,47 +189,32 @@ static int requant_setup(run *r) {
         return tr_fail_all(r, x ? EXIT_USAGE : EXIT_MEMORY, "--quant",
                            x ? qe.msg : "out of memory");
     x->K = K;
-    x->headers = !quant_spec_fixed_size(&qs);
-    x->first = calloc((size_t)K + 1, sizeof *x->first);
-    x->p = calloc((size_t)K * nseg, sizeof *x->p);
-    x->len = calloc((size_t)K, sizeof *x->len);
-    if (!x->first || !x->p || !x->len)
-        return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the ring's quantizers");
-    /* the tensors tile [0, np) in order (checked); the loss is [np, n) */
-    size_t largest = 1, at = 0;
-    for (size_t t = 0; t < c->ntensors; t++) {
-        if (c->offset[t] != at)
-            return tr_fail_all(r, EXIT_FAIL, "--exchange allreduce",
-                               "the model's tensors do not tile its parameter vector");
-        at += c->numel[t];
+#ifdef SMPI_H
+    int shared = r->cfg.shared_decode; /* SMPI's sharing switch (trainer.c) */
+#else
+    int shared = 0;
+#endif
+    if (!shared || r->rank == 0) {
+        x->owner = 1;
+        rc = plan_build(r, &qs, &x->plan, &qe);
     }
-    int np_ = 0;
-    for (int ch = 0; ch < K && !rc; ch++) {
-        size_t lo = n * (size_t)ch / (size_t)K, hi = n * (size_t)(ch + 1) / (size_t)K, bytes = 0;
-        largest = hi - lo > largest ? hi - lo : largest;
-        x->first[ch] = np_;
-        for (size_t t = 0; t < nseg && !rc; t++) {
-            size_t s0 = t < c->ntensors ? c->offset[t] : np,
-                   s1 = t < c->ntensors ? s0 + c->numel[t] : n;
-            size_t a = s0 > lo ? s0 : lo, b = s1 < hi ? s1 : hi;
-            if (a >= b)
-                continue;
-            int lossy = t < c->ntensors && !c->q[t]->type->lossless;
-            piece *pc = &x->p[np_++];
-            pc->lo = a;
-            pc->len = b - a;
-            pc->q = lossy ? quant_alloc(qs.name, &qs.params, 1, b - a, &qe)
-                          : quant_alloc("fp32", NULL, 1, b - a, &qe);
-            if (!pc->q)
-                rc = qe.code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE;
-            else
-                bytes += quant_max_bytes(pc->q) + (x->headers ? 4 : 0);
-        }
-        x->cap = bytes > x->cap ? bytes : x->cap;
-    }
-    x->first[K] = np_;
+    if (shared && (rc = tr_agree_code(rc)) == 0) /* rank 0's plan for all (setup) */
+        MPI_Bcast(&x->plan, (int)sizeof x->plan, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rc == EXIT_FAIL)
+        return tr_fail_all(r, rc, "--exchange allreduce",
+                           "the model's tensors do not tile its parameter vector");
     if (rc)
-        return tr_fail_all(r, rc, "quantizer (allreduce ring)", qe.msg);
+        return tr_fail_all(r, rc, "quantizer (allreduce ring)",
+                           qe.msg[0] ? qe.msg : "out of memory");
+    ring_plan *pl = x->plan;
+    x->p = pl->p;
+    x->first = pl->first;
+    x->headers = pl->headers;
+    x->cap = pl->cap;
+    size_t largest = pl->chunk;
+    x->len = calloc((size_t)K, sizeof *x->len);
+    if (tr_agree(!x->len))
+        return tr_fail_all(r, EXIT_MEMORY, "memory", "cannot allocate the ring's lengths");
     if (x->cap > 2147483647u)
         return tr_fail_all(r, EXIT_USAGE, "--exchange allreduce",
                            "a chunk exceeds MPI's int byte counts (2 GiB): use more ranks");
