@@ -1099,7 +1099,7 @@ static size_t refuse_unfit(const exp_experiment *e, const exp_run_opts *o, pt *s
     size_t nref = 0;
     sim_estimate_cache cache;
     memset(&cache, 0, sizeof cache);
-    for (size_t i = 0; i < e->npoints; i++) {
+    for (size_t i = 0; i < e->npoints && !interrupted; i++) {
         if (s[i].state != P_PENDING)
             continue;
         char **argv = exp_point_argv(e, &e->points[i], s[i].path);
@@ -1161,7 +1161,6 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
         printf("resume: %zu point%s already complete%s, skipped (--force reruns them)\n", nskip,
                nskip == 1 ? "" : "s", nkept_div ? " or diverged" : "");
     fflush(stdout);
-    size_t nrefused = refuse_unfit(e, o, s);
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -1170,6 +1169,8 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
     interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* after the handlers: an interruption while estimating ends the run as any other */
+    size_t nrefused = refuse_unfit(e, o, s);
 
     size_t next = 0, nrun = 0, ndone = nskip + nrefused, nran = 0;
     double wall_sum = 0, last_progress = 0;
