@@ -103,8 +103,18 @@ done
 echo "# wall_step_s: the trainer's loop less its evaluations ((wall_seconds - eval_wall_seconds) / iterations); eval_s: the evaluations' seconds left out;" | tee -a "$table"
 echo "# setup_s: the rest of the command (data, sharding, buffers);" | tee -a "$table"
 echo "# coll_step_s: the bare SMPI collectives per step; numerics_step_s: real gradient + codec seconds per step (all ranks)" | tee -a "$table"
+# fitted exponent b of wall per step = a K^b per exchange: least squares on log-log, K >= 256
+# where there are two such points, else all K (NaN: fewer than two points)
+fits=$(awk -F'\t' '!/^#/ && $1 != "exchange" && $2 ~ /^[0-9]+$/ && $4 > 0 { n[$1]++; k[$1, n[$1]] = $2; w[$1, n[$1]] = $4 }
+  END { split("allgather allreduce ps", ex, " ")
+        for (i = 1; i <= 3; i++) { e = ex[i]; big = 0
+          for (j = 1; j <= n[e]; j++) big += k[e, j] >= 256
+          kmin = big >= 2 ? 256 : 0; m = sx = sy = sxx = sxy = 0
+          for (j = 1; j <= n[e]; j++) if (k[e, j] >= kmin) { x = log(k[e, j]); y = log(w[e, j]); m++; sx += x; sy += y; sxx += x * x; sxy += x * y }
+          printf "%s%s", (i > 1 ? " " : ""), (m >= 2 ? sprintf("%.2f", (m * sxy - sx * sy) / (m * sxx - sx * sx)) : "NaN") } }' "$table")
+echo "# fitted exponents of wall per step (allgather allreduce ps, K >= 256 where possible): $fits" | tee -a "$table"
 if command -v gnuplot >/dev/null && [ "$(grep -cv '^#\|^exchange\|FAILED' "$table")" -ge 2 ]; then
-  gnuplot -e "tsv='$table'; out='$out/sim_scale.png'" "$here/sim_scale.gp" 2>>"$log" &&
-    echo "# figure: $out/sim_scale.png (fitted exponents in $out/sim_scale.fit)" | tee -a "$table"
+  gnuplot -e "tsv='$table'; out='$out/sim_scale.png'; fits='$fits'" "$here/sim_scale.gp" 2>>"$log" &&
+    echo "# figure: $out/sim_scale.png" | tee -a "$table"
 fi
 exit "$fail"

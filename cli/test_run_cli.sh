@@ -320,10 +320,10 @@ sim)
   [ ! -e "$out/K=4096/log.txt" ] || fail "run: the refused point was started"
   # memory: the points run at once (-j) share it
   rc=0
-  QSGDSIM_MEM_AVAILABLE=1.5e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
+  QSGDSIM_MEM_AVAILABLE=0.5e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
     --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
-  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (.* MiB per rank with the model's 65 parameters), more than is available (MemAvailable = 1.4 GiB): use at most [0-9]* ranks" "$tmp/run.err" ||
-    fail "run in 1.5 GB: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
+  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (.* MiB per rank with the model's 65 parameters), more than is available (MemAvailable = 0.5 GiB): use at most [0-9]* ranks" "$tmp/run.err" ||
+    fail "run in 0.5 GB: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
   unset QSGDSIM_MAX_MAP_COUNT QSGDSIM_MEM_AVAILABLE
   ;;
 
