@@ -64,9 +64,11 @@ typedef struct sim_estimate {
  * it knows); never fails. */
 void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *cache,
                       sim_estimate *e);
-/* Does it fit this machine? 0, or -1 with msg naming the limit (vm.max_map_count,
- * MemAvailable) and the way around it; jobs simulations at once share the memory. warn gets
- * a warning ("" none) when a step should take longer than 10 s of wall time. */
+/* Does it fit this machine alone? 0, or -1 with msg naming the limit (vm.max_map_count,
+ * MemAvailable) and the way around it. The memory estimate is an upper bound, so a point is
+ * refused only when half of it does not fit; above MemAvailable it gets a warning (the
+ * runner runs it alone). warn also gets one ("" none) when a step should take longer than
+ * 10 s of wall time. jobs is unused (the runner schedules points by their estimates). */
 int sim_estimate_check(const sim_estimate *e, int jobs, char *msg, size_t len, char *warn,
                        size_t wlen);
 

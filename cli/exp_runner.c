@@ -51,6 +51,8 @@ typedef struct pt {
     char path[PATH_MAX];
     char reason[PATH_MAX + 1024]; /* why the point is not complete ("" when it is): its status line
                          or the runner's reason; summary.tsv's reason column */
+    double mem;                   /* estimated bytes (sim_estimate_run), 0 when unknown */
+    double avail;                 /* MemAvailable when it was estimated, 0 when unknown */
 } pt;
 
 /* Metrics of a finished point, from its files (NaN = not available). */
@@ -1091,10 +1093,11 @@ static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s,
 }
 
 /* Before anything starts: what each point to run needs (sim_estimate_run, the estimate of
- * `qsgdsim sim`, cmd_sim.c). A point this machine cannot hold (memory maps, or memory with
- * -j points at once) is refused here, failed with the reason, and the others run; a point
- * whose steps should each take more than 10 s of wall time is warned about. Returns the
- * number refused. */
+ * `qsgdsim sim`, cmd_sim.c). A point this machine cannot hold alone (memory maps, or memory:
+ * see sim_estimate_check) is refused here, failed with the reason, and the others run; the
+ * estimate is kept so that points that do not fit together run one after the other; a point
+ * that may not fit, or whose steps should each take more than 10 s of wall time, is warned
+ * about. Returns the number refused. */
 static size_t refuse_unfit(const exp_experiment *e, const exp_run_opts *o, pt *s) {
     size_t nref = 0;
     sim_estimate_cache cache;
@@ -1120,6 +1123,8 @@ static size_t refuse_unfit(const exp_experiment *e, const exp_run_opts *o, pt *s
             char msg[1024], warn[1024];
             sim_estimate_run(ranks, dd >= 0 ? argv + dd + 1 : argv + n, dd >= 0 ? n - dd - 1 : 0,
                              &cache, &est);
+            s[i].mem = est.mem;
+            s[i].avail = est.avail;
             if (sim_estimate_check(&est, o->jobs, msg, sizeof msg, warn, sizeof warn) != 0) {
                 snprintf(s[i].reason, sizeof s[i].reason, "refused before it started: %s", msg);
                 say(PROG ": %s: not run: %s\n", e->points[i].dir, msg);
@@ -1180,6 +1185,14 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
                 next++;
                 continue;
             }
+            /* memory: a point whose estimate does not fit beside the running ones waits for
+             * them (it runs alone at worst); the estimates are upper bounds (cmd_sim.c) */
+            double running = 0;
+            for (size_t i = 0; i < n; i++)
+                if (s[i].state == P_RUNNING)
+                    running += s[i].mem;
+            if (nrun > 0 && s[next].avail > 0 && running + s[next].mem > s[next].avail)
+                break;
             s[next].reason[0] = '\0';
             if (qsgd_mkdir_p(s[next].path) != 0) {
                 snprintf(s[next].reason, sizeof s[next].reason, "cannot create %s: %s",

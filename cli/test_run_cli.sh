@@ -318,12 +318,20 @@ sim)
   tsv_col "$out/summary.tsv" reason | grep -q "refused before it started: --ranks 4096 needs" ||
     fail "run: the refused point's reason: $(tsv_col "$out/summary.tsv" reason)"
   [ ! -e "$out/K=4096/log.txt" ] || fail "run: the refused point was started"
-  # memory: the points run at once (-j) share it
+  # memory: the estimate is an upper bound (about 0.8 GiB for the 1024-rank point): refused
+  # only when half of it does not fit (0.3 GB); between the two (0.5 GB) warned about and run
+  # alone (the other points do not start beside it)
+  rc=0
+  QSGDSIM_MEM_AVAILABLE=0.3e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
+    --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (an upper bound.*MiB per rank with the model's 65 parameters), more than is available (MemAvailable = 0.3 GiB): use at most [0-9]* ranks" "$tmp/run.err" ||
+    fail "run in 0.3 GB: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
   rc=0
   QSGDSIM_MEM_AVAILABLE=0.5e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
-    --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
-  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (.* MiB per rank with the model's 65 parameters), more than is available (MemAvailable = 0.5 GiB): use at most [0-9]* ranks" "$tmp/run.err" ||
-    fail "run in 0.5 GB: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
+    --out "$out" --no-plot --force -j 2 >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+  grep -q "K=1024: warning: --ranks 1024 may not fit in memory: about .* GiB estimated (an upper bound.*0.5 GiB available; it runs alone" "$tmp/run.err" &&
+    [ "$(tsv_col "$out/summary.tsv" status | tr '\n' ' ')" = "complete complete failed " ] ||
+    fail "run in 0.5 GB: exit $rc, expected the 1024-rank point warned about and run: $(cat "$tmp/run.err") $(tsv_col "$out/summary.tsv" status | tr '\n' ' ')"
   unset QSGDSIM_MAX_MAP_COUNT QSGDSIM_MEM_AVAILABLE
   ;;
 
