@@ -68,9 +68,8 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
  * MemAvailable) and the way around it. The memory estimate is an upper bound, so a point is
  * refused only when half of it does not fit; above MemAvailable it gets a warning (the
  * runner runs it alone). warn also gets one ("" none) when a step should take longer than
- * 10 s of wall time. jobs is unused (the runner schedules points by their estimates). */
-int sim_estimate_check(const sim_estimate *e, int jobs, char *msg, size_t len, char *warn,
-                       size_t wlen);
+ * 10 s of wall time. The runner schedules the points at once by their estimates. */
+int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn, size_t wlen);
 
 /* --- shared helpers (defined in qsgdsim.c) ------------------------------------------ */
 const char *exp_version(void);      /* e.g. "0.1.0" */

@@ -379,8 +379,7 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
     e->total_s = e->step_s * (double)e->steps;
 }
 
-int sim_estimate_check(const sim_estimate *e, int jobs, char *msg, size_t len, char *warn,
-                       size_t wlen) {
+int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn, size_t wlen) {
     long ranks = e->ranks;
     if (warn && wlen)
         warn[0] = '\0';
@@ -394,7 +393,6 @@ int sim_estimate_check(const sim_estimate *e, int jobs, char *msg, size_t len, c
                  65536.0 * ceil(e->maps * 1.25 / 65536.0));
         return -1;
     }
-    (void)jobs; /* the runner runs a point alone when it and others do not fit together */
     double need = e->mem;
     if (e->avail > 0 && need / MEM_EST_OVER > e->avail) {
         long fit = (long)((e->avail * MEM_EST_OVER - e->mem_fixed) / e->mem_per_rank);
@@ -806,7 +804,7 @@ int cmd_sim(int argc, char **argv) {
     char res[1024], warn[1024];
     sim_estimate est;
     sim_estimate_run(ranks, argv + optind, argc - optind, NULL, &est);
-    if (sim_estimate_check(&est, 1, res, sizeof res, warn, sizeof warn) != 0) {
+    if (sim_estimate_check(&est, res, sizeof res, warn, sizeof warn) != 0) {
         fprintf(stderr, PROG ": %s\n", res);
         return QSGD_EXIT_RESOURCES;
     }

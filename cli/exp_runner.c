@@ -1098,7 +1098,7 @@ static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s,
  * estimate is kept so that points that do not fit together run one after the other; a point
  * that may not fit, or whose steps should each take more than 10 s of wall time, is warned
  * about. Returns the number refused. */
-static size_t refuse_unfit(const exp_experiment *e, const exp_run_opts *o, pt *s) {
+static size_t refuse_unfit(const exp_experiment *e, pt *s) {
     size_t nref = 0;
     sim_estimate_cache cache;
     memset(&cache, 0, sizeof cache);
@@ -1125,7 +1125,7 @@ static size_t refuse_unfit(const exp_experiment *e, const exp_run_opts *o, pt *s
                              &cache, &est);
             s[i].mem = est.mem;
             s[i].avail = est.avail;
-            if (sim_estimate_check(&est, o->jobs, msg, sizeof msg, warn, sizeof warn) != 0) {
+            if (sim_estimate_check(&est, msg, sizeof msg, warn, sizeof warn) != 0) {
                 snprintf(s[i].reason, sizeof s[i].reason, "refused before it started: %s", msg);
                 say(PROG ": %s: not run: %s\n", e->points[i].dir, msg);
                 s[i].state = P_FAILED;
@@ -1175,7 +1175,7 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     /* after the handlers: an interruption while estimating ends the run as any other */
-    size_t nrefused = refuse_unfit(e, o, s);
+    size_t nrefused = refuse_unfit(e, s);
 
     size_t next = 0, nrun = 0, ndone = nskip + nrefused, nran = 0;
     double wall_sum = 0, last_progress = 0;
