@@ -115,9 +115,12 @@ static inline uint32_t mag_bits(float x) {
     return u & 0x7FFFFFFFu;
 }
 
-/* g = v + e (or v), checked finite; then the selection into im->idx/val. Nothing of the
- * state changes here (the residual is committed by topk_commit). */
-static int topk_select(quant *q, const float *v, const float **gout, qsgd_err *err) {
+/* g = v + e (or v), checked finite; then the selection into im->idx/val. With commit = 0
+ * nothing of the state changes here (the residual is committed by topk_commit); with
+ * commit = 1 the last pass also writes the residual e = g with the selected coordinates
+ * zeroed (topk_commit's values, one pass over n fewer), for callers that cannot fail after
+ * the selection. On error the state is untouched either way. */
+static int topk_select(quant *q, const float *v, const float **gout, int commit, qsgd_err *err) {
     topk_impl *im = q->impl;
     const topk_opts *o = QUANT_EXT_CONST(&q->params, topk_opts);
     const size_t n = q->n, k = im->k;
@@ -127,16 +130,14 @@ static int topk_select(quant *q, const float *v, const float **gout, qsgd_err *e
     uint32_t h4[4][2048];
     memset(h4, 0, sizeof h4);
     int bad = 0;
-    if (!o->no_feedback) {
-        float *gw = im->g;
-        for (size_t i = 0; i < n; i++) {
-            float x = v[i] + im->e[i];
-            gw[i] = x;
-        }
-        g = gw;
-    }
+    float *gw = NULL;
+    if (!o->no_feedback)
+        g = gw = im->g;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
+    for (; i + 4 <= n; i += 4) { /* with feedback, g = v + e is formed in the same pass */
+        if (gw)
+            for (size_t l = 0; l < 4; l++)
+                gw[i + l] = v[i + l] + im->e[i + l];
         uint32_t a = mag_bits(g[i]), b = mag_bits(g[i + 1]), c = mag_bits(g[i + 2]),
                  d = mag_bits(g[i + 3]);
         bad |= (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
@@ -146,6 +147,8 @@ static int topk_select(quant *q, const float *v, const float **gout, qsgd_err *e
         h4[3][d >> 20]++;
     }
     for (; i < n; i++) {
+        if (gw)
+            gw[i] = v[i] + im->e[i];
         uint32_t a = mag_bits(g[i]);
         bad |= a >= 0x7F800000u;
         h4[0][a >> 20]++;
@@ -203,13 +206,29 @@ static int topk_select(quant *q, const float *v, const float **gout, qsgd_err *e
     /* prefix is now the k-th largest magnitude T; `above` magnitudes exceed it */
     const uint32_t T = prefix;
     size_t eq_left = k - above, m = 0;
-    for (i = 0; i < n; i++) {
-        uint32_t a = mag_bits(g[i]);
-        if (a > T || (a == T && eq_left)) {
-            eq_left -= a == T;
-            im->idx[m] = (uint32_t)i;
-            im->val[m] = g[i];
-            m++;
+    if (commit && gw) {
+        float *e = im->e;
+        for (i = 0; i < n; i++) {
+            float x = g[i];
+            uint32_t a = mag_bits(x);
+            int take = a > T || (a == T && eq_left);
+            e[i] = take ? 0.0f : x;
+            if (take) {
+                eq_left -= a == T;
+                im->idx[m] = (uint32_t)i;
+                im->val[m] = x;
+                m++;
+            }
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            uint32_t a = mag_bits(g[i]);
+            if (a > T || (a == T && eq_left)) {
+                eq_left -= a == T;
+                im->idx[m] = (uint32_t)i;
+                im->val[m] = g[i];
+                m++;
+            }
         }
     }
     *gout = g;
@@ -231,13 +250,12 @@ static int topk_quantize(quant *q, const float *v, const quant_ctx *ctx, float *
     (void)ctx;
     topk_impl *im = q->impl;
     const float *g;
-    int rc = topk_select(q, v, &g, err);
+    int rc = topk_select(q, v, &g, 1, err); /* nothing fails after it */
     if (rc)
         return rc;
     memset(out, 0, q->n * sizeof *out);
     for (size_t j = 0; j < im->k; j++)
         out[im->idx[j]] = im->val[j];
-    topk_commit(q, g);
     return QSGD_OK;
 }
 
@@ -247,7 +265,10 @@ static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
     topk_impl *im = q->impl;
     const sparse_index_code code = (sparse_index_code)QUANT_EXT(&q->params, topk_opts)->index;
     const float *g;
-    int rc = topk_select(q, v, &g, err);
+    /* a buffer of max_bits cannot be too small: then the residual is written in the
+     * selection's last pass; otherwise only after the size check below */
+    const int commit = cap >= (topk_max_bits(q) + 7) / 8;
+    int rc = topk_select(q, v, &g, commit, err);
     if (rc)
         return rc;
     uint64_t total = sparse_index_bits(code, im->idx, im->k) + 32ull * im->k;
@@ -263,7 +284,8 @@ static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
         bitw_put(&w, u, 32);
     }
     *nbits = bitw_finish(&w);
-    topk_commit(q, g);
+    if (!commit)
+        topk_commit(q, g);
     return QSGD_OK;
 }
 
