@@ -150,7 +150,7 @@ rc=0
 
 # the experiment files are valid
 if [ $# -ge 1 ]; then
-    for f in compressors compressors_allreduce; do
+    for f in compressors compressors_allreduce compressors_cnn compressors_cnn_allreduce; do
         "$1" run "$here/experiments/$f.cfg" --check >"$tmp/out" 2>&1 || fail "$f.cfg: $(cat "$tmp/out")"
     done
 fi
