@@ -6,7 +6,7 @@ H = 760
 load common
 load sprintf('%s/compressors_common.gp', system(sprintf('dirname "%s"', common)))
 
-set title sprintf('Test accuracy vs bits sent by one worker, 8 workers (dotted: the target %g)', target) font ',14'
+set title sprintf('Test accuracy vs bits sent by one worker%s (dotted: the target %g)', what, target) font ',14'
 set logscale x
 set format x '%.0s%c'
 set xlabel 'bits sent by one worker (log)'

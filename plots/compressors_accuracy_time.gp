@@ -2,13 +2,14 @@
 # simulated seconds (log), one panel per bandwidth, one line per scheme; the target dotted.
 # Data: datafile (compressors_curves.dat) block (bandwidth-1)*nschemes + scheme-1, columns
 # iteration, sim_time, cumulative bits of one worker, test accuracy. Variables
-# (compressors_setup.gp): nschemes, nbw, bw1.., stitle1.., sbase1.., target.
+# (compressors_setup.gp): nschemes, nbw, bw1.., stitle1.., sbase1.., target,
+# what (", MODEL, K workers").
 W = 620 * nbw
 H = 760
 load common
 load sprintf('%s/compressors_common.gp', system(sprintf('dirname "%s"', common)))
 
-set multiplot layout 1, nbw title sprintf('Test accuracy vs simulated time, 8 workers (dotted: the target %g)', target) font ',14'
+set multiplot layout 1, nbw title sprintf('Test accuracy vs simulated time%s (dotted: the target %g)', what, target) font ',14'
 set logscale x
 set format x '%.0s%c'
 set xlabel 'simulated seconds (log)'

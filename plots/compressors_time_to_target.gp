@@ -6,7 +6,7 @@ W = 1500
 H = 700
 load common
 
-set title sprintf('Simulated time to test accuracy %g, 8 workers (no bar: not reached)', target) font ',14'
+set title sprintf('Simulated time to test accuracy %g%s (no bar: not reached)', target, what) font ',14'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border rgb '#333333'

@@ -116,6 +116,8 @@ END {
         while ((getline line < f) > 0) {
             if (line ~ /^# config: quant = /) q = substr(line, 19)
             if (line ~ /^# config: exchange = /) ex = substr(line, 22)
+            if (line ~ /^# config: model = /) models[substr(line, 19)] = 1
+            if (line ~ /^# ranks: [0-9]+, workers: [0-9]+$/) workers[substr(line, index(line, "workers: ") + 9)] = 1
             if (line ~ /^#/) continue
             if (!hdr) { cols(line); hdr = 1; continue }
             split(line, v, "\t"); n++
@@ -244,6 +246,12 @@ END {
     close(f)
     f = pdir "/compressors_setup.gp"
     printf "nschemes = %d; nbw = %d; target = %s\n", ns, nbw, target > f
+    # what the figures are of, for their titles: ", MODEL, K workers", each part only when
+    # every point has the same (the experiment files compare compressors on one model, one K)
+    nm = 0; for (m in models) { nm++; mname = m }
+    nw = 0; for (w in workers) { nw++; wname = w }
+    what = (nm == 1 ? ", " mname : "") (nw == 1 ? ", " wname " workers" : "")
+    printf "what = \"%s\"\n", what > f
     for (i = 1; i <= nbw; i++) printf "bw%d = %g\n", i, bws[i] > f
     for (s = 1; s <= ns; s++) {
         printf "stitle%d = \"%s%s\"\n", s, sq[s], sx[s] == "allgather" ? "" : " (" sx[s] ")" > f
