@@ -36,10 +36,12 @@ int cmd_plot(int argc, char **argv);
 
 /* --- what a simulation needs (cmd_sim.c): `qsgdsim sim` and `qsgdsim run` (each point) --- *
  * Estimated before it starts from the trainer's own options: memory maps, private memory
- * (a fixed part, the data set once, and per rank its SMPI context plus the model's buffers:
- * gradient, message, parameters and optimizer unless shared, the model's work memory, its
- * shard, the exchange's receive buffers), and wall time (SimGrid's message rate plus the real
- * gradient and codec work of every rank, timed on one batch here). */
+ * (what the trainer and its exchange write, not what they allocate: a fixed part, the data
+ * set and what SMPI's sharing keeps once; per rank its SMPI context, gradient, message,
+ * parameters and optimizer unless shared, the model's work memory, the exchange's buffers;
+ * the larger of that and the peak while rank 0 shards the data), and wall time (SimGrid's
+ * message rate plus the real gradient and codec work of every rank, timed on one batch
+ * here). */
 typedef struct sim_estimate_cache { /* the last data set's shape: one load per data spec */
     char data[320];
     int ok;
@@ -55,7 +57,9 @@ typedef struct sim_estimate {
     size_t nparams, steps;
     double maps, max_maps;          /* memory maps; vm.max_map_count (-1: unknown) */
     double mem, avail;              /* private bytes; MemAvailable (-1: unknown) */
-    double mem_fixed, mem_per_rank; /* mem = mem_fixed + ranks x mem_per_rank */
+    double mem_fixed, mem_per_rank; /* while it trains: mem_fixed + ranks x mem_per_rank */
+    double mem_setup;     /* more while the data is sharded (rank 0's training set, freed after) */
+    char mem_detail[256]; /* what the model's part is made of ("" when unknown) */
     double msgs, simgrid_step_s, numerics_step_s, step_s, total_s;
 } sim_estimate;
 
@@ -65,10 +69,11 @@ typedef struct sim_estimate {
 void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *cache,
                       sim_estimate *e);
 /* Does it fit this machine alone? 0, or -1 with msg naming the limit (vm.max_map_count,
- * MemAvailable) and the way around it. The memory estimate is an upper bound, so a point is
- * refused only when half of it does not fit; above MemAvailable it gets a warning (the
- * runner runs it alone). warn also gets one ("" none) when a step should take longer than
- * 10 s of wall time. The runner schedules the points at once by their estimates. */
+ * MemAvailable) and the way around it. The memory estimate is tight (1.00-1.2x the measured
+ * private memory), so a point is refused only when it exceeds MemAvailable by more than 20%;
+ * above MemAvailable it gets a warning (the runner runs it alone). warn also gets one (""
+ * none) when a step should take longer than 10 s of wall time. The runner schedules the
+ * points at once by their estimates. */
 int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn, size_t wlen);
 
 /* --- shared helpers (defined in qsgdsim.c) ------------------------------------------ */

@@ -26,6 +26,7 @@
 #include "exp_runner.h"
 #include "net.h"
 #include "qsgd_file.h"
+#include "quant_powersgd.h"
 #include "sim.h"
 #include "sim_exit.h"
 #include "train.h"
@@ -37,14 +38,21 @@
  * /proc/PID/maps and smaps_rollup of smpimain. With smpi/privatization:no (one copy of the
  * trainer for all ranks, see run_simulation) a rank costs its context (stack + guard page):
  * 256 ranks 820 maps, 1024 ranks 2447 (2.1 per rank, 277 besides); SMPI's default dlopen
- * privatization cost 8-10 per rank and ended runs near 6,500 ranks. Memory besides the
- * model's buffers: 0.2 MiB per rank measured (ps, logreg, K = 4096: 1,242 MiB private with
- * 450 MiB of data); the constants are rounded up, and the estimate as a whole came out at
- * 1.4-2x the measured private memory of the MLP runs (docs/scale.md). */
+ * privatization cost 8-10 per rank and ended runs near 6,500 ranks. Memory (private): this
+ * command ~95 MiB (it stays while the simulation runs) and smpimain ~100 MiB before any
+ * rank; a rank's context (its stack's touched pages, SimGrid's actor, small allocations)
+ * 0.06-0.1 MiB (logreg on tiny data, the parameter server and rings, K = 256..4096); the
+ * model's buffers are estimate_memory's. */
 #define MAPS_BASE 400                /* maps of smpimain besides the ranks */
 #define MAPS_PER_RANK 3              /* maps per rank */
-#define MEM_BASE (256.0 * 1048576)   /* bytes besides the ranks */
-#define MEM_PER_RANK (0.5 * 1048576) /* bytes per rank besides the model's buffers (context) */
+#define MEM_BASE (200.0 * 1048576)   /* bytes besides the ranks */
+#define MEM_PER_RANK (0.1 * 1048576) /* bytes per rank besides the model's buffers (context) */
+/* Bytes per rank and peer while every rank is inside one of SMPI's collectives (K^2 in all,
+ * transient but at once; measured with logreg on tiny data, K = 64..1024): the ring
+ * MPI_Allgatherv ~180, MPI_Alltoallv (2 K requests per rank) ~1,800. The others here (ring
+ * all-reduces of MPI_Sendrecv, MPI_Iallgather, the gather to one root) have none. */
+#define COLL_PER_PEER 180.0
+#define ALLTOALL_PER_PEER 1800.0
 /* SimGrid's own message rate here: the bare SMPI ring all-gatherv (network_models/
  * collective_probe, bench/bench_sim_scale.sh) moved 65k messages in 0.6 s at 256 ranks and
  * 262k in 2.7 s at 512 ranks on this 2-core machine: ~100k messages per real second at 512
@@ -53,11 +61,13 @@
 #define MSG_RATE_512 1.0e5
 #define MSG_RATE_EXP 0.3
 #define WARN_STEP_S 10.0 /* warn when a step should take longer than this */
-/* The memory estimate is an upper bound: 1.4-2.3x the measured private memory (docs/scale.md;
- * VGG19 on the stripes exchange: 22.6 GiB estimated, 13.9 GB measured). A point is refused
- * only when even the estimate over this factor does not fit; between the two it is warned
- * about, and the runner runs it alone. */
-#define MEM_EST_OVER 2.0
+/* The memory estimate counts what the trainer writes (estimate_memory): it came out at
+ * 1.00-1.17x the measured private memory of 15 points (docs/scale.md: MLP, VGG19, logreg;
+ * every exchange; K = 8..4096), up to 1.23x where the 0.2 s sampling missed the setup peak.
+ * A point is refused only when the estimate exceeds MemAvailable by more than this factor
+ * (even its largest measured overcount would not fit); between the two it is warned about,
+ * and the runner runs it alone. */
+#define MEM_EST_OVER 1.2
 /* qsgdsim's own ring all-reduce is 2(K-1) MPI_Sendrecv hops issued by the trainer, not one
  * SimGrid collective: each message costs more. Measured (bench_sim_scale.sh, its bare peer
  * `collective_probe ringsr`, load ~5 on 2 cores): 2.1M messages in 151 s at K = 1024, ~14k
@@ -233,6 +243,158 @@ static int data_info(const sim_config *c, sim_estimate_cache *cache) {
         }                                                                                          \
     } while (0)
 
+/* MiB, for the breakdown */
+static double mib(double bytes) {
+    return bytes / 1048576.0;
+}
+
+/* The largest chunk message of the requantizing ring on K ranks (ex_allreduce.c, plan_build):
+ * chunk c is [n c / K, n (c + 1) / K) of the n = nparams + 1 values, a piece per tensor it
+ * overlaps (the loss one more fp32 piece); a piece costs `rate` bytes a value where the codec
+ * quantizes the tensor, 4 on the others, 8 bytes of slack, and 4 of header when headers. */
+static double ring_chunk_cap(const grad_codec *codec, size_t K, double rate, int headers) {
+    size_t n = 1, T = codec->ntensors;
+    for (size_t t = 0; t < T; t++)
+        n += codec->numel[t];
+    double cap = 0;
+    for (size_t ch = 0, t = 0; ch < K; ch++) {
+        size_t lo = n * ch / K, hi = n * (ch + 1) / K;
+        double bytes = 0;
+        while (t < T && codec->offset[t] + codec->numel[t] <= lo)
+            t++;
+        for (size_t u = t; u <= T; u++) {
+            size_t s0 = u < T ? codec->offset[u] : n - 1, s1 = u < T ? s0 + codec->numel[u] : n;
+            if (s0 >= hi)
+                break;
+            size_t a = s0 > lo ? s0 : lo, b = s1 < hi ? s1 : hi;
+            if (a >= b)
+                continue;
+            int lossy = u < T && !codec->q[u]->type->lossless;
+            bytes += (lossy ? rate : 4.0) * (double)(b - a) + 8.0 + (headers ? 4.0 : 0);
+        }
+        cap = bytes > cap ? bytes : cap;
+    }
+    return cap;
+}
+
+/* The memory part of the estimate: what the trainer (sim/trainer.c) and the exchange
+ * (sim/ex_*.c) allocate AND write, per rank and once, under SMPI. A buffer that is allocated
+ * but never written costs address space, not memory (its pages are never faulted in), so it
+ * is not counted: the accumulator of the ranks that do not decode (stripes, the rings, the
+ * parameter server's workers), the codec's decode scratch of the ranks that do not decode
+ * through the codec. The inputs are the heap bytes of the model (work memory at the batch),
+ * codec and optimizer built here. Fills e->mem_fixed, e->mem_per_rank (added to what
+ * sim_estimate_run put there), e->mem_setup and e->mem_detail. */
+static void estimate_memory(const sim_config *c, const sim_estimate_cache *d, double K,
+                            const model *m, const grad_codec *codec, double model_b, double codec_b,
+                            double opt_b, sim_estimate *e) {
+    double np = (double)m->nparams, g = 4.0 * (np + 1), maxb = (double)codec->max_bytes;
+    size_t largest = 1; /* numel of the largest tensor */
+    int power = 0;      /* PowerSGD's all-reduces (ex_allreduce_powersgd.c) */
+    double n1 = 1, n2 = 0;
+    for (size_t t = 0; t < codec->ntensors; t++) {
+        largest = codec->numel[t] > largest ? codec->numel[t] : largest;
+        const quant *q = codec->q[t];
+        size_t rk = q->type->allreduce == QUANT_AR_POWER ? quant_powersgd_rank(q) : 0;
+        power |= rk > 0;
+        n1 += rk ? (double)(q->rows * rk) : (double)codec->numel[t];
+        n2 += (double)(rk * q->cols);
+    }
+    double tmp = 4.0 * (double)largest;     /* the codec's decode scratch (grad_codec.tmp) */
+    double cstate = fmax(0, codec_b - tmp); /* its quantizers' state (residuals, scratch) */
+    sim_exchange x = c->exchange;
+    int sd = c->shared_decode, mpi = x == SIM_EX_ALLREDUCE && c->allreduce_mpi;
+    power = power && x == SIM_EX_ALLREDUCE && !mpi;
+    /* SMPI's sharing (trainer.c: shares_params): one theta and optimizer for all ranks under
+     * the shared decode, for every exchange but stripes and --allreduce mpi */
+    int shares = sd && x != SIM_EX_STRIPES && !mpi;
+    /* every rank: its gradient and message (faulted in at setup), the model's work memory and
+     * the codec's state; lens, displs, plens, pdispls ([K] ints each) are in the context */
+    double own = g + maxb + model_b + cstate, params = 4.0 * np + opt_b;
+    double xch = 0, once = 0, plan = 0;
+    if (x == SIM_EX_ALLGATHER) {
+        if (sd) /* receive buffer: SMPI shared memory (not private); one decode into one average */
+            once += g + tmp;
+        else /* every rank: K messages, its accumulator, its decode */
+            xch += K * maxb + g + tmp;
+        if (!c->overlap) /* inside SMPI's MPI_Allgatherv */
+            xch += COLL_PER_PEER * K;
+    } else if (x == SIM_EX_PS) {
+        xch += maxb;     /* rank 0 receives the K messages (counted per rank: K of them) */
+        once += g + tmp; /* rank 0's accumulator and decode; the workers only encode */
+    } else if (x == SIM_EX_STRIPES) {
+        /* ex_stripes.c: its own message (K stripes), the K stripes it owns, every owner's
+         * re-quantized stripe, its own; sim_stripes.c: buf, sum, dec hold one stripe of the
+         * largest tensor each, the second quantizer one stripe's state; rlens, rdispls */
+        xch += 3.0 * maxb + maxb / K + 3.0 * tmp / K + cstate / K + 8.0 * K;
+        /* a first-stage quantizer per tensor and stripe: tensors x K objects per rank; SMPI's
+         * MPI_Alltoallv and MPI_Allgatherv */
+        quant_spec qs;
+        qsgd_err err = {0};
+        double qobj = 1024; /* bytes of one quantizer object, if it cannot be built here */
+        if (quant_spec_parse(c->quant, &qs, &err) == QSGD_OK) {
+            double h0 = heap_bytes();
+            quant *q = quant_alloc(qs.name, &qs.params, 1, 1, &err);
+            if (q)
+                qobj = heap_bytes() - h0 + 32.0;
+            quant_free(q);
+        }
+        xch += (qobj * (double)codec->ntensors + ALLTOALL_PER_PEER + COLL_PER_PEER) * K;
+    } else if (mpi) {
+        xch += g; /* MPI_Allreduce into the accumulator */
+    } else if (power) {
+        xch += 4.0 * (n1 + n2 + fmax(n1, n2) / K); /* its two factors' rings (b1, b2, tmp) */
+    } else if (codec->nquantized && K >= 2) {
+        /* the requantizing ring (ex_allreduce.c): send (one chunk's message), the all-gather
+         * area (K x the largest chunk message: a chunk of fp32 tensors is 4 bytes a value), the
+         * decoded chunk; a plan of K + tensors + 1 quantizers of a chunk each, once under the
+         * shared decode; with *-measure the exact ring's vector and its chunk of the
+         * accumulator */
+        double chunk = (np + 1) / K + 1, cap = 4.0 * chunk + 64;
+        quant_spec qs;
+        qsgd_err err = {0};
+        if (quant_spec_parse(c->quant, &qs, &err) == QSGD_OK) {
+            double h0 = heap_bytes();
+            quant *q = quant_alloc(qs.name, &qs.params, 1, (size_t)chunk, &err);
+            if (q)
+                plan = (heap_bytes() - h0 + 32.0) * (K + (double)codec->ntensors + 1.0);
+            double rate = q ? (double)quant_max_bytes(q) / chunk : 4.0; /* lossy bytes a value */
+            cap = ring_chunk_cap(codec, (size_t)K, rate, !quant_spec_fixed_size(&qs));
+            quant_free(q);
+        }
+        xch += (K + 1) * cap + 4.0 * chunk + 4.0 * K;
+        if (c->allreduce_sum & SIM_ARSUM_MEASURE)
+            xch += g + g / K;
+    } else {
+        xch += g / K; /* the fp32 ring (ex_allreduce.c): its chunk of the accumulator */
+    }
+    if (shares)
+        once += params;
+    else
+        own += params;
+    if (sd)
+        once += plan;
+    else
+        xch += plan;
+    /* the data (trainer.c: setup_data): rank 0 loads the training and test sets, every worker
+     * keeps its shard (all shards: the training set once more); rank 0 then frees the
+     * training set when there is a test set, before any buffer above is allocated, so it
+     * counts only at setup; CSR data: each worker loads the whole file too, one at a time */
+    double row = d->n ? d->bytes / (double)(d->n + d->ntest) : 0;
+    double train = row * (double)d->n, test = row * (double)d->ntest;
+    double data = train + (d->ntest ? test : train);
+    e->mem_setup = (d->ntest ? train : 0) + (d->csr && K > 1 ? d->bytes : 0);
+    e->mem_fixed += data + once;
+    e->mem_per_rank += own + xch;
+    char par[40] = "shared";
+    if (!shares)
+        snprintf(par, sizeof par, "%.3g MiB", mib(params));
+    snprintf(e->mem_detail, sizeof e->mem_detail,
+             "per rank: gradient + message %.3g MiB, parameters + optimizer %s, exchange %.3g "
+             "MiB, model + codec %.3g MiB; once: data %.0f MiB, shared %.3g MiB",
+             mib(g + maxb), par, mib(xch), mib(model_b + cstate), mib(data), mib(once));
+}
+
 /* The model part of the estimate: builds the model and codec on one batch of zeros (the
  * data's shape), measures their memory and times one gradient, encode and decode. */
 static void estimate_model(const sim_config *c, const sim_estimate_cache *d, long ranks,
@@ -279,41 +441,10 @@ static void estimate_model(const sim_config *c, const sim_estimate_cache *d, lon
     e->model_known = codec != NULL;
     e->nparams = np;
     double K = (double)ranks, nw = strcmp(e->exchange, "ps") == 0 ? K - 1 : K;
-    double maxb = codec ? (double)codec->max_bytes : 4.0 * (double)(np + 1);
-    /* SMPI's sharing (trainer.c: shares_params, ex_shared_recv): under the shared decode the
-     * all-gathers decode once into one average and receive into one buffer; every exchange
-     * but stripes and --allreduce mpi keeps one theta and optimizer for all ranks */
-    int sd = c->shared_decode, ag = c->exchange == SIM_EX_ALLGATHER;
-    int shares = sd && c->exchange != SIM_EX_STRIPES &&
-                 !(c->exchange == SIM_EX_ALLREDUCE && c->allreduce_mpi);
-    double g = 4.0 * (double)(np + 1);
-    double rank = MEM_PER_RANK + model_b + codec_b + g + maxb;
-    rank += shares ? 0 : 4.0 * (double)np + opt_b; /* theta, momentum */
-    rank += ag && sd ? 0 : g;                      /* the decode accumulator */
-    if (ag && !sd)
-        rank += maxb * K; /* every rank's K messages */
-    double plan = 0;      /* the requantizing ring's plan: a quantizer per chunk piece */
-    if (c->exchange == SIM_EX_ALLREDUCE && !c->allreduce_mpi && codec && codec->nquantized) {
-        rank += 2.0 * maxb + g / K; /* the ring's send, all-gather area and chunk */
-        quant_spec qs;
-        size_t chunk = (size_t)((double)(np + 1) / K) + 1;
-        if (quant_spec_parse(c->quant, &qs, &err) == QSGD_OK) {
-            h0 = heap_bytes();
-            quant *q = quant_alloc(qs.name, &qs.params, 1, chunk, &err);
-            plan = (heap_bytes() - h0 + 32.0) * (K + (double)codec->ntensors + 1.0);
-            quant_free(q);
-        }
-    }
-    if (c->exchange == SIM_EX_STRIPES)
-        rank += 3.0 * maxb + g;
-    /* the shard (CSR data: every worker loads the whole file, then keeps its rows) */
-    double row = d->n ? d->bytes / (double)(d->n + d->ntest) : 0;
-    rank += d->csr ? d->bytes : row * (double)d->n / nw;
-    rank += sd ? 0 : plan; /* under SMPI's shared decode one plan serves all ranks */
-    e->mem_per_rank += rank - MEM_PER_RANK;
-    e->mem_fixed += (sd ? plan : 0) + d->bytes + (shares ? 4.0 * (double)np + opt_b : 0) +
-                    (ag && sd ? g : 0) + (c->exchange == SIM_EX_PS ? maxb * K : 0);
+    if (codec)
+        estimate_memory(c, d, K, m, codec, model_b, codec_b, opt_b, e);
     /* wall time: every worker's gradient and encode; the decodes as each exchange does them */
+    int ag = c->exchange == SIM_EX_ALLGATHER, sd = c->shared_decode;
     double dec = ag ? (sd ? nw : nw * K) : c->exchange == SIM_EX_PS ? nw : 2.0 * K;
     e->numerics_step_s = nw * (t_grad + t_enc) + dec * t_dec;
     size_t ipe = (size_t)((double)d->n / nw) / b;
@@ -339,7 +470,8 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
     e->max_maps = machine_limit("QSGDSIM_MAX_MAP_COUNT", "/proc/sys/vm/max_map_count", "", 1);
     e->avail = machine_limit("QSGDSIM_MEM_AVAILABLE", "/proc/meminfo", "MemAvailable:", 1024);
     e->mem_fixed = MEM_BASE;
-    e->mem_per_rank = MEM_PER_RANK;
+    double ctx = MEM_PER_RANK + 16.0 * k; /* context; lens, displs, plens, pdispls */
+    e->mem_per_rank = ctx;
     snprintf(e->exchange, sizeof e->exchange, "allgather");
     /* the trainer's own parser: what it will run (argv[0] is the program) */
     char **av = calloc((size_t)ntargs + 2, sizeof *av);
@@ -374,7 +506,8 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
     }
     if (parsed && data_info(&c, cache) == 0)
         estimate_model(&c, cache, ranks, e);
-    e->mem = e->mem_fixed + e->mem_per_rank * k;
+    /* the larger of the two peaks: training, or the end of setup_data (no buffers yet) */
+    e->mem = fmax(e->mem_fixed + e->mem_per_rank * k, e->mem_fixed + e->mem_setup + ctx * k);
     e->step_s = e->simgrid_step_s + e->numerics_step_s;
     e->total_s = e->step_s * (double)e->steps;
 }
@@ -393,30 +526,34 @@ int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn,
                  65536.0 * ceil(e->maps * 1.25 / 65536.0));
         return -1;
     }
-    double need = e->mem;
-    if (e->avail > 0 && need / MEM_EST_OVER > e->avail) {
-        long fit = (long)((e->avail * MEM_EST_OVER - e->mem_fixed) / e->mem_per_rank);
-        char model[160] = "";
+    double need = e->mem, room = e->avail * MEM_EST_OVER;
+    if (e->avail > 0 && need > room) {
+        /* the ranks that fit while it trains; none if the data alone does not (setup) */
+        long fit = (long)((room - e->mem_fixed) / e->mem_per_rank);
+        if (e->mem_fixed + e->mem_setup > room)
+            fit = 0;
+        char model[160] = "", setup[96] = "";
         if (e->model_known)
             snprintf(model, sizeof model, " with the model's %zu parameters", e->nparams);
+        if (e->mem_setup >= 1048576.0)
+            snprintf(setup, sizeof setup, "; %.0f MiB more while the data is sharded",
+                     e->mem_setup / 1048576.0);
         snprintf(msg, len,
-                 "--ranks %ld needs about %.1f GiB of memory%s (%.0f MiB fixed + %.2f MiB per "
-                 "rank%s%s), more than is available (MemAvailable = %.1f GiB): use at most %ld "
-                 "ranks%s, a smaller model or batch, or a machine with more memory",
-                 ranks, need / 1073741824.0,
-                 " (an upper bound: refused when half of it does not fit)",
-                 e->mem_fixed / 1048576.0, e->mem_per_rank / 1048576.0, model,
-                 e->model_known ? "" : ", before the model's buffers", e->avail / 1073741824.0,
-                 fit > 0 ? fit : 0, "");
+                 "--ranks %ld needs about %.1f GiB of memory (%.0f MiB fixed + %.2f MiB per "
+                 "rank%s%s%s), more than is available (MemAvailable = %.1f GiB, and the estimate "
+                 "is at most %.0f%% high): use at most %ld ranks, a smaller model, batch or "
+                 "data set, or a machine with more memory",
+                 ranks, need / 1073741824.0, e->mem_fixed / 1048576.0, e->mem_per_rank / 1048576.0,
+                 model, e->model_known ? "" : ", before the model's buffers", setup,
+                 e->avail / 1073741824.0, 100.0 * (MEM_EST_OVER - 1.0), fit > 0 ? fit : 0);
         return -1;
     }
     if (warn && e->avail > 0 && need > e->avail) {
         snprintf(warn, wlen,
-                 "--ranks %ld may not fit in memory: about %.1f GiB estimated (an upper bound, "
-                 "1.4-2.3x the measured private memory), %.1f GiB available; it runs alone "
-                 "(qsgdsim run starts no other point beside it), and if the system kills it the "
-                 "point fails with that reason",
-                 ranks, need / 1073741824.0, e->avail / 1073741824.0);
+                 "--ranks %ld may not fit in memory: about %.1f GiB estimated (at most %.0f%% "
+                 "high), %.1f GiB available; it runs alone (qsgdsim run starts no other point "
+                 "beside it), and if the system kills it the point fails with that reason",
+                 ranks, need / 1073741824.0, 100.0 * (MEM_EST_OVER - 1.0), e->avail / 1073741824.0);
         return 0;
     }
     if (warn && e->step_s > WARN_STEP_S) {
@@ -816,6 +953,8 @@ int cmd_sim(int argc, char **argv) {
                est.mem / 1048576.0, est.mem_fixed / 1048576.0, est.mem_per_rank / 1048576.0,
                est.model_known ? "" : ", model unknown", est.maps, est.step_s, est.simgrid_step_s,
                est.numerics_step_s);
+    if (dry && est.mem_detail[0])
+        printf("# memory: %s\n", est.mem_detail);
     char trainer[PATH_MAX + 64];
     if (find_trainer(trainer_arg, trainer, sizeof trainer) != 0) {
         fprintf(stderr, PROG ": cannot run the SMPI trainer: %s\n", trainer);

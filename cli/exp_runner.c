@@ -1186,7 +1186,7 @@ static int run_locked(const exp_experiment *e, const exp_run_opts *o, const char
                 continue;
             }
             /* memory: a point whose estimate does not fit beside the running ones waits for
-             * them (it runs alone at worst); the estimates are upper bounds (cmd_sim.c) */
+             * them (it runs alone at worst); the estimates are at most ~20% high (cmd_sim.c) */
             double running = 0;
             for (size_t i = 0; i < n; i++)
                 if (s[i].state == P_RUNNING)

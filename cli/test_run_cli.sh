@@ -318,20 +318,31 @@ sim)
   tsv_col "$out/summary.tsv" reason | grep -q "refused before it started: --ranks 4096 needs" ||
     fail "run: the refused point's reason: $(tsv_col "$out/summary.tsv" reason)"
   [ ! -e "$out/K=4096/log.txt" ] || fail "run: the refused point was started"
-  # memory: the estimate is an upper bound (about 0.8 GiB for the 1024-rank point): refused
-  # only when half of it does not fit (0.3 GB); between the two (0.5 GB) warned about and run
-  # alone (the other points do not start beside it)
+  # memory: the estimate is tight (at most 20% high, MEM_EST_OVER): the 1024-rank point is
+  # refused when it exceeds MemAvailable by more than that (0.8 x the estimate available);
+  # between the two (0.9 x) warned about and run alone (the other points do not start beside
+  # it); with 1.05 x the estimate available it runs with no memory warning
+  est=$("$bin" sim --ranks 1024 --dry-run --out "$tmp/est" -- --model logreg \
+    --data synth-logreg:n=600,dim=64,ntest=200 --batch 16 | sed -n 's/^# estimate: \([0-9]*\) MiB.*/\1/p')
+  [ -n "$est" ] && [ "$est" -gt 0 ] || fail "no estimate from qsgdsim sim --dry-run"
+  avail() { awk -v e="${est:-0}" -v f="$1" 'BEGIN { printf "%.0f", e * f * 1048576 }'; }
   rc=0
-  QSGDSIM_MEM_AVAILABLE=0.3e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
+  QSGDSIM_MEM_AVAILABLE=$(avail 0.8) QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
     --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
-  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (an upper bound.*MiB per rank with the model's 65 parameters), more than is available (MemAvailable = 0.3 GiB): use at most [0-9]* ranks" "$tmp/run.err" ||
-    fail "run in 0.3 GB: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
+  [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (.* MiB per rank with the model's 65 parameters), more than is available (MemAvailable = .* GiB, and the estimate is at most 20% high): use at most [0-9]* ranks" "$tmp/run.err" ||
+    fail "run in 0.8 x the estimate: exit $rc, expected 1 and the 1024-rank point refused: $(cat "$tmp/run.err")"
   rc=0
-  QSGDSIM_MEM_AVAILABLE=0.5e9 QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
+  QSGDSIM_MEM_AVAILABLE=$(avail 0.9) QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
     --out "$out" --no-plot --force -j 2 >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
-  grep -q "K=1024: warning: --ranks 1024 may not fit in memory: about .* GiB estimated (an upper bound.*0.5 GiB available; it runs alone" "$tmp/run.err" &&
+  grep -q "K=1024: warning: --ranks 1024 may not fit in memory: about .* GiB estimated (at most 20% high), .* GiB available; it runs alone" "$tmp/run.err" &&
     [ "$(tsv_col "$out/summary.tsv" status | tr '\n' ' ')" = "complete complete failed " ] ||
-    fail "run in 0.5 GB: exit $rc, expected the 1024-rank point warned about and run: $(cat "$tmp/run.err") $(tsv_col "$out/summary.tsv" status | tr '\n' ' ')"
+    fail "run in 0.9 x the estimate: exit $rc, expected the 1024-rank point warned about and run: $(cat "$tmp/run.err") $(tsv_col "$out/summary.tsv" status | tr '\n' ' ')"
+  rc=0
+  QSGDSIM_MEM_AVAILABLE=$(avail 1.05) QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
+    --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+  ! grep -q "may not fit in memory\|GiB of memory" "$tmp/run.err" &&
+    [ "$(tsv_col "$out/summary.tsv" status | tr '\n' ' ')" = "complete complete failed " ] ||
+    fail "run in 1.05 x the estimate: a memory warning or refusal: $(cat "$tmp/run.err")"
   unset QSGDSIM_MAX_MAP_COUNT QSGDSIM_MEM_AVAILABLE
   ;;
 
