@@ -17,14 +17,16 @@
 static void usage(FILE *f) {
     fprintf(
         f,
-        "usage: qsgdsim run FILE [-j N] [--out DIR] [--dry-run] [--force] [--no-plot]\n"
+        "usage: qsgdsim run FILE [-j N] [--out DIR] [--dry-run] [--check] [--force] [--no-plot]\n"
         "Run an experiment: a libconfig file whose list-valued settings are sweep axes\n"
         "(docs/experiments.md). The whole file is validated first; then each point of the\n"
         "cartesian product runs as `qsgdsim sim` in DIR/POINT, with its output in\n"
         "DIR/POINT/log.txt.\n"
         "  -j, --jobs N   points run at once (default 1)\n"
         "  --out DIR      output directory (default results/<name>)\n"
-        "  --dry-run      validate, print the points and their commands; run nothing\n"
+        "  --dry-run      validate, print the points, their commands and the estimate each\n"
+        "                 would be judged by (memory, maps, wall time; refused or warned\n"
+        "                 about on this machine); run and write nothing\n"
         "  --check        validate only (exit 0 if the file is valid)\n"
         "  --force        rerun points that are already complete (or diverged)\n"
         "  --no-plot      skip `qsgdsim plot DIR` at the end\n"

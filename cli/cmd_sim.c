@@ -512,6 +512,19 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
     e->total_s = e->step_s * (double)e->steps;
 }
 
+void sim_estimate_describe(const sim_estimate *e, char *buf, size_t len) {
+    char total[80] = "";
+    if (e->steps)
+        snprintf(total, sizeof total, "; %.3g s for its %zu step%s", e->total_s, e->steps,
+                 e->steps == 1 ? "" : "s");
+    snprintf(buf, len,
+             "%.0f MiB private (%.0f fixed + %.2f per rank%s), %.0f memory maps, %.3g s of wall "
+             "time per step (SimGrid %.3g, gradients and codec %.3g)%s",
+             e->mem / 1048576.0, e->mem_fixed / 1048576.0, e->mem_per_rank / 1048576.0,
+             e->model_known ? "" : ", model unknown", e->maps, e->step_s, e->simgrid_step_s,
+             e->numerics_step_s, total);
+}
+
 int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn, size_t wlen) {
     long ranks = e->ranks;
     if (warn && wlen)
@@ -947,12 +960,11 @@ int cmd_sim(int argc, char **argv) {
     }
     if (warn[0])
         fprintf(stderr, PROG ": warning: %s\n", warn);
-    if (dry)
-        printf("# estimate: %.0f MiB private (%.0f fixed + %.2f per rank%s), %.0f memory maps, "
-               "%.3g s of wall time per step (SimGrid %.3g, gradients and codec %.3g)\n",
-               est.mem / 1048576.0, est.mem_fixed / 1048576.0, est.mem_per_rank / 1048576.0,
-               est.model_known ? "" : ", model unknown", est.maps, est.step_s, est.simgrid_step_s,
-               est.numerics_step_s);
+    if (dry) {
+        char desc[512];
+        sim_estimate_describe(&est, desc, sizeof desc);
+        printf("# estimate: %s\n", desc);
+    }
     if (dry && est.mem_detail[0])
         printf("# memory: %s\n", est.mem_detail);
     char trainer[PATH_MAX + 64];

@@ -919,6 +919,41 @@ static void plot_step(const char *dir) {
 }
 
 /* ---- the run --------------------------------------------------------------------------------- */
+/* What point i (its directory path) needs: sim_estimate_run on its `qsgdsim sim` command
+ * line (the estimate of cmd_sim.c; cache: one data load per data spec), judged by
+ * sim_estimate_check. Returns 1 when the point is no simulation (no --ranks: nothing to
+ * estimate), 0 when it fits (warn: "" or a warning, memory or wall time), -1 when this
+ * machine cannot hold it (msg says why and the way around it). */
+static int estimate_point(const exp_experiment *e, size_t i, const char *path,
+                          sim_estimate_cache *cache, sim_estimate *est, char *msg, size_t mlen,
+                          char *warn, size_t wlen) {
+    msg[0] = warn[0] = '\0';
+    char **argv = exp_point_argv(e, &e->points[i], path);
+    if (!argv)
+        return 1;
+    long ranks = 0;
+    int dd = -1, n = 0;
+    for (; argv[n]; n++) {
+        if (dd < 0 && strcmp(argv[n], "--") == 0)
+            dd = n;
+        else if (dd < 0 && strcmp(argv[n], "--ranks") == 0 && argv[n + 1])
+            ranks = strtol(argv[n + 1], NULL, 10);
+        else if (dd < 0 && strncmp(argv[n], "--ranks=", 8) == 0)
+            ranks = strtol(argv[n] + 8, NULL, 10);
+    }
+    int rc = 1;
+    if (ranks > 0) {
+        sim_estimate_run(ranks, dd >= 0 ? argv + dd + 1 : argv + n, dd >= 0 ? n - dd - 1 : 0, cache,
+                         est);
+        rc = sim_estimate_check(est, msg, mlen, warn, wlen) != 0 ? -1 : 0;
+    }
+    free(argv);
+    return rc;
+}
+
+/* --dry-run: the points, their commands and, for every simulation, the estimate the runner
+ * would judge it by (memory, maps, wall time) and its verdict: refused before it starts, or
+ * warned about; nothing runs and nothing is written. */
 static void print_dry(const exp_experiment *e, const char *dir) {
     printf("experiment '%s' (%s): %zu point%s, output %s\n", e->name, e->path, e->npoints,
            e->npoints == 1 ? "" : "s", dir);
@@ -937,17 +972,57 @@ static void print_dry(const exp_experiment *e, const char *dir) {
             printf(" (%zu)", e->set[e->axes[a]].n);
     }
     printf("\n");
-    char line[8192], path[PATH_MAX];
-    for (size_t i = 0; i < e->npoints; i++) {
+    char line[8192], path[PATH_MAX], desc[512], msg[1024], warn[1024];
+    sim_estimate_cache cache;
+    memset(&cache, 0, sizeof cache);
+    size_t nest = 0, nwarn = 0, nref = 0;
+    double maxmem = 0, total = 0, avail = -1, maxmaps = -1;
+    for (size_t i = 0; i < e->npoints && !interrupted; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, e->points[i].dir);
         char **argv = exp_point_argv(e, &e->points[i], path);
         if (!argv)
             continue;
         join_argv(argv, 0, line, sizeof line);
+        free(argv);
         const exp_reference *r = exp_point_reference(e, &e->points[i]);
         printf("[%zu/%zu] %s%s\n  %s\n", i + 1, e->npoints, e->points[i].dir,
                r ? "  (has a reference value)" : "", line);
-        free(argv);
+        sim_estimate est;
+        int rc = estimate_point(e, i, path, &cache, &est, msg, sizeof msg, warn, sizeof warn);
+        if (rc == 1)
+            continue;
+        nest++;
+        sim_estimate_describe(&est, desc, sizeof desc);
+        printf("  estimate: %s\n", desc);
+        if (est.mem_detail[0])
+            printf("  memory: %s\n", est.mem_detail);
+        if (rc < 0)
+            printf("  would be refused before it starts: %s\n", msg);
+        else if (warn[0])
+            printf("  warning: %s\n", warn);
+        nref += rc < 0;
+        nwarn += rc == 0 && warn[0];
+        maxmem = est.mem > maxmem ? est.mem : maxmem;
+        total += rc == 0 ? est.total_s : 0;
+        avail = est.avail;
+        maxmaps = est.max_maps;
+    }
+    if (nest) {
+        char av[64] = "unknown", mm[64] = "unknown", tt[64];
+        if (total < 120)
+            snprintf(tt, sizeof tt, "%.0f s", total);
+        else if (total < 7200)
+            snprintf(tt, sizeof tt, "%.0f min", total / 60.0);
+        else
+            snprintf(tt, sizeof tt, "%.1f h", total / 3600.0);
+        if (avail > 0)
+            snprintf(av, sizeof av, "%.1f GiB", avail / 1073741824.0);
+        if (maxmaps > 0)
+            snprintf(mm, sizeof mm, "%.0f", maxmaps);
+        printf("estimates (this machine: MemAvailable %s, vm.max_map_count %s): %zu point%s "
+               "would be refused, %zu warned about; the largest needs %.1f GiB; the steps of "
+               "the points that would run take about %s of wall time one after the other\n",
+               av, mm, nref, nref == 1 ? "" : "s", nwarn, maxmem / 1073741824.0, tt);
     }
 }
 
@@ -1092,12 +1167,11 @@ static size_t plan_resume(const exp_experiment *e, const exp_run_opts *o, pt *s,
     return nskip;
 }
 
-/* Before anything starts: what each point to run needs (sim_estimate_run, the estimate of
- * `qsgdsim sim`, cmd_sim.c). A point this machine cannot hold alone (memory maps, or memory:
- * see sim_estimate_check) is refused here, failed with the reason, and the others run; the
- * estimate is kept so that points that do not fit together run one after the other; a point
- * that may not fit, or whose steps should each take more than 10 s of wall time, is warned
- * about. Returns the number refused. */
+/* Before anything starts: what each point to run needs (estimate_point). A point this
+ * machine cannot hold alone (memory maps, or memory: see sim_estimate_check) is refused here,
+ * failed with the reason, and the others run; the estimate is kept so that points that do
+ * not fit together run one after the other; a point that may not fit, or whose steps should
+ * each take more than 10 s of wall time, is warned about. Returns the number refused. */
 static size_t refuse_unfit(const exp_experiment *e, pt *s) {
     size_t nref = 0;
     sim_estimate_cache cache;
@@ -1105,35 +1179,20 @@ static size_t refuse_unfit(const exp_experiment *e, pt *s) {
     for (size_t i = 0; i < e->npoints && !interrupted; i++) {
         if (s[i].state != P_PENDING)
             continue;
-        char **argv = exp_point_argv(e, &e->points[i], s[i].path);
-        if (!argv)
+        sim_estimate est;
+        char msg[1024], warn[1024];
+        int rc = estimate_point(e, i, s[i].path, &cache, &est, msg, sizeof msg, warn, sizeof warn);
+        if (rc == 1)
             continue;
-        long ranks = 0;
-        int dd = -1, n = 0;
-        for (; argv[n]; n++) {
-            if (dd < 0 && strcmp(argv[n], "--") == 0)
-                dd = n;
-            else if (dd < 0 && strcmp(argv[n], "--ranks") == 0 && argv[n + 1])
-                ranks = strtol(argv[n + 1], NULL, 10);
-            else if (dd < 0 && strncmp(argv[n], "--ranks=", 8) == 0)
-                ranks = strtol(argv[n] + 8, NULL, 10);
-        }
-        if (ranks > 0) {
-            sim_estimate est;
-            char msg[1024], warn[1024];
-            sim_estimate_run(ranks, dd >= 0 ? argv + dd + 1 : argv + n, dd >= 0 ? n - dd - 1 : 0,
-                             &cache, &est);
-            s[i].mem = est.mem;
-            s[i].avail = est.avail;
-            if (sim_estimate_check(&est, msg, sizeof msg, warn, sizeof warn) != 0) {
-                snprintf(s[i].reason, sizeof s[i].reason, "refused before it started: %s", msg);
-                say(PROG ": %s: not run: %s\n", e->points[i].dir, msg);
-                s[i].state = P_FAILED;
-                nref++;
-            } else if (warn[0])
-                say(PROG ": %s: warning: %s\n", e->points[i].dir, warn);
-        }
-        free(argv);
+        s[i].mem = est.mem;
+        s[i].avail = est.avail;
+        if (rc < 0) {
+            snprintf(s[i].reason, sizeof s[i].reason, "refused before it started: %s", msg);
+            say(PROG ": %s: not run: %s\n", e->points[i].dir, msg);
+            s[i].state = P_FAILED;
+            nref++;
+        } else if (warn[0])
+            say(PROG ": %s: warning: %s\n", e->points[i].dir, warn);
     }
     return nref;
 }

@@ -16,7 +16,9 @@
 #           status is removed first; 300 trainer arguments all reach smpirun; more ranks than
 #           vm.max_map_count or MemAvailable allow are refused (6), 4096 are not; the memory
 #           estimate counts the model; `qsgdsim run` refuses such a point before anything
-#           starts (tests/fake_ranks.cfg), runs the others and warns about slow ones
+#           starts (tests/fake_ranks.cfg), runs the others and warns about slow ones; its
+#           --dry-run prints each point's estimate and verdict (the same estimate) and runs
+#           nothing
 #   partial the runner judges a point from complete outputs only: status complete with
 #           .partial tables is failed (and rerun, never skipped), no metrics from a .partial;
 #           summary.tsv's reason column; diverged points kept on resume (exit 3)
@@ -306,6 +308,33 @@ sim)
   # 4096-rank point is refused (maps), the others run; 1024 all-gather ranks are warned about
   export QSGDSIM_MAX_MAP_COUNT=9000
   out=$tmp/ranks
+  # --dry-run prints, per point, the estimate the runner judges it by and its verdict, runs
+  # and writes nothing: the 4096-rank point would be refused (maps), the 1024-rank one warned
+  # about (wall time), each simulation has its estimate line, then the totals
+  rc=0
+  "$bin" run "$tests/fake_ranks.cfg" --out "$out" --dry-run >"$tmp/dry.out" 2>"$tmp/dry.err" || rc=$?
+  [ "$rc" -eq 0 ] || fail "run --dry-run: exit $rc: $(cat "$tmp/dry.err")"
+  [ "$(grep -c '^  estimate: [0-9]* MiB private ([0-9]* fixed + [0-9.]* per rank), [0-9]* memory maps, .* s of wall time per step' "$tmp/dry.out")" -eq 3 ] &&
+    [ "$(grep -c '^  memory: per rank: gradient + message' "$tmp/dry.out")" -eq 3 ] ||
+    fail "run --dry-run: not one estimate per point: $(cat "$tmp/dry.out")"
+  sed -n '/^\[3\/3\] K=4096/,$p' "$tmp/dry.out" |
+    grep -q "^  would be refused before it starts: --ranks 4096 needs about .* memory maps.*vm.max_map_count = 9000" ||
+    fail "run --dry-run: the 4096-rank point not shown as refused: $(cat "$tmp/dry.out")"
+  sed -n '/^\[2\/3\] K=1024/,/^\[3\/3\]/p' "$tmp/dry.out" |
+    grep -q "^  warning: --ranks 1024 with --exchange allgather: about [0-9]* s of wall time per training step" ||
+    fail "run --dry-run: the 1024-rank point not warned about: $(cat "$tmp/dry.out")"
+  grep -q "^estimates (this machine: MemAvailable .* GiB, vm.max_map_count 9000): 1 point would be refused, 1 warned about; the largest needs" "$tmp/dry.out" ||
+    fail "run --dry-run: no totals line: $(tail -1 "$tmp/dry.out")"
+  [ ! -e "$out" ] || fail "run --dry-run created $out"
+  # ... the same estimate as `qsgdsim sim --dry-run` of that point's command (within 2%: the
+  # heap bytes measured for the model differ by what a process initializes once)
+  est=$(sed -n '/^\[2\/3\] K=1024/,/^\[3\/3\]/s/^  estimate: \([0-9]*\) MiB.*/\1/p' "$tmp/dry.out")
+  sest=$("$bin" sim --ranks 1024 --dry-run --out "$tmp/est" -- --model logreg \
+    --data synth-logreg:n=600,dim=64,ntest=200 --quant fp32 --optim sgd:lr=0.05,momentum=0.9 \
+    --batch 16 --epochs 1 --max-steps 4 | sed -n 's/^# estimate: \([0-9]*\) MiB.*/\1/p')
+  [ -n "$est" ] && [ "$est" -gt 0 ] && [ -n "$sest" ] && [ $((50 * (est - sest))) -le "$est" ] &&
+    [ $((50 * (sest - est))) -le "$est" ] ||
+    fail "run --dry-run's estimate of the 1024-rank point '$est' MiB, qsgdsim sim --dry-run's '$sest'"
   QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" --out "$out" --no-plot \
     >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
   [ "$rc" -eq 1 ] || fail "run, a point over vm.max_map_count: exit $rc, expected 1"
@@ -321,12 +350,18 @@ sim)
   # memory: the estimate is tight (at most 20% high, MEM_EST_OVER): the 1024-rank point is
   # refused when it exceeds MemAvailable by more than that (0.8 x the estimate available);
   # between the two (0.9 x) warned about and run alone (the other points do not start beside
-  # it); with 1.05 x the estimate available it runs with no memory warning
-  est=$("$bin" sim --ranks 1024 --dry-run --out "$tmp/est" -- --model logreg \
-    --data synth-logreg:n=600,dim=64,ntest=200 --batch 16 | sed -n 's/^# estimate: \([0-9]*\) MiB.*/\1/p')
-  [ -n "$est" ] && [ "$est" -gt 0 ] || fail "no estimate from qsgdsim sim --dry-run"
+  # it); with 1.05 x the estimate available it runs with no memory warning (est: the
+  # runner's own, from --dry-run above); --dry-run shows the same verdicts
   avail() { awk -v e="${est:-0}" -v f="$1" 'BEGIN { printf "%.0f", e * f * 1048576 }'; }
   rc=0
+  QSGDSIM_MEM_AVAILABLE=$(avail 0.8) "$bin" run "$tests/fake_ranks.cfg" --out "$out" --dry-run >"$tmp/dry.out" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] && sed -n '/^\[2\/3\] K=1024/,/^\[3\/3\]/p' "$tmp/dry.out" |
+    grep -q "^  would be refused before it starts: --ranks 1024 needs about .* GiB of memory" ||
+    fail "run --dry-run in 0.8 x the estimate: the 1024-rank point not shown as refused: $(cat "$tmp/dry.out")"
+  QSGDSIM_MEM_AVAILABLE=$(avail 0.9) "$bin" run "$tests/fake_ranks.cfg" --out "$out" --dry-run >"$tmp/dry.out" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] && sed -n '/^\[2\/3\] K=1024/,/^\[3\/3\]/p' "$tmp/dry.out" |
+    grep -q "^  warning: --ranks 1024 may not fit in memory" ||
+    fail "run --dry-run in 0.9 x the estimate: the 1024-rank point not warned about: $(cat "$tmp/dry.out")"
   QSGDSIM_MEM_AVAILABLE=$(avail 0.8) QSGDSIM_TRAINER=$tmp/fake FAKE_TRAINER_MODE=complete "$bin" run "$tests/fake_ranks.cfg" \
     --out "$out" --no-plot --force >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
   [ "$rc" -eq 1 ] && grep -q "K=1024: not run: --ranks 1024 needs about .* GiB of memory (.* MiB per rank with the model's 65 parameters), more than is available (MemAvailable = .* GiB, and the estimate is at most 20% high): use at most [0-9]* ranks" "$tmp/run.err" ||
