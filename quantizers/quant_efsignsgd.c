@@ -84,40 +84,57 @@ static const float *efsignsgd_residual(const quant *q) {
     return im->residual;
 }
 
-/* p = v + e and the bucket scales ||p||_1 / d (summed in double, in index order). The state
- * is not touched; EINVAL when some p_i is not finite. */
+/* p = v + e and the bucket scales ||p||_1 / d (summed in double, in index order, four fixed
+ * lanes i % 4 from the bucket's start), in one pass. The state is not touched; EINVAL when
+ * some p_i is not finite. */
 static int efsignsgd_stats(quant *q, const float *v, qsgd_err *err) {
     efsignsgd_impl *im = q->impl;
     const size_t n = q->n, d = opts_of(q)->bucket;
+    const float *res = im->residual;
+    float *pw = im->p;
     uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        float p = v[i] + im->residual[i];
-        uint32_t u;
-        memcpy(&u, &p, 4);
-        bad |= (u & 0x7fffffffu) >= 0x7f800000u;
-        im->p[i] = p;
+    for (size_t b = 0; b < im->nbuckets; b++) {
+        size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
+        const float *vb = v + b0, *rb = res + b0;
+        float *pb = pw + b0;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* four fixed lanes: i % 4 */
+        size_t i = 0;
+        for (; i + 4 <= len; i += 4) {
+            float p0 = vb[i] + rb[i], p1 = vb[i + 1] + rb[i + 1], p2 = vb[i + 2] + rb[i + 2],
+                  p3 = vb[i + 3] + rb[i + 3];
+            uint32_t u0, u1, u2, u3;
+            memcpy(&u0, &p0, 4);
+            memcpy(&u1, &p1, 4);
+            memcpy(&u2, &p2, 4);
+            memcpy(&u3, &p3, 4);
+            bad |= ((u0 & 0x7fffffffu) >= 0x7f800000u) | ((u1 & 0x7fffffffu) >= 0x7f800000u) |
+                   ((u2 & 0x7fffffffu) >= 0x7f800000u) | ((u3 & 0x7fffffffu) >= 0x7f800000u);
+            pb[i] = p0;
+            pb[i + 1] = p1;
+            pb[i + 2] = p2;
+            pb[i + 3] = p3;
+            s0 += fabs((double)p0);
+            s1 += fabs((double)p1);
+            s2 += fabs((double)p2);
+            s3 += fabs((double)p3);
+        }
+        for (; i < len; i++) {
+            float p = vb[i] + rb[i];
+            uint32_t u;
+            memcpy(&u, &p, 4);
+            bad |= (u & 0x7fffffffu) >= 0x7f800000u;
+            pb[i] = p;
+            s0 += fabs((double)p);
+        }
+        im->scale[b] = (float)(((s0 + s1) + (s2 + s3)) / (double)len);
     }
     if (bad) {
         size_t i = 0;
-        while (i < n && isfinite(im->p[i]))
+        while (i < n && isfinite(pw[i]))
             i++;
         return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
                              "efsignsgd: input value %g (+ residual) at index %zu is not finite",
                              (double)v[i], i);
-    }
-    for (size_t b = 0; b < im->nbuckets; b++) {
-        size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* four fixed lanes: i % 4 */
-        size_t i = 0;
-        for (; i + 4 <= len; i += 4) {
-            s0 += fabs((double)im->p[b0 + i]);
-            s1 += fabs((double)im->p[b0 + i + 1]);
-            s2 += fabs((double)im->p[b0 + i + 2]);
-            s3 += fabs((double)im->p[b0 + i + 3]);
-        }
-        for (; i < len; i++)
-            s0 += fabs((double)im->p[b0 + i]);
-        im->scale[b] = (float)(((s0 + s1) + (s2 + s3)) / (double)len);
     }
     return QSGD_OK;
 }
@@ -130,23 +147,36 @@ static inline float signed_scale(uint32_t su, uint32_t nonneg) {
     return f;
 }
 
-/* Decoded values into out (may be NULL) and the residual update. */
-static void efsignsgd_finish(quant *q, float *out) {
+/* Decoded values into out (may be NULL), the residual update and, when bits is not NULL,
+ * the sign bits (n bits MSB first from bits[0], 1 = p_i >= 0, the last byte padded with
+ * zeros), in one pass. */
+static void efsignsgd_finish(quant *q, float *out, uint8_t *bits) {
     efsignsgd_impl *im = q->impl;
     const size_t n = q->n, d = opts_of(q)->bucket;
     const int fb = !opts_of(q)->no_feedback;
+    uint32_t acc = 0;
     for (size_t b = 0; b < im->nbuckets; b++) {
         size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
         uint32_t su;
         memcpy(&su, &im->scale[b], 4);
         for (size_t i = b0; i < bend; i++) {
             float p = im->p[i];
-            float dec = signed_scale(su, p >= 0.0f);
+            uint32_t nonneg = p >= 0.0f;
+            float dec = signed_scale(su, nonneg);
             if (out)
                 out[i] = dec;
             im->residual[i] = fb ? p - dec : 0.0f;
+            if (bits) {
+                acc = acc << 1 | nonneg;
+                if ((i & 7) == 7) {
+                    bits[i >> 3] = (uint8_t)acc;
+                    acc = 0;
+                }
+            }
         }
     }
+    if (bits && (n & 7))
+        bits[n >> 3] = (uint8_t)(acc << (8 - (n & 7)));
 }
 
 static int efsignsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
@@ -154,14 +184,14 @@ static int efsignsgd_quantize(quant *q, const float *v, const quant_ctx *ctx, fl
     int rc = efsignsgd_stats(q, v, err);
     if (rc)
         return rc;
-    efsignsgd_finish(q, out);
+    efsignsgd_finish(q, out, NULL);
     return QSGD_OK;
 }
 
 static int efsignsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf,
                             size_t cap, uint64_t *nbits, qsgd_err *err) {
     efsignsgd_impl *im = q->impl;
-    const size_t n = q->n, nb = im->nbuckets;
+    const size_t nb = im->nbuckets;
     uint64_t total = efsignsgd_max_bits(q);
     if ((total + 7) / 8 > cap)
         return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "efsignsgd: buffer of %zu bytes, need %llu", cap,
@@ -177,22 +207,7 @@ static int efsignsgd_encode(quant *q, const float *v, const quant_ctx *ctx, uint
         buf[4 * b + 2] = (uint8_t)(u >> 8);
         buf[4 * b + 3] = (uint8_t)u;
     }
-    uint8_t *bits = buf + 4 * nb;
-    size_t j = 0;
-    for (; 8 * j + 8 <= n; j++) {
-        const float *x = im->p + 8 * j;
-        uint32_t byte = 0;
-        for (int k = 0; k < 8; k++)
-            byte |= (uint32_t)(x[k] >= 0.0f) << (7 - k);
-        bits[j] = (uint8_t)byte;
-    }
-    if (8 * j < n) {
-        uint32_t byte = 0;
-        for (size_t k = 8 * j; k < n; k++)
-            byte |= (uint32_t)(im->p[k] >= 0.0f) << (7 - (k - 8 * j));
-        bits[j] = (uint8_t)byte;
-    }
-    efsignsgd_finish(q, NULL);
+    efsignsgd_finish(q, NULL, buf + 4 * nb);
     *nbits = total;
     return QSGD_OK;
 }
