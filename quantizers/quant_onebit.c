@@ -96,19 +96,40 @@ static const float *onebit_residual(const quant *q) {
     return im->residual;
 }
 
-/* g = v + residual; per-group means; returns EINVAL on non-finite input. */
+/* g = v + residual; per-group means; returns EINVAL on non-finite input (the residual is
+ * untouched). Vectors form g and sum it in one pass; matrices (column groups) in two. */
 static int onebit_stats(quant *q, const float *v, qsgd_err *err) {
     onebit_impl *im = q->impl;
     const size_t n = q->n, G = im->ngroups;
-    memset(im->sum0, 0, G * sizeof(double));
-    memset(im->sum1, 0, G * sizeof(double));
-    memset(im->cnt0, 0, G * sizeof(size_t));
-    memset(im->cnt1, 0, G * sizeof(size_t));
     int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        float g = v[i] + im->residual[i];
-        bad |= !(fabsf(g) <= 3.40282347e38f);
-        im->g[i] = g;
+    if (im->columns) {
+        memset(im->sum0, 0, G * sizeof(double));
+        memset(im->sum1, 0, G * sizeof(double));
+        memset(im->cnt1, 0, G * sizeof(size_t));
+        for (size_t i = 0; i < n; i++) {
+            float g = v[i] + im->residual[i];
+            bad |= !(fabsf(g) <= 3.40282347e38f);
+            im->g[i] = g;
+        }
+    } else { /* branch-free sums: the signs are random, so branches would mispredict */
+        const size_t d = q->params.bucket;
+        for (size_t b = 0; b < G; b++) {
+            size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+            double s0 = 0, s1 = 0;
+            size_t c1 = 0;
+            for (size_t i = b0; i < bend; i++) {
+                float g = v[i] + im->residual[i], gp = fmaxf(g, 0.0f);
+                bad |= !(fabsf(g) <= 3.40282347e38f);
+                im->g[i] = g;
+                s1 += (double)gp;
+                s0 += (double)(g - gp); /* = min(g, 0) exactly */
+                c1 += (size_t)(g >= 0.0f);
+            }
+            im->sum0[b] = s0;
+            im->sum1[b] = s1;
+            im->cnt1[b] = c1;
+            im->cnt0[b] = (bend - b0) - c1;
+        }
     }
     if (bad) {
         size_t i = 0;
@@ -118,7 +139,6 @@ static int onebit_stats(quant *q, const float *v, qsgd_err *err) {
                              "onebit: input value %g (+ residual) at index %zu is not finite",
                              (double)v[i], i);
     }
-    /* branch-free sums: the signs are random, so branches would mispredict half the time */
     if (im->columns) {
         const size_t C = q->cols;
         for (size_t r = 0; r < q->rows; r++) {
@@ -132,23 +152,6 @@ static int onebit_stats(quant *q, const float *v, qsgd_err *err) {
         }
         for (size_t j = 0; j < C; j++)
             im->cnt0[j] = q->rows - im->cnt1[j];
-    } else {
-        const size_t d = q->params.bucket;
-        for (size_t b = 0; b < G; b++) {
-            size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
-            double s0 = 0, s1 = 0;
-            size_t c1 = 0;
-            for (size_t i = b0; i < bend; i++) {
-                float g = im->g[i], gp = fmaxf(g, 0.0f);
-                s1 += (double)gp;
-                s0 += (double)(g - gp); /* = min(g, 0) exactly */
-                c1 += (size_t)(g >= 0.0f);
-            }
-            im->sum0[b] = s0;
-            im->sum1[b] = s1;
-            im->cnt1[b] = c1;
-            im->cnt0[b] = (bend - b0) - c1;
-        }
     }
     for (size_t b = 0; b < G; b++) {
         im->m0[b] = im->cnt0[b] ? (float)(im->sum0[b] / (double)im->cnt0[b]) : 0.0f;
@@ -168,25 +171,39 @@ static inline float select_f(int c, float a, float b) {
     return r;
 }
 
-/* decoded values into out (may be NULL) and the residual update. */
-static void onebit_finish(quant *q, float *out) {
+/* decoded values into out (may be NULL), the residual update and, when bits is not NULL,
+ * the sign bits: n bits MSB first from bits[0] (1 = non-negative; the last byte padded with
+ * zeros), the wire format's bit field, in the same pass. */
+static void onebit_finish(quant *q, float *out, uint8_t *bits) {
     onebit_impl *im = q->impl;
     const int fb = !q->params.no_feedback;
     const size_t n = q->n;
     size_t glen = im->columns ? q->cols : q->params.bucket;
+    unsigned acc = 0; /* the bits of the current byte */
     for (size_t i0 = 0; i0 < n; i0 += glen) { /* a row (columns) or a bucket (vectors) */
         size_t len = n - i0 < glen ? n - i0 : glen;
         const float *m0 = im->columns ? im->m0 : im->m0 + i0 / glen;
         const float *m1 = im->columns ? im->m1 : im->m1 + i0 / glen;
         size_t step = im->columns ? 1 : 0;
         for (size_t k = 0; k < len; k++) {
-            float g = im->g[i0 + k];
-            float dec = select_f(g >= 0.0f, m1[k * step], m0[k * step]);
+            size_t i = i0 + k;
+            float g = im->g[i];
+            int one = g >= 0.0f;
+            float dec = select_f(one, m1[k * step], m0[k * step]);
             if (out)
-                out[i0 + k] = dec;
-            im->residual[i0 + k] = fb ? g - dec : 0.0f;
+                out[i] = dec;
+            im->residual[i] = fb ? g - dec : 0.0f;
+            if (bits) {
+                acc = acc << 1 | (unsigned)one;
+                if ((i & 7) == 7) {
+                    bits[i >> 3] = (uint8_t)acc;
+                    acc = 0;
+                }
+            }
         }
     }
+    if (bits && (n & 7))
+        bits[n >> 3] = (uint8_t)(acc << (8 - (n & 7)));
 }
 
 static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
@@ -194,7 +211,7 @@ static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float
     int rc = onebit_stats(q, v, err);
     if (rc)
         return rc;
-    onebit_finish(q, out);
+    onebit_finish(q, out, NULL);
     return QSGD_OK;
 }
 
@@ -217,17 +234,8 @@ static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t
         bitw_put(&w, u0, 32);
         bitw_put(&w, u1, 32);
     }
-    size_t i = 0;
-    for (; i + 32 <= q->n; i += 32) {
-        uint32_t word = 0;
-        for (int k = 0; k < 32; k++)
-            word = (word << 1) | (uint32_t)(im->g[i + k] >= 0.0f);
-        bitw_put(&w, word, 32);
-    }
-    for (; i < q->n; i++)
-        bitw_put(&w, im->g[i] >= 0.0f, 1);
-    *nbits = bitw_finish(&w);
-    onebit_finish(q, NULL);
+    *nbits = bitw_finish(&w) + q->n; /* 64 G bits: the sign bits start on a byte */
+    onebit_finish(q, NULL, buf + 8 * im->ngroups);
     return QSGD_OK;
 }
 
@@ -263,8 +271,20 @@ static int onebit_decode(const quant *q, const uint8_t *buf, size_t len, uint64_
     const size_t n = q->n, glen = im->columns ? q->cols : q->params.bucket;
     for (size_t i0 = 0; i0 < n; i0 += glen) {
         size_t len = n - i0 < glen ? n - i0 : glen;
+        if (!im->columns) { /* one group: its two values read once */
+            const uint8_t *p = buf + 8 * (i0 / glen);
+            uint32_t u0 = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            uint32_t u1 = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+            for (size_t k = 0; k < len; k++) {
+                size_t i = i0 + k;
+                uint32_t m = (uint32_t)0 - ((bits[i >> 3] >> (7 - (i & 7))) & 1u);
+                uint32_t u = (u1 & m) | (u0 & ~m);
+                memcpy(&out[i], &u, 4);
+            }
+            continue;
+        }
         for (size_t k = 0; k < len; k++) {
-            size_t i = i0 + k, b = im->columns ? k : i0 / glen;
+            size_t i = i0 + k, b = k;
             int one = (bits[i >> 3] >> (7 - (i & 7))) & 1;
             const uint8_t *p = buf + 8 * b + (one ? 4 : 0);
             uint32_t u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
