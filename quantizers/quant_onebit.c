@@ -179,7 +179,7 @@ static void onebit_finish(quant *q, float *out, uint8_t *bits) {
     const int fb = !q->params.no_feedback;
     const size_t n = q->n;
     size_t glen = im->columns ? q->cols : q->params.bucket;
-    unsigned acc = 0; /* the bits of the current byte */
+    unsigned acc = 0;                         /* the bits of the current byte */
     for (size_t i0 = 0; i0 < n; i0 += glen) { /* a row (columns) or a bucket (vectors) */
         size_t len = n - i0 < glen ? n - i0 : glen;
         const float *m0 = im->columns ? im->m0 : im->m0 + i0 / glen;
