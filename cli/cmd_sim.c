@@ -320,7 +320,8 @@ static void estimate_memory(const sim_config *c, const sim_estimate_cache *d, do
         if (!c->overlap) /* inside SMPI's MPI_Allgatherv */
             xch += COLL_PER_PEER * K;
     } else if (x == SIM_EX_PS) {
-        xch += maxb;     /* rank 0 receives the K messages (counted per rank: K of them) */
+        if (!sd)         /* rank 0 receives the K messages (per rank: K of them); under the */
+            xch += maxb; /* shared decode into SMPI shared memory, as the workers the update */
         once += g + tmp; /* rank 0's accumulator and decode; the workers only encode */
     } else if (x == SIM_EX_STRIPES) {
         /* ex_stripes.c: its own message (K stripes), the K stripes it owns, every owner's

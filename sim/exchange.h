@@ -126,12 +126,13 @@ typedef struct sim_exchange_ops {
     void (*teardown)(run *r);
 } sim_exchange_ops;
 
-/* SMPI's shared decode of the all-gathers (--shared-decode, the default there): every rank
- * receives into one buffer of SMPI shared memory that nobody reads (the one decode reads the
- * senders' own buffers); ex_allgather_shared_setup allocates it. 0 outside SMPI. */
+/* SMPI's shared decode (--shared-decode, the default there) of the exchanges that gather
+ * whole messages: every receiving rank receives into one buffer of SMPI shared memory that
+ * nobody reads (the decode reads the senders' own buffers); the exchange's setup allocates
+ * it (ex_allgather_shared_setup, ex_ps.c). 0 outside SMPI. */
 static inline int ex_shared_recv(const run *r) {
 #ifdef SMPI_H
-    return r->cfg.shared_decode && (r->ex->flags & EX_RECV_ALL);
+    return r->cfg.shared_decode && (r->ex->flags & (EX_RECV_ALL | EX_RECV_ROOT));
 #else
     (void)r;
     return 0;

@@ -441,11 +441,11 @@ static int setup_model(run *r) {
     touch(r->grad, (np + 1) * sizeof(float));
     touch(r->msg, r->codec->max_bytes);
     /* K messages per receiving rank: only where the exchange reads them (EX_RECV_*), and not
-     * under SMPI's shared decode (ex_allgather_shared_setup gives all ranks one buffer):
+     * under SMPI's shared decode (the exchange's setup gives all ranks one shared buffer):
      * K x K messages of address space were K x (K / 8) memory maps of SMPI's folded shared
      * memory, which ended a 235k-parameter MLP at 1024 ranks */
-    int want_recv = ((r->ex->flags & EX_RECV_ALL) && !ex_shared_recv(r)) ||
-                    ((r->ex->flags & EX_RECV_ROOT) && r->rank == 0);
+    int want_recv = !ex_shared_recv(r) && ((r->ex->flags & EX_RECV_ALL) ||
+                                           ((r->ex->flags & EX_RECV_ROOT) && r->rank == 0));
     r->recv = want_recv ? malloc(r->recv_cap) : NULL;
     /* lengths/offsets per rank, or per tensor with --overlap */
     size_t nl = (size_t)r->size > r->m->ntensors ? (size_t)r->size : r->m->ntensors;
