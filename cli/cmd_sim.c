@@ -576,8 +576,10 @@ int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn,
             double t = e->total_s;
             const char *unit = t < 120 ? "s" : t < 7200 ? "min" : "h";
             snprintf(total, sizeof total, ", about %.*f %s for its %zu step%s", t < 7200 ? 0 : 1,
-                     t < 120 ? t : t < 7200 ? t / 60.0 : t / 3600.0, unit, e->steps,
-                     e->steps == 1 ? "" : "s");
+                     t < 120    ? t
+                     : t < 7200 ? t / 60.0
+                                : t / 3600.0,
+                     unit, e->steps, e->steps == 1 ? "" : "s");
         }
         snprintf(warn, wlen,
                  "--ranks %ld with --exchange %s: about %.0f s of wall time per training step%s "
