@@ -50,8 +50,33 @@ static uint64_t natural_max_bits(const quant *q) {
     return 9ull * q->n;
 }
 
-/* The rounded exponents of v[0..n) into exps (may be NULL) and/or the values into out (may
- * be NULL). Returns n, or the index of the first non-finite input. */
+/* Sign bits of v[0..n), 1 = negative (the float's sign bit), MSB first, zero padded. */
+static void put_signs(const float *v, size_t n, uint8_t *dst) {
+    size_t j = 0;
+    for (; 8 * j + 8 <= n; j++) {
+        const float *x = v + 8 * j;
+        uint32_t b = 0;
+        for (int k = 0; k < 8; k++) {
+            uint32_t u;
+            memcpy(&u, &x[k], 4);
+            b |= (u >> 31) << (7 - k);
+        }
+        dst[j] = (uint8_t)b;
+    }
+    if (8 * j < n) {
+        uint32_t b = 0;
+        for (size_t k = 8 * j; k < n; k++) {
+            uint32_t u;
+            memcpy(&u, &v[k], 4);
+            b |= (u >> 31) << (7 - (k - 8 * j));
+        }
+        dst[j] = (uint8_t)b;
+    }
+}
+
+/* The rounded exponents of v[0..n) into exps (may be NULL; then the sign bits follow them:
+ * the message, exps[n ..]) and/or the values into out (may be NULL). Returns n, or the
+ * index of the first non-finite input. */
 static size_t natural_run(quant *q, const float *v, const quant_ctx *ctx, uint8_t *exps,
                           float *out) {
     natural_impl *im = q->impl;
@@ -81,6 +106,8 @@ static size_t natural_run(quant *q, const float *v, const quant_ctx *ctx, uint8_
             for (size_t i = 0; i < clen; i++)
                 if (!isfinite(x[i]))
                     return c0 + i;
+        if (exps) /* the sign bits of this chunk while it is in cache (c0 % 8 == 0) */
+            put_signs(x, clen, exps + n + c0 / 8);
     }
     return n;
 }
@@ -96,40 +123,15 @@ static int natural_quantize(quant *q, const float *v, const quant_ctx *ctx, floa
     return i < q->n ? natural_nonfinite(v, i, err) : QSGD_OK;
 }
 
-/* Sign bits of v[0..n), 1 = negative (the float's sign bit), MSB first, zero padded. */
-static void put_signs(const float *v, size_t n, uint8_t *dst) {
-    size_t j = 0;
-    for (; 8 * j + 8 <= n; j++) {
-        const float *x = v + 8 * j;
-        uint32_t b = 0;
-        for (int k = 0; k < 8; k++) {
-            uint32_t u;
-            memcpy(&u, &x[k], 4);
-            b |= (u >> 31) << (7 - k);
-        }
-        dst[j] = (uint8_t)b;
-    }
-    if (8 * j < n) {
-        uint32_t b = 0;
-        for (size_t k = 8 * j; k < n; k++) {
-            uint32_t u;
-            memcpy(&u, &v[k], 4);
-            b |= (u >> 31) << (7 - (k - 8 * j));
-        }
-        dst[j] = (uint8_t)b;
-    }
-}
-
 static int natural_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *buf, size_t cap,
                           uint64_t *nbits, qsgd_err *err) {
     const size_t n = q->n, bytes = n + (n + 7) / 8;
     if (cap < bytes)
         return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "natural: buffer of %zu bytes, need %zu", cap,
                              bytes);
-    size_t i = natural_run(q, v, ctx, buf, NULL);
+    size_t i = natural_run(q, v, ctx, buf, NULL); /* exponents, then the sign bits */
     if (i < n)
         return natural_nonfinite(v, i, err);
-    put_signs(v, n, buf + n);
     *nbits = 9ull * n;
     return QSGD_OK;
 }
