@@ -115,14 +115,35 @@ static uint64_t terngrad_max_bits(const quant *q) {
     return 32ull * im->nbuckets + 2ull * q->n;
 }
 
+/* Values per block of the clip's first pass (max |v| and the sum): in L1 between the two
+ * loops; a multiple of 4, the sum's lanes. */
+#define SCALE_BLOCK 2048
+
 /* Scales of every bucket; EINVAL naming the index on a non-finite input. */
 static int terngrad_scales(quant *q, const float *v, qsgd_err *err) {
     terngrad_impl *im = q->impl;
     const size_t n = q->n, d = QUANT_EXT(&q->params, terngrad_opts)->bucket;
     for (size_t b = 0; b < im->nbuckets; b++) {
         size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
-        int finite;
-        float s = qsgd_norm_max(v + b0, len, &finite);
+        const float *x = v + b0;
+        int finite = 1;
+        float s = 0;
+        double m[4] = {0, 0, 0, 0}; /* clip: the sum for the mean, 4 lanes (i % 4) */
+        if (im->clip > 0) {         /* max and sum in one pass over memory: a block at a time */
+            for (size_t k0 = 0; k0 < len && finite; k0 += SCALE_BLOCK) {
+                size_t kl = len - k0 < SCALE_BLOCK ? len - k0 : SCALE_BLOCK, i = 0;
+                float bm = qsgd_norm_max(x + k0, kl, &finite);
+                s = bm > s ? bm : s; /* a maximum: exact in any grouping */
+                const float *xb = x + k0;
+                for (; i + 4 <= kl; i += 4) /* k0 % 4 == 0: lane l is still (k0 + i) % 4 */
+                    for (int l = 0; l < 4; l++)
+                        m[l] += xb[i + l];
+                for (; i < kl; i++) /* only in the last block: the bucket's tail */
+                    m[0] += xb[i];
+            }
+        } else {
+            s = qsgd_norm_max(x, len, &finite);
+        }
         if (!finite) {
             size_t i = b0;
             while (i < b0 + len && isfinite(v[i]))
@@ -131,15 +152,9 @@ static int terngrad_scales(quant *q, const float *v, qsgd_err *err) {
                                  "terngrad: input value %g at index %zu is not finite",
                                  (double)v[i], i);
         }
-        if (im->clip > 0 && s > 0) { /* sigma about the mean: two passes, 4 lanes (i % 4) */
-            const float *x = v + b0;
-            double m[4] = {0, 0, 0, 0}, q2[4] = {0, 0, 0, 0};
-            size_t i = 0;
-            for (; i + 4 <= len; i += 4)
-                for (int l = 0; l < 4; l++)
-                    m[l] += x[i + l];
-            for (; i < len; i++)
-                m[0] += x[i];
+        if (im->clip > 0 && s > 0) { /* sigma about the mean (second pass), 4 lanes (i % 4) */
+            double q2[4] = {0, 0, 0, 0};
+            size_t i;
             double mean = ((m[0] + m[1]) + (m[2] + m[3])) / (double)len;
             for (i = 0; i + 4 <= len; i += 4)
                 for (int l = 0; l < 4; l++)
