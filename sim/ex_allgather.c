@@ -74,11 +74,7 @@ void ex_allgather_teardown(run *r) {
 /* Sender w's message in its own buffer (shared decode). */
 static int decode_shared(run *r, void *ctx, int w, float *acc, double *loss) {
     const shared_decode *sd = ctx;
-    qsgd_err qe = {0};
-    if (grad_codec_decode_add(r->codec, sd->msgs[w], (size_t)r->lens[w], acc, loss, &qe) != QSGD_OK)
-        return tr_fail_rank(r, tr_quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
-                            qe.msg, (unsigned long long)qe.bit);
-    return EXIT_OK;
+    return tr_decode_msg(r, w, sd->msgs[w], (size_t)r->lens[w], acc, loss);
 }
 
 static int allgather_step(run *r, double loss, uint32_t step, double compute, step_times *st) {

@@ -96,12 +96,7 @@ static void ps_teardown(run *r) {
 /* dec for the shared decode: worker w's message in its sender's own buffer (rank w + 1) */
 static int decode_shared(run *r, void *ctx, int w, float *acc, double *loss) {
     const ps_shared *sh = ctx;
-    qsgd_err qe = {0};
-    if (grad_codec_decode_add(r->codec, sh->msgs[w + 1], (size_t)r->lens[w + 1], acc, loss, &qe) !=
-        QSGD_OK)
-        return tr_fail_rank(r, tr_quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
-                            qe.msg, (unsigned long long)qe.bit);
-    return EXIT_OK;
+    return tr_decode_msg(r, w, sh->msgs[w + 1], (size_t)r->lens[w + 1], acc, loss);
 }
 
 static int ps_step(run *r, double loss, uint32_t step, double compute, step_times *st) {
@@ -143,19 +138,10 @@ static int ps_step(run *r, double loss, uint32_t step, double compute, step_time
         }
     double tc = MPI_Wtime() - t0;
     if (r->rank == 0) {
-        int rc;
-        if (sh) { /* the workers' own buffers hold this step's messages: they wait in the
-                     broadcast below, which needs this decode first */
-            double wall;
-            rc = tr_decode_average(r, r->nworkers, decode_shared, sh, r->acc, r->grad, &st->loss,
-                                   &wall);
-            if (!rc) { /* charged as tr_decode_all */
-                st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)np * r->nworkers);
-                SIM_EXECUTE(st->decode);
-            }
-        } else {
-            rc = tr_decode_all(r, 1, r->nworkers, st);
-        }
+        /* shared decode: the workers' own buffers hold this step's messages (they wait in
+           the broadcast below, which needs this decode first) */
+        int rc = sh ? tr_decode_charged(r, r->nworkers, decode_shared, sh, st)
+                    : tr_decode_all(r, 1, r->nworkers, st);
         if (rc)
             return rc; /* a broken message is a bug: the run stops on MPI_Abort */
         r->grad[np] = (float)st->loss;

@@ -176,10 +176,15 @@ const uint8_t *tr_message_of(run *r, int w);
 typedef int (*tr_decode_fn)(run *r, void *ctx, int w, float *acc, double *loss);
 int tr_decode_average(run *r, int count, tr_decode_fn dec, void *ctx, float *acc, float *out,
                       double *loss, double *wall);
+/* Sender w's whole codec message m[len] added into acc (its loss into *loss); a corrupt
+ * message fails this rank naming the worker and the bit. The body of every dec. */
+int tr_decode_msg(run *r, int w, const uint8_t *m, size_t len, float *acc, double *loss);
 /* dec for whole codec messages after tr_gather_big: sender w is rank *(int *)ctx + w. */
 int tr_decode_gathered(run *r, void *ctx, int w, float *acc, double *loss);
-/* tr_decode_average over the gathered messages of ranks first .. first+count-1 into r->acc,
- * averaged into r->grad; st->loss and st->decode (charged). */
+/* tr_decode_average of count senders through dec into r->acc, averaged into r->grad;
+ * st->loss, and st->decode charged (the codec model of count whole gradients). */
+int tr_decode_charged(run *r, int count, tr_decode_fn dec, void *ctx, step_times *st);
+/* tr_decode_charged over the gathered messages of ranks first .. first+count-1. */
 int tr_decode_all(run *r, int first, int count, step_times *st);
 
 #endif

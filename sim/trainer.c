@@ -588,27 +588,34 @@ int tr_decode_average(run *r, int count, tr_decode_fn dec, void *ctx, float *acc
     return EXIT_OK;
 }
 
-int tr_decode_gathered(run *r, void *ctx, int w, float *acc, double *loss) {
-    int v = *(const int *)ctx + w;
+int tr_decode_msg(run *r, int w, const uint8_t *m, size_t len, float *acc, double *loss) {
     qsgd_err qe = {0};
-    const uint8_t *m = tr_message_of(r, v);
-    if (!m)
-        return tr_fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
-    if (grad_codec_decode_add(r->codec, m, (size_t)r->lens[v], acc, loss, &qe) != QSGD_OK)
+    if (grad_codec_decode_add(r->codec, m, len, acc, loss, &qe) != QSGD_OK)
         return tr_fail_rank(r, tr_quant_exit(qe.code), "message of worker %d: %s (bit %llu)", w,
                             qe.msg, (unsigned long long)qe.bit);
     return EXIT_OK;
 }
 
-int tr_decode_all(run *r, int first, int count, step_times *st) {
+int tr_decode_gathered(run *r, void *ctx, int w, float *acc, double *loss) {
+    int v = *(const int *)ctx + w;
+    const uint8_t *m = tr_message_of(r, v);
+    if (!m)
+        return tr_fail_rank(r, EXIT_MEMORY, "out of memory reassembling a message");
+    return tr_decode_msg(r, w, m, (size_t)r->lens[v], acc, loss);
+}
+
+int tr_decode_charged(run *r, int count, tr_decode_fn dec, void *ctx, step_times *st) {
     double wall;
-    int rc =
-        tr_decode_average(r, count, tr_decode_gathered, &first, r->acc, r->grad, &st->loss, &wall);
+    int rc = tr_decode_average(r, count, dec, ctx, r->acc, r->grad, &st->loss, &wall);
     if (rc)
         return rc;
     st->decode = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)r->m->nparams * count);
     SIM_EXECUTE(st->decode);
     return EXIT_OK;
+}
+
+int tr_decode_all(run *r, int first, int count, step_times *st) {
+    return tr_decode_charged(r, count, tr_decode_gathered, &first, st);
 }
 
 /* This rank's gradient overflowed at step (0-based): say so; the run stops as diverged. */
