@@ -206,7 +206,7 @@ static int topk_select(quant *q, const float *v, const float **gout, int commit,
     /* prefix is now the k-th largest magnitude T; `above` magnitudes exceed it */
     const uint32_t T = prefix;
     size_t eq_left = k - above, m = 0;
-    if (commit && gw) {
+    if (commit && gw) { /* two loops, not one with a test: the fused one measured 5-10% slower */
         float *e = im->e;
         for (i = 0; i < n; i++) {
             float x = g[i];
