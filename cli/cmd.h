@@ -70,6 +70,8 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
                       sim_estimate *e);
 /* One line: memory (fixed + per rank), memory maps, wall time per step and for the run. */
 void sim_estimate_describe(const sim_estimate *e, char *buf, size_t len);
+/* A duration for people: "4.2s", "37s", "2m05s", "1h07m" ("?" when not finite). */
+void cli_fmt_duration(double s, char *buf, size_t len);
 /* Does it fit this machine alone? 0, or -1 with msg naming the limit (vm.max_map_count,
  * MemAvailable) and the way around it. The memory estimate is tight (1.00-1.2x the measured
  * private memory), so a point is refused only when it exceeds MemAvailable by more than 20%;

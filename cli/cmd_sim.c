@@ -513,6 +513,19 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
     e->total_s = e->step_s * (double)e->steps;
 }
 
+void cli_fmt_duration(double s, char *buf, size_t len) {
+    if (!(s >= 0) || !isfinite(s))
+        snprintf(buf, len, "?");
+    else if (s < 10)
+        snprintf(buf, len, "%.1fs", s);
+    else if (s < 60)
+        snprintf(buf, len, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
 void sim_estimate_describe(const sim_estimate *e, char *buf, size_t len) {
     char total[80] = "";
     if (e->steps)
@@ -572,14 +585,11 @@ int sim_estimate_check(const sim_estimate *e, char *msg, size_t len, char *warn,
     }
     if (warn && e->step_s > WARN_STEP_S) {
         char total[80] = "";
-        if (e->steps) { /* seconds, minutes or hours, whichever reads best */
-            double t = e->total_s;
-            const char *unit = t < 120 ? "s" : t < 7200 ? "min" : "h";
-            snprintf(total, sizeof total, ", about %.*f %s for its %zu step%s", t < 7200 ? 0 : 1,
-                     t < 120    ? t
-                     : t < 7200 ? t / 60.0
-                                : t / 3600.0,
-                     unit, e->steps, e->steps == 1 ? "" : "s");
+        if (e->steps) {
+            char t[32];
+            cli_fmt_duration(e->total_s, t, sizeof t);
+            snprintf(total, sizeof total, ", about %s for its %zu step%s", t, e->steps,
+                     e->steps == 1 ? "" : "s");
         }
         snprintf(warn, wlen,
                  "--ranks %ld with --exchange %s: about %.0f s of wall time per training step%s "

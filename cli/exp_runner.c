@@ -104,19 +104,6 @@ static void say(const char *fmt, ...) {
     fflush(stderr);
 }
 
-static void fmt_duration(double s, char *buf, size_t len) {
-    if (!(s >= 0) || !isfinite(s))
-        snprintf(buf, len, "?");
-    else if (s < 10)
-        snprintf(buf, len, "%.1fs", s);
-    else if (s < 60)
-        snprintf(buf, len, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else
-        snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-}
-
 /* ---- files ------------------------------------------------------------------------------------
  */
 static int read_file(const char *path, char *buf, size_t len) {
@@ -539,7 +526,7 @@ static void finished(const exp_experiment *e, size_t i, pt *s, int st, size_t n)
         snprintf(s->reason, sizeof s->reason, "status diverged, but %s", how);
     }
     char dur[32];
-    fmt_duration(s->wall, dur, sizeof dur);
+    cli_fmt_duration(s->wall, dur, sizeof dur);
     const char *dir = e->points[i].dir;
     if (s->state == P_COMPLETE) {
         say("[%zu/%zu] %s: complete in %s\n", ndone, n, dir, dur);
@@ -591,7 +578,7 @@ static void show_progress(const exp_experiment *e, const pt *s, size_t n, size_t
             off += (size_t)snprintf(line + off, sizeof line - off, " (+%zu running)", nrun - 1);
     }
     char eta[32];
-    fmt_duration(avg_wall > 0 ? avg_wall * (double)remaining / jobs : NAN, eta, sizeof eta);
+    cli_fmt_duration(avg_wall > 0 ? avg_wall * (double)remaining / jobs : NAN, eta, sizeof eta);
     char tail[64];
     snprintf(tail, sizeof tail, " | ETA %s", eta);
     /* fit the terminal: shorten the middle, keep the ETA */
@@ -1009,12 +996,7 @@ static void print_dry(const exp_experiment *e, const char *dir) {
     }
     if (nest) {
         char av[64] = "unknown", mm[64] = "unknown", tt[64];
-        if (total < 120)
-            snprintf(tt, sizeof tt, "%.0f s", total);
-        else if (total < 7200)
-            snprintf(tt, sizeof tt, "%.0f min", total / 60.0);
-        else
-            snprintf(tt, sizeof tt, "%.1f h", total / 3600.0);
+        cli_fmt_duration(total, tt, sizeof tt);
         if (avail > 0)
             snprintf(av, sizeof av, "%.1f GiB", avail / 1073741824.0);
         if (maxmaps > 0)
