@@ -97,7 +97,18 @@ typedef struct requant {
     float *exact;    /* [n] measure: the exact fp32 ring's vector (NULL: not measuring) */
     double enc, dec; /* simulated codec seconds of the current step */
     double pending;  /* codec seconds computed but not yet charged to the simulated clock */
+    size_t n;        /* values in the ring (nparams + 1) */
 } requant;
+
+/* Chunk ch's values [lo, hi) of the ring's vector, as plan_build cut them. With fewer values
+ * than ranks some chunks are empty (no pieces): their bounds still come from here. */
+static size_t chunk_lo(const requant *x, int ch) {
+    return x->n * (size_t)ch / (size_t)x->K;
+}
+
+static size_t chunk_len(const requant *x, int ch) {
+    return chunk_lo(x, ch + 1) - chunk_lo(x, ch);
+}
 
 /* The codec work between two messages is charged as one simulated computation: a hop's
  * decode and the next hop's encode (and the all-gather's K decodes) run back to back on the
@@ -204,6 +215,7 @@ static int requant_setup(run *r) {
         return tr_fail_all(r, x ? EXIT_USAGE : EXIT_MEMORY, "--quant",
                            x ? qe.msg : "out of memory");
     x->K = K;
+    x->n = n;
 #ifdef SMPI_H
     int shared = r->cfg.shared_decode; /* SMPI's sharing switch (trainer.c) */
 #else
@@ -272,8 +284,7 @@ static int encode_chunk(run *r, requant *x, const float *v, int ch, uint32_t ste
     *bits += total;
     double wall = sim_wall() - w0;
     r->codec_wall += wall;
-    double s = sim_codec_seconds(&r->cfg, wall,
-                                 4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - x->p[k0].lo));
+    double s = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)chunk_len(x, ch));
     charge(x, s);
     x->enc += s;
     return EXIT_OK;
@@ -292,7 +303,7 @@ static uint64_t chunk_bits(const requant *x, const uint8_t *m, int ch) {
 static int decode_chunk(run *r, requant *x, const uint8_t *m, int len, int ch, float *out) {
     double w0 = sim_wall();
     int k0 = x->first[ch], k1 = x->first[ch + 1];
-    size_t base = x->p[k0].lo, off = x->headers ? 4 * (size_t)(k1 - k0) : 0;
+    size_t base = chunk_lo(x, ch), off = x->headers ? 4 * (size_t)(k1 - k0) : 0;
     if ((size_t)len < off)
         return tr_fail_rank(r, EXIT_FAIL, "allreduce ring: chunk %d message of %d bytes", ch, len);
     for (int k = k0; k < k1; k++) {
@@ -309,8 +320,7 @@ static int decode_chunk(run *r, requant *x, const uint8_t *m, int len, int ch, f
     }
     double wall = sim_wall() - w0;
     r->codec_wall += wall;
-    double s =
-        sim_codec_seconds(&r->cfg, wall, 4.0 * (double)(x->p[k1 - 1].lo + x->p[k1 - 1].len - base));
+    double s = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)chunk_len(x, ch));
     charge(x, s);
     x->dec += s;
     return EXIT_OK;
@@ -333,10 +343,7 @@ static int round_chunk(run *r, requant *x, float *v, int ch, uint32_t step, int 
     }
     double wall = sim_wall() - w0;
     r->codec_wall += wall;
-    double s =
-        sim_codec_seconds(&r->cfg, wall,
-                          4.0 * (double)(x->p[x->first[ch + 1] - 1].lo +
-                                         x->p[x->first[ch + 1] - 1].len - x->p[x->first[ch]].lo));
+    double s = sim_codec_seconds(&r->cfg, wall, 4.0 * (double)chunk_len(x, ch));
     charge(x, s);
     x->enc += s;
     return EXIT_OK;
@@ -362,8 +369,7 @@ static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times 
             return EXIT_FAIL;
         if (decode_chunk(r, x, in, got, cr, x->tmp))
             return EXIT_FAIL;
-        size_t lo = x->p[x->first[cr]].lo,
-               hi = x->p[x->first[cr + 1] - 1].lo + x->p[x->first[cr + 1] - 1].len;
+        size_t lo = chunk_lo(x, cr), hi = chunk_lo(x, cr + 1);
         float *restrict own = v + lo; /* distinct buffers: lets the compiler vectorise */
         const float *restrict got_v = x->tmp;
         for (size_t i = 0; i < hi - lo; i++) /* own + received, as the fp32 ring */
@@ -386,7 +392,7 @@ static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times 
     }
     for (int ch = 0; ch < K; ch++)
         if (decode_chunk(r, x, x->all + (size_t)ch * x->cap, x->len[ch], ch,
-                         v + x->p[x->first[ch]].lo))
+                         v + chunk_lo(x, ch)))
             return EXIT_FAIL;
     charge_flush(x);
     st->encode = x->enc;

@@ -114,6 +114,18 @@ errors)
   echo "$errs" | sed 's/^/  mean ring_rel_err /'
   awk '{ e[$1] = $2 } END { exit !(e["p32-fp16"] > 0 && e["p32-fp16"] < 0.01 && e["ire-fp16"] > e["p32-fp16"] && e["p32-qsgd"] > e["p32-fp16"]) }' <<< "$errs" \
     && ok "requantizing ring: fp16 error small and larger in the wire format, qsgd 8-bit larger still" || bad "requantizing ring errors: $errs"
+  # more ranks than values (a 5-parameter model on 12 ranks, its weight quantized): the rings
+  # and stripes have empty chunks, which the requantizing ring read out of bounds (a crash)
+  for c in "allreduce qsgd:bits=4,bucket=512" "allreduce qsgd:s=7,format=elias" \
+           "allreduce fp16 --allreduce-sum wire" "stripes qsgd:bits=4,bucket=512" \
+           "allgather qsgd:bits=4,bucket=512" "ps qsgd:bits=4,bucket=512"; do
+    read -r ex q more <<< "$c"
+    "$qsgdsim" sim --ranks 12 --out "$tmp/tiny" -- --data synth-logreg:n=1200,dim=4,ntest=100 --model logreg \
+      --quant "$q" --quant-min-numel 1 --exchange "$ex" $more --batch 8 --max-steps 3 --quiet > "$tmp/tiny.log" 2>&1; rc=$?
+    [ $rc -eq 0 ] && tail -1 "$tmp/tiny/iterations.tsv" | grep -q "status: complete" \
+      && ok "12 ranks, 5 values: $ex $q $more completes" || { bad "12 ranks, 5 values: $ex $q $more rc=$rc"; tail -5 "$tmp/tiny.log"; }
+    rm -rf "$tmp/tiny"
+  done
   "$qsgdsim" sim --ranks 2 --network star:link=5GbE --out "$tmp/bad3" > "$tmp/bad3.log" 2>&1; rc=$?
   [ $rc -eq 2 ] && grep -qi "5GbE" "$tmp/bad3.log" && ok "unknown network preset: exit 2" || { bad "bad network rc=$rc"; cat "$tmp/bad3.log"; }
   ;;
