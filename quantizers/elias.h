@@ -24,6 +24,9 @@ extern const uint32_t elias_omega_small[256];
 extern const uint16_t elias_omega_dec8[256];
 /* The same by the first 12 bits, for codes of at most 12 bits (values 1..63). */
 extern const uint16_t elias_omega_dec12[4096];
+/* Decoding of [omega(a)][one bit][omega(b)] (QSGD's gap, sign, level) by its first 12 bits,
+ * when all three fit in them (a, b <= 15): length << 12 | bit << 8 | b << 4 | a, else 0. */
+extern const uint16_t elias_omega_pair12[4096];
 
 /* Code of k (1 <= k <= ELIAS_MAX) right-aligned in the result, its length (<= 43) in *len. */
 static inline uint64_t elias_omega_code(uint64_t k, unsigned *len) {

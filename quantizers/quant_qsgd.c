@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "bitstream.h"
 #include "elias.h"
 #include "qrng.h"
@@ -36,7 +40,7 @@ typedef struct qsgd_impl {
     int simd;
     float *norms;    /* [nbuckets] */
     uint32_t *rnd;   /* [CHUNK] */
-    uint16_t *codes; /* [CHUNK] */
+    uint16_t *codes; /* [CHUNK + 64]: the Elias encoder reads 64 at a time past a segment */
 } qsgd_impl;
 
 static unsigned bitlen(uint32_t x) {
@@ -75,7 +79,7 @@ static int qsgd_init(quant *q, qsgd_err *err) {
     im->simd = qrng_simd_available();
     im->norms = malloc(im->nbuckets * sizeof *im->norms);
     im->rnd = malloc(CHUNK * sizeof *im->rnd);
-    im->codes = malloc(CHUNK * sizeof *im->codes);
+    im->codes = calloc(CHUNK + 64, sizeof *im->codes);
     if (!im->norms || !im->rnd || !im->codes) {
         free(im->norms);
         free(im->rnd);
@@ -110,16 +114,173 @@ static uint64_t qsgd_max_bits(const quant *q) {
     return (uint64_t)im->nbuckets * (32 + (d + 1) + d * (1 + ls));
 }
 
-static void put_float(bitw *w, float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    bitw_put(w, u, 32);
-}
-
 static float get_float_bits(uint32_t u) {
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+
+/* The Elias encoder's bit writer: the message bitw_* would write, byte for byte, including
+ * what lands in a too-small buffer (whole 4-byte words while they fit, then the last bytes),
+ * but with 64 pending bits instead of 32: one big-endian 8-byte store per 64 bits, and a
+ * flush test that fails once per word rather than once per 32 bits. Kept in locals by the
+ * chunk loop (bitw's fields, reached through a pointer in one large function, lived on the
+ * stack). */
+typedef struct ewriter {
+    uint8_t *buf;
+    size_t cap, pos; /* bytes emitted so far (may exceed cap: then overflow is set) */
+    uint64_t acc;    /* pending bits, the low nacc of them (bits above are stale) */
+    unsigned nacc;   /* < 64 */
+    int overflow;
+} ewriter;
+
+static void ew_store32(ewriter *e, uint32_t word) {
+    if (e->pos + 4 <= e->cap) {
+        e->buf[e->pos + 0] = (uint8_t)(word >> 24);
+        e->buf[e->pos + 1] = (uint8_t)(word >> 16);
+        e->buf[e->pos + 2] = (uint8_t)(word >> 8);
+        e->buf[e->pos + 3] = (uint8_t)word;
+    } else {
+        e->overflow = 1;
+    }
+    e->pos += 4;
+}
+
+static inline void ew_store64(ewriter *e, uint64_t word) {
+    if (e->pos + 8 <= e->cap) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        word = __builtin_bswap64(word);
+        memcpy(e->buf + e->pos, &word, 8);
+#else
+        for (int k = 0; k < 8; k++)
+            e->buf[e->pos + (size_t)k] = (uint8_t)(word >> (56 - 8 * k));
+#endif
+        e->pos += 8;
+    } else {
+        ew_store32(e, (uint32_t)(word >> 32));
+        ew_store32(e, (uint32_t)word);
+    }
+}
+
+/* Append the low len bits of code (1 <= len <= 32; no bits above them). */
+static inline void ew_put(ewriter *e, uint64_t code, unsigned len) {
+    unsigned room = 64 - e->nacc;
+    if (len < room) {
+        e->acc = e->acc << len | code;
+        e->nacc += len;
+    } else { /* 1 <= room <= len: the word fills; acc keeps code, its top bits now stale */
+        ew_store64(e, e->acc << room | code >> (len - room));
+        e->acc = code;
+        e->nacc = len - room;
+    }
+}
+
+static inline void ew_put64(ewriter *e, uint64_t code, unsigned len) {
+    if (len > 32) {
+        ew_put(e, code >> 32, len - 32);
+        ew_put(e, (uint32_t)code, 32);
+    } else {
+        ew_put(e, code, len);
+    }
+}
+
+/* Flush the pending bits as bitw_finish would (a whole 4-byte word first when 32 are
+ * pending, then bytes, zero-padded). Returns the message's length in bits. */
+static uint64_t ew_finish(ewriter *e) {
+    uint64_t total = (uint64_t)e->pos * 8 + e->nacc;
+    unsigned nb = e->nacc;
+    if (nb >= 32) {
+        nb -= 32;
+        ew_store32(e, (uint32_t)(e->acc >> nb));
+    }
+    while (nb > 0) {
+        unsigned take = nb >= 8 ? 8 : nb;
+        uint8_t byte = (uint8_t)(((e->acc >> (nb - take)) & ((1u << take) - 1)) << (8 - take));
+        if (e->pos < e->cap)
+            e->buf[e->pos] = byte;
+        else
+            e->overflow = 1;
+        e->pos++;
+        nb -= take;
+    }
+    e->nacc = 0;
+    return total;
+}
+
+/* Bit j set where p[j] != 0, j < 64 (reads all 64 entries; the caller masks). */
+static inline uint64_t nonzero_mask64(const uint16_t *p) {
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    uint64_t m = 0;
+    for (int q = 0; q < 4; q++) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(p + 16 * q));
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + 16 * q + 8));
+        __m128i z = _mm_packs_epi16(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(b, zero));
+        m |= (uint64_t)(uint16_t)~_mm_movemask_epi8(z) << (16 * q);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (int j = 0; j < 64; j++)
+        m |= (uint64_t)(p[j] != 0) << j;
+    return m;
+#endif
+}
+
+/* The Elias output of one chunk's codes (coordinates c0 .. c0+clen): per bucket [norm] then,
+ * per nonzero, [Elias(gap)][sign][Elias(level)], and [Elias(gap to d+1)] at a bucket's end.
+ * The nonzeros are found 64 codes at a time from a bit mask (a branch per nonzero, none per
+ * zero); a gap and a level below 256 (nearly all of them in the dense regimes) are one
+ * write of at most 29 bits from elias_omega_small. *prev: 1-based position of the current
+ * bucket's last nonzero, carried across chunks. */
+static void elias_chunk(ewriter *ewp, const uint16_t *codes, size_t c0, size_t clen, size_t n,
+                        size_t d, unsigned w, const float *norms, size_t *prevp) {
+    ewriter e = *ewp;
+    size_t prev = *prevp;
+    const uint32_t lmask = (1u << (w - 1)) - 1;
+    for (size_t i = c0; i < c0 + clen;) {
+        size_t b = i / d, b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+        size_t end = bend < c0 + clen ? bend : c0 + clen;
+        if (i == b0) {
+            uint32_t u;
+            memcpy(&u, &norms[b], 4);
+            ew_put(&e, u, 32);
+            prev = 0;
+        }
+        for (size_t k = i; k < end; k += 64) {
+            uint64_t m = nonzero_mask64(codes + (k - c0));
+            if (end - k < 64)
+                m &= ((uint64_t)1 << (end - k)) - 1;
+            while (m) {
+                size_t j = k + (size_t)__builtin_ctzll(m);
+                m &= m - 1;
+                size_t pos = j - b0 + 1, gap = pos - prev;
+                uint32_t c = codes[j - c0], level = c & lmask, neg = c >> (w - 1);
+                prev = pos;
+                if (gap < 256 && level < 256) {
+                    uint32_t eg = elias_omega_small[gap], el = elias_omega_small[level];
+                    unsigned ll = el >> 24;
+                    uint64_t code = (uint64_t)(eg & 0xFFFFFFu) << (ll + 1) | (uint64_t)neg << ll |
+                                    (el & 0xFFFFFFu);
+                    ew_put(&e, code, (eg >> 24) + ll + 1);
+                } else {
+                    unsigned lg, ll;
+                    uint64_t gc = elias_omega_code(gap, &lg);
+                    uint64_t lc = elias_omega_code(level, &ll);
+                    ew_put64(&e, gc, lg);
+                    ew_put64(&e, (uint64_t)neg << ll | lc, ll + 1);
+                }
+            }
+        }
+        if (end == bend) {
+            unsigned lg;
+            uint64_t gc = elias_omega_code(bend - b0 + 1 - prev, &lg);
+            ew_put64(&e, gc, lg);
+        }
+        i = end;
+    }
+    *ewp = e;
+    *prevp = prev;
 }
 
 enum qsgd_mode { MODE_VALUES, MODE_DENSE, MODE_ELIAS };
@@ -153,7 +314,7 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
         }
     }
 
-    bitw bw = {0};
+    ewriter ew = {0};
     if (mode == MODE_DENSE) {
         uint64_t total = 32ull * nb + (uint64_t)n * w;
         if ((total + 7) / 8 > cap)
@@ -169,7 +330,8 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
         }
         *nbits = total;
     } else if (mode == MODE_ELIAS) {
-        bitw_init(&bw, buf, cap);
+        ew.buf = buf;
+        ew.cap = cap;
     }
 
     qrng_stream st = qrng_make(ctx->seed, ctx->worker, ctx->step, ctx->tensor);
@@ -220,55 +382,14 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
                 i = end;
             }
         } else { /* MODE_ELIAS */
-            const uint16_t *codes = im->codes;
-            for (size_t i = c0; i < c0 + clen;) {
-                size_t b = i / d, b0 = b * d, bend = b0 + d < n ? b0 + d : n;
-                size_t end = bend < c0 + clen ? bend : c0 + clen;
-                if (i == b0) {
-                    put_float(&bw, im->norms[b]);
-                    prev = 0;
-                }
-                size_t k = i;
-                while (k < end) {
-                    while (k + 4 <= end) { /* skip runs of zero codes 4 at a time */
-                        uint64_t w4;
-                        memcpy(&w4, codes + (k - c0), 8);
-                        if (w4)
-                            break;
-                        k += 4;
-                    }
-                    if (k >= end)
-                        break;
-                    uint16_t c = codes[k - c0];
-                    if (c == 0) {
-                        k++;
-                        continue;
-                    }
-                    size_t pos = k - b0 + 1;
-                    unsigned lg, ll;
-                    uint64_t gc = elias_omega_code(pos - prev, &lg);
-                    uint64_t lc = elias_omega_code(c & lmask, &ll);
-                    uint64_t sl = ((uint64_t)(c >> (w - 1)) << ll) | lc; /* sign, level */
-                    if (lg + ll + 1 <= 32) { /* both short (gap, level < 256): one write */
-                        bitw_put(&bw, (uint32_t)((gc << (ll + 1)) | sl), lg + ll + 1);
-                    } else {
-                        bitw_put64(&bw, gc, lg);
-                        bitw_put64(&bw, sl, ll + 1);
-                    }
-                    prev = pos;
-                    k++;
-                }
-                if (end == bend)
-                    elias_omega_put(&bw, bend - b0 + 1 - prev);
-                i = end;
-            }
-            if (bw.overflow)
+            elias_chunk(&ew, im->codes, c0, clen, n, d, w, im->norms, &prev);
+            if (ew.overflow)
                 break;
         }
     }
     if (mode == MODE_ELIAS) {
-        uint64_t total = bitw_finish(&bw);
-        if (bw.overflow)
+        uint64_t total = ew_finish(&ew);
+        if (ew.overflow)
             return QSGD_FAIL_BIT(
                 err, QSGD_ENOSPC, 0,
                 "qsgd: buffer of %zu bytes too small for the elias message (max %llu bits)", cap,
@@ -346,6 +467,16 @@ static int decode_dense(const quant *q, const uint8_t *buf, size_t len, uint64_t
     return QSGD_OK;
 }
 
+/* neg ? -val : val without a branch (the sign is a coin flip): the same bits, as negation
+ * only flips the sign bit. */
+static inline float signed_val(float val, uint32_t neg) {
+    uint32_t u;
+    memcpy(&u, &val, 4);
+    u ^= neg << 31;
+    memcpy(&val, &u, 4);
+    return val;
+}
+
 static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t nbits, float *out,
                         qsgd_err *err) {
     const qsgd_impl *im = q->impl;
@@ -378,8 +509,20 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
                 uint64_t w = bitr_load64(&r, (size_t)(r.pos >> 3)) << (r.pos & 7);
                 unsigned used = 0;
                 int end = 0;
-                while (used <= 57 - 25) {
+                while (used <= 57 - 12) {
                     uint64_t x = w << used;
+                    /* gap, sign and level in one lookup when all three fit in 12 bits (the
+                     * common case in the dense regimes; halves the dependent loads per
+                     * nonzero); the gap must stop short of the bucket's end marker */
+                    uint32_t p = elias_omega_pair12[x >> 52];
+                    if (p && (p & 15) <= blen - pos && (p >> 4 & 15) <= s) {
+                        pos += p & 15;
+                        used += p >> 12;
+                        out[b0 + pos - 1] = signed_val((float)(p >> 4 & 15) * unit, p >> 8 & 1);
+                        continue;
+                    }
+                    if (used > 57 - 25)
+                        break;
                     uint32_t e1 = elias_omega_dec12[x >> 52];
                     if (!e1 || (e1 & 0xFF) > blen + 1 - pos)
                         break;
@@ -395,8 +538,7 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
                     unsigned neg = (unsigned)(x >> (63 - l1)) & 1u;
                     pos += e1 & 0xFF;
                     used += l1 + 1 + (e2 >> 8);
-                    float val = (float)(e2 & 0xFF) * unit;
-                    out[b0 + pos - 1] = neg ? -val : val;
+                    out[b0 + pos - 1] = signed_val((float)(e2 & 0xFF) * unit, neg);
                 }
                 r.pos += used;
                 if (end)
@@ -432,8 +574,7 @@ static int decode_elias(const quant *q, const uint8_t *buf, size_t len, uint64_t
                                      "qsgd elias: %s level in bucket %zu at bit %llu (s=%u)",
                                      e == ELIAS_TRUNCATED ? "truncated" : "out-of-range", b,
                                      (unsigned long long)at, s);
-            float val = (float)level * unit;
-            out[b0 + pos - 1] = neg ? -val : val;
+            out[b0 + pos - 1] = signed_val((float)level * unit, neg);
         }
     }
     if (r.pos != nbits)

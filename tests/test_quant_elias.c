@@ -195,7 +195,7 @@ static void test_get_respects_max(void) {
 
 /* The lookup tables of elias.c against the definition: elias_omega_small[k] = len << 24 |
  * code for k = 1..255; elias_omega_dec8[byte] = len << 8 | value when a code of at most 8
- * bits starts the byte, else 0. */
+ * bits starts the byte, else 0; elias_omega_pair12 likewise for a code pair and a bit. */
 static void test_tables(void) {
     for (uint64_t k = 1; k < 256; k++) {
         char ref[128];
@@ -219,6 +219,27 @@ static void test_tables(void) {
         if (!QT_CHECK(elias_omega_dec8[byte] == want,
                       "elias_omega_dec8[0x%02x] = 0x%04x, want 0x%04x", byte,
                       elias_omega_dec8[byte], want))
+            break;
+    }
+    /* elias_omega_pair12[x]: the first [omega(a)][bit][omega(b)], a, b <= 15, within 12 bits */
+    for (unsigned x = 0; x < 4096; x++) {
+        uint16_t want = 0;
+        for (uint64_t a = 1; a <= 15 && !want; a++) {
+            char ra[128], rb[128];
+            unsigned la = omega_ref(a, ra);
+            if (la + 2 > 12 || (x >> (12 - la)) != (unsigned)strtoul(ra, NULL, 2))
+                continue;
+            unsigned bit = x >> (11 - la) & 1;
+            for (uint64_t b = 1; b <= 15 && !want; b++) {
+                unsigned lb = omega_ref(b, rb);
+                unsigned l = la + 1 + lb;
+                if (l <= 12 && (x >> (12 - l) & ((1u << lb) - 1)) == strtoul(rb, NULL, 2))
+                    want = (uint16_t)(l << 12 | bit << 8 | b << 4 | a);
+            }
+        }
+        if (!QT_CHECK(elias_omega_pair12[x] == want,
+                      "elias_omega_pair12[0x%03x] = 0x%04x, want 0x%04x", x, elias_omega_pair12[x],
+                      want))
             break;
     }
 }
