@@ -25,7 +25,6 @@ typedef struct onebit_impl {
     size_t ngroups;
     int columns;         /* 1: groups are columns of a matrix; 0: buckets of a vector */
     float *residual;     /* [n] */
-    float *g;            /* [n] g + residual of the current step */
     float *m0, *m1;      /* [ngroups] reconstruction values */
     double *sum0, *sum1; /* [ngroups] */
     size_t *cnt0, *cnt1; /* [ngroups] */
@@ -35,7 +34,6 @@ static void impl_free(onebit_impl *im) {
     if (!im)
         return;
     free(im->residual);
-    free(im->g);
     free(im->m0);
     free(im->m1);
     free(im->sum0);
@@ -61,15 +59,13 @@ static int onebit_init(quant *q, qsgd_err *err) {
     }
     size_t G = im->ngroups;
     im->residual = calloc(q->n, sizeof(float));
-    im->g = malloc(q->n * sizeof(float));
     im->m0 = malloc(G * sizeof(float));
     im->m1 = malloc(G * sizeof(float));
     im->sum0 = malloc(G * sizeof(double));
     im->sum1 = malloc(G * sizeof(double));
     im->cnt0 = malloc(G * sizeof(size_t));
     im->cnt1 = malloc(G * sizeof(size_t));
-    if (!im->residual || !im->g || !im->m0 || !im->m1 || !im->sum0 || !im->sum1 || !im->cnt0 ||
-        !im->cnt1) {
+    if (!im->residual || !im->m0 || !im->m1 || !im->sum0 || !im->sum1 || !im->cnt0 || !im->cnt1) {
         impl_free(im);
         return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "onebit: out of memory for %zu values", q->n);
     }
@@ -96,71 +92,21 @@ static const float *onebit_residual(const quant *q) {
     return im->residual;
 }
 
-/* g = v + residual; per-group means; returns EINVAL on non-finite input (the residual is
- * untouched). Vectors form g and sum it in one pass; matrices (column groups) in two. */
-static int onebit_stats(quant *q, const float *v, qsgd_err *err) {
-    onebit_impl *im = q->impl;
-    const size_t n = q->n, G = im->ngroups;
-    int bad = 0;
-    if (im->columns) {
-        memset(im->sum0, 0, G * sizeof(double));
-        memset(im->sum1, 0, G * sizeof(double));
-        memset(im->cnt1, 0, G * sizeof(size_t));
-        for (size_t i = 0; i < n; i++) {
-            float g = v[i] + im->residual[i];
-            bad |= !(fabsf(g) <= 3.40282347e38f);
-            im->g[i] = g;
-        }
-    } else { /* branch-free sums: the signs are random, so branches would mispredict */
-        const size_t d = q->params.bucket;
-        for (size_t b = 0; b < G; b++) {
-            size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
-            double s0 = 0, s1 = 0;
-            size_t c1 = 0;
-            for (size_t i = b0; i < bend; i++) {
-                float g = v[i] + im->residual[i], gp = fmaxf(g, 0.0f);
-                bad |= !(fabsf(g) <= 3.40282347e38f);
-                im->g[i] = g;
-                s1 += (double)gp;
-                s0 += (double)(g - gp); /* = min(g, 0) exactly */
-                c1 += (size_t)(g >= 0.0f);
-            }
-            im->sum0[b] = s0;
-            im->sum1[b] = s1;
-            im->cnt1[b] = c1;
-            im->cnt0[b] = (bend - b0) - c1;
-        }
-    }
-    if (bad) {
-        size_t i = 0;
-        while (i < n && isfinite(im->g[i]))
-            i++;
-        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                             "onebit: input value %g (+ residual) at index %zu is not finite",
-                             (double)v[i], i);
-    }
-    if (im->columns) {
-        const size_t C = q->cols;
-        for (size_t r = 0; r < q->rows; r++) {
-            const float *row = im->g + r * C;
-            for (size_t j = 0; j < C; j++) {
-                float g = row[j], gp = fmaxf(g, 0.0f);
-                im->sum1[j] += (double)gp;
-                im->sum0[j] += (double)(g - gp);
-                im->cnt1[j] += (size_t)(g >= 0.0f);
-            }
-        }
-        for (size_t j = 0; j < C; j++)
-            im->cnt0[j] = q->rows - im->cnt1[j];
-    }
-    for (size_t b = 0; b < G; b++) {
-        im->m0[b] = im->cnt0[b] ? (float)(im->sum0[b] / (double)im->cnt0[b]) : 0.0f;
-        im->m1[b] = im->cnt1[b] ? (float)(im->sum1[b] / (double)im->cnt1[b]) : 0.0f;
-    }
-    return QSGD_OK;
+/* The non-negative part of g for the sums: g when its sign bit is clear, +0 when set. Which
+ * zero, and whether g = ±0 lands here or in g - pos_part(g), does not matter: the sums start
+ * at +0 and adding ±0 to them changes nothing, so each sum is the index-order sum of its
+ * strict sign class either way. Integer masks, not fmaxf or ?: (fmaxf is a libm call per
+ * value; GCC neither if-converts nor vectorises a float ?: under -ftrapping-math). */
+static inline float pos_part(float g) {
+    uint32_t u;
+    memcpy(&u, &g, 4);
+    u &= ~(uint32_t)((int32_t)u >> 31);
+    memcpy(&g, &u, 4);
+    return g;
 }
 
-/* c ? a : b without a branch (signs are random: a branch mispredicts half the time). */
+/* c ? a : b without a branch, as a mask (vectorisable; signs are random, so a branch would
+ * mispredict half the time). */
 static inline float select_f(int c, float a, float b) {
     uint32_t ua, ub, m = (uint32_t)0 - (uint32_t)(c != 0);
     memcpy(&ua, &a, 4);
@@ -171,39 +117,154 @@ static inline float select_f(int c, float a, float b) {
     return r;
 }
 
-/* decoded values into out (may be NULL), the residual update and, when bits is not NULL,
- * the sign bits: n bits MSB first from bits[0] (1 = non-negative; the last byte padded with
- * zeros), the wire format's bit field, in the same pass. */
-static void onebit_finish(quant *q, float *out, uint8_t *bits) {
+/* Columns of a matrix summed at once: their sums and counts (24 bytes each) stay in L1
+ * while every row passes, and each column's chain still adds its rows in order. */
+enum { ONEBIT_COLS = 256, ONEBIT_AHEAD = 4 };
+
+/* Per-group means of g = v + residual (g is not stored: the finish pass forms it again, the
+ * same float add); returns EINVAL on non-finite input (the residual is untouched). */
+static int onebit_stats(quant *q, const float *v, qsgd_err *err) {
     onebit_impl *im = q->impl;
-    const int fb = !q->params.no_feedback;
-    const size_t n = q->n;
-    size_t glen = im->columns ? q->cols : q->params.bucket;
-    unsigned acc = 0;                         /* the bits of the current byte */
-    for (size_t i0 = 0; i0 < n; i0 += glen) { /* a row (columns) or a bucket (vectors) */
-        size_t len = n - i0 < glen ? n - i0 : glen;
-        const float *m0 = im->columns ? im->m0 : im->m0 + i0 / glen;
-        const float *m1 = im->columns ? im->m1 : im->m1 + i0 / glen;
-        size_t step = im->columns ? 1 : 0;
-        for (size_t k = 0; k < len; k++) {
-            size_t i = i0 + k;
-            float g = im->g[i];
-            int one = g >= 0.0f;
-            float dec = select_f(one, m1[k * step], m0[k * step]);
-            if (out)
-                out[i] = dec;
-            im->residual[i] = fb ? g - dec : 0.0f;
-            if (bits) {
-                acc = acc << 1 | (unsigned)one;
-                if ((i & 7) == 7) {
-                    bits[i >> 3] = (uint8_t)acc;
-                    acc = 0;
+    const float *res = im->residual;
+    const size_t n = q->n, G = im->ngroups;
+    int bad = 0;
+    if (im->columns) { /* a block of columns over all rows: the j loop is across chains */
+        const size_t R = q->rows, C = q->cols;
+        for (size_t j0 = 0; j0 < C; j0 += ONEBIT_COLS) {
+            const size_t w = C - j0 < ONEBIT_COLS ? C - j0 : ONEBIT_COLS;
+            double *restrict s0 = im->sum0 + j0, *restrict s1 = im->sum1 + j0;
+            size_t *restrict c1 = im->cnt1 + j0;
+            for (size_t k = 0; k < w; k++) {
+                s0[k] = 0;
+                s1[k] = 0;
+                c1[k] = 0;
+            }
+            for (size_t r = 0; r < R; r++) {
+                const float *vr = v + r * C + j0, *er = res + r * C + j0;
+                if (r + ONEBIT_AHEAD < R) /* rows a block apart: the prefetchers miss them */
+                    for (size_t k = 0; k < w; k += 16) {
+                        __builtin_prefetch(vr + ONEBIT_AHEAD * C + k);
+                        __builtin_prefetch(er + ONEBIT_AHEAD * C + k);
+                    }
+                for (size_t k = 0; k < w; k++) {
+                    float g = vr[k] + er[k], gp = pos_part(g);
+                    bad |= !(fabsf(g) <= 3.40282347e38f);
+                    s1[k] += (double)gp;
+                    s0[k] += (double)(g - gp);
+                    c1[k] += (size_t)(g >= 0.0f);
                 }
             }
         }
+        for (size_t j = 0; j < C; j++)
+            im->cnt0[j] = R - im->cnt1[j];
+    } else { /* branch-free sums: the signs are random, so branches would mispredict */
+        const size_t d = q->params.bucket;
+        for (size_t b = 0; b < G; b++) {
+            size_t b0 = b * d, bend = b0 + d < n ? b0 + d : n;
+            double s0 = 0, s1 = 0;
+            size_t c1 = 0;
+            for (size_t i = b0; i < bend; i++) {
+                __builtin_prefetch(v + i + 512);
+                __builtin_prefetch(res + i + 512);
+                float g = v[i] + res[i], gp = pos_part(g);
+                bad |= !(fabsf(g) <= 3.40282347e38f);
+                s1 += (double)gp;
+                s0 += (double)(g - gp); /* = min(g, 0) up to the sign of a zero */
+                c1 += (size_t)(g >= 0.0f);
+            }
+            im->sum0[b] = s0;
+            im->sum1[b] = s1;
+            im->cnt1[b] = c1;
+            im->cnt0[b] = (bend - b0) - c1;
+        }
     }
-    if (bits && (n & 7))
-        bits[n >> 3] = (uint8_t)(acc << (8 - (n & 7)));
+    if (bad) {
+        size_t i = 0;
+        while (i < n && isfinite(v[i] + res[i]))
+            i++;
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "onebit: input value %g (+ residual) at index %zu is not finite",
+                             (double)v[i], i);
+    }
+    for (size_t b = 0; b < G; b++) {
+        im->m0[b] = im->cnt0[b] ? (float)(im->sum0[b] / (double)im->cnt0[b]) : 0.0f;
+        im->m1[b] = im->cnt1[b] ? (float)(im->sum1[b] / (double)im->cnt1[b]) : 0.0f;
+    }
+    return QSGD_OK;
+}
+
+/* Values per step of the finish pass: g = v + residual is formed into a stack block, then
+ * its bits, decoded values and residual are written by loops the compiler vectorises.
+ * A multiple of 8, so that every block starts on a byte of the bit field. */
+enum { ONEBIT_CHUNK = 512 };
+
+/* The sign bits of g[0 .. len) MSB first into bits (1 = non-negative); a last partial byte
+ * is padded with zeros. */
+static void pack_signs(const float *g, size_t len, uint8_t *bits) {
+    size_t nb = len / 8;
+    for (size_t t = 0; t < nb; t++) {
+        const float *p = g + 8 * t;
+        unsigned b = 0;
+        for (unsigned u = 0; u < 8; u++)
+            b |= (unsigned)(p[u] >= 0.0f) << (7 - u);
+        bits[t] = (uint8_t)b;
+    }
+    if (len & 7) {
+        unsigned b = 0;
+        for (size_t u = 0; u < (len & 7); u++)
+            b |= (unsigned)(g[8 * nb + u] >= 0.0f) << (7 - u);
+        bits[nb] = (uint8_t)b;
+    }
+}
+
+/* decoded values into out (may be NULL), the residual update and, when bits is not NULL,
+ * the sign bits: n bits MSB first from bits[0] (1 = non-negative; the last byte padded with
+ * zeros), the wire format's bit field, in the same pass. */
+static void onebit_finish(quant *q, const float *v, float *out, uint8_t *bits) {
+    onebit_impl *im = q->impl;
+    const int fb = !q->params.no_feedback;
+    const size_t n = q->n, glen = im->columns ? q->cols : q->params.bucket;
+    float *res = im->residual;
+    float gl[ONEBIT_CHUNK];
+    for (size_t c0 = 0; c0 < n; c0 += ONEBIT_CHUNK) {
+        const size_t clen = n - c0 < ONEBIT_CHUNK ? n - c0 : ONEBIT_CHUNK;
+        for (size_t k = 0; k < clen; k++)
+            gl[k] = v[c0 + k] + res[c0 + k];
+        if (bits)
+            pack_signs(gl, clen, bits + c0 / 8);
+        /* the block a group segment at a time: a row (columns) or a bucket (vectors) */
+        size_t grp = c0 / glen, off = c0 % glen;
+        for (size_t k0 = 0; k0 < clen;) {
+            const size_t len = glen - off < clen - k0 ? glen - off : clen - k0;
+            const float *gs = gl + k0;
+            float *rs = res + c0 + k0, *os = out ? out + c0 + k0 : NULL;
+            if (im->columns) {
+                const float *m0 = im->m0 + off, *m1 = im->m1 + off;
+                if (fb)
+                    for (size_t k = 0; k < len; k++)
+                        rs[k] = gs[k] - select_f(gs[k] >= 0.0f, m1[k], m0[k]);
+                if (os)
+                    for (size_t k = 0; k < len; k++)
+                        os[k] = select_f(gs[k] >= 0.0f, m1[k], m0[k]);
+            } else {
+                const float m0 = im->m0[grp], m1 = im->m1[grp];
+                if (fb)
+                    for (size_t k = 0; k < len; k++)
+                        rs[k] = gs[k] - select_f(gs[k] >= 0.0f, m1, m0);
+                if (os)
+                    for (size_t k = 0; k < len; k++)
+                        os[k] = select_f(gs[k] >= 0.0f, m1, m0);
+            }
+            if (!fb)
+                memset(rs, 0, len * sizeof(float));
+            k0 += len;
+            off += len;
+            if (off == glen) {
+                off = 0;
+                grp++;
+            }
+        }
+    }
 }
 
 static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float *out,
@@ -211,7 +272,7 @@ static int onebit_quantize(quant *q, const float *v, const quant_ctx *ctx, float
     int rc = onebit_stats(q, v, err);
     if (rc)
         return rc;
-    onebit_finish(q, out, NULL);
+    onebit_finish(q, v, out, NULL);
     return QSGD_OK;
 }
 
@@ -235,7 +296,7 @@ static int onebit_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t
         bitw_put(&w, u1, 32);
     }
     *nbits = bitw_finish(&w) + q->n; /* 64 G bits: the sign bits start on a byte */
-    onebit_finish(q, NULL, buf + 8 * im->ngroups);
+    onebit_finish(q, v, NULL, buf + 8 * im->ngroups);
     return QSGD_OK;
 }
 
