@@ -167,6 +167,72 @@ static float dot8(const float *a, const float *b, size_t len) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+/* Four floats as one value (GNU C vector extension: element-wise IEEE operations, the same
+ * roundings as the scalar ones; written out so that GCC keeps dot8's lanes l and l + 4 in
+ * two registers instead of shuffling them). */
+typedef float psgd_v4 __attribute__((vector_size(16)));
+
+static inline psgd_v4 ld4(const float *p) {
+    psgd_v4 x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
+/* dot8's last steps from its lanes held as two vectors: the tail, then the combination. */
+static float dot8_tail(psgd_v4 lo, psgd_v4 hi, const float *a, const float *b, size_t j,
+                       size_t len) {
+    float s[8];
+    memcpy(s, &lo, sizeof lo);
+    memcpy(s + 4, &hi, sizeof hi);
+    for (int l = 0; j < len; j++, l++)
+        s[l] += a[j] * b[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* out[k] = dot8(a, qt + k ld, len) for k < nk, up to four in one pass over a: each keeps
+ * its own eight lanes in dot8's order (the same sums, bit for bit); four dot products give
+ * eight independent add chains, which hide the add latency a single dot8 waits on. */
+static void dot8_multi(const float *a, const float *qt, size_t ld, size_t len, size_t nk,
+                       float *out) {
+    size_t k = 0;
+    for (; k + 4 <= nk; k += 4) {
+        const float *b0 = qt + k * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld;
+        psgd_v4 s0 = {0}, t0 = {0}, s1 = {0}, t1 = {0}, s2 = {0}, t2 = {0}, s3 = {0}, t3 = {0};
+        size_t j = 0;
+        for (; j + 8 <= len; j += 8) {
+            psgd_v4 x = ld4(a + j), y = ld4(a + j + 4);
+            s0 += x * ld4(b0 + j);
+            t0 += y * ld4(b0 + j + 4);
+            s1 += x * ld4(b1 + j);
+            t1 += y * ld4(b1 + j + 4);
+            s2 += x * ld4(b2 + j);
+            t2 += y * ld4(b2 + j + 4);
+            s3 += x * ld4(b3 + j);
+            t3 += y * ld4(b3 + j + 4);
+        }
+        out[k] = dot8_tail(s0, t0, a, b0, j, len);
+        out[k + 1] = dot8_tail(s1, t1, a, b1, j, len);
+        out[k + 2] = dot8_tail(s2, t2, a, b2, j, len);
+        out[k + 3] = dot8_tail(s3, t3, a, b3, j, len);
+    }
+    for (; k + 2 <= nk; k += 2) {
+        const float *b0 = qt + k * ld, *b1 = b0 + ld;
+        psgd_v4 s0 = {0}, t0 = {0}, s1 = {0}, t1 = {0};
+        size_t j = 0;
+        for (; j + 8 <= len; j += 8) {
+            psgd_v4 x = ld4(a + j), y = ld4(a + j + 4);
+            s0 += x * ld4(b0 + j);
+            t0 += y * ld4(b0 + j + 4);
+            s1 += x * ld4(b1 + j);
+            t1 += y * ld4(b1 + j + 4);
+        }
+        out[k] = dot8_tail(s0, t0, a, b0, j, len);
+        out[k + 1] = dot8_tail(s1, t1, a, b1, j, len);
+    }
+    for (; k < nk; k++)
+        out[k] = dot8(a, qt + k * ld, len);
+}
+
 /* One row of P Q^T: d[j] = p[0] qt[0][j] + p[1] qt[1][j] + ... in k order (qt: r rows of
  * stride ld); the decoder's order too. */
 static void row_product(const float *p, const float *qt, size_t ld, size_t w, size_t r, float *d) {
@@ -186,6 +252,46 @@ static void row_product(const float *p, const float *qt, size_t ld, size_t w, si
         for (size_t j = 0; j < w; j++)
             d[j] += pk * qk[j];
     }
+}
+
+/* One row of C = P Q^T into out (may be NULL) and, when e is not NULL, e[j] = m[j] - C_j, in
+ * one pass: per element the same products and adds as row_product (p0 q0, then the pair
+ * (+ p1 q1) + p2 q2, then + p3 q3), so C_j is the same float, without row_product's passes
+ * over a row buffer. r <= 4, a constant where it is inlined. */
+static inline __attribute__((always_inline)) void row_finish(const float *p, const float *qt,
+                                                             size_t ld, size_t w, size_t r,
+                                                             const float *m, float *out, float *e) {
+    const float *q0 = qt, *q1 = r > 1 ? qt + ld : qt, *q2 = r > 2 ? q1 + ld : qt,
+                *q3 = r > 3 ? q2 + ld : qt; /* no pointer past Q' where r is smaller */
+    const float p0 = p[0], p1 = r > 1 ? p[1] : 0, p2 = r > 2 ? p[2] : 0, p3 = r > 3 ? p[3] : 0;
+    for (size_t j = 0; j < w; j++) {
+        float d = p0 * q0[j];
+        if (r == 2)
+            d += p1 * q1[j];
+        if (r >= 3)
+            d = (d + p1 * q1[j]) + p2 * q2[j];
+        if (r == 4)
+            d += p3 * q3[j];
+        if (out)
+            out[j] = d;
+        if (e)
+            e[j] = m[j] - d;
+    }
+}
+
+/* The passes over M (and v, e) go a block of PSGD_BLK floats at a time, each block first
+ * asking for the lines PSGD_AHEAD floats on: at 4096 x 4096 M does not fit any cache, and
+ * this machine's hardware prefetchers left the passes at half of memcpy's bandwidth. */
+#define PSGD_BLK 128
+#define PSGD_AHEAD 1024
+
+static inline void prefetch_r(const float *x, size_t at, size_t n) {
+    for (size_t t = at + PSGD_AHEAD; t < at + PSGD_AHEAD + PSGD_BLK && t < n; t += 16)
+        __builtin_prefetch(x + t, 0);
+}
+static inline void prefetch_w(const float *x, size_t at, size_t n) {
+    for (size_t t = at + PSGD_AHEAD; t < at + PSGD_AHEAD + PSGD_BLK && t < n; t += 16)
+        __builtin_prefetch(x + t, 1);
 }
 
 /* 1 if every x[i] is finite. */
@@ -233,8 +339,13 @@ int quant_powersgd_project(quant *q, const float *v, const quant_ctx *ctx, qsgd_
     for (size_t i = 0; i < rows; i++) {
         float *mi = im->m + i * cols;
         const float *vi = v + i * cols, *ei = im->e + i * cols;
-        for (size_t j = 0; j < cols; j++)
-            mi[j] = vi[j] + ei[j];
+        for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
+            const size_t j1 = cols - j0 < PSGD_BLK ? cols : j0 + PSGD_BLK;
+            prefetch_r(v, i * cols + j0, q->n);
+            prefetch_r(im->e, i * cols + j0, q->n);
+            for (size_t j = j0; j < j1; j++)
+                mi[j] = vi[j] + ei[j];
+        }
         if (!all_finite(mi, cols)) {
             size_t j = 0;
             while (j < cols && isfinite(mi[j]))
@@ -243,8 +354,7 @@ int quant_powersgd_project(quant *q, const float *v, const quant_ctx *ctx, qsgd_
                                  "powersgd: input value %g (+ residual) at index %zu is not finite",
                                  (double)vi[j], i * cols + j);
         }
-        for (size_t k = 0; k < r; k++)
-            im->p[i * r + k] = dot8(mi, qt + k * cols, cols);
+        dot8_multi(mi, qt, cols, cols, r, im->p + i * r);
     }
     return QSGD_OK;
 }
@@ -272,21 +382,35 @@ void quant_powersgd_orth_back(quant *q) {
     /* Q' = M^T P, kept transposed: qn[k][j] = sum_i P[i][k] M[i][j], rows in order */
     memset(im->qn, 0, r * cols * sizeof *im->qn);
     for (size_t i = 0; i < rows; i++) {
-        const float *mi = im->m + i * cols;
-        size_t k = 0;
-        for (; k + 2 <= r; k += 2) { /* two columns a pass over the row */
-            float pk = im->p[i * r + k], pl = im->p[i * r + k + 1];
-            float *qk = im->qn + k * cols, *ql = qk + cols;
-            for (size_t j = 0; j < cols; j++) {
-                qk[j] += pk * mi[j];
-                ql[j] += pl * mi[j];
+        const float *mi = im->m + i * cols, *pi = im->p + i * r;
+        for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
+            const size_t j1 = cols - j0 < PSGD_BLK ? cols : j0 + PSGD_BLK;
+            prefetch_r(im->m, i * cols + j0, q->n);
+            size_t k = 0;
+            for (; k + 4 <= r; k += 4) { /* four columns a pass over the block */
+                const float p0 = pi[k], p1 = pi[k + 1], p2 = pi[k + 2], p3 = pi[k + 3];
+                float *q0 = im->qn + k * cols, *q1 = q0 + cols, *q2 = q1 + cols, *q3 = q2 + cols;
+                for (size_t j = j0; j < j1; j++) {
+                    q0[j] += p0 * mi[j];
+                    q1[j] += p1 * mi[j];
+                    q2[j] += p2 * mi[j];
+                    q3[j] += p3 * mi[j];
+                }
             }
-        }
-        for (; k < r; k++) {
-            float pk = im->p[i * r + k];
-            float *qk = im->qn + k * cols;
-            for (size_t j = 0; j < cols; j++)
-                qk[j] += pk * mi[j];
+            for (; k + 2 <= r; k += 2) { /* two columns a pass */
+                float pk = pi[k], pl = pi[k + 1];
+                float *qk = im->qn + k * cols, *ql = qk + cols;
+                for (size_t j = j0; j < j1; j++) {
+                    qk[j] += pk * mi[j];
+                    ql[j] += pl * mi[j];
+                }
+            }
+            for (; k < r; k++) {
+                float pk = pi[k];
+                float *qk = im->qn + k * cols;
+                for (size_t j = j0; j < j1; j++)
+                    qk[j] += pk * mi[j];
+            }
         }
     }
 }
@@ -321,7 +445,9 @@ static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_er
 }
 
 /* C(M) = P Q'^T (the decoder's order) into out (NULL: not wanted) and, with feedback, the
- * next residual M - C(M), row by row (im->d: one row). */
+ * next residual M - C(M), row by row (im->d: one row). (Writing the residual over M and
+ * trading the two buffers would save the stream that writes e, but callers hold the
+ * pointer quant_residual returned across steps.) */
 static void powersgd_finish(quant *q, float *out) {
     powersgd_impl *im = q->impl;
     const size_t rows = q->rows, cols = q->cols, r = im->r;
@@ -330,8 +456,34 @@ static void powersgd_finish(quant *q, float *out) {
         return;
     for (size_t i = 0; i < rows; i++) {
         float *di = out ? out + i * cols : im->d, *ei = im->e + i * cols;
-        const float *mi = im->m + i * cols;
-        row_product(im->p + i * r, im->qn, cols, cols, r, di);
+        const float *mi = im->m + i * cols, *pi = im->p + i * r;
+        float *oi = out ? out + i * cols : NULL, *fi = fb ? ei : NULL;
+        if (r <= 4) { /* the common ranks in one pass over the row */
+            for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
+                const size_t w = cols - j0 < PSGD_BLK ? cols - j0 : PSGD_BLK;
+                const float *qj = im->qn + j0, *mj = mi + j0;
+                float *oj = oi ? oi + j0 : NULL, *fj = fi ? fi + j0 : NULL;
+                prefetch_r(im->m, i * cols + j0, q->n);
+                if (fi)
+                    prefetch_w(im->e, i * cols + j0, q->n);
+                switch (r) {
+                case 1:
+                    row_finish(pi, qj, cols, w, 1, mj, oj, fj);
+                    break;
+                case 2:
+                    row_finish(pi, qj, cols, w, 2, mj, oj, fj);
+                    break;
+                case 3:
+                    row_finish(pi, qj, cols, w, 3, mj, oj, fj);
+                    break;
+                default:
+                    row_finish(pi, qj, cols, w, 4, mj, oj, fj);
+                    break;
+                }
+            }
+            continue;
+        }
+        row_product(pi, im->qn, cols, cols, r, di);
         if (fb)
             for (size_t j = 0; j < cols; j++)
                 ei[j] = mi[j] - di[j];
