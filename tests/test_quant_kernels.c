@@ -77,8 +77,10 @@ static void test_levels_simd_equals_ref(void) {
         float norm = qsgd_norm_l2(v, N, &fin);
         CU_ASSERT_TRUE(fin);
         qsgd_levels_ref(v, r, N, (float)s / norm, s, w, a);
-        qsgd_levels(v, r, N, (float)s / norm, s, w, b, qrng_simd_available());
-        CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
+        for (int lv = 1; lv <= qrng_simd_available(); lv++) { /* AVX2, AVX-512 */
+            qsgd_levels(v, r, N, (float)s / norm, s, w, b, lv);
+            CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
+        }
         for (int i = 0; i < N; i++)
             CU_ASSERT_TRUE_FATAL((a[i] & ((1u << (w - 1)) - 1)) <= s);
     }
