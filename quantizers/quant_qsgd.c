@@ -285,7 +285,31 @@ static void elias_chunk(ewriter *ewp, const uint16_t *codes, size_t c0, size_t c
 
 enum qsgd_mode { MODE_VALUES, MODE_DENSE, MODE_ELIAS };
 
-/* The one driver: norms, then chunk by chunk random words -> levels -> output. */
+/* norms[b] of bucket b, or EINVAL naming the first non-finite value (or the bucket whose
+ * norm overflows float). */
+static int bucket_norm(quant *q, const float *v, size_t b, qsgd_err *err) {
+    qsgd_impl *im = q->impl;
+    const size_t n = q->n, d = q->params.bucket;
+    size_t b0 = b * d, len = (b0 + d <= n) ? d : n - b0;
+    int finite;
+    im->norms[b] = q->params.norm == QUANT_NORM_MAX ? qsgd_norm_max(v + b0, len, &finite)
+                                                    : qsgd_norm_l2(v + b0, len, &finite);
+    if (!finite || !isfinite(im->norms[b])) {
+        size_t i = b0;
+        while (i < b0 + len && isfinite(v[i]))
+            i++;
+        if (i < b0 + len)
+            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                                 "qsgd: input value %g at index %zu is not finite", (double)v[i],
+                                 i);
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "qsgd: the norm of bucket %zu overflows float (values too large)", b);
+    }
+    return QSGD_OK;
+}
+
+/* The one driver: chunk by chunk, the norms of the buckets reached, random words -> levels ->
+ * output. */
 static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mode mode, float *out,
                     uint8_t *buf, size_t cap, uint64_t *nbits, qsgd_err *err) {
     qsgd_impl *im = q->impl;
@@ -295,41 +319,26 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
     const unsigned w = im->w;
     const uint32_t lmask = (1u << (w - 1)) - 1;
 
-    for (size_t b = 0; b < nb; b++) {
-        size_t b0 = b * d, len = (b0 + d <= n) ? d : n - b0;
-        int finite;
-        im->norms[b] = p->norm == QUANT_NORM_MAX ? qsgd_norm_max(v + b0, len, &finite)
-                                                 : qsgd_norm_l2(v + b0, len, &finite);
-        if (!finite || !isfinite(im->norms[b])) {
-            size_t i = b0;
-            while (i < b0 + len && isfinite(v[i]))
-                i++;
-            if (i < b0 + len)
-                return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                                     "qsgd: input value %g at index %zu is not finite",
-                                     (double)v[i], i);
-            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                                 "qsgd: the norm of bucket %zu overflows float (values too large)",
-                                 b);
-        }
-    }
-
+    /* The bucket norms are computed as the chunks reach their buckets (bucket_norm), so a
+     * bucket's values are read from memory once, for its norm, and are still in cache for
+     * its levels (with all norms first, the level pass read a 64 MiB input again from
+     * DRAM: 4-6% of a dense 4-bit encode at 2^24 and at 2^20, measured). The errors and
+     * their order stay those of computing every norm first: the first bucket with a
+     * non-finite value or norm fails, before a too-small buffer (ENOSPC) is reported; a
+     * rejected input may now leave partial output in buf or out. */
+    size_t nnorm = 0; /* buckets 0 .. nnorm-1 have their norm */
     ewriter ew = {0};
-    if (mode == MODE_DENSE) {
-        uint64_t total = 32ull * nb + (uint64_t)n * w;
-        if ((total + 7) / 8 > cap)
-            return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
-                                 (unsigned long long)((total + 7) / 8));
-        for (size_t b = 0; b < nb; b++) {
-            uint32_t u;
-            memcpy(&u, &im->norms[b], 4);
-            buf[4 * b + 0] = (uint8_t)(u >> 24);
-            buf[4 * b + 1] = (uint8_t)(u >> 16);
-            buf[4 * b + 2] = (uint8_t)(u >> 8);
-            buf[4 * b + 3] = (uint8_t)u;
+    uint64_t total = 32ull * nb + (uint64_t)n * w;
+    if (mode == MODE_DENSE && (total + 7) / 8 > cap) {
+        for (; nnorm < nb; nnorm++) {
+            int rc = bucket_norm(q, v, nnorm, err);
+            if (rc)
+                return rc;
         }
-        *nbits = total;
-    } else if (mode == MODE_ELIAS) {
+        return QSGD_FAIL_BIT(err, QSGD_ENOSPC, 0, "qsgd: buffer of %zu bytes, need %llu", cap,
+                             (unsigned long long)((total + 7) / 8));
+    }
+    if (mode == MODE_ELIAS) {
         ew.buf = buf;
         ew.cap = cap;
     }
@@ -338,6 +347,19 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
     size_t prev = 0; /* elias: 1-based position of the last nonzero in the current bucket */
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t clen = n - c0 < CHUNK ? n - c0 : CHUNK;
+        for (; nnorm <= (c0 + clen - 1) / d; nnorm++) {
+            int rc = bucket_norm(q, v, nnorm, err);
+            if (rc)
+                return rc;
+            if (mode == MODE_DENSE) {
+                uint32_t u;
+                memcpy(&u, &im->norms[nnorm], 4);
+                buf[4 * nnorm + 0] = (uint8_t)(u >> 24);
+                buf[4 * nnorm + 1] = (uint8_t)(u >> 16);
+                buf[4 * nnorm + 2] = (uint8_t)(u >> 8);
+                buf[4 * nnorm + 3] = (uint8_t)u;
+            }
+        }
         qrng_fill_groups(&st, c0 / QRNG_GROUP, (clen + QRNG_GROUP - 1) / QRNG_GROUP, im->rnd,
                          im->simd);
         /* levels, one bucket segment at a time */
@@ -387,8 +409,15 @@ static int qsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum qsgd_mo
                 break;
         }
     }
+    if (mode == MODE_DENSE)
+        *nbits = total;
     if (mode == MODE_ELIAS) {
-        uint64_t total = ew_finish(&ew);
+        total = ew_finish(&ew);
+        for (; ew.overflow && nnorm < nb; nnorm++) { /* the coding stopped early */
+            int rc = bucket_norm(q, v, nnorm, err);
+            if (rc)
+                return rc;
+        }
         if (ew.overflow)
             return QSGD_FAIL_BIT(
                 err, QSGD_ENOSPC, 0,
