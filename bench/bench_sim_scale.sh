@@ -19,11 +19,6 @@
 # fp32 update). peer_step = the probe's wall time per step + the trainer's real gradient and
 # codec seconds per step (summary.txt: gradient_wall_seconds + codec_wall_seconds);
 # ratio = trainer wall per step / peer_step (issue 15's goal: <= 1.25 at K >= 256).
-# The requantizing ring also charges its codec between hops as simulated computations (one
-# per gap between messages: K + 1 per rank and step), engine activities the bare ring has not:
-# for allreduce a second peer (collective_probe ringsrx: the same hops with those K + 1
-# computations) gives hop_peer_step_s and hop_ratio, the trainer over SimGrid's own cost of
-# the same model (other exchanges: "-").
 # The trainer's wall per step is its loop's wall time less its evaluations (summary.txt:
 # wall_seconds - eval_wall_seconds; the evaluation at step 0 and at the last step are no part
 # of a step, the peer has none), over its iterations; eval_s is what was left out.
@@ -52,7 +47,7 @@ log=$out/sim_scale.log
   echo "# qsgdsim simulator scaling: $model on $data, $quant, $steps steps, star 10GbE, CM02; peer = bare SMPI collectives (collective_probe) + the trainer's gradient and codec seconds"
   echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), $(smpirun -version 2>/dev/null | head -1 || echo SimGrid)"
 } | tee "$table"
-printf "exchange\tK\titers\twall_step_s\tpeer_step_s\tratio\tcoll_step_s\tnumerics_step_s\tsetup_s\tprivate_MiB\tpss_MiB\tmaps\tpeer_private_MiB\tmsg_bytes\tcollective\teval_s\thop_peer_step_s\thop_ratio\n" | tee -a "$table"
+printf "exchange\tK\titers\twall_step_s\tpeer_step_s\tratio\tcoll_step_s\tnumerics_step_s\tsetup_s\tprivate_MiB\tpss_MiB\tmaps\tpeer_private_MiB\tmsg_bytes\tcollective\teval_s\n" | tee -a "$table"
 fail=0
 for ex in $exchanges; do
   maxk_var=MAXK_$ex
@@ -94,33 +89,20 @@ for ex in $exchanges; do
       continue
     fi
     cat "$tmp/probe" >>"$log"
-    probe_wall() { awk -v s="$steps" '/^probe/ { for (i = 1; i <= NF; i++) if ($i ~ /^wall=/) w += substr($i, 6) } END { printf "%.4f", w / s }' "$1"; }
-    coll_s=$(probe_wall "$tmp/probe")
-    hop_s=-
-    if [ "$ex" = allreduce ]; then
-      if ! $smpi "$probe" --repeat "$steps" "ringsrx:$m" 1 >"$tmp/probe" 2>>"$log"; then
-        echo "$ex K=$k: the bare SMPI peer with hop computations FAILED (see $log)" | tee -a "$table"
-        fail=1
-        continue
-      fi
-      cat "$tmp/probe" >>"$log"
-      hop_s=$(probe_wall "$tmp/probe")
-    fi
+    coll_s=$(awk -v s="$steps" '/^probe/ { for (i = 1; i <= NF; i++) if ($i ~ /^wall=/) w += substr($i, 6) } END { printf "%.4f", w / s }' "$tmp/probe")
     awk -v ex="$ex" -v k="$k" -v it="$iters" -v wall="$(get wall_seconds)" -v g="$(get gradient_wall_seconds)" \
       -v c="$(get codec_wall_seconds)" -v coll="$coll_s" -v tot="$(mem wall_s)" -v priv="$(mem private_kb)" \
       -v pss="$(mem pss_kb)" -v maps="$(mem maps)" -v ppriv="$(sed -n 's/^private_kb //p' "$tmp/pmem")" \
-      -v m="$m" -v cn="$coll" -v ev="$ev" -v hop="$hop_s" \
+      -v m="$m" -v cn="$coll" -v ev="$ev" \
       'BEGIN { ws = (wall - ev) / it; num = (g + c) / it; peer = coll + num;
-               hp = hop == "-" ? "-" : sprintf("%.3f", hop + num); hr = hop == "-" ? "-" : sprintf("%.2f", ws / (hop + num));
-               printf "%s\t%d\t%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t%.1f\t%.0f\t%.0f\t%d\t%.0f\t%d\t%s\t%.2f\t%s\t%s\n",
+               printf "%s\t%d\t%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t%.1f\t%.0f\t%.0f\t%d\t%.0f\t%d\t%s\t%.2f\n",
                  ex, k, it, ws, peer, ws / peer, coll, num, tot - wall, priv / 1024, pss / 1024, maps,
-                 ppriv / 1024, m, cn, ev, hp, hr }' | tee -a "$table"
+                 ppriv / 1024, m, cn, ev }' | tee -a "$table"
   done
 done
 echo "# wall_step_s: the trainer's loop less its evaluations ((wall_seconds - eval_wall_seconds) / iterations); eval_s: the evaluations' seconds left out;" | tee -a "$table"
 echo "# setup_s: the rest of the command (data, sharding, buffers);" | tee -a "$table"
 echo "# coll_step_s: the bare SMPI collectives per step; numerics_step_s: real gradient + codec seconds per step (all ranks)" | tee -a "$table"
-echo "# hop_peer_step_s, hop_ratio (allreduce): the peer with the ring's K + 1 simulated computations per rank and step (collective_probe ringsrx) + numerics, and the trainer over it" | tee -a "$table"
 # fitted exponent b of wall per step = a K^b per exchange: least squares on log-log, K >= 256
 # where there are two such points, else all K (NaN: fewer than two points)
 fits=$(awk -F'\t' '!/^#/ && $1 != "exchange" && $2 ~ /^[0-9]+$/ && $4 > 0 { n[$1]++; k[$1, n[$1]] = $2; w[$1, n[$1]] = $4 }

@@ -24,10 +24,6 @@
  *            ringsr:M        2(K-1) ring hops, MPI_Sendrecv of M bytes to the right
  *                            neighbour (the requantizing ring all-reduce: one encoded chunk
  *                            per hop, --exchange allreduce)
- *            ringsrx:M       ringsr with the requantizing ring's simulated computations:
- *                            one of 1 us before each of the first K hops (the trainer
- *                            charges a hop's decode and the next encode as one) and one
- *                            after the last (its final decodes): SMPI only, elsewhere ringsr
  *   BYTES  message size in bytes (a multiple of 4*K for the float operations)
  * Output (rank 0), one line per operation (and repetition):
  *   probe op=<op> ranks=<K> bytes=<M> time=<seconds> wall=<seconds>
@@ -51,7 +47,6 @@
 #include <time.h>
 
 #ifdef SMPI_H
-#include <simgrid/host.h>
 #define PROBE_MALLOC(n) SMPI_SHARED_MALLOC(n)
 #define PROBE_FREE(p) SMPI_SHARED_FREE(p)
 /* smpicc redirects clock_gettime to simulated time (smpi_helpers.h): the real clock here */
@@ -140,23 +135,11 @@ static void ring_allgather(char *buf, size_t c, int rank, int k, MPI_Comm comm) 
 
 /* The requantizing ring's pattern: 2(K-1) hops, each one message of c bytes to the right
  * neighbour and one from the left. */
-static void ring_sendrecv(char *send, char *recv, size_t c, int rank, int k, int compute,
-                          MPI_Comm comm) {
+static void ring_sendrecv(char *send, char *recv, size_t c, int rank, int k, MPI_Comm comm) {
     int right = (rank + 1) % k, left = (rank + k - 1) % k;
-    for (int s = 0; s < 2 * (k - 1); s++) {
-#ifdef SMPI_H
-        if (compute && s < k)
-            smpi_execute_flops(1e-6 * sg_host_get_speed(sg_host_self()));
-#endif
+    for (int s = 0; s < 2 * (k - 1); s++)
         MPI_Sendrecv(send, (int)c, MPI_BYTE, right, 20 + s, recv, (int)c, MPI_BYTE, left, 20 + s,
                      comm, MPI_STATUS_IGNORE);
-    }
-#ifdef SMPI_H
-    if (compute)
-        smpi_execute_flops(1e-6 * sg_host_get_speed(sg_host_self()));
-#else
-    (void)compute;
-#endif
 }
 
 /* "name" or "name:M": the name in name[len], M in *m (def if absent). -1 if M is malformed. */
@@ -180,7 +163,7 @@ static int usage(int rank, const char *why) {
         fprintf(stderr,
                 "collective_probe: %s\nusage: collective_probe [--repeat N] OPS BYTES [SRC DST]\n"
                 "  OPS: comma-separated allreduce, allgather, ring-allreduce, ring-allgather, "
-                "p2p,\n       allgatherv[:M], gatherv0[:M], bcast[:M], ringsr[:M], ringsrx[:M]\n",
+                "p2p,\n       allgatherv[:M], gatherv0[:M], bcast[:M], ringsr[:M]\n",
                 why);
     return 2;
 }
@@ -237,7 +220,7 @@ int main(int argc, char **argv) {
         int is_float = !strcmp(name, "allreduce") || !strcmp(name, "ring-allreduce");
         int is_block = !strcmp(name, "allgather") || !strcmp(name, "ring-allgather");
         int is_each = !strcmp(name, "allgatherv") || !strcmp(name, "gatherv0");
-        int is_one = !strcmp(name, "bcast") || !strcmp(name, "ringsr") || !strcmp(name, "ringsrx");
+        int is_one = !strcmp(name, "bcast") || !strcmp(name, "ringsr");
         if (!is_float && !is_block && !is_each && !is_one && strcmp(name, "p2p") != 0) {
             rc = usage(rank, "unknown operation");
             goto done;
@@ -325,8 +308,8 @@ int main(int argc, char **argv) {
                     MPI_Allgatherv(a, mine, MPI_BYTE, b, cnt, dis, MPI_BYTE, comm);
             } else if (!strcmp(name, "bcast"))
                 MPI_Bcast(b, (int)om, MPI_BYTE, 0, comm);
-            else if (!strcmp(name, "ringsr") || !strcmp(name, "ringsrx"))
-                ring_sendrecv(a, b, om, rank, k, !strcmp(name, "ringsrx"), comm);
+            else if (!strcmp(name, "ringsr"))
+                ring_sendrecv(a, b, om, rank, k, comm);
             else if (rank == src)
                 MPI_Send(a, (int)m, MPI_BYTE, dst, 0, comm);
             else if (rank == dst)
