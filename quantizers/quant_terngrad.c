@@ -116,8 +116,17 @@ static uint64_t terngrad_max_bits(const quant *q) {
 }
 
 /* Values per block of the clip's first pass (max |v| and the sum): in L1 between the two
- * loops; a multiple of 4, the sum's lanes. */
-#define SCALE_BLOCK 2048
+ * loops; a multiple of 4, the sum's lanes; small, so that each block's prefetches (16
+ * lines, TERN_AHEAD on) are few at a time. */
+#define SCALE_BLOCK 256
+/* Floats ahead of the reading position that the clip's passes prefetch. */
+#define TERN_AHEAD 1024
+
+/* A prefetch of p + ahead, the address formed as an integer: past the end of the input it
+ * is only a hint (never read), and no out-of-range pointer is formed. */
+static inline void prefetch_ahead(const float *p, size_t ahead) {
+    __builtin_prefetch((const void *)((uintptr_t)p + ahead * sizeof *p));
+}
 
 /* Scales of every bucket; EINVAL naming the index on a non-finite input. */
 static int terngrad_scales(quant *q, const float *v, qsgd_err *err) {
@@ -132,6 +141,8 @@ static int terngrad_scales(quant *q, const float *v, qsgd_err *err) {
         if (im->clip > 0) {         /* max and sum in one pass over memory: a block at a time */
             for (size_t k0 = 0; k0 < len && finite; k0 += SCALE_BLOCK) {
                 size_t kl = len - k0 < SCALE_BLOCK ? len - k0 : SCALE_BLOCK, i = 0;
+                for (size_t a = k0 + TERN_AHEAD; a < k0 + TERN_AHEAD + kl && a < len; a += 16)
+                    __builtin_prefetch(x + a);
                 float bm = qsgd_norm_max(x + k0, kl, &finite);
                 s = bm > s ? bm : s; /* a maximum: exact in any grouping */
                 const float *xb = x + k0;
@@ -156,9 +167,13 @@ static int terngrad_scales(quant *q, const float *v, qsgd_err *err) {
             double q2[4] = {0, 0, 0, 0};
             size_t i;
             double mean = ((m[0] + m[1]) + (m[2] + m[3])) / (double)len;
-            for (i = 0; i + 4 <= len; i += 4)
+            for (i = 0; i + 4 <= len; i += 4) {
+                /* the add chains bound this loop, so the out-of-order window reaches too
+                 * few lines ahead to hide a 64 MiB input's misses: ask for them early */
+                prefetch_ahead(x + i, TERN_AHEAD);
                 for (int l = 0; l < 4; l++)
                     q2[l] += ((double)x[i + l] - mean) * ((double)x[i + l] - mean);
+            }
             for (; i < len; i++)
                 q2[0] += ((double)x[i] - mean) * ((double)x[i] - mean);
             double var = (q2[0] + q2[1]) + (q2[2] + q2[3]);
