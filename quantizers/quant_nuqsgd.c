@@ -172,6 +172,11 @@ static int nuqsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum nuqsg
     const uint32_t lmask = (1u << (w - 1)) - 1;
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t clen = n - c0 < CHUNK ? n - c0 : CHUNK;
+        /* the next chunk's lines, asked for while this one is coded: at 2^24 values the
+         * input is not in cache, and the hardware prefetchers alone left this pass waiting
+         * on it */
+        for (size_t a = c0 + CHUNK; a < c0 + 2 * CHUNK && a < n; a += 16)
+            __builtin_prefetch(v + a);
         qrng_fill_groups(&st, c0 / QRNG_GROUP, (clen + QRNG_GROUP - 1) / QRNG_GROUP, im->rnd,
                          im->simd);
         for (size_t i = c0; i < c0 + clen;) {
