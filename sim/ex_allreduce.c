@@ -391,8 +391,7 @@ static int requant_ring(run *r, requant *x, float *v, uint32_t step, step_times 
         st->bits += chunk_bits(x, x->all + (size_t)cs * x->cap, cs);
     }
     for (int ch = 0; ch < K; ch++)
-        if (decode_chunk(r, x, x->all + (size_t)ch * x->cap, x->len[ch], ch,
-                         v + chunk_lo(x, ch)))
+        if (decode_chunk(r, x, x->all + (size_t)ch * x->cap, x->len[ch], ch, v + chunk_lo(x, ch)))
             return EXIT_FAIL;
     charge_flush(x);
     st->encode = x->enc;
