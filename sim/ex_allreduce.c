@@ -67,6 +67,9 @@ uint64_t ring_allreduce(float *v, size_t n, float *tmp, int rank, int K) {
 typedef struct piece {
     size_t lo, len; /* into the flat vector */
     quant *q;
+    uint64_t max_bits; /* quant_max_bits(q), the exact size of a fixed-size message: read
+                        * every hop, kept here beside lo/len (the quantizer objects are
+                        * scattered over the heap: a cache miss per piece and hop) */
 } piece;
 
 /* The ring's plan: the same on every rank (it depends on K, the tensors and the spec only).
@@ -190,8 +193,10 @@ static int plan_build(run *r, const quant_spec *qs, ring_plan **out, qsgd_err *q
                           : quant_alloc("fp32", NULL, 1, b - a, qe);
             if (!pc->q)
                 rc = qe->code == QSGD_ENOMEM ? EXIT_MEMORY : EXIT_USAGE;
-            else
+            else {
+                pc->max_bits = quant_max_bits(pc->q);
                 bytes += quant_max_bytes(pc->q) + (pl->headers ? 4 : 0);
+            }
         }
         pl->cap = bytes > pl->cap ? bytes : pl->cap;
     }
@@ -295,7 +300,7 @@ static uint64_t chunk_bits(const requant *x, const uint8_t *m, int ch) {
     int k0 = x->first[ch], k1 = x->first[ch + 1];
     uint64_t b = x->headers ? 32ull * (uint64_t)(k1 - k0) : 0;
     for (int k = k0; k < k1; k++)
-        b += x->headers ? grad_codec_get_u32(m + 4 * (size_t)(k - k0)) : quant_max_bits(x->p[k].q);
+        b += x->headers ? grad_codec_get_u32(m + 4 * (size_t)(k - k0)) : x->p[k].max_bits;
     return b;
 }
 
@@ -308,8 +313,7 @@ static int decode_chunk(run *r, requant *x, const uint8_t *m, int len, int ch, f
         return tr_fail_rank(r, EXIT_FAIL, "allreduce ring: chunk %d message of %d bytes", ch, len);
     for (int k = k0; k < k1; k++) {
         const piece *pc = &x->p[k];
-        uint64_t nb =
-            x->headers ? grad_codec_get_u32(m + 4 * (size_t)(k - k0)) : quant_max_bits(pc->q);
+        uint64_t nb = x->headers ? grad_codec_get_u32(m + 4 * (size_t)(k - k0)) : pc->max_bits;
         size_t bytes = (size_t)((nb + 7) / 8);
         qsgd_err qe = {0};
         if (bytes > (size_t)len - off ||
