@@ -8,8 +8,10 @@
  *
  * Selection is linear, not a sort: a three-round radix select on the magnitude's IEEE bits
  * (11 + 10 + 10 bits; |x| as an unsigned integer orders like |x|) finds the k-th largest
- * magnitude T and how many lie strictly above it; one last pass takes every |g_i| > T and
- * the first k - above indices with |g_i| = T, in index order.
+ * magnitude T and how many lie strictly above it; S is every |g_i| > T and the first
+ * k - above indices with |g_i| = T, in index order. Two passes over the n values: the
+ * first round's histogram, then one that takes every value above the round's bin and keeps
+ * the bin's values as candidates for rounds 2 and 3 and the ties.
  *
  * Wire format: [index set: sparse_index.h, raw (32 k bits) or elias gaps][k values: 32-bit
  * IEEE floats g_{i_0} .. g_{i_{k-1}}, MSB first]. Exactly 64 k bits with index=raw. */
@@ -19,6 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "bitstream.h"
 #include "qsgd_opt.h"
@@ -36,20 +42,20 @@ QUANT_EXT_FITS(topk_opts);
 typedef struct topk_impl {
     size_t k;
     float *e;       /* [n] error-feedback residual */
-    float *g;       /* [n] v + e of the current step */
     uint32_t *idx;  /* [k] selected indices (increasing) */
     float *val;     /* [k] their values */
-    uint32_t *cand; /* [n] candidates of the radix select */
+    uint64_t *cand; /* [n] candidates of the radix select: index << 32 | value bits */
+    uint32_t *cmag; /* [n] their magnitudes in round 3 */
 } topk_impl;
 
 static void impl_free(topk_impl *im) {
     if (!im)
         return;
     free(im->e);
-    free(im->g);
     free(im->idx);
     free(im->val);
     free(im->cand);
+    free(im->cmag);
     free(im);
 }
 
@@ -77,11 +83,11 @@ static int topk_init(quant *q, qsgd_err *err) {
     im->k = topk_k(o, q->n);
     o->k = im->k; /* resolved, as quant_describe prints it */
     im->e = calloc(q->n, sizeof *im->e);
-    im->g = malloc(q->n * sizeof *im->g);
     im->idx = malloc(im->k * sizeof *im->idx);
     im->val = malloc(im->k * sizeof *im->val);
     im->cand = malloc(q->n * sizeof *im->cand);
-    if (!im->e || !im->g || !im->idx || !im->val || !im->cand) {
+    im->cmag = malloc(q->n * sizeof *im->cmag);
+    if (!im->e || !im->idx || !im->val || !im->cand || !im->cmag) {
         impl_free(im);
         return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "topk: out of memory for %zu values", q->n);
     }
@@ -115,46 +121,91 @@ static inline uint32_t mag_bits(float x) {
     return u & 0x7FFFFFFFu;
 }
 
-/* g = v + e (or v), checked finite; then the selection into im->idx/val. With commit = 0
- * nothing of the state changes here (the residual is committed by topk_commit); with
- * commit = 1 the last pass also writes the residual e = g with the selected coordinates
- * zeroed (topk_commit's values, one pass over n fewer), for callers that cannot fail after
+/* x = g_i with magnitude bits a >= the bin's low end: taken (to idx/val) when a >= hi,
+ * else a candidate of the bin (index << 32 | value bits). */
+static inline void topk_take1(float x, uint32_t a, size_t i, uint32_t hi, uint32_t *idx, float *val,
+                              size_t *m, uint64_t *cand, size_t *nc) {
+    if (a >= hi) {
+        idx[*m] = (uint32_t)i;
+        val[*m] = x;
+        ++*m;
+    } else {
+        uint32_t u;
+        memcpy(&u, &x, 4);
+        cand[(*nc)++] = (uint64_t)i << 32 | u;
+    }
+}
+
+/* The selection of g = v + e (or v), checked finite, into im->idx/val. g is never stored:
+ * each pass forms v_i + e_i again (the same float add, so the same bits), which reads v and
+ * e twice but writes n floats fewer than keeping a g buffer, and the residual is updated in
+ * place (its cache line is already read). With commit = 0 nothing of the state changes here
+ * (the residual is committed by topk_commit); with commit = 1 the last pass also writes the
+ * residual e = g with the selected coordinates zeroed, for callers that cannot fail after
  * the selection. On error the state is untouched either way. */
-static int topk_select(quant *q, const float *v, const float **gout, int commit, qsgd_err *err) {
+static int topk_select(quant *q, const float *v, int commit, qsgd_err *err) {
     topk_impl *im = q->impl;
     const topk_opts *o = QUANT_EXT_CONST(&q->params, topk_opts);
     const size_t n = q->n, k = im->k;
-    const float *g = v;
     /* round 1: histogram of the top 11 magnitude bits (30..20), 4 interleaved copies so
      * that equal neighbours do not serialise on one counter */
     uint32_t h4[4][2048];
     memset(h4, 0, sizeof h4);
     int bad = 0;
-    float *gw = NULL;
-    if (!o->no_feedback)
-        g = gw = im->g;
+    const float *ef = o->no_feedback ? NULL : im->e;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) { /* with feedback, g = v + e is formed in the same pass */
-        if (gw)
-            for (size_t l = 0; l < 4; l++)
-                gw[i + l] = v[i + l] + im->e[i + l];
-        uint32_t a = mag_bits(g[i]), b = mag_bits(g[i + 1]), c = mag_bits(g[i + 2]),
-                 d = mag_bits(g[i + 3]);
-        bad |= (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
-        h4[0][a >> 20]++;
-        h4[1][b >> 20]++;
-        h4[2][c >> 20]++;
-        h4[3][d >> 20]++;
+#if defined(__SSE2__)
+    /* the add, the magnitude, the finiteness test and the bin number four at a time in
+     * SSE2 (the same IEEE single add as the scalar loops'); only the counts are scalar */
+    {
+        const __m128i absm = _mm_set1_epi32(0x7FFFFFFF), big = _mm_set1_epi32(0x7F7FFFFF);
+        __m128i bad4 = _mm_setzero_si128();
+        for (; i + 4 <= n; i += 4) {
+            __m128 x4 = _mm_loadu_ps(v + i);
+            if (ef)
+                x4 = _mm_add_ps(x4, _mm_loadu_ps(ef + i));
+            __m128i a4 = _mm_and_si128(_mm_castps_si128(x4), absm);
+            bad4 = _mm_or_si128(bad4, _mm_cmpgt_epi32(a4, big));
+            uint32_t b[4];
+            _mm_storeu_si128((__m128i *)b, _mm_srli_epi32(a4, 20));
+            h4[0][b[0]]++;
+            h4[1][b[1]]++;
+            h4[2][b[2]]++;
+            h4[3][b[3]]++;
+        }
+        bad = _mm_movemask_epi8(bad4) != 0;
+    }
+#endif
+    if (ef) {
+        for (; i + 4 <= n; i += 4) {
+            uint32_t a = mag_bits(v[i] + ef[i]), b = mag_bits(v[i + 1] + ef[i + 1]),
+                     c = mag_bits(v[i + 2] + ef[i + 2]), d = mag_bits(v[i + 3] + ef[i + 3]);
+            bad |=
+                (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
+            h4[0][a >> 20]++;
+            h4[1][b >> 20]++;
+            h4[2][c >> 20]++;
+            h4[3][d >> 20]++;
+        }
+    } else {
+        for (; i + 4 <= n; i += 4) {
+            uint32_t a = mag_bits(v[i]), b = mag_bits(v[i + 1]), c = mag_bits(v[i + 2]),
+                     d = mag_bits(v[i + 3]);
+            bad |=
+                (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
+            h4[0][a >> 20]++;
+            h4[1][b >> 20]++;
+            h4[2][c >> 20]++;
+            h4[3][d >> 20]++;
+        }
     }
     for (; i < n; i++) {
-        if (gw)
-            gw[i] = v[i] + im->e[i];
-        uint32_t a = mag_bits(g[i]);
+        uint32_t a = mag_bits(ef ? v[i] + ef[i] : v[i]);
         bad |= a >= 0x7F800000u;
         h4[0][a >> 20]++;
     }
     if (bad) {
-        for (i = 0; i < n && isfinite(g[i]); i++)
+        for (i = 0; i < n && isfinite(ef ? v[i] + ef[i] : v[i]); i++)
             ;
         return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
                              "topk: input value %g%s at index %zu is not finite", (double)v[i],
@@ -171,21 +222,74 @@ static int topk_select(quant *q, const float *v, const float **gout, int commit,
         }
         above += c;
     }
-    /* rounds 2 and 3 on the candidates of that bin: bits 19..10, then 9..0 */
-    uint32_t prefix = bin, *cand = im->cand;
-    size_t nc = 0;
-    for (i = 0; i < n; i++) {
-        uint32_t a = mag_bits(g[i]);
-        cand[nc] = a;
-        nc += (a >> 20) == prefix;
+    /* One last pass over g: every magnitude above the bin is selected (index order, into
+     * idx/val, `above` of them), every one inside the bin becomes a candidate (index and
+     * value bits); with commit the residual is written too, the bin's candidates as g (the
+     * selected ones among them are zeroed below). Rounds 2 and 3 then run on the candidates
+     * only, so the data is read twice in all instead of three times. */
+    const uint32_t lo = bin << 20, hi = lo + (1u << 20); /* bin <= 2047: no overflow */
+    uint64_t *cand = im->cand;
+    uint32_t *idx = im->idx;
+    float *val = im->val;
+    size_t nc = 0, m = 0;
+    if (commit && ef) {
+        float *e = im->e;
+        i = 0;
+#if defined(__SSE2__)
+        /* four at a time: the add, the residual store and the two tests in SSE2 (the same
+         * IEEE single add as the scalar loop's), one branch per four values; the values are
+         * finite here, so their magnitude bits compare as signed integers (hi - 1 and lo - 1
+         * wrap to the right bounds when hi = 2^31 or lo = 0) */
+        const __m128i hi1 = _mm_set1_epi32((int32_t)(hi - 1)),
+                      lo1 = _mm_set1_epi32((int32_t)(lo - 1)), absm = _mm_set1_epi32(0x7FFFFFFF);
+        for (; i + 4 <= n; i += 4) {
+            __m128 x4 = _mm_add_ps(_mm_loadu_ps(v + i), _mm_loadu_ps(e + i));
+            __m128i a4 = _mm_and_si128(_mm_castps_si128(x4), absm);
+            __m128i above4 = _mm_cmpgt_epi32(a4, hi1);
+            _mm_storeu_ps(e + i, _mm_andnot_ps(_mm_castsi128_ps(above4), x4));
+            int bits = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(a4, lo1)));
+            if (bits) { /* rare (about 4 k of n) */
+                float xs[4];
+                _mm_storeu_ps(xs, x4);
+                for (int l = 0; l < 4; l++)
+                    if (bits >> l & 1)
+                        topk_take1(xs[l], mag_bits(xs[l]), i + (size_t)l, hi, idx, val, &m, cand,
+                                   &nc);
+            }
+        }
+#endif
+        for (; i < n; i++) {
+            float x = v[i] + e[i];
+            uint32_t a = mag_bits(x);
+            e[i] = a >= hi ? 0.0f : x;
+            if (a >= lo) /* rare (about k of n): a branch, not two stores per value */
+                topk_take1(x, a, i, hi, idx, val, &m, cand, &nc);
+        }
+    } else if (ef) {
+        for (i = 0; i < n; i++) {
+            float x = v[i] + ef[i];
+            uint32_t a = mag_bits(x);
+            if (a >= lo)
+                topk_take1(x, a, i, hi, idx, val, &m, cand, &nc);
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            float x = v[i];
+            uint32_t a = mag_bits(x);
+            if (a >= lo)
+                topk_take1(x, a, i, hi, idx, val, &m, cand, &nc);
+        }
     }
-    static const unsigned shift[2] = {10, 0};
-    for (int round = 0; round < 2; round++) {
+    /* rounds 2 and 3 on the candidates' magnitudes: bits 19..10, then 9..0; the
+     * magnitudes of the round-2 sub-bin are gathered into cmag (the pairs stay whole for
+     * the selection below) */
+    uint32_t prefix = bin, *cmag = im->cmag;
+    size_t nm = 0;
+    {
         uint32_t h[1024];
         memset(h, 0, sizeof h);
-        unsigned sh = shift[round];
         for (size_t j = 0; j < nc; j++)
-            h[(cand[j] >> sh) & 1023]++;
+            h[((uint32_t)cand[j] >> 10) & 1023]++;
         uint32_t sub = 0;
         for (int b = 1023; b >= 0; b--) {
             if (above + h[b] >= k) {
@@ -195,52 +299,66 @@ static int topk_select(quant *q, const float *v, const float **gout, int commit,
             above += h[b];
         }
         prefix = prefix << 10 | sub;
-        size_t m = 0;
         for (size_t j = 0; j < nc; j++) {
-            uint32_t a = cand[j];
-            cand[m] = a;
-            m += (a >> sh) == prefix;
+            uint32_t a = (uint32_t)cand[j] & 0x7FFFFFFFu;
+            cmag[nm] = a;
+            nm += (a >> 10) == prefix;
         }
-        nc = m;
+        memset(h, 0, sizeof h);
+        for (size_t j = 0; j < nm; j++)
+            h[cmag[j] & 1023]++;
+        sub = 0;
+        for (int b = 1023; b >= 0; b--) {
+            if (above + h[b] >= k) {
+                sub = (uint32_t)b;
+                break;
+            }
+            above += h[b];
+        }
+        prefix = prefix << 10 | sub;
     }
-    /* prefix is now the k-th largest magnitude T; `above` magnitudes exceed it */
+    /* prefix is now the k-th largest magnitude T; `above` magnitudes exceed it. The bin's
+     * candidates taken (every |g_i| > T, then the first k - above with |g_i| = T, in index
+     * order, as one pass over all n would take them) are compacted to the front of cand. */
     const uint32_t T = prefix;
-    size_t eq_left = k - above, m = 0;
-    if (commit && gw) { /* two loops, not one with a test: the fused one measured 5-10% slower */
-        float *e = im->e;
-        for (i = 0; i < n; i++) {
-            float x = g[i];
-            uint32_t a = mag_bits(x);
-            int take = a > T || (a == T && eq_left);
-            e[i] = take ? 0.0f : x;
-            if (take) {
-                eq_left -= a == T;
-                im->idx[m] = (uint32_t)i;
-                im->val[m] = x;
-                m++;
-            }
-        }
-    } else {
-        for (i = 0; i < n; i++) {
-            uint32_t a = mag_bits(g[i]);
-            if (a > T || (a == T && eq_left)) {
-                eq_left -= a == T;
-                im->idx[m] = (uint32_t)i;
-                im->val[m] = g[i];
-                m++;
-            }
+    size_t eq_left = k - above, s = 0;
+    for (size_t j = 0; j < nc; j++) {
+        uint32_t a = (uint32_t)cand[j] & 0x7FFFFFFFu;
+        if (a > T || (a == T && eq_left)) {
+            eq_left -= a == T;
+            cand[s++] = cand[j];
         }
     }
-    *gout = g;
+    if (commit && ef)
+        for (size_t j = 0; j < s; j++)
+            im->e[cand[j] >> 32] = 0.0f;
+    /* merge the m values above the bin (idx/val[0..m)) with the s taken from it, both in
+     * index order, from the back into idx/val[0..k) (m + s = k) */
+    size_t ia = m, ib = s, at = m + s;
+    while (ib > 0) {
+        uint32_t jb = (uint32_t)(cand[ib - 1] >> 32);
+        at--;
+        if (ia > 0 && idx[ia - 1] > jb) {
+            ia--;
+            idx[at] = idx[ia];
+            val[at] = val[ia];
+        } else {
+            ib--;
+            uint32_t u = (uint32_t)cand[ib];
+            idx[at] = jb;
+            memcpy(&val[at], &u, 4);
+        }
+    }
     return QSGD_OK;
 }
 
-/* e = g with the selected coordinates zeroed (feedback on). */
-static void topk_commit(quant *q, const float *g) {
+/* e = v + e with the selected coordinates zeroed (feedback on). */
+static void topk_commit(quant *q, const float *v) {
     topk_impl *im = q->impl;
     if (QUANT_EXT_CONST(&q->params, topk_opts)->no_feedback)
         return;
-    memcpy(im->e, g, q->n * sizeof *im->e);
+    for (size_t i = 0; i < q->n; i++)
+        im->e[i] = v[i] + im->e[i];
     for (size_t j = 0; j < im->k; j++)
         im->e[im->idx[j]] = 0.0f;
 }
@@ -249,8 +367,7 @@ static int topk_quantize(quant *q, const float *v, const quant_ctx *ctx, float *
                          qsgd_err *err) {
     (void)ctx;
     topk_impl *im = q->impl;
-    const float *g;
-    int rc = topk_select(q, v, &g, 1, err); /* nothing fails after it */
+    int rc = topk_select(q, v, 1, err); /* nothing fails after it */
     if (rc)
         return rc;
     memset(out, 0, q->n * sizeof *out);
@@ -264,11 +381,10 @@ static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
     (void)ctx;
     topk_impl *im = q->impl;
     const sparse_index_code code = (sparse_index_code)QUANT_EXT(&q->params, topk_opts)->index;
-    const float *g;
     /* a buffer of max_bits cannot be too small: then the residual is written in the
      * selection's last pass; otherwise only after the size check below */
     const int commit = cap >= (topk_max_bits(q) + 7) / 8;
-    int rc = topk_select(q, v, &g, commit, err);
+    int rc = topk_select(q, v, commit, err);
     if (rc)
         return rc;
     uint64_t total = sparse_index_bits(code, im->idx, im->k) + 32ull * im->k;
@@ -285,7 +401,7 @@ static int topk_encode(quant *q, const float *v, const quant_ctx *ctx, uint8_t *
     }
     *nbits = bitw_finish(&w);
     if (!commit)
-        topk_commit(q, g);
+        topk_commit(q, v);
     return QSGD_OK;
 }
 
