@@ -629,7 +629,26 @@ static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint6
         for (size_t i = 0; i < rows; i++) {
             for (size_t k = 0; k < r; k++)
                 prow[k] = u2f(get_u32(pb + 4 * (i * r + k)));
-            row_product(prow, qtile, w, w, r, out + i * cols + j0);
+            float *d = out + i * cols + j0;
+            /* r <= 4: row_finish's one pass (the same products and adds per element as
+             * row_product, kept in registers: each output float is stored once instead of
+             * once per pass over the row) */
+            switch (r) {
+            case 1:
+                row_finish(prow, qtile, w, w, 1, NULL, d, NULL);
+                break;
+            case 2:
+                row_finish(prow, qtile, w, w, 2, NULL, d, NULL);
+                break;
+            case 3:
+                row_finish(prow, qtile, w, w, 3, NULL, d, NULL);
+                break;
+            case 4:
+                row_finish(prow, qtile, w, w, 4, NULL, d, NULL);
+                break;
+            default:
+                row_product(prow, qtile, w, w, r, d);
+            }
         }
     }
     return QSGD_OK;
