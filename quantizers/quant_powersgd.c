@@ -53,6 +53,14 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+/* The passes over M are also built for AVX2 (wider vectors, the same element-wise operations
+ * and dot8's same eight lanes: the same floats), used where qrng_simd_available() says so. */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define PSGD_AVX2 __attribute__((target("avx2")))
+#include <immintrin.h>
+#endif
+#define PSGD_INLINE static inline __attribute__((always_inline))
+
 #define PSGD_MAX_RANK 64
 #define PSGD_TILE 4096        /* floats of Q'^T the decoder holds at a time (16 KiB of stack) */
 #define PSGD_QSUM_MAX 0x1p127 /* the largest sum_k |Q'_jk| of a message */
@@ -72,7 +80,12 @@ typedef struct powersgd_impl {
     float *p;   /* [rows r] P, row-major */
     float *qt;  /* [r cols] Q transposed (warm start) */
     float *qn;  /* [r cols] Q' transposed, this step's */
-    float *d;   /* [n] C(M) */
+    float *d;   /* [cols] one row: C(M) (rank > 4), M (project without im->m) */
+    /* the quantizer's own step (encode, quantize: v is alive through it) keeps no M: each pass
+     * forms M = v + e again (the same float add; v alone without feedback, e = 0), which
+     * saves the stream that writes M; NULL: M in im->m (the phases called one by one) */
+    const float *v;
+    int simd; /* 1: the AVX2 builds of the passes */
 } powersgd_impl;
 
 static void impl_free(powersgd_impl *im) {
@@ -100,6 +113,9 @@ static int powersgd_init(quant *q, qsgd_err *err) {
     powersgd_impl *im = calloc(1, sizeof *im);
     if (!im)
         return QSGD_FAIL_BIT(err, QSGD_ENOMEM, 0, "powersgd: out of memory");
+#ifdef PSGD_AVX2
+    im->simd = qrng_simd_available() >= 1;
+#endif
     if (!is_vector(q)) {
         size_t r = o->rank;
         if (r > q->rows)
@@ -192,8 +208,8 @@ static float dot8_tail(psgd_v4 lo, psgd_v4 hi, const float *a, const float *b, s
 /* out[k] = dot8(a, qt + k ld, len) for k < nk, up to four in one pass over a: each keeps
  * its own eight lanes in dot8's order (the same sums, bit for bit); four dot products give
  * eight independent add chains, which hide the add latency a single dot8 waits on. */
-static void dot8_multi(const float *a, const float *qt, size_t ld, size_t len, size_t nk,
-                       float *out) {
+PSGD_INLINE void dot8_multi(const float *a, const float *qt, size_t ld, size_t len, size_t nk,
+                            float *out) {
     size_t k = 0;
     for (; k + 4 <= nk; k += 4) {
         const float *b0 = qt + k * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld;
@@ -233,6 +249,60 @@ static void dot8_multi(const float *a, const float *qt, size_t ld, size_t len, s
         out[k] = dot8(a, qt + k * ld, len);
 }
 
+#ifdef PSGD_AVX2
+/* dot8_tail with the eight lanes in one vector. */
+PSGD_AVX2 PSGD_INLINE float dot8_tail8(__m256 s8, const float *a, const float *b, size_t j,
+                                       size_t len) {
+    float s[8];
+    _mm256_storeu_ps(s, s8);
+    for (int l = 0; j < len; j++, l++)
+        s[l] += a[j] * b[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* dot8_multi with dot8's eight lanes j % 8 as one AVX2 vector (the same sums, bit for bit). */
+PSGD_AVX2 static void dot8_multi8(const float *a, const float *qt, size_t ld, size_t len, size_t nk,
+                                  float *out) {
+    size_t k = 0;
+    for (; k + 4 <= nk; k += 4) {
+        const float *b0 = qt + k * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        size_t j = 0;
+        for (; j + 8 <= len; j += 8) {
+            __m256 x = _mm256_loadu_ps(a + j);
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(x, _mm256_loadu_ps(b0 + j)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(x, _mm256_loadu_ps(b1 + j)));
+            s2 = _mm256_add_ps(s2, _mm256_mul_ps(x, _mm256_loadu_ps(b2 + j)));
+            s3 = _mm256_add_ps(s3, _mm256_mul_ps(x, _mm256_loadu_ps(b3 + j)));
+        }
+        out[k] = dot8_tail8(s0, a, b0, j, len);
+        out[k + 1] = dot8_tail8(s1, a, b1, j, len);
+        out[k + 2] = dot8_tail8(s2, a, b2, j, len);
+        out[k + 3] = dot8_tail8(s3, a, b3, j, len);
+    }
+    for (; k + 2 <= nk; k += 2) {
+        const float *b0 = qt + k * ld, *b1 = b0 + ld;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+        size_t j = 0;
+        for (; j + 8 <= len; j += 8) {
+            __m256 x = _mm256_loadu_ps(a + j);
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(x, _mm256_loadu_ps(b0 + j)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(x, _mm256_loadu_ps(b1 + j)));
+        }
+        out[k] = dot8_tail8(s0, a, b0, j, len);
+        out[k + 1] = dot8_tail8(s1, a, b1, j, len);
+    }
+    for (; k < nk; k++) {
+        const float *b0 = qt + k * ld;
+        __m256 s0 = _mm256_setzero_ps();
+        size_t j = 0;
+        for (; j + 8 <= len; j += 8)
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b0 + j)));
+        out[k] = dot8_tail8(s0, a, b0, j, len);
+    }
+}
+#endif
+
 /* One row of P Q^T: d[j] = p[0] qt[0][j] + p[1] qt[1][j] + ... in k order (qt: r rows of
  * stride ld); the decoder's order too. */
 static void row_product(const float *p, const float *qt, size_t ld, size_t w, size_t r, float *d) {
@@ -257,10 +327,12 @@ static void row_product(const float *p, const float *qt, size_t ld, size_t w, si
 /* One row of C = P Q^T into out (may be NULL) and, when e is not NULL, e[j] = m[j] - C_j, in
  * one pass: per element the same products and adds as row_product (p0 q0, then the pair
  * (+ p1 q1) + p2 q2, then + p3 q3), so C_j is the same float, without row_product's passes
- * over a row buffer. r <= 4, a constant where it is inlined. */
+ * over a row buffer. r <= 4, a constant where it is inlined. add_e (a constant): m is v and
+ * M_j = v[j] + e[j], read from e before it is written. */
 static inline __attribute__((always_inline)) void row_finish(const float *p, const float *qt,
                                                              size_t ld, size_t w, size_t r,
-                                                             const float *m, float *out, float *e) {
+                                                             const float *m, int add_e, float *out,
+                                                             float *e) {
     const float *q0 = qt, *q1 = r > 1 ? qt + ld : qt, *q2 = r > 2 ? q1 + ld : qt,
                 *q3 = r > 3 ? q2 + ld : qt; /* no pointer past Q' where r is smaller */
     const float p0 = p[0], p1 = r > 1 ? p[1] : 0, p2 = r > 2 ? p[2] : 0, p3 = r > 3 ? p[3] : 0;
@@ -275,7 +347,7 @@ static inline __attribute__((always_inline)) void row_finish(const float *p, con
         if (out)
             out[j] = d;
         if (e)
-            e[j] = m[j] - d;
+            e[j] = (add_e ? m[j] + e[j] : m[j]) - d;
     }
 }
 
@@ -285,17 +357,18 @@ static inline __attribute__((always_inline)) void row_finish(const float *p, con
 #define PSGD_BLK 128
 #define PSGD_AHEAD 1024
 
-static inline void prefetch_r(const float *x, size_t at, size_t n) {
+PSGD_INLINE void prefetch_r(const float *x, size_t at, size_t n) {
     for (size_t t = at + PSGD_AHEAD; t < at + PSGD_AHEAD + PSGD_BLK && t < n; t += 16)
         __builtin_prefetch(x + t, 0);
 }
-static inline void prefetch_w(const float *x, size_t at, size_t n) {
+
+PSGD_INLINE void prefetch_w(const float *x, size_t at, size_t n) {
     for (size_t t = at + PSGD_AHEAD; t < at + PSGD_AHEAD + PSGD_BLK && t < n; t += 16)
         __builtin_prefetch(x + t, 1);
 }
 
 /* 1 if every x[i] is finite. */
-static int all_finite(const float *x, size_t n) {
+PSGD_INLINE int all_finite(const float *x, size_t n) {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++)
         bad |= (f2u(x[i]) & 0x7fffffffu) >= 0x7f800000u;
@@ -322,11 +395,57 @@ float *quant_powersgd_qn(quant *q) {
     return im ? im->qn : NULL;
 }
 
-/* Phase 1: Q initialised where needed, M = g + e and P = M Q into im->m, im->p (two passes
- * over M, a row at a time: this one and Q' = M^T P; powersgd_finish makes the third). The
- * state (e, Q) is untouched. EINVAL when M is not finite. */
-int quant_powersgd_project(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
+/* Phase 1's pass: M = g + e and P = M Q, row by row (without keep_m: the row in im->d, or
+ * v's own row without feedback). Returns the first row (in the pass's order) that is not
+ * finite, rows if none. */
+PSGD_INLINE size_t project_rows(powersgd_impl *im, const float *v, const float *qt, size_t rows,
+                                size_t cols, int keep_m, int fb, int wide) {
+    const size_t n = rows * cols, r = im->r;
+    for (size_t i = 0; i < rows; i++) {
+        const float *vi = v + i * cols, *ei = im->e + i * cols, *mi = vi;
+        if (keep_m || fb) {
+            float *mw = keep_m ? im->m + i * cols : im->d;
+            for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
+                const size_t j1 = cols - j0 < PSGD_BLK ? cols : j0 + PSGD_BLK;
+                prefetch_r(v, i * cols + j0, n);
+                prefetch_r(im->e, i * cols + j0, n);
+                for (size_t j = j0; j < j1; j++)
+                    mw[j] = vi[j] + ei[j];
+            }
+            mi = mw;
+        } else {
+            for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK)
+                prefetch_r(v, i * cols + j0, n);
+        }
+        if (!all_finite(mi, cols))
+            return i;
+#ifdef PSGD_AVX2
+        if (wide) {
+            dot8_multi8(mi, qt, cols, cols, r, im->p + i * r);
+            continue;
+        }
+#endif
+        dot8_multi(mi, qt, cols, cols, r, im->p + i * r);
+    }
+    return rows;
+}
+#ifdef PSGD_AVX2
+PSGD_AVX2 static size_t project_rows_avx2(powersgd_impl *im, const float *v, const float *qt,
+                                          size_t rows, size_t cols, int keep_m, int fb) {
+    return project_rows(im, v, qt, rows, cols, keep_m, fb, 1);
+}
+#endif
+static size_t project_rows_sse(powersgd_impl *im, const float *v, const float *qt, size_t rows,
+                               size_t cols, int keep_m, int fb) {
+    return project_rows(im, v, qt, rows, cols, keep_m, fb, 0);
+}
+
+/* Phase 1: Q initialised where needed, M = g + e and P = M Q into im->m (keep_m; else not
+ * kept, im->v = v) and im->p (three passes over M, a row at a time: this one, Q' = M^T P and
+ * powersgd_finish). The state (e, Q) is untouched. EINVAL when M is not finite. */
+static int project(quant *q, const float *v, const quant_ctx *ctx, int keep_m, qsgd_err *err) {
     powersgd_impl *im = q->impl;
+    const int fb = !QUANT_EXT(&q->params, powersgd_opts)->no_feedback;
     const size_t rows = q->rows, cols = q->cols, r = im->r;
     float *qt = im->qt;
     if (!im->have_q) { /* the same Q on every worker: (seed, tensor) only */
@@ -335,28 +454,83 @@ int quant_powersgd_project(quant *q, const float *v, const quant_ctx *ctx, qsgd_
             im->qn[i] = (float)(int32_t)qrng_word(&st, i) * 0x1p-31f;
         qt = im->qn;
     }
-    /* M = g + e and P = M Q, row by row */
-    for (size_t i = 0; i < rows; i++) {
-        float *mi = im->m + i * cols;
-        const float *vi = v + i * cols, *ei = im->e + i * cols;
-        for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
-            const size_t j1 = cols - j0 < PSGD_BLK ? cols : j0 + PSGD_BLK;
-            prefetch_r(v, i * cols + j0, q->n);
-            prefetch_r(im->e, i * cols + j0, q->n);
-            for (size_t j = j0; j < j1; j++)
-                mi[j] = vi[j] + ei[j];
-        }
-        if (!all_finite(mi, cols)) {
-            size_t j = 0;
-            while (j < cols && isfinite(mi[j]))
-                j++;
-            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                                 "powersgd: input value %g (+ residual) at index %zu is not finite",
-                                 (double)vi[j], i * cols + j);
-        }
-        dot8_multi(mi, qt, cols, cols, r, im->p + i * r);
+    im->v = keep_m ? NULL : v;
+    size_t bad;
+#ifdef PSGD_AVX2
+    if (im->simd)
+        bad = project_rows_avx2(im, v, qt, rows, cols, keep_m, fb);
+    else
+#endif
+        bad = project_rows_sse(im, v, qt, rows, cols, keep_m, fb);
+    if (bad < rows) { /* the first value that is not finite in index order */
+        size_t t = 0;
+        while (t < (bad + 1) * cols && isfinite(v[t] + im->e[t]))
+            t++;
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                             "powersgd: input value %g (+ residual) at index %zu is not finite",
+                             (double)v[t], t);
     }
     return QSGD_OK;
+}
+
+int quant_powersgd_project(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
+    return project(q, v, ctx, 1, err);
+}
+
+/* Phase 2's pass: Q' = M^T P into im->qn (zeroed). */
+PSGD_INLINE void back_rows(powersgd_impl *im, size_t rows, size_t cols, int fb) {
+    const size_t n = rows * cols, r = im->r;
+    /* Q' = M^T P, kept transposed: qn[k][j] = sum_i P[i][k] M[i][j], rows in order */
+    const float *m = im->v ? im->v : im->m;
+    float mt[PSGD_BLK]; /* M = v + e, a block (im->v with feedback) */
+    for (size_t i = 0; i < rows; i++) {
+        const float *mi = m + i * cols, *pi = im->p + i * r, *ei = im->e + i * cols;
+        for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
+            const size_t w = cols - j0 < PSGD_BLK ? cols - j0 : PSGD_BLK;
+            const float *mj = mi + j0;
+            prefetch_r(m, i * cols + j0, n);
+            if (im->v && fb) {
+                prefetch_r(im->e, i * cols + j0, n);
+                for (size_t j = 0; j < w; j++)
+                    mt[j] = mj[j] + ei[j0 + j];
+                mj = mt;
+            }
+            size_t k = 0;
+            for (; k + 4 <= r; k += 4) { /* four columns a pass over the block */
+                const float p0 = pi[k], p1 = pi[k + 1], p2 = pi[k + 2], p3 = pi[k + 3];
+                float *q0 = im->qn + k * cols + j0, *q1 = q0 + cols, *q2 = q1 + cols,
+                      *q3 = q2 + cols;
+                for (size_t j = 0; j < w; j++) {
+                    q0[j] += p0 * mj[j];
+                    q1[j] += p1 * mj[j];
+                    q2[j] += p2 * mj[j];
+                    q3[j] += p3 * mj[j];
+                }
+            }
+            for (; k + 2 <= r; k += 2) { /* two columns a pass */
+                float pk = pi[k], pl = pi[k + 1];
+                float *qk = im->qn + k * cols + j0, *ql = qk + cols;
+                for (size_t j = 0; j < w; j++) {
+                    qk[j] += pk * mj[j];
+                    ql[j] += pl * mj[j];
+                }
+            }
+            for (; k < r; k++) {
+                float pk = pi[k];
+                float *qk = im->qn + k * cols + j0;
+                for (size_t j = 0; j < w; j++)
+                    qk[j] += pk * mj[j];
+            }
+        }
+    }
+}
+#ifdef PSGD_AVX2
+PSGD_AVX2 static void back_rows_avx2(powersgd_impl *im, size_t rows, size_t cols, int fb) {
+    back_rows(im, rows, cols, fb);
+}
+#endif
+static void back_rows_sse(powersgd_impl *im, size_t rows, size_t cols, int fb) {
+    back_rows(im, rows, cols, fb);
 }
 
 /* Phase 2: P = orth(P) (modified Gram-Schmidt, double sums), then Q' = M^T P into im->qn. */
@@ -379,40 +553,13 @@ void quant_powersgd_orth_back(quant *q) {
         for (size_t i = 0; i < rows; i++)
             im->p[i * r + k] = zero ? 0.0f : (float)(im->p[i * r + k] / nrm);
     }
-    /* Q' = M^T P, kept transposed: qn[k][j] = sum_i P[i][k] M[i][j], rows in order */
     memset(im->qn, 0, r * cols * sizeof *im->qn);
-    for (size_t i = 0; i < rows; i++) {
-        const float *mi = im->m + i * cols, *pi = im->p + i * r;
-        for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
-            const size_t j1 = cols - j0 < PSGD_BLK ? cols : j0 + PSGD_BLK;
-            prefetch_r(im->m, i * cols + j0, q->n);
-            size_t k = 0;
-            for (; k + 4 <= r; k += 4) { /* four columns a pass over the block */
-                const float p0 = pi[k], p1 = pi[k + 1], p2 = pi[k + 2], p3 = pi[k + 3];
-                float *q0 = im->qn + k * cols, *q1 = q0 + cols, *q2 = q1 + cols, *q3 = q2 + cols;
-                for (size_t j = j0; j < j1; j++) {
-                    q0[j] += p0 * mi[j];
-                    q1[j] += p1 * mi[j];
-                    q2[j] += p2 * mi[j];
-                    q3[j] += p3 * mi[j];
-                }
-            }
-            for (; k + 2 <= r; k += 2) { /* two columns a pass */
-                float pk = pi[k], pl = pi[k + 1];
-                float *qk = im->qn + k * cols, *ql = qk + cols;
-                for (size_t j = j0; j < j1; j++) {
-                    qk[j] += pk * mi[j];
-                    ql[j] += pl * mi[j];
-                }
-            }
-            for (; k < r; k++) {
-                float pk = pi[k];
-                float *qk = im->qn + k * cols;
-                for (size_t j = j0; j < j1; j++)
-                    qk[j] += pk * mi[j];
-            }
-        }
-    }
+#ifdef PSGD_AVX2
+    if (im->simd)
+        back_rows_avx2(im, q->rows, q->cols, !QUANT_EXT(&q->params, powersgd_opts)->no_feedback);
+    else
+#endif
+        back_rows_sse(im, q->rows, q->cols, !QUANT_EXT(&q->params, powersgd_opts)->no_feedback);
 }
 
 /* Phase 3: |C(M)_ij| <= sum_k |Q'_jk| (|P_ik| <= 1): EINVAL when that could overflow, so
@@ -437,57 +584,96 @@ int quant_powersgd_check(const quant *q, qsgd_err *err) {
 /* One power-iteration step: M, P and Q' into im->m, im->p, im->qn; the state (e, Q) is
  * untouched. EINVAL when M is not finite or C(M) could overflow. */
 static int powersgd_step(quant *q, const float *v, const quant_ctx *ctx, qsgd_err *err) {
-    int rc = quant_powersgd_project(q, v, ctx, err);
+    powersgd_impl *im = q->impl;
+    int rc = project(q, v, ctx, 0, err);
+    if (rc == QSGD_OK) {
+        quant_powersgd_orth_back(q);
+        rc = quant_powersgd_check(q, err);
+    }
     if (rc)
-        return rc;
-    quant_powersgd_orth_back(q);
-    return quant_powersgd_check(q, err);
+        im->v = NULL;
+    return rc;
 }
 
 /* C(M) = P Q'^T (the decoder's order) into out (NULL: not wanted) and, with feedback, the
  * next residual M - C(M), row by row (im->d: one row). (Writing the residual over M and
  * trading the two buffers would save the stream that writes e, but callers hold the
  * pointer quant_residual returned across steps.) */
-static void powersgd_finish(quant *q, float *out) {
-    powersgd_impl *im = q->impl;
-    const size_t rows = q->rows, cols = q->cols, r = im->r;
-    const int fb = !QUANT_EXT(&q->params, powersgd_opts)->no_feedback;
-    if (!out && !fb) /* encode without feedback: C(M) is not needed here */
-        return;
+/* row_finish on a block of one row, r <= 4 (a constant in each case), add_e a constant. */
+static inline __attribute__((always_inline)) void finish_block(const float *p, const float *qt,
+                                                               size_t ld, size_t w, size_t r,
+                                                               const float *m, int add_e,
+                                                               float *out, float *e) {
+    switch (r) {
+    case 1:
+        row_finish(p, qt, ld, w, 1, m, add_e, out, e);
+        break;
+    case 2:
+        row_finish(p, qt, ld, w, 2, m, add_e, out, e);
+        break;
+    case 3:
+        row_finish(p, qt, ld, w, 3, m, add_e, out, e);
+        break;
+    default:
+        row_finish(p, qt, ld, w, 4, m, add_e, out, e);
+        break;
+    }
+}
+
+/* powersgd_finish's pass. */
+PSGD_INLINE void finish_rows(powersgd_impl *im, size_t rows, size_t cols, int fb, float *out) {
+    const size_t n = rows * cols, r = im->r;
+    const float *m = im->v ? im->v : im->m; /* im->v: M = v + e */
+    const int add_e = im->v && fb;
     for (size_t i = 0; i < rows; i++) {
-        float *di = out ? out + i * cols : im->d, *ei = im->e + i * cols;
-        const float *mi = im->m + i * cols, *pi = im->p + i * r;
+        float *di = im->d, *ei = im->e + i * cols;
+        const float *mi = m + i * cols, *pi = im->p + i * r;
         float *oi = out ? out + i * cols : NULL, *fi = fb ? ei : NULL;
         if (r <= 4) { /* the common ranks in one pass over the row */
             for (size_t j0 = 0; j0 < cols; j0 += PSGD_BLK) {
                 const size_t w = cols - j0 < PSGD_BLK ? cols - j0 : PSGD_BLK;
                 const float *qj = im->qn + j0, *mj = mi + j0;
                 float *oj = oi ? oi + j0 : NULL, *fj = fi ? fi + j0 : NULL;
-                prefetch_r(im->m, i * cols + j0, q->n);
+                prefetch_r(m, i * cols + j0, n);
                 if (fi)
-                    prefetch_w(im->e, i * cols + j0, q->n);
-                switch (r) {
-                case 1:
-                    row_finish(pi, qj, cols, w, 1, mj, oj, fj);
-                    break;
-                case 2:
-                    row_finish(pi, qj, cols, w, 2, mj, oj, fj);
-                    break;
-                case 3:
-                    row_finish(pi, qj, cols, w, 3, mj, oj, fj);
-                    break;
-                default:
-                    row_finish(pi, qj, cols, w, 4, mj, oj, fj);
-                    break;
-                }
+                    prefetch_w(im->e, i * cols + j0, n);
+                if (add_e)
+                    finish_block(pi, qj, cols, w, r, mj, 1, oj, fj);
+                else
+                    finish_block(pi, qj, cols, w, r, mj, 0, oj, fj);
             }
             continue;
         }
         row_product(pi, im->qn, cols, cols, r, di);
         if (fb)
             for (size_t j = 0; j < cols; j++)
-                ei[j] = mi[j] - di[j];
+                ei[j] = (add_e ? mi[j] + ei[j] : mi[j]) - di[j];
+        if (oi)
+            memcpy(oi, di, cols * sizeof *oi);
     }
+}
+#ifdef PSGD_AVX2
+PSGD_AVX2 static void finish_rows_avx2(powersgd_impl *im, size_t rows, size_t cols, int fb,
+                                       float *out) {
+    finish_rows(im, rows, cols, fb, out);
+}
+#endif
+static void finish_rows_sse(powersgd_impl *im, size_t rows, size_t cols, int fb, float *out) {
+    finish_rows(im, rows, cols, fb, out);
+}
+
+static void powersgd_finish(quant *q, float *out) {
+    powersgd_impl *im = q->impl;
+    const size_t rows = q->rows, cols = q->cols;
+    const int fb = !QUANT_EXT(&q->params, powersgd_opts)->no_feedback;
+    if (!out && !fb) /* encode without feedback: C(M) is not needed here */
+        return;
+#ifdef PSGD_AVX2
+    if (im->simd)
+        finish_rows_avx2(im, rows, cols, fb, out);
+    else
+#endif
+        finish_rows_sse(im, rows, cols, fb, out);
 }
 
 /* Phase 4, commit the step: C(M) = P Q'^T (into out, may be NULL), e = M - C(M) (feedback;
@@ -495,6 +681,7 @@ static void powersgd_finish(quant *q, float *out) {
 void quant_powersgd_commit(quant *q, float *out) {
     powersgd_impl *im = q->impl;
     powersgd_finish(q, out);
+    im->v = NULL;
     float *t = im->qt;
     im->qt = im->qn;
     im->qn = t;
@@ -635,16 +822,16 @@ static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint6
              * once per pass over the row) */
             switch (r) {
             case 1:
-                row_finish(prow, qtile, w, w, 1, NULL, d, NULL);
+                row_finish(prow, qtile, w, w, 1, NULL, 0, d, NULL);
                 break;
             case 2:
-                row_finish(prow, qtile, w, w, 2, NULL, d, NULL);
+                row_finish(prow, qtile, w, w, 2, NULL, 0, d, NULL);
                 break;
             case 3:
-                row_finish(prow, qtile, w, w, 3, NULL, d, NULL);
+                row_finish(prow, qtile, w, w, 3, NULL, 0, d, NULL);
                 break;
             case 4:
-                row_finish(prow, qtile, w, w, 4, NULL, d, NULL);
+                row_finish(prow, qtile, w, w, 4, NULL, 0, d, NULL);
                 break;
             default:
                 row_product(prow, qtile, w, w, r, d);
