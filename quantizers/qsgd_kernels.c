@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "qrng.h"
+#include "qsgd_err.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -31,6 +32,22 @@ float qsgd_norm_l2(const float *v, size_t len, int *finite) {
  * 0x7f800000 exactly when x is finite, so the maximum pattern is the maximum's bits, and
  * the loop (integer compare and select, eight lanes) vectorises on any x86-64, SSE2 included.
  * The result is exact, whatever the order. */
+int qsgd_bucket_norm(const char *who, int norm_max, const float *v, size_t len, size_t b0, size_t b,
+                     float *norm, qsgd_err *err) {
+    int finite;
+    *norm = norm_max ? qsgd_norm_max(v, len, &finite) : qsgd_norm_l2(v, len, &finite);
+    if (finite && isfinite(*norm))
+        return QSGD_OK;
+    size_t i = 0;
+    while (i < len && isfinite(v[i]))
+        i++;
+    if (i < len)
+        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0, "%s: input value %g at index %zu is not finite",
+                             who, (double)v[i], b0 + i);
+    return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
+                         "%s: the norm of bucket %zu overflows float (values too large)", who, b);
+}
+
 float qsgd_norm_max(const float *v, size_t len, int *finite) {
     int32_t m[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;

@@ -12,6 +12,13 @@
 float qsgd_norm_l2(const float *v, size_t len, int *finite);
 float qsgd_norm_max(const float *v, size_t len, int *finite);
 
+struct qsgd_err;
+/* The norm of bucket b, values v[0..len) (norm_max: max |v|, else l2) into *norm; QSGD_OK, or
+ * QSGD_EINVAL in err naming the first non-finite value by its index b0 + i, or the bucket
+ * whose norm overflows float. who: the quantizer's name for the message. */
+int qsgd_bucket_norm(const char *who, int norm_max, const float *v, size_t len, size_t b0, size_t b,
+                     float *norm, struct qsgd_err *err);
+
 /* Stochastic levels of v[0..len) with uniforms from words r[0..len):
  *   x = |v_i| * scale,  l = floor(x),  level = min(l + (u_i < x - l), s)
  *   codes[i] = level | (v_i < 0 && level > 0) << (w - 1)

@@ -137,21 +137,10 @@ static int nuqsgd_run(quant *q, const float *v, const quant_ctx *ctx, enum nuqsg
     const unsigned s = o->s, w = im->w;
     for (size_t b = 0; b < nb; b++) {
         size_t b0 = b * d, len = b0 + d <= n ? d : n - b0;
-        int finite;
-        im->norms[b] = o->norm == QUANT_NORM_MAX ? qsgd_norm_max(v + b0, len, &finite)
-                                                 : qsgd_norm_l2(v + b0, len, &finite);
-        if (!finite || !isfinite(im->norms[b])) {
-            size_t i = b0;
-            while (i < b0 + len && isfinite(v[i]))
-                i++;
-            if (i < b0 + len)
-                return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                                     "nuqsgd: input value %g at index %zu is not finite",
-                                     (double)v[i], i);
-            return QSGD_FAIL_BIT(
-                err, QSGD_EINVAL, 0,
-                "nuqsgd: the norm of bucket %zu overflows float (values too large)", b);
-        }
+        int rc = qsgd_bucket_norm("nuqsgd", o->norm == QUANT_NORM_MAX, v + b0, len, b0, b,
+                                  &im->norms[b], err);
+        if (rc != QSGD_OK)
+            return rc;
     }
     if (mode == MODE_DENSE) {
         uint64_t total = nuqsgd_max_bits(q);

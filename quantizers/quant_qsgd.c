@@ -291,21 +291,8 @@ static int bucket_norm(quant *q, const float *v, size_t b, qsgd_err *err) {
     qsgd_impl *im = q->impl;
     const size_t n = q->n, d = q->params.bucket;
     size_t b0 = b * d, len = (b0 + d <= n) ? d : n - b0;
-    int finite;
-    im->norms[b] = q->params.norm == QUANT_NORM_MAX ? qsgd_norm_max(v + b0, len, &finite)
-                                                    : qsgd_norm_l2(v + b0, len, &finite);
-    if (!finite || !isfinite(im->norms[b])) {
-        size_t i = b0;
-        while (i < b0 + len && isfinite(v[i]))
-            i++;
-        if (i < b0 + len)
-            return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                                 "qsgd: input value %g at index %zu is not finite", (double)v[i],
-                                 i);
-        return QSGD_FAIL_BIT(err, QSGD_EINVAL, 0,
-                             "qsgd: the norm of bucket %zu overflows float (values too large)", b);
-    }
-    return QSGD_OK;
+    return qsgd_bucket_norm("qsgd", q->params.norm == QUANT_NORM_MAX, v + b0, len, b0, b,
+                            &im->norms[b], err);
 }
 
 /* The one driver: chunk by chunk, the norms of the buckets reached, random words -> levels ->

@@ -136,6 +136,18 @@ static inline void topk_take1(float x, uint32_t a, size_t i, uint32_t hi, uint32
     }
 }
 
+/* Rounds 2 and 3 of the selection: the bin of a 1024-bin histogram h holding the k-th
+ * largest, counted from the top with *above magnitudes already above h's range (updated to
+ * those above the returned bin). */
+static uint32_t kth_bin(const uint32_t *h, size_t *above, size_t k) {
+    for (int b = 1023; b >= 0; b--) {
+        if (*above + h[b] >= k)
+            return (uint32_t)b;
+        *above += h[b];
+    }
+    return 0;
+}
+
 /* The selection of g = v + e (or v), checked finite, into im->idx/val. g is never stored:
  * each pass forms v_i + e_i again (the same float add, so the same bits), which reads v and
  * e twice but writes n floats fewer than keeping a g buffer, and the residual is updated in
@@ -290,15 +302,7 @@ static int topk_select(quant *q, const float *v, int commit, qsgd_err *err) {
         memset(h, 0, sizeof h);
         for (size_t j = 0; j < nc; j++)
             h[((uint32_t)cand[j] >> 10) & 1023]++;
-        uint32_t sub = 0;
-        for (int b = 1023; b >= 0; b--) {
-            if (above + h[b] >= k) {
-                sub = (uint32_t)b;
-                break;
-            }
-            above += h[b];
-        }
-        prefix = prefix << 10 | sub;
+        prefix = prefix << 10 | kth_bin(h, &above, k);
         for (size_t j = 0; j < nc; j++) {
             uint32_t a = (uint32_t)cand[j] & 0x7FFFFFFFu;
             cmag[nm] = a;
@@ -307,15 +311,7 @@ static int topk_select(quant *q, const float *v, int commit, qsgd_err *err) {
         memset(h, 0, sizeof h);
         for (size_t j = 0; j < nm; j++)
             h[cmag[j] & 1023]++;
-        sub = 0;
-        for (int b = 1023; b >= 0; b--) {
-            if (above + h[b] >= k) {
-                sub = (uint32_t)b;
-                break;
-            }
-            above += h[b];
-        }
-        prefix = prefix << 10 | sub;
+        prefix = prefix << 10 | kth_bin(h, &above, k);
     }
     /* prefix is now the k-th largest magnitude T; `above` magnitudes exceed it. The bin's
      * candidates taken (every |g_i| > T, then the first k - above with |g_i| = T, in index
