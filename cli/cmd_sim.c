@@ -68,11 +68,15 @@
  * (even its largest measured overcount would not fit); between the two it is warned about,
  * and the runner runs it alone. */
 #define MEM_EST_OVER 1.2
-/* qsgdsim's own ring all-reduce is 2(K-1) MPI_Sendrecv hops issued by the trainer, not one
- * SimGrid collective: each message costs more. Measured (bench_sim_scale.sh, its bare peer
- * `collective_probe ringsr`, load ~5 on 2 cores): 2.1M messages in 151 s at K = 1024, ~14k
- * per second, 7x slower than the all-gatherv's rate predicts there. */
-#define RING_SENDRECV_COST 7.0
+/* qsgdsim's own ring all-reduce is 2(K-1) MPI_Sendrecv hops issued by the trainer, each
+ * with a simulated computation between hops, not one SimGrid collective: each message costs
+ * more, and more so as K grows. Measured on the trainer itself (bench_sim_scale.sh, MLP,
+ * wall per step less gradients and codec, load 2-3 on 2 cores): 57k messages per second at
+ * K = 256, 43k at 512, 27.5k at 1024, i.e. 2.2, 2.3 and 2.9x slower than the all-gatherv's
+ * rate predicts; fitted as RING_COST_512 x (K / 512)^RING_COST_EXP (within 25% of those and
+ * of the K = 4096 logreg run, docs/scale.md). */
+#define RING_COST_512 2.3
+#define RING_COST_EXP 0.5
 /* The launcher's settings are the SIM_SF_LAUNCHER rows of the run-settings table
  * (sim/sim_settings.def): their options, --help lines and checks come from there. */
 static void usage(FILE *f) {
@@ -495,7 +499,7 @@ void sim_estimate_run(long ranks, char **targs, int ntargs, sim_estimate_cache *
     e->msgs = step_messages(e->exchange, k);
     e->simgrid_step_s = e->msgs / (MSG_RATE_512 * pow(512.0 / k, MSG_RATE_EXP));
     if (strcmp(e->exchange, "allreduce") == 0 && !(parsed && c.allreduce_mpi))
-        e->simgrid_step_s *= RING_SENDRECV_COST;
+        e->simgrid_step_s *= RING_COST_512 * pow(k / 512.0, RING_COST_EXP);
     /* the server's gather waits on K requests at once, which SimGrid 3.32 pays ~K^2 for:
      * measured 27 s per step at K = 4096 (logreg, 2 steps), ~1.5 s at K = 1024 (MLP) */
     if (strcmp(e->exchange, "ps") == 0)
