@@ -148,6 +148,16 @@ static uint32_t kth_bin(const uint32_t *h, size_t *above, size_t k) {
     return 0;
 }
 
+/* Round 1's counts of four magnitudes a..d (one per interleaved copy of the histogram);
+ * nonzero when one of them is not finite. */
+static inline int hist4(uint32_t h4[4][2048], uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    h4[0][a >> 20]++;
+    h4[1][b >> 20]++;
+    h4[2][c >> 20]++;
+    h4[3][d >> 20]++;
+    return (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
+}
+
 /* The selection of g = v + e (or v), checked finite, into im->idx/val. g is never stored:
  * each pass forms v_i + e_i again (the same float add, so the same bits), which reads v and
  * e twice but writes n floats fewer than keeping a g buffer, and the residual is updated in
@@ -189,27 +199,13 @@ static int topk_select(quant *q, const float *v, int commit, qsgd_err *err) {
     }
 #endif
     if (ef) {
-        for (; i + 4 <= n; i += 4) {
-            uint32_t a = mag_bits(v[i] + ef[i]), b = mag_bits(v[i + 1] + ef[i + 1]),
-                     c = mag_bits(v[i + 2] + ef[i + 2]), d = mag_bits(v[i + 3] + ef[i + 3]);
-            bad |=
-                (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
-            h4[0][a >> 20]++;
-            h4[1][b >> 20]++;
-            h4[2][c >> 20]++;
-            h4[3][d >> 20]++;
-        }
+        for (; i + 4 <= n; i += 4)
+            bad |= hist4(h4, mag_bits(v[i] + ef[i]), mag_bits(v[i + 1] + ef[i + 1]),
+                         mag_bits(v[i + 2] + ef[i + 2]), mag_bits(v[i + 3] + ef[i + 3]));
     } else {
-        for (; i + 4 <= n; i += 4) {
-            uint32_t a = mag_bits(v[i]), b = mag_bits(v[i + 1]), c = mag_bits(v[i + 2]),
-                     d = mag_bits(v[i + 3]);
-            bad |=
-                (a >= 0x7F800000u) | (b >= 0x7F800000u) | (c >= 0x7F800000u) | (d >= 0x7F800000u);
-            h4[0][a >> 20]++;
-            h4[1][b >> 20]++;
-            h4[2][c >> 20]++;
-            h4[3][d >> 20]++;
-        }
+        for (; i + 4 <= n; i += 4)
+            bad |= hist4(h4, mag_bits(v[i]), mag_bits(v[i + 1]), mag_bits(v[i + 2]),
+                         mag_bits(v[i + 3]));
     }
     for (; i < n; i++) {
         uint32_t a = mag_bits(ef ? v[i] + ef[i] : v[i]);
