@@ -103,10 +103,15 @@ typedef struct requant {
     size_t n;        /* values in the ring (nparams + 1) */
 } requant;
 
-/* Chunk ch's values [lo, hi) of the ring's vector, as plan_build cut them. With fewer values
- * than ranks some chunks are empty (no pieces): their bounds still come from here. */
+/* Where chunk ch of a ring of K chunks over n values starts (chunk ch is [cut(ch),
+ * cut(ch + 1))): plan_build's cut and every chunk's bounds. With fewer values than ranks
+ * some chunks are empty (no pieces): their bounds still come from here. */
+static size_t ring_cut(size_t n, int ch, int K) {
+    return n * (size_t)ch / (size_t)K;
+}
+
 static size_t chunk_lo(const requant *x, int ch) {
-    return x->n * (size_t)ch / (size_t)x->K;
+    return ring_cut(x->n, ch, x->K);
 }
 
 static size_t chunk_len(const requant *x, int ch) {
@@ -115,9 +120,10 @@ static size_t chunk_len(const requant *x, int ch) {
 
 /* The codec work between two messages is charged as one simulated computation: a hop's
  * decode and the next hop's encode (and the all-gather's K decodes) run back to back on the
- * rank, so one activity of their summed seconds is the same simulated time as K of them, and
- * the engine handles one activity instead of two per hop (issue 15: 4K(K-1) activities a step
- * were half the engine's work at large K). */
+ * rank, so one activity of their summed seconds stands for them, and the engine handles K + 1
+ * activities per rank and step instead of 2K + 1 (issue 15: docs/scale.md). SimGrid may end
+ * one activity of a + b seconds a rounding step apart from two of a and b: one study point's
+ * simulated time moved in its 9th digit. */
 static void charge(requant *x, double s) {
     x->pending += s;
 }
@@ -176,7 +182,7 @@ static int plan_build(run *r, const quant_spec *qs, ring_plan **out, qsgd_err *q
     }
     int np_ = 0;
     for (int ch = 0; ch < K && !rc; ch++) {
-        size_t lo = n * (size_t)ch / (size_t)K, hi = n * (size_t)(ch + 1) / (size_t)K, bytes = 0;
+        size_t lo = ring_cut(n, ch, K), hi = ring_cut(n, ch + 1, K), bytes = 0;
         largest = hi - lo > largest ? hi - lo : largest;
         pl->first[ch] = np_;
         for (size_t t = 0; t < nseg && !rc; t++) {
