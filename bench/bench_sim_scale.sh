@@ -9,6 +9,8 @@
 #        OUT  where the table, log and figure go (default results/bench/sim_scale)
 #        TRAINER  the SMPI trainer to run (qsgdsim sim --trainer; default: the build's), e.g.
 #             an older build's, to measure a change against it in the same run
+#        ALLOCATOR  qsgdsim sim --allocator (default: its default, auto); the peer runs with
+#             the same malloc (it is part of the recorded command line)
 #
 # For every exchange and K: the trainer (`qsgdsim sim`, QSGD 4-bit, star 10GbE, CM02,
 # --max-steps STEPS, batch min(64, 60000 / workers)) under bench/memwatch.sh, then the peer:
@@ -61,7 +63,7 @@ for ex in $exchanges; do
     d=$tmp/$ex-$k
     echo "== $ex K=$k batch=$batch" >>"$log"
     if ! "$here/memwatch.sh" "$tmp/mem" -- "$build/qsgdsim" sim --ranks "$k" --network star:link=10GbE \
-      ${TRAINER:+--trainer "$TRAINER"} --out "$d" -- --model "$model" --data "$data" --quant "$quant" \
+      ${TRAINER:+--trainer "$TRAINER"} ${ALLOCATOR:+--allocator "$ALLOCATOR"} --out "$d" -- --model "$model" --data "$data" --quant "$quant" \
       --exchange "$ex" --batch "$batch" --epochs 1000 --max-steps "$steps" --eval-every 1000000 >>"$log" 2>&1; then
       echo "$ex K=$k: the simulation FAILED (see $log)" | tee -a "$table"
       fail=1
@@ -81,9 +83,10 @@ for ex in $exchanges; do
       ps) m=$(((bits + 7) / 8)); ops="gatherv0:$m,bcast:$((4 * (np + 1)))"; coll=gatherv+bcast ;;
       *) echo "bench_sim_scale: no peer for exchange $ex" | tee -a "$table"; fail=1; continue ;;
     esac
-    # the peer: the trainer's smpirun line with the probe in place of the trainer
+    # the peer: the trainer's smpirun line (with its allocator: env 'LD_PRELOAD=...') with the
+    # probe in place of the trainer
     smpi=$(tail -1 "$d/command.txt" | sed "s| [^ ]*qsgdsim-trainer-smpi .*||")
-    if ! "$here/memwatch.sh" "$tmp/pmem" -- $smpi "$probe" --repeat "$steps" "$ops" 1 >"$tmp/probe" 2>>"$log"; then
+    if ! eval "\"\$here/memwatch.sh\" \"\$tmp/pmem\" -- $smpi \"\$probe\" --repeat \"\$steps\" \"\$ops\" 1" >"$tmp/probe" 2>>"$log"; then
       echo "$ex K=$k: the bare SMPI peer FAILED (see $log)" | tee -a "$table"
       fail=1
       continue

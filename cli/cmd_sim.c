@@ -112,6 +112,80 @@ static void usage(FILE *f) {
             "(results kept), 4 data, 5 I/O (or DIR in use), 6 resources, 130 interrupted\n");
 }
 
+/* --allocator: the malloc of smpimain (LD_PRELOAD). SimGrid 3.32 keeps every eager (detached)
+ * send in one std::list of its maestro and removes each by walking the list (about K/2 nodes
+ * a message on a ring of K ranks); with glibc's malloc the list's nodes end up scattered
+ * between the trainer's and SimGrid's other small objects, and the walk runs from L3 (docs/
+ * scale.md: "Where the time goes"). A size-class allocator keeps them together. Nothing the
+ * trainer computes depends on it (tested: test_sim.sh repro). A sanitizer build keeps glibc's
+ * (ASan replaces malloc itself). */
+static const struct {
+    const char *name, *file, *package;
+} allocators[] = {{"jemalloc", "libjemalloc.so.2", "libjemalloc2"},
+                  {"tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"}};
+
+#ifndef QSGDSIM_MULTIARCH
+#define QSGDSIM_MULTIARCH "x86_64-linux-gnu"
+#endif
+
+/* The library of allocator i in the usual directories: 0 and its path, or -1. */
+static int allocator_find(size_t i, char *path, size_t len) {
+    static const char *const dirs[] = {"/usr/lib/" QSGDSIM_MULTIARCH, "/lib/" QSGDSIM_MULTIARCH,
+                                       "/usr/lib64", "/usr/lib", "/usr/local/lib"};
+    for (size_t d = 0; d < sizeof dirs / sizeof *dirs; d++) {
+        snprintf(path, len, "%s/%s", dirs[d], allocators[i].file);
+        if (access(path, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* SPEC (auto | glibc | jemalloc | tcmalloc | /path) into name and path ("" for glibc's
+ * malloc): 0, or -1 with the reason in msg. */
+static int allocator_resolve(const char *spec, char *name, size_t nlen, char *path, size_t plen,
+                             char *msg, size_t mlen) {
+    path[0] = 0;
+    snprintf(name, nlen, "glibc");
+    if (!strcmp(spec, "glibc"))
+        return 0;
+    if (spec[0] == '/') {
+        if (access(spec, R_OK) != 0) {
+            snprintf(msg, mlen, "--allocator %s: %s", spec, strerror(errno));
+            return -1;
+        }
+        snprintf(name, nlen, "%s", spec);
+        snprintf(path, plen, "%s", spec);
+        return 0;
+    }
+#ifdef QSGDSIM_SANITIZED
+    if (!strcmp(spec, "auto")) /* ASan's own malloc */
+        return 0;
+#endif
+    for (size_t i = 0; i < sizeof allocators / sizeof *allocators; i++) {
+        int want = !strcmp(spec, allocators[i].name);
+        if (!want && strcmp(spec, "auto"))
+            continue;
+        if (allocator_find(i, path, plen) == 0) {
+            snprintf(name, nlen, "%s", allocators[i].name);
+            return 0;
+        }
+        path[0] = 0;
+        if (want) {
+            snprintf(msg, mlen,
+                     "--allocator %s: %s not found in /usr/lib/%s, /usr/lib64, /usr/lib, "
+                     "/usr/local/lib (apt-get install %s; or --allocator glibc)",
+                     spec, allocators[i].file, QSGDSIM_MULTIARCH, allocators[i].package);
+            return -1;
+        }
+    }
+    if (strcmp(spec, "auto")) {
+        snprintf(msg, mlen, "--allocator %s: unknown (auto, glibc, jemalloc, tcmalloc, /path)",
+                 spec);
+        return -1;
+    }
+    return 0; /* auto, none installed: glibc's */
+}
+
 static int find_trainer(const char *given, char *buf, size_t len) {
     const char *env = getenv("QSGDSIM_TRAINER");
     if (given) {
@@ -665,6 +739,7 @@ typedef struct sim_run {
     const net_config *nc;
     net_smpi_model sm;
     const char *agv, *ag, *ar; /* SMPI collective algorithms */
+    const char *alloc, *preload; /* --allocator: its name, its library ("": glibc's malloc) */
     const char *trainer, *out;
     long ranks;
     char **targs; /* [ntargs] the trainer's own arguments (after "--") */
@@ -686,12 +761,23 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
     net_describe(r->nc, desc, sizeof desc, &ne);
     fprintf(f, "# qsgdsim %s (git %s)\n# invoked as: %s\n# network: %s\n# smpi model: %s (%s)\n",
             exp_version(), exp_git(), exp_command_line(), desc, net_smpi_model_name(r->sm), flags);
+    /* the allocator is part of the command: the line runs as written */
+    const char *pre = getenv("LD_PRELOAD");
+    char preload[PATH_MAX + 4096] = "";
+    if (r->preload[0])
+        snprintf(preload, sizeof preload, "%s%s%s", r->preload, pre && *pre ? " " : "",
+                 pre && *pre ? pre : "");
+    fprintf(f, "# allocator: %s%s%s\n", r->alloc, r->preload[0] ? " " : "", r->preload);
+    if (preload[0])
+        fprintf(f, "env 'LD_PRELOAD=%s' ", preload);
     for (size_t i = 0; i < ac; i++)
         fprintf(f, "%s%s", av[i], i + 1 < ac ? " " : "\n");
     if (fclose(f) != 0)
         return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf,
                          strerror(errno));
     if (r->dry) {
+        if (preload[0])
+            printf("env 'LD_PRELOAD=%s' ", preload);
         for (size_t i = 0; i < ac; i++)
             printf("%s%s", av[i], i + 1 < ac ? " " : "\n");
         return QSGD_EXIT_OK;
@@ -722,6 +808,8 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
         /* smpirun forwards SIGTERM to the simulation: it dies with this process */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != self)
             _exit(QSGD_EXIT_INTERRUPTED);
+        if (preload[0] && setenv("LD_PRELOAD", preload, 1) != 0)
+            _exit(QSGD_EXIT_RESOURCES);
         execvp("smpirun", av);
         fprintf(stderr, PROG ": cannot run smpirun: %s (install libsimgrid-dev)\n",
                 strerror(errno));
@@ -936,6 +1024,12 @@ int cmd_sim(int argc, char **argv) {
     const char *agv = val[SIM_SET_SMPI_ALLGATHERV] ? val[SIM_SET_SMPI_ALLGATHERV] : "ring";
     const char *ag = val[SIM_SET_SMPI_ALLGATHER];
     const char *ar = val[SIM_SET_SMPI_ALLREDUCE] ? val[SIM_SET_SMPI_ALLREDUCE] : "lr";
+    char alloc[PATH_MAX], preload[PATH_MAX], amsg[PATH_MAX + 256];
+    if (allocator_resolve(val[SIM_SET_ALLOCATOR] ? val[SIM_SET_ALLOCATOR] : "auto", alloc,
+                          sizeof alloc, preload, sizeof preload, amsg, sizeof amsg) != 0) {
+        fprintf(stderr, PROG ": %s\n", amsg);
+        return QSGD_EXIT_CONFIG;
+    }
     if (!ranks || !out || !*out) {
         fprintf(stderr, PROG ": --ranks and --out are required\n");
         usage(stderr);
@@ -1002,6 +1096,8 @@ int cmd_sim(int argc, char **argv) {
                  .agv = agv,
                  .ag = ag,
                  .ar = ar,
+                 .alloc = alloc,
+                 .preload = preload,
                  .trainer = trainer,
                  .out = out,
                  .ranks = ranks,

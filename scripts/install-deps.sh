@@ -10,6 +10,7 @@ PACKAGES=(
   cmake              # build system (>= 3.18)
   pkg-config         # finds SimGrid, CUnit, libconfig
   libsimgrid-dev     # SimGrid/SMPI: network simulator, virtual MPI ranks, smpicc/smpirun
+  libjemalloc2       # the simulation's malloc (qsgdsim sim --allocator auto; speed only)
   libgsl-dev         # random distributions, statistics
   libopenblas-dev    # BLAS (CPU matrix products)
   libcunit1-dev      # unit tests

@@ -268,6 +268,7 @@ int sim_check_optim(const char *v, char *msg, size_t len);
 int sim_check_network(const char *v, char *msg, size_t len);
 int sim_check_smpi_model(const char *v, char *msg, size_t len);
 int sim_check_smpi_algorithm(const char *v, char *msg, size_t len);
+int sim_check_allocator(const char *v, char *msg, size_t len);
 
 void sim_config_default(sim_config *c);
 /* Parse the trainer's command line (options after the program name). On error returns

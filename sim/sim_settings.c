@@ -380,6 +380,17 @@ int sim_check_smpi_algorithm(const char *t, char *msg, size_t len) {
                 quote(t, strlen(t), b, sizeof b));
 }
 
+int sim_check_allocator(const char *t, char *msg, size_t len) {
+    if (!strcmp(t, "auto") || !strcmp(t, "glibc") || !strcmp(t, "jemalloc") ||
+        !strcmp(t, "tcmalloc") || (t[0] == '/' && t[1]))
+        return 0;
+    char b[128];
+    return fail(msg, len,
+                "not an allocator: %s (auto, glibc, jemalloc, tcmalloc or an absolute path to a "
+                "malloc library)",
+                quote(t, strlen(t), b, sizeof b));
+}
+
 int sim_setting_check(int id, const char *t, double num, char *msg, size_t len) {
     const sim_setting *s = sim_setting_get(id);
     char range[64];

@@ -15,6 +15,12 @@
 #       front; a gradient that overflows under a quantizer is a divergence (exit 3, tables
 #       kept and marked) for every exchange; the SMPI trainer run directly says how to run
 #       it. With MPI_TRAINER, the same under mpirun with the exit statuses of sim_exit.h.
+#   test_sim.sh allocator QSGDSIM
+#       --allocator (the simulation's malloc, LD_PRELOAD) changes no number: iterations.tsv and
+#       eval.tsv, every column (simulated times included: modelled compute and codec), the
+#       same under glibc's malloc and each allocator installed (jemalloc, tcmalloc), for every
+#       exchange; command.txt names the allocator and runs as written; an unknown name, a
+#       missing library or a missing path: exit 2 with the setting and the way around it.
 #   test_sim.sh train QSGDSIM
 #       `qsgdsim train` (single worker, one process: `ulimit -f` works here): the exit
 #       statuses of sim_exit.h, --epochs that overflowed refused, --max-steps honoured, the
@@ -208,6 +214,51 @@ failures)
     [ $rc -eq 3 ] && st "$tmp/mdv" | grep -q "^diverged at iteration" && tail -1 "$tmp/mdv/iterations.tsv" | grep -q "^# status: diverged" \
       && ok "OpenMPI: overflowing gradient under onebit: exit 3, tables kept" || { bad "OpenMPI overflow: rc=$rc, status '$(st "$tmp/mdv")'"; tail -3 "$tmp/mdv.log"; }
   fi
+  ;;
+allocator)
+  libs=()
+  for a in jemalloc tcmalloc; do
+    "$qsgdsim" sim --ranks 2 --allocator "$a" --dry-run --out "$tmp/d-$a" -- --max-steps 1 > "$tmp/d.log" 2>&1 && libs+=("$a")
+  done
+  [ ${#libs[@]} -gt 0 ] || echo "note: neither jemalloc nor tcmalloc is installed: glibc only (apt-get install libjemalloc2)"
+  for spec in "allgather qsgd:bits=4,bucket=512" "allreduce qsgd:bits=4,bucket=512" "allreduce fp32" \
+              "ps qsgd:s=7,format=elias,bucket=256" "stripes onebit" "allgather topk:ratio=0.01"; do
+    set -- $spec; ex=$1; q=$2
+    args=(--model mlp:hidden=64 --data "$data" --quant "$q" --exchange "$ex" --batch 32 --max-steps 12 --eval-every 6
+          --seed 3 --optim sgd:lr=0.05,momentum=0.9 --compute fixed:0.001 --codec device:V100 --quiet)
+    t() { [ -s "$1/iterations.tsv" ] && grep -v '^#' "$1/iterations.tsv" && grep -v '^#' "$1/eval.tsv"; }
+    "$qsgdsim" sim --ranks 5 --allocator glibc --out "$tmp/a-$ex-glibc" -- "${args[@]}" > "$tmp/a.log" 2>&1 \
+      || { bad "$ex/$q: glibc run failed"; cat "$tmp/a.log"; continue; }
+    ref=$(t "$tmp/a-$ex-glibc")
+    for a in "${libs[@]}"; do
+      "$qsgdsim" sim --ranks 5 --allocator "$a" --out "$tmp/a-$ex-$a" -- "${args[@]}" > "$tmp/a.log" 2>&1 \
+        || { bad "$ex/$q: $a run failed"; cat "$tmp/a.log"; continue; }
+      grep -q "^# allocator: $a /" "$tmp/a-$ex-$a/command.txt" && grep -q "^env 'LD_PRELOAD=/[^']*' smpirun " "$tmp/a-$ex-$a/command.txt" \
+        || bad "$ex: command.txt does not name allocator $a"
+      [ -n "$ref" ] && [ "$ref" = "$(t "$tmp/a-$ex-$a")" ] && ok "$ex $q: $a == glibc (every column of iterations.tsv and eval.tsv)" \
+        || { bad "$ex $q: $a differs from glibc"; diff <(echo "$ref") <(t "$tmp/a-$ex-$a") | head -4; }
+    done
+  done
+  grep -q "^# allocator: glibc$" "$tmp/a-ps-glibc/command.txt" && ! grep -q LD_PRELOAD "$tmp/a-ps-glibc/command.txt" \
+    && ok "--allocator glibc: no LD_PRELOAD, command.txt says glibc" || bad "--allocator glibc: command.txt"
+  if [ ${#libs[@]} -gt 0 ]; then # the recorded line runs as written
+    line=$(tail -1 "$tmp/a-ps-${libs[0]}/command.txt" | sed "s|--out $tmp/a-ps-${libs[0]}|--out $tmp/a-rerun|")
+    mkdir -p "$tmp/a-rerun"
+    eval "$line" > "$tmp/a.log" 2>&1 && [ "$(t "$tmp/a-rerun")" = "$(t "$tmp/a-ps-glibc")" ] \
+      && ok "command.txt's line (env LD_PRELOAD=... smpirun ...) runs as written, same numbers" || { bad "command.txt's line"; tail -3 "$tmp/a.log"; }
+  fi
+  "$qsgdsim" sim --ranks 2 --allocator hoard --dry-run --out "$tmp/d" -- --max-steps 1 > "$tmp/d.log" 2>&1; rc=$?
+  [ $rc -eq 2 ] && grep -q "allocator hoard: unknown (auto, glibc, jemalloc, tcmalloc, /path)" "$tmp/d.log" \
+    && ok "--allocator hoard: exit 2, says what is allowed" || { bad "--allocator hoard: rc=$rc"; cat "$tmp/d.log"; }
+  "$qsgdsim" sim --ranks 2 --allocator /nonexistent/libm.so --dry-run --out "$tmp/d" -- --max-steps 1 > "$tmp/d.log" 2>&1; rc=$?
+  [ $rc -eq 2 ] && grep -q "allocator /nonexistent/libm.so: No such file or directory" "$tmp/d.log" \
+    && ok "--allocator /nonexistent/libm.so: exit 2, names the path" || { bad "--allocator path: rc=$rc"; cat "$tmp/d.log"; }
+  for a in jemalloc tcmalloc; do # a named allocator that is not installed says how to get it
+    case " ${libs[*]} " in *" $a "*) continue ;; esac
+    "$qsgdsim" sim --ranks 2 --allocator "$a" --dry-run --out "$tmp/d" -- --max-steps 1 > "$tmp/d.log" 2>&1; rc=$?
+    [ $rc -eq 2 ] && grep -q "apt-get install" "$tmp/d.log" && ok "--allocator $a (not installed): exit 2, says apt-get install" \
+      || { bad "--allocator $a missing: rc=$rc"; cat "$tmp/d.log"; }
+  done
   ;;
 train)
   tr() { "$qsgdsim" train "$@" > "$tmp/t.log" 2>&1; }
