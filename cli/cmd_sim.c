@@ -738,7 +738,7 @@ static void divergence_iteration(const char *status, char *buf, size_t len) {
 typedef struct sim_run {
     const net_config *nc;
     net_smpi_model sm;
-    const char *agv, *ag, *ar; /* SMPI collective algorithms */
+    const char *agv, *ag, *ar;   /* SMPI collective algorithms */
     const char *alloc, *preload; /* --allocator: its name, its library ("": glibc's malloc) */
     const char *trainer, *out;
     long ranks;
