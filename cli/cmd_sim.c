@@ -148,6 +148,18 @@ static int allocator_resolve(const char *spec, char *name, size_t nlen, char *pa
     snprintf(name, nlen, "glibc");
     if (!strcmp(spec, "glibc"))
         return 0;
+#ifdef QSGDSIM_SANITIZED
+    /* ASan's own malloc: its smpirun (cmake/smpirun-sanitize.in) sets LD_PRELOAD itself */
+    if (!strcmp(spec, "auto")) {
+        snprintf(name, nlen, "asan (the sanitizer build's)");
+        return 0;
+    }
+    snprintf(msg, mlen,
+             "--allocator %s: this build runs the simulation under the sanitizers, whose malloc "
+             "it keeps (QSGDSIM_SANITIZE=ON); use --allocator auto or glibc",
+             spec);
+    return -1;
+#endif
     if (spec[0] == '/') {
         if (access(spec, R_OK) != 0) {
             snprintf(msg, mlen, "--allocator %s: %s", spec, strerror(errno));
@@ -157,10 +169,6 @@ static int allocator_resolve(const char *spec, char *name, size_t nlen, char *pa
         snprintf(path, plen, "%s", spec);
         return 0;
     }
-#ifdef QSGDSIM_SANITIZED
-    if (!strcmp(spec, "auto")) /* ASan's own malloc */
-        return 0;
-#endif
     for (size_t i = 0; i < sizeof allocators / sizeof *allocators; i++) {
         int want = !strcmp(spec, allocators[i].name);
         if (!want && strcmp(spec, "auto"))

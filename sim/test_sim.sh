@@ -251,12 +251,12 @@ allocator)
   [ $rc -eq 2 ] && grep -q "allocator hoard: unknown (auto, glibc, jemalloc, tcmalloc, /path)" "$tmp/d.log" \
     && ok "--allocator hoard: exit 2, says what is allowed" || { bad "--allocator hoard: rc=$rc"; cat "$tmp/d.log"; }
   "$qsgdsim" sim --ranks 2 --allocator /nonexistent/libm.so --dry-run --out "$tmp/d" -- --max-steps 1 > "$tmp/d.log" 2>&1; rc=$?
-  [ $rc -eq 2 ] && grep -q "allocator /nonexistent/libm.so: No such file or directory" "$tmp/d.log" \
+  [ $rc -eq 2 ] && grep -q -E "allocator /nonexistent/libm.so: (No such file or directory|this build runs the simulation under the sanitizers)" "$tmp/d.log" \
     && ok "--allocator /nonexistent/libm.so: exit 2, names the path" || { bad "--allocator path: rc=$rc"; cat "$tmp/d.log"; }
   for a in jemalloc tcmalloc; do # a named allocator that is not installed says how to get it
     case " ${libs[*]} " in *" $a "*) continue ;; esac
     "$qsgdsim" sim --ranks 2 --allocator "$a" --dry-run --out "$tmp/d" -- --max-steps 1 > "$tmp/d.log" 2>&1; rc=$?
-    [ $rc -eq 2 ] && grep -q "apt-get install" "$tmp/d.log" && ok "--allocator $a (not installed): exit 2, says apt-get install" \
+    [ $rc -eq 2 ] && grep -q -E "apt-get install|under the sanitizers" "$tmp/d.log" && ok "--allocator $a (not installed, or a sanitizer build): exit 2, says why and what to do" \
       || { bad "--allocator $a missing: rc=$rc"; cat "$tmp/d.log"; }
   done
   ;;
