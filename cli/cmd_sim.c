@@ -148,6 +148,14 @@ static int allocator_resolve(const char *spec, char *name, size_t nlen, char *pa
     snprintf(name, nlen, "glibc");
     if (!strcmp(spec, "glibc"))
         return 0;
+    int known = spec[0] == '/' || !strcmp(spec, "auto");
+    for (size_t i = 0; i < sizeof allocators / sizeof *allocators; i++)
+        known |= !strcmp(spec, allocators[i].name);
+    if (!known) {
+        snprintf(msg, mlen, "--allocator %s: unknown (auto, glibc, jemalloc, tcmalloc, /path)",
+                 spec);
+        return -1;
+    }
 #ifdef QSGDSIM_SANITIZED
     /* ASan's own malloc: its smpirun (cmake/smpirun-sanitize.in) sets LD_PRELOAD itself */
     if (!strcmp(spec, "auto")) {
@@ -185,11 +193,6 @@ static int allocator_resolve(const char *spec, char *name, size_t nlen, char *pa
                      spec, allocators[i].file, QSGDSIM_MULTIARCH, allocators[i].package);
             return -1;
         }
-    }
-    if (strcmp(spec, "auto")) {
-        snprintf(msg, mlen, "--allocator %s: unknown (auto, glibc, jemalloc, tcmalloc, /path)",
-                 spec);
-        return -1;
     }
     return 0; /* auto, none installed: glibc's */
 }

@@ -220,7 +220,7 @@ allocator)
   for a in jemalloc tcmalloc; do
     "$qsgdsim" sim --ranks 2 --allocator "$a" --dry-run --out "$tmp/d-$a" -- --max-steps 1 > "$tmp/d.log" 2>&1 && libs+=("$a")
   done
-  [ ${#libs[@]} -gt 0 ] || echo "note: neither jemalloc nor tcmalloc is installed: glibc only (apt-get install libjemalloc2)"
+  [ ${#libs[@]} -gt 0 ] || echo "note: neither jemalloc nor tcmalloc can be used here (not installed, or a sanitizer build): glibc's malloc only"
   for spec in "allgather qsgd:bits=4,bucket=512" "allreduce qsgd:bits=4,bucket=512" "allreduce fp32" \
               "ps qsgd:s=7,format=elias,bucket=256" "stripes onebit" "allgather topk:ratio=0.01"; do
     set -- $spec; ex=$1; q=$2
