@@ -764,6 +764,16 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
                        const char *cmdf) {
     const char *out = r->out;
     qsgd_err ne = {0};
+    /* the allocator is part of the command: the line runs as written (before any user's
+     * LD_PRELOAD, which it keeps) */
+    const char *pre = getenv("LD_PRELOAD");
+    char preload[PATH_MAX + 4096] = "";
+    if (r->preload[0] &&
+        (size_t)snprintf(preload, sizeof preload, "%s%s%s", r->preload, pre && *pre ? " " : "",
+                         pre && *pre ? pre : "") >= sizeof preload)
+        return fail_with(r->dry ? NULL : out, QSGD_EXIT_CONFIG,
+                         "--allocator %s: LD_PRELOAD with it would exceed %zu characters", r->alloc,
+                         sizeof preload - 1);
     FILE *f = fopen(cmdf, "w");
     if (!f)
         return fail_with(r->dry ? NULL : out, QSGD_EXIT_IO, "cannot write %s: %s", cmdf,
@@ -772,12 +782,6 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
     net_describe(r->nc, desc, sizeof desc, &ne);
     fprintf(f, "# qsgdsim %s (git %s)\n# invoked as: %s\n# network: %s\n# smpi model: %s (%s)\n",
             exp_version(), exp_git(), exp_command_line(), desc, net_smpi_model_name(r->sm), flags);
-    /* the allocator is part of the command: the line runs as written */
-    const char *pre = getenv("LD_PRELOAD");
-    char preload[PATH_MAX + 4096] = "";
-    if (r->preload[0])
-        snprintf(preload, sizeof preload, "%s%s%s", r->preload, pre && *pre ? " " : "",
-                 pre && *pre ? pre : "");
     fprintf(f, "# allocator: %s%s%s\n", r->alloc, r->preload[0] ? " " : "", r->preload);
     if (preload[0])
         fprintf(f, "env 'LD_PRELOAD=%s' ", preload);
@@ -819,8 +823,11 @@ static int run_smpirun(const sim_run *r, char **av, size_t ac, const char *flags
         /* smpirun forwards SIGTERM to the simulation: it dies with this process */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != self)
             _exit(QSGD_EXIT_INTERRUPTED);
-        if (preload[0] && setenv("LD_PRELOAD", preload, 1) != 0)
+        if (preload[0] && setenv("LD_PRELOAD", preload, 1) != 0) {
+            fprintf(stderr, PROG ": --allocator %s: cannot set LD_PRELOAD: %s\n", r->alloc,
+                    strerror(errno));
             _exit(QSGD_EXIT_RESOURCES);
+        }
         execvp("smpirun", av);
         fprintf(stderr, PROG ": cannot run smpirun: %s (install libsimgrid-dev)\n",
                 strerror(errno));

@@ -819,7 +819,8 @@ static int powersgd_decode(const quant *q, const uint8_t *buf, size_t len, uint6
             float *d = out + i * cols + j0;
             /* r <= 4: row_finish's one pass (the same products and adds per element as
              * row_product, kept in registers: each output float is stored once instead of
-             * once per pass over the row) */
+             * once per pass over the row); one call per rank so that each is compiled
+             * with its r constant (the inlined kernel's loops unrolled) */
             switch (r) {
             case 1:
                 row_finish(prow, qtile, w, w, 1, NULL, 0, d, NULL);
